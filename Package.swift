@@ -1,0 +1,45 @@
+// swift-tools-version: 6.0
+// Tools 6.0 selects the Swift 6 language mode: complete concurrency checking in every target.
+import PackageDescription
+
+let package = Package(
+    name: "infmllm",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "infmllm", targets: ["infmllm"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        // MARK: C libraries (Debian packages; see ops/install-deps.sh)
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+        // MARK: Domain
+        .target(name: "Jobs"),
+
+        // MARK: Service adapters
+        .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
+        .target(name: "RabbitMQ", dependencies: ["Jobs", "CRabbitMQ"]),
+
+        // MARK: Composition root
+        .executableTarget(
+            name: "infmllm",
+            dependencies: [
+                "Jobs", "Postgres", "RabbitMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Jobs"]),
+        .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ", "Jobs"]),
+        .testTarget(name: "CLITests", dependencies: ["infmllm", "RabbitMQ"]),
+    ]
+)

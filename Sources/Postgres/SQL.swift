@@ -1,0 +1,111 @@
+// SQL text whose interpolated values become bound parameters ($1, $2, ...), never spliced into the text.
+
+/// A statement and its bound parameters.
+///
+/// Interpolated values are sent separately from the text through `PQexecParams`, so no value can change the
+/// statement: `"SELECT * FROM tasks WHERE image_uri = \(uri)"` becomes `... WHERE image_uri = $1`.
+/// Identifiers that cannot be parameters (a database name) go through `\(identifier: name)`, which quotes them.
+public struct SQL: ExpressibleByStringInterpolation, Sendable, CustomStringConvertible {
+    /// The statement text with `$n` placeholders.
+    public private(set) var text: String
+    /// The parameters in placeholder order, in PostgreSQL's text format; `nil` is SQL NULL.
+    public private(set) var bindings: [String?]
+
+    public init(stringLiteral value: String) {
+        text = value
+        bindings = []
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        text = stringInterpolation.text
+        bindings = stringInterpolation.bindings
+    }
+
+    public var description: String { text }
+
+    /// Builds the text and bindings of an interpolated statement.
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var text = ""
+        var bindings: [String?] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            text.reserveCapacity(literalCapacity + 3 * interpolationCount)
+        }
+
+        public mutating func appendLiteral(_ literal: String) {
+            text += literal
+        }
+
+        /// Binds `value` as the next parameter.
+        public mutating func appendInterpolation(_ value: some SQLBindable) {
+            bindings.append(value.sqlText)
+            text += "$\(bindings.count)"
+        }
+
+        /// Binds `value`, or SQL NULL when it is `nil`, as the next parameter.
+        public mutating func appendInterpolation(_ value: (some SQLBindable)?) {
+            bindings.append(value?.sqlText)
+            text += "$\(bindings.count)"
+        }
+
+        /// Inserts `name` as a double-quoted identifier, for the places where PostgreSQL takes no parameter.
+        public mutating func appendInterpolation(identifier name: String) {
+            text += "\"" + name.replacingAll("\"", with: "\"\"") + "\""
+        }
+    }
+}
+
+/// A Swift value that can be sent as a PostgreSQL parameter in text format.
+public protocol SQLBindable: Sendable {
+    /// The value as PostgreSQL parses it from text.
+    var sqlText: String { get }
+}
+
+extension String: SQLBindable {
+    public var sqlText: String { self }
+}
+
+extension Substring: SQLBindable {
+    public var sqlText: String { String(self) }
+}
+
+extension Int: SQLBindable {
+    public var sqlText: String { String(self) }
+}
+
+extension Int32: SQLBindable {
+    public var sqlText: String { String(self) }
+}
+
+extension Int64: SQLBindable {
+    public var sqlText: String { String(self) }
+}
+
+extension Double: SQLBindable {
+    // Swift's shortest round-trip form; PostgreSQL reads `inf`/`nan` only in its own spelling.
+    public var sqlText: String {
+        if isNaN { return "NaN" }
+        if isInfinite { return self < 0 ? "-Infinity" : "Infinity" }
+        return String(self)
+    }
+}
+
+extension Bool: SQLBindable {
+    public var sqlText: String { self ? "true" : "false" }
+}
+
+extension Array: SQLBindable where Element == Int {
+    /// A PostgreSQL array literal such as `{1,2,3}`, for `int[]` and `bigint[]` columns.
+    public var sqlText: String { "{" + map(String.init).joined(separator: ",") + "}" }
+}
+
+extension String {
+    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        result.reserveCapacity(count)
+        for character in self {
+            if character == target { result += replacement } else { result.append(character) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,47 @@
+// Everything that can go wrong between infmllm and RabbitMQ, with the operation that failed.
+
+/// A failed AMQP operation. `isTransient` says whether reconnecting and retrying can help.
+public enum AMQPError: Error, CustomStringConvertible, Sendable {
+    /// The URL could not be understood.
+    case invalidURL(String, reason: String)
+    /// The TCP connection or the login failed.
+    case connectionFailed(target: String, message: String)
+    /// A librabbitmq call failed with a library status (socket closed, timeout, ...).
+    case library(operation: String, message: String)
+    /// The broker closed the channel or connection, with its AMQP reply code and text (406 PRECONDITION_FAILED, ...).
+    case closedByBroker(operation: String, code: Int, text: String)
+    /// The broker refused (nacked) or returned a published message.
+    case publishRejected(exchange: String, routingKey: String, reason: String)
+    /// No answer came within the time allowed.
+    case timedOut(operation: String, seconds: Double)
+
+    public var description: String {
+        switch self {
+        case let .invalidURL(url, reason):
+            "invalid AMQP URL \(url): \(reason)"
+        case let .connectionFailed(target, message):
+            "cannot connect to RabbitMQ at \(target): \(message)"
+        case let .library(operation, message):
+            "\(operation) failed: \(message)"
+        case let .closedByBroker(operation, code, text):
+            "RabbitMQ closed the channel during \(operation): \(code) \(text)"
+        case let .publishRejected(exchange, routingKey, reason):
+            "RabbitMQ did not accept a message for exchange \"\(exchange)\" routing key \"\(routingKey)\": \(reason)"
+        case let .timedOut(operation, seconds):
+            "\(operation) got no answer within \(seconds) s"
+        }
+    }
+
+    /// Whether reconnecting may help. A broker that closed the channel for a bad request (4xx codes such as 406
+    /// PRECONDITION_FAILED or 404 NOT_FOUND) will refuse the same request again; anything else is the link.
+    public var isTransient: Bool {
+        switch self {
+        case .invalidURL, .publishRejected:
+            false
+        case let .closedByBroker(_, code, _):
+            !(400..<500).contains(code)
+        case .connectionFailed, .library, .timedOut:
+            true
+        }
+    }
+}

@@ -1,0 +1,84 @@
+// The parts of an `amqp://user:password@host:port/vhost` URL, as RabbitMQ's URI spec defines them.
+
+/// Where and as whom to connect to RabbitMQ.
+public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String
+    public var virtualHost: String
+
+    /// Parses `amqp://[user[:password]@]host[:port][/vhost]`.
+    ///
+    /// Missing parts take the AMQP defaults: guest/guest, port 5672, and virtual host `/`. The path is the
+    /// percent-decoded virtual host, so `/%2f` and an absent path both mean `/`, and `/jobs` means `jobs`.
+    public init(_ url: String) throws {
+        guard url.hasPrefix("amqp://") else {
+            throw AMQPError.invalidURL(url, reason: "only amqp:// is supported (TLS is not built in)")
+        }
+        var rest = Substring(url.dropFirst("amqp://".count))
+        var path: Substring?
+        if let slash = rest.firstIndex(of: "/") {
+            path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+        }
+        user = "guest"
+        password = "guest"
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            user = try Self.percentDecoded(parts[0], in: url)
+            password = parts.count > 1 ? try Self.percentDecoded(parts[1], in: url) : ""
+        }
+        port = 5672
+        if let colon = rest.lastIndex(of: ":") {
+            guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else {
+                throw AMQPError.invalidURL(url, reason: "the port must be a number from 1 to 65535")
+            }
+            port = number
+            rest = rest[..<colon]
+        }
+        guard !rest.isEmpty else { throw AMQPError.invalidURL(url, reason: "no host") }
+        host = String(rest)
+        if let path, !path.isEmpty {
+            virtualHost = try Self.percentDecoded(path, in: url)
+        } else {
+            virtualHost = "/"
+        }
+    }
+
+    /// The URL with the password hidden, for messages and logs.
+    public var description: String {
+        let vhost = virtualHost == "/" ? "%2f" : virtualHost
+        return "amqp://\(user):***@\(host):\(port)/\(vhost)"
+    }
+
+    private static func percentDecoded(_ text: Substring, in url: String) throws -> String {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                throw AMQPError.invalidURL(url, reason: "a % must be followed by two hex digits")
+            }
+            bytes.append(high << 4 | low)
+        }
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw AMQPError.invalidURL(url, reason: "percent-decoding gives invalid UTF-8")
+        }
+        return decoded
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,84 @@
+// `infmllm doctor`: checks that PostgreSQL and RabbitMQ are reachable and set up for infmllm.
+
+import ArgumentParser
+import Foundation
+import Postgres
+import RabbitMQ
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check the services: PostgreSQL reachable and migrated, RabbitMQ reachable and its queues declared.",
+        discussion: "Exits 1 when any check fails, naming what to do about it."
+    )
+
+    @OptionGroup var services: ServiceOptions
+
+    @Option(
+        name: .customLong("migrations-dir"),
+        help: ArgumentHelp(
+            "Directory of NNNN_name.sql files.",
+            discussion: "Env INFMLLM_MIGRATIONS_DIR; default ./migrations", valueName: "dir"))
+    var migrationsDirectory: String?
+
+    @Flag(help: "Print the checks as one JSON object.")
+    var json = false
+
+    struct Check: Encodable {
+        let name: String
+        let ok: Bool
+        let detail: String
+    }
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let checks = [
+            check("postgres") { try postgresCheck(environment) },
+            check("rabbitmq") { try rabbitCheck(environment) },
+        ]
+        if json {
+            print(try JSONOutput.encode(["checks": checks]))
+        } else {
+            for check in checks {
+                print("\(check.ok ? "ok  " : "FAIL") \(check.name): \(check.detail)")
+            }
+        }
+        if checks.contains(where: { !$0.ok }) { throw ExitCode.failure }
+    }
+
+    private func check(_ name: String, _ body: () throws -> String) -> Check {
+        do {
+            return Check(name: name, ok: true, detail: try body())
+        } catch {
+            return Check(name: name, ok: false, detail: "\(error)")
+        }
+    }
+
+    private func postgresCheck(_ environment: [String: String]) throws -> String {
+        let connection = try PostgresConnection(url: services.resolvedDatabaseURL(environment))
+        let version = connection.serverVersion
+        let directory = Setting.migrationsDirectory.resolve(migrationsDirectory, environment: environment)
+        let pending = try Migrator(connection: connection).pending(Migration.load(directory: directory))
+        let state =
+            pending.isEmpty
+            ? "schema current" : "\(pending.count) migration(s) pending: run `infmllm migrate`"
+        guard pending.isEmpty else { throw DoctorFailure(message: "\(connection.target): \(state)") }
+        return "\(connection.target), server \(version / 10000).\(version % 10000), \(state)"
+    }
+
+    private func rabbitCheck(_ environment: [String: String]) throws -> String {
+        let url = try AMQPURL(services.resolvedAMQPURL(environment))
+        let connection = try AMQPConnection(url: url)
+        let topology = TaskTopology(
+            prefix: services.resolvedQueuePrefix(environment),
+            deliveryLimit: try services.resolvedDeliveryLimit(environment))
+        try topology.declare(on: connection)
+        let counts = try connection.queueCounts(topology.queue)
+        return "\(url), queue \(topology.queue): \(counts.messageCount) ready, \(counts.consumerCount) consumer(s)"
+    }
+}
+
+struct DoctorFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

@@ -1,0 +1,17 @@
+// The `infmllm` command: the composition root that wires the libraries to the local services.
+
+import ArgumentParser
+
+@main
+struct InfMLLM: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infmllm",
+        abstract: "Batch captioning, visual question answering and grounding with InfMLLM.",
+        discussion: """
+            Settings come from flags, then environment variables, then defaults that point at the local \
+            services started by ops/services.sh. Every setting and its variable is listed in ops/env.example.
+            """,
+        version: "0.1.0",
+        subcommands: [MigrateCommand.self, DoctorCommand.self]
+    )
+}

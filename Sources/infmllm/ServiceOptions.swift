@@ -1,0 +1,76 @@
+// Where the services are: flags first, then environment variables, then the local defaults.
+
+import ArgumentParser
+
+/// One setting's flag value, environment variable and default, resolved in that order.
+struct Setting {
+    let variable: String
+    let defaultValue: String
+
+    func resolve(_ flag: String?, environment: [String: String]) -> String {
+        if let flag, !flag.isEmpty { return flag }
+        if let value = environment[variable], !value.isEmpty { return value }
+        return defaultValue
+    }
+
+    static let databaseURL = Setting(
+        variable: "INFMLLM_DATABASE_URL", defaultValue: "postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm")
+    static let amqpURL = Setting(variable: "INFMLLM_AMQP_URL", defaultValue: "amqp://guest:guest@127.0.0.1:5672/%2f")
+    static let queuePrefix = Setting(variable: "INFMLLM_QUEUE_PREFIX", defaultValue: "infmllm")
+    static let deliveryLimit = Setting(variable: "INFMLLM_DELIVERY_LIMIT", defaultValue: "5")
+    static let migrationsDirectory = Setting(variable: "INFMLLM_MIGRATIONS_DIR", defaultValue: "migrations")
+
+    /// Every setting the binaries read; ops/env.example lists each with its default.
+    static let all = [databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory]
+}
+
+/// The `--database-url` and `--amqp-url` flags that every command talking to the services shares.
+struct ServiceOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "PostgreSQL URL.", discussion: "Env INFMLLM_DATABASE_URL; default \(Setting.databaseURL.defaultValue)",
+            valueName: "url"))
+    var databaseURL: String?
+
+    @Option(
+        name: .customLong("amqp-url"),
+        help: ArgumentHelp(
+            "RabbitMQ URL.", discussion: "Env INFMLLM_AMQP_URL; default \(Setting.amqpURL.defaultValue)",
+            valueName: "url"))
+    var amqpURL: String?
+
+    @Option(
+        name: .customLong("queue-prefix"),
+        help: ArgumentHelp(
+            "Prefix of the exchange and queue names.",
+            discussion: "Env INFMLLM_QUEUE_PREFIX; default \(Setting.queuePrefix.defaultValue)", valueName: "name"))
+    var queuePrefix: String?
+
+    @Option(
+        name: .customLong("delivery-limit"),
+        help: ArgumentHelp(
+            "Redeliveries before a task message is dead-lettered.",
+            discussion: "Env INFMLLM_DELIVERY_LIMIT; default \(Setting.deliveryLimit.defaultValue)", valueName: "n"))
+    var deliveryLimit: Int?
+
+    func resolvedDatabaseURL(_ environment: [String: String]) -> String {
+        Setting.databaseURL.resolve(databaseURL, environment: environment)
+    }
+
+    func resolvedAMQPURL(_ environment: [String: String]) -> String {
+        Setting.amqpURL.resolve(amqpURL, environment: environment)
+    }
+
+    func resolvedQueuePrefix(_ environment: [String: String]) -> String {
+        Setting.queuePrefix.resolve(queuePrefix, environment: environment)
+    }
+
+    func resolvedDeliveryLimit(_ environment: [String: String]) throws -> Int {
+        let text = Setting.deliveryLimit.resolve(deliveryLimit.map(String.init), environment: environment)
+        guard let limit = Int(text), limit >= 0 else {
+            throw ValidationError("the delivery limit must be a whole number ≥ 0, not \"\(text)\"")
+        }
+        return limit
+    }
+}

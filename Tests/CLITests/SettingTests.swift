@@ -1,0 +1,41 @@
+// Settings resolve flag first, then environment variable, then the documented default.
+
+import ArgumentParser
+import Testing
+
+@testable import infmllm
+
+@Suite struct SettingTests {
+    @Test func flagWinsOverEnvironmentWhichWinsOverDefault() {
+        let setting = Setting.databaseURL
+        let environment = ["INFMLLM_DATABASE_URL": "postgresql://env/db"]
+        #expect(setting.resolve("postgresql://flag/db", environment: environment) == "postgresql://flag/db")
+        #expect(setting.resolve(nil, environment: environment) == "postgresql://env/db")
+        #expect(setting.resolve(nil, environment: [:]) == "postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm")
+        #expect(setting.resolve("", environment: ["INFMLLM_DATABASE_URL": ""]) == setting.defaultValue)
+    }
+
+    @Test func defaultsPointAtTheLocalServices() {
+        #expect(Setting.amqpURL.defaultValue.contains("127.0.0.1:5672"))
+        #expect(Setting.databaseURL.defaultValue.contains("127.0.0.1:5432"))
+    }
+
+    @Test func parsedFlagsReachTheResolvedSettings() throws {
+        let command = try MigrateCommand.parse(["--database-url", "postgresql://x/y", "--migrations-dir", "m"])
+        #expect(command.services.resolvedDatabaseURL(["INFMLLM_DATABASE_URL": "ignored"]) == "postgresql://x/y")
+        #expect(command.migrationsDirectory == "m")
+    }
+
+    @Test func aBadDeliveryLimitIsAValidationError() throws {
+        let options = try ServiceOptions.parse([])
+        #expect(throws: ValidationError.self) { try options.resolvedDeliveryLimit(["INFMLLM_DELIVERY_LIMIT": "many"]) }
+        #expect(try options.resolvedDeliveryLimit([:]) == 5)
+    }
+
+    @Test func everySettingIsListedInTheEnvironmentExample() throws {
+        let example = try String(contentsOfFile: RepositoryFiles.path("ops/env.example"), encoding: .utf8)
+        for setting in Setting.all {
+            #expect(example.contains("\(setting.variable)=\(setting.defaultValue)"), "\(setting.variable)")
+        }
+    }
+}

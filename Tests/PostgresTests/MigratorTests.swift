@@ -1,0 +1,153 @@
+// `migrate` on fresh databases: applies every file once, is a no-op the second time, refuses edited history.
+
+import Dispatch
+import Foundation
+import Postgres
+import Testing
+
+@Suite struct MigratorTests {
+    let migrations: [Migration]
+
+    init() throws {
+        migrations = try Migration.load(directory: TestDatabase.migrationsDirectory)
+    }
+
+    @Test func appliesEveryMigrationOnceAndThenNothing() throws {
+        try TestDatabase.withEmpty { url throws in
+            let connection = try PostgresConnection(url: url)
+            let migrator = Migrator(connection: connection)
+            #expect(try migrator.applied().isEmpty)
+            let first = try migrator.migrate(migrations)
+            #expect(first == migrations)
+            #expect(try migrator.migrate(migrations).isEmpty)
+            #expect(try migrator.applied().map(\.version) == migrations.map(\.version))
+            #expect(try migrator.pending(migrations).isEmpty)
+        }
+    }
+
+    @Test func createsTheCoreTablesAndViews() throws {
+        try TestDatabase.withMigrated { connection throws in
+            let relations = try connection.execute(
+                """
+                SELECT table_name FROM information_schema.tables
+                WHERE table_schema = 'public' ORDER BY table_name
+                """
+            ).map { try $0.string("table_name") }
+            for name in ["jobs", "tasks", "results", "result_boxes", "captions", "answers", "boxes", "schema_migrations"] {
+                #expect(relations.contains(name), "missing \(name)")
+            }
+        }
+    }
+
+    @Test func concurrentRunsApplyEachMigrationOnce() throws {
+        try TestDatabase.withEmpty { url throws in
+            let outcomes = Outcomes()
+            DispatchQueue.concurrentPerform(iterations: 3) { _ in
+                do {
+                    let connection = try PostgresConnection(url: url)
+                    outcomes.add(try Migrator(connection: connection).migrate(migrations).count)
+                } catch {
+                    outcomes.add(error: error)
+                }
+            }
+            #expect(outcomes.errors.isEmpty, "\(outcomes.errors)")
+            #expect(outcomes.counts.sorted() == [0, 0, migrations.count])
+        }
+    }
+
+    @Test func refusesAMigrationEditedAfterItWasApplied() throws {
+        try TestDatabase.withEmpty { url throws in
+            let connection = try PostgresConnection(url: url)
+            let migrator = Migrator(connection: connection)
+            try migrator.migrate(migrations)
+            var edited = migrations
+            edited[0] = Migration(version: edited[0].version, fileName: edited[0].fileName, sql: edited[0].sql + "\n-- edit")
+            #expect {
+                try migrator.migrate(edited)
+            } throws: { error in
+                "\(error)".contains("changed after it was applied") && "\(error)".contains(edited[0].fileName)
+            }
+        }
+    }
+
+    @Test func refusesADatabaseNewerThanTheBuild() throws {
+        try TestDatabase.withEmpty { url throws in
+            let connection = try PostgresConnection(url: url)
+            let migrator = Migrator(connection: connection)
+            let future = Migration(version: 9999, fileName: "9999_future_change.sql", sql: "CREATE TABLE future (x int)")
+            try migrator.migrate(migrations + [future])
+            #expect {
+                try migrator.migrate(migrations)
+            } throws: { error in
+                "\(error)".contains("9999_future_change.sql")
+            }
+        }
+    }
+
+    @Test func failedMigrationLeavesNoTraceAndNamesTheFile() throws {
+        try TestDatabase.withEmpty { url throws in
+            let connection = try PostgresConnection(url: url)
+            let migrator = Migrator(connection: connection)
+            let broken = Migration(
+                version: 9000, fileName: "9000_broken_change.sql",
+                sql: "CREATE TABLE half_done (x int);\nSELECT no_such_function();")
+            #expect {
+                try migrator.migrate(migrations + [broken])
+            } throws: { error in
+                "\(error)".contains("9000_broken_change.sql") && "\(error)".contains("no_such_function")
+            }
+            #expect(try migrator.applied().map(\.version) == migrations.map(\.version))
+            let leftover = try connection.execute("SELECT to_regclass('half_done') IS NULL AS gone").first
+            #expect(try leftover?.bool("gone") == true)
+        }
+    }
+}
+
+@Suite struct MigrationFileTests {
+    @Test func loadsNumberedFilesInOrderAndIgnoresOthers() throws {
+        let directory = try temporaryDirectory(files: [
+            "0002_add_b.sql": "SELECT 2;", "0001_add_a.sql": "SELECT 1;", "README.md": "notes",
+        ])
+        let migrations = try Migration.load(directory: directory)
+        #expect(migrations.map(\.fileName) == ["0001_add_a.sql", "0002_add_b.sql"])
+        #expect(migrations.map(\.version) == [1, 2])
+    }
+
+    @Test(arguments: ["1_short.sql", "0001-dash.sql", "0001_Upper.sql", "0001_.sql", "abcd_name.sql"])
+    func rejectsBadlyNamedSQLFiles(_ name: String) throws {
+        let directory = try temporaryDirectory(files: [name: "SELECT 1;"])
+        #expect { try Migration.load(directory: directory) } throws: { "\($0)".contains(name) }
+    }
+
+    @Test func rejectsTwoFilesWithOneVersion() throws {
+        let directory = try temporaryDirectory(files: ["0001_add_a.sql": "", "0001_add_b.sql": ""])
+        #expect { try Migration.load(directory: directory) } throws: { "\($0)".contains("also used by") }
+    }
+
+    @Test func missingDirectoryIsNamed() {
+        #expect { try Migration.load(directory: "/no/such/dir") } throws: { "\($0)".contains("/no/such/dir") }
+    }
+
+    private func temporaryDirectory(files: [String: String]) throws -> String {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-migrations-\(UInt64.random(in: 0...UInt64.max).hex)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (name, text) in files {
+            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        return directory.path
+    }
+}
+
+/// Results gathered from concurrent threads.
+final class Outcomes: @unchecked Sendable {
+    // Invariant: every access holds `lock`.
+    private let lock = NSLock()
+    private var storedCounts: [Int] = []
+    private var storedErrors: [String] = []
+
+    func add(_ count: Int) { lock.withLock { storedCounts.append(count) } }
+    func add(error: Error) { lock.withLock { storedErrors.append("\(error)") } }
+    var counts: [Int] { lock.withLock { storedCounts } }
+    var errors: [String] { lock.withLock { storedErrors } }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that infmllm builds against and the services it talks to, when missing.
+# Idempotent: a second run installs nothing. Needs root (or sudo) and Debian 12's `main` archive.
+set -euo pipefail
+
+packages=(
+    pkg-config
+    librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev
+    rabbitmq-server postgresql postgresql-client
+)
+# docker-compose (v1, Debian's) only validates docker-compose.yml in the tests; no engine is needed for that.
+if [[ "${INFMLLM_SKIP_COMPOSE:-0}" != 1 ]]; then packages+=(docker-compose); fi
+
+missing=()
+for package in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+sudo=""
+if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -q
+# policy-rc.d on minimal images refuses to start services during install; ops/services.sh starts them instead.
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Starts, stops and reports the local PostgreSQL 15 and RabbitMQ 3.10 that infmllm uses, on loopback only.
+# No systemd or Docker needed. Every action is idempotent: `start` on running services and `stop` on stopped
+# ones succeed and change nothing.
+#
+#   ops/services.sh start|stop|restart|status [postgres|rabbitmq]
+#
+# Settings (environment, with defaults): INFMLLM_PG_VERSION=15, INFMLLM_PG_CLUSTER=main, INFMLLM_PG_PORT=5432,
+# INFMLLM_DB_USER=infmllm, INFMLLM_DB_PASSWORD=infmllm, INFMLLM_DB_NAME=infmllm.
+set -euo pipefail
+
+pg_version=${INFMLLM_PG_VERSION:-15}
+pg_cluster=${INFMLLM_PG_CLUSTER:-main}
+pg_port=${INFMLLM_PG_PORT:-5432}
+db_user=${INFMLLM_DB_USER:-infmllm}
+db_password=${INFMLLM_DB_PASSWORD:-infmllm}
+db_name=${INFMLLM_DB_NAME:-infmllm}
+
+# RabbitMQ and its Erlang distribution ports bind to loopback only.
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export ERL_EPMD_ADDRESS=127.0.0.1
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='-kernel inet_dist_use_interface {127,0,0,1}'
+rmq_pidfile=/var/lib/rabbitmq/mnesia/rabbit@$(hostname -s).pid
+
+log() { echo "services: $*"; }
+
+rmq_up() { rabbitmq-diagnostics -q ping >/dev/null 2>&1; }
+pg_up() { pg_ctlcluster "$pg_version" "$pg_cluster" status >/dev/null 2>&1; }
+
+pg_start() {
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $1" "$2}' | grep -qx "$pg_version $pg_cluster"; then
+        log "creating PostgreSQL cluster $pg_version/$pg_cluster"
+        pg_createcluster "$pg_version" "$pg_cluster" --port "$pg_port" >/dev/null
+    fi
+    local conf_dir=/etc/postgresql/$pg_version/$pg_cluster/conf.d
+    mkdir -p "$conf_dir"
+    printf "# written by infmllm ops/services.sh: loopback only\nlisten_addresses = '127.0.0.1'\nport = %s\n" \
+        "$pg_port" >"$conf_dir/infmllm.conf"
+    if pg_up; then
+        log "PostgreSQL $pg_version/$pg_cluster already running"
+    else
+        pg_ctlcluster "$pg_version" "$pg_cluster" start
+        log "PostgreSQL $pg_version/$pg_cluster started on 127.0.0.1:$pg_port"
+    fi
+    pg_isready -q -h 127.0.0.1 -p "$pg_port" -t 30
+    # The role may create databases: integration tests migrate a fresh database of their own each run.
+    su postgres -c "psql -q -p $pg_port -v ON_ERROR_STOP=1 -v user=$db_user -v password=$db_password -v db=$db_name" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password')
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
+    WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\gexec
+SQL
+}
+
+pg_stop() {
+    if pg_up; then
+        pg_ctlcluster "$pg_version" "$pg_cluster" stop -m fast
+        log "PostgreSQL stopped"
+    else
+        log "PostgreSQL already stopped"
+    fi
+}
+
+rmq_start() {
+    if rmq_up; then
+        log "RabbitMQ already running"
+        return
+    fi
+    rabbitmq-server -detached
+    # `await_startup` right after -detached fails before the node registers with epmd; wait on the pid file.
+    rabbitmqctl -q wait --timeout 90 "$rmq_pidfile" >/dev/null
+    rabbitmqctl -q await_startup --timeout 90 >/dev/null
+    log "RabbitMQ started on 127.0.0.1:5672"
+}
+
+rmq_stop() {
+    if rmq_up; then
+        rabbitmqctl -q shutdown >/dev/null
+        log "RabbitMQ stopped"
+    else
+        log "RabbitMQ already stopped"
+    fi
+    epmd -kill >/dev/null 2>&1 || true
+}
+
+status() {
+    local rc=0
+    if pg_up; then log "PostgreSQL $pg_version/$pg_cluster: running on 127.0.0.1:$pg_port"
+    else log "PostgreSQL $pg_version/$pg_cluster: stopped"; rc=3; fi
+    if rmq_up; then log "RabbitMQ: running ($(rabbitmqctl -q version 2>/dev/null)) on 127.0.0.1:5672"
+    else log "RabbitMQ: stopped"; rc=3; fi
+    return $rc
+}
+
+action=${1:-status}
+which=${2:-all}
+case "$action:$which" in
+    start:all) pg_start; rmq_start ;;
+    start:postgres) pg_start ;;
+    start:rabbitmq) rmq_start ;;
+    stop:all) rmq_stop; pg_stop ;;
+    stop:postgres) pg_stop ;;
+    stop:rabbitmq) rmq_stop ;;
+    restart:all) rmq_stop; pg_stop; pg_start; rmq_start ;;
+    restart:postgres) pg_stop; pg_start ;;
+    restart:rabbitmq) rmq_stop; rmq_start ;;
+    status:*) status ;;
+    *) echo "usage: ops/services.sh start|stop|restart|status [postgres|rabbitmq]" >&2; exit 2 ;;
+esac
