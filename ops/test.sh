@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, starts the real PostgreSQL and RabbitMQ, builds, migrates the
+# default database and runs every test (unit and integration) against those services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source ops/lib.sh
+
+bash ops/install-deps.sh
+bash ops/services.sh start
+require_swift
+
+step "building"
+swift build --build-tests
+step "migrating the default database"
+"$(swift build --show-bin-path)/infmllm" migrate
+step "running the tests"
+swift test
