@@ -9,6 +9,9 @@ bash ops/install-deps.sh
 bash ops/services.sh start
 require_swift
 
+step "checking formatting (.swift-format)"
+swift format lint --strict --recursive Sources Tests Package.swift
+
 step "building"
 swift build --build-tests
 step "migrating the default database"

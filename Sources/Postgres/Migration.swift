@@ -35,7 +35,8 @@ public struct Migration: Sendable, Equatable {
                     file: name, reason: "the name must be NNNN_verb_noun.sql (four digits, lower-case words)")
             }
             if let clash = migrations.first(where: { $0.version == version }) {
-                throw PostgresError.migration(file: name, reason: "version \(version) is also used by \(clash.fileName)")
+                throw PostgresError.migration(
+                    file: name, reason: "version \(version) is also used by \(clash.fileName)")
             }
             let path = (directory as NSString).appendingPathComponent(name)
             guard let data = FileManager.default.contents(atPath: path), let sql = String(data: data, encoding: .utf8)

@@ -95,7 +95,8 @@ public final class PostgresConnection {
             return Self.rows(of: result)
         default:
             let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            throw PostgresError.queryFailed(sql: sql, sqlState: state, message: String(cString: PQresultErrorMessage(result)))
+            throw PostgresError.queryFailed(
+                sql: sql, sqlState: state, message: String(cString: PQresultErrorMessage(result)))
         }
     }
 
@@ -106,9 +107,10 @@ public final class PostgresConnection {
         var values: [[String?]] = []
         values.reserveCapacity(Int(rowCount))
         for row in 0..<rowCount {
-            values.append((0..<columnCount).map { column in
-                PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
-            })
+            values.append(
+                (0..<columnCount).map { column in
+                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                })
         }
         return PostgresRows(columns: columns, values: values, affectedRowCount: Int(rowCount))
     }

@@ -30,7 +30,8 @@ public struct PostgresRow: Sendable {
     /// The raw text of `column`, or nil for SQL NULL.
     public func text(_ column: String) throws -> String? {
         guard let index = columns.firstIndex(of: column) else {
-            throw PostgresError.unexpectedResult(sql: columns.joined(separator: ", "), message: "no column \"\(column)\"")
+            throw PostgresError.unexpectedResult(
+                sql: columns.joined(separator: ", "), message: "no column \"\(column)\"")
         }
         return cells[index]
     }

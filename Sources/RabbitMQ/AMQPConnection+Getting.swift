@@ -14,9 +14,11 @@ extension AMQPConnection {
         defer { amqp_destroy_message(&message) }
         let body = message.body.bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: message.body.len)) } ?? []
         let flags = message.properties._flags
-        let headers = flags & amqp_flags_t(AMQP_BASIC_HEADERS_FLAG) != 0 ? decodeAMQPTable(message.properties.headers) : [:]
+        let headers =
+            flags & amqp_flags_t(AMQP_BASIC_HEADERS_FLAG) != 0 ? decodeAMQPTable(message.properties.headers) : [:]
         let contentType =
-            flags & amqp_flags_t(AMQP_BASIC_CONTENT_TYPE_FLAG) != 0 ? string(from: message.properties.content_type) : nil
+            flags & amqp_flags_t(AMQP_BASIC_CONTENT_TYPE_FLAG) != 0
+            ? string(from: message.properties.content_type) : nil
         return DeliveredMessage(
             deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0, body: body, contentType: contentType,
             headers: headers)

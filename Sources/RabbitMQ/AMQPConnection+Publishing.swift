@@ -46,7 +46,8 @@ extension AMQPConnection {
                 return withAMQPBytes(message.exchange) { exchange in
                     withAMQPBytes(message.routingKey) { routingKey in
                         message.body.withUnsafeBytes { body in
-                            let bytes = amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress))
+                            let bytes = amqp_bytes_t(
+                                len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress))
                             return amqp_basic_publish(
                                 connectionState, channelID, exchange, routingKey, 1, 0, &properties, bytes)
                         }
@@ -55,7 +56,8 @@ extension AMQPConnection {
             }
         }
         guard status == AMQP_STATUS_OK.rawValue else {
-            throw AMQPError.library(operation: "basic.publish to \(message.exchange)", message: Self.message(for: status))
+            throw AMQPError.library(
+                operation: "basic.publish to \(message.exchange)", message: Self.message(for: status))
         }
     }
 
@@ -65,7 +67,8 @@ extension AMQPConnection {
         while !outstanding.isEmpty {
             let remaining = deadline - monotonicSeconds()
             guard remaining > 0 else {
-                throw AMQPError.timedOut(operation: "publisher confirms (\(outstanding.count) outstanding)", seconds: timeout)
+                throw AMQPError.timedOut(
+                    operation: "publisher confirms (\(outstanding.count) outstanding)", seconds: timeout)
             }
             var frame = amqp_frame_t()
             var wait = timeval(seconds: remaining)

@@ -220,7 +220,8 @@ public final class AMQPConnection {
             throw AMQPError.closedByBroker(
                 operation: operation, code: Int(close.reply_code), text: string(from: close.reply_text))
         default:
-            throw AMQPError.library(operation: operation, message: "unexpected method 0x\(String(method.id, radix: 16))")
+            throw AMQPError.library(
+                operation: operation, message: "unexpected method 0x\(String(method.id, radix: 16))")
         }
     }
 

@@ -15,7 +15,11 @@ import Testing
         let admin = try ProcessResult.run(
             URL(fileURLWithPath: "/usr/bin/psql"), [Self.serverURL, "-qc", "CREATE DATABASE \(database)"])
         try #require(admin.status == 0, "\(admin.output)")
-        defer { _ = try? ProcessResult.run(URL(fileURLWithPath: "/usr/bin/psql"), [Self.serverURL, "-qc", "DROP DATABASE \(database) WITH (FORCE)"]) }
+        defer {
+            _ = try? ProcessResult.run(
+                URL(fileURLWithPath: "/usr/bin/psql"),
+                [Self.serverURL, "-qc", "DROP DATABASE \(database) WITH (FORCE)"])
+        }
         let url = String(Self.serverURL[...Self.serverURL.lastIndex(of: "/")!]) + database
         let prefix = "infmllm-cli-test-\(UInt64.random(in: 0...UInt64.max).hex)"
         defer { Self.deleteTopology(prefix: prefix) }

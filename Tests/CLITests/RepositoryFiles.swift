@@ -15,7 +15,8 @@ enum RepositoryFiles {
         let candidates = [
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("infmllm"),
             Bundle.main.bundleURL.appendingPathComponent("infmllm"),
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("infmllm"),
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "infmllm"),
             root.appendingPathComponent(".build/debug/infmllm"),
         ]
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
@@ -35,7 +36,9 @@ struct ProcessResult {
     let status: Int32
     let output: String
 
-    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws
+        -> ProcessResult
+    {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

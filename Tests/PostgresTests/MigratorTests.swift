@@ -33,7 +33,9 @@ import Testing
                 WHERE table_schema = 'public' ORDER BY table_name
                 """
             ).map { try $0.string("table_name") }
-            for name in ["jobs", "tasks", "results", "result_boxes", "captions", "answers", "boxes", "schema_migrations"] {
+            for name in [
+                "jobs", "tasks", "results", "result_boxes", "captions", "answers", "boxes", "schema_migrations",
+            ] {
                 #expect(relations.contains(name), "missing \(name)")
             }
         }
@@ -61,7 +63,8 @@ import Testing
             let migrator = Migrator(connection: connection)
             try migrator.migrate(migrations)
             var edited = migrations
-            edited[0] = Migration(version: edited[0].version, fileName: edited[0].fileName, sql: edited[0].sql + "\n-- edit")
+            edited[0] = Migration(
+                version: edited[0].version, fileName: edited[0].fileName, sql: edited[0].sql + "\n-- edit")
             #expect {
                 try migrator.migrate(edited)
             } throws: { error in
@@ -74,7 +77,8 @@ import Testing
         try TestDatabase.withEmpty { url throws in
             let connection = try PostgresConnection(url: url)
             let migrator = Migrator(connection: connection)
-            let future = Migration(version: 9999, fileName: "9999_future_change.sql", sql: "CREATE TABLE future (x int)")
+            let future = Migration(
+                version: 9999, fileName: "9999_future_change.sql", sql: "CREATE TABLE future (x int)")
             try migrator.migrate(migrations + [future])
             #expect {
                 try migrator.migrate(migrations)

@@ -6,7 +6,8 @@ import Testing
 @Suite struct SQLTests {
     @Test func interpolatedValuesBecomeNumberedParameters() {
         let uri = "a.jpg'; DROP TABLE tasks; --"
-        let sql: SQL = "SELECT id FROM tasks WHERE image_uri = \(uri) AND attempts < \(3) AND worker = \(nil as String?)"
+        let sql: SQL =
+            "SELECT id FROM tasks WHERE image_uri = \(uri) AND attempts < \(3) AND worker = \(nil as String?)"
         #expect(sql.text == "SELECT id FROM tasks WHERE image_uri = $1 AND attempts < $2 AND worker = $3")
         #expect(sql.bindings == [uri, "3", nil])
     }

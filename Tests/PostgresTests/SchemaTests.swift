@@ -11,7 +11,8 @@ import Testing
                 let job = try insertJob(connection, name: "job-\(kind.rawValue)", kind: kind)
                 for status in TaskStatus.allCases {
                     try connection.execute(
-                        "INSERT INTO tasks (job_id, image_uri, status) VALUES (\(job), \("\(status).jpg"), \(status.rawValue))")
+                        "INSERT INTO tasks (job_id, image_uri, status) VALUES (\(job), \("\(status).jpg"), \(status.rawValue))"
+                    )
                 }
             }
             let count = try connection.execute("SELECT count(*) AS n FROM tasks").first?.int("n")
@@ -62,7 +63,9 @@ import Testing
                 """)
             let rows = try connection.execute(
                 "SELECT image_uri, expression, parsed, x2 FROM boxes WHERE job = 'refs' ORDER BY image_uri")
-            let summary = try rows.map { [try $0.string("image_uri"), try $0.string("expression"), "\(try $0.bool("parsed"))"] }
+            let summary = try rows.map {
+                [try $0.string("image_uri"), try $0.string("expression"), "\(try $0.bool("parsed"))"]
+            }
             #expect(summary == [["/data/dog.png", "the dog", "true"], ["/data/sky.png", "a unicorn", "false"]])
             #expect(try rows.first?.double("x2") == 320)
             #expect(try connection.execute("SELECT * FROM captions").isEmpty)
@@ -74,7 +77,9 @@ import Testing
             let job = try insertJob(connection, name: "once", kind: .caption)
             let task = try insertTask(connection, job: job, uri: "a.jpg", input: "")
             try insertResult(connection, task: task, job: job, text: "a cat")
-            #expect(throws: PostgresError.self) { try insertResult(connection, task: task, job: job, text: "a cat again") }
+            #expect(throws: PostgresError.self) {
+                try insertResult(connection, task: task, job: job, text: "a cat again")
+            }
             let captions = try connection.execute("SELECT caption FROM captions").map { try $0.string("caption") }
             #expect(captions == ["a cat"])
         }

@@ -12,7 +12,8 @@ enum TestBroker {
     }
 
     /// A topology with names no other test or deployment uses, deleted after `body`.
-    static func withTopology<T>(deliveryLimit: Int = 2, _ body: (AMQPConnection, TaskTopology) throws -> T) throws -> T {
+    static func withTopology<T>(deliveryLimit: Int = 2, _ body: (AMQPConnection, TaskTopology) throws -> T) throws -> T
+    {
         let connection = try connect()
         let topology = TaskTopology(
             prefix: "infmllm-test-\(UInt64.random(in: 0...UInt64.max).hex)", deliveryLimit: deliveryLimit)
@@ -58,11 +59,12 @@ extension UInt64 {
     @Test func publishedMessagesAreConfirmedThenDeliveredPersistentWithHeaders() throws {
         try TestBroker.withTopology { connection, topology throws in
             let bodies = (0..<50).map { Array("{\"v\":1,\"task\":\($0)}".utf8) }
-            try connection.publish(bodies.map {
-                OutgoingMessage(
-                    exchange: topology.exchange, routingKey: topology.routingKey, body: $0,
-                    headers: [("x-infmllm-job", .string("demo"))])
-            })
+            try connection.publish(
+                bodies.map {
+                    OutgoingMessage(
+                        exchange: topology.exchange, routingKey: topology.routingKey, body: $0,
+                        headers: [("x-infmllm-job", .string("demo"))])
+                })
             #expect(try connection.queueCounts(topology.queue).messageCount == 50)
             var received: [[UInt8]] = []
             while let message = try connection.get(from: topology.queue) {
@@ -92,7 +94,8 @@ extension UInt64 {
     @Test func aMessagePastTheDeliveryLimitIsDeadLettered() throws {
         _ = try TestBroker.withTopology(deliveryLimit: 2) { connection, topology throws in
             try connection.publish([
-                OutgoingMessage(exchange: topology.exchange, routingKey: topology.routingKey, body: Array("poison".utf8))
+                OutgoingMessage(
+                    exchange: topology.exchange, routingKey: topology.routingKey, body: Array("poison".utf8))
             ])
             // Delivered 3 times (the first plus 2 redeliveries), requeued each time, then dead-lettered.
             var deliveryCounts: [Int] = []

@@ -17,7 +17,9 @@ import Testing
         #expect(url.user == "guest" && url.password == "guest" && url.port == 5672 && url.virtualHost == "/")
     }
 
-    @Test(arguments: ["http://localhost", "amqps://localhost", "amqp://", "amqp://host:99999", "amqp://host:x", "amqp://h/%zz"])
+    @Test(arguments: [
+        "http://localhost", "amqps://localhost", "amqp://", "amqp://host:99999", "amqp://host:x", "amqp://h/%zz",
+    ])
     func malformedURLsAreRefusedWithTheirText(_ text: String) {
         #expect { try AMQPURL(text) } throws: { "\($0)".contains(text) }
     }
