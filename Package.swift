@@ -21,6 +21,7 @@ let package = Package(
 
         // MARK: Domain
         .target(name: "Jobs"),
+        .target(name: "Tokenization"),
 
         // MARK: Service adapters
         .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
@@ -38,6 +39,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Jobs"]),
         .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ", "Jobs"]),
         .testTarget(name: "CLITests", dependencies: ["infmllm", "RabbitMQ"]),
