@@ -61,7 +61,8 @@ public struct SentencePieceModel: Sendable {
             throw TokenizerError.malformed(path: path, reason: failure.reason)
         }
         guard !pieces.isEmpty else { throw TokenizerError.malformed(path: path, reason: "the model has no pieces") }
-        for (name, id) in [("unk_id", unknownID), ("bos_id", bosID), ("eos_id", eosID)] where id >= pieces.count {
+        for (name, id) in [("unk_id", unknownID), ("bos_id", bosID), ("eos_id", eosID)]
+        where id < 0 || id >= pieces.count {
             throw TokenizerError.malformed(path: path, reason: "\(name) \(id) is outside the \(pieces.count) pieces")
         }
     }
