@@ -31,7 +31,7 @@ let package = Package(
         .executableTarget(
             name: "infmllm",
             dependencies: [
-                "Jobs", "Postgres", "RabbitMQ",
+                "Jobs", "Postgres", "RabbitMQ", "Tokenization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

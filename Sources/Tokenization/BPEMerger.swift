@@ -9,6 +9,7 @@ struct BPEMerger {
         var previous: Int32
         var next: Int32
         var frozen: Bool  // user-defined pieces are never merged
+        var id: Int32  // the piece id once known from a merge, else -1
     }
 
     /// A candidate merge of `left` and the symbol after it, `size` bytes long in total.
@@ -17,6 +18,7 @@ struct BPEMerger {
         var left: Int32
         var right: Int32
         var size: Int32
+        var id: Int32
 
         /// Higher score first; among equal scores, the leftmost (SentencePiece's agenda order).
         func outranks(_ other: Candidate) -> Bool {
@@ -38,6 +40,7 @@ struct BPEMerger {
 
     mutating func run(into ids: inout [Int]) {
         split()
+        heap.reserveCapacity(symbols.count)
         for index in 1..<max(symbols.count, 1) { consider(Int32(index - 1), Int32(index)) }
         while let top = popBest() {
             let left = Int(top.left), right = Int(top.right)
@@ -46,6 +49,7 @@ struct BPEMerger {
                 symbols[left].count + symbols[right].count == top.size
             else { continue }
             symbols[left].count += symbols[right].count
+            symbols[left].id = top.id
             symbols[left].next = symbols[right].next
             if symbols[right].next >= 0 { symbols[Int(symbols[right].next)].previous = Int32(left) }
             symbols[right].count = 0
@@ -55,7 +59,12 @@ struct BPEMerger {
         var index: Int32 = symbols.isEmpty ? -1 : 0
         while index >= 0 {
             let symbol = symbols[Int(index)]
-            emit(start: symbol.start, count: symbol.count, into: &ids)
+            if symbol.id >= 0 && tokenizer.kinds[Int(symbol.id)] != .unused {
+                ids.append(Int(symbol.id))
+                previousWasUnknown = false
+            } else {
+                emit(start: symbol.start, count: symbol.count, into: &ids)
+            }
             index = symbol.next
         }
     }
@@ -80,7 +89,7 @@ struct BPEMerger {
             symbols.append(
                 Symbol(
                     start: Int32(position), count: Int32(length), previous: index - 1,
-                    next: position + length < bytes.count ? index + 1 : -1, frozen: frozen))
+                    next: position + length < bytes.count ? index + 1 : -1, frozen: frozen, id: -1))
             position += length
         }
     }
@@ -105,7 +114,7 @@ struct BPEMerger {
         guard !l.frozen, !r.frozen else { return }
         let size = l.count + r.count
         guard let id = tokenizer.mergeable.id(bytes.baseAddress! + Int(l.start), Int(size)) else { return }
-        push(Candidate(score: tokenizer.scores[id], left: left, right: right, size: size))
+        push(Candidate(score: tokenizer.scores[id], left: left, right: right, size: size, id: Int32(id)))
         if tokenizer.kinds[id] == .unused {
             unusedParts[id] = ((l.start, l.count), (r.start, r.count))
         }

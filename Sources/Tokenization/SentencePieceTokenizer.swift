@@ -107,17 +107,28 @@ public struct SentencePieceTokenizer: Sendable {
 
     /// The identity normalizer: optional whitespace cleanup, the dummy prefix, and spaces escaped as `▁`.
     func normalize(_ text: String, addDummyPrefix: Bool) -> [UInt8] {
-        let space: [UInt8] = model.escapeWhitespaces ? [0xE2, 0x96, 0x81] : [0x20]
-        var input = Array(text.utf8)
         if model.removeExtraWhitespaces {
-            input = Self.collapsingSpaces(input)
+            return escaped(Self.collapsingSpaces(Array(text.utf8)), addDummyPrefix: addDummyPrefix)
         }
+        return escaped(text.utf8, addDummyPrefix: addDummyPrefix)
+    }
+
+    private func escaped(_ input: some Collection<UInt8>, addDummyPrefix: Bool) -> [UInt8] {
         guard !input.isEmpty else { return [] }
+        let escape = model.escapeWhitespaces
         var output: [UInt8] = []
         output.reserveCapacity(input.count + input.count / 2 + 3)
-        if addDummyPrefix { output.append(contentsOf: space) }
+        if addDummyPrefix {
+            if escape { output.append(contentsOf: Self.escapedSpace) } else { output.append(0x20) }
+        }
         for byte in input {
-            if byte == 0x20 { output.append(contentsOf: space) } else { output.append(byte) }
+            if byte == 0x20 && escape {
+                output.append(0xE2)
+                output.append(0x96)
+                output.append(0x81)
+            } else {
+                output.append(byte)
+            }
         }
         return output
     }
@@ -138,6 +149,8 @@ public struct SentencePieceTokenizer: Sendable {
         }
         return output
     }
+
+    private static let escapedSpace: [UInt8] = [0xE2, 0x96, 0x81]
 
     static func byteValue(ofPiece text: String) -> UInt8? {
         let utf8 = Array(text.utf8)
