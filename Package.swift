@@ -19,9 +19,12 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+
         // MARK: Domain
         .target(name: "Jobs"),
         .target(name: "Tokenization"),
+        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
 
         // MARK: Service adapters
         .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
@@ -39,6 +42,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Jobs"]),
         .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ", "Jobs"]),

@@ -1,0 +1,37 @@
+// JPEG and PNG decoding through libjpeg-turbo and libpng with their longjmp error paths contained here, since
+// Swift cannot call setjmp. Every failure returns a status and a message; nothing exits or prints.
+#ifndef INFMLLM_IMAGE_CODECS_H
+#define INFMLLM_IMAGE_CODECS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    INFMLLM_IMAGE_OK = 0,
+    INFMLLM_IMAGE_CORRUPT = 1,    // the codec rejected the data; `message` says why
+    INFMLLM_IMAGE_TOO_LARGE = 2,  // width x height exceeds max_pixels; nothing was allocated for pixels
+    INFMLLM_IMAGE_NO_MEMORY = 3,
+    INFMLLM_IMAGE_TRUNCATED = 4   // the data ends before the image does
+} infmllm_image_status;
+
+typedef struct {
+    uint8_t *pixels;          // malloc'ed, width * height * channels * (bit_depth / 8) bytes; free with free()
+    uint32_t width;
+    uint32_t height;
+    uint32_t channels;        // 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA or CMYK
+    uint32_t bit_depth;       // 8, or 16 for PNG samples (big-endian)
+    uint32_t is_cmyk;         // JPEG only: the 4 channels are CMYK
+    uint32_t adobe_marker;    // JPEG only: an Adobe APP14 marker was present (inverted CMYK convention)
+    uint32_t source_kind;     // PNG colour type, or JPEG colour space (J_COLOR_SPACE)
+    uint32_t progressive;     // JPEG progressive, or PNG interlaced
+    char message[256];
+} infmllm_image;
+
+/// Decodes a whole JPEG held in memory. Grayscale stays 1 channel, YCbCr/RGB becomes RGB, CMYK/YCCK become CMYK.
+int infmllm_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
+
+/// Decodes a whole PNG held in memory: palettes expanded to RGB, gray below 8 bits scaled to 8, transparency
+/// chunks ignored, 16-bit samples kept; interlacing handled.
+int infmllm_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
+
+#endif

@@ -1,0 +1,116 @@
+// JPEG and PNG files to RGB, pixel for pixel as Pillow's `Image.open(path).convert("RGB")` gives them.
+// EXIF orientation is not applied, as the reference preprocessing does not apply it either.
+
+import CImageCodecs
+import Foundation
+
+/// Decodes image files into `RGBImage`s, refusing anything that is not a well-formed JPEG or PNG.
+///
+/// Thread-safe: holds only its settings.
+public struct ImageDecoder: Sendable {
+    /// The most pixels (width x height) an image may have; larger ones are refused from their header, before any
+    /// pixel memory is allocated. Pillow's own bomb limit is 178,956,970 (it warns at half of that).
+    public var maxPixels: Int
+
+    public init(maxPixels: Int = 89_478_485) {
+        self.maxPixels = maxPixels
+    }
+
+    /// Reads and decodes the file at `path`.
+    public func decode(contentsOf path: String) throws -> RGBImage {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+        } catch {
+            throw ImagingError.unreadable(source: path, reason: Self.reason(error))
+        }
+        return try decode([UInt8](data), source: path)
+    }
+
+    /// Decodes file contents; `source` names the input in errors.
+    public func decode(_ bytes: [UInt8], source: String) throws -> RGBImage {
+        guard !bytes.isEmpty else { throw ImagingError.empty(source: source) }
+        let format = ImageFormat(sniffing: bytes)
+        var image = infmllm_image()
+        let status: Int32 = bytes.withUnsafeBufferPointer { buffer in
+            switch format {
+            case .jpeg: infmllm_decode_jpeg(buffer.baseAddress, buffer.count, UInt64(maxPixels), &image)
+            case .png: infmllm_decode_png(buffer.baseAddress, buffer.count, UInt64(maxPixels), &image)
+            case .other: -1
+            }
+        }
+        defer { free(image.pixels) }
+        guard case let .other(detected) = format else {
+            try check(status, image, format: format.name, source: source)
+            guard image.width > 0, image.height > 0 else { throw ImagingError.zeroSized(source: source) }
+            return RGBConversion.rgb(from: image)
+        }
+        throw ImagingError.unsupportedFormat(source: source, detected: detected)
+    }
+
+    private func check(_ status: Int32, _ image: infmllm_image, format: String, source: String) throws {
+        let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        switch status {
+        case Int32(INFMLLM_IMAGE_OK.rawValue): return
+        case Int32(INFMLLM_IMAGE_TOO_LARGE.rawValue):
+            throw ImagingError.tooLarge(
+                source: source, width: Int(image.width), height: Int(image.height), limit: maxPixels)
+        case Int32(INFMLLM_IMAGE_TRUNCATED.rawValue):
+            throw ImagingError.truncated(source: source, format: format, reason: message)
+        case Int32(INFMLLM_IMAGE_NO_MEMORY.rawValue):
+            throw ImagingError.outOfMemory(source: source)
+        default:
+            throw ImagingError.corrupt(
+                source: source, format: format, reason: message.isEmpty ? "undecodable" : message)
+        }
+    }
+
+    private static func reason(_ error: Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain
+        {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if nsError.domain == NSCocoaErrorDomain && nsError.code == NSFileReadNoSuchFileError { return "no such file" }
+        return nsError.localizedDescription
+    }
+}
+
+/// What a file's first bytes say it is.
+enum ImageFormat: Equatable {
+    case jpeg, png
+    case other(String)
+
+    init(sniffing bytes: [UInt8]) {
+        func starts(_ prefix: [UInt8]) -> Bool { bytes.starts(with: prefix) }
+        if starts([0xFF, 0xD8, 0xFF]) {
+            self = .jpeg
+        } else if starts([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            self = .png
+        } else if starts(Array("GIF8".utf8)) {
+            self = .other("GIF")
+        } else if starts(Array("RIFF".utf8)) && bytes.count >= 12 && Array(bytes[8..<12]) == Array("WEBP".utf8) {
+            self = .other("WebP")
+        } else if starts(Array("BM".utf8)) {
+            self = .other("BMP")
+        } else if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) {
+            self = .other("TIFF")
+        } else if starts(Array("%PDF".utf8)) {
+            self = .other("PDF")
+        } else if bytes.count >= 12 && Array(bytes[4..<8]) == Array("ftyp".utf8) {
+            self = .other("HEIF/AVIF or MP4")
+        } else {
+            let head = bytes.prefix(8).map { byte in byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
+            }
+            self = .other("unrecognised data starting \(head.joined(separator: " "))")
+        }
+    }
+
+    var name: String {
+        switch self {
+        case .jpeg: "JPEG"
+        case .png: "PNG"
+        case let .other(name): name
+        }
+    }
+}

@@ -1,0 +1,80 @@
+// Model input from a decoded image: optional expand-to-square, Pillow bicubic resize to S x S, then
+// (pixel / 255 - mean) / std per channel into a CHW float array, as torchvision's ToTensor + Normalize.
+
+/// The pixels the vision encoder reads, with the original size that boxes are measured in.
+public struct PreprocessedImage: Sendable {
+    /// `[3, size, size]`, channel-major (all R, then all G, then all B), rows top to bottom.
+    public let values: [Float]
+    public let size: Int
+    /// The decoded image's size before any padding or resizing.
+    public let originalWidth: Int
+    public let originalHeight: Int
+}
+
+/// How an image becomes model input.
+public struct ImagePreprocessor: Sendable {
+    /// The model's input side, S (`image_size` in config.json).
+    public var size: Int
+    /// Pad to a square with the mean colour before resizing (the chat model's `expand2square`); otherwise the
+    /// image is stretched to S x S (the multitask model).
+    public var expandToSquare: Bool
+    public var mean: [Float]
+    public var std: [Float]
+
+    /// CLIP's normalisation constants, which both InfMLLM models use.
+    public static let clipMean: [Float] = [0.48145466, 0.4578275, 0.40821073]
+    public static let clipStd: [Float] = [0.26862954, 0.26130258, 0.27577711]
+
+    public init(size: Int, expandToSquare: Bool, mean: [Float] = clipMean, std: [Float] = clipStd) {
+        precondition(size > 0 && mean.count == 3 && std.count == 3, "preprocessing needs S > 0 and 3 means and stds")
+        self.size = size
+        self.expandToSquare = expandToSquare
+        self.mean = mean
+        self.std = std
+    }
+
+    /// The fill colour of `expandToSquare`: each mean times 255, truncated, as LLaVA computes it.
+    public var fillColor: (UInt8, UInt8, UInt8) {
+        (UInt8(mean[0] * 255), UInt8(mean[1] * 255), UInt8(mean[2] * 255))
+    }
+
+    public func callAsFunction(_ image: RGBImage) -> PreprocessedImage {
+        let square = expandToSquare ? Self.expandedToSquare(image, fill: fillColor) : image
+        let resized = BicubicResampler.resize(square, width: size, height: size)
+        return PreprocessedImage(
+            values: normalized(resized), size: size, originalWidth: image.width, originalHeight: image.height)
+    }
+
+    /// `image` centred on a square canvas of its longer side, filled with `fill`; the offset is
+    /// floor((long - short) / 2), as LLaVA's expand2square pastes it.
+    public static func expandedToSquare(_ image: RGBImage, fill: (UInt8, UInt8, UInt8)) -> RGBImage {
+        guard image.width != image.height else { return image }
+        let side = max(image.width, image.height)
+        var canvas = RGBImage(width: side, height: side, filledWith: fill)
+        let left = (side - image.width) / 2, top = (side - image.height) / 2
+        let rowBytes = image.width * 3
+        for row in 0..<image.height {
+            let destination = ((top + row) * side + left) * 3
+            canvas.pixels.replaceSubrange(
+                destination..<(destination + rowBytes), with: image.pixels[(row * rowBytes)..<((row + 1) * rowBytes)])
+        }
+        return canvas
+    }
+
+    /// CHW floats: (value / 255 - mean) / std in single precision, the order of operations torchvision uses.
+    public func normalized(_ image: RGBImage) -> [Float] {
+        let planeSize = image.width * image.height
+        var values = [Float](repeating: 0, count: planeSize * 3)
+        image.pixels.withUnsafeBufferPointer { pixels in
+            values.withUnsafeMutableBufferPointer { out in
+                for channel in 0..<3 {
+                    let mean = self.mean[channel], std = self.std[channel]
+                    for index in 0..<planeSize {
+                        out[channel * planeSize + index] = (Float(pixels[index * 3 + channel]) / 255 - mean) / std
+                    }
+                }
+            }
+        }
+        return values
+    }
+}

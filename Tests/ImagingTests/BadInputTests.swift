@@ -1,0 +1,139 @@
+// Every kind of bad file ends in a typed error naming the file and the reason; nothing crashes or hangs.
+
+import Foundation
+import Imaging
+import Testing
+
+@Suite struct BadInputTests {
+    let decoder = ImageDecoder()
+    static let jpeg = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("rgb_640x427.jpg"))))
+    static let png = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("rgb_64x64.png"))))
+
+    @Test func missingFile() {
+        #expect(throws: ImagingError.unreadable(source: "/no/such.jpg", reason: "no such file")) {
+            try decoder.decode(contentsOf: "/no/such.jpg")
+        }
+    }
+
+    @Test func directoryInsteadOfFile() {
+        #expect { try decoder.decode(contentsOf: "/tmp") } throws: { ($0 as? ImagingError)?.source == "/tmp" }
+    }
+
+    @Test func emptyFile() {
+        #expect(throws: ImagingError.empty(source: "empty.png")) { try decoder.decode([], source: "empty.png") }
+    }
+
+    @Test(arguments: [
+        ("GIF89a....", "GIF"), ("RIFF\u{0}\u{0}\u{0}\u{0}WEBPVP8 ", "WebP"), ("BM......", "BMP"),
+        ("%PDF-1.7", "PDF"), ("hello, this is text", "unrecognised"),
+    ])
+    func nonImagesAreNamedByWhatTheyAre(_ content: String, _ detected: String) {
+        #expect { try decoder.decode(Array(content.utf8), source: "x.jpg") } throws: { error in
+            guard case let .unsupportedFormat(source, what) = error as? ImagingError else { return false }
+            return source == "x.jpg" && what.contains(detected)
+        }
+    }
+
+    @Test func wrongExtensionStillDecodesByContent() throws {
+        let image = try decoder.decode(Self.png, source: "actually-a-png.jpg")
+        #expect(image.width == 64)
+    }
+
+    @Test(arguments: [3, 100, 1000, 20_000])
+    func truncatedJPEG(_ length: Int) {
+        #expect { try decoder.decode(Array(Self.jpeg.prefix(length)), source: "cut.jpg") } throws: { error in
+            switch error as? ImagingError {
+            case .truncated(let source, "JPEG", _), .corrupt(let source, "JPEG", _): source == "cut.jpg"
+            default: false
+            }
+        }
+    }
+
+    @Test(arguments: [8, 30, 60, 2000])
+    func truncatedPNG(_ length: Int) {
+        #expect { try decoder.decode(Array(Self.png.prefix(length)), source: "cut.png") } throws: { error in
+            switch error as? ImagingError {
+            case .truncated(let source, "PNG", _), .corrupt(let source, "PNG", _): source == "cut.png"
+            default: false
+            }
+        }
+    }
+
+    @Test func corruptPNGChecksum() {
+        var bytes = Self.png
+        bytes[26] ^= 0x01  // IHDR filter method: the chunk CRC no longer matches
+        #expect { try decoder.decode(bytes, source: "crc.png") } throws: { error in
+            if case .corrupt("crc.png", "PNG", let reason) = error as? ImagingError { return !reason.isEmpty }
+            return false
+        }
+    }
+
+    @Test func zeroSizedPNGIsRefused() {
+        var bytes = Self.png
+        bytes.replaceSubrange(16..<20, with: [0, 0, 0, 0])  // width 0 (the header's CRC then fails too)
+        #expect { try decoder.decode(bytes, source: "zero.png") } throws: {
+            ($0 as? ImagingError)?.source == "zero.png"
+        }
+    }
+
+    @Test func decompressionBombIsRefusedFromTheHeader() {
+        // A PNG header claiming 100,000 x 100,000 pixels, with a valid CRC, and no data behind it.
+        let bomb = Self.pngHeader(width: 100_000, height: 100_000)
+        let limited = ImageDecoder(maxPixels: 50_000_000)
+        #expect(throws: ImagingError.tooLarge(source: "bomb.png", width: 100_000, height: 100_000, limit: 50_000_000)) {
+            try limited.decode(bomb, source: "bomb.png")
+        }
+        let strict = ImageDecoder(maxPixels: 1000)
+        #expect { try strict.decode(Self.jpeg, source: "big.jpg") } throws: { error in
+            if case .tooLarge("big.jpg", 640, 427, 1000) = error as? ImagingError { return true }
+            return false
+        }
+    }
+
+    @Test func randomDamageNeverCrashes() {
+        var generator = SplitMix64(seed: 7)
+        let deadline = ContinuousClock.now + .seconds(4)
+        var runs = 0
+        while ContinuousClock.now < deadline {
+            var bytes = runs % 2 == 0 ? Self.jpeg : Self.png
+            for _ in 0..<Int(generator.next() % 12 + 1) {
+                let index = Int(generator.next() % UInt64(bytes.count))
+                bytes[index] = UInt8(truncatingIfNeeded: generator.next())
+            }
+            if generator.next() % 3 == 0 { bytes = Array(bytes.prefix(Int(generator.next() % UInt64(bytes.count)))) }
+            _ = try? decoder.decode(bytes, source: "fuzz")
+            runs += 1
+        }
+        #expect(runs > 20)
+    }
+
+    static func pngHeader(width: UInt32, height: UInt32) -> [UInt8] {
+        func be(_ value: UInt32) -> [UInt8] {
+            (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) }
+        }
+        let chunk = Array("IHDR".utf8) + be(width) + be(height) + [8, 2, 0, 0, 0]
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + chunk + be(crc32(chunk))
+    }
+
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+}
+
+/// A small deterministic generator for fuzzing.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,144 @@
+"""Makes the image fixtures for the Swift Imaging tests and records what Pillow does with them.
+
+For each generated JPEG or PNG (many sizes, aspect ratios and kinds): the pixels of
+`Image.open(f).convert("RGB")`, the S x S bicubic resize (stretched, as the multitask model does) and the
+expand2square + resize (as the chat model does), and for a few images the normalised CHW floats.
+
+    python3 -m venv venv && venv/bin/pip install pillow numpy pypng
+    venv/bin/python tools/reference/image_fixtures.py Tests/ImagingTests/Fixtures
+
+Deterministic for a given Pillow version (recorded in the output).
+"""
+
+import base64
+import hashlib
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import PIL
+import png  # pypng: writes the interlaced and low-bit-depth PNGs Pillow cannot
+from PIL import Image
+
+MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+FILL = tuple(int(x * 255) for x in MEAN)
+SIZE = 32
+
+
+def picture(rng, width, height):
+    """A smooth gradient with noise, edges and a few flat blocks: compresses well, exercises every filter."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = 255 * (x / max(width - 1, 1))
+    g = 255 * (y / max(height - 1, 1))
+    b = 127 + 100 * np.sin(x / 7.0) * np.cos(y / 5.0)
+    rgb = np.stack([r, g, b], axis=-1) + rng.normal(0, 12, (height, width, 3))
+    for _ in range(3):
+        x0, y0 = rng.integers(0, width), rng.integers(0, height)
+        rgb[y0:y0 + height // 4 + 1, x0:x0 + width // 4 + 1] = rng.integers(0, 256, 3)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def expand2square(img):
+    w, h = img.size
+    if w == h:
+        return img
+    side = max(w, h)
+    canvas = Image.new(img.mode, (side, side), FILL)
+    canvas.paste(img, ((side - w) // 2, (side - h) // 2))
+    return canvas
+
+
+def write_png_pypng(path, rows, width, height, **kwargs):
+    with open(path, "wb") as f:
+        png.Writer(width, height, **kwargs).write(f, rows)
+
+
+def make(directory):
+    rng = np.random.default_rng(7)
+    images = []  # (file name, kind, writer)
+    sizes = [(1, 1), (2, 3), (1, 40), (40, 1), (17, 23), (64, 64), (100, 37), (37, 100), (640, 427), (300, 2),
+             (2, 300), (448, 448), (1200, 900), (31, 32), (33, 32), (45, 50), (50, 45), (20, 64), (64, 20),
+             (48, 40), (40, 48), (34, 33), (33, 34)]
+
+    def add(name, kind, save):
+        path = os.path.join(directory, name)
+        save(path)
+        images.append((name, kind))
+
+    for w, h in sizes:
+        arr = picture(rng, w, h)
+        im = Image.fromarray(arr, "RGB")
+        add(f"rgb_{w}x{h}.jpg", "jpeg baseline 4:2:0", lambda p: im.save(p, quality=90))
+        if w * h <= 100_000:  # noisy pictures compress poorly as PNG; large PNGs add size, not coverage
+            add(f"rgb_{w}x{h}.png", "png rgb8", lambda p: im.save(p))
+    for w, h in [(64, 48), (133, 51), (5, 7)]:
+        arr = picture(rng, w, h)
+        im = Image.fromarray(arr, "RGB")
+        add(f"rgb444_{w}x{h}.jpg", "jpeg baseline 4:4:4", lambda p: im.save(p, quality=95, subsampling=0))
+        add(f"progressive_{w}x{h}.jpg", "jpeg progressive", lambda p: im.save(p, quality=85, progressive=True))
+        add(f"gray_{w}x{h}.jpg", "jpeg grayscale", lambda p: im.convert("L").save(p, quality=90))
+        add(f"cmyk_{w}x{h}.jpg", "jpeg cmyk (adobe)", lambda p: im.convert("CMYK").save(p, quality=90))
+        add(f"rgba_{w}x{h}.png", "png rgba8", lambda p: Image.fromarray(np.dstack([arr, picture(rng, w, h)[..., 0]]), "RGBA").save(p))
+        add(f"la_{w}x{h}.png", "png gray+alpha8", lambda p: im.convert("LA").save(p))
+        add(f"gray_{w}x{h}.png", "png gray8", lambda p: im.convert("L").save(p))
+        add(f"palette_{w}x{h}.png", "png palette8", lambda p: im.convert("P", palette=Image.ADAPTIVE, colors=200).save(p))
+        add(f"palette_trns_{w}x{h}.png", "png palette + tRNS", lambda p: im.convert("P", palette=Image.ADAPTIVE, colors=16).save(p, transparency=3))
+        gray = np.asarray(im.convert("L"))
+        for depth in (1, 2, 4):
+            add(f"gray{depth}_{w}x{h}.png", f"png gray{depth}", lambda p, d=depth: write_png_pypng(
+                p, (gray >> (8 - d)).tolist(), w, h, greyscale=True, bitdepth=d))
+        add(f"gray16_{w}x{h}.png", "png gray16", lambda p: write_png_pypng(
+            p, (gray.astype(np.uint16) * 257 // (1 + rng.integers(0, 300))).tolist(), w, h, greyscale=True, bitdepth=16))
+        add(f"gray16_small_{w}x{h}.png", "png gray16 (values < 256)", lambda p: write_png_pypng(
+            p, (gray.astype(np.uint16)).tolist(), w, h, greyscale=True, bitdepth=16))
+        rgb16 = arr.astype(np.uint16) * 257 + rng.integers(0, 257, arr.shape).astype(np.uint16)
+        add(f"rgb16_{w}x{h}.png", "png rgb16", lambda p: write_png_pypng(p, rgb16.reshape(h, w * 3).tolist(), w, h, bitdepth=16, greyscale=False))
+        rgba16 = np.dstack([rgb16, rgb16[..., :1]])
+        add(f"rgba16_{w}x{h}.png", "png rgba16", lambda p: write_png_pypng(p, rgba16.reshape(h, w * 4).tolist(), w, h, bitdepth=16, greyscale=False, alpha=True))
+        la16 = np.dstack([rgb16[..., 0], rgb16[..., 1]])
+        add(f"la16_{w}x{h}.png", "png gray+alpha16", lambda p: write_png_pypng(p, la16.reshape(h, w * 2).tolist(), w, h, bitdepth=16, greyscale=True, alpha=True))
+        add(f"interlaced_{w}x{h}.png", "png rgb8 interlaced", lambda p: write_png_pypng(p, arr.reshape(h, w * 3).tolist(), w, h, greyscale=False, interlace=True))
+        pal = [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(4)]
+        idx = (gray >> 6).tolist()
+        add(f"palette2_{w}x{h}.png", "png palette2", lambda p: write_png_pypng(p, idx, w, h, palette=pal, bitdepth=2))
+        add(f"trns_rgb_{w}x{h}.png", "png rgb8 + tRNS", lambda p: Image.fromarray(arr, "RGB").save(p, transparency=(10, 20, 30)))
+    return images
+
+
+def b64(data):
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def main(directory):
+    image_dir = os.path.join(directory, "images")
+    os.makedirs(image_dir, exist_ok=True)
+    images = make(image_dir)
+    records = []
+    for index, (name, kind) in enumerate(images):
+        with Image.open(os.path.join(image_dir, name)) as im:
+            mode = im.mode
+            rgb = im.convert("RGB")
+        raw = rgb.tobytes()
+        stretched = rgb.resize((SIZE, SIZE), Image.BICUBIC)
+        squared = expand2square(rgb).resize((SIZE, SIZE), Image.BICUBIC)
+        record = {
+            "file": name, "kind": kind, "pillow_mode": mode, "width": rgb.width, "height": rgb.height,
+            "rgb_sha256": hashlib.sha256(raw).hexdigest(),
+            "rgb": b64(raw) if len(raw) <= 30000 else None,
+            "stretched": b64(stretched.tobytes()), "squared": b64(squared.tobytes()),
+        }
+        if index % 10 == 0:
+            arr = np.asarray(stretched, dtype=np.uint8).astype(np.float32) / np.float32(255)
+            chw = ((arr - MEAN) / STD).transpose(2, 0, 1)
+            record["normalized"] = [float(v) for v in chw.reshape(-1)]
+        records.append(record)
+    with open(os.path.join(directory, "images.json"), "w") as f:
+        json.dump({"pillow": PIL.__version__, "size": SIZE, "fill": FILL, "images": records}, f, indent=0)
+    print(f"{len(records)} images, Pillow {PIL.__version__}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "Tests/ImagingTests/Fixtures")
