@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(
             name: "infmllm",
             dependencies: [
-                "Jobs", "Postgres", "RabbitMQ", "Tokenization",
+                "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -108,25 +108,33 @@ public enum BicubicResampler {
     private static func resampleRows(_ image: RGBImage, taps: Taps, width: Int, rows: Range<Int>) -> RGBImage {
         var output = [UInt8](repeating: 0, count: width * rows.count * 3)
         let rounding = Int32(1 << (precisionBits - 1))
-        image.pixels.withUnsafeBufferPointer { input in
-            taps.weights.withUnsafeBufferPointer { weights in
-                output.withUnsafeMutableBufferPointer { out in
-                    for (outRow, row) in rows.enumerated() {
-                        let inBase = row * image.width * 3
-                        let outBase = outRow * width * 3
-                        for x in 0..<width {
-                            var r = rounding, g = rounding, b = rounding
-                            let first = taps.first[x], kernel = x * taps.size
-                            for tap in 0..<taps.count[x] {
-                                let weight = weights[kernel + tap]
-                                let pixel = inBase + (first + tap) * 3
-                                r &+= Int32(input[pixel]) &* weight
-                                g &+= Int32(input[pixel + 1]) &* weight
-                                b &+= Int32(input[pixel + 2]) &* weight
+        let inputWidth = image.width
+        image.pixels.withUnsafeBufferPointer { inputBuffer in
+            taps.weights.withUnsafeBufferPointer { weightBuffer in
+                taps.first.withUnsafeBufferPointer { firsts in
+                    taps.count.withUnsafeBufferPointer { counts in
+                        output.withUnsafeMutableBufferPointer { outBuffer in
+                            let input = inputBuffer.baseAddress!, weights = weightBuffer.baseAddress!
+                            let out = outBuffer.baseAddress!
+                            for (outRow, row) in rows.enumerated() {
+                                let inRow = input + row * inputWidth * 3
+                                let outRowStart = out + outRow * width * 3
+                                for x in 0..<width {
+                                    var r = rounding, g = rounding, b = rounding
+                                    let kernel = weights + x * taps.size
+                                    var pixel = inRow + firsts[x] * 3
+                                    for tap in 0..<counts[x] {
+                                        let weight = kernel[tap]
+                                        r &+= Int32(pixel[0]) &* weight
+                                        g &+= Int32(pixel[1]) &* weight
+                                        b &+= Int32(pixel[2]) &* weight
+                                        pixel += 3
+                                    }
+                                    outRowStart[x * 3] = clip8(r)
+                                    outRowStart[x * 3 + 1] = clip8(g)
+                                    outRowStart[x * 3 + 2] = clip8(b)
+                                }
                             }
-                            out[outBase + x * 3] = clip8(r)
-                            out[outBase + x * 3 + 1] = clip8(g)
-                            out[outBase + x * 3 + 2] = clip8(b)
                         }
                     }
                 }
@@ -139,20 +147,23 @@ public enum BicubicResampler {
         let rowBytes = image.width * 3
         var output = [UInt8](repeating: 0, count: rowBytes * height)
         let rounding = Int32(1 << (precisionBits - 1))
-        image.pixels.withUnsafeBufferPointer { input in
-            taps.weights.withUnsafeBufferPointer { weights in
-                output.withUnsafeMutableBufferPointer { out in
-                    var sums = [Int32](repeating: 0, count: rowBytes)
+        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: rowBytes)
+        defer { sums.deallocate() }
+        image.pixels.withUnsafeBufferPointer { inputBuffer in
+            taps.weights.withUnsafeBufferPointer { weightBuffer in
+                output.withUnsafeMutableBufferPointer { outBuffer in
+                    let input = inputBuffer.baseAddress!, weights = weightBuffer.baseAddress!
+                    let out = outBuffer.baseAddress!
                     for y in 0..<height {
-                        for index in 0..<rowBytes { sums[index] = rounding }
-                        let first = taps.first[y], kernel = y * taps.size
+                        sums.update(repeating: rounding, count: rowBytes)
+                        let first = taps.first[y], kernel = weights + y * taps.size
                         for tap in 0..<taps.count[y] {
-                            let weight = weights[kernel + tap]
-                            let rowBase = (first + tap) * rowBytes
-                            for index in 0..<rowBytes { sums[index] &+= Int32(input[rowBase + index]) &* weight }
+                            let weight = kernel[tap]
+                            let row = input + (first + tap) * rowBytes
+                            for index in 0..<rowBytes { sums[index] &+= Int32(row[index]) &* weight }
                         }
-                        let outBase = y * rowBytes
-                        for index in 0..<rowBytes { out[outBase + index] = clip8(sums[index]) }
+                        let outRow = out + y * rowBytes
+                        for index in 0..<rowBytes { outRow[index] = clip8(sums[index]) }
                     }
                 }
             }

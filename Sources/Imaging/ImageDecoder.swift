@@ -24,20 +24,24 @@ public struct ImageDecoder: Sendable {
         } catch {
             throw ImagingError.unreadable(source: path, reason: Self.reason(error))
         }
-        return try decode([UInt8](data), source: path)
+        return try data.withUnsafeBytes { try decode($0.bindMemory(to: UInt8.self), source: path) }
     }
 
     /// Decodes file contents; `source` names the input in errors.
     public func decode(_ bytes: [UInt8], source: String) throws -> RGBImage {
-        guard !bytes.isEmpty else { throw ImagingError.empty(source: source) }
+        try bytes.withUnsafeBufferPointer { try decode($0, source: source) }
+    }
+
+    /// Decodes file contents held in memory that the caller owns for the duration of the call.
+    public func decode(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws -> RGBImage {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { throw ImagingError.empty(source: source) }
         let format = ImageFormat(sniffing: bytes)
         var image = infmllm_image()
-        let status: Int32 = bytes.withUnsafeBufferPointer { buffer in
-            switch format {
-            case .jpeg: infmllm_decode_jpeg(buffer.baseAddress, buffer.count, UInt64(maxPixels), &image)
-            case .png: infmllm_decode_png(buffer.baseAddress, buffer.count, UInt64(maxPixels), &image)
-            case .other: -1
-            }
+        let status: Int32
+        switch format {
+        case .jpeg: status = infmllm_decode_jpeg(base, bytes.count, UInt64(maxPixels), &image)
+        case .png: status = infmllm_decode_png(base, bytes.count, UInt64(maxPixels), &image)
+        case .other: status = -1
         }
         defer { free(image.pixels) }
         guard case let .other(detected) = format else {
@@ -81,15 +85,16 @@ enum ImageFormat: Equatable {
     case jpeg, png
     case other(String)
 
-    init(sniffing bytes: [UInt8]) {
+    init(sniffing bytes: UnsafeBufferPointer<UInt8>) {
         func starts(_ prefix: [UInt8]) -> Bool { bytes.starts(with: prefix) }
+        func slice(_ range: Range<Int>) -> [UInt8] { Array(bytes[range]) }
         if starts([0xFF, 0xD8, 0xFF]) {
             self = .jpeg
         } else if starts([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
             self = .png
         } else if starts(Array("GIF8".utf8)) {
             self = .other("GIF")
-        } else if starts(Array("RIFF".utf8)) && bytes.count >= 12 && Array(bytes[8..<12]) == Array("WEBP".utf8) {
+        } else if starts(Array("RIFF".utf8)) && bytes.count >= 12 && slice(8..<12) == Array("WEBP".utf8) {
             self = .other("WebP")
         } else if starts(Array("BM".utf8)) {
             self = .other("BMP")
@@ -97,7 +102,7 @@ enum ImageFormat: Equatable {
             self = .other("TIFF")
         } else if starts(Array("%PDF".utf8)) {
             self = .other("PDF")
-        } else if bytes.count >= 12 && Array(bytes[4..<8]) == Array("ftyp".utf8) {
+        } else if bytes.count >= 12 && slice(4..<8) == Array("ftyp".utf8) {
             self = .other("HEIF/AVIF or MP4")
         } else {
             let head = bytes.prefix(8).map { byte in byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)

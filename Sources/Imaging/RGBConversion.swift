@@ -10,6 +10,9 @@ enum RGBConversion {
         let channels = Int(image.channels)
         let bytesPerSample = Int(image.bit_depth) / 8
         let source = UnsafeBufferPointer(start: image.pixels, count: count * channels * bytesPerSample)
+        if channels == 3 && bytesPerSample == 1 && image.is_cmyk == 0 {
+            return RGBImage(width: width, height: height, pixels: Array(source))
+        }
         var pixels = [UInt8](repeating: 0, count: count * 3)
         pixels.withUnsafeMutableBufferPointer { output in
             if image.is_cmyk != 0 {

@@ -1,0 +1,67 @@
+// `infmllm bench images`: decode + resize throughput over a directory of JPEG/PNG files.
+
+import ArgumentParser
+import Dispatch
+import Foundation
+import Imaging
+
+struct BenchImagesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "images",
+        abstract: "Decode every image in a directory and resize it to S x S, repeatedly; report images per second as JSON."
+    )
+
+    @Option(help: ArgumentHelp("A directory of .jpg/.png files.", valueName: "dir"))
+    var directory: String
+
+    @Option(help: "The side S of the resized image.")
+    var size = 448
+
+    @Option(help: "Passes over the directory.")
+    var passes = 3
+
+    @Option(help: "Images decoded in parallel.")
+    var threads = 2
+
+    @Flag(help: "Decode only, without resizing, to separate the two costs.")
+    var decodeOnly = false
+
+    func run() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+            .map { (directory as NSString).appendingPathComponent($0) }
+        guard !files.isEmpty else { throw ValidationError("no .jpg or .png files in \(directory)") }
+        let decoder = ImageDecoder()
+        let size = self.size
+        let decodeOnly = self.decodeOnly
+        let work = (0..<passes).flatMap { _ in files }
+        let failures = TokenCounter()
+        let start = ContinuousClock.now
+        let threads = max(1, self.threads)
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            for index in stride(from: worker, to: work.count, by: threads) {
+                do {
+                    let image = try decoder.decode(contentsOf: work[index])
+                    if !decodeOnly { _ = BicubicResampler.resize(image, width: size, height: size) }
+                } catch {
+                    failures.add(1)
+                }
+            }
+        }
+        let elapsed = (ContinuousClock.now - start).seconds
+        print(
+            try JSONOutput.encode(
+                Result(
+                    implementation: "infmllm (Swift)", threads: threads, images: work.count, seconds: elapsed,
+                    imagesPerSecond: Double(work.count) / elapsed, failures: failures.total)))
+    }
+
+    struct Result: Encodable {
+        let implementation: String
+        let threads: Int
+        let images: Int
+        let seconds: Double
+        let imagesPerSecond: Double
+        let failures: Int
+    }
+}

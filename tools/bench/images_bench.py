@@ -1,0 +1,77 @@
+"""Decode + resize throughput, side by side in one run: Pillow (`Image.open(f).convert("RGB").resize((S, S),
+BICUBIC)`, in 1 and 2 processes) and `infmllm bench images` (1 and 2 threads) over the same generated photos.
+
+    swift build -c release --product infmllm
+    venv/bin/python tools/bench/images_bench.py .build/release/infmllm
+
+Prints a Markdown table for BENCHMARKS.md.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+
+import numpy as np
+import PIL
+from PIL import Image
+
+SIZE = 448
+
+
+def make_corpus(directory, count=40):
+    rng = np.random.default_rng(3)
+    sizes = [(640, 480), (1024, 768), (800, 600), (480, 640), (1280, 720)]
+    for i in range(count):
+        w, h = sizes[i % len(sizes)]
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        rgb = np.stack([255 * x / w, 255 * y / h, 127 + 100 * np.sin(x / 13) * np.cos(y / 17)], axis=-1)
+        rgb += rng.normal(0, 6, rgb.shape)
+        im = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+        if i % 4 == 3:
+            im.save(os.path.join(directory, f"{i:03}.png"))
+        else:
+            im.save(os.path.join(directory, f"{i:03}.jpg"), quality=90)
+
+
+def pillow_one(path):
+    with Image.open(path) as im:
+        im.convert("RGB").resize((SIZE, SIZE), Image.BICUBIC)
+
+
+def pillow_rate(files, processes):
+    start = time.perf_counter()
+    if processes == 1:
+        for f in files:
+            pillow_one(f)
+    else:
+        with Pool(processes) as pool:
+            pool.map(pillow_one, files, chunksize=4)
+    return len(files) / (time.perf_counter() - start)
+
+
+def main(binary, passes=3):
+    with tempfile.TemporaryDirectory() as directory:
+        make_corpus(directory)
+        files = sorted(os.path.join(directory, f) for f in os.listdir(directory))
+        rows = []
+        for threads in (1, 2):
+            rows.append((f"Pillow {PIL.__version__} ({threads} process{'es' if threads > 1 else ''})", threads,
+                         pillow_rate(files * passes, threads)))
+            out = subprocess.run([binary, "bench", "images", "--directory", directory, "--size", str(SIZE),
+                                  "--passes", str(passes), "--threads", str(threads)], check=True, capture_output=True,
+                                 text=True)
+            r = json.loads(out.stdout)
+            rows.append(("infmllm Imaging (Swift)", threads, r["imagesPerSecond"]))
+    print(f"{len(files)} images (JPEG q90 and PNG, 640x480 to 1280x720), decode + resize to {SIZE}x{SIZE}, {passes} passes\n")
+    print("| implementation | threads | images/s |")
+    print("|---|---|---|")
+    for name, threads, rate in rows:
+        print(f"| {name} | {threads} | {rate:.1f} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else ".build/release/infmllm")
