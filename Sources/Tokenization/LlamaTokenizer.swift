@@ -96,3 +96,19 @@ extension String {
         return String(map { $0 == "\u{2581}" ? " " : $0 })
     }
 }
+
+extension LlamaTokenizer {
+    /// The ids of the text around each image marker in `prompt`, each chunk tokenized on its own.
+    ///
+    /// - Parameters:
+    ///   - marker: `<ImageHere>` for the multitask model, `<image>` for the chat model; never tokenized itself.
+    ///   - addBOS: false for the multitask model (its caller puts one BOS in front of everything); true for the
+    ///     chat model, where each chunk is tokenized with BOS and only the first chunk keeps it.
+    /// - Returns: one id list per chunk, `k + 1` lists for `k` markers; the image goes between consecutive lists.
+    public func encodeSegments(_ prompt: String, around marker: String, addBOS: Bool) -> [[Int]] {
+        prompt.components(separatedBy: marker).enumerated().map { index, chunk in
+            let ids = encode(chunk, addBOS: addBOS)
+            return addBOS && index > 0 && ids.first == bosID ? Array(ids.dropFirst()) : ids
+        }
+    }
+}

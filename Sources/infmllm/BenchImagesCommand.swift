@@ -8,7 +8,8 @@ import Imaging
 struct BenchImagesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "images",
-        abstract: "Decode every image in a directory and resize it to S x S, repeatedly; report images per second as JSON."
+        abstract:
+            "Decode every image in a directory and resize it to S x S, repeatedly; report images per second as JSON."
     )
 
     @Option(help: ArgumentHelp("A directory of .jpg/.png files.", valueName: "dir"))
@@ -23,6 +24,8 @@ struct BenchImagesCommand: ParsableCommand {
     @Option(help: "Images decoded in parallel.")
     var threads = 2
 
+    @OptionGroup var images: ImageOptions
+
     @Flag(help: "Decode only, without resizing, to separate the two costs.")
     var decodeOnly = false
 
@@ -31,7 +34,7 @@ struct BenchImagesCommand: ParsableCommand {
             .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
             .map { (directory as NSString).appendingPathComponent($0) }
         guard !files.isEmpty else { throw ValidationError("no .jpg or .png files in \(directory)") }
-        let decoder = ImageDecoder()
+        let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let size = self.size
         let decodeOnly = self.decodeOnly
         let work = (0..<passes).flatMap { _ in files }

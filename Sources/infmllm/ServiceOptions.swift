@@ -19,9 +19,10 @@ struct Setting {
     static let queuePrefix = Setting(variable: "INFMLLM_QUEUE_PREFIX", defaultValue: "infmllm")
     static let deliveryLimit = Setting(variable: "INFMLLM_DELIVERY_LIMIT", defaultValue: "5")
     static let migrationsDirectory = Setting(variable: "INFMLLM_MIGRATIONS_DIR", defaultValue: "migrations")
+    static let maxImagePixels = Setting(variable: "INFMLLM_MAX_IMAGE_PIXELS", defaultValue: "89478485")
 
     /// Every setting the binaries read; ops/env.example lists each with its default.
-    static let all = [databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory]
+    static let all = [databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory, maxImagePixels]
 }
 
 /// The `--database-url` and `--amqp-url` flags that every command talking to the services shares.
@@ -70,6 +71,24 @@ struct ServiceOptions: ParsableArguments {
         let text = Setting.deliveryLimit.resolve(deliveryLimit.map(String.init), environment: environment)
         guard let limit = Int(text), limit >= 0 else {
             throw ValidationError("the delivery limit must be a whole number ≥ 0, not \"\(text)\"")
+        }
+        return limit
+    }
+}
+
+/// The decompression-bomb limit shared by every command that decodes images.
+struct ImageOptions: ParsableArguments {
+    @Option(
+        name: .customLong("max-image-pixels"),
+        help: ArgumentHelp(
+            "Refuse images with more pixels (width x height) than this, before decoding them.",
+            discussion: "Env INFMLLM_MAX_IMAGE_PIXELS; default \(Setting.maxImagePixels.defaultValue)", valueName: "n"))
+    var maxImagePixels: Int?
+
+    func resolvedMaxImagePixels(_ environment: [String: String]) throws -> Int {
+        let text = Setting.maxImagePixels.resolve(maxImagePixels.map(String.init), environment: environment)
+        guard let limit = Int(text), limit > 0 else {
+            throw ValidationError("the image pixel limit must be a whole number > 0, not \"\(text)\"")
         }
         return limit
     }

@@ -27,4 +27,12 @@ import Tokenization
             #expect(tokenizer.encode(testCase.text) == testCase.ids, "\(testCase.text.debugDescription)")
         }
     }
+
+    @Test func promptsSplitAtTheImageMarkerMatchTheReference() {
+        #expect(TokenizerFixtures.cases.chunks.count >= 8)
+        for testCase in TokenizerFixtures.cases.chunks {
+            let segments = tokenizer.encodeSegments(testCase.prompt, around: testCase.marker, addBOS: testCase.bos)
+            #expect(segments == testCase.segments, "\(testCase.prompt.debugDescription)")
+        }
+    }
 }

@@ -24,7 +24,15 @@ struct TokenizerCases: Decodable {
         let hf_skip_special: String
     }
 
+    struct Chunks: Decodable {
+        let prompt: String
+        let marker: String
+        let bos: Bool
+        let segments: [[Int]]
+    }
+
     let encode: [Encode]
+    let chunks: [Chunks]
     let special: [Special]
     let decode: [Decode]
 }

@@ -166,6 +166,23 @@ def main(directory):
             "ids_bos": hf(s, add_special_tokens=True).input_ids,
         })
 
+    # Prompts split at the image marker, each chunk tokenized on its own (spec section 4): the multitask model
+    # without special tokens; the chat model (LLaVA's tokenizer_image_token) with BOS, kept on the first chunk only.
+    system = ("A chat between a curious user and an artificial intelligence assistant. The assistant gives "
+              "helpful, detailed, and polite answers to the user's questions.")
+    chunks = []
+    for prompt in ["<image><ImageHere>Question:what colour is the bus Short answer:",
+                   "<image><ImageHere><ref>the man in red on the left</ref>", "<ImageHere>A photo of", "no marker",
+                   "<ImageHere>", "a<ImageHere>b<ImageHere>c"]:
+        chunks.append({"prompt": prompt, "marker": "<ImageHere>", "bos": False,
+                       "segments": [hf(part, add_special_tokens=False).input_ids for part in prompt.split("<ImageHere>")]})
+    for prompt in [system + " USER: <image>\nWhat is the cat watching ? ASSISTANT:",
+                   system + " USER: <image>\nWhy? ASSISTANT: A cat.</s>USER: What season is it ? ASSISTANT:",
+                   "<image>\nDescribe.", "USER: no image ASSISTANT:"]:
+        parts = [hf(part).input_ids for part in prompt.split("<image>")]
+        segments = [parts[0]] + [p[1:] if p and p[0] == hf.bos_token_id else p for p in parts[1:]]
+        chunks.append({"prompt": prompt, "marker": "<image>", "bos": True, "segments": segments})
+
     decode = []
     vocab = sp.get_piece_size()
     byte_ids = [sp.piece_to_id("<0x%02X>" % b) for b in range(256)]
@@ -183,7 +200,8 @@ def main(directory):
         decode.append({"ids": ids, "text": sp.decode(ids), "hf_skip_special": hf.decode(ids, skip_special_tokens=True)})
 
     with open(os.path.join(directory, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
-        json.dump({"sentencepiece": spm.__version__, "encode": encode, "special": special, "decode": decode},
+        json.dump({"sentencepiece": spm.__version__, "encode": encode, "special": special, "decode": decode,
+                   "chunks": chunks},
                   f, ensure_ascii=False, indent=0)
     print(f"{len(encode)} encode cases, {len(special)} special-token cases, {len(decode)} decode cases, vocab {vocab}")
 
