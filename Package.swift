@@ -40,12 +40,14 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Jobs"]),
-        .testTarget(name: "RabbitMQTests", dependencies: ["RabbitMQ", "Jobs"]),
-        .testTarget(name: "CLITests", dependencies: ["infmllm", "RabbitMQ"]),
+        .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TokenizationTests", dependencies: ["TestSupport", "Tokenization"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PostgresTests", dependencies: ["TestSupport", "Postgres", "Jobs"]),
+        .testTarget(name: "RabbitMQTests", dependencies: ["TestSupport", "RabbitMQ", "Jobs"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "infmllm", "RabbitMQ"]),
     ]
 )

@@ -14,12 +14,7 @@ struct DoctorCommand: ParsableCommand {
 
     @OptionGroup var services: ServiceOptions
 
-    @Option(
-        name: .customLong("migrations-dir"),
-        help: ArgumentHelp(
-            "Directory of NNNN_name.sql files.",
-            discussion: "Env INFMLLM_MIGRATIONS_DIR; default ./migrations", valueName: "dir"))
-    var migrationsDirectory: String?
+    @OptionGroup var migrations: MigrationOptions
 
     @Flag(help: "Print the checks as one JSON object.")
     var json = false
@@ -57,7 +52,7 @@ struct DoctorCommand: ParsableCommand {
     private func postgresCheck(_ environment: [String: String]) throws -> String {
         let connection = try PostgresConnection(url: services.resolvedDatabaseURL(environment))
         let version = connection.serverVersion
-        let directory = Setting.migrationsDirectory.resolve(migrationsDirectory, environment: environment)
+        let directory = migrations.resolvedDirectory(environment)
         let pending = try Migrator(connection: connection).pending(Migration.load(directory: directory))
         let state =
             pending.isEmpty

@@ -16,12 +16,7 @@ struct MigrateCommand: ParsableCommand {
 
     @OptionGroup var services: ServiceOptions
 
-    @Option(
-        name: .customLong("migrations-dir"),
-        help: ArgumentHelp(
-            "Directory of NNNN_name.sql files.",
-            discussion: "Env INFMLLM_MIGRATIONS_DIR; default ./migrations", valueName: "dir"))
-    var migrationsDirectory: String?
+    @OptionGroup var migrations: MigrationOptions
 
     @Flag(help: "List applied and pending migrations without applying any.")
     var status = false
@@ -31,7 +26,7 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        let directory = Setting.migrationsDirectory.resolve(migrationsDirectory, environment: environment)
+        let directory = migrations.resolvedDirectory(environment)
         let migrations = try Migration.load(directory: directory)
         let connection = try PostgresConnection(url: services.resolvedDatabaseURL(environment))
         let migrator = Migrator(connection: connection)

@@ -93,3 +93,17 @@ struct ImageOptions: ParsableArguments {
         return limit
     }
 }
+
+/// Where `migrate` and `doctor` find the NNNN_name.sql files.
+struct MigrationOptions: ParsableArguments {
+    @Option(
+        name: .customLong("migrations-dir"),
+        help: ArgumentHelp(
+            "Directory of NNNN_name.sql files.",
+            discussion: "Env INFMLLM_MIGRATIONS_DIR; default ./migrations", valueName: "dir"))
+    var migrationsDirectory: String?
+
+    func resolvedDirectory(_ environment: [String: String]) -> String {
+        Setting.migrationsDirectory.resolve(migrationsDirectory, environment: environment)
+    }
+}

@@ -2,6 +2,7 @@
 
 import Foundation
 import RabbitMQ
+import TestSupport
 import Testing
 
 @Suite struct CommandLineTests {
@@ -89,8 +90,4 @@ import Testing
         #expect(!block.contains("container_name"))
         #expect(!block.contains("ports:"))
     }
-}
-
-extension UInt64 {
-    var hex: String { String(self, radix: 16) }
 }

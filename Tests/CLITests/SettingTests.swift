@@ -23,7 +23,7 @@ import Testing
     @Test func parsedFlagsReachTheResolvedSettings() throws {
         let command = try MigrateCommand.parse(["--database-url", "postgresql://x/y", "--migrations-dir", "m"])
         #expect(command.services.resolvedDatabaseURL(["INFMLLM_DATABASE_URL": "ignored"]) == "postgresql://x/y")
-        #expect(command.migrationsDirectory == "m")
+        #expect(command.migrations.resolvedDirectory([:]) == "m")
     }
 
     @Test func aBadDeliveryLimitIsAValidationError() throws {

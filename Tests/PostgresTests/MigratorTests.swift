@@ -3,6 +3,7 @@
 import Dispatch
 import Foundation
 import Postgres
+import TestSupport
 import Testing
 
 @Suite struct MigratorTests {

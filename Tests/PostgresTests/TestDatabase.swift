@@ -2,6 +2,7 @@
 
 import Foundation
 import Postgres
+import TestSupport
 
 enum TestDatabase {
     /// The server to test against; its role must be allowed to create databases (ops/services.sh grants that).
@@ -39,8 +40,4 @@ enum TestDatabase {
         let query = serverURL[slash.upperBound...].firstIndex(of: "?").map { String(serverURL[$0...]) } ?? ""
         return String(serverURL[..<slash.upperBound]) + name + query
     }
-}
-
-extension UInt64 {
-    var hex: String { String(self, radix: 16) }
 }

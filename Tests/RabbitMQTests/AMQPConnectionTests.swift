@@ -2,6 +2,7 @@
 
 import Foundation
 import RabbitMQ
+import TestSupport
 import Testing
 
 enum TestBroker {
@@ -26,10 +27,6 @@ enum TestBroker {
         try topology.declare(on: connection)
         return try body(connection, topology)
     }
-}
-
-extension UInt64 {
-    var hex: String { String(self, radix: 16) }
 }
 
 @Suite struct AMQPConnectionTests {
