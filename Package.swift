@@ -26,6 +26,14 @@ let package = Package(
         .target(name: "Tokenization"),
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
 
+        // MARK: Engine
+        .target(name: "Tensors"),
+        .target(name: "CPUBackend", dependencies: ["Tensors", "COpenBLAS"]),
+        .target(
+            name: "Models", dependencies: ["Tensors", "CPUBackend", "Tokenization", "Imaging"],
+            resources: [.embedInCode("Resources/tokenizer.model")]),
+        .target(name: "Generation", dependencies: ["Models", "Imaging", "Tokenization"]),
+
         // MARK: Service adapters
         .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
         .target(name: "RabbitMQ", dependencies: ["Jobs", "CRabbitMQ"]),
@@ -34,7 +42,8 @@ let package = Package(
         .executableTarget(
             name: "infmllm",
             dependencies: [
-                "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging",
+                "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging", "Tensors", "Models", "Generation",
+                "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

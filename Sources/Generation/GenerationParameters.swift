@@ -1,0 +1,56 @@
+// Decoding settings, with the meaning Hugging Face's `generate` gives them when called with inputs_embeds.
+
+/// How tokens are chosen. Defaults are greedy decoding of at most 30 new tokens.
+public struct GenerationParameters: Sendable, Codable, Hashable {
+    /// New tokens at most (the prompt is not counted).
+    public var maxNewTokens: Int = 30
+    /// End-of-sequence is forbidden until this many tokens are generated.
+    public var minNewTokens: Int = 0
+    /// Beam search with this many beams when above 1.
+    public var beamCount: Int = 1
+    /// Finished beams score sum(log p) / length^lengthPenalty (length counts generated tokens, EOS included).
+    public var lengthPenalty: Float = 1
+    /// Sampling instead of argmax when set (and beamCount is 1).
+    public var temperature: Float?
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches topP.
+    public var topP: Float = 1
+    /// Keep only the topK most likely tokens when sampling; 0 keeps all.
+    public var topK: Int = 0
+    /// Seed of the sampler's generator: the same seed gives the same tokens.
+    public var seed: UInt64 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case maxNewTokens = "max_new_tokens", minNewTokens = "min_new_tokens", beamCount = "num_beams"
+        case lengthPenalty = "length_penalty", temperature, topP = "top_p", topK = "top_k", seed
+    }
+
+    public init() {}
+
+    public var isSampling: Bool { temperature != nil && beamCount == 1 }
+
+    /// Checks the values a request may carry.
+    public func validate() throws {
+        func require(_ condition: Bool, _ reason: String) throws {
+            if !condition { throw GenerationError.badParameters(reason) }
+        }
+        try require(maxNewTokens >= 1, "max_new_tokens must be at least 1")
+        try require(
+            minNewTokens >= 0 && minNewTokens <= maxNewTokens, "min_new_tokens must be between 0 and max_new_tokens")
+        try require(beamCount >= 1 && beamCount <= 64, "num_beams must be between 1 and 64")
+        try require(lengthPenalty.isFinite, "length_penalty must be a number")
+        try require(temperature.map { $0 > 0 && $0.isFinite } ?? true, "temperature must be positive")
+        try require(topP > 0 && topP <= 1, "top_p must be in (0, 1]")
+        try require(topK >= 0, "top_k must not be negative")
+    }
+}
+
+/// A generation request that cannot run.
+public enum GenerationError: Error, CustomStringConvertible, Sendable {
+    case badParameters(String)
+
+    public var description: String {
+        switch self {
+        case let .badParameters(reason): "invalid decoding parameters: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,60 @@
+// Batched decoding loops (greedy, sampling, beam search) with the semantics of Hugging Face transformers'
+// `generate` for a decoder-only model called with inputs_embeds: lengths count generated tokens only.
+
+import Foundation
+
+/// The tokens generated for one prompt: up to and including end-of-sequence when it was produced.
+public struct GeneratedSequence: Sendable, Equatable {
+    public var tokens: [Int]
+    /// The beam score (sum of log-probabilities over length^penalty) for beam search; the sum of log-probabilities
+    /// of the chosen tokens otherwise.
+    public var score: Float
+}
+
+/// Runs decoding loops over a `TokenDecoder`.
+public struct Generator {
+    public init() {}
+
+    /// Generates for `batch` left-padded prompts at once.
+    public func generate<Model: TokenDecoder>(
+        _ model: inout Model, embeddings: [Float], length: Int, valid: [Bool], batch: Int,
+        parameters: GenerationParameters
+    ) throws -> [GeneratedSequence] {
+        try parameters.validate()
+        if parameters.beamCount > 1 {
+            return beamSearch(
+                &model, embeddings: embeddings, length: length, valid: valid, batch: batch, parameters: parameters)
+        }
+        return sample(
+            &model, embeddings: embeddings, length: length, valid: valid, batch: batch, parameters: parameters)
+    }
+
+    /// Greedy decoding, or sampling when `parameters.temperature` is set.
+    func sample<Model: TokenDecoder>(
+        _ model: inout Model, embeddings: [Float], length: Int, valid: [Bool], batch: Int,
+        parameters: GenerationParameters
+    ) -> [GeneratedSequence] {
+        let vocabulary = model.vocabularySize, eos = model.eosTokenID
+        var random = SplitMix64(seed: parameters.seed)
+        var logits = model.prefill(embeddings, length: length, valid: valid, batch: batch)
+        var sequences = [GeneratedSequence](repeating: GeneratedSequence(tokens: [], score: 0), count: batch)
+        var finished = [Bool](repeating: false, count: batch)
+        for step in 0..<parameters.maxNewTokens {
+            var next = [Int](repeating: eos, count: batch)
+            for row in 0..<batch where !finished[row] {
+                var rowLogits = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
+                if step < parameters.minNewTokens { rowLogits[eos] = -.infinity }
+                let token =
+                    parameters.isSampling
+                    ? Sampler.draw(rowLogits, parameters: parameters, random: &random) : Sampler.argmax(rowLogits)
+                next[row] = token
+                sequences[row].tokens.append(token)
+                sequences[row].score += Kernels.logSoftmax(rowLogits)[token]
+                if token == eos { finished[row] = true }
+            }
+            if finished.allSatisfy({ $0 }) || step + 1 == parameters.maxNewTokens { break }
+            logits = model.step(next)
+        }
+        return sequences
+    }
+}

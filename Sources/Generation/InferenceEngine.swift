@@ -1,0 +1,141 @@
+// Requests to answers: prompts built and tokenized per chunk, each distinct image encoded once, sequences
+// assembled (BOS, text, P² visual rows, text) and left-padded, decoded in batches, boxes parsed.
+
+import Foundation
+import Imaging
+import Models
+
+/// One image-and-text question for the model.
+public struct InferenceRequest: Sendable {
+    /// Identifies the image: requests with the same key share one run of the vision encoder.
+    public var imageKey: String
+    public var image: PreprocessedImage
+    public var task: InferenceTask
+    /// The question (vqa, chat) or referring expression (ground); ignored for captions.
+    public var text: String
+    /// A template overriding the task's default; must contain `<ImageHere>` once.
+    public var promptTemplate: String?
+    public var parameters: GenerationParameters
+
+    public init(
+        imageKey: String, image: PreprocessedImage, task: InferenceTask, text: String = "",
+        promptTemplate: String? = nil,
+        parameters: GenerationParameters = GenerationParameters()
+    ) {
+        self.imageKey = imageKey
+        self.image = image
+        self.task = task
+        self.text = text
+        self.promptTemplate = promptTemplate
+        self.parameters = parameters
+    }
+}
+
+/// What the model said, with what it was asked.
+public struct InferenceResult: Sendable {
+    public var text: String
+    public var tokens: [Int]
+    /// Parsed boxes, for grounding; empty when the output held none.
+    public var boxes: [GroundingBox]
+    public var prompt: String
+    public var promptTokenCount: Int
+    /// Milliseconds spent in each phase for the batch this request ran in.
+    public var timings: [String: Double]
+}
+
+/// Runs requests through a loaded model. Thread-compatible: the model is shared read-only; use one engine per thread.
+public struct InferenceEngine {
+    public let model: VisionLanguageModel
+
+    public init(model: VisionLanguageModel) {
+        self.model = model
+    }
+
+    /// The prompt text and its token chunks (text before and after the image) for `request`.
+    public func prompt(for request: InferenceRequest) throws -> (text: String, before: [Int], after: [Int]) {
+        let variant = model.configuration.variant
+        let template =
+            request.promptTemplate ?? model.configuration.promptTemplates?[request.task.rawValue]
+            ?? TaskPrompt.defaultTemplate(request.task, variant: variant)
+        let text = try TaskPrompt.render(template: template, task: request.task, variant: variant, text: request.text)
+        // Multitask: chunks without special tokens and one BOS in front (prompt_wrap). Chat: each chunk with BOS,
+        // kept on the first only (LLaVA's tokenizer_image_token).
+        let chat = variant == .chat
+        let segments = model.tokenizer.encodeSegments(text, around: TaskPrompt.imageMarker, addBOS: chat)
+        let before = chat ? segments[0] : [model.tokenizer.bosID] + segments[0]
+        return (text, before, segments[1])
+    }
+
+    /// Runs `requests`, batching those with equal decoding parameters; results come back in request order.
+    public func run(_ requests: [InferenceRequest]) throws -> [InferenceResult] {
+        var results = [InferenceResult?](repeating: nil, count: requests.count)
+        var groups: [GenerationParameters: [Int]] = [:]
+        for (index, request) in requests.enumerated() { groups[request.parameters, default: []].append(index) }
+        for (parameters, indices) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
+            let batch = try runBatch(indices.map { requests[$0] }, parameters: parameters)
+            for (position, index) in indices.enumerated() { results[index] = batch[position] }
+        }
+        return results.map { $0! }
+    }
+
+    private func runBatch(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> [InferenceResult]
+    {
+        let clock = ContinuousClock()
+        let hidden = model.configuration.text.hiddenSize, visual = model.configuration.visualTokenCount
+        let prompts = try requests.map(prompt)
+        // The vision encoder runs once per distinct image.
+        var keys: [String] = [], firstIndex: [String: Int] = [:]
+        for (index, request) in requests.enumerated() where firstIndex[request.imageKey] == nil {
+            firstIndex[request.imageKey] = index
+            keys.append(request.imageKey)
+        }
+        var visualTokens: [Float] = []
+        let visionTime = clock.measure {
+            visualTokens = model.visualTokens(keys.map { requests[firstIndex[$0]!].image })
+        }
+        let lengths = prompts.map { $0.before.count + visual + $0.after.count }
+        let length = lengths.max() ?? 0
+        let limit = model.configuration.text.maxPositionEmbeddings
+        if let longest = lengths.max(), longest + parameters.maxNewTokens > limit {
+            throw ModelError.promptTooLong(tokens: longest + parameters.maxNewTokens, limit: limit)
+        }
+        // Left padding with the pad token's embedding, hidden by the mask.
+        let padRow = model.decoder.embed([model.configuration.text.resolvedPadTokenID])
+        var embeddings = [Float](), valid = [Bool]()
+        embeddings.reserveCapacity(requests.count * length * hidden)
+        for (index, prompt) in prompts.enumerated() {
+            let padding = length - lengths[index]
+            for _ in 0..<padding { embeddings.append(contentsOf: padRow) }
+            valid += [Bool](repeating: false, count: padding) + [Bool](repeating: true, count: lengths[index])
+            embeddings.append(contentsOf: model.decoder.embed(prompt.before))
+            let image = keys.firstIndex(of: requests[index].imageKey)!
+            embeddings.append(contentsOf: visualTokens[(image * visual * hidden)..<((image + 1) * visual * hidden)])
+            embeddings.append(contentsOf: model.decoder.embed(prompt.after))
+        }
+        var session = DecoderSession(decoder: model.decoder, capacity: length + parameters.maxNewTokens)
+        var sequences: [GeneratedSequence] = []
+        let generateTime = try clock.measure {
+            sequences = try Generator().generate(
+                &session, embeddings: embeddings, length: length, valid: valid, batch: requests.count,
+                parameters: parameters)
+        }
+        let timings = ["vision": visionTime.milliseconds, "generate": generateTime.milliseconds]
+        return requests.enumerated().map { index, request in
+            let text = model.tokenizer.decode(sequences[index].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+            let boxes =
+                request.task == .ground
+                ? BoxParser.boxes(in: text, width: request.image.originalWidth, height: request.image.originalHeight)
+                : []
+            return InferenceResult(
+                text: text, tokens: sequences[index].tokens, boxes: boxes, prompt: prompts[index].text,
+                promptTokenCount: lengths[index], timings: timings)
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}

@@ -1,0 +1,79 @@
+// Choosing one token from logits: argmax, or a draw after temperature, top-k and top-p, in transformers' order.
+
+import Foundation
+
+enum Sampler {
+    /// The index of the largest logit; the first one on ties, as torch.argmax.
+    static func argmax(_ logits: [Float]) -> Int {
+        var best = 0
+        for index in logits.indices where logits[index] > logits[best] { best = index }
+        return best
+    }
+
+    /// A token drawn from softmax(logits / temperature), restricted to the top-k and then to the top-p nucleus.
+    static func draw(_ logits: [Float], parameters: GenerationParameters, random: inout SplitMix64) -> Int {
+        let temperature = parameters.temperature ?? 1
+        var scaled = logits.map { $0 / temperature }
+        let order = scaled.indices.sorted { scaled[$0] > scaled[$1] || (scaled[$0] == scaled[$1] && $0 < $1) }
+        if parameters.topK > 0 && parameters.topK < order.count {
+            for index in order[parameters.topK...] { scaled[index] = -.infinity }
+        }
+        var probabilities = Kernels.softmaxed(scaled)
+        if parameters.topP < 1 {
+            // Keep the most likely tokens until their mass reaches top_p (always at least one).
+            var mass: Float = 0
+            var keep = Set<Int>()
+            for index in order where probabilities[index] > 0 {
+                keep.insert(index)
+                mass += probabilities[index]
+                if mass >= parameters.topP { break }
+            }
+            for index in probabilities.indices where !keep.contains(index) { probabilities[index] = 0 }
+            let total = probabilities.reduce(0, +)
+            probabilities = probabilities.map { $0 / total }
+        }
+        let threshold = Float(Double(random.next() >> 11) / Double(1 << 53))
+        var cumulative: Float = 0
+        for index in order where probabilities[index] > 0 {
+            cumulative += probabilities[index]
+            if threshold < cumulative { return index }
+        }
+        return order.first { probabilities[$0] > 0 } ?? order[0]
+    }
+}
+
+/// SplitMix64: the sampler's seedable generator.
+struct SplitMix64 {
+    var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The two row operations decoding needs, in f32 as PyTorch computes them.
+enum Kernels {
+    static func logSoftmax(_ logits: [Float]) -> [Float] {
+        let maximum = logits.max() ?? 0
+        var sum: Float = 0
+        for value in logits { sum += expf(value - maximum) }
+        let logSum = logf(sum)
+        return logits.map { $0 - maximum - logSum }
+    }
+
+    static func softmaxed(_ logits: [Float]) -> [Float] {
+        let maximum = logits.max() ?? 0
+        guard maximum > -.infinity else { return logits.map { _ in 0 } }
+        let exponentials = logits.map { expf($0 - maximum) }
+        let sum = exponentials.reduce(0, +)
+        return exponentials.map { $0 / sum }
+    }
+}

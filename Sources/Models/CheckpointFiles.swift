@@ -1,0 +1,66 @@
+// Finding and reading a model directory's weight files: one safetensors file, safetensors shards with an
+// index, or PyTorch .bin files read by the restricted unpickler.
+
+import Foundation
+import Tensors
+
+/// The tensors of a checkpoint directory, with the file each came from.
+public struct CheckpointFiles {
+    public let tensors: [String: WeightTensor]
+    public let files: [String: String]
+
+    public static func read(directory: String) throws -> CheckpointFiles {
+        let manager = FileManager.default
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        if manager.fileExists(atPath: path("model.safetensors")) {
+            return try merge([path("model.safetensors")], reader: Safetensors.read)
+        }
+        if manager.fileExists(atPath: path("model.safetensors.index.json")) {
+            return try merge(
+                shards(index: path("model.safetensors.index.json"), directory: directory), reader: Safetensors.read)
+        }
+        if manager.fileExists(atPath: path("pytorch_model.bin.index.json")) {
+            return try merge(
+                shards(index: path("pytorch_model.bin.index.json"), directory: directory),
+                reader: PickledCheckpoint.read)
+        }
+        if manager.fileExists(atPath: path("pytorch_model.bin")) {
+            return try merge([path("pytorch_model.bin")], reader: PickledCheckpoint.read)
+        }
+        throw ModelError.noWeights(
+            directory: directory, found: (try? manager.contentsOfDirectory(atPath: directory)) ?? [])
+    }
+
+    /// The shard files an index's `weight_map` names, each once, in order of first mention.
+    static func shards(index: String, directory: String) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: index),
+            let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let map = root["weight_map"] as? [String: String]
+        else { throw TensorError.badHeader(file: index, reason: "no weight_map object") }
+        var seen = Set<String>(), files: [String] = []
+        for file in map.values.sorted() where seen.insert(file).inserted {
+            guard !file.contains("/") && !file.contains("..") else {
+                throw TensorError.badHeader(file: index, reason: "shard name \(file) points outside the directory")
+            }
+            files.append((directory as NSString).appendingPathComponent(file))
+        }
+        return files
+    }
+
+    private static func merge(_ paths: [String], reader: (String) throws -> [String: WeightTensor]) throws
+        -> CheckpointFiles
+    {
+        var tensors: [String: WeightTensor] = [:], files: [String: String] = [:]
+        for path in paths {
+            for (name, tensor) in try reader(path) {
+                guard tensors[name] == nil else {
+                    throw TensorError.badTensor(
+                        file: path, tensor: name, reason: "also in \(files[name] ?? "another shard")")
+                }
+                tensors[name] = tensor
+                files[name] = path
+            }
+        }
+        return CheckpointFiles(tensors: tensors, files: files)
+    }
+}

@@ -1,0 +1,144 @@
+// EVA-CLIP ViT-g/14 as BLIP-2 and InfMLLM build it: patch convolution with bias, cls token first, learned
+// absolute positions, pre-norm blocks (LayerNorm eps from config, q/v biases with no k bias, exact GELU),
+// no final norm. Mirrors LAVIS `eva_vit.py` (`create_eva_vit_g`), whose names the weights use.
+
+import CPUBackend
+import Tensors
+
+/// The vision encoder: images in, `[tokens, hidden]` features out (cls first, then the patch grid row-major).
+public struct EVAVisionEncoder: Sendable {
+    struct Block: Sendable {
+        let norm1Weight: [Float], norm1Bias: [Float]
+        let qkv: Linear  // [3 * hidden, hidden], no bias of its own
+        let qkvBias: [Float]  // q_bias, zeros for k, v_bias
+        let projection: Linear
+        let norm2Weight: [Float], norm2Bias: [Float]
+        let fc1: Linear, fc2: Linear
+    }
+
+    let configuration: VisionConfiguration
+    let imageSize: Int
+    let patchEmbedding: Linear  // the conv kernel [hidden, 3, p, p] viewed as [hidden, 3 * p * p]
+    let classToken: [Float]  // [hidden]
+    let positions: [Float]  // [1 + g², hidden]
+    let blocks: [Block]
+
+    public init(_ weights: WeightLoader, prefix: String, configuration: VisionConfiguration, imageSize: Int) throws {
+        self.configuration = configuration
+        self.imageSize = imageSize
+        let hidden = configuration.hiddenSize, patch = configuration.patchSize
+        let grid = imageSize / patch
+        let kernel = try weights.tensor(prefix + "patch_embed.proj.weight", shape: [hidden, 3, patch, patch])
+        patchEmbedding = Linear(
+            weight: kernel.reshaped([hidden, 3 * patch * patch]),
+            bias: try weights.floats(prefix + "patch_embed.proj.bias", shape: [hidden]))
+        classToken = try weights.floats(prefix + "cls_token", shape: [1, 1, hidden])
+        positions = try weights.floats(prefix + "pos_embed", shape: [1, 1 + grid * grid, hidden])
+        blocks = try (0..<configuration.layerCount).map { index in
+            let p = "\(prefix)blocks.\(index)."
+            let qBias = try weights.floats(p + "attn.q_bias", shape: [hidden])
+            let vBias = try weights.floats(p + "attn.v_bias", shape: [hidden])
+            return Block(
+                norm1Weight: try weights.floats(p + "norm1.weight", shape: [hidden]),
+                norm1Bias: try weights.floats(p + "norm1.bias", shape: [hidden]),
+                qkv: try weights.linear(p + "attn.qkv", out: 3 * hidden, in: hidden, bias: false),
+                qkvBias: qBias + [Float](repeating: 0, count: hidden) + vBias,
+                projection: try weights.linear(p + "attn.proj", out: hidden, in: hidden),
+                norm2Weight: try weights.floats(p + "norm2.weight", shape: [hidden]),
+                norm2Bias: try weights.floats(p + "norm2.bias", shape: [hidden]),
+                fc1: try weights.linear(p + "mlp.fc1", out: configuration.intermediateSize, in: hidden),
+                fc2: try weights.linear(p + "mlp.fc2", out: hidden, in: configuration.intermediateSize))
+        }
+    }
+
+    public var tokenCount: Int { 1 + (imageSize / configuration.patchSize) * (imageSize / configuration.patchSize) }
+
+    /// `images`: each `[3, S, S]` CHW. Returns each image's `[1 + g², hidden]` features, concatenated.
+    public func callAsFunction(_ images: [[Float]]) -> [Float] {
+        let hidden = configuration.hiddenSize, tokens = tokenCount
+        var x = [Float]()
+        x.reserveCapacity(images.count * tokens * hidden)
+        let patches = patchEmbedding(images.flatMap(patchRows), rows: images.count * (tokens - 1))
+        for image in images.indices {
+            // [cls; patches] + positions
+            for i in 0..<hidden { x.append(classToken[i] + positions[i]) }
+            for t in 1..<tokens {
+                let source = ((image * (tokens - 1)) + t - 1) * hidden
+                for i in 0..<hidden { x.append(patches[source + i] + positions[t * hidden + i]) }
+            }
+        }
+        for block in blocks { x = forward(block, x, imageCount: images.count) }
+        return x
+    }
+
+    /// One block: x += attn(norm1(x)); x += mlp(norm2(x)).
+    private func forward(_ block: Block, _ input: [Float], imageCount: Int) -> [Float] {
+        let hidden = configuration.hiddenSize, tokens = tokenCount, rows = imageCount * tokens
+        var x = input
+        let h = Kernels.layerNorm(
+            x, width: hidden, weight: block.norm1Weight, bias: block.norm1Bias,
+            epsilon: configuration.layerNormEpsilon)
+        var qkv = block.qkv(h, rows: rows)  // [rows, 3 * hidden]: q | k | v, heads contiguous within each
+        for row in 0..<rows {
+            for i in 0..<(3 * hidden) { qkv[row * 3 * hidden + i] += block.qkvBias[i] }
+        }
+        var attended = [Float](repeating: 0, count: rows * hidden)
+        let q = split(qkv, part: 0, rows: rows), k = split(qkv, part: 1, rows: rows),
+            v = split(qkv, part: 2, rows: rows)
+        let scale = 1 / Float(configuration.headSize).squareRoot()
+        q.withUnsafeBufferPointer { q in
+            k.withUnsafeBufferPointer { k in
+                v.withUnsafeBufferPointer { v in
+                    attended.withUnsafeMutableBufferPointer { out in
+                        for image in 0..<imageCount {
+                            let offset = image * tokens * hidden
+                            Kernels.attention(
+                                q: q.baseAddress! + offset, k: k.baseAddress! + offset, v: v.baseAddress! + offset,
+                                out: out.baseAddress! + offset, queries: tokens, keys: tokens,
+                                headCount: configuration.headCount, kvHeadCount: configuration.headCount,
+                                headSize: configuration.headSize, scale: scale, allowed: { _, _ in true })
+                        }
+                    }
+                }
+            }
+        }
+        Kernels.add(&x, block.projection(attended, rows: rows))
+        let h2 = Kernels.layerNorm(
+            x, width: hidden, weight: block.norm2Weight, bias: block.norm2Bias,
+            epsilon: configuration.layerNormEpsilon)
+        var hiddenActivations = block.fc1(h2, rows: rows)
+        Kernels.gelu(&hiddenActivations)
+        Kernels.add(&x, block.fc2(hiddenActivations, rows: rows))
+        return x
+    }
+
+    /// Columns `part * hidden ..< (part + 1) * hidden` of each `[3 * hidden]` row.
+    private func split(_ qkv: [Float], part: Int, rows: Int) -> [Float] {
+        let hidden = configuration.hiddenSize
+        var out = [Float](repeating: 0, count: rows * hidden)
+        for row in 0..<rows {
+            let source = row * 3 * hidden + part * hidden
+            for i in 0..<hidden { out[row * hidden + i] = qkv[source + i] }
+        }
+        return out
+    }
+
+    /// The image as one row per patch (row-major over the grid), each row the patch's pixels in the conv
+    /// kernel's (channel, y, x) order, so the convolution is a matrix product.
+    private func patchRows(_ image: [Float]) -> [Float] {
+        let patch = configuration.patchSize, grid = imageSize / patch
+        var rows = [Float]()
+        rows.reserveCapacity(grid * grid * 3 * patch * patch)
+        for gy in 0..<grid {
+            for gx in 0..<grid {
+                for channel in 0..<3 {
+                    for y in 0..<patch {
+                        let base = channel * imageSize * imageSize + (gy * patch + y) * imageSize + gx * patch
+                        rows.append(contentsOf: image[base..<(base + patch)])
+                    }
+                }
+            }
+        }
+        return rows
+    }
+}

@@ -1,0 +1,159 @@
+// LLaMA as Hugging Face's LlamaForCausalLM computes it: RMSNorm, rotate-half rotary positions, grouped-query
+// attention over a KV cache with left-padding masks, SiLU-gated MLP, final norm and an untied lm_head.
+
+import CPUBackend
+import Foundation
+import Tensors
+
+/// The language model.
+public struct LlamaDecoder: Sendable {
+    struct Layer: Sendable {
+        let inputNorm: [Float]
+        let query: Linear, key: Linear, value: Linear, output: Linear
+        let postAttentionNorm: [Float]
+        let gate: Linear, up: Linear, down: Linear
+    }
+
+    public let configuration: TextConfiguration
+    let embeddings: WeightTensor  // [vocab, hidden]
+    let layers: [Layer]
+    let norm: [Float]
+    let lmHead: Linear
+    /// 1 / theta^(2i / headSize), computed in f32 as transformers does.
+    let inverseFrequencies: [Float]
+
+    public init(_ weights: WeightLoader, prefix: String, lmHead lmHeadName: String, configuration: TextConfiguration)
+        throws
+    {
+        self.configuration = configuration
+        let hidden = configuration.hiddenSize, kvWidth = configuration.resolvedKVHeadCount * configuration.headSize
+        embeddings = try weights.tensor(prefix + "embed_tokens.weight", shape: [configuration.vocabularySize, hidden])
+        layers = try (0..<configuration.layerCount).map { index in
+            let p = "\(prefix)layers.\(index)."
+            return Layer(
+                inputNorm: try weights.floats(p + "input_layernorm.weight", shape: [hidden]),
+                query: try weights.linear(p + "self_attn.q_proj", out: hidden, in: hidden, bias: false),
+                key: try weights.linear(p + "self_attn.k_proj", out: kvWidth, in: hidden, bias: false),
+                value: try weights.linear(p + "self_attn.v_proj", out: kvWidth, in: hidden, bias: false),
+                output: try weights.linear(p + "self_attn.o_proj", out: hidden, in: hidden, bias: false),
+                postAttentionNorm: try weights.floats(p + "post_attention_layernorm.weight", shape: [hidden]),
+                gate: try weights.linear(
+                    p + "mlp.gate_proj", out: configuration.intermediateSize, in: hidden, bias: false),
+                up: try weights.linear(p + "mlp.up_proj", out: configuration.intermediateSize, in: hidden, bias: false),
+                down: try weights.linear(
+                    p + "mlp.down_proj", out: hidden, in: configuration.intermediateSize, bias: false))
+        }
+        norm = try weights.floats(prefix + "norm.weight", shape: [hidden])
+        lmHead = Linear(
+            weight: try weights.tensor(lmHeadName, shape: [configuration.vocabularySize, hidden]), bias: nil)
+        let half = configuration.headSize / 2
+        let theta = configuration.resolvedRopeTheta
+        inverseFrequencies = (0..<half).map { i in 1 / powf(theta, Float(2 * i) / Float(configuration.headSize)) }
+    }
+
+    /// The embedding rows of `ids`, `[ids.count, hidden]`.
+    public func embed(_ ids: [Int]) -> [Float] {
+        let hidden = configuration.hiddenSize
+        var out = [Float](repeating: 0, count: ids.count * hidden)
+        out.withUnsafeMutableBufferPointer { buffer in
+            for (row, id) in ids.enumerated() {
+                embeddings.convert((id * hidden)..<((id + 1) * hidden), into: buffer.baseAddress! + row * hidden)
+            }
+        }
+        return out
+    }
+
+    public func makeCache(batch: Int, capacity: Int) -> KVCache {
+        KVCache(
+            layerCount: configuration.layerCount, kvWidth: configuration.resolvedKVHeadCount * configuration.headSize,
+            batch: batch, capacity: capacity)
+    }
+
+    /// Runs `count` new positions per row through the model and appends them to `cache`.
+    ///
+    /// - Parameters:
+    ///   - inputs: `[batch, count, hidden]` input embeddings.
+    ///   - valid: `[batch, count]`, false for left padding.
+    ///   - allLogits: return logits for every new position instead of only the last.
+    /// - Returns: `[batch, vocab]` logits of each row's last new position (or `[batch, count, vocab]`).
+    public func forward(_ inputs: [Float], count: Int, valid: [Bool], cache: inout KVCache, allLogits: Bool = false)
+        -> [Float]
+    {
+        let batch = cache.batch, hidden = configuration.hiddenSize, rows = batch * count
+        precondition(inputs.count == rows * hidden && valid.count == rows, "decoder input shape")
+        let positions = cache.append(count: count, valid: valid)
+        var x = inputs
+        for (index, layer) in layers.enumerated() {
+            let h = Kernels.rmsNorm(x, width: hidden, weight: layer.inputNorm, epsilon: configuration.rmsNormEpsilon)
+            var q = layer.query(h, rows: rows), k = layer.key(h, rows: rows)
+            let v = layer.value(h, rows: rows)
+            rotate(&q, heads: configuration.headCount, positions: positions)
+            rotate(&k, heads: configuration.resolvedKVHeadCount, positions: positions)
+            cache.store(layer: index, keys: k, values: v, count: count)
+            let attended = attend(q, layer: index, count: count, cache: cache)
+            Kernels.add(&x, layer.output(attended, rows: rows))
+            let h2 = Kernels.rmsNorm(
+                x, width: hidden, weight: layer.postAttentionNorm, epsilon: configuration.rmsNormEpsilon)
+            var gate = layer.gate(h2, rows: rows)
+            Kernels.siluMultiply(&gate, layer.up(h2, rows: rows))
+            Kernels.add(&x, layer.down(gate, rows: rows))
+        }
+        cache.advance(by: count)
+        let normalized = Kernels.rmsNorm(x, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon)
+        if allLogits { return lmHead(normalized, rows: rows) }
+        var last = [Float](repeating: 0, count: batch * hidden)
+        for row in 0..<batch {
+            let source = (row * count + count - 1) * hidden
+            last.replaceSubrange((row * hidden)..<((row + 1) * hidden), with: normalized[source..<(source + hidden)])
+        }
+        return lmHead(last, rows: batch)
+    }
+
+    /// Rotate-half rotary embedding in place on `[rows, heads * headSize]`.
+    private func rotate(_ x: inout [Float], heads: Int, positions: [Int]) {
+        let size = configuration.headSize, half = size / 2
+        var cosines = [Float](repeating: 0, count: half), sines = cosines
+        for (row, position) in positions.enumerated() {
+            for i in 0..<half {
+                let angle = Float(position) * inverseFrequencies[i]
+                cosines[i] = cosf(angle)
+                sines[i] = sinf(angle)
+            }
+            for head in 0..<heads {
+                let base = row * heads * size + head * size
+                for i in 0..<half {
+                    let a = x[base + i], b = x[base + half + i]
+                    x[base + i] = a * cosines[i] - b * sines[i]
+                    x[base + half + i] = b * cosines[i] + a * sines[i]
+                }
+            }
+        }
+    }
+
+    /// Each row's new queries against that row's cached keys: causal, and blind to left padding.
+    private func attend(_ q: [Float], layer: Int, count: Int, cache: KVCache) -> [Float] {
+        let batch = cache.batch, hidden = configuration.hiddenSize, keys = cache.length + count
+        let stride = cache.capacity * cache.kvWidth
+        var out = [Float](repeating: 0, count: batch * count * hidden)
+        let scale = 1 / Float(configuration.headSize).squareRoot()
+        q.withUnsafeBufferPointer { q in
+            cache.keys[layer].withUnsafeBufferPointer { k in
+                cache.values[layer].withUnsafeBufferPointer { v in
+                    out.withUnsafeMutableBufferPointer { out in
+                        for row in 0..<batch {
+                            let start = cache.length
+                            let maskBase = row * cache.capacity
+                            Kernels.attention(
+                                q: q.baseAddress! + row * count * hidden, k: k.baseAddress! + row * stride,
+                                v: v.baseAddress! + row * stride, out: out.baseAddress! + row * count * hidden,
+                                queries: count, keys: keys, headCount: configuration.headCount,
+                                kvHeadCount: configuration.resolvedKVHeadCount, headSize: configuration.headSize,
+                                scale: scale, allowed: { t, s in s <= start + t && cache.mask[maskBase + s] })
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

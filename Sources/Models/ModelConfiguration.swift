@@ -1,0 +1,131 @@
+// config.json of an InfMLLM checkpoint directory: the variant, image and pool sizes, and the two networks.
+
+import Foundation
+
+/// Which InfMLLM release a checkpoint is, which fixes its tensor names, prompts and preprocessing.
+public enum ModelVariant: String, Sendable, Codable {
+    /// InfMLLM-7B (stage 2): `visual_encoder.*`, `lm_model.*`; prompts with `<ImageHere>`; stretched images.
+    case multitask
+    /// InfMLLM-7B-Chat (stage 3): `model.vision_tower.*`, `model.layers.*`; vicuna_v1 prompts; padded images.
+    case chat
+}
+
+/// The EVA ViT-g settings (`config.json` → `vision`).
+public struct VisionConfiguration: Sendable, Codable, Equatable {
+    public var patchSize: Int
+    public var hiddenSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var intermediateSize: Int
+    public var layerNormEpsilon: Float
+
+    enum CodingKeys: String, CodingKey {
+        case patchSize = "patch_size", hiddenSize = "hidden_size", layerCount = "num_hidden_layers"
+        case headCount = "num_attention_heads", intermediateSize = "intermediate_size"
+        case layerNormEpsilon = "layer_norm_eps"
+    }
+
+    public var headSize: Int { hiddenSize / headCount }
+}
+
+/// The LLaMA settings (`config.json` → `text`), with Hugging Face LlamaConfig key names.
+public struct TextConfiguration: Sendable, Codable, Equatable {
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var kvHeadCount: Int?
+    public var rmsNormEpsilon: Float
+    public var ropeTheta: Float?
+    public var vocabularySize: Int
+    public var maxPositionEmbeddings: Int
+    public var bosTokenID: Int
+    public var eosTokenID: Int
+    public var padTokenID: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case hiddenSize = "hidden_size", intermediateSize = "intermediate_size", layerCount = "num_hidden_layers"
+        case headCount = "num_attention_heads", kvHeadCount = "num_key_value_heads", rmsNormEpsilon = "rms_norm_eps"
+        case ropeTheta = "rope_theta", vocabularySize = "vocab_size", maxPositionEmbeddings = "max_position_embeddings"
+        case bosTokenID = "bos_token_id", eosTokenID = "eos_token_id", padTokenID = "pad_token_id"
+    }
+
+    public var resolvedKVHeadCount: Int { kvHeadCount ?? headCount }
+    public var resolvedRopeTheta: Float { ropeTheta ?? 10_000 }
+    /// LLaMA's pad is id 0 (`<unk>`) when the config names none.
+    public var resolvedPadTokenID: Int { padTokenID ?? 0 }
+    public var headSize: Int { hiddenSize / headCount }
+}
+
+/// A whole `config.json`.
+public struct ModelConfiguration: Sendable, Codable, Equatable {
+    public var modelType: String
+    public var variant: ModelVariant
+    /// The side S of the square input image.
+    public var imageSize: Int
+    /// P: the patch grid is block-averaged to P x P visual tokens.
+    public var poolOutSize: Int
+    public var vision: VisionConfiguration
+    public var text: TextConfiguration
+    /// `ln_vision`'s epsilon; PyTorch's LayerNorm default 1e-5 when absent.
+    public var lnVisionEpsilon: Float?
+    public var imageMean: [Float]?
+    public var imageStd: [Float]?
+    /// Overrides of the per-task prompt templates (`caption`, `vqa`, `ground`, `chat`).
+    public var promptTemplates: [String: String]?
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type", variant, imageSize = "image_size", poolOutSize = "pool_out_size", vision, text
+        case lnVisionEpsilon = "ln_vision_eps", imageMean = "image_mean", imageStd = "image_std"
+        case promptTemplates = "prompt_templates"
+    }
+
+    public var resolvedLnVisionEpsilon: Float { lnVisionEpsilon ?? 1e-5 }
+    /// g: patches per side.
+    public var gridSize: Int { imageSize / vision.patchSize }
+    /// Visual tokens per image, P².
+    public var visualTokenCount: Int { poolOutSize * poolOutSize }
+
+    /// Reads and checks `config.json`.
+    public static func load(directory: String) throws -> ModelConfiguration {
+        let path = (directory as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelError.badConfiguration(file: path, reason: "missing or unreadable")
+        }
+        let configuration: ModelConfiguration
+        do {
+            configuration = try JSONDecoder().decode(ModelConfiguration.self, from: data)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ModelError.badConfiguration(
+                file: path,
+                reason: "missing key \((context.codingPath + [key]).map(\.stringValue).joined(separator: "."))")
+        } catch {
+            throw ModelError.badConfiguration(file: path, reason: "\(error)")
+        }
+        try configuration.validate(file: path)
+        return configuration
+    }
+
+    /// Checks the relations the networks depend on.
+    public func validate(file: String) throws {
+        func require(_ condition: Bool, _ reason: String) throws {
+            if !condition { throw ModelError.badConfiguration(file: file, reason: reason) }
+        }
+        try require(modelType == "infmllm", "model_type is \"\(modelType)\", expected \"infmllm\"")
+        try require(
+            imageSize > 0 && vision.patchSize > 0 && imageSize % vision.patchSize == 0,
+            "image_size \(imageSize) is not a multiple of patch_size \(vision.patchSize)")
+        try require(
+            poolOutSize > 0 && gridSize % poolOutSize == 0,
+            "the \(gridSize)x\(gridSize) patch grid does not divide into \(poolOutSize)x\(poolOutSize) pools")
+        try require(
+            vision.headCount > 0 && vision.hiddenSize % vision.headCount == 0, "vision heads do not divide hidden_size")
+        try require(text.headCount > 0 && text.hiddenSize % text.headCount == 0, "text heads do not divide hidden_size")
+        try require(text.headSize % 2 == 0, "the text head size must be even for rotary positions")
+        try require(
+            text.resolvedKVHeadCount > 0 && text.headCount % text.resolvedKVHeadCount == 0,
+            "num_key_value_heads \(text.resolvedKVHeadCount) does not divide num_attention_heads \(text.headCount)")
+        try require(imageMean.map { $0.count == 3 } ?? true, "image_mean needs 3 values")
+        try require(imageStd.map { $0.count == 3 && !$0.contains(0) } ?? true, "image_std needs 3 non-zero values")
+    }
+}

@@ -1,0 +1,58 @@
+// An InfMLLM checkpoint directory loaded: configuration, tokenizer, vision encoder, pool-adapter and LLaMA.
+
+import Foundation
+import Imaging
+import Tensors
+import Tokenization
+
+/// The whole model, immutable once loaded and shared by every request.
+public struct VisionLanguageModel: Sendable {
+    public let configuration: ModelConfiguration
+    public let tokenizer: LlamaTokenizer
+    public let vision: EVAVisionEncoder
+    public let adapter: PoolingAdapter
+    public let decoder: LlamaDecoder
+    public let layout: CheckpointLayout
+    public let directory: String
+
+    /// Loads `directory`: config.json, tokenizer.model and the weights (safetensors or PyTorch .bin, f32/f16/bf16).
+    /// Fails naming the file and tensor for missing, extra or misshapen tensors.
+    public init(directory: String) throws {
+        self.directory = directory
+        configuration = try ModelConfiguration.load(directory: directory)
+        tokenizer = try LlamaTokenizer(contentsOf: (directory as NSString).appendingPathComponent("tokenizer.model"))
+        guard tokenizer.vocabularySize <= configuration.text.vocabularySize else {
+            throw ModelError.badConfiguration(
+                file: (directory as NSString).appendingPathComponent("tokenizer.model"),
+                reason: "\(tokenizer.vocabularySize) pieces but vocab_size is \(configuration.text.vocabularySize)")
+        }
+        let checkpoint = try CheckpointFiles.read(directory: directory)
+        let weights = WeightLoader(tensors: checkpoint.tensors, files: checkpoint.files, source: directory)
+        layout = try CheckpointLayout.detect(variant: configuration.variant, names: weights.names, directory: directory)
+        vision = try EVAVisionEncoder(
+            weights, prefix: layout.vision, configuration: configuration.vision, imageSize: configuration.imageSize)
+        adapter = try PoolingAdapter(
+            weights, lnPrefix: layout.lnVision, poolerPrefix: layout.pooler,
+            visionWidth: configuration.vision.hiddenSize,
+            textWidth: configuration.text.hiddenSize, grid: configuration.gridSize, pool: configuration.poolOutSize,
+            lnEpsilon: configuration.resolvedLnVisionEpsilon)
+        decoder = try LlamaDecoder(
+            weights, prefix: layout.language, lmHead: layout.lmHead, configuration: configuration.text)
+        try weights.checkAllUsed(ignoring: CheckpointLayout.isIgnored)
+    }
+
+    /// The preprocessing this variant's reference uses: stretch for multitask, expand-to-square for chat.
+    public var preprocessor: ImagePreprocessor {
+        ImagePreprocessor(
+            size: configuration.imageSize, expandToSquare: configuration.variant == .chat,
+            mean: configuration.imageMean ?? ImagePreprocessor.clipMean,
+            std: configuration.imageStd ?? ImagePreprocessor.clipStd)
+    }
+
+    /// Visual tokens for preprocessed images: `images.count` x `[P², textHidden]`.
+    public func visualTokens(_ images: [PreprocessedImage]) -> [Float] {
+        guard !images.isEmpty else { return [] }
+        let features = vision(images.map(\.values))
+        return adapter(features, imageCount: images.count)
+    }
+}

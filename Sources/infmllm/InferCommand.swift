@@ -1,0 +1,187 @@
+// `infmllm infer`: one request, or a JSONL manifest of them in batches, with no queue and no database.
+
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import Generation
+import Imaging
+import Models
+
+struct InferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Run the model on one image (or a JSONL manifest) and print the answer.",
+        discussion: """
+            Manifest lines are objects with "image", "task" and optionally "question", "expression", "prompt", \
+            "max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "temperature", "top_p", "top_k", \
+            "seed". A line that fails (unreadable image, bad prompt) prints an error object and the rest go on.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The model directory.", valueName: "dir")) var model: String
+    @Option(help: ArgumentHelp("The image file.", valueName: "path")) var image: String?
+    @Option(help: "caption, vqa, ground or chat.") var task: String = "caption"
+    @Option(help: "The question, for vqa and chat.") var question: String?
+    @Option(help: "The referring expression, for ground.") var expression: String?
+    @Option(help: "A prompt template overriding the task's; <ImageHere> marks the image.") var prompt: String?
+    @Option(help: "Beams for beam search (1: greedy or sampling).") var beams: Int?
+    @Option(help: "New tokens at most.") var maxNewTokens: Int?
+    @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
+    @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
+    @Option(help: "Sample with this temperature instead of taking the most likely token.") var temperature: Float?
+    @Option(help: "Nucleus sampling mass.") var topP: Float?
+    @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
+    @Option(help: "Sampling seed.") var seed: UInt64?
+    @Option(help: "Compute type: f32.") var dtype: String = "f32"
+    @Option(help: "CPU threads for the matrix products.") var threads: Int?
+    @Option(help: ArgumentHelp("A JSONL file of requests, run in batches.", valueName: "path")) var manifest: String?
+    @Option(help: "Requests per batch with --manifest.") var batchSize: Int = 8
+    @OptionGroup var images: ImageOptions
+    @Flag(help: "Print one JSON object per request.") var json = false
+
+    func validate() throws {
+        guard (image == nil) != (manifest == nil) else { throw ValidationError("give either --image or --manifest") }
+        guard dtype == "f32" else {
+            throw ValidationError(
+                "--dtype \(dtype): only f32 compute is implemented on CPU; weights may be stored as bf16 or f16")
+        }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { openblas_set_num_threads(Int32(max(1, threads))) }
+        let vlm = try VisionLanguageModel(directory: model)
+        let engine = InferenceEngine(model: vlm)
+        let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
+        let lines: [ManifestLine]
+        if let manifest {
+            lines = try ManifestLine.read(manifest)
+        } else {
+            lines = [
+                ManifestLine(
+                    image: image!, task: task, question: question, expression: expression, prompt: prompt,
+                    max_new_tokens: maxNewTokens, min_new_tokens: minNewTokens, num_beams: beams,
+                    length_penalty: lengthPenalty, temperature: temperature, top_p: topP, top_k: topK, seed: seed)
+            ]
+        }
+        var failed = false
+        for start in stride(from: 0, to: lines.count, by: batchSize) {
+            var requests: [(index: Int, request: InferenceRequest)] = []
+            for (offset, line) in lines[start..<min(start + batchSize, lines.count)].enumerated() {
+                do {
+                    requests.append(
+                        (start + offset, try line.request(decoder: decoder, preprocessor: vlm.preprocessor)))
+                } catch {
+                    failed = true
+                    report(line: line, error: error)
+                }
+            }
+            do {
+                let results = try engine.run(requests.map(\.request))
+                for (pair, result) in zip(requests, results) { report(line: lines[pair.index], result: result) }
+            } catch {
+                failed = true
+                for pair in requests { report(line: lines[pair.index], error: error) }
+            }
+        }
+        if failed && manifest == nil { throw ExitCode.failure }
+    }
+
+    private func report(line: ManifestLine, result: InferenceResult) {
+        if json {
+            print((try? JSONOutput.encode(InferOutput(line: line, result: result))) ?? "{}")
+        } else {
+            print(result.text)
+            for box in result.boxes {
+                print(
+                    "box: (\(box.x1), \(box.y1), \(box.x2), \(box.y2)) normalized; (\(box.pixelX1), \(box.pixelY1), "
+                        + "\(box.pixelX2), \(box.pixelY2)) px")
+            }
+            if line.task == "ground" && result.boxes.isEmpty { print("no box in the output") }
+        }
+    }
+
+    private func report(line: ManifestLine, error: Error) {
+        if json {
+            print((try? JSONOutput.encode(["image": line.image, "error": "\(error)"])) ?? "{}")
+        } else {
+            FileHandle.standardError.write(Data("\(line.image): \(error)\n".utf8))
+        }
+    }
+}
+
+/// One request as a manifest line (or the flags of a single request).
+struct ManifestLine: Codable {
+    var image: String
+    var task: String
+    var question: String?
+    var expression: String?
+    var prompt: String?
+    var max_new_tokens: Int?
+    var min_new_tokens: Int?
+    var num_beams: Int?
+    var length_penalty: Float?
+    var temperature: Float?
+    var top_p: Float?
+    var top_k: Int?
+    var seed: UInt64?
+
+    static func read(_ path: String) throws -> [ManifestLine] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the manifest \(path)")
+        }
+        return try String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated().compactMap {
+            number, line in
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+            do {
+                return try JSONDecoder().decode(ManifestLine.self, from: Data(line.utf8))
+            } catch {
+                throw ValidationError("\(path):\(number + 1): not a request object: \(error)")
+            }
+        }
+    }
+
+    func request(decoder: ImageDecoder, preprocessor: ImagePreprocessor) throws -> InferenceRequest {
+        guard let kind = InferenceTask(rawValue: task) else {
+            throw ModelError.badRequest("unknown task \"\(task)\": use caption, vqa, ground or chat")
+        }
+        var parameters = GenerationParameters()
+        if let max_new_tokens { parameters.maxNewTokens = max_new_tokens }
+        if let min_new_tokens { parameters.minNewTokens = min_new_tokens }
+        if let num_beams { parameters.beamCount = num_beams }
+        if let length_penalty { parameters.lengthPenalty = length_penalty }
+        parameters.temperature = temperature
+        if let top_p { parameters.topP = top_p }
+        if let top_k { parameters.topK = top_k }
+        if let seed { parameters.seed = seed }
+        try parameters.validate()
+        let text = (kind == .ground ? expression : question) ?? ""
+        if kind != .caption && text.isEmpty && prompt == nil {
+            throw ModelError.badRequest("task \(task) needs --\(kind == .ground ? "expression" : "question")")
+        }
+        let decoded = try decoder.decode(contentsOf: image)
+        return InferenceRequest(
+            imageKey: image, image: preprocessor(decoded), task: kind, text: text, promptTemplate: prompt,
+            parameters: parameters)
+    }
+}
+
+struct InferOutput: Encodable {
+    let image: String
+    let task: String
+    let text: String
+    let tokens: [Int]
+    let boxes: [GroundingBox]?
+    let prompt_tokens: Int
+    let timings_ms: [String: Double]
+
+    init(line: ManifestLine, result: InferenceResult) {
+        image = line.image
+        task = line.task
+        text = result.text
+        tokens = result.tokens
+        boxes = line.task == "ground" ? result.boxes : nil
+        prompt_tokens = result.promptTokenCount
+        timings_ms = result.timings
+    }
+}
