@@ -78,26 +78,21 @@ public struct InferenceEngine {
         return results.map { $0! }
     }
 
-    private func runBatch(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> [InferenceResult]
-    {
-        let clock = ContinuousClock()
+    /// The decoder input for a batch: per row `[pad…] BOS+text, P² visual rows, text`, left-padded to one
+    /// length with the pad token's embedding, and the mask that hides the padding.
+    /// - Parameters:
+    ///   - images: the distinct image keys, in the order of `visualTokens`.
+    public func assemble(
+        _ prompts: [(text: String, before: [Int], after: [Int])], images: [String], of requests: [InferenceRequest],
+        visualTokens: [Float], maxNewTokens: Int
+    ) throws -> (embeddings: [Float], length: Int, valid: [Bool]) {
         let hidden = model.configuration.text.hiddenSize, visual = model.configuration.visualTokenCount
-        let prompts = try requests.map(prompt)
-        // The vision encoder runs once per distinct image.
-        var keys: [String] = [], firstIndex: [String: Int] = [:]
-        for (index, request) in requests.enumerated() where firstIndex[request.imageKey] == nil {
-            firstIndex[request.imageKey] = index
-            keys.append(request.imageKey)
-        }
-        var visualTokens: [Float] = []
-        let visionTime = clock.measure {
-            visualTokens = model.visualTokens(keys.map { requests[firstIndex[$0]!].image })
-        }
+        let keys = images
         let lengths = prompts.map { $0.before.count + visual + $0.after.count }
         let length = lengths.max() ?? 0
         let limit = model.configuration.text.maxPositionEmbeddings
-        if let longest = lengths.max(), longest + parameters.maxNewTokens > limit {
-            throw ModelError.promptTooLong(tokens: longest + parameters.maxNewTokens, limit: limit)
+        if let longest = lengths.max(), longest + maxNewTokens > limit {
+            throw ModelError.promptTooLong(tokens: longest + maxNewTokens, limit: limit)
         }
         // Left padding with the pad token's embedding, hidden by the mask.
         let padRow = model.decoder.embed([model.configuration.text.resolvedPadTokenID])
@@ -111,6 +106,27 @@ public struct InferenceEngine {
             let image = keys.firstIndex(of: requests[index].imageKey)!
             embeddings.append(contentsOf: visualTokens[(image * visual * hidden)..<((image + 1) * visual * hidden)])
             embeddings.append(contentsOf: model.decoder.embed(prompt.after))
+        }
+        return (embeddings, length, valid)
+    }
+
+    private func runBatch(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> [InferenceResult]
+    {
+        let clock = ContinuousClock()
+        let prompts = try requests.map(prompt)
+        // The vision encoder runs once per distinct image.
+        var keys: [String] = [], firstIndex: [String: Int] = [:]
+        for (index, request) in requests.enumerated() where firstIndex[request.imageKey] == nil {
+            firstIndex[request.imageKey] = index
+            keys.append(request.imageKey)
+        }
+        var visualTokens: [Float] = []
+        let visionTime = clock.measure {
+            visualTokens = model.visualTokens(keys.map { requests[firstIndex[$0]!].image })
+        }
+        let (embeddings, length, valid) = try assemble(
+            prompts, images: keys, of: requests, visualTokens: visualTokens, maxNewTokens: parameters.maxNewTokens)
+        let lengths = (0..<requests.count).map { row in valid[(row * length)..<((row + 1) * length)].filter { $0 }.count
         }
         var session = DecoderSession(decoder: model.decoder, capacity: length + parameters.maxNewTokens)
         var sequences: [GeneratedSequence] = []

@@ -1,0 +1,72 @@
+// The Swift engine against PyTorch + transformers on the same random-weight checkpoints: activations within
+// 1e-4 relative error, generated ids identical for greedy and beam search, batched equal to one at a time.
+
+import Generation
+import Models
+import Testing
+
+@Suite struct EngineGoldenTests {
+    static let variants: [(String, String)] = [
+        ("multitask", "multitask"), ("multitask-sharded", "multitask"), ("chat", "chat"),
+    ]
+
+    static func fixture(_ variant: String) -> EngineCases.Variant {
+        variant == "chat" ? EngineFixtures.cases.chat : EngineFixtures.cases.multitask
+    }
+
+    @Test(arguments: variants.map(\.0))
+    func loadsEveryLayoutAndFormat(_ directory: String) throws {
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory))
+        #expect(model.configuration.visualTokenCount == 4)
+    }
+
+    @Test(arguments: variants)
+    func visionFeaturesPooledTokensAndLogitsMatch(_ directory: String, _ variant: String) throws {
+        let reference = Self.fixture(variant)
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory))
+        let engine = InferenceEngine(model: model)
+        let requests = try EngineFixtures.requests(reference, model: model, parameters: GenerationParameters())
+        let images = reference.image_files.map { file in requests.first { $0.imageKey == file }!.image }
+        let features = model.vision(images.map(\.values))
+        let perImage = features.count / images.count
+        for (index, expected) in reference.vision_features.enumerated() {
+            let actual = Array(features[(index * perImage)..<((index + 1) * perImage)])
+            #expect(EngineFixtures.relativeError(actual, expected) <= 1e-4, "vision features of image \(index)")
+        }
+        let pooled = model.adapter.pooledGrid(model.adapter.normalized(features), imageCount: images.count)
+        #expect(EngineFixtures.relativeError(pooled, reference.pooled_grid.flatMap { $0 }) <= 1e-4, "pooled grid")
+        let visual = model.visualTokens(images)
+        #expect(EngineFixtures.relativeError(visual, reference.visual_tokens.flatMap { $0 }) <= 1e-4, "visual tokens")
+
+        let prompts = try requests.map(engine.prompt)
+        #expect(prompts.map { [$0.before, $0.after] } == reference.prompt_ids, "prompt token ids")
+        let (embeddings, length, valid) = try engine.assemble(
+            prompts, images: reference.image_files, of: requests, visualTokens: visual, maxNewTokens: 1)
+        var session = DecoderSession(decoder: model.decoder, capacity: length + 1)
+        let logits = session.prefill(embeddings, length: length, valid: valid, batch: requests.count)
+        let vocabulary = model.configuration.text.vocabularySize
+        for (row, expected) in reference.prefill_logits.enumerated() {
+            let actual = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
+            #expect(EngineFixtures.relativeError(actual, expected) <= 1e-4, "prefill logits of request \(row)")
+        }
+    }
+
+    @Test(arguments: variants.filter { $0.0 != "multitask-sharded" })
+    func generatedIDsMatchTransformers(_ directory: String, _ variant: String) throws {
+        let reference = Self.fixture(variant)
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory))
+        let engine = InferenceEngine(model: model)
+        var mismatches: [String] = []
+        for generation in reference.generations {
+            let parameters = EngineFixtures.parameters(generation.settings)
+            let all = try EngineFixtures.requests(reference, model: model, parameters: parameters)
+            let results = try engine.run(generation.rows.map { all[$0] })
+            for (position, result) in results.enumerated() where result.tokens != generation.ids[position] {
+                mismatches.append(
+                    "\(generation.settings) rows \(generation.rows) #\(position): got \(result.tokens), want \(generation.ids[position])"
+                )
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) differ: \(mismatches.prefix(4))")
+    }
+}
