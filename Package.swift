@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Tensors"),
         .target(name: "CPUBackend", dependencies: ["Tensors", "COpenBLAS"]),
         .target(
-            name: "Models", dependencies: ["Tensors", "CPUBackend", "Tokenization", "Imaging"],
+            name: "Models", dependencies: ["Tensors", "CPUBackend", "COpenBLAS", "Tokenization", "Imaging"],
             resources: [.embedInCode("Resources/tokenizer.model")]),
         .target(name: "Generation", dependencies: ["Models", "Imaging", "Tokenization"]),
 

@@ -73,11 +73,13 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     public var imageStd: [Float]?
     /// Overrides of the per-task prompt templates (`caption`, `vqa`, `ground`, `chat`).
     public var promptTemplates: [String: String]?
+    /// LoRA's alpha, for checkpoints saved with adapters attached; nil means alpha = r.
+    public var loraAlpha: Float?
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type", variant, imageSize = "image_size", poolOutSize = "pool_out_size", vision, text
         case lnVisionEpsilon = "ln_vision_eps", imageMean = "image_mean", imageStd = "image_std"
-        case promptTemplates = "prompt_templates"
+        case promptTemplates = "prompt_templates", loraAlpha = "lora_alpha"
     }
 
     public var resolvedLnVisionEpsilon: Float { lnVisionEpsilon ?? 1e-5 }

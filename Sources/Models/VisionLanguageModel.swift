@@ -27,7 +27,8 @@ public struct VisionLanguageModel: Sendable {
                 reason: "\(tokenizer.vocabularySize) pieces but vocab_size is \(configuration.text.vocabularySize)")
         }
         let checkpoint = try CheckpointFiles.read(directory: directory)
-        let weights = WeightLoader(tensors: checkpoint.tensors, files: checkpoint.files, source: directory)
+        let tensors = try LoRAMerge.merged(checkpoint.tensors, alpha: configuration.loraAlpha, source: directory)
+        let weights = WeightLoader(tensors: tensors, files: checkpoint.files, source: directory)
         layout = try CheckpointLayout.detect(variant: configuration.variant, names: weights.names, directory: directory)
         vision = try EVAVisionEncoder(
             weights, prefix: layout.vision, configuration: configuration.vision, imageSize: configuration.imageSize)

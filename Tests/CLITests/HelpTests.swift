@@ -9,7 +9,7 @@ import Testing
     static let commands: [any ParsableCommand.Type] =
         [
             InfMLLM.self, MigrateCommand.self, DoctorCommand.self, BenchCommand.self, BenchTokenizerCommand.self,
-            BenchImagesCommand.self,
+            BenchImagesCommand.self, InferCommand.self, ModelCommand.self, ModelInitCommand.self,
         ]
 
     @Test(arguments: commands.map { ObjectIdentifier($0) })

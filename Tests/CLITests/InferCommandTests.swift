@@ -1,0 +1,77 @@
+// `model init` then `infer`, through the built binary: one request, a manifest with a bad line, box output.
+
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct InferCommandTests {
+    static func makeModel(variant: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let result = try ProcessResult.run(
+            try RepositoryFiles.binary(),
+            ["model", "init", "--preset", "tiny", "--variant", variant, "--seed", "7", "--out", directory])
+        #expect(result.status == 0, "\(result.output)")
+        return directory
+    }
+
+    static let image = RepositoryFiles.path("Tests/ImagingTests/Fixtures/images/rgb_640x427.jpg")
+
+    @Test(arguments: ["multitask", "chat"])
+    func initWritesALoadableModelAndInferAnswers(_ variant: String) throws {
+        let model = try Self.makeModel(variant: variant)
+        let result = try ProcessResult.run(
+            try RepositoryFiles.binary(),
+            [
+                "infer", "--model", model, "--image", Self.image, "--task", "vqa", "--question", "What is it?",
+                "--json",
+                "--max-new-tokens", "5", "--beams", "2",
+            ])
+        #expect(result.status == 0, "\(result.output)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        #expect((object?["tokens"] as? [Int])?.isEmpty == false)
+        #expect(object?["text"] is String)
+    }
+
+    @Test func theSameSeedGivesTheSameWeightsAndAnswers() throws {
+        let first = try Self.makeModel(variant: "multitask"), second = try Self.makeModel(variant: "multitask")
+        let a = try Data(contentsOf: URL(fileURLWithPath: first + "/model.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: second + "/model.safetensors"))
+        #expect(a == b)
+    }
+
+    @Test func manifestLinesFailAloneAndTheRestAnswer() throws {
+        let model = try Self.makeModel(variant: "multitask")
+        let manifest = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "manifest-\(UInt64.random(in: 0...UInt64.max).hex).jsonl"
+        ).path
+        let lines = [
+            "{\"image\": \"\(Self.image)\", \"task\": \"caption\", \"max_new_tokens\": 4}",
+            "{\"image\": \"/no/such/image.jpg\", \"task\": \"caption\"}",
+            "{\"image\": \"\(Self.image)\", \"task\": \"ground\", \"expression\": \"the left dog\", \"max_new_tokens\": 4}",
+            "{\"image\": \"\(Self.image)\", \"task\": \"vqa\"}",
+        ]
+        try lines.joined(separator: "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let result = try ProcessResult.run(
+            try RepositoryFiles.binary(),
+            ["infer", "--model", model, "--manifest", manifest, "--batch-size", "2", "--json"])
+        #expect(result.status == 0, "\(result.output)")
+        let objects = result.output.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(objects.count == 4)
+        #expect(objects.filter { $0["error"] != nil }.count == 2)
+        #expect(objects.contains { ($0["error"] as? String)?.contains("/no/such/image.jpg") == true })
+        #expect(objects.contains { ($0["error"] as? String)?.contains("needs --question") == true })
+        #expect(objects.contains { $0["task"] as? String == "ground" && $0["boxes"] is [Any] })
+    }
+
+    @Test func unknownPresetAndBadDtypeAreUsageErrors() throws {
+        let binary = try RepositoryFiles.binary()
+        let preset = try ProcessResult.run(binary, ["model", "init", "--preset", "huge", "--out", "/tmp/x"])
+        #expect(preset.status != 0 && preset.output.contains("unknown preset"))
+        let dtype = try ProcessResult.run(
+            binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--dtype", "bf16"])
+        #expect(dtype.status != 0 && dtype.output.contains("only f32 compute"))
+    }
+}
