@@ -17,7 +17,10 @@ public struct VisionLanguageModel: Sendable {
 
     /// Loads `directory`: config.json, tokenizer.model and the weights (safetensors or PyTorch .bin, f32/f16/bf16).
     /// Fails naming the file and tensor for missing, extra or misshapen tensors.
-    public init(directory: String) throws {
+    ///
+    /// - Parameter matrixType: hold weight matrices as this type; nil keeps each as stored (memory-mapped).
+    ///   Activations and accumulation are f32 either way.
+    public init(directory: String, matrixType: DType? = nil) throws {
         self.directory = directory
         configuration = try ModelConfiguration.load(directory: directory)
         tokenizer = try LlamaTokenizer(contentsOf: (directory as NSString).appendingPathComponent("tokenizer.model"))
@@ -28,7 +31,7 @@ public struct VisionLanguageModel: Sendable {
         }
         let checkpoint = try CheckpointFiles.read(directory: directory)
         let tensors = try LoRAMerge.merged(checkpoint.tensors, alpha: configuration.loraAlpha, source: directory)
-        let weights = WeightLoader(tensors: tensors, files: checkpoint.files, source: directory)
+        let weights = WeightLoader(tensors: tensors, files: checkpoint.files, source: directory, matrixType: matrixType)
         layout = try CheckpointLayout.detect(variant: configuration.variant, names: weights.names, directory: directory)
         vision = try EVAVisionEncoder(
             weights, prefix: layout.vision, configuration: configuration.vision, imageSize: configuration.imageSize)

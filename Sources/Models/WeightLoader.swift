@@ -12,14 +12,18 @@ public final class WeightLoader {
     private let files: [String: String]
     private var used = Set<String>()
     public let source: String
+    /// When set, matrices are held in this type (converted once at load), whatever their stored type.
+    public let matrixType: DType?
 
     /// - Parameters:
     ///   - tensors: every tensor of the checkpoint by name.
     ///   - files: the file each tensor came from, for messages.
-    public init(tensors: [String: WeightTensor], files: [String: String], source: String) {
+    ///   - matrixType: hold weight matrices as this type (bf16 halves the memory of an f32 checkpoint).
+    public init(tensors: [String: WeightTensor], files: [String: String], source: String, matrixType: DType? = nil) {
         self.tensors = tensors
         self.files = files
         self.source = source
+        self.matrixType = matrixType
     }
 
     public var names: [String] { Array(tensors.keys) }
@@ -36,6 +40,9 @@ public final class WeightLoader {
                 tensor: name, expected: shape, found: tensor.shape, file: files[name] ?? source)
         }
         used.insert(name)
+        if let matrixType, tensor.dtype != matrixType, shape.count >= 2 {
+            return OwnedBytes.tensor(name: name, shape: shape, values: tensor.floats(), as: matrixType)
+        }
         return tensor
     }
 

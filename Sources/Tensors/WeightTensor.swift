@@ -59,12 +59,13 @@ public final class OwnedBytes: @unchecked Sendable {
 
     deinit { pointer.deallocate() }
 
-    /// A f32 tensor holding `values`.
-    public static func tensor(name: String, shape: [Int], values: [Float]) -> WeightTensor {
-        let bytes = OwnedBytes(count: values.count * 4)
-        values.withUnsafeBytes { source in
+    /// A tensor holding `values`, stored as `dtype` (rounded to nearest even for f16/bf16).
+    public static func tensor(name: String, shape: [Int], values: [Float], as dtype: DType = .f32) -> WeightTensor {
+        let encoded = dtype.encode(values)
+        let bytes = OwnedBytes(count: encoded.count)
+        encoded.withUnsafeBytes { source in
             if let base = source.baseAddress { bytes.pointer.copyMemory(from: base, byteCount: source.count) }
         }
-        return WeightTensor(name: name, shape: shape, dtype: .f32, base: UnsafeRawPointer(bytes.pointer), owner: bytes)
+        return WeightTensor(name: name, shape: shape, dtype: dtype, base: UnsafeRawPointer(bytes.pointer), owner: bytes)
     }
 }

@@ -32,7 +32,12 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Nucleus sampling mass.") var topP: Float?
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
     @Option(help: "Sampling seed.") var seed: UInt64?
-    @Option(help: "Compute type: f32.") var dtype: String = "f32"
+    @Option(
+        help: ArgumentHelp(
+            "Weight type in memory: f32 (as stored) or bf16.",
+            discussion:
+                "bf16 holds every weight matrix in bfloat16 (half the memory of f32); activations and sums stay f32."))
+    var dtype: String = "f32"
     @Option(help: "CPU threads for the matrix products.") var threads: Int?
     @Option(help: ArgumentHelp("A JSONL file of requests, run in batches.", valueName: "path")) var manifest: String?
     @Option(help: "Requests per batch with --manifest.") var batchSize: Int = 8
@@ -50,7 +55,7 @@ struct InferCommand: ParsableCommand {
 
     func run() throws {
         if let threads { openblas_set_num_threads(Int32(max(1, threads))) }
-        let vlm = try VisionLanguageModel(directory: model)
+        let vlm = try VisionLanguageModel(directory: model, matrixType: dtype == "bf16" ? .bf16 : nil)
         let engine = InferenceEngine(model: vlm)
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let lines: [ManifestLine]
