@@ -74,15 +74,6 @@ public enum Kernels {
         for i in 0..<count { values[i] /= sum }
     }
 
-    /// Log-softmax of one row, in Double-free f32 as PyTorch computes `log_softmax` on f32 logits.
-    public static func logSoftmax(_ logits: ArraySlice<Float>) -> [Float] {
-        let maximum = logits.max() ?? 0
-        var sum: Float = 0
-        for value in logits { sum += expf(value - maximum) }
-        let logSum = logf(sum)
-        return logits.map { $0 - maximum - logSum }
-    }
-
     /// out[t, h, :] = softmax(q[t, h] · k[s, h']ᵀ · scale + mask[t, s]) · v[s, h'] for each head h, where
     /// h' = h / (headCount / kvHeadCount). Row strides: q and out `headCount * headSize`, k and v
     /// `kvHeadCount * headSize`. `allowed(t, s)` says which key positions a query may see.

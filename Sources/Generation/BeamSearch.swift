@@ -40,12 +40,12 @@ extension Generator {
                 candidates.reserveCapacity(beams * vocabulary)
                 for beam in 0..<beams {
                     let row = item * beams + beam
-                    var rowLogits = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])
-                    var logProbabilities = Kernels.logSoftmax(rowLogits)
+                    var logProbabilities = RowMath.logSoftmax(
+                        Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)]))
                     if generated < parameters.minNewTokens { logProbabilities[eos] = -.infinity }
-                    rowLogits = logProbabilities
                     for token in 0..<vocabulary {
-                        candidates.append((rowLogits[token] + running[item][beam].score, beam * vocabulary + token))
+                        candidates.append(
+                            (logProbabilities[token] + running[item][beam].score, beam * vocabulary + token))
                     }
                 }
                 let top = Self.top(candidates, count: keep)

@@ -49,7 +49,7 @@ public struct Generator {
                     ? Sampler.draw(rowLogits, parameters: parameters, random: &random) : Sampler.argmax(rowLogits)
                 next[row] = token
                 sequences[row].tokens.append(token)
-                sequences[row].score += Kernels.logSoftmax(rowLogits)[token]
+                sequences[row].score += RowMath.logSoftmax(rowLogits)[token]
                 if token == eos { finished[row] = true }
             }
             if finished.allSatisfy({ $0 }) || step + 1 == parameters.maxNewTokens { break }

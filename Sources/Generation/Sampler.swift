@@ -18,7 +18,7 @@ enum Sampler {
         if parameters.topK > 0 && parameters.topK < order.count {
             for index in order[parameters.topK...] { scaled[index] = -.infinity }
         }
-        var probabilities = Kernels.softmaxed(scaled)
+        var probabilities = RowMath.softmaxed(scaled)
         if parameters.topP < 1 {
             // Keep the most likely tokens until their mass reaches top_p (always at least one).
             var mass: Float = 0
@@ -60,7 +60,7 @@ struct SplitMix64 {
 }
 
 /// The two row operations decoding needs, in f32 as PyTorch computes them.
-enum Kernels {
+enum RowMath {
     static func logSoftmax(_ logits: [Float]) -> [Float] {
         let maximum = logits.max() ?? 0
         var sum: Float = 0
