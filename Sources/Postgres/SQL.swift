@@ -23,6 +23,28 @@ public struct SQL: ExpressibleByStringInterpolation, Sendable, CustomStringConve
 
     public var description: String { text }
 
+    /// Appends `other`, renumbering its placeholders after this statement's own.
+    public mutating func append(_ other: SQL) {
+        var renumbered = ""
+        var index = other.text.startIndex
+        while index < other.text.endIndex {
+            let character = other.text[index]
+            if character == "$",
+                let digitsEnd = other.text[other.text.index(after: index)...].firstIndex(where: { !$0.isNumber })
+                    ?? Optional(other.text.endIndex), digitsEnd > other.text.index(after: index),
+                let number = Int(other.text[other.text.index(after: index)..<digitsEnd])
+            {
+                renumbered += "$\(number + bindings.count)"
+                index = digitsEnd
+            } else {
+                renumbered.append(character)
+                index = other.text.index(after: index)
+            }
+        }
+        text += renumbered
+        bindings += other.bindings
+    }
+
     /// Builds the text and bindings of an interpolated statement.
     public struct StringInterpolation: StringInterpolationProtocol {
         var text = ""
@@ -107,5 +129,27 @@ extension String {
             if character == target { result += replacement } else { result.append(character) }
         }
         return result
+    }
+}
+
+/// A PostgreSQL array literal of text or integers, for bulk statements (`unnest(\(array)::text[])`).
+public struct PostgresArray: SQLBindable {
+    public let sqlText: String
+
+    public init(_ values: [String]) {
+        sqlText =
+            "{"
+            + values.map { value in
+                var quoted = "\""
+                for character in value {
+                    if character == "\"" || character == "\\" { quoted.append("\\") }
+                    quoted.append(character)
+                }
+                return quoted + "\""
+            }.joined(separator: ",") + "}"
+    }
+
+    public init(_ values: [Int64]) {
+        sqlText = "{" + values.map(String.init).joined(separator: ",") + "}"
     }
 }

@@ -12,6 +12,9 @@ struct InfMLLM: AsyncParsableCommand {
             services started by ops/services.sh. Every setting and its variable is listed in ops/env.example.
             """,
         version: "0.1.0",
-        subcommands: [InferCommand.self, ModelCommand.self, MigrateCommand.self, DoctorCommand.self, BenchCommand.self]
+        subcommands: [
+            EnqueueCommand.self, JobsCommand.self, ShowCommand.self, InferCommand.self, ModelCommand.self,
+            MigrateCommand.self, DoctorCommand.self, BenchCommand.self,
+        ]
     )
 }

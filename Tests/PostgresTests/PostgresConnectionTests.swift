@@ -17,6 +17,13 @@ import Testing
         #expect(try row.string("echoed") == value)
     }
 
+    @Test func textArraysRoundTripThroughUnnest() throws {
+        let connection = try PostgresConnection(url: TestDatabase.serverURL)
+        let values = ["plain", "", "NULL", "a,b", "{braces}", "say \"hi\"", "back\\slash", "猫 🐈", " spaced "]
+        let rows = try connection.execute("SELECT unnest(\(PostgresArray(values))::text[]) AS v")
+        #expect(try rows.map { try $0.string("v") } == values)
+    }
+
     @Test func nullsAndTypedColumnsAreRead() throws {
         let connection = try PostgresConnection(url: TestDatabase.serverURL)
         let row = try #require(

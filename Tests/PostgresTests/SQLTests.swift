@@ -25,4 +25,18 @@ import Testing
         #expect(Double.nan.sqlText == "NaN")
         #expect(0.25.sqlText == "0.25")
     }
+
+    @Test func appendedStatementsAreRenumbered() {
+        var sql: SQL = "SELECT \(1) AS a WHERE x = \(2)"
+        sql.append(" AND y = \("three") AND z = \(4)")
+        #expect(sql.text == "SELECT $1 AS a WHERE x = $2 AND y = $3 AND z = $4")
+        #expect(sql.bindings == ["1", "2", "three", "4"])
+    }
+
+    @Test func arraysQuoteTheirElements() {
+        #expect(
+            PostgresArray(["a", "b,c", "say \"hi\"", "back\\slash"]).sqlText
+                == #"{"a","b,c","say \"hi\"","back\\slash"}"#)
+        #expect(PostgresArray([Int64(1), 2]).sqlText == "{1,2}")
+    }
 }

@@ -1,0 +1,156 @@
+// Jobs and tasks in PostgreSQL: creating jobs, adding tasks idempotently in bulk, and the summaries the CLI shows.
+
+import Jobs
+
+/// A task to add: an image and its text input (question or expression; empty for captions).
+public struct NewTask: Sendable, Hashable {
+    public var imageURI: String
+    public var inputText: String
+
+    public init(imageURI: String, inputText: String = "") {
+        self.imageURI = imageURI
+        self.inputText = inputText
+    }
+}
+
+/// A job with its task counts.
+public struct JobSummary: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var taskKind: String
+    public var model: String
+    public var createdAt: String
+    public var cancelled: Bool
+    public var counts: [String: Int]
+
+    public var total: Int { counts.values.reduce(0, +) }
+    /// Whether every task has ended (done, failed or cancelled).
+    public var isFinished: Bool { total > 0 && (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0 }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, taskKind = "task_kind", model, createdAt = "created_at", cancelled, counts
+    }
+}
+
+/// Job and task rows, over one connection. Not thread-safe, like the connection.
+public struct PostgresJobStore {
+    public let connection: PostgresConnection
+
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    /// The job called `name`, created with these settings if it does not exist.
+    /// - Returns: its id, and whether this call created it.
+    /// - Throws: when a job of that name exists with another task kind or model.
+    public func openJob(
+        name: String, kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String
+    ) throws -> (id: Int64, created: Bool) {
+        if let row = try connection.execute(
+            """
+            INSERT INTO jobs (name, task_kind, model, prompt_template, generation)
+            VALUES (\(name), \(kind.rawValue), \(model), \(promptTemplate), \(generationJSON)::jsonb)
+            ON CONFLICT (name) DO NOTHING RETURNING id
+            """
+        ).first {
+            return (Int64(try row.int("id")), true)
+        }
+        guard let row = try connection.execute("SELECT id, task_kind, model FROM jobs WHERE name = \(name)").first
+        else {
+            throw PostgresError.unexpectedResult(sql: "jobs", message: "job \(name) vanished while being opened")
+        }
+        let existingKind = try row.string("task_kind"), existingModel = try row.string("model")
+        guard existingKind == kind.rawValue, existingModel == model else {
+            throw PostgresError.unexpectedResult(
+                sql: "jobs",
+                message: "job \"\(name)\" already exists for \(existingKind) with model \(existingModel); "
+                    + "use another --job name")
+        }
+        return (Int64(try row.int("id")), false)
+    }
+
+    /// Adds the tasks not already in the job (same image and input), in bulk; returns the new tasks' ids.
+    public func addTasks(_ tasks: [NewTask], to job: Int64, chunkSize: Int = 5000) throws -> [Int64] {
+        var ids: [Int64] = []
+        for start in stride(from: 0, to: tasks.count, by: chunkSize) {
+            let chunk = tasks[start..<min(start + chunkSize, tasks.count)]
+            let rows = try connection.execute(
+                """
+                INSERT INTO tasks (job_id, image_uri, input_text)
+                SELECT \(job), uri, input
+                FROM unnest(\(PostgresArray(chunk.map(\.imageURI)))::text[], \(PostgresArray(chunk.map(\.inputText)))::text[])
+                     AS t(uri, input)
+                ON CONFLICT (job_id, image_uri, input_text) DO NOTHING
+                RETURNING id
+                """)
+            ids += try rows.map { Int64(try $0.int("id")) }
+        }
+        return ids
+    }
+
+    /// The tasks among `tasks` whose image has no result yet from `model` with `prompt` (any job).
+    public func withoutResults(_ tasks: [NewTask], model: String, promptTemplate: String?) throws -> [NewTask] {
+        guard !tasks.isEmpty else { return [] }
+        let done = try connection.execute(
+            """
+            SELECT DISTINCT t.image_uri, t.input_text
+            FROM tasks t JOIN results r ON r.task_id = t.id JOIN jobs j ON j.id = t.job_id
+            WHERE r.model_name = \(model) AND j.prompt_template IS NOT DISTINCT FROM \(promptTemplate)
+              AND t.image_uri = ANY(\(PostgresArray(tasks.map(\.imageURI)))::text[])
+            """
+        ).map { NewTask(imageURI: try $0.string("image_uri"), inputText: try $0.string("input_text")) }
+        let doneSet = Set(done)
+        return tasks.filter { !doneSet.contains($0) }
+    }
+
+    /// Every job, newest first, with task counts by status.
+    public func jobs(limit: Int = 100) throws -> [JobSummary] {
+        try summaries(where: "TRUE", limit: limit)
+    }
+
+    /// One job by id or name.
+    public func job(_ reference: String) throws -> JobSummary? {
+        if let id = Int64(reference) {
+            return try summaries(where: "j.id = \(id)", limit: 1).first
+        }
+        return try summaries(where: "j.name = \(reference)", limit: 1).first
+    }
+
+    private func summaries(where condition: SQL, limit: Int) throws -> [JobSummary] {
+        // The condition's text and bindings are spliced as a unit, keeping its $n numbering.
+        var sql: SQL = """
+            SELECT j.id, j.name, j.task_kind, j.model, to_char(j.created_at, 'YYYY-MM-DD"T"HH24:MI:SSOF') AS created_at,
+                   j.cancelled_at IS NOT NULL AS cancelled,
+                   count(t.id) FILTER (WHERE t.status = 'queued') AS queued,
+                   count(t.id) FILTER (WHERE t.status = 'running') AS running,
+                   count(t.id) FILTER (WHERE t.status = 'done') AS done,
+                   count(t.id) FILTER (WHERE t.status = 'failed') AS failed,
+                   count(t.id) FILTER (WHERE t.status = 'cancelled') AS cancelled_tasks
+            FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id
+            WHERE
+            """
+        sql.append(" ")
+        sql.append(condition)
+        sql.append(" GROUP BY j.id ORDER BY j.id DESC LIMIT \(limit)")
+        return try connection.execute(sql).map { row in
+            JobSummary(
+                id: Int64(try row.int("id")), name: try row.string("name"), taskKind: try row.string("task_kind"),
+                model: try row.string("model"), createdAt: try row.string("created_at"),
+                cancelled: try row.bool("cancelled"),
+                counts: [
+                    "queued": try row.int("queued"), "running": try row.int("running"), "done": try row.int("done"),
+                    "failed": try row.int("failed"), "cancelled": try row.int("cancelled_tasks"),
+                ])
+        }
+    }
+
+    /// The reasons tasks of `job` failed, most common first.
+    public func failureReasons(job: Int64, limit: Int = 20) throws -> [(reason: String, count: Int)] {
+        try connection.execute(
+            """
+            SELECT coalesce(last_error, 'unknown') AS reason, count(*) AS n FROM tasks
+            WHERE job_id = \(job) AND status = 'failed' GROUP BY 1 ORDER BY n DESC, reason LIMIT \(limit)
+            """
+        ).map { (try $0.string("reason"), try $0.int("n")) }
+    }
+}

@@ -1,0 +1,115 @@
+// `infmllm enqueue`: adds an archive's images to a job (idempotently) and publishes one message per new task.
+
+import ArgumentParser
+import Foundation
+import Generation
+import Jobs
+import Postgres
+import RabbitMQ
+
+struct EnqueueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue",
+        abstract: "Add images to a job and queue them for the workers.",
+        discussion: """
+            Images come from --dir (recursive, filtered by --include/--exclude globs), from paths given as \
+            arguments, or from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
+            "expression"). Paths are stored absolute, so workers on other machines need the same mount. Enqueueing \
+            the same images into the same job again adds nothing. Prints the job id.
+            """
+    )
+
+    @Argument(help: "caption, vqa, ground or chat.") var task: String
+    @Argument(help: "Image files.") var paths: [String] = []
+    @Option(help: ArgumentHelp("A directory to scan recursively.", valueName: "dir")) var dir: String?
+    @Option(help: "Glob of file names to take from --dir (repeatable; default *.jpg *.jpeg *.png, any case).")
+    var include: [String] = []
+    @Option(help: "Glob of file names to leave out from --dir (repeatable).") var exclude: [String] = []
+    @Option(
+        help: ArgumentHelp("A JSONL or CSV manifest of images and their questions or expressions.", valueName: "path"))
+    var manifest: String?
+    @Option(help: "The job's name; a new job is created if none has it (default: the task and the time).") var job:
+        String?
+    @Option(help: "The model the job is for (its directory or name), recorded with every result.") var model: String
+    @Option(help: "The question for every image (vqa, chat).") var question: String?
+    @Option(help: "The referring expression for every image (ground).") var expression: String?
+    @Option(help: "A prompt template overriding the task's; <ImageHere> marks the image.") var prompt: String?
+    @Option(help: "Beams for beam search.") var beams: Int?
+    @Option(help: "New tokens at most.") var maxNewTokens: Int?
+    @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
+    @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
+    @Option(help: "Sample with this temperature.") var temperature: Float?
+    @Option(help: "Nucleus sampling mass.") var topP: Float?
+    @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
+    @Option(help: "Sampling seed.") var seed: UInt64?
+    @Flag(help: "Skip images that already have a result from this model and prompt.") var skipDone = false
+    @OptionGroup var services: ServiceOptions
+    @Flag(help: "Print the outcome as one JSON object.") var json = false
+
+    struct Outcome: Encodable {
+        let job_id: Int64
+        let job: String
+        let created: Bool
+        let found: Int
+        let skipped_done: Int
+        let added: Int
+        let published: Int
+    }
+
+    func run() throws {
+        guard let kind = TaskKind(rawValue: task) else {
+            throw ValidationError("unknown task \"\(task)\": use caption, vqa, ground or chat")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        var parameters = GenerationParameters()
+        if let maxNewTokens { parameters.maxNewTokens = maxNewTokens }
+        if let minNewTokens { parameters.minNewTokens = minNewTokens }
+        if let beams { parameters.beamCount = beams }
+        if let lengthPenalty { parameters.lengthPenalty = lengthPenalty }
+        parameters.temperature = temperature
+        if let topP { parameters.topP = topP }
+        if let topK { parameters.topK = topK }
+        if let seed { parameters.seed = seed }
+        do { try parameters.validate() } catch { throw ValidationError("\(error)") }
+
+        let tasks = try ImageSources.collect(
+            kind: kind, paths: paths, directory: dir, include: include, exclude: exclude, manifest: manifest,
+            question: question, expression: expression)
+        guard !tasks.isEmpty else { throw ValidationError("no images found to enqueue") }
+
+        let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
+        let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
+        let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
+        let opened = try store.openJob(
+            name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation)
+        let wanted = skipDone ? try store.withoutResults(tasks, model: model, promptTemplate: prompt) : tasks
+        let added = try store.addTasks(wanted, to: opened.id)
+
+        let connection = try AMQPConnection(url: AMQPURL(services.resolvedAMQPURL(environment)))
+        let topology = TaskTopology(
+            prefix: services.resolvedQueuePrefix(environment),
+            deliveryLimit: try services.resolvedDeliveryLimit(environment))
+        try topology.declare(on: connection)
+        for start in stride(from: 0, to: added.count, by: 1000) {
+            try connection.publish(
+                added[start..<min(start + 1000, added.count)].map {
+                    OutgoingMessage(
+                        exchange: topology.exchange, routingKey: topology.routingKey,
+                        body: TaskMessage(taskID: $0, jobID: opened.id).encoded())
+                })
+        }
+        let outcome = Outcome(
+            job_id: opened.id, job: name, created: opened.created, found: tasks.count,
+            skipped_done: tasks.count - wanted.count,
+            added: added.count, published: added.count)
+        if json {
+            print(try JSONOutput.encode(outcome))
+        } else {
+            FileHandle.standardError.write(
+                Data(
+                    "job \(name): \(tasks.count) images, \(added.count) new tasks queued, \(tasks.count - wanted.count) skipped as done\n"
+                        .utf8))
+            print(opened.id)
+        }
+    }
+}

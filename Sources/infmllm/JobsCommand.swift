@@ -1,0 +1,70 @@
+// `infmllm jobs` and `infmllm show JOB`: what is queued, running, done and failed.
+
+import ArgumentParser
+import Foundation
+import Postgres
+
+struct JobsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "jobs", abstract: "List jobs with their task counts.")
+
+    @OptionGroup var services: ServiceOptions
+    @Option(help: "Show at most this many jobs, newest first.") var limit = 50
+    @Flag(help: "Print the jobs as a JSON array.") var json = false
+
+    func run() throws {
+        let store = PostgresJobStore(
+            connection: try PostgresConnection(url: services.resolvedDatabaseURL(ProcessInfo.processInfo.environment)))
+        let jobs = try store.jobs(limit: limit)
+        if json {
+            print(try JSONOutput.encode(jobs))
+            return
+        }
+        print("id\tname\tkind\tdone\tfailed\tqueued\trunning\ttotal")
+        for job in jobs {
+            let c = job.counts
+            print(
+                "\(job.id)\t\(job.name)\t\(job.taskKind)\t\(c["done"]!)\t\(c["failed"]!)\t\(c["queued"]!)\t\(c["running"]!)\t\(job.total)"
+            )
+        }
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show one job: settings, task counts and failure reasons grouped.")
+
+    @Argument(help: "The job's id or name.") var job: String
+    @OptionGroup var services: ServiceOptions
+    @Flag(help: "Print the job as one JSON object.") var json = false
+
+    struct Detail: Encodable {
+        let job: JobSummary
+        let failures: [Failure]
+    }
+
+    struct Failure: Encodable {
+        let reason: String
+        let count: Int
+    }
+
+    func run() throws {
+        let store = PostgresJobStore(
+            connection: try PostgresConnection(url: services.resolvedDatabaseURL(ProcessInfo.processInfo.environment)))
+        guard let summary = try store.job(job) else { throw ValidationError("no job \(job)") }
+        let failures = try store.failureReasons(job: summary.id).map { Failure(reason: $0.reason, count: $0.count) }
+        if json {
+            print(try JSONOutput.encode(Detail(job: summary, failures: failures)))
+            return
+        }
+        print(
+            "job \(summary.id) \(summary.name): \(summary.taskKind) with \(summary.model), created \(summary.createdAt)"
+                + (summary.cancelled ? ", cancelled" : ""))
+        for status in ["done", "failed", "queued", "running", "cancelled"] {
+            print("  \(status): \(summary.counts[status] ?? 0)")
+        }
+        if !failures.isEmpty {
+            print("failures:")
+            for failure in failures { print("  \(failure.count) x \(failure.reason)") }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+// `enqueue`, `jobs` and `show` through the binary against the real PostgreSQL and RabbitMQ.
+
+import Foundation
+import RabbitMQ
+import TestSupport
+import Testing
+
+@testable import infmllm
+
+/// A migrated, empty database and a private queue prefix, removed afterwards.
+struct Sandbox {
+    let databaseURL: String
+    let prefix: String
+    let database: String
+
+    static func make() throws -> Sandbox {
+        let server = CommandLineTests.serverURL
+        let database = "infmllm_enqueue_\(UInt64.random(in: 0...UInt64.max).hex)"
+        let admin = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/psql"), [server, "-qc", "CREATE DATABASE \(database)"])
+        guard admin.status == 0 else { throw SandboxError(message: admin.output) }
+        let sandbox = Sandbox(
+            databaseURL: String(server[...server.lastIndex(of: "/")!]) + database,
+            prefix: "infmllm-enqueue-\(UInt64.random(in: 0...UInt64.max).hex)", database: database)
+        let migrate = try sandbox.run(["migrate"])
+        guard migrate.status == 0 else { throw SandboxError(message: migrate.output) }
+        return sandbox
+    }
+
+    var environment: [String: String] { ["INFMLLM_DATABASE_URL": databaseURL, "INFMLLM_QUEUE_PREFIX": prefix] }
+
+    func run(_ arguments: [String]) throws -> ProcessResult {
+        try ProcessResult.run(try RepositoryFiles.binary(), arguments, environment: environment)
+    }
+
+    func remove() {
+        CommandLineTests.deleteTopology(prefix: prefix)
+        _ = try? ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/psql"),
+            [CommandLineTests.serverURL, "-qc", "DROP DATABASE \(database) WITH (FORCE)"])
+    }
+
+    func queueDepth() throws -> Int {
+        let url = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+        return try AMQPConnection(url: AMQPURL(url)).queueCounts(TaskTopology(prefix: prefix).queue).messageCount
+    }
+}
+
+struct SandboxError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+@Suite struct EnqueueCommandTests {
+    static let images = RepositoryFiles.path("Tests/ImagingTests/Fixtures/images")
+
+    static func json(_ output: String) -> [String: Any] {
+        let line = output.split(separator: "\n").last.map(String.init) ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+    }
+
+    @Test func aDirectoryTwiceIntoOneJobAddsEachImageOnce() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let jpegs = try FileManager.default.contentsOfDirectory(atPath: Self.images).filter { $0.hasSuffix(".jpg") }
+            .count
+        let arguments = [
+            "enqueue", "caption", "--dir", Self.images, "--include", "*.JPG", "--job", "archive", "--model", "tiny",
+            "--json",
+        ]
+        let first = Self.json(try sandbox.run(arguments).output)
+        #expect(first["added"] as? Int == jpegs && first["created"] as? Bool == true)
+        let second = Self.json(try sandbox.run(arguments).output)
+        #expect(second["added"] as? Int == 0 && second["found"] as? Int == jpegs && second["created"] as? Bool == false)
+        #expect(try sandbox.queueDepth() == jpegs)
+
+        let all = try sandbox.run([
+            "enqueue", "caption", "--dir", Self.images, "--exclude", "rgb*", "--job", "archive", "--model", "tiny",
+            "--json",
+        ])
+        let third = Self.json(all.output)
+        #expect((third["added"] as? Int ?? 0) > 0, "\(all.output)")
+
+        let jobs = try sandbox.run(["jobs", "--json"])
+        let list = try JSONSerialization.jsonObject(with: Data(jobs.output.utf8)) as? [[String: Any]]
+        let counts = list?.first?["counts"] as? [String: Int]
+        #expect(counts?["queued"] == jpegs + (third["added"] as? Int ?? 0))
+        let show = try sandbox.run(["show", "archive", "--json"])
+        #expect(show.status == 0 && show.output.contains("\"name\":\"archive\""))
+    }
+
+    @Test func manifestsCarryPerImageText() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "manifests-\(UInt64.random(in: 0...UInt64.max).hex)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let csv =
+            "image,question\n\(Self.images)/rgb_64x64.png,\"What is it, really?\"\n\(Self.images)/gray_64x48.png,\"Say \"\"hi\"\"\"\n"
+        try csv.write(to: directory.appendingPathComponent("q.csv"), atomically: true, encoding: .utf8)
+        let result = try sandbox.run([
+            "enqueue", "vqa", "--manifest", directory.appendingPathComponent("q.csv").path, "--job", "q", "--model",
+            "tiny", "--json",
+        ])
+        #expect(Self.json(result.output)["added"] as? Int == 2, "\(result.output)")
+        // A relative image path is resolved against the manifest's directory.
+        try "{\"image\": \"pictures/a.png\", \"expression\": \"the square\"}\n".write(
+            to: directory.appendingPathComponent("g.jsonl"), atomically: true, encoding: .utf8)
+        let grounding = try sandbox.run(
+            [
+                "enqueue", "ground", "--manifest", directory.appendingPathComponent("g.jsonl").path, "--job", "g",
+                "--model", "tiny", "--json",
+            ])
+        #expect(Self.json(grounding.output)["added"] as? Int == 1, "\(grounding.output)")
+        let stored = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/psql"),
+            [
+                sandbox.databaseURL, "-tAc",
+                "SELECT image_uri || '|' || input_text FROM tasks WHERE job_id = (SELECT id FROM jobs WHERE name = 'g')",
+            ])
+        #expect(
+            stored.output.trimmingCharacters(in: .whitespacesAndNewlines) == directory.appendingPathComponent(
+                "pictures/a.png"
+            ).path + "|the square")
+    }
+
+    @Test func missingTextAndConflictingJobsAreRefused() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let noQuestion = try sandbox.run(["enqueue", "vqa", Self.images + "/rgb_64x64.png", "--model", "tiny"])
+        #expect(noQuestion.status != 0 && noQuestion.output.contains("needs --question"))
+        _ = try sandbox.run(["enqueue", "caption", Self.images + "/rgb_64x64.png", "--job", "one", "--model", "tiny"])
+        let conflict = try sandbox.run([
+            "enqueue", "ground", Self.images + "/rgb_64x64.png", "--expression", "x", "--job", "one", "--model", "tiny",
+        ])
+        #expect(conflict.status != 0 && conflict.output.contains("already exists for caption"))
+    }
+}
+
+@Suite struct ImageSourceTests {
+    @Test func csvHandlesQuotesCommasAndLineEnds() {
+        #expect(CSV.rows("a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\n") == [["a", "b"], ["x, y", "say \"hi\""]])
+        #expect(CSV.rows("image\nfoo.jpg") == [["image"], ["foo.jpg"]])
+    }
+
+    @Test func globsAreCaseInsensitive() {
+        #expect(ImageSources.matches("*.jpg", "CAT.JPG"))
+        #expect(!ImageSources.matches("*.jpg", "cat.png"))
+    }
+}
