@@ -37,13 +37,14 @@ let package = Package(
         // MARK: Service adapters
         .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
         .target(name: "RabbitMQ", dependencies: ["Jobs", "CRabbitMQ"]),
+        .target(name: "Worker", dependencies: ["Jobs", "Generation", "Models", "Imaging", "Postgres", "RabbitMQ"]),
 
         // MARK: Composition root
         .executableTarget(
             name: "infmllm",
             dependencies: [
                 "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging", "Tensors", "Models", "Generation",
-                "COpenBLAS",
+                "COpenBLAS", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

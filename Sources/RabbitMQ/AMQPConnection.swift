@@ -37,6 +37,20 @@ public struct DeliveredMessage: Sendable {
     public let body: [UInt8]
     public let contentType: String?
     public let headers: [String: AMQPValue]
+    /// The consumer the broker delivered it to (empty for `get`).
+    public let consumerTag: String
+
+    public init(
+        deliveryTag: UInt64, redelivered: Bool, body: [UInt8], contentType: String?, headers: [String: AMQPValue],
+        consumerTag: String = ""
+    ) {
+        self.deliveryTag = deliveryTag
+        self.redelivered = redelivered
+        self.body = body
+        self.contentType = contentType
+        self.headers = headers
+        self.consumerTag = consumerTag
+    }
 
     /// How many times a quorum queue delivered this message before (`x-delivery-count`; 0 the first time).
     public var deliveryCount: Int {
@@ -254,6 +268,7 @@ enum AMQPMethod {
     static let basicGetEmpty: amqp_method_number_t = 0x003C_0048
     static let basicAck: amqp_method_number_t = 0x003C_0050
     static let basicNack: amqp_method_number_t = 0x003C_0078
+    static let basicCancel: amqp_method_number_t = 0x003C_001E
 }
 
 extension timeval {

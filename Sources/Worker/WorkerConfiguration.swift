@@ -1,0 +1,38 @@
+// Everything a worker needs to know besides the model: where the services are and how to batch.
+
+import Foundation
+import RabbitMQ
+
+/// Settings of one worker process.
+public struct WorkerConfiguration: Sendable {
+    public var databaseURL: String
+    public var amqpURL: AMQPURL
+    public var topology: TaskTopology
+    /// Tasks per model batch.
+    public var batchSize: Int
+    /// How long to wait for a batch to fill after its first task, in seconds.
+    public var maxWait: Double
+    /// Unacknowledged messages the broker may hand this worker at once.
+    public var prefetch: Int
+    /// The name recorded on tasks and results.
+    public var workerName: String
+    public var device: String
+    public var maxImagePixels: Int
+
+    public init(
+        databaseURL: String, amqpURL: AMQPURL, topology: TaskTopology, batchSize: Int, maxWait: Double,
+        prefetch: Int? = nil,
+        workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485
+    ) {
+        self.databaseURL = databaseURL
+        self.amqpURL = amqpURL
+        self.topology = topology
+        self.batchSize = batchSize
+        self.maxWait = maxWait
+        self.prefetch = prefetch ?? batchSize * 2
+        self.workerName =
+            workerName ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        self.device = device
+        self.maxImagePixels = maxImagePixels
+    }
+}

@@ -1,0 +1,84 @@
+// `infmllm progress JOB`: a live bar on a terminal, plain lines otherwise; exits when the job has ended.
+
+import ArgumentParser
+import Foundation
+import Postgres
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct ProgressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "progress", abstract: "Follow a job until every task has ended: counts, images per second, ETA.")
+
+    @Argument(help: "The job's id or name.") var job: String
+    @Option(help: "Seconds between updates.") var interval: Double = 1
+    @Option(help: "Give up after this many seconds (0: never).") var timeout: Double = 0
+    @OptionGroup var services: ServiceOptions
+    @Flag(help: "Print one JSON object per update.") var json = false
+
+    struct Update: Encodable {
+        let job_id: Int64
+        let done: Int
+        let failed: Int
+        let cancelled: Int
+        let queued: Int
+        let running: Int
+        let total: Int
+        let images_per_second: Double
+        let eta_seconds: Double?
+        let finished: Bool
+    }
+
+    func run() throws {
+        let resolved = try JobServices(job, options: services)
+        let terminal = isatty(STDOUT_FILENO) == 1 && !json
+        let start = Date()
+        var last: (time: Date, finished: Int)?
+        var rate = 0.0
+        var lastLine = ""
+        while true {
+            guard let summary = try resolved.store.job(String(resolved.job.id)) else {
+                throw ValidationError("job vanished")
+            }
+            let c = summary.counts
+            let finished = c["done"]! + c["failed"]! + c["cancelled"]!
+            let now = Date()
+            if let last, now.timeIntervalSince(last.time) > 0 {
+                let instant = Double(finished - last.finished) / now.timeIntervalSince(last.time)
+                rate = rate == 0 ? instant : 0.7 * rate + 0.3 * instant
+            }
+            last = (now, finished)
+            let remaining = summary.total - finished
+            let eta = rate > 0 ? Double(remaining) / rate : nil
+            let update = Update(
+                job_id: summary.id, done: c["done"]!, failed: c["failed"]!, cancelled: c["cancelled"]!,
+                queued: c["queued"]!,
+                running: c["running"]!, total: summary.total, images_per_second: (rate * 100).rounded() / 100,
+                eta_seconds: eta.map { $0.rounded() }, finished: summary.isFinished)
+            let line = describe(update, name: summary.name)
+            if json {
+                print(try JSONOutput.encode(update))
+            } else if terminal {
+                print("\r\u{1B}[2K" + line, terminator: summary.isFinished ? "\n" : "")
+            } else if line != lastLine {
+                print(line)
+            }
+            fflush(nil)  // all output streams: a live bar must reach the terminal now
+            lastLine = line
+            if summary.isFinished || (summary.cancelled && c["running"]! == 0) { return }
+            if timeout > 0 && now.timeIntervalSince(start) > timeout { throw ExitCode(2) }
+            Thread.sleep(forTimeInterval: interval)
+        }
+    }
+
+    private func describe(_ u: Update, name: String) -> String {
+        let fraction = u.total > 0 ? Double(u.done + u.failed + u.cancelled) / Double(u.total) : 0
+        let width = 30, filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let eta = u.eta_seconds.map { String(format: "%d:%02d", Int($0) / 60, Int($0) % 60) } ?? "-"
+        return "\(name) [\(bar)] \(Int(fraction * 100))% done \(u.done) failed \(u.failed) queued \(u.queued) "
+            + "running \(u.running) of \(u.total) | \(String(format: "%.1f", u.images_per_second)) img/s | ETA \(eta)"
+    }
+}

@@ -1,0 +1,66 @@
+// `infmllm worker`: consumes task messages and runs them through the model in batches until SIGTERM/SIGINT.
+
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import Models
+import RabbitMQ
+import Worker
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run tasks from the queue through the model and store the results.",
+        discussion: """
+            All workers on one queue prefix serve one model: give each model its own --queue-prefix. SIGTERM or \
+            SIGINT finishes the batch in hand, returns the rest to the queue and exits 0. Lost connections to \
+            PostgreSQL or RabbitMQ are retried with backoff; an unreadable image or an impossible prompt fails \
+            only its task, with the reason in tasks.last_error.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The model directory.", valueName: "dir")) var model: String
+    @Option(help: "cpu (cuda is not built yet).") var device: String = "cpu"
+    @Option(help: "Tasks per model batch.") var batchSize = 8
+    @Option(help: "Milliseconds to wait for a batch to fill after its first task.") var maxWaitMs = 200
+    @Option(help: "Unacknowledged messages to hold (default twice the batch size).") var prefetch: Int?
+    @Option(help: "CPU threads for the matrix products.") var threads: Int?
+    @Option(help: "Weight type in memory: f32 (as stored) or bf16.") var dtype: String = "f32"
+    @Option(help: "The name recorded with tasks and results (default host-pid).") var name: String?
+    @OptionGroup var services: ServiceOptions
+    @OptionGroup var images: ImageOptions
+
+    func validate() throws {
+        guard device == "cpu" else {
+            throw ValidationError(
+                "--device \(device): only the CPU backend is built; the CUDA backend is not implemented yet")
+        }
+        guard batchSize >= 1, maxWaitMs >= 0 else {
+            throw ValidationError("--batch-size must be ≥ 1 and --max-wait-ms ≥ 0")
+        }
+        guard dtype == "f32" || dtype == "bf16" else { throw ValidationError("--dtype must be f32 or bf16") }
+    }
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        if let threads { openblas_set_num_threads(Int32(max(1, threads))) }
+        let stop = StopSignal()
+        stop.installHandlers()
+        let log: (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+        let vlm = try VisionLanguageModel(directory: model, matrixType: dtype == "bf16" ? .bf16 : nil)
+        let configuration = WorkerConfiguration(
+            databaseURL: services.resolvedDatabaseURL(environment),
+            amqpURL: try AMQPURL(services.resolvedAMQPURL(environment)),
+            topology: TaskTopology(
+                prefix: services.resolvedQueuePrefix(environment),
+                deliveryLimit: try services.resolvedDeliveryLimit(environment)),
+            batchSize: batchSize, maxWait: Double(maxWaitMs) / 1000, prefetch: prefetch, workerName: name,
+            device: device,
+            maxImagePixels: try images.resolvedMaxImagePixels(environment))
+        let worker = InferenceWorker(
+            configuration: configuration, model: vlm,
+            weightsFingerprint: try CheckpointFiles.fingerprint(directory: model),
+            stop: stop, log: log)
+        try worker.run()
+    }
+}
