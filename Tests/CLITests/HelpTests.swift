@@ -9,7 +9,9 @@ import Testing
     static let commands: [any ParsableCommand.Type] =
         [
             InfMLLM.self, MigrateCommand.self, DoctorCommand.self, BenchCommand.self, BenchTokenizerCommand.self,
-            BenchImagesCommand.self, InferCommand.self, ModelCommand.self, ModelInitCommand.self,
+            BenchImagesCommand.self, InferCommand.self, ModelCommand.self, ModelInitCommand.self, EnqueueCommand.self,
+            WorkerCommand.self, ProgressCommand.self, JobsCommand.self, ShowCommand.self, RetryCommand.self,
+            CancelCommand.self, ExportCommand.self,
         ]
 
     @Test(arguments: commands.map { ObjectIdentifier($0) })
@@ -18,7 +20,9 @@ import Testing
         let help = InfMLLM.helpMessage(for: command)
         #expect(help.contains("USAGE:"))
         #expect(help.contains("-h, --help"))
-        if command == MigrateCommand.self || command == DoctorCommand.self {
+        if [MigrateCommand.self, DoctorCommand.self, EnqueueCommand.self, WorkerCommand.self, JobsCommand.self].contains(
+            where: { $0 == command })
+        {
             #expect(help.contains("--database-url"))
             #expect(help.contains("INFMLLM_DATABASE_URL"))
         }

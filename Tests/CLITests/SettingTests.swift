@@ -1,6 +1,7 @@
 // Settings resolve flag first, then environment variable, then the documented default.
 
 import ArgumentParser
+import TestSupport
 import Testing
 
 @testable import infmllm

@@ -2,16 +2,16 @@
 
 import Foundation
 
-enum RepositoryFiles {
-    static let root = URL(fileURLWithPath: #filePath)
+public enum RepositoryFiles {
+    public static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func path(_ relative: String) -> String {
+    public static func path(_ relative: String) -> String {
         root.appendingPathComponent(relative).path
     }
 
     /// The `infmllm` executable built beside the test bundle.
-    static func binary() throws -> URL {
+    public static func binary() throws -> URL {
         let candidates = [
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("infmllm"),
             Bundle.main.bundleURL.appendingPathComponent("infmllm"),
@@ -25,18 +25,18 @@ enum RepositoryFiles {
         return found
     }
 
-    struct MissingBinary: Error, CustomStringConvertible {
+    public struct MissingBinary: Error, CustomStringConvertible {
         let searched: [String]
-        var description: String { "no infmllm executable in \(searched)" }
+        public var description: String { "no infmllm executable in \(searched)" }
     }
 }
 
 /// Runs a program to completion and captures its exit status and output.
-struct ProcessResult {
-    let status: Int32
-    let output: String
+public struct ProcessResult {
+    public let status: Int32
+    public let output: String
 
-    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws
+    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws
         -> ProcessResult
     {
         let process = Process()

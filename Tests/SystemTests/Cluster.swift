@@ -1,0 +1,139 @@
+// A private deployment for one end-to-end test: its own database and queue names on the real services, a model,
+// worker processes of the built binary, and ways to wait on and inspect a job.
+
+import Foundation
+import Postgres
+import RabbitMQ
+import TestSupport
+
+final class Cluster {
+    static let serverURL =
+        ProcessInfo.processInfo.environment["INFMLLM_DATABASE_URL"] ?? "postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm"
+    static let amqpURL = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+    static let images = RepositoryFiles.path("Tests/ImagingTests/Fixtures/images")
+
+    let database: String
+    let databaseURL: String
+    let prefix: String
+    let model: String
+    let scratch: URL
+    private(set) var workers: [Process] = []
+
+    /// - Parameter preset: `tiny` (milliseconds per batch) or `bench` (slow enough to interrupt mid-job).
+    init(preset: String = "tiny", deliveryLimit: Int = 5) throws {
+        let id = UInt64.random(in: 0...UInt64.max).hex
+        database = "infmllm_system_\(id)"
+        databaseURL = String(Self.serverURL[...Self.serverURL.lastIndex(of: "/")!]) + database
+        prefix = "infmllm-system-\(id)"
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("infmllm-system-\(id)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        model = scratch.appendingPathComponent("model").path
+        self.deliveryLimit = deliveryLimit
+        try PostgresConnection(url: Self.serverURL).execute("CREATE DATABASE \(identifier: database)")
+        try check(run(["migrate"]))
+        try check(run(["model", "init", "--preset", preset, "--seed", "3", "--out", model]))
+    }
+
+    let deliveryLimit: Int
+
+    var environment: [String: String] {
+        ["INFMLLM_DATABASE_URL": databaseURL, "INFMLLM_QUEUE_PREFIX": prefix, "INFMLLM_DELIVERY_LIMIT": String(deliveryLimit)]
+    }
+
+    func run(_ arguments: [String]) throws -> ProcessResult {
+        try ProcessResult.run(try RepositoryFiles.binary(), arguments, environment: environment)
+    }
+
+    func check(_ result: ProcessResult) throws {
+        guard result.status == 0 else { throw ClusterError(message: result.output) }
+    }
+
+    /// `count` distinct image paths (links to the fixture images), for jobs larger than the fixture set.
+    func imageDirectory(count: Int) throws -> String {
+        let directory = scratch.appendingPathComponent("images-\(count)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let sources = try FileManager.default.contentsOfDirectory(atPath: Self.images).filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+        for index in 0..<count {
+            let source = sources[index % sources.count]
+            let link = directory.appendingPathComponent(String(format: "%05d-", index) + source)
+            try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: Self.images + "/" + source)
+        }
+        return directory.path
+    }
+
+    /// Starts a worker process; its output goes to a log file in the scratch directory.
+    @discardableResult
+    func startWorker(_ extra: [String] = []) throws -> Process {
+        let process = Process()
+        process.executableURL = try RepositoryFiles.binary()
+        process.arguments = ["worker", "--model", model, "--name", "w\(workers.count)"] + extra
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let log = scratch.appendingPathComponent("worker-\(workers.count).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        workers.append(process)
+        return process
+    }
+
+    func workerLogs() -> String {
+        (0..<workers.count).map { (try? String(contentsOf: scratch.appendingPathComponent("worker-\($0).log"), encoding: .utf8)) ?? "" }
+            .joined(separator: "\n---\n")
+    }
+
+    /// A fresh connection each time: tests restart PostgreSQL under a cluster.
+    func query(_ sql: SQL) throws -> PostgresRows {
+        try PostgresConnection(url: databaseURL).execute(sql)
+    }
+
+    func counts(job: String) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for row in try query(
+            "SELECT status, count(*) AS n FROM tasks WHERE job_id = (SELECT id FROM jobs WHERE name = \(job)) GROUP BY status")
+        {
+            counts[try row.string("status")] = try row.int("n")
+        }
+        return counts
+    }
+
+    /// Waits until no task of `job` is queued or running; fails after `timeout` seconds.
+    func waitUntilFinished(job: String, timeout: Double = 120) throws -> [String: Int] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let counts = try? counts(job: job), (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0, !counts.isEmpty {
+                return counts
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        throw ClusterError(message: "job \(job) did not finish in \(timeout) s: \((try? counts(job: job)) ?? [:])\n\(workerLogs())")
+    }
+
+    func stopWorkers() {
+        for worker in workers where worker.isRunning {
+            worker.terminate()
+            worker.waitUntilExit()
+        }
+    }
+
+    deinit {
+        for worker in workers where worker.isRunning {
+            kill(worker.processIdentifier, SIGKILL)
+            worker.waitUntilExit()
+        }
+        if let connection = try? AMQPConnection(url: AMQPURL(Self.amqpURL)) {
+            let topology = TaskTopology(prefix: prefix)
+            for queue in [topology.queue, topology.deadLetterQueue, topology.queue + ".rejected"] { _ = try? connection.deleteQueue(queue) }
+            _ = try? connection.deleteExchange(topology.exchange)
+            _ = try? connection.deleteExchange(topology.deadLetterExchange)
+        }
+        _ = try? PostgresConnection(url: Self.serverURL).execute("DROP DATABASE IF EXISTS \(identifier: database) WITH (FORCE)")
+        try? FileManager.default.removeItem(at: scratch)
+    }
+}
+
+struct ClusterError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

@@ -1,0 +1,169 @@
+// End to end through the real RabbitMQ and PostgreSQL: enqueue, workers, results in the views; bad input,
+// bad messages, SIGTERM, kill -9 and several workers.
+
+import Foundation
+import Jobs
+import Postgres
+import RabbitMQ
+import TestSupport
+import Testing
+
+@Suite struct JobSystemTests {
+    @Test func aJobOf200ImagesEndsWithOneResultPerTask() throws {
+        let cluster = try Cluster()
+        let images = try cluster.imageDirectory(count: 200)
+        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "big", "--model", "tiny", "--max-new-tokens", "6"]))
+        try cluster.startWorker(["--batch-size", "8"])
+        let counts = try cluster.waitUntilFinished(job: "big")
+        #expect(counts == ["done": 200], "\(cluster.workerLogs())")
+        let results = try cluster.query("SELECT count(*) AS n, count(DISTINCT task_id) AS d FROM results").first!
+        #expect(try results.int("n") == 200 && results.int("d") == 200)
+        let captions = try cluster.query("SELECT count(*) AS n FROM captions WHERE job = 'big' AND caption IS NOT NULL").first!
+        #expect(try captions.int("n") == 200)
+        let provenance = try cluster.query(
+            "SELECT count(*) AS n FROM results WHERE model_name = 'model' AND weights_sha256 ~ '^[0-9a-f]{64}$' AND worker = 'w0' AND device = 'cpu' AND (timings_ms ? 'generate')"
+        ).first!
+        #expect(try provenance.int("n") == 200)
+        let sized = try cluster.query("SELECT count(*) AS n FROM tasks WHERE image_width > 0 AND image_sha256 IS NOT NULL").first!
+        #expect(try sized.int("n") == 200)
+        cluster.stopWorkers()
+    }
+
+    @Test func badImagesFailAloneWithTheirReasons() throws {
+        let cluster = try Cluster()
+        let directory = cluster.scratch.appendingPathComponent("bad")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data("this is not a jpeg".utf8).write(to: directory.appendingPathComponent("corrupt.jpg"))
+        try Data().write(to: directory.appendingPathComponent("empty.png"))
+        var bomb = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8))
+        bomb.append(contentsOf: [0x00, 0x01, 0x86, 0xA0, 0x00, 0x01, 0x86, 0xA0, 8, 2, 0, 0, 0, 0, 0, 0, 0])
+        try bomb.write(to: directory.appendingPathComponent("bomb.png"))
+        for name in ["rgb_64x64.png", "gray_64x48.jpg"] {
+            try FileManager.default.copyItem(atPath: Cluster.images + "/" + name, toPath: directory.appendingPathComponent(name).path)
+        }
+        try cluster.check(try cluster.run(["enqueue", "vqa", "--dir", directory.path, "--question", "What is it?", "--job", "bad", "--model", "tiny", "--max-new-tokens", "4"]))
+        try cluster.check(try cluster.run(["enqueue", "vqa", directory.appendingPathComponent("missing.jpg").path, "--question", "Where?", "--job", "bad", "--model", "tiny"]))
+        try cluster.startWorker(["--max-image-pixels", "1000000"])
+        let counts = try cluster.waitUntilFinished(job: "bad")
+        #expect(counts == ["done": 2, "failed": 4], "\(cluster.workerLogs())")
+        let reasons = try cluster.query("SELECT image_uri, last_error FROM tasks WHERE status = 'failed' ORDER BY image_uri")
+            .map { (try $0.string("image_uri"), try $0.string("last_error")) }
+        let expected = ["bomb.png": "pixels is more than the limit", "corrupt.jpg": "not a JPEG or PNG", "empty.png": "empty", "missing.jpg": "no such file"]
+        for (uri, reason) in reasons {
+            let name = (uri as NSString).lastPathComponent
+            #expect(reason.contains(uri) && reason.contains(expected[name] ?? "?"), "\(name): \(reason)")
+        }
+        cluster.stopWorkers()
+    }
+
+    @Test func badMessagesAreParkedWithTheirReasonAndTheJobGoesOn() throws {
+        let cluster = try Cluster()
+        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--include", "rgb_6*", "--job", "msgs", "--model", "tiny", "--max-new-tokens", "4"]))
+        let connection = try AMQPConnection(url: AMQPURL(Cluster.amqpURL))
+        let topology = TaskTopology(prefix: cluster.prefix)
+        let bodies: [[UInt8]] = [Array("{not json".utf8), Array(#"{"v":99,"task_id":1,"job_id":1}"#.utf8), [UInt8](repeating: 0x20, count: 10_000)]
+        try connection.publish(bodies.map { OutgoingMessage(exchange: topology.exchange, routingKey: topology.routingKey, body: $0) })
+        try cluster.startWorker()
+        let counts = try cluster.waitUntilFinished(job: "msgs")
+        #expect(counts["failed"] == nil && (counts["done"] ?? 0) > 0)
+        var reasons: [String] = []
+        for _ in 0..<50 where reasons.count < 3 {
+            if let message = try connection.get(from: topology.queue + ".rejected") {
+                if case let .string(reason) = message.headers["x-infmllm-error"] { reasons.append(reason) }
+                try connection.ack(message.deliveryTag)
+            } else {
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+        #expect(reasons.count == 3)
+        #expect(reasons.contains { $0.contains("malformed") } && reasons.contains { $0.contains("version 99") }
+            && reasons.contains { $0.contains("exceeds") })
+        cluster.stopWorkers()
+    }
+
+    @Test func sigtermDrainsAndAnotherWorkerFinishes() throws {
+        let cluster = try Cluster(preset: "bench")
+        let images = try cluster.imageDirectory(count: 40)
+        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "drain", "--model", "bench", "--max-new-tokens", "12", "--min-new-tokens", "12"]))
+        let first = try cluster.startWorker(["--batch-size", "4"])
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try cluster.counts(job: "drain")["done"] ?? 0) == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        first.terminate()  // SIGTERM in the middle of the job
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0, "\(cluster.workerLogs())")
+        let afterStop = try cluster.counts(job: "drain")
+        #expect((afterStop["running"] ?? 0) == 0, "the drained batch was committed: \(afterStop)")
+        try cluster.startWorker(["--batch-size", "8"])
+        let counts = try cluster.waitUntilFinished(job: "drain")
+        #expect(counts == ["done": 40])
+        #expect(try cluster.query("SELECT count(*) AS n FROM results").first!.int("n") == 40)
+        cluster.stopWorkers()
+    }
+
+    @Test func killNineRepeatedlyLosesNothingAndDuplicatesNothing() throws {
+        let cluster = try Cluster(preset: "bench", deliveryLimit: 20)
+        let images = try cluster.imageDirectory(count: 48)
+        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "kill", "--model", "bench", "--max-new-tokens", "10", "--min-new-tokens", "10"]))
+        for _ in 0..<3 {
+            let worker = try cluster.startWorker(["--batch-size", "4"])
+            Thread.sleep(forTimeInterval: 1.5)
+            kill(worker.processIdentifier, SIGKILL)
+            worker.waitUntilExit()
+        }
+        try cluster.startWorker(["--batch-size", "8"])
+        let counts = try cluster.waitUntilFinished(job: "kill")
+        #expect(counts == ["done": 48], "\(counts)")
+        let results = try cluster.query("SELECT count(*) AS n FROM results").first!
+        #expect(try results.int("n") == 48)
+        cluster.stopWorkers()
+    }
+
+    @Test func threeWorkersShareOneJob() throws {
+        let cluster = try Cluster()
+        let images = try cluster.imageDirectory(count: 150)
+        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "shared", "--model", "tiny", "--max-new-tokens", "8"]))
+        for _ in 0..<3 { try cluster.startWorker(["--batch-size", "4", "--prefetch", "4", "--threads", "1"]) }
+        let counts = try cluster.waitUntilFinished(job: "shared")
+        #expect(counts == ["done": 150])
+        let perWorker = try cluster.query("SELECT worker, count(*) AS n FROM results GROUP BY worker").map { try $0.int("n") }
+        #expect(perWorker.reduce(0, +) == 150)
+        #expect(perWorker.count >= 2, "work was shared: \(perWorker)")
+        cluster.stopWorkers()
+    }
+
+    @Test func retryCancelAndExport() throws {
+        let cluster = try Cluster()
+        let directory = cluster.scratch.appendingPathComponent("mixed")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Cluster.images + "/rgb_64x64.png", toPath: directory.appendingPathComponent("a.png").path)
+        try Data("junk".utf8).write(to: directory.appendingPathComponent("b.png"))
+        try cluster.check(try cluster.run(["enqueue", "ground", "--dir", directory.path, "--expression", "the square", "--job", "g", "--model", "tiny", "--max-new-tokens", "6"]))
+        try cluster.startWorker()
+        #expect(try cluster.waitUntilFinished(job: "g") == ["done": 1, "failed": 1])
+        // Fix the bad file and retry: the failed task runs again.
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("b.png"))
+        try FileManager.default.copyItem(atPath: Cluster.images + "/gray_64x48.png", toPath: directory.appendingPathComponent("b.png").path)
+        let retry = try cluster.run(["retry", "g", "--json"])
+        #expect(retry.output.contains("\"requeued\":1"), "\(retry.output)")
+        #expect(try cluster.waitUntilFinished(job: "g") == ["done": 2])
+        let coco = try cluster.run(["export", "g", "--format", "coco"])
+        let document = try JSONSerialization.jsonObject(with: Data(coco.output.utf8)) as? [String: Any]
+        #expect((document?["images"] as? [Any])?.count == 2)
+        #expect(document?["categories"] != nil)
+        let jsonl = try cluster.run(["export", "g", "--format", "jsonl"])
+        #expect(jsonl.output.split(separator: "\n").count == 2)
+        let csv = try cluster.run(["export", "g", "--format", "csv"])
+        #expect(csv.output.hasPrefix("task_id,image,width,height,input,status"))
+        cluster.stopWorkers()
+
+        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--job", "c", "--model", "tiny"]))
+        let cancel = try cluster.run(["cancel", "c", "--json"])
+        #expect(cancel.output.contains("\"cancelled\":"))
+        try cluster.startWorker()
+        let counts = try cluster.waitUntilFinished(job: "c")
+        #expect(counts.keys.sorted() == ["cancelled"], "\(counts)")
+        let progress = try cluster.run(["progress", "c", "--json", "--timeout", "10"])
+        #expect(progress.status == 0 && progress.output.contains("\"finished\":true"))
+        cluster.stopWorkers()
+    }
+}
