@@ -24,7 +24,12 @@ rmq_pidfile=/var/lib/rabbitmq/mnesia/rabbit@$(hostname -s).pid
 
 log() { echo "services: $*"; }
 
-rmq_up() { rabbitmq-diagnostics -q ping >/dev/null 2>&1; }
+# Erlang's CLI tools start epmd (the port mapper daemon) when it is not running, and the daemon keeps whatever
+# output descriptors it inherited: then a caller reading this script's output through a pipe never sees EOF.
+# Every RabbitMQ tool here therefore runs with its output in a log file, never on ours.
+rmq_log=/var/log/rabbitmq/infmllm-services.log
+mkdir -p /var/log/rabbitmq
+rmq_up() { rabbitmq-diagnostics -q ping </dev/null >>"$rmq_log" 2>&1; }
 pg_up() { pg_ctlcluster "$pg_version" "$pg_cluster" status >/dev/null 2>&1; }
 
 pg_start() {
@@ -39,7 +44,7 @@ pg_start() {
     if pg_up; then
         log "PostgreSQL $pg_version/$pg_cluster already running"
     else
-        pg_ctlcluster "$pg_version" "$pg_cluster" start
+        pg_ctlcluster "$pg_version" "$pg_cluster" start </dev/null >/dev/null
         log "PostgreSQL $pg_version/$pg_cluster started on 127.0.0.1:$pg_port"
     fi
     pg_isready -q -h 127.0.0.1 -p "$pg_port" -t 30
@@ -66,28 +71,28 @@ rmq_start() {
         log "RabbitMQ already running"
         return
     fi
-    rabbitmq-server -detached
+    rabbitmq-server -detached </dev/null >>"$rmq_log" 2>&1
     # `await_startup` right after -detached fails before the node registers with epmd; wait on the pid file.
-    rabbitmqctl -q wait --timeout 90 "$rmq_pidfile" >/dev/null
-    rabbitmqctl -q await_startup --timeout 90 >/dev/null
+    rabbitmqctl -q wait --timeout 90 "$rmq_pidfile" </dev/null >>"$rmq_log" 2>&1
+    rabbitmqctl -q await_startup --timeout 90 </dev/null >>"$rmq_log" 2>&1
     log "RabbitMQ started on 127.0.0.1:5672"
 }
 
 rmq_stop() {
     if rmq_up; then
-        rabbitmqctl -q shutdown >/dev/null
+        rabbitmqctl -q shutdown </dev/null >>"$rmq_log" 2>&1
         log "RabbitMQ stopped"
     else
         log "RabbitMQ already stopped"
     fi
-    epmd -kill >/dev/null 2>&1 || true
+    epmd -kill </dev/null >/dev/null 2>&1 || true
 }
 
 status() {
     local rc=0
     if pg_up; then log "PostgreSQL $pg_version/$pg_cluster: running on 127.0.0.1:$pg_port"
     else log "PostgreSQL $pg_version/$pg_cluster: stopped"; rc=3; fi
-    if rmq_up; then log "RabbitMQ: running ($(rabbitmqctl -q version 2>/dev/null)) on 127.0.0.1:5672"
+    if rmq_up; then log "RabbitMQ: running ($(rabbitmqctl -q version </dev/null 2>>"$rmq_log")) on 127.0.0.1:5672"
     else log "RabbitMQ: stopped"; rc=3; fi
     return $rc
 }

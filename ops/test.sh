@@ -17,4 +17,6 @@ swift build --build-tests
 step "migrating the default database"
 "$(swift build --show-bin-path)/infmllm" migrate
 step "running the tests"
-swift test
+swift test --skip ServiceRestartTests
+step "running the service-restart tests on their own (they restart PostgreSQL and RabbitMQ)"
+INFMLLM_RESTART_TESTS=1 swift test --filter ServiceRestartTests

@@ -61,8 +61,8 @@ public final class InferenceWorker {
     // MARK: - Batching
 
     /// Up to `batchSize` deliveries: waits for the first, then at most `maxWait` seconds for the rest.
-    private func collectBatch() throws -> [DeliveredMessage] {
-        var batch: [DeliveredMessage] = []
+    private func collectBatch() throws -> [QueueSession.Delivery] {
+        var batch: [QueueSession.Delivery] = []
         var deadline: Double?
         while batch.count < configuration.batchSize && !stop.isRaised {
             let remaining = deadline.map { $0 - monotonicNow() } ?? 0.25
@@ -83,17 +83,17 @@ public final class InferenceWorker {
     // MARK: - Processing
 
     private struct Work {
-        let message: DeliveredMessage
+        let message: QueueSession.Delivery
         let task: TaskRow
         var image: RGBImage?
         var sha256: String?
         var failure: String?
     }
 
-    private func process(_ batch: [DeliveredMessage]) throws {
-        var toAck: [DeliveredMessage] = []
+    private func process(_ batch: [QueueSession.Delivery]) throws {
+        var toAck: [QueueSession.Delivery] = []
         var outcomes: [TaskOutcome] = []
-        var candidates: [(DeliveredMessage, TaskMessage)] = []
+        var candidates: [(QueueSession.Delivery, TaskMessage)] = []
         for message in batch {
             let isDeadLetter = message.consumerTag == queue.deadLetterConsumerTag
             let parsed: TaskMessage

@@ -12,6 +12,8 @@ final class QueueSession {
     private var publisher: AMQPConnection?
     private(set) var taskConsumerTag = ""
     private(set) var deadLetterConsumerTag = ""
+    /// Counts connections: delivery tags are only valid on the connection that received them.
+    private(set) var generation = 0
     /// Where messages that cannot be tasks go, with an `x-infmllm-error` header (nobody consumes it).
     var rejectedQueue: String { configuration.topology.queue + ".rejected" }
 
@@ -28,27 +30,46 @@ final class QueueSession {
         try connection.setPrefetch(configuration.prefetch)
         taskConsumerTag = try connection.consume(configuration.topology.queue)
         deadLetterConsumerTag = try connection.consume(configuration.topology.deadLetterQueue)
-        consumer = connection
         publisher = try AMQPConnection(url: configuration.amqpURL)
+        consumer = connection
+        generation += 1
     }
 
-    func nextDelivery(timeout: Double) throws -> DeliveredMessage? {
+    /// A message and the connection generation it arrived on.
+    struct Delivery {
+        let message: DeliveredMessage
+        let generation: Int
+        var consumerTag: String { message.consumerTag }
+        var body: [UInt8] { message.body }
+        var headers: [String: AMQPValue] { message.headers }
+    }
+
+    func nextDelivery(timeout: Double) throws -> Delivery? {
         guard let consumer else { throw AMQPError.library(operation: "consuming", message: "not connected") }
-        return try consumer.nextDelivery(timeout: timeout)
+        do {
+            return try consumer.nextDelivery(timeout: timeout).map { Delivery(message: $0, generation: generation) }
+        } catch {
+            // Consumers live on the channel: after any failure, start over on a new connection.
+            self.consumer = nil
+            throw error
+        }
     }
 
-    func ack(_ message: DeliveredMessage) throws {
-        guard let consumer else { throw AMQPError.library(operation: "basic.ack", message: "not connected") }
-        try consumer.ack(message.deliveryTag)
-    }
-
-    func requeue(_ message: DeliveredMessage) throws {
-        guard let consumer else { return }
-        try consumer.reject(message.deliveryTag, requeue: true)
+    /// Acknowledges `delivery` if its connection is still the current one; otherwise the broker has already put
+    /// it back in the queue and will deliver it again (the work is committed, so that redelivery only acks).
+    func ack(_ delivery: Delivery) throws {
+        guard let consumer, delivery.generation == generation else { return }
+        do {
+            try consumer.ack(delivery.message.deliveryTag)
+        } catch {
+            self.consumer = nil
+            throw error
+        }
     }
 
     /// Parks a message that cannot be a task in the rejected queue with `reason`, then acknowledges it.
-    func reject(_ message: DeliveredMessage, reason: String) throws {
+    func reject(_ delivery: Delivery, reason: String) throws {
+        let message = delivery.message
         guard let publisher else {
             throw AMQPError.library(operation: "publishing a rejected message", message: "not connected")
         }
@@ -60,7 +81,7 @@ final class QueueSession {
                     ("x-infmllm-error", .string(reason)), ("x-infmllm-worker", .string(configuration.workerName)),
                 ])
         ])
-        try ack(message)
+        try ack(delivery)
     }
 
     func close() {

@@ -20,8 +20,9 @@ import Testing
         let help = InfMLLM.helpMessage(for: command)
         #expect(help.contains("USAGE:"))
         #expect(help.contains("-h, --help"))
-        if [MigrateCommand.self, DoctorCommand.self, EnqueueCommand.self, WorkerCommand.self, JobsCommand.self].contains(
-            where: { $0 == command })
+        if [MigrateCommand.self, DoctorCommand.self, EnqueueCommand.self, WorkerCommand.self, JobsCommand.self]
+            .contains(
+                where: { $0 == command })
         {
             #expect(help.contains("--database-url"))
             #expect(help.contains("INFMLLM_DATABASE_URL"))

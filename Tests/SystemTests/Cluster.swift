@@ -8,8 +8,10 @@ import TestSupport
 
 final class Cluster {
     static let serverURL =
-        ProcessInfo.processInfo.environment["INFMLLM_DATABASE_URL"] ?? "postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm"
-    static let amqpURL = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
+        ProcessInfo.processInfo.environment["INFMLLM_DATABASE_URL"]
+        ?? "postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm"
+    static let amqpURL =
+        ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
     static let images = RepositoryFiles.path("Tests/ImagingTests/Fixtures/images")
 
     let database: String
@@ -37,7 +39,10 @@ final class Cluster {
     let deliveryLimit: Int
 
     var environment: [String: String] {
-        ["INFMLLM_DATABASE_URL": databaseURL, "INFMLLM_QUEUE_PREFIX": prefix, "INFMLLM_DELIVERY_LIMIT": String(deliveryLimit)]
+        [
+            "INFMLLM_DATABASE_URL": databaseURL, "INFMLLM_QUEUE_PREFIX": prefix,
+            "INFMLLM_DELIVERY_LIMIT": String(deliveryLimit),
+        ]
     }
 
     func run(_ arguments: [String]) throws -> ProcessResult {
@@ -52,11 +57,14 @@ final class Cluster {
     func imageDirectory(count: Int) throws -> String {
         let directory = scratch.appendingPathComponent("images-\(count)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let sources = try FileManager.default.contentsOfDirectory(atPath: Self.images).filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+        let sources = try FileManager.default.contentsOfDirectory(atPath: Self.images).filter {
+            $0.hasSuffix(".jpg") || $0.hasSuffix(".png")
+        }.sorted()
         for index in 0..<count {
             let source = sources[index % sources.count]
             let link = directory.appendingPathComponent(String(format: "%05d-", index) + source)
-            try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: Self.images + "/" + source)
+            try FileManager.default.createSymbolicLink(
+                atPath: link.path, withDestinationPath: Self.images + "/" + source)
         }
         return directory.path
     }
@@ -79,8 +87,10 @@ final class Cluster {
     }
 
     func workerLogs() -> String {
-        (0..<workers.count).map { (try? String(contentsOf: scratch.appendingPathComponent("worker-\($0).log"), encoding: .utf8)) ?? "" }
-            .joined(separator: "\n---\n")
+        (0..<workers.count).map {
+            (try? String(contentsOf: scratch.appendingPathComponent("worker-\($0).log"), encoding: .utf8)) ?? ""
+        }
+        .joined(separator: "\n---\n")
     }
 
     /// A fresh connection each time: tests restart PostgreSQL under a cluster.
@@ -91,8 +101,8 @@ final class Cluster {
     func counts(job: String) throws -> [String: Int] {
         var counts: [String: Int] = [:]
         for row in try query(
-            "SELECT status, count(*) AS n FROM tasks WHERE job_id = (SELECT id FROM jobs WHERE name = \(job)) GROUP BY status")
-        {
+            "SELECT status, count(*) AS n FROM tasks WHERE job_id = (SELECT id FROM jobs WHERE name = \(job)) GROUP BY status"
+        ) {
             counts[try row.string("status")] = try row.int("n")
         }
         return counts
@@ -102,12 +112,15 @@ final class Cluster {
     func waitUntilFinished(job: String, timeout: Double = 120) throws -> [String: Int] {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let counts = try? counts(job: job), (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0, !counts.isEmpty {
+            if let counts = try? counts(job: job), (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0,
+                !counts.isEmpty
+            {
                 return counts
             }
             Thread.sleep(forTimeInterval: 0.2)
         }
-        throw ClusterError(message: "job \(job) did not finish in \(timeout) s: \((try? counts(job: job)) ?? [:])\n\(workerLogs())")
+        throw ClusterError(
+            message: "job \(job) did not finish in \(timeout) s: \((try? counts(job: job)) ?? [:])\n\(workerLogs())")
     }
 
     func stopWorkers() {
@@ -124,11 +137,14 @@ final class Cluster {
         }
         if let connection = try? AMQPConnection(url: AMQPURL(Self.amqpURL)) {
             let topology = TaskTopology(prefix: prefix)
-            for queue in [topology.queue, topology.deadLetterQueue, topology.queue + ".rejected"] { _ = try? connection.deleteQueue(queue) }
+            for queue in [topology.queue, topology.deadLetterQueue, topology.queue + ".rejected"] {
+                _ = try? connection.deleteQueue(queue)
+            }
             _ = try? connection.deleteExchange(topology.exchange)
             _ = try? connection.deleteExchange(topology.deadLetterExchange)
         }
-        _ = try? PostgresConnection(url: Self.serverURL).execute("DROP DATABASE IF EXISTS \(identifier: database) WITH (FORCE)")
+        _ = try? PostgresConnection(url: Self.serverURL).execute(
+            "DROP DATABASE IF EXISTS \(identifier: database) WITH (FORCE)")
         try? FileManager.default.removeItem(at: scratch)
     }
 }

@@ -12,19 +12,25 @@ import Testing
     @Test func aJobOf200ImagesEndsWithOneResultPerTask() throws {
         let cluster = try Cluster()
         let images = try cluster.imageDirectory(count: 200)
-        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "big", "--model", "tiny", "--max-new-tokens", "6"]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", images, "--job", "big", "--model", "tiny", "--max-new-tokens", "6",
+            ]))
         try cluster.startWorker(["--batch-size", "8"])
         let counts = try cluster.waitUntilFinished(job: "big")
         #expect(counts == ["done": 200], "\(cluster.workerLogs())")
         let results = try cluster.query("SELECT count(*) AS n, count(DISTINCT task_id) AS d FROM results").first!
         #expect(try results.int("n") == 200 && results.int("d") == 200)
-        let captions = try cluster.query("SELECT count(*) AS n FROM captions WHERE job = 'big' AND caption IS NOT NULL").first!
+        let captions = try cluster.query("SELECT count(*) AS n FROM captions WHERE job = 'big' AND caption IS NOT NULL")
+            .first!
         #expect(try captions.int("n") == 200)
         let provenance = try cluster.query(
             "SELECT count(*) AS n FROM results WHERE model_name = 'model' AND weights_sha256 ~ '^[0-9a-f]{64}$' AND worker = 'w0' AND device = 'cpu' AND (timings_ms ? 'generate')"
         ).first!
         #expect(try provenance.int("n") == 200)
-        let sized = try cluster.query("SELECT count(*) AS n FROM tasks WHERE image_width > 0 AND image_sha256 IS NOT NULL").first!
+        let sized = try cluster.query(
+            "SELECT count(*) AS n FROM tasks WHERE image_width > 0 AND image_sha256 IS NOT NULL"
+        ).first!
         #expect(try sized.int("n") == 200)
         cluster.stopWorkers()
     }
@@ -39,16 +45,30 @@ import Testing
         bomb.append(contentsOf: [0x00, 0x01, 0x86, 0xA0, 0x00, 0x01, 0x86, 0xA0, 8, 2, 0, 0, 0, 0, 0, 0, 0])
         try bomb.write(to: directory.appendingPathComponent("bomb.png"))
         for name in ["rgb_64x64.png", "gray_64x48.jpg"] {
-            try FileManager.default.copyItem(atPath: Cluster.images + "/" + name, toPath: directory.appendingPathComponent(name).path)
+            try FileManager.default.copyItem(
+                atPath: Cluster.images + "/" + name, toPath: directory.appendingPathComponent(name).path)
         }
-        try cluster.check(try cluster.run(["enqueue", "vqa", "--dir", directory.path, "--question", "What is it?", "--job", "bad", "--model", "tiny", "--max-new-tokens", "4"]))
-        try cluster.check(try cluster.run(["enqueue", "vqa", directory.appendingPathComponent("missing.jpg").path, "--question", "Where?", "--job", "bad", "--model", "tiny"]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "vqa", "--dir", directory.path, "--question", "What is it?", "--job", "bad", "--model",
+                "tiny", "--max-new-tokens", "4",
+            ]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "vqa", directory.appendingPathComponent("missing.jpg").path, "--question", "Where?", "--job",
+                "bad", "--model", "tiny",
+            ]))
         try cluster.startWorker(["--max-image-pixels", "1000000"])
         let counts = try cluster.waitUntilFinished(job: "bad")
         #expect(counts == ["done": 2, "failed": 4], "\(cluster.workerLogs())")
-        let reasons = try cluster.query("SELECT image_uri, last_error FROM tasks WHERE status = 'failed' ORDER BY image_uri")
-            .map { (try $0.string("image_uri"), try $0.string("last_error")) }
-        let expected = ["bomb.png": "pixels is more than the limit", "corrupt.jpg": "not a JPEG or PNG", "empty.png": "empty", "missing.jpg": "no such file"]
+        let reasons = try cluster.query(
+            "SELECT image_uri, last_error FROM tasks WHERE status = 'failed' ORDER BY image_uri"
+        )
+        .map { (try $0.string("image_uri"), try $0.string("last_error")) }
+        let expected = [
+            "bomb.png": "pixels is more than the limit", "corrupt.jpg": "not a JPEG or PNG", "empty.png": "empty",
+            "missing.jpg": "no such file",
+        ]
         for (uri, reason) in reasons {
             let name = (uri as NSString).lastPathComponent
             #expect(reason.contains(uri) && reason.contains(expected[name] ?? "?"), "\(name): \(reason)")
@@ -58,11 +78,19 @@ import Testing
 
     @Test func badMessagesAreParkedWithTheirReasonAndTheJobGoesOn() throws {
         let cluster = try Cluster()
-        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--include", "rgb_6*", "--job", "msgs", "--model", "tiny", "--max-new-tokens", "4"]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", Cluster.images, "--include", "rgb_6*", "--job", "msgs", "--model",
+                "tiny", "--max-new-tokens", "4",
+            ]))
         let connection = try AMQPConnection(url: AMQPURL(Cluster.amqpURL))
         let topology = TaskTopology(prefix: cluster.prefix)
-        let bodies: [[UInt8]] = [Array("{not json".utf8), Array(#"{"v":99,"task_id":1,"job_id":1}"#.utf8), [UInt8](repeating: 0x20, count: 10_000)]
-        try connection.publish(bodies.map { OutgoingMessage(exchange: topology.exchange, routingKey: topology.routingKey, body: $0) })
+        let bodies: [[UInt8]] = [
+            Array("{not json".utf8), Array(#"{"v":99,"task_id":1,"job_id":1}"#.utf8),
+            [UInt8](repeating: 0x20, count: 10_000),
+        ]
+        try connection.publish(
+            bodies.map { OutgoingMessage(exchange: topology.exchange, routingKey: topology.routingKey, body: $0) })
         try cluster.startWorker()
         let counts = try cluster.waitUntilFinished(job: "msgs")
         #expect(counts["failed"] == nil && (counts["done"] ?? 0) > 0)
@@ -76,18 +104,25 @@ import Testing
             }
         }
         #expect(reasons.count == 3)
-        #expect(reasons.contains { $0.contains("malformed") } && reasons.contains { $0.contains("version 99") }
-            && reasons.contains { $0.contains("exceeds") })
+        #expect(
+            reasons.contains { $0.contains("malformed") } && reasons.contains { $0.contains("version 99") }
+                && reasons.contains { $0.contains("exceeds") })
         cluster.stopWorkers()
     }
 
     @Test func sigtermDrainsAndAnotherWorkerFinishes() throws {
         let cluster = try Cluster(preset: "bench")
         let images = try cluster.imageDirectory(count: 40)
-        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "drain", "--model", "bench", "--max-new-tokens", "12", "--min-new-tokens", "12"]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", images, "--job", "drain", "--model", "bench", "--max-new-tokens", "12",
+                "--min-new-tokens", "12",
+            ]))
         let first = try cluster.startWorker(["--batch-size", "4"])
         let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, (try cluster.counts(job: "drain")["done"] ?? 0) == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        while Date() < deadline, (try cluster.counts(job: "drain")["done"] ?? 0) == 0 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         first.terminate()  // SIGTERM in the middle of the job
         first.waitUntilExit()
         #expect(first.terminationStatus == 0, "\(cluster.workerLogs())")
@@ -103,7 +138,11 @@ import Testing
     @Test func killNineRepeatedlyLosesNothingAndDuplicatesNothing() throws {
         let cluster = try Cluster(preset: "bench", deliveryLimit: 20)
         let images = try cluster.imageDirectory(count: 48)
-        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "kill", "--model", "bench", "--max-new-tokens", "10", "--min-new-tokens", "10"]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", images, "--job", "kill", "--model", "bench", "--max-new-tokens", "10",
+                "--min-new-tokens", "10",
+            ]))
         for _ in 0..<3 {
             let worker = try cluster.startWorker(["--batch-size", "4"])
             Thread.sleep(forTimeInterval: 1.5)
@@ -121,11 +160,16 @@ import Testing
     @Test func threeWorkersShareOneJob() throws {
         let cluster = try Cluster()
         let images = try cluster.imageDirectory(count: 150)
-        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "shared", "--model", "tiny", "--max-new-tokens", "8"]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", images, "--job", "shared", "--model", "tiny", "--max-new-tokens", "8",
+            ]))
         for _ in 0..<3 { try cluster.startWorker(["--batch-size", "4", "--prefetch", "4", "--threads", "1"]) }
         let counts = try cluster.waitUntilFinished(job: "shared")
         #expect(counts == ["done": 150])
-        let perWorker = try cluster.query("SELECT worker, count(*) AS n FROM results GROUP BY worker").map { try $0.int("n") }
+        let perWorker = try cluster.query("SELECT worker, count(*) AS n FROM results GROUP BY worker").map {
+            try $0.int("n")
+        }
         #expect(perWorker.reduce(0, +) == 150)
         #expect(perWorker.count >= 2, "work was shared: \(perWorker)")
         cluster.stopWorkers()
@@ -135,14 +179,20 @@ import Testing
         let cluster = try Cluster()
         let directory = cluster.scratch.appendingPathComponent("mixed")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Cluster.images + "/rgb_64x64.png", toPath: directory.appendingPathComponent("a.png").path)
+        try FileManager.default.copyItem(
+            atPath: Cluster.images + "/rgb_64x64.png", toPath: directory.appendingPathComponent("a.png").path)
         try Data("junk".utf8).write(to: directory.appendingPathComponent("b.png"))
-        try cluster.check(try cluster.run(["enqueue", "ground", "--dir", directory.path, "--expression", "the square", "--job", "g", "--model", "tiny", "--max-new-tokens", "6"]))
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "ground", "--dir", directory.path, "--expression", "the square", "--job", "g", "--model",
+                "tiny", "--max-new-tokens", "6",
+            ]))
         try cluster.startWorker()
         #expect(try cluster.waitUntilFinished(job: "g") == ["done": 1, "failed": 1])
         // Fix the bad file and retry: the failed task runs again.
         try FileManager.default.removeItem(at: directory.appendingPathComponent("b.png"))
-        try FileManager.default.copyItem(atPath: Cluster.images + "/gray_64x48.png", toPath: directory.appendingPathComponent("b.png").path)
+        try FileManager.default.copyItem(
+            atPath: Cluster.images + "/gray_64x48.png", toPath: directory.appendingPathComponent("b.png").path)
         let retry = try cluster.run(["retry", "g", "--json"])
         #expect(retry.output.contains("\"requeued\":1"), "\(retry.output)")
         #expect(try cluster.waitUntilFinished(job: "g") == ["done": 2])
@@ -156,7 +206,8 @@ import Testing
         #expect(csv.output.hasPrefix("task_id,image,width,height,input,status"))
         cluster.stopWorkers()
 
-        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--job", "c", "--model", "tiny"]))
+        try cluster.check(
+            try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--job", "c", "--model", "tiny"]))
         let cancel = try cluster.run(["cancel", "c", "--json"])
         #expect(cancel.output.contains("\"cancelled\":"))
         try cluster.startWorker()
@@ -164,6 +215,36 @@ import Testing
         #expect(counts.keys.sorted() == ["cancelled"], "\(counts)")
         let progress = try cluster.run(["progress", "c", "--json", "--timeout", "10"])
         #expect(progress.status == 0 && progress.output.contains("\"finished\":true"))
+        cluster.stopWorkers()
+    }
+}
+
+@Suite struct DeadLetterTests {
+    @Test func aMessageThatKeepsKillingWorkersEndsAsAFailedTask() throws {
+        // Delivery limit 0: a message returned once (its worker died) is dead-lettered at once.
+        let cluster = try Cluster(preset: "bench", deliveryLimit: 0)
+        let images = try cluster.imageDirectory(count: 24)
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", images, "--job", "poison", "--model", "bench", "--max-new-tokens", "10",
+                "--min-new-tokens", "10",
+            ]))
+        let victim = try cluster.startWorker(["--batch-size", "4", "--prefetch", "8"])
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try cluster.counts(job: "poison")["running"] ?? 0) == 0 {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        try cluster.startWorker(["--batch-size", "8"])
+        let counts = try cluster.waitUntilFinished(job: "poison")
+        let failed = counts["failed"] ?? 0
+        #expect(failed > 0 && failed + (counts["done"] ?? 0) == 24, "\(counts)")
+        let reasons = try cluster.query("SELECT DISTINCT last_error FROM tasks WHERE status = 'failed'").map {
+            try $0.string("last_error")
+        }
+        #expect(reasons.allSatisfy { $0.contains("dead-lettered") }, "\(reasons)")
+        #expect(try cluster.query("SELECT count(*) AS n FROM results").first!.int("n") == counts["done"] ?? 0)
         cluster.stopWorkers()
     }
 }

@@ -2,6 +2,10 @@
 
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 public enum RepositoryFiles {
     public static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -32,6 +36,10 @@ public enum RepositoryFiles {
 }
 
 /// Runs a program to completion and captures its exit status and output.
+///
+/// Spawned with posix_spawn and reaped with waitpid, its output collected through a file: Foundation's `Process`
+/// can miss the exit of a child that started daemons (the RabbitMQ scripts), and a pipe stays open as long as
+/// any daemon inherited it.
 public struct ProcessResult {
     public let status: Int32
     public let output: String
@@ -39,17 +47,39 @@ public struct ProcessResult {
     public static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws
         -> ProcessResult
     {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.currentDirectoryURL = RepositoryFiles.root
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        let outputPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-process-\(UInt64.random(in: 0...UInt64.max)).out").path
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // The shell changes to the repository root (relative paths such as ./migrations), then becomes the program.
+        let command =
+            ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", RepositoryFiles.root.path, executable.path] + arguments
+        let argv = command.map { strdup($0) } + [nil]
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, envp)
+        guard spawned == 0 else {
+            throw SpawnError(message: "cannot run \(executable.path): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = status & 0x7F == 0
+        return ProcessResult(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), output: output)
+    }
+
+    struct SpawnError: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
     }
 }
