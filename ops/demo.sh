@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main command: sets up a fresh Debian 12 machine and runs infmllm end to end against local services.
-# Today that is: install, start PostgreSQL and RabbitMQ, build, migrate, declare the task queues and check
-# everything with `infmllm doctor`, run a tiny random-weight model on an image, and show the schema a job's results
-# land in.
+# The main command: on a fresh Debian 12 machine, installs what is missing, starts PostgreSQL and RabbitMQ on
+# loopback, builds infmllm, migrates, makes a tiny random-weight model and runs a real job end to end: caption,
+# VQA and grounding work enqueued, two workers, live progress, results printed, COCO exported, a query to try.
+# The model's weights are random, so its words are nonsense; everything around them is the real system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ops/lib.sh
@@ -15,24 +15,55 @@ step "building infmllm (release)"
 swift build -c release --product infmllm
 infmllm="$(swift build -c release --show-bin-path)/infmllm"
 
-step "migrating the database"
+step "migrating the database and checking the services"
 "$infmllm" migrate
-
-step "checking the services"
+export INFMLLM_QUEUE_PREFIX=${INFMLLM_QUEUE_PREFIX:-infmllm-demo}
 "$infmllm" doctor
 
-step "making a tiny random-weight model and asking it about an image"
-"$infmllm" model init --preset tiny --seed 1 --out "${TMPDIR:-/tmp}/infmllm-tiny"
-"$infmllm" infer --model "${TMPDIR:-/tmp}/infmllm-tiny" --image Tests/ImagingTests/Fixtures/images/rgb_640x427.jpg \
-    --task ground --expression "the bright square" --beams 3 --max-new-tokens 12 --json
+work=${TMPDIR:-/tmp}/infmllm-demo
+mkdir -p "$work"
+step "making a tiny random-weight model in $work/model"
+"$infmllm" model init --preset tiny --seed 1 --out "$work/model"
+images=Tests/ImagingTests/Fixtures/images
+stamp=$(date +%Y%m%d-%H%M%S)
 
-step "what a job's results look like in SQL"
-PGPASSWORD=${INFMLLM_DB_PASSWORD:-infmllm} psql -h 127.0.0.1 -U "${INFMLLM_DB_USER:-infmllm}" \
-    -d "${INFMLLM_DB_NAME:-infmllm}" -c '\d+ boxes' | sed -n '1,25p'
+step "enqueueing caption, VQA and grounding jobs over $images"
+captions=$("$infmllm" enqueue caption --dir "$images" --job "demo-captions-$stamp" --model tiny --max-new-tokens 12)
+answers=$("$infmllm" enqueue vqa --dir "$images" --include 'rgb_*' --question "What colour is the square?" \
+    --job "demo-vqa-$stamp" --model tiny --beams 3 --max-new-tokens 8)
+boxes=$("$infmllm" enqueue ground --dir "$images" --include '*.jpg' --expression "the bright square on the left" \
+    --job "demo-ground-$stamp" --model tiny --max-new-tokens 16)
+
+step "starting two workers"
+pids=()
+for n in 1 2; do
+    "$infmllm" worker --model "$work/model" --batch-size 8 --threads 1 --name "demo-worker-$n" 2>"$work/worker-$n.log" &
+    pids+=($!)
+done
+trap 'kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true' EXIT
+
+for job in "$captions" "$answers" "$boxes"; do
+    "$infmllm" progress "$job" --interval 0.5
+done
+kill -TERM "${pids[@]}"
+wait || true
+trap - EXIT
+
+step "what the jobs produced"
+"$infmllm" jobs --limit 3
+"$infmllm" show "$boxes"
+export PGPASSWORD=${INFMLLM_DB_PASSWORD:-infmllm}
+psql_demo() { psql -h 127.0.0.1 -U "${INFMLLM_DB_USER:-infmllm}" -d "${INFMLLM_DB_NAME:-infmllm}" "$@"; }
+psql_demo -c "SELECT image_uri, caption FROM captions WHERE job_id = $captions ORDER BY task_id LIMIT 5"
+psql_demo -c "SELECT image_uri, question, answer FROM answers WHERE job_id = $answers ORDER BY task_id LIMIT 5"
+psql_demo -c "SELECT image_uri, parsed, x1, y1, x2, y2 FROM boxes WHERE job_id = $boxes ORDER BY task_id LIMIT 5"
+"$infmllm" export "$boxes" --format coco --output "$work/grounding.coco.json"
+echo "COCO export of the grounding job: $work/grounding.coco.json"
+
 cat <<TXT
 
-Ready. Try:
+Done. Try:
   $infmllm --help
-  $infmllm migrate --status
-  psql postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm -c 'SELECT job, image_uri, caption FROM captions LIMIT 10'
+  $infmllm progress $captions
+  psql postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm -c "SELECT job, count(*) FROM captions GROUP BY job"
 TXT
