@@ -1,6 +1,7 @@
 // What workers read and write: task rows with their job's settings, claims, and a batch's outcomes committed
 // in one transaction (a redelivered task never gets a second result).
 
+import Foundation
 import Jobs
 
 /// A task as a worker needs it.
@@ -121,50 +122,94 @@ extension PostgresJobStore {
     }
 
     /// Commits a batch's outcomes in one transaction: results (once per task), boxes, and task states.
+    ///
+    /// The batch travels as JSON in bound parameters and is unpacked with `jsonb_to_recordset`, so a batch costs
+    /// four statements however large it is.
     public func record(_ outcomes: [TaskOutcome], provenance: Provenance) throws {
         guard !outcomes.isEmpty else { return }
-        try connection.transaction {
-            for outcome in outcomes {
-                switch outcome.ending {
-                case let .result(text, tokens, promptTokens, boxes, prompt, decoding, timings):
-                    let inserted = try connection.execute(
-                        """
-                        INSERT INTO results (task_id, job_id, output_text, output_token_ids, prompt_token_count,
-                            output_token_count, model_name, weights_sha256, prompt, decoding, device, worker, timings_ms)
-                        VALUES (\(outcome.taskID), \(outcome.jobID), \(text), \(tokens), \(promptTokens), \(tokens.count),
-                            \(provenance.modelName), \(provenance.weightsSHA256), \(prompt), \(decoding)::jsonb,
-                            \(provenance.device), \(provenance.worker), \(timings)::jsonb)
-                        ON CONFLICT (task_id) DO NOTHING RETURNING task_id
-                        """
-                    ).count
-                    if inserted == 1 {
-                        for (ordinal, box) in boxes.enumerated() {
-                            try connection.execute(
-                                """
-                                INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
-                                VALUES (\(outcome.taskID), \(ordinal), \(box.x1), \(box.y1), \(box.x2), \(box.y2),
-                                        \(box.pixelX1), \(box.pixelY1), \(box.pixelX2), \(box.pixelY2))
-                                """)
-                        }
-                    }
-                    try connection.execute(
-                        """
-                        UPDATE tasks SET status = 'done', last_error = NULL, finished_at = now(),
-                            image_sha256 = coalesce(\(outcome.imageSHA256), image_sha256),
-                            image_width = coalesce(\(outcome.imageWidth), image_width),
-                            image_height = coalesce(\(outcome.imageHeight), image_height)
-                        WHERE id = \(outcome.taskID)
-                        """)
-                case let .failed(reason):
-                    try connection.execute(
-                        """
-                        UPDATE tasks SET status = 'failed', last_error = \(reason), finished_at = now(),
-                            image_sha256 = coalesce(\(outcome.imageSHA256), image_sha256)
-                        WHERE id = \(outcome.taskID) AND status <> 'done'
-                        """)
+        var results: [[String: Any]] = [], boxes: [[String: Any]] = [], done: [[String: Any]] = [],
+            failed: [[String: Any]] = []
+        for outcome in outcomes {
+            switch outcome.ending {
+            case let .result(text, tokens, promptTokens, resultBoxes, prompt, decoding, timings):
+                results.append([
+                    "task_id": outcome.taskID, "job_id": outcome.jobID, "output_text": text, "tokens": tokens,
+                    "prompt_token_count": promptTokens, "prompt": prompt, "decoding": decoding, "timings": timings,
+                ])
+                for (ordinal, box) in resultBoxes.enumerated() {
+                    boxes.append([
+                        "task_id": outcome.taskID, "ordinal": ordinal, "x1n": box.x1, "y1n": box.y1, "x2n": box.x2,
+                        "y2n": box.y2,
+                        "x1": box.pixelX1, "y1": box.pixelY1, "x2": box.pixelX2, "y2": box.pixelY2,
+                    ])
                 }
+                done.append([
+                    "task_id": outcome.taskID, "sha": outcome.imageSHA256 as Any, "width": outcome.imageWidth as Any,
+                    "height": outcome.imageHeight as Any,
+                ])
+            case let .failed(reason):
+                failed.append(["task_id": outcome.taskID, "reason": reason, "sha": outcome.imageSHA256 as Any])
             }
         }
+        try connection.transaction {
+            var inserted: [Int64] = []
+            if !results.isEmpty {
+                inserted = try connection.execute(
+                    """
+                    INSERT INTO results (task_id, job_id, output_text, output_token_ids, prompt_token_count,
+                        output_token_count, model_name, weights_sha256, prompt, decoding, device, worker, timings_ms)
+                    SELECT r.task_id, r.job_id, r.output_text,
+                           ARRAY(SELECT jsonb_array_elements_text(r.tokens)::integer), r.prompt_token_count,
+                           jsonb_array_length(r.tokens), \(provenance.modelName), \(provenance.weightsSHA256), r.prompt,
+                           r.decoding::jsonb, \(provenance.device), \(provenance.worker), r.timings::jsonb
+                    FROM jsonb_to_recordset(\(try Self.json(results))::jsonb) AS r(task_id bigint, job_id bigint,
+                         output_text text, tokens jsonb, prompt_token_count integer, prompt text, decoding text, timings text)
+                    ON CONFLICT (task_id) DO NOTHING RETURNING task_id
+                    """
+                ).map { Int64(try $0.int("task_id")) }
+            }
+            let fresh = Set(inserted)
+            let newBoxes = boxes.filter { fresh.contains($0["task_id"] as! Int64) }
+            if !newBoxes.isEmpty {
+                try connection.execute(
+                    """
+                    INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
+                    SELECT task_id, ordinal, x1n, y1n, x2n, y2n, x1, y1, x2, y2
+                    FROM jsonb_to_recordset(\(try Self.json(newBoxes))::jsonb) AS b(task_id bigint, ordinal integer,
+                         x1n float8, y1n float8, x2n float8, y2n float8, x1 float8, y1 float8, x2 float8, y2 float8)
+                    """)
+            }
+            if !done.isEmpty {
+                try connection.execute(
+                    """
+                    UPDATE tasks t SET status = 'done', last_error = NULL, finished_at = now(),
+                        image_sha256 = coalesce(d.sha, t.image_sha256), image_width = coalesce(d.width, t.image_width),
+                        image_height = coalesce(d.height, t.image_height)
+                    FROM jsonb_to_recordset(\(try Self.json(done))::jsonb) AS d(task_id bigint, sha text, width integer, height integer)
+                    WHERE t.id = d.task_id
+                    """)
+            }
+            if !failed.isEmpty {
+                try connection.execute(
+                    """
+                    UPDATE tasks t SET status = 'failed', last_error = f.reason, finished_at = now(),
+                        image_sha256 = coalesce(f.sha, t.image_sha256)
+                    FROM jsonb_to_recordset(\(try Self.json(failed))::jsonb) AS f(task_id bigint, reason text, sha text)
+                    WHERE t.id = f.task_id AND t.status <> 'done'
+                    """)
+            }
+        }
+    }
+
+    private static func json(_ rows: [[String: Any]]) throws -> String {
+        let cleaned = rows.map { row in
+            row.mapValues { value -> Any in
+                if case Optional<Any>.none = value as Any? { return NSNull() }
+                if let optional = value as? OptionalProtocol, optional.isNone { return NSNull() }
+                return value
+            }
+        }
+        return String(decoding: try JSONSerialization.data(withJSONObject: cleaned), as: UTF8.self)
     }
 
     /// Failed tasks of `job` back to queued; returns their ids for republishing.
@@ -229,4 +274,13 @@ extension PostgresJobStore {
                 output: try row.text("output_text"), model: try row.text("model_name"), boxes: boxes)
         }
     }
+}
+
+/// Lets `Any`-typed optionals be recognised as nil when rows are turned into JSON.
+private protocol OptionalProtocol {
+    var isNone: Bool { get }
+}
+
+extension Optional: OptionalProtocol {
+    var isNone: Bool { self == nil }
 }
