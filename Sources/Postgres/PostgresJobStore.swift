@@ -88,14 +88,14 @@ public struct PostgresJobStore {
         return ids
     }
 
-    /// The tasks among `tasks` whose image has no result yet from `model` with `prompt` (any job).
+    /// The tasks among `tasks` (image and text) with no result yet in any job for `model` with `prompt`.
     public func withoutResults(_ tasks: [NewTask], model: String, promptTemplate: String?) throws -> [NewTask] {
         guard !tasks.isEmpty else { return [] }
         let done = try connection.execute(
             """
             SELECT DISTINCT t.image_uri, t.input_text
             FROM tasks t JOIN results r ON r.task_id = t.id JOIN jobs j ON j.id = t.job_id
-            WHERE r.model_name = \(model) AND j.prompt_template IS NOT DISTINCT FROM \(promptTemplate)
+            WHERE j.model = \(model) AND j.prompt_template IS NOT DISTINCT FROM \(promptTemplate)
               AND t.image_uri = ANY(\(PostgresArray(tasks.map(\.imageURI)))::text[])
             """
         ).map { NewTask(imageURI: try $0.string("image_uri"), inputText: try $0.string("input_text")) }

@@ -42,17 +42,22 @@ public final class InferenceWorker {
     }
 
     /// Runs until the stop signal is raised; returns after draining.
+    ///
+    /// Two batches are in hand at a time: while the model runs on one, the next one's images decode on the
+    /// other cores. A stop request ends collecting; the batch in hand is finished before returning.
     public func run() throws {
         try withQueue("connecting to RabbitMQ") { _ = 0 }
         try withStore("connecting to PostgreSQL") { _ in _ = 0 }
         log(
             "worker \(configuration.workerName) consuming \(configuration.topology.queue) (batch \(configuration.batchSize))"
         )
-        while !stop.isRaised {
-            let batch = try collectBatch()
-            guard !batch.isEmpty else { continue }
-            if stop.isRaised && batch.isEmpty { break }
-            try process(batch)
+        var ready: PreparedBatch?
+        while true {
+            let batch = stop.isRaised ? [] : try collectBatch(waitForFirst: ready == nil)
+            let next = batch.isEmpty ? nil : try prepare(batch)
+            if let ready { try finish(ready) }
+            ready = next.map { $0.decoded() }
+            if ready == nil && stop.isRaised { break }
         }
         queue.close()
         log("worker \(configuration.workerName) stopped: \(completed) done, \(failed) failed")
@@ -60,20 +65,19 @@ public final class InferenceWorker {
 
     // MARK: - Batching
 
-    /// Up to `batchSize` deliveries: waits for the first, then at most `maxWait` seconds for the rest.
-    private func collectBatch() throws -> [QueueSession.Delivery] {
+    /// Up to `batchSize` deliveries: waits for the first, then at most `maxWait` seconds for the rest. When a
+    /// batch is already waiting for the model (`waitForFirst` false), takes only what arrives within a few
+    /// milliseconds, so the model is never kept waiting.
+    private func collectBatch(waitForFirst: Bool) throws -> [QueueSession.Delivery] {
         var batch: [QueueSession.Delivery] = []
-        var deadline: Double?
+        var deadline: Double? = waitForFirst ? nil : monotonicNow() + 0.005
         while batch.count < configuration.batchSize && !stop.isRaised {
             let remaining = deadline.map { $0 - monotonicNow() } ?? 0.25
             if deadline != nil && remaining <= 0 { break }
             let message = try withQueue("consuming") {
                 try queue.nextDelivery(timeout: max(0.001, min(remaining, 0.25)))
             }
-            guard let message else {
-                if deadline == nil && !batch.isEmpty { break }
-                continue
-            }
+            guard let message else { continue }
             batch.append(message)
             if deadline == nil { deadline = monotonicNow() + configuration.maxWait }
         }
@@ -90,7 +94,43 @@ public final class InferenceWorker {
         var failure: String?
     }
 
-    private func process(_ batch: [QueueSession.Delivery]) throws {
+    /// A batch whose tasks are loaded and claimed, and whose images are decoding (or decoded).
+    private final class PreparedBatch {
+        var work: [Work]
+        var outcomes: [TaskOutcome]
+        var toAck: [QueueSession.Delivery]
+        let decoding = DispatchGroup()
+        let results: ResultsBox
+        let started = monotonicNow()
+        var decodeMilliseconds = 0.0
+
+        init(work: [Work], outcomes: [TaskOutcome], toAck: [QueueSession.Delivery]) {
+            self.work = work
+            self.outcomes = outcomes
+            self.toAck = toAck
+            results = ResultsBox(count: work.count)
+        }
+
+        /// Waits for the images and moves them into `work`.
+        func decoded() -> PreparedBatch {
+            decoding.wait()
+            decodeMilliseconds = (monotonicNow() - started) * 1000 / Double(max(work.count, 1))
+            for index in work.indices {
+                switch results.get(index) {
+                case let .success((image, sha)):
+                    work[index].image = image
+                    work[index].sha256 = sha
+                case let .failure(reason):
+                    work[index].failure = reason
+                }
+            }
+            return self
+        }
+    }
+
+    /// Parses the messages, settles the ones that need no model (bad, dead-lettered, finished, cancelled),
+    /// claims the rest and starts decoding their images on other threads.
+    private func prepare(_ batch: [QueueSession.Delivery]) throws -> PreparedBatch {
         var toAck: [QueueSession.Delivery] = []
         var outcomes: [TaskOutcome] = []
         var candidates: [(QueueSession.Delivery, TaskMessage)] = []
@@ -141,11 +181,16 @@ public final class InferenceWorker {
             try store.markCancelled(cancelled)
             try store.claim(work.map(\.task.taskID), worker: configuration.workerName)
         }
-        let decodeStart = monotonicNow()
-        decodeImages(&work)
-        let decodeMilliseconds = (monotonicNow() - decodeStart) * 1000 / Double(max(work.count, 1))
-        outcomes += infer(work, decodeMilliseconds: decodeMilliseconds)
-        toAck += work.map(\.message)
+        let prepared = PreparedBatch(work: work, outcomes: outcomes, toAck: toAck)
+        startDecoding(prepared)
+        return prepared
+    }
+
+    /// Runs the model on a prepared batch, commits every outcome in one transaction, then acknowledges.
+    private func finish(_ batch: PreparedBatch) throws {
+        var outcomes = batch.outcomes
+        outcomes += infer(batch.work, decodeMilliseconds: batch.decodeMilliseconds)
+        let toAck = batch.toAck + batch.work.map(\.message)
         try withStore("recording results") { try $0.record(outcomes, provenance: provenance) }
         for outcome in outcomes {
             if case .failed = outcome.ending { failed += 1 } else { completed += 1 }
@@ -158,34 +203,33 @@ public final class InferenceWorker {
         }
     }
 
-    /// Reads and decodes each task's image on every core; a file that cannot be used fails only its task.
-    private func decodeImages(_ work: inout [Work]) {
-        let results = ResultsBox(count: work.count)
-        let uris = work.map(\.task.imageURI)
+    /// Reads and decodes each task's image on every core, in the background; a file that cannot be used fails
+    /// only its task.
+    private func startDecoding(_ batch: PreparedBatch) {
+        let results = batch.results
+        let uris = batch.work.map(\.task.imageURI)
         let decoder = self.decoder
-        DispatchQueue.concurrentPerform(iterations: work.count) { index in
-            do {
-                let data = try Data(contentsOf: URL(fileURLWithPath: uris[index]), options: .mappedIfSafe)
-                let image = try data.withUnsafeBytes {
-                    try decoder.decode($0.bindMemory(to: UInt8.self), source: uris[index])
+        guard !uris.isEmpty else { return }
+        let group = batch.decoding
+        group.enter()
+        DispatchQueue.global().async {
+            DispatchQueue.concurrentPerform(iterations: uris.count) { index in
+                do {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: uris[index]), options: .mappedIfSafe)
+                    let image = try data.withUnsafeBytes {
+                        try decoder.decode($0.bindMemory(to: UInt8.self), source: uris[index])
+                    }
+                    results.set(index, .success((image, SHA256.hex(of: data))))
+                } catch let error as ImagingError {
+                    results.set(index, .failure("\(error)"))
+                } catch {
+                    results.set(
+                        index,
+                        .failure(
+                            ImagingError.unreadable(source: uris[index], reason: readableReason(error)).description))
                 }
-                results.set(index, .success((image, SHA256.hex(of: data))))
-            } catch let error as ImagingError {
-                results.set(index, .failure("\(error)"))
-            } catch {
-                results.set(
-                    index,
-                    .failure(ImagingError.unreadable(source: uris[index], reason: readableReason(error)).description))
             }
-        }
-        for index in work.indices {
-            switch results.get(index) {
-            case let .success((image, sha)):
-                work[index].image = image
-                work[index].sha256 = sha
-            case let .failure(reason):
-                work[index].failure = reason
-            }
+            group.leave()
         }
     }
 
