@@ -157,14 +157,15 @@ import Testing
         cluster.stopWorkers()
     }
 
-    @Test func threeWorkersShareOneJob() throws {
+    @Test(arguments: [2, 3])
+    func workersShareOneJob(_ count: Int) throws {
         let cluster = try Cluster()
         let images = try cluster.imageDirectory(count: 150)
         try cluster.check(
             try cluster.run([
                 "enqueue", "caption", "--dir", images, "--job", "shared", "--model", "tiny", "--max-new-tokens", "8",
             ]))
-        for _ in 0..<3 { try cluster.startWorker(["--batch-size", "4", "--prefetch", "4", "--threads", "1"]) }
+        for _ in 0..<count { try cluster.startWorker(["--batch-size", "4", "--prefetch", "4", "--threads", "1"]) }
         let counts = try cluster.waitUntilFinished(job: "shared")
         #expect(counts == ["done": 150])
         let perWorker = try cluster.query("SELECT worker, count(*) AS n FROM results GROUP BY worker").map {
