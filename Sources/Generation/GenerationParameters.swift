@@ -28,6 +28,25 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
 
     public var isSampling: Bool { temperature != nil && beamCount == 1 }
 
+    /// The defaults with every given value applied, validated: how command-line flags and manifest fields become
+    /// parameters.
+    public static func overriding(
+        maxNewTokens: Int? = nil, minNewTokens: Int? = nil, beams: Int? = nil, lengthPenalty: Float? = nil,
+        temperature: Float? = nil, topP: Float? = nil, topK: Int? = nil, seed: UInt64? = nil
+    ) throws -> GenerationParameters {
+        var parameters = GenerationParameters()
+        if let maxNewTokens { parameters.maxNewTokens = maxNewTokens }
+        if let minNewTokens { parameters.minNewTokens = minNewTokens }
+        if let beams { parameters.beamCount = beams }
+        if let lengthPenalty { parameters.lengthPenalty = lengthPenalty }
+        parameters.temperature = temperature
+        if let topP { parameters.topP = topP }
+        if let topK { parameters.topK = topK }
+        if let seed { parameters.seed = seed }
+        try parameters.validate()
+        return parameters
+    }
+
     /// Checks the values a request may carry.
     public func validate() throws {
         func require(_ condition: Bool, _ reason: String) throws {

@@ -37,18 +37,9 @@ extension AMQPConnection {
         let reply = amqp_consume_message(connectionState, &envelope, &wait, 0)
         if reply.reply_type == AMQP_RESPONSE_NORMAL {
             defer { amqp_destroy_envelope(&envelope) }
-            let message = envelope.message
-            let body =
-                message.body.bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: message.body.len)) } ?? []
-            let flags = message.properties._flags
-            let headers =
-                flags & amqp_flags_t(AMQP_BASIC_HEADERS_FLAG) != 0 ? decodeAMQPTable(message.properties.headers) : [:]
-            let contentType =
-                flags & amqp_flags_t(AMQP_BASIC_CONTENT_TYPE_FLAG) != 0
-                ? string(from: message.properties.content_type) : nil
             return DeliveredMessage(
-                deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0, body: body,
-                contentType: contentType, headers: headers, consumerTag: string(from: envelope.consumer_tag))
+                envelope.message, deliveryTag: envelope.delivery_tag, redelivered: envelope.redelivered != 0,
+                consumerTag: string(from: envelope.consumer_tag))
         }
         if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && reply.library_error == AMQP_STATUS_TIMEOUT.rawValue {
             return nil

@@ -12,16 +12,8 @@ extension AMQPConnection {
         var message = amqp_message_t()
         try check(amqp_read_message(connectionState, channelID, &message, 0), "reading a message from \(queue)")
         defer { amqp_destroy_message(&message) }
-        let body = message.body.bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: message.body.len)) } ?? []
-        let flags = message.properties._flags
-        let headers =
-            flags & amqp_flags_t(AMQP_BASIC_HEADERS_FLAG) != 0 ? decodeAMQPTable(message.properties.headers) : [:]
-        let contentType =
-            flags & amqp_flags_t(AMQP_BASIC_CONTENT_TYPE_FLAG) != 0
-            ? string(from: message.properties.content_type) : nil
         return DeliveredMessage(
-            deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0, body: body, contentType: contentType,
-            headers: headers)
+            message, deliveryTag: ok.delivery_tag, redelivered: ok.redelivered != 0, consumerTag: "")
     }
 
     /// Acknowledges a delivered message: the broker forgets it.
@@ -38,5 +30,21 @@ extension AMQPConnection {
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError.library(operation: "basic.nack \(deliveryTag)", message: Self.message(for: status))
         }
+    }
+}
+
+extension DeliveredMessage {
+    /// A copy of a librabbitmq message's body, content type and headers.
+    init(_ message: amqp_message_t, deliveryTag: UInt64, redelivered: Bool, consumerTag: String) {
+        let body = message.body.bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: message.body.len)) } ?? []
+        let flags = message.properties._flags
+        let headers =
+            flags & amqp_flags_t(AMQP_BASIC_HEADERS_FLAG) != 0 ? decodeAMQPTable(message.properties.headers) : [:]
+        let contentType =
+            flags & amqp_flags_t(AMQP_BASIC_CONTENT_TYPE_FLAG) != 0
+            ? string(from: message.properties.content_type) : nil
+        self.init(
+            deliveryTag: deliveryTag, redelivered: redelivered, body: body, contentType: contentType, headers: headers,
+            consumerTag: consumerTag)
     }
 }

@@ -5,7 +5,6 @@ import Foundation
 import Generation
 import Jobs
 import Postgres
-import RabbitMQ
 
 struct EnqueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,16 +60,14 @@ struct EnqueueCommand: ParsableCommand {
             throw ValidationError("unknown task \"\(task)\": use caption, vqa, ground or chat")
         }
         let environment = ProcessInfo.processInfo.environment
-        var parameters = GenerationParameters()
-        if let maxNewTokens { parameters.maxNewTokens = maxNewTokens }
-        if let minNewTokens { parameters.minNewTokens = minNewTokens }
-        if let beams { parameters.beamCount = beams }
-        if let lengthPenalty { parameters.lengthPenalty = lengthPenalty }
-        parameters.temperature = temperature
-        if let topP { parameters.topP = topP }
-        if let topK { parameters.topK = topK }
-        if let seed { parameters.seed = seed }
-        do { try parameters.validate() } catch { throw ValidationError("\(error)") }
+        let parameters: GenerationParameters
+        do {
+            parameters = try GenerationParameters.overriding(
+                maxNewTokens: maxNewTokens, minNewTokens: minNewTokens, beams: beams, lengthPenalty: lengthPenalty,
+                temperature: temperature, topP: topP, topK: topK, seed: seed)
+        } catch {
+            throw ValidationError("\(error)")
+        }
 
         let tasks = try ImageSources.collect(
             kind: kind, paths: paths, directory: dir, include: include, exclude: exclude, manifest: manifest,
@@ -85,19 +82,7 @@ struct EnqueueCommand: ParsableCommand {
         let wanted = skipDone ? try store.withoutResults(tasks, model: model, promptTemplate: prompt) : tasks
         let added = try store.addTasks(wanted, to: opened.id)
 
-        let connection = try AMQPConnection(url: AMQPURL(services.resolvedAMQPURL(environment)))
-        let topology = TaskTopology(
-            prefix: services.resolvedQueuePrefix(environment),
-            deliveryLimit: try services.resolvedDeliveryLimit(environment))
-        try topology.declare(on: connection)
-        for start in stride(from: 0, to: added.count, by: 1000) {
-            try connection.publish(
-                added[start..<min(start + 1000, added.count)].map {
-                    OutgoingMessage(
-                        exchange: topology.exchange, routingKey: topology.routingKey,
-                        body: TaskMessage(taskID: $0, jobID: opened.id).encoded())
-                })
-        }
+        try JobServices.publish(added, job: opened.id, options: services)
         let outcome = Outcome(
             job_id: opened.id, job: name, created: opened.created, found: tasks.count,
             skipped_done: tasks.count - wanted.count,

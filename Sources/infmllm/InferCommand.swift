@@ -150,16 +150,9 @@ struct ManifestLine: Codable {
         guard let kind = InferenceTask(rawValue: task) else {
             throw ModelError.badRequest("unknown task \"\(task)\": use caption, vqa, ground or chat")
         }
-        var parameters = GenerationParameters()
-        if let max_new_tokens { parameters.maxNewTokens = max_new_tokens }
-        if let min_new_tokens { parameters.minNewTokens = min_new_tokens }
-        if let num_beams { parameters.beamCount = num_beams }
-        if let length_penalty { parameters.lengthPenalty = length_penalty }
-        parameters.temperature = temperature
-        if let top_p { parameters.topP = top_p }
-        if let top_k { parameters.topK = top_k }
-        if let seed { parameters.seed = seed }
-        try parameters.validate()
+        let parameters = try GenerationParameters.overriding(
+            maxNewTokens: max_new_tokens, minNewTokens: min_new_tokens, beams: num_beams, lengthPenalty: length_penalty,
+            temperature: temperature, topP: top_p, topK: top_k, seed: seed)
         let text = (kind == .ground ? expression : question) ?? ""
         if kind != .caption && text.isEmpty && prompt == nil {
             throw ModelError.badRequest("task \(task) needs --\(kind == .ground ? "expression" : "question")")
