@@ -18,13 +18,19 @@ public struct ImageDecoder: Sendable {
 
     /// Reads and decodes the file at `path`.
     public func decode(contentsOf path: String) throws -> RGBImage {
+        try decodeWithDigest(contentsOf: path).image
+    }
+
+    /// Reads and decodes the file at `path`, and names its bytes by their SHA-256 (what `tasks.image_sha256` holds).
+    public func decodeWithDigest(contentsOf path: String) throws -> (image: RGBImage, sha256: String) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {
             throw ImagingError.unreadable(source: path, reason: Self.reason(error))
         }
-        return try data.withUnsafeBytes { try decode($0.bindMemory(to: UInt8.self), source: path) }
+        let image = try data.withUnsafeBytes { try decode($0.bindMemory(to: UInt8.self), source: path) }
+        return (image, SHA256.hex(of: data))
     }
 
     /// Decodes file contents; `source` names the input in errors.

@@ -204,7 +204,6 @@ extension PostgresJobStore {
     private static func json(_ rows: [[String: Any]]) throws -> String {
         let cleaned = rows.map { row in
             row.mapValues { value -> Any in
-                if case Optional<Any>.none = value as Any? { return NSNull() }
                 if let optional = value as? OptionalProtocol, optional.isNone { return NSNull() }
                 return value
             }

@@ -215,18 +215,10 @@ public final class InferenceWorker {
         DispatchQueue.global().async {
             DispatchQueue.concurrentPerform(iterations: uris.count) { index in
                 do {
-                    let data = try Data(contentsOf: URL(fileURLWithPath: uris[index]), options: .mappedIfSafe)
-                    let image = try data.withUnsafeBytes {
-                        try decoder.decode($0.bindMemory(to: UInt8.self), source: uris[index])
-                    }
-                    results.set(index, .success((image, SHA256.hex(of: data))))
-                } catch let error as ImagingError {
-                    results.set(index, .failure("\(error)"))
+                    let decoded = try decoder.decodeWithDigest(contentsOf: uris[index])
+                    results.set(index, .success((decoded.image, decoded.sha256)))
                 } catch {
-                    results.set(
-                        index,
-                        .failure(
-                            ImagingError.unreadable(source: uris[index], reason: readableReason(error)).description))
+                    results.set(index, .failure("\(error)"))
                 }
             }
             group.leave()
@@ -251,7 +243,6 @@ public final class InferenceWorker {
                     imageKey: item.task.imageURI, image: preprocessor(item.image!), task: kind,
                     text: item.task.inputText,
                     promptTemplate: item.task.promptTemplate, parameters: parameters)
-                _ = try engine.prompt(for: request)  // a prompt that cannot be built fails here, alone
                 runnable.append((item, request))
             } catch {
                 outcomes.append(
@@ -342,15 +333,6 @@ private final class ResultsBox: @unchecked Sendable {
 
     func set(_ index: Int, _ entry: Entry) { lock.withLock { entries[index] = entry } }
     func get(_ index: Int) -> Entry { lock.withLock { entries[index] } }
-}
-
-private func readableReason(_ error: Error) -> String {
-    let nsError = error as NSError
-    if nsError.domain == NSCocoaErrorDomain && nsError.code == NSFileReadNoSuchFileError { return "no such file" }
-    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(underlying.code)))
-    }
-    return nsError.localizedDescription
 }
 
 func monotonicNow() -> Double {
