@@ -32,7 +32,7 @@ let package = Package(
         .target(
             name: "Models", dependencies: ["Tensors", "CPUBackend", "COpenBLAS", "Tokenization", "Imaging"],
             resources: [.embedInCode("Resources/tokenizer.model")]),
-        .target(name: "Generation", dependencies: ["Models", "Imaging", "Tokenization"]),
+        .target(name: "Generation", dependencies: ["Models", "Tensors", "Imaging", "Tokenization"]),
 
         // MARK: Service adapters
         .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
@@ -50,7 +50,7 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(

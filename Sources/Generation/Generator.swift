@@ -2,6 +2,7 @@
 // `generate` for a decoder-only model called with inputs_embeds: lengths count generated tokens only.
 
 import Foundation
+import Tensors
 
 /// The tokens generated for one prompt: up to and including end-of-sequence when it was produced.
 public struct GeneratedSequence: Sendable, Equatable {

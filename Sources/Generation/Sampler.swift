@@ -1,6 +1,7 @@
 // Choosing one token from logits: argmax, or a draw after temperature, top-k and top-p, in transformers' order.
 
 import Foundation
+import Tensors
 
 enum Sampler {
     /// The index of the largest logit; the first one on ties, as torch.argmax.
@@ -39,23 +40,6 @@ enum Sampler {
             if threshold < cumulative { return index }
         }
         return order.first { probabilities[$0] > 0 } ?? order[0]
-    }
-}
-
-/// SplitMix64: the sampler's seedable generator.
-struct SplitMix64 {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

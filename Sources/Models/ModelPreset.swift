@@ -134,20 +134,15 @@ public enum CheckpointWriter {
 
 /// Standard normal samples from a seeded SplitMix64 (Box-Muller).
 struct NormalSampler {
-    var state: UInt64
+    var generator: SplitMix64
     var spare: Float?
 
     init(seed: UInt64) {
-        state = seed &+ 0x5DEE_CE66
+        generator = SplitMix64(seed: seed &+ 0x5DEE_CE66)
     }
 
     mutating func uniform() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return (Double(z >> 11) + 0.5) / Double(1 << 53)
+        (Double(generator.next() >> 11) + 0.5) / Double(1 << 53)
     }
 
     mutating func next() -> Float {

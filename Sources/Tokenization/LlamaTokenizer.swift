@@ -6,7 +6,8 @@ public struct LlamaTokenizer: Sendable {
     public let pieces: SentencePieceTokenizer
     /// Special tokens recognised in text, longest first: the unknown, BOS and EOS pieces.
     private let specials: [(text: [UInt8], id: Int)]
-    /// How many pieces the unknown token's text encodes to, for the prefix trick in `encodeChunk`.
+    /// The unknown token's text and how many pieces it encodes to, for the prefix trick in `encodeChunk`.
+    private let unknownText: String
     private let unknownPrefixLength: Int
 
     public init(_ pieces: SentencePieceTokenizer) {
@@ -14,7 +15,7 @@ public struct LlamaTokenizer: Sendable {
         let ids = [pieces.unknownID, pieces.bosID, pieces.eosID]
         specials = ids.compactMap { id in pieces.piece(for: id).map { (Array($0.utf8), id) } }
             .sorted { $0.text.count > $1.text.count }
-        let unknownText = pieces.piece(for: pieces.unknownID) ?? "<unk>"
+        unknownText = pieces.piece(for: pieces.unknownID) ?? "<unk>"
         unknownPrefixLength = pieces.encode(unknownText, addDummyPrefix: false).count
     }
 
@@ -79,7 +80,6 @@ public struct LlamaTokenizer: Sendable {
         guard !chunk.isEmpty else { return }
         let text = String(decoding: chunk, as: UTF8.self)
         if chunk.first == 0x20 || chunk.starts(with: SentencePieceTokenizer.spaceSymbol) {
-            let unknownText = pieces.piece(for: unknownID) ?? "<unk>"
             let encoded = pieces.encode(unknownText + text, addDummyPrefix: false)
             ids.append(
                 contentsOf: encoded.count >= unknownPrefixLength ? encoded.dropFirst(unknownPrefixLength) : encoded[...]

@@ -1,21 +1,6 @@
-// Deterministic randomness for the bounded fuzz tests and unique test names.
+// Deterministic randomness for the bounded fuzz tests (the engine's SplitMix64) and unique test names.
 
-/// SplitMix64: a small, fast, seedable generator; the same seed gives the same sequence on every run.
-public struct SplitMix64: RandomNumberGenerator {
-    public var state: UInt64
-
-    public init(seed: UInt64) {
-        state = seed
-    }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+@_exported import struct Tensors.SplitMix64
 
 extension UInt64 {
     /// The value in lower-case hex, for unique database, queue and file names in tests.
