@@ -35,26 +35,22 @@ extension Generator {
             var nextTokens: [Int] = []
             var allHit = true
             for item in 0..<batch {
-                // Accumulated log-probabilities of every (beam, token) continuation.
-                var candidates: [(score: Float, index: Int)] = []
-                candidates.reserveCapacity(beams * vocabulary)
+                // Accumulated log-probabilities of every (beam, token) continuation, beam-major.
+                var candidates = [Float](repeating: 0, count: beams * vocabulary)
                 for beam in 0..<beams {
                     let row = item * beams + beam
                     var logProbabilities = RowMath.logSoftmax(
                         Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)]))
                     if generated < parameters.minNewTokens { logProbabilities[eos] = -.infinity }
-                    for token in 0..<vocabulary {
-                        candidates.append(
-                            (logProbabilities[token] + running[item][beam].score, beam * vocabulary + token))
-                    }
+                    let base = beam * vocabulary, score = running[item][beam].score
+                    for token in 0..<vocabulary { candidates[base + token] = logProbabilities[token] + score }
                 }
-                let top = Self.top(candidates, count: keep)
+                let top = Self.top(keep, of: candidates.count) { candidates[$0] }
                 let atLimit = generated + 1 >= parameters.maxNewTokens
                 let hits = top.map { ($0.index % vocabulary) == eos || atLimit }
                 if !hits.allSatisfy({ $0 }) { allHit = false }
                 // Continue with the best `beams` candidates that did not just end.
-                let continuing = Self.top(
-                    top.enumerated().map { ($0.element.score + (hits[$0.offset] ? -1e9 : 0), $0.offset) }, count: beams)
+                let continuing = Self.top(beams, of: top.count) { top[$0].score + (hits[$0] ? -1e9 : 0) }
                 // Finish the candidates among the top `beams` that ended.
                 let divisor = Float(pow(Double(generated + 1), Double(parameters.lengthPenalty)))
                 var merged = done[item]
@@ -69,8 +65,7 @@ extension Generator {
                             tokens: running[item][beam].tokens + [candidate.index % vocabulary], score: score,
                             finished: justFinished))
                 }
-                done[item] = Self.top(merged.enumerated().map { ($0.element.score, $0.offset) }, count: beams)
-                    .map { merged[$0.index] }
+                done[item] = Self.top(beams, of: merged.count) { merged[$0].score }.map { merged[$0.index] }
                 running[item] = continuing.map { choice in
                     let candidate = top[choice.index]
                     let beam = candidate.index / vocabulary
@@ -94,8 +89,19 @@ extension Generator {
         return done.map { GeneratedSequence(tokens: $0[0].tokens, score: $0[0].score) }
     }
 
-    /// The `count` highest entries, best first; on equal scores the lower index first.
-    private static func top(_ entries: [(score: Float, index: Int)], count: Int) -> [(score: Float, index: Int)] {
-        Array(entries.sorted { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }.prefix(count))
+    /// The `count` highest of `score(0..<n)` with their indices, best first; on equal scores the lower index first
+    /// (torch.topk's order here). One pass with a short sorted list: `n` is beams × vocabulary, `count` a few.
+    private static func top(_ count: Int, of n: Int, score: (Int) -> Float) -> [(score: Float, index: Int)] {
+        var best: [(score: Float, index: Int)] = []
+        best.reserveCapacity(count + 1)
+        for index in 0..<n {
+            let value = score(index)
+            if best.count == count, let last = best.last, !(value > last.score) { continue }
+            var position = best.count
+            while position > 0 && value > best[position - 1].score { position -= 1 }
+            best.insert((value, index), at: position)
+            if best.count > count { best.removeLast() }
+        }
+        return best
     }
 }
