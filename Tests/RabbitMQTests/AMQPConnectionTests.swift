@@ -13,6 +13,7 @@ enum TestBroker {
     }
 
     /// A topology with names no other test or deployment uses, deleted after `body`.
+    @discardableResult
     static func withTopology<T>(deliveryLimit: Int = 2, _ body: (AMQPConnection, TaskTopology) throws -> T) throws -> T
     {
         let connection = try connect()

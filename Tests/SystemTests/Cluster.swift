@@ -77,7 +77,9 @@ final class Cluster {
         process.arguments = ["worker", "--model", model, "--name", "w\(workers.count)"] + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = scratch.appendingPathComponent("worker-\(workers.count).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+            throw ClusterError(message: "cannot create \(log.path)")
+        }
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
