@@ -20,6 +20,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
+        // The CPU kernels are built optimised in every configuration (tests run debug builds of the Swift code).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // MARK: Domain
         .target(name: "Jobs"),
@@ -28,23 +30,26 @@ let package = Package(
 
         // MARK: Engine
         .target(name: "Tensors"),
-        .target(name: "CPUBackend", dependencies: ["Tensors", "COpenBLAS"]),
+        .target(name: "Compute", dependencies: ["Tensors"]),
+        .target(name: "CPUBackend", dependencies: ["Compute", "Tensors", "CKernels", "COpenBLAS"]),
         .target(
-            name: "Models", dependencies: ["Tensors", "CPUBackend", "COpenBLAS", "Tokenization", "Imaging"],
+            name: "Models", dependencies: ["Tensors", "Compute", "COpenBLAS", "Tokenization", "Imaging"],
             resources: [.embedInCode("Resources/tokenizer.model")]),
-        .target(name: "Generation", dependencies: ["Models", "Tensors", "Imaging", "Tokenization"]),
+        .target(name: "Generation", dependencies: ["Models", "Compute", "Tensors", "Imaging", "Tokenization"]),
 
         // MARK: Service adapters
         .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
         .target(name: "RabbitMQ", dependencies: ["Jobs", "CRabbitMQ"]),
-        .target(name: "Worker", dependencies: ["Jobs", "Generation", "Models", "Imaging", "Postgres", "RabbitMQ"]),
+        .target(
+            name: "Worker",
+            dependencies: ["Jobs", "Generation", "Models", "Compute", "Imaging", "Postgres", "RabbitMQ"]),
 
         // MARK: Composition root
         .executableTarget(
             name: "infmllm",
             dependencies: [
                 "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging", "Tensors", "Models", "Generation",
-                "COpenBLAS", "Worker",
+                "Compute", "CPUBackend", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,8 +58,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "CPUBackendTests", dependencies: ["CPUBackend", "Compute", "CKernels", "Tensors", "TestSupport"]),
         .testTarget(
-            name: "GenerationTests", dependencies: ["Generation", "Models", "Imaging", "Tensors", "TestSupport"],
+            name: "GenerationTests",
+            dependencies: ["Generation", "Models", "Compute", "CPUBackend", "Imaging", "Tensors", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(

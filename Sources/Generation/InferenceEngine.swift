@@ -39,8 +39,13 @@ public struct InferenceResult: Sendable {
     public var boxes: [GroundingBox]
     public var prompt: String
     public var promptTokenCount: Int
-    /// Milliseconds spent in each phase for the batch this request ran in.
+    /// Milliseconds spent in each phase for the batch this request ran in: `vision`, `prefill`, `decode`, and
+    /// `generate` (prefill, decode and token selection).
     public var timings: [String: Double]
+    /// The batch this request ran in: its size, its padded prompt length and the decoding steps it took.
+    public var batchSize: Int
+    public var promptPositions: Int
+    public var decodeSteps: Int
 }
 
 /// Runs requests through a loaded model. Thread-compatible: the model is shared read-only; use one engine per thread.
@@ -135,7 +140,10 @@ public struct InferenceEngine {
                 &session, embeddings: embeddings, length: length, valid: valid, batch: requests.count,
                 parameters: parameters)
         }
-        let timings = ["vision": visionTime.milliseconds, "generate": generateTime.milliseconds]
+        let timings = [
+            "vision": visionTime.milliseconds, "prefill": session.prefillTime.milliseconds,
+            "decode": session.decodeTime.milliseconds, "generate": generateTime.milliseconds,
+        ]
         return requests.enumerated().map { index, request in
             let text = model.tokenizer.decode(sequences[index].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
             let boxes =
@@ -144,7 +152,8 @@ public struct InferenceEngine {
                 : []
             return InferenceResult(
                 text: text, tokens: sequences[index].tokens, boxes: boxes, prompt: prompts[index].text,
-                promptTokenCount: lengths[index], timings: timings)
+                promptTokenCount: lengths[index], timings: timings, batchSize: requests.count, promptPositions: length,
+                decodeSteps: session.steps)
         }
     }
 }

@@ -2,7 +2,7 @@
 // absolute positions, pre-norm blocks (LayerNorm eps from config, q/v biases with no k bias, exact GELU),
 // no final norm. Mirrors LAVIS `eva_vit.py` (`create_eva_vit_g`), whose names the weights use.
 
-import CPUBackend
+import Compute
 import Tensors
 
 /// The vision encoder: images in, `[tokens, hidden]` features out (cls first, then the patch grid row-major).
@@ -22,16 +22,18 @@ public struct EVAVisionEncoder: Sendable {
     let classToken: [Float]  // [hidden]
     let positions: [Float]  // [1 + g², hidden]
     let blocks: [Block]
+    let backend: any ComputeBackend
 
     public init(_ weights: WeightLoader, prefix: String, configuration: VisionConfiguration, imageSize: Int) throws {
         self.configuration = configuration
         self.imageSize = imageSize
+        backend = weights.backend
         let hidden = configuration.hiddenSize, patch = configuration.patchSize
         let grid = imageSize / patch
         let kernel = try weights.tensor(prefix + "patch_embed.proj.weight", shape: [hidden, 3, patch, patch])
         patchEmbedding = Linear(
             weight: kernel.reshaped([hidden, 3 * patch * patch]),
-            bias: try weights.floats(prefix + "patch_embed.proj.bias", shape: [hidden]))
+            bias: try weights.floats(prefix + "patch_embed.proj.bias", shape: [hidden]), backend: weights.backend)
         classToken = try weights.floats(prefix + "cls_token", shape: [1, 1, hidden])
         positions = try weights.floats(prefix + "pos_embed", shape: [1, 1 + grid * grid, hidden])
         blocks = try (0..<configuration.layerCount).map { index in
@@ -75,52 +77,34 @@ public struct EVAVisionEncoder: Sendable {
     private func forward(_ block: Block, _ input: [Float], imageCount: Int) -> [Float] {
         let hidden = configuration.hiddenSize, tokens = tokenCount, rows = imageCount * tokens
         var x = input
-        let h = Kernels.layerNorm(
+        let h = backend.layerNorm(
             x, width: hidden, weight: block.norm1Weight, bias: block.norm1Bias,
             epsilon: configuration.layerNormEpsilon)
         var qkv = block.qkv(h, rows: rows)  // [rows, 3 * hidden]: q | k | v, heads contiguous within each
-        for row in 0..<rows {
-            for i in 0..<(3 * hidden) { qkv[row * 3 * hidden + i] += block.qkvBias[i] }
-        }
+        backend.addBias(&qkv, width: 3 * hidden, bias: block.qkvBias)
         var attended = [Float](repeating: 0, count: rows * hidden)
-        let q = split(qkv, part: 0, rows: rows), k = split(qkv, part: 1, rows: rows),
-            v = split(qkv, part: 2, rows: rows)
-        let scale = 1 / Float(configuration.headSize).squareRoot()
-        q.withUnsafeBufferPointer { q in
-            k.withUnsafeBufferPointer { k in
-                v.withUnsafeBufferPointer { v in
-                    attended.withUnsafeMutableBufferPointer { out in
-                        for image in 0..<imageCount {
-                            let offset = image * tokens * hidden
-                            Kernels.attention(
-                                q: q.baseAddress! + offset, k: k.baseAddress! + offset, v: v.baseAddress! + offset,
-                                out: out.baseAddress! + offset, queries: tokens, keys: tokens,
-                                headCount: configuration.headCount, kvHeadCount: configuration.headCount,
-                                headSize: configuration.headSize, scale: scale, allowed: { _, _ in true })
-                        }
-                    }
-                }
+        let shape = AttentionShape(
+            items: imageCount, queries: tokens, keys: tokens, heads: configuration.headCount,
+            kvHeads: configuration.headCount, headSize: configuration.headSize,
+            scale: 1 / Float(configuration.headSize).squareRoot(), limit: tokens, queryStride: 3 * hidden,
+            queryItemStride: tokens * 3 * hidden, outputStride: hidden, outputItemStride: tokens * hidden,
+            kvStride: 3 * hidden, kvItemStride: tokens * 3 * hidden, kvType: .f32)
+        qkv.withUnsafeBufferPointer { qkv in
+            attended.withUnsafeMutableBufferPointer { out in
+                let base = qkv.baseAddress!
+                backend.attention(
+                    q: base, k: UnsafeRawPointer(base + hidden), v: UnsafeRawPointer(base + 2 * hidden),
+                    out: out.baseAddress!, valid: nil, validItemStride: 0, shape: shape)
             }
         }
-        Kernels.add(&x, block.projection(attended, rows: rows))
-        let h2 = Kernels.layerNorm(
+        backend.add(&x, block.projection(attended, rows: rows))
+        let h2 = backend.layerNorm(
             x, width: hidden, weight: block.norm2Weight, bias: block.norm2Bias,
             epsilon: configuration.layerNormEpsilon)
         var hiddenActivations = block.fc1(h2, rows: rows)
-        Kernels.gelu(&hiddenActivations)
-        Kernels.add(&x, block.fc2(hiddenActivations, rows: rows))
+        backend.gelu(&hiddenActivations)
+        backend.add(&x, block.fc2(hiddenActivations, rows: rows))
         return x
-    }
-
-    /// Columns `part * hidden ..< (part + 1) * hidden` of each `[3 * hidden]` row.
-    private func split(_ qkv: [Float], part: Int, rows: Int) -> [Float] {
-        let hidden = configuration.hiddenSize
-        var out = [Float](repeating: 0, count: rows * hidden)
-        for row in 0..<rows {
-            let source = row * 3 * hidden + part * hidden
-            for i in 0..<hidden { out[row * hidden + i] = qkv[source + i] }
-        }
-        return out
     }
 
     /// The image as one row per patch (row-major over the grid), each row the patch's pixels in the conv

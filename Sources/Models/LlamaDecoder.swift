@@ -1,7 +1,7 @@
 // LLaMA as Hugging Face's LlamaForCausalLM computes it: RMSNorm, rotate-half rotary positions, grouped-query
 // attention over a KV cache with left-padding masks, SiLU-gated MLP, final norm and an untied lm_head.
 
-import CPUBackend
+import Compute
 import Foundation
 import Tensors
 
@@ -21,11 +21,13 @@ public struct LlamaDecoder: Sendable {
     let lmHead: Linear
     /// 1 / theta^(2i / headSize), computed in f32 as transformers does.
     let inverseFrequencies: [Float]
+    let backend: any ComputeBackend
 
     public init(_ weights: WeightLoader, prefix: String, lmHead lmHeadName: String, configuration: TextConfiguration)
         throws
     {
         self.configuration = configuration
+        backend = weights.backend
         let hidden = configuration.hiddenSize, kvWidth = configuration.resolvedKVHeadCount * configuration.headSize
         embeddings = try weights.tensor(prefix + "embed_tokens.weight", shape: [configuration.vocabularySize, hidden])
         layers = try (0..<configuration.layerCount).map { index in
@@ -45,7 +47,8 @@ public struct LlamaDecoder: Sendable {
         }
         norm = try weights.floats(prefix + "norm.weight", shape: [hidden])
         lmHead = Linear(
-            weight: try weights.tensor(lmHeadName, shape: [configuration.vocabularySize, hidden]), bias: nil)
+            weight: try weights.tensor(lmHeadName, shape: [configuration.vocabularySize, hidden]), bias: nil,
+            backend: weights.backend)
         let half = configuration.headSize / 2
         let theta = configuration.resolvedRopeTheta
         inverseFrequencies = (0..<half).map { i in 1 / powf(theta, Float(2 * i) / Float(configuration.headSize)) }
@@ -66,7 +69,14 @@ public struct LlamaDecoder: Sendable {
     public func makeCache(batch: Int, capacity: Int) -> KVCache {
         KVCache(
             layerCount: configuration.layerCount, kvWidth: configuration.resolvedKVHeadCount * configuration.headSize,
-            batch: batch, capacity: capacity)
+            batch: batch, capacity: capacity, elementType: backend.kvElementType)
+    }
+
+    /// Bytes of the key/value cache for `batch` rows of `capacity` positions.
+    public func cacheBytes(batch: Int, capacity: Int) -> Int {
+        KVCache.bytes(
+            layerCount: configuration.layerCount, kvWidth: configuration.resolvedKVHeadCount * configuration.headSize,
+            batch: batch, capacity: capacity, elementType: backend.kvElementType)
     }
 
     /// Runs `count` new positions per row through the model and appends them to `cache`.
@@ -84,71 +94,56 @@ public struct LlamaDecoder: Sendable {
         let positions = cache.append(count: count, valid: valid)
         var x = inputs
         for (index, layer) in layers.enumerated() {
-            let h = Kernels.rmsNorm(x, width: hidden, weight: layer.inputNorm, epsilon: configuration.rmsNormEpsilon)
+            let h = backend.rmsNorm(x, width: hidden, weight: layer.inputNorm, epsilon: configuration.rmsNormEpsilon)
             var q = layer.query(h, rows: rows), k = layer.key(h, rows: rows)
             let v = layer.value(h, rows: rows)
-            rotate(&q, heads: configuration.headCount, positions: positions)
-            rotate(&k, heads: configuration.resolvedKVHeadCount, positions: positions)
+            backend.rotary(
+                &q, heads: configuration.headCount, headSize: configuration.headSize, positions: positions,
+                inverseFrequencies: inverseFrequencies)
+            backend.rotary(
+                &k, heads: configuration.resolvedKVHeadCount, headSize: configuration.headSize, positions: positions,
+                inverseFrequencies: inverseFrequencies)
             cache.store(layer: index, keys: k, values: v, count: count)
             let attended = attend(q, layer: index, count: count, cache: cache)
-            Kernels.add(&x, layer.output(attended, rows: rows))
-            let h2 = Kernels.rmsNorm(
+            backend.add(&x, layer.output(attended, rows: rows))
+            let h2 = backend.rmsNorm(
                 x, width: hidden, weight: layer.postAttentionNorm, epsilon: configuration.rmsNormEpsilon)
             var gate = layer.gate(h2, rows: rows)
-            Kernels.siluMultiply(&gate, layer.up(h2, rows: rows))
-            Kernels.add(&x, layer.down(gate, rows: rows))
+            backend.siluMultiply(&gate, layer.up(h2, rows: rows))
+            backend.add(&x, layer.down(gate, rows: rows))
         }
         cache.advance(by: count)
-        let normalized = Kernels.rmsNorm(x, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon)
-        if allLogits { return lmHead(normalized, rows: rows) }
+        if allLogits {
+            let normalized = backend.rmsNorm(x, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon)
+            return lmHead(normalized, rows: rows)
+        }
         var last = [Float](repeating: 0, count: batch * hidden)
         for row in 0..<batch {
             let source = (row * count + count - 1) * hidden
-            last.replaceSubrange((row * hidden)..<((row + 1) * hidden), with: normalized[source..<(source + hidden)])
+            last.replaceSubrange((row * hidden)..<((row + 1) * hidden), with: x[source..<(source + hidden)])
         }
-        return lmHead(last, rows: batch)
-    }
-
-    /// Rotate-half rotary embedding in place on `[rows, heads * headSize]`.
-    private func rotate(_ x: inout [Float], heads: Int, positions: [Int]) {
-        let size = configuration.headSize, half = size / 2
-        var cosines = [Float](repeating: 0, count: half), sines = cosines
-        for (row, position) in positions.enumerated() {
-            for i in 0..<half {
-                let angle = Float(position) * inverseFrequencies[i]
-                cosines[i] = cosf(angle)
-                sines[i] = sinf(angle)
-            }
-            for head in 0..<heads {
-                let base = row * heads * size + head * size
-                for i in 0..<half {
-                    let a = x[base + i], b = x[base + half + i]
-                    x[base + i] = a * cosines[i] - b * sines[i]
-                    x[base + half + i] = b * cosines[i] + a * sines[i]
-                }
-            }
-        }
+        return lmHead(
+            backend.rmsNorm(last, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon), rows: batch)
     }
 
     /// Each row's new queries against that row's cached keys: causal, and blind to left padding.
     private func attend(_ q: [Float], layer: Int, count: Int, cache: KVCache) -> [Float] {
         let batch = cache.batch, hidden = configuration.hiddenSize, keys = cache.length + count
-        let stride = cache.capacity * cache.kvWidth
         var out = [Float](repeating: 0, count: batch * count * hidden)
-        let scale = 1 / Float(configuration.headSize).squareRoot()
+        let shape = AttentionShape(
+            items: batch, queries: count, keys: keys, heads: configuration.headCount,
+            kvHeads: configuration.resolvedKVHeadCount, headSize: configuration.headSize,
+            scale: 1 / Float(configuration.headSize).squareRoot(), limit: cache.length + 1, queryStride: hidden,
+            queryItemStride: count * hidden, outputStride: hidden, outputItemStride: count * hidden,
+            kvStride: cache.kvWidth, kvItemStride: cache.capacity * cache.kvWidth, kvType: cache.elementType)
         q.withUnsafeBufferPointer { q in
-            cache.keys[layer].withUnsafeBufferPointer { k in
-                cache.values[layer].withUnsafeBufferPointer { v in
-                    out.withUnsafeMutableBufferPointer { out in
-                        for row in 0..<batch {
-                            let start = cache.length
-                            let maskBase = row * cache.capacity
-                            Kernels.attention(
-                                q: q.baseAddress! + row * count * hidden, k: k.baseAddress! + row * stride,
-                                v: v.baseAddress! + row * stride, out: out.baseAddress! + row * count * hidden,
-                                queries: count, keys: keys, headCount: configuration.headCount,
-                                kvHeadCount: configuration.resolvedKVHeadCount, headSize: configuration.headSize,
-                                scale: scale, allowed: { t, s in s <= start + t && cache.mask[maskBase + s] })
+            cache.keys[layer].withUnsafeBytes { k in
+                cache.values[layer].withUnsafeBytes { v in
+                    cache.mask.withUnsafeBufferPointer { mask in
+                        out.withUnsafeMutableBufferPointer { out in
+                            backend.attention(
+                                q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, out: out.baseAddress!,
+                                valid: mask.baseAddress!, validItemStride: cache.capacity, shape: shape)
                         }
                     }
                 }

@@ -2,7 +2,6 @@
 // (W + (alpha / r) · B · A) and peft's name wrapping is removed, so the networks see plain weights.
 
 import COpenBLAS
-import CPUBackend
 import Tensors
 
 /// Folds LoRA pairs into plain weights.

@@ -11,6 +11,9 @@ public enum ModelPreset: String, Sendable, CaseIterable {
     case bench
     /// The real InfMLLM-7B shapes (EVA ViT-g at 448 px, 256 visual tokens, LLaMA-7B), about 15.5 GB in bf16.
     case sevenB = "7b"
+    /// The 7b widths (EVA ViT-g at 448 px, LLaMA-7B layers, the 32,000-token vocabulary) with only 3 vision blocks
+    /// and 3 decoder layers: benchmarks of the real layer shapes in about 1.3 GB of bf16.
+    case slice
 
     public func configuration(variant: ModelVariant) -> ModelConfiguration {
         switch self {
@@ -36,6 +39,13 @@ public enum ModelPreset: String, Sendable, CaseIterable {
                     rmsNormEpsilon: 1e-5,
                     ropeTheta: 10_000, vocabularySize: 1400, maxPositionEmbeddings: 2048, bosTokenID: 1, eosTokenID: 2,
                     padTokenID: 0))
+        case .slice:
+            {
+                var configuration = ModelPreset.sevenB.configuration(variant: variant)
+                configuration.vision.layerCount = 3
+                configuration.text.layerCount = 3
+                return configuration
+            }()
         case .sevenB:
             ModelConfiguration(
                 modelType: "infmllm", variant: variant, imageSize: 448, poolOutSize: 16,

@@ -1,13 +1,14 @@
 // The pool-adapter: ln_vision, drop cls, block-average the g x g patch grid to P x P (token i·P + j), then
 // Linear → exact GELU → Linear into the language model's width. Mirrors InfMLLM `pooler.py`.
 
-import CPUBackend
+import Compute
 
 /// Vision features to the visual tokens the language model reads.
 public struct PoolingAdapter: Sendable {
     let lnWeight: [Float], lnBias: [Float], lnEpsilon: Float
     let first: Linear, second: Linear
     let grid: Int, pool: Int, visionWidth: Int
+    let backend: any ComputeBackend
 
     public init(
         _ weights: WeightLoader, lnPrefix: String, poolerPrefix: String, visionWidth: Int, textWidth: Int,
@@ -21,19 +22,20 @@ public struct PoolingAdapter: Sendable {
         self.grid = grid
         self.pool = pool
         self.visionWidth = visionWidth
+        backend = weights.backend
     }
 
     /// `features`: `imageCount` x `[1 + g², visionWidth]`. Returns `imageCount` x `[P², textWidth]`.
     public func callAsFunction(_ features: [Float], imageCount: Int) -> [Float] {
         let pooled = pooledGrid(normalized(features), imageCount: imageCount)
         var hidden = first(pooled, rows: imageCount * pool * pool)
-        Kernels.gelu(&hidden)
+        backend.gelu(&hidden)
         return second(hidden, rows: imageCount * pool * pool)
     }
 
     /// ln_vision over every token, cls included (it is dropped right after).
     public func normalized(_ features: [Float]) -> [Float] {
-        Kernels.layerNorm(features, width: visionWidth, weight: lnWeight, bias: lnBias, epsilon: lnEpsilon)
+        backend.layerNorm(features, width: visionWidth, weight: lnWeight, bias: lnBias, epsilon: lnEpsilon)
     }
 
     /// The mean of each k x k block of patches (cls dropped), P² rows per image.

@@ -1,5 +1,6 @@
 // An InfMLLM checkpoint directory loaded: configuration, tokenizer, vision encoder, pool-adapter and LLaMA.
 
+import Compute
 import Foundation
 import Imaging
 import Tensors
@@ -14,13 +15,17 @@ public struct VisionLanguageModel: Sendable {
     public let decoder: LlamaDecoder
     public let layout: CheckpointLayout
     public let directory: String
+    /// The backend every network computes on.
+    public let backend: any ComputeBackend
+    /// The element type most of the checkpoint's weight matrices are stored in.
+    public let storedMatrixType: DType
 
     /// Loads `directory`: config.json, tokenizer.model and the weights (safetensors or PyTorch .bin, f32/f16/bf16).
     /// Fails naming the file and tensor for missing, extra or misshapen tensors.
     ///
-    /// - Parameter matrixType: hold weight matrices as this type; nil keeps each as stored (memory-mapped).
-    ///   Activations and accumulation are f32 either way.
-    public init(directory: String, matrixType: DType? = nil) throws {
+    /// - Parameter backend: computes every product and kernel, and prepares the weight matrices for them once here.
+    public init(directory: String, backend: any ComputeBackend) throws {
+        self.backend = backend
         self.directory = directory
         configuration = try ModelConfiguration.load(directory: directory)
         tokenizer = try LlamaTokenizer(contentsOf: (directory as NSString).appendingPathComponent("tokenizer.model"))
@@ -31,7 +36,8 @@ public struct VisionLanguageModel: Sendable {
         }
         let checkpoint = try CheckpointFiles.read(directory: directory)
         let tensors = try LoRAMerge.merged(checkpoint.tensors, alpha: configuration.loraAlpha, source: directory)
-        let weights = WeightLoader(tensors: tensors, files: checkpoint.files, source: directory, matrixType: matrixType)
+        storedMatrixType = Self.majorityMatrixType(tensors.values)
+        let weights = WeightLoader(tensors: tensors, files: checkpoint.files, source: directory, backend: backend)
         layout = try CheckpointLayout.detect(variant: configuration.variant, names: weights.names, directory: directory)
         vision = try EVAVisionEncoder(
             weights, prefix: layout.vision, configuration: configuration.vision, imageSize: configuration.imageSize)
@@ -43,6 +49,18 @@ public struct VisionLanguageModel: Sendable {
         decoder = try LlamaDecoder(
             weights, prefix: layout.language, lmHead: layout.lmHead, configuration: configuration.text)
         try weights.checkAllUsed(ignoring: CheckpointLayout.isIgnored)
+    }
+
+    /// The element type of most of `directory`'s 2-D tensors (by element count), read from the file headers only:
+    /// bf16 checkpoints default to the bf16 compute mode.
+    public static func storedMatrixType(directory: String) throws -> DType {
+        majorityMatrixType(try CheckpointFiles.read(directory: directory).tensors.values)
+    }
+
+    static func majorityMatrixType<Tensors: Sequence<WeightTensor>>(_ tensors: Tensors) -> DType {
+        var counts: [DType: Int] = [:]
+        for tensor in tensors where tensor.shape.count >= 2 { counts[tensor.dtype, default: 0] += tensor.count }
+        return counts.max { $0.value < $1.value }?.key ?? .f32
     }
 
     /// The preprocessing this variant's reference uses: stretch for multitask, expand-to-square for chat.

@@ -1,7 +1,7 @@
 // Tensors by checkpoint name, with shape checks and a record of which were used, so that missing, misshapen
 // and left-over tensors are all reported with the file they came from.
 
-import CPUBackend
+import Compute
 import Tensors
 
 /// Hands out checkpoint tensors by name during model construction.
@@ -12,18 +12,19 @@ public final class WeightLoader {
     private let files: [String: String]
     private var used = Set<String>()
     public let source: String
-    /// When set, matrices are held in this type (converted once at load), whatever their stored type.
-    public let matrixType: DType?
+    /// Prepares every weight matrix for its products.
+    public let backend: any ComputeBackend
 
     /// - Parameters:
     ///   - tensors: every tensor of the checkpoint by name.
     ///   - files: the file each tensor came from, for messages.
-    ///   - matrixType: hold weight matrices as this type (bf16 halves the memory of an f32 checkpoint).
-    public init(tensors: [String: WeightTensor], files: [String: String], source: String, matrixType: DType? = nil) {
+    ///   - backend: prepares the matrices (packing them, for the CPU's bf16 mode).
+    public init(tensors: [String: WeightTensor], files: [String: String], source: String, backend: any ComputeBackend)
+    {
         self.tensors = tensors
         self.files = files
         self.source = source
-        self.matrixType = matrixType
+        self.backend = backend
     }
 
     public var names: [String] { Array(tensors.keys) }
@@ -40,9 +41,6 @@ public final class WeightLoader {
                 tensor: name, expected: shape, found: tensor.shape, file: files[name] ?? source)
         }
         used.insert(name)
-        if let matrixType, tensor.dtype != matrixType, shape.count >= 2 {
-            return OwnedBytes.tensor(name: name, shape: shape, values: tensor.floats(), as: matrixType)
-        }
         return tensor
     }
 
@@ -51,11 +49,11 @@ public final class WeightLoader {
         try tensor(name, shape: shape).floats()
     }
 
-    /// `prefix.weight` `[out, in]` and, when `bias` is true, `prefix.bias` `[out]`.
+    /// `prefix.weight` `[out, in]` and, when `bias` is true, `prefix.bias` `[out]`, prepared by the backend.
     public func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true) throws -> Linear {
         Linear(
             weight: try tensor(prefix + ".weight", shape: [out, inFeatures]),
-            bias: bias ? try floats(prefix + ".bias", shape: [out]) : nil)
+            bias: bias ? try floats(prefix + ".bias", shape: [out]) : nil, backend: backend)
     }
 
     /// Fails naming every tensor that no layer took, other than those `ignored` says to skip.

@@ -1,7 +1,6 @@
 // `infmllm infer`: one request, or a JSONL manifest of them in batches, with no queue and no database.
 
 import ArgumentParser
-import COpenBLAS
 import Foundation
 import Generation
 import Imaging
@@ -32,13 +31,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Nucleus sampling mass.") var topP: Float?
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
     @Option(help: "Sampling seed.") var seed: UInt64?
-    @Option(
-        help: ArgumentHelp(
-            "Weight type in memory: f32 (as stored) or bf16.",
-            discussion:
-                "bf16 holds every weight matrix in bfloat16 (half the memory of f32); activations and sums stay f32."))
-    var dtype: String = "f32"
-    @Option(help: "CPU threads for the matrix products.") var threads: Int?
+    @OptionGroup var compute: ComputeOptions
     @Option(help: ArgumentHelp("A JSONL file of requests, run in batches.", valueName: "path")) var manifest: String?
     @Option(help: "Requests per batch with --manifest.") var batchSize: Int = 8
     @OptionGroup var images: ImageOptions
@@ -46,16 +39,11 @@ struct InferCommand: ParsableCommand {
 
     func validate() throws {
         guard (image == nil) != (manifest == nil) else { throw ValidationError("give either --image or --manifest") }
-        guard dtype == "f32" else {
-            throw ValidationError(
-                "--dtype \(dtype): only f32 compute is implemented on CPU; weights may be stored as bf16 or f16")
-        }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
     }
 
     func run() throws {
-        if let threads { openblas_set_num_threads(Int32(max(1, threads))) }
-        let vlm = try VisionLanguageModel(directory: model, matrixType: dtype == "bf16" ? .bf16 : nil)
+        let vlm = try VisionLanguageModel(directory: model, backend: try compute.backend(modelDirectory: model))
         let engine = InferenceEngine(model: vlm)
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let lines: [ManifestLine]
@@ -172,6 +160,10 @@ struct InferOutput: Encodable {
     let boxes: [GroundingBox]?
     let prompt_tokens: Int
     let timings_ms: [String: Double]
+    /// The batch the request ran in: size, padded prompt length, decoding steps.
+    let batch: Int
+    let prompt_positions: Int
+    let decode_steps: Int
 
     init(line: ManifestLine, result: InferenceResult) {
         image = line.image
@@ -181,5 +173,8 @@ struct InferOutput: Encodable {
         boxes = line.task == "ground" ? result.boxes : nil
         prompt_tokens = result.promptTokenCount
         timings_ms = result.timings
+        batch = result.batchSize
+        prompt_positions = result.promptPositions
+        decode_steps = result.decodeSteps
     }
 }

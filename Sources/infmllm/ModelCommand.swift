@@ -18,13 +18,13 @@ struct ModelInitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Write a random-weight checkpoint (config.json, model.safetensors, tokenizer.model).",
         discussion: """
-            Presets: tiny (tests, the demo), bench (CPU benchmarks), 7b (the real InfMLLM-7B shapes, ~15.5 GB in \
+            Presets: tiny (tests, the demo), bench (CPU benchmarks), slice (the 7b layer widths with 3 vision blocks and 3 decoder layers), 7b (the real InfMLLM-7B shapes, ~15.5 GB in \
             bf16). The same seed always gives the same weights. The tokenizer is the repository's small \
             SentencePiece model (1,400 pieces, LLaMA's settings).
             """
     )
 
-    @Option(help: "tiny, bench or 7b.")
+    @Option(help: "tiny, bench, slice (the 7b widths, 3 + 3 layers) or 7b.")
     var preset: String = "tiny"
 
     @Option(help: "multitask (InfMLLM-7B names) or chat (InfMLLM-7B-Chat names).")
@@ -41,7 +41,7 @@ struct ModelInitCommand: ParsableCommand {
 
     func run() throws {
         guard let preset = ModelPreset(rawValue: preset) else {
-            throw ValidationError("unknown preset \"\(preset)\": use tiny, bench or 7b")
+            throw ValidationError("unknown preset \"\(preset)\": use tiny, bench, slice or 7b")
         }
         guard let variant = ModelVariant(rawValue: variant) else {
             throw ValidationError("unknown variant \"\(variant)\": use multitask or chat")

@@ -1,7 +1,6 @@
 // `infmllm worker`: consumes task messages and runs them through the model in batches until SIGTERM/SIGINT.
 
 import ArgumentParser
-import COpenBLAS
 import Foundation
 import Models
 import RabbitMQ
@@ -24,8 +23,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Tasks per model batch.") var batchSize = 8
     @Option(help: "Milliseconds to wait for a batch to fill after its first task.") var maxWaitMs = 200
     @Option(help: "Unacknowledged messages to hold (default twice the batch size).") var prefetch: Int?
-    @Option(help: "CPU threads for the matrix products.") var threads: Int?
-    @Option(help: "Weight type in memory: f32 (as stored) or bf16.") var dtype: String = "f32"
+    @OptionGroup var compute: ComputeOptions
     @Option(help: "The name recorded with tasks and results (default host-pid).") var name: String?
     @OptionGroup var services: ServiceOptions
     @OptionGroup var images: ImageOptions
@@ -38,16 +36,16 @@ struct WorkerCommand: ParsableCommand {
         guard batchSize >= 1, maxWaitMs >= 0 else {
             throw ValidationError("--batch-size must be ≥ 1 and --max-wait-ms ≥ 0")
         }
-        guard dtype == "f32" || dtype == "bf16" else { throw ValidationError("--dtype must be f32 or bf16") }
     }
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        if let threads { openblas_set_num_threads(Int32(max(1, threads))) }
         let stop = StopSignal()
         stop.installHandlers()
         let log: (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
-        let vlm = try VisionLanguageModel(directory: model, matrixType: dtype == "bf16" ? .bf16 : nil)
+        let backend = try compute.backend(modelDirectory: model)
+        log("loading \(model) on \(backend.summary)")
+        let vlm = try VisionLanguageModel(directory: model, backend: backend)
         let configuration = WorkerConfiguration(
             databaseURL: services.resolvedDatabaseURL(environment),
             amqpURL: try AMQPURL(services.resolvedAMQPURL(environment)),

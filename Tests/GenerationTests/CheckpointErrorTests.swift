@@ -31,7 +31,7 @@ import Testing
 
     static func expectLoadError(_ directory: String, mentioning words: [String]) {
         #expect {
-            _ = try VisionLanguageModel(directory: directory)
+            _ = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
         } throws: { error in
             let text = "\(error)"
             return words.allSatisfy { text.contains($0) }
@@ -124,8 +124,8 @@ import Testing
             tensors[target + ".lora_A.weight"] = ([rank, shape[1]], a)
             tensors[target + ".lora_B.weight"] = ([shape[0], rank], b)
         }
-        let merged = try VisionLanguageModel(directory: directory)
-        let original = try VisionLanguageModel(directory: EngineFixtures.modelDirectory("multitask"))
+        let merged = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
+        let original = try VisionLanguageModel(directory: EngineFixtures.modelDirectory("multitask"), backend: EngineFixtures.f32)
         let probe = (0..<64).map { Float($0) / 64 }
         let layerInput = merged.decoder.embed([5, 6, 7])
         #expect(!layerInput.isEmpty && probe.count == 64)

@@ -1,5 +1,6 @@
 // The checkpoints and reference outputs made by tools/reference/engine_fixtures.py (PyTorch + transformers).
 
+import CPUBackend
 import Foundation
 import Generation
 import Imaging
@@ -37,6 +38,10 @@ struct EngineCases: Decodable {
 }
 
 enum EngineFixtures {
+    /// The exact mode every golden comparison runs in, and the fast mode.
+    static let f32 = CPUBackend(precision: .f32, threads: 2)
+    static let bf16 = CPUBackend(precision: .bf16, threads: 2)
+
     static let directory = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
     static let imagesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("ImagingTests/Fixtures/images")

@@ -1,0 +1,113 @@
+// c = a Wᵀ over packed bf16 panels: an AVX-512 BF16 micro-kernel (vdpbf16ps, up to 12 rows x 32 columns held in
+// 24 accumulators) and a portable kernel with the same results up to f32 summation order.
+#include "ckernels.h"
+#include "internal.h"
+
+#include <immintrin.h>
+
+#define CK_MR 12
+#define CK_KC 256        // pairs of k per block when many rows share the panels
+#define CK_PANEL_GROUP 8 // panels whose k block stays in L2 while every row block passes over them
+
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+CK_TARGET_BF16 static inline __attribute__((always_inline)) void
+kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b, float *c, ptrdiff_t ldc,
+            int load, __mmask16 m0, __mmask16 m1) {
+    __m512 acc0[CK_MR], acc1[CK_MR];
+    const int32_t *ar[CK_MR];
+    for (int r = 0; r < rows; r++) {
+        ar[r] = (const int32_t *)(a + r * lda);
+        if (load) {
+            acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc0[r] = _mm512_setzero_ps();
+            acc1[r] = _mm512_setzero_ps();
+        }
+    }
+    for (int p = 0; p < pairs; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + p * 64);
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + p * 64 + 32);
+        for (int r = 0; r < rows; r++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32(ar[r][p]);
+            acc0[r] = _mm512_dpbf16_ps(acc0[r], av, b0);
+            acc1[r] = _mm512_dpbf16_ps(acc1[r], av, b1);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+    }
+}
+
+#define CK_KERNEL_CASE(R)                                                                                        \
+    case R: kernel_bf16(R, pairs, a, lda, b, c, ldc, load, m0, m1); break;
+
+CK_TARGET_BF16 static void tile_bf16(int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b,
+                                     float *c, ptrdiff_t ldc, int load, int columns) {
+    __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
+    __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
+    switch (rows) {
+        CK_KERNEL_CASE(1) CK_KERNEL_CASE(2) CK_KERNEL_CASE(3) CK_KERNEL_CASE(4) CK_KERNEL_CASE(5) CK_KERNEL_CASE(6)
+        CK_KERNEL_CASE(7) CK_KERNEL_CASE(8) CK_KERNEL_CASE(9) CK_KERNEL_CASE(10) CK_KERNEL_CASE(11)
+        CK_KERNEL_CASE(12)
+    default: break;
+    }
+}
+
+CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
+                                            const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
+                                            int panel_begin, int panel_end) {
+    int pairs = (k + 1) / 2;
+    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
+    // Few rows: each panel streams once over the whole of k. Many rows: k blocks whose panels stay in L2.
+    int kc = m <= CK_MR ? pairs : CK_KC;
+    for (int kb = 0; kb < pairs; kb += kc) {
+        int count = min_int(kc, pairs - kb);
+        int load = accumulate || kb > 0;
+        for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
+            int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
+            for (int i = 0; i < m; i += CK_MR) {
+                int rows = min_int(CK_MR, m - i);
+                for (int panel = group; panel < group_end; panel++) {
+                    int column = panel * CK_PANEL;
+                    tile_bf16(rows, count, a + i * lda + 2 * kb, lda, packed + panel * panel_size + (size_t)kb * 64,
+                              c + i * ldc + column, ldc, load, min_int(CK_PANEL, n - column));
+                }
+            }
+        }
+    }
+}
+
+static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
+                               float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
+    int pairs = (k + 1) / 2;
+    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
+    float wide[CK_PANEL * 2];
+    for (int panel = panel_begin; panel < panel_end; panel++) {
+        int column = panel * CK_PANEL, columns = min_int(CK_PANEL, n - column);
+        const uint16_t *b = packed + panel * panel_size;
+        for (int i = 0; i < m; i++) {
+            float acc[CK_PANEL];
+            for (int j = 0; j < CK_PANEL; j++) acc[j] = 0;
+            const uint16_t *row = a + i * lda;
+            for (int p = 0; p < pairs; p++) {
+                float a0 = ck_bf16_value(row[2 * p]), a1 = ck_bf16_value(row[2 * p + 1]);
+                for (int j = 0; j < CK_PANEL * 2; j++) wide[j] = ck_bf16_value(b[p * 64 + j]);
+                for (int j = 0; j < CK_PANEL; j++) acc[j] += a0 * wide[2 * j] + a1 * wide[2 * j + 1];
+            }
+            float *out = c + i * ldc + column;
+            for (int j = 0; j < columns; j++) out[j] = accumulate ? out[j] + acc[j] : acc[j];
+        }
+    }
+}
+
+void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
+                  ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
+    ck_init_features();
+    if (ck_use_avx512bf16)
+        gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
+    else
+        gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
+}

@@ -1,0 +1,104 @@
+// The CPU backend's arithmetic: bf16 weight products on packed panels, and the row kernels, with
+// run-time dispatch between AVX-512 BF16 code and portable C that runs on any x86-64 (or other) processor.
+//
+// Every function works on a caller-given range (rows, panels or elements) so that the caller's thread pool
+// splits the work; nothing here starts a thread or allocates memory except where a function says so.
+#ifndef INFMLLM_CKERNELS_H
+#define INFMLLM_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: CPU features
+
+/// 1 when the processor and the operating system support AVX-512F, BW, VL and BF16 (vdpbf16ps), else 0.
+int ck_has_avx512bf16(void);
+/// Forces the portable kernels (1) or allows the fast ones again (0): for tests of the fallback path.
+void ck_force_portable(int portable);
+/// "avx512bf16" or "portable": the kernels that ck_gemm_* run now.
+const char *ck_kernel_name(void);
+
+// MARK: Packed weight panels
+//
+// A matrix W [n, k] (y = x Wᵀ) is packed into ceil(n / 32) panels of 32 output columns. Within a panel, for each
+// pair of inputs (2p, 2p + 1), the 32 columns' two values lie side by side: panel[p][column][2]. k is padded to an
+// even count and n to a multiple of 32 with zeros. Panels hold uint16 bfloat16 bits.
+
+/// Element types of a packing source.
+enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2 };
+
+/// Number of uint16 elements of a packed [n, k] matrix.
+size_t ck_packed_count(int n, int k);
+
+/// Packs panels [panel_begin, panel_end) of W into `dst` (the whole packed buffer). Element (row r, column c)
+/// of W is at `src + (r * row_stride + c * column_stride) * size(src_type)`. f32 and f16 values are rounded to
+/// bf16 to nearest even.
+void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
+                  uint16_t *dst, int panel_begin, int panel_end);
+
+/// Rows [row_begin, row_end) of x [m, k] (row stride ldx floats) as bf16 into out (row stride ldo >= k rounded
+/// up to even; the pad element is zeroed).
+void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
+                     int row_end);
+
+// MARK: Products
+//
+// c[i, j] = sum_k a[i, k] * W[j, k] for rows [0, m) and the columns of panels [panel_begin, panel_end), with a
+// the bf16 rows from ck_rows_to_bf16 (row stride lda elements, k padded to even) and f32 accumulation. When
+// `accumulate` is nonzero the products are added to c; otherwise c is overwritten. Columns past n are not written.
+
+void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
+                  ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
+
+// MARK: Row kernels (rows [row_begin, row_end) of row-major [rows, width] arrays; out may equal x)
+
+void ck_layer_norm(const float *x, float *out, int width, const float *weight, const float *bias, float epsilon,
+                   int row_begin, int row_end);
+void ck_rms_norm(const float *x, float *out, int width, const float *weight, float epsilon, int row_begin,
+                 int row_end);
+/// x[i] += bias[i % width] for rows [row_begin, row_end).
+void ck_add_bias(float *x, int width, const float *bias, int row_begin, int row_end);
+
+// MARK: Element kernels (elements [begin, end))
+
+/// Exact GELU, x * Φ(x), with an erf accurate to 2e-7.
+void ck_gelu(float *x, size_t begin, size_t end);
+/// The same with the C library's erff, for the exact f32 mode.
+void ck_gelu_exact(float *x, size_t begin, size_t end);
+/// gate[i] = silu(gate[i]) * up[i].
+void ck_silu_mul(float *gate, const float *up, size_t begin, size_t end);
+/// x[i] += y[i].
+void ck_add(float *x, const float *y, size_t begin, size_t end);
+
+// MARK: Attention pieces
+
+/// Softmax of row[0..<count] in place where allowed: entry s takes part when s < limit and (valid == NULL or
+/// valid[s]); others become 0. A row with no allowed entry becomes all zeros. Scores are multiplied by `scale`
+/// first.
+void ck_softmax(float *row, int count, float scale, int limit, const uint8_t *valid);
+
+/// Attention of a few query rows against keys and values stored as f32 (type CK_F32) or bf16 (CK_BF16), for one
+/// head: out[t] = sum_s softmax_s(scale * q[t] . k[s]) v[s], with query t seeing keys s < limit + t (and
+/// valid[s] when valid is not NULL). `scratch` holds `keys` floats.
+void ck_attention_head(const float *q, ptrdiff_t ldq, int queries, const void *k, const void *v, int kv_type,
+                       ptrdiff_t ldkv, int keys, int head_size, float scale, int limit, const uint8_t *valid,
+                       float *out, ptrdiff_t ldo, float *scratch);
+
+/// Rotate-half rotary embedding on rows [row_begin, row_end) of x [rows, heads * head_size]: position
+/// positions[row], frequencies inverse_frequencies[0..<head_size / 2].
+void ck_rotary(float *x, int heads, int head_size, const int32_t *positions, const float *inverse_frequencies,
+               int row_begin, int row_end);
+
+/// f32 to bf16 bits (nearest even) and back, for caches and tests.
+void ck_f32_to_bf16(const float *x, uint16_t *out, size_t count);
+void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,93 @@
+// Weight matrices into bf16 panels (once, at load) and activation rows into bf16 (once per product).
+#include "ckernels.h"
+#include "internal.h"
+
+#include <immintrin.h>
+
+size_t ck_packed_count(int n, int k) {
+    size_t panels = ((size_t)n + CK_PANEL - 1) / CK_PANEL;
+    size_t pairs = ((size_t)k + 1) / 2;
+    return panels * pairs * CK_PANEL * 2;
+}
+
+static inline uint16_t load_bf16(const void *src, int type, ptrdiff_t index) {
+    switch (type) {
+    case CK_F32: return ck_bf16_bits(((const float *)src)[index]);
+    case CK_BF16: return ((const uint16_t *)src)[index];
+    default: return ck_bf16_bits(ck_f16_value(((const uint16_t *)src)[index]));
+    }
+}
+
+void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
+                  uint16_t *dst, int panel_begin, int panel_end) {
+    size_t pairs = ((size_t)k + 1) / 2;
+    size_t panel_size = pairs * CK_PANEL * 2;
+    for (int panel = panel_begin; panel < panel_end; panel++) {
+        uint16_t *out = dst + (size_t)panel * panel_size;
+        for (int j = 0; j < CK_PANEL; j++) {
+            int row = panel * CK_PANEL + j;
+            if (row >= n) {
+                for (size_t p = 0; p < pairs; p++) out[p * CK_PANEL * 2 + j * 2] = out[p * CK_PANEL * 2 + j * 2 + 1] = 0;
+                continue;
+            }
+            ptrdiff_t base = (ptrdiff_t)row * row_stride;
+            if (src_type == CK_BF16 && column_stride == 1) {
+                const uint16_t *in = (const uint16_t *)src + base;
+                for (int c = 0; c + 1 < k; c += 2) {
+                    uint16_t *o = out + (size_t)(c / 2) * CK_PANEL * 2 + j * 2;
+                    o[0] = in[c];
+                    o[1] = in[c + 1];
+                }
+            } else {
+                for (int c = 0; c + 1 < k; c += 2) {
+                    uint16_t *o = out + (size_t)(c / 2) * CK_PANEL * 2 + j * 2;
+                    o[0] = load_bf16(src, src_type, base + (ptrdiff_t)c * column_stride);
+                    o[1] = load_bf16(src, src_type, base + (ptrdiff_t)(c + 1) * column_stride);
+                }
+            }
+            if (k & 1) {
+                uint16_t *o = out + (size_t)(k / 2) * CK_PANEL * 2 + j * 2;
+                o[0] = load_bf16(src, src_type, base + (ptrdiff_t)(k - 1) * column_stride);
+                o[1] = 0;
+            }
+        }
+    }
+}
+
+CK_TARGET_BF16 static void rows_to_bf16_avx512(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo,
+                                               int row_begin, int row_end) {
+    for (int r = row_begin; r < row_end; r++) {
+        const float *in = x + (ptrdiff_t)r * ldx;
+        uint16_t *o = out + (ptrdiff_t)r * ldo;
+        int c = 0;
+        for (; c + 32 <= k; c += 32) {
+            __m512 lo = _mm512_loadu_ps(in + c), hi = _mm512_loadu_ps(in + c + 16);
+            _mm512_storeu_si512(o + c, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+        for (; c < k; c++) o[c] = ck_bf16_bits(in[c]);
+        if (k & 1) o[k] = 0;
+    }
+}
+
+void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
+                     int row_end) {
+    ck_init_features();
+    if (ck_use_avx512bf16) {
+        rows_to_bf16_avx512(x, ldx, k, out, ldo, row_begin, row_end);
+        return;
+    }
+    for (int r = row_begin; r < row_end; r++) {
+        const float *in = x + (ptrdiff_t)r * ldx;
+        uint16_t *o = out + (ptrdiff_t)r * ldo;
+        for (int c = 0; c < k; c++) o[c] = ck_bf16_bits(in[c]);
+        if (k & 1) o[k] = 0;
+    }
+}
+
+void ck_f32_to_bf16(const float *x, uint16_t *out, size_t count) {
+    for (size_t i = 0; i < count; i++) out[i] = ck_bf16_bits(x[i]);
+}
+
+void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count) {
+    for (size_t i = 0; i < count; i++) out[i] = ck_bf16_value(x[i]);
+}

@@ -1,0 +1,198 @@
+// Row and element kernels, written so the compiler vectorises them, in clones for AVX-512, AVX2 and baseline
+// x86-64 chosen at load time (ifunc). Reductions may be reassociated (as vector code must); each row is still
+// reduced in one fixed order, so results do not depend on the thread count.
+#include "ckernels.h"
+#include "internal.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+#define CK_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#else
+#define CK_CLONES
+#endif
+
+/// e^x to about 1 ulp for x in [-87, 88] (Cephes' polynomial), branch-free so that loops over it vectorise.
+static inline float ck_exp(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = __builtin_rintf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    int32_t e = (int32_t)n + 127;
+    uint32_t bits = (uint32_t)e << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+/// erf(x) to 1.5e-7 absolute (Abramowitz and Stegun 7.1.26), branch-free.
+static inline float ck_erf(float x) {
+    float a = x < 0 ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    float y = 1.0f - p * t * ck_exp(-a * a);
+    return x < 0 ? -y : y;
+}
+
+CK_CLONES void ck_layer_norm(const float *x, float *out, int width, const float *weight, const float *bias,
+                             float epsilon, int row_begin, int row_end) {
+#pragma clang fp reassociate(on)
+    for (int row = row_begin; row < row_end; row++) {
+        const float *in = x + (ptrdiff_t)row * width;
+        float *o = out + (ptrdiff_t)row * width;
+        float sum = 0;
+        for (int i = 0; i < width; i++) sum += in[i];
+        float mean = sum / (float)width;
+        float variance = 0;
+        for (int i = 0; i < width; i++) {
+            float d = in[i] - mean;
+            variance += d * d;
+        }
+        variance /= (float)width;
+        float inverse = 1.0f / sqrtf(variance + epsilon);
+        for (int i = 0; i < width; i++) o[i] = (in[i] - mean) * inverse * weight[i] + bias[i];
+    }
+}
+
+CK_CLONES void ck_rms_norm(const float *x, float *out, int width, const float *weight, float epsilon, int row_begin,
+                           int row_end) {
+#pragma clang fp reassociate(on)
+    for (int row = row_begin; row < row_end; row++) {
+        const float *in = x + (ptrdiff_t)row * width;
+        float *o = out + (ptrdiff_t)row * width;
+        float sum = 0;
+        for (int i = 0; i < width; i++) sum += in[i] * in[i];
+        float inverse = 1.0f / sqrtf(sum / (float)width + epsilon);
+        for (int i = 0; i < width; i++) o[i] = weight[i] * (in[i] * inverse);
+    }
+}
+
+CK_CLONES void ck_add_bias(float *x, int width, const float *bias, int row_begin, int row_end) {
+    for (int row = row_begin; row < row_end; row++) {
+        float *o = x + (ptrdiff_t)row * width;
+        for (int i = 0; i < width; i++) o[i] += bias[i];
+    }
+}
+
+CK_CLONES void ck_gelu(float *x, size_t begin, size_t end) {
+    for (size_t i = begin; i < end; i++) x[i] = 0.5f * x[i] * (1.0f + ck_erf(x[i] * 0.70710678118654752f));
+}
+
+void ck_gelu_exact(float *x, size_t begin, size_t end) {
+    for (size_t i = begin; i < end; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+CK_CLONES void ck_silu_mul(float *gate, const float *up, size_t begin, size_t end) {
+    for (size_t i = begin; i < end; i++) gate[i] = gate[i] / (1.0f + ck_exp(-gate[i])) * up[i];
+}
+
+CK_CLONES void ck_add(float *x, const float *y, size_t begin, size_t end) {
+    for (size_t i = begin; i < end; i++) x[i] += y[i];
+}
+
+CK_CLONES void ck_softmax(float *row, int count, float scale, int limit, const uint8_t *valid) {
+#pragma clang fp reassociate(on)
+    if (limit > count) limit = count;
+    if (limit < 0) limit = 0;
+    float maximum = -INFINITY;
+    if (valid) {
+        for (int s = 0; s < limit; s++) {
+            float v = valid[s] ? row[s] * scale : -INFINITY;
+            maximum = v > maximum ? v : maximum;
+        }
+    } else {
+        for (int s = 0; s < limit; s++) {
+            float v = row[s] * scale;
+            maximum = v > maximum ? v : maximum;
+        }
+    }
+    if (maximum == -INFINITY) {
+        for (int s = 0; s < count; s++) row[s] = 0;
+        return;
+    }
+    float sum = 0;
+    if (valid) {
+        for (int s = 0; s < limit; s++) {
+            float e = valid[s] ? ck_exp(row[s] * scale - maximum) : 0.0f;
+            row[s] = e;
+            sum += e;
+        }
+    } else {
+        for (int s = 0; s < limit; s++) {
+            float e = ck_exp(row[s] * scale - maximum);
+            row[s] = e;
+            sum += e;
+        }
+    }
+    float inverse = 1.0f / sum;
+    for (int s = 0; s < limit; s++) row[s] *= inverse;
+    for (int s = limit; s < count; s++) row[s] = 0;
+}
+
+CK_CLONES void ck_attention_head(const float *q, ptrdiff_t ldq, int queries, const void *k, const void *v,
+                                 int kv_type, ptrdiff_t ldkv, int keys, int head_size, float scale, int limit,
+                                 const uint8_t *valid, float *out, ptrdiff_t ldo, float *scratch) {
+#pragma clang fp reassociate(on)
+    for (int t = 0; t < queries; t++) {
+        const float *qt = q + (ptrdiff_t)t * ldq;
+        int visible = limit + t < keys ? limit + t : keys;
+        for (int s = 0; s < visible; s++) {
+            float dot = 0;
+            if (kv_type == CK_BF16) {
+                const uint16_t *ks = (const uint16_t *)k + (ptrdiff_t)s * ldkv;
+                for (int i = 0; i < head_size; i++) dot += qt[i] * ck_bf16_value(ks[i]);
+            } else {
+                const float *ks = (const float *)k + (ptrdiff_t)s * ldkv;
+                for (int i = 0; i < head_size; i++) dot += qt[i] * ks[i];
+            }
+            scratch[s] = dot;
+        }
+        ck_softmax(scratch, visible, scale, visible, valid);
+        float *o = out + (ptrdiff_t)t * ldo;
+        for (int i = 0; i < head_size; i++) o[i] = 0;
+        for (int s = 0; s < visible; s++) {
+            float p = scratch[s];
+            if (p == 0) continue;
+            if (kv_type == CK_BF16) {
+                const uint16_t *vs = (const uint16_t *)v + (ptrdiff_t)s * ldkv;
+                for (int i = 0; i < head_size; i++) o[i] += p * ck_bf16_value(vs[i]);
+            } else {
+                const float *vs = (const float *)v + (ptrdiff_t)s * ldkv;
+                for (int i = 0; i < head_size; i++) o[i] += p * vs[i];
+            }
+        }
+    }
+}
+
+void ck_rotary(float *x, int heads, int head_size, const int32_t *positions, const float *inverse_frequencies,
+               int row_begin, int row_end) {
+    int half = head_size / 2;
+    float cosines[512], sines[512];
+    for (int row = row_begin; row < row_end; row++) {
+        for (int i = 0; i < half && i < 512; i++) {
+            float angle = (float)positions[row] * inverse_frequencies[i];
+            cosines[i] = cosf(angle);
+            sines[i] = sinf(angle);
+        }
+        for (int head = 0; head < heads; head++) {
+            float *base = x + ((ptrdiff_t)row * heads + head) * head_size;
+            for (int i = 0; i < half; i++) {
+                float a = base[i], b = base[half + i];
+                float ac = a * cosines[i], bs = b * sines[i], bc = b * cosines[i], as = a * sines[i];
+                base[i] = ac - bs;
+                base[half + i] = bc + as;
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+// The CPU implementation of the compute seam: f32 products through OpenBLAS (the exact mode) or bf16 products
+// through the AVX-512 BF16 kernels of CKernels (the fast mode), and vectorised row kernels, all on one pool.
+
+import CKernels
+import COpenBLAS
+import Compute
+import Tensors
+
+/// Computes on this machine's cores.
+public struct CPUBackend: ComputeBackend {
+    public let precision: ComputePrecision
+    public let pool: ThreadPool
+
+    /// Rows of work below which a row kernel runs on the calling thread alone.
+    static let parallelElements = 1 << 15
+
+    /// - Parameters:
+    ///   - precision: f32 (exact) or bf16 (fast).
+    ///   - threads: cores to use for everything (the pool, and OpenBLAS in f32 mode).
+    public init(precision: ComputePrecision, threads: Int) {
+        self.precision = precision
+        pool = ThreadPool(threads: threads)
+        openblas_set_num_threads(Int32(pool.threads))
+        _ = ck_has_avx512bf16()
+    }
+
+    public var kvElementType: KVElementType { precision == .f32 ? .f32 : .bf16 }
+
+    public var summary: String {
+        "cpu \(precision.rawValue), \(pool.threads) threads, "
+            + (precision == .f32 ? "OpenBLAS sgemm" : "\(String(cString: ck_kernel_name())) bf16 kernels")
+    }
+
+    /// Whether the AVX-512 BF16 kernels run on this machine (the portable ones otherwise).
+    public static var hasAVX512BF16: Bool { ck_has_avx512bf16() != 0 }
+
+    public func prepare(_ weight: WeightTensor) -> any PreparedMatrix {
+        precondition(weight.shape.count == 2, "\(weight.name): a matrix is 2-D, not \(weight.shape)")
+        switch precision {
+        case .f32: return StoredMatrix(weight)
+        case .bf16: return PackedBF16Matrix(weight, pool: pool)
+        }
+    }
+
+    public func linear(_ x: [Float], rows: Int, weight: any PreparedMatrix, bias: [Float]?) -> [Float] {
+        let n = weight.outFeatures
+        var y: [Float]
+        switch weight {
+        case let packed as PackedBF16Matrix: y = productBF16(x, rows: rows, packed)
+        case let stored as StoredMatrix: y = productF32(x, rows: rows, stored.weight)
+        default: preconditionFailure("\(weight.name) was prepared by another backend")
+        }
+        if let bias { addBias(&y, width: n, bias: bias) }
+        return y
+    }
+
+    /// bf16 activations (rounded once per product) against packed panels, the columns split across the pool.
+    private func productBF16(_ x: [Float], rows: Int, _ w: PackedBF16Matrix) -> [Float] {
+        let n = w.outFeatures, k = w.inFeatures, lda = (k + 1) / 2 * 2
+        guard rows > 0 else { return [] }
+        let a = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * lda)
+        defer { a.deallocate() }
+        x.withUnsafeBufferPointer { input in
+            let source = input.baseAddress!
+            pool.run(rows, minimumChunk: max(1, Self.parallelElements / max(k, 1))) { range in
+                ck_rows_to_bf16(source, k, Int32(k), a, lda, Int32(range.lowerBound), Int32(range.upperBound))
+            }
+        }
+        return [Float](unsafeUninitializedCapacity: rows * n) { output, initialized in
+            let c = output.baseAddress!, panels = w.panels
+            pool.run(w.panelCount) { range in
+                ck_gemm_bf16(
+                    Int32(rows), Int32(n), Int32(k), a, lda, panels, c, n, 0, Int32(range.lowerBound),
+                    Int32(range.upperBound))
+            }
+            initialized = rows * n
+        }
+    }
+
+    /// OpenBLAS SGEMM; non-f32 weights widened a block of rows at a time.
+    private func productF32(_ x: [Float], rows: Int, _ weight: WeightTensor) -> [Float] {
+        let n = weight.shape[0], k = weight.shape[1]
+        var y = [Float](repeating: 0, count: rows * n)
+        guard rows > 0 else { return y }
+        x.withUnsafeBufferPointer { input in
+            y.withUnsafeMutableBufferPointer { output in
+                if let w = weight.f32Pointer {
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1, input.baseAddress,
+                        Int32(k), w, Int32(k), 0, output.baseAddress, Int32(n))
+                    return
+                }
+                let blockRows = 256
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * k)
+                defer { scratch.deallocate() }
+                for start in stride(from: 0, to: n, by: blockRows) {
+                    let count = min(blockRows, n - start)
+                    weight.convert((start * k)..<((start + count) * k), into: scratch)
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(count), Int32(k), 1,
+                        input.baseAddress, Int32(k), scratch, Int32(k), 0, output.baseAddress! + start, Int32(n))
+                }
+            }
+        }
+        return y
+    }
+
+    // MARK: Row kernels
+
+    /// Runs `body` over row ranges, in parallel when the array is large.
+    private func rows(_ count: Int, width: Int, _ body: (Range<Int>) -> Void) {
+        pool.run(count, minimumChunk: max(1, Self.parallelElements / max(width, 1)), body)
+    }
+
+    public func layerNorm(_ x: [Float], width: Int, weight: [Float], bias: [Float], epsilon: Float) -> [Float] {
+        let count = x.count / width
+        return [Float](unsafeUninitializedCapacity: x.count) { output, initialized in
+            x.withUnsafeBufferPointer { input in
+                let source = input.baseAddress!, destination = output.baseAddress!
+                rows(count, width: width) { range in
+                    ck_layer_norm(
+                        source, destination, Int32(width), weight, bias, epsilon, Int32(range.lowerBound),
+                        Int32(range.upperBound))
+                }
+            }
+            initialized = x.count
+        }
+    }
+
+    public func rmsNorm(_ x: [Float], width: Int, weight: [Float], epsilon: Float) -> [Float] {
+        let count = x.count / width
+        return [Float](unsafeUninitializedCapacity: x.count) { output, initialized in
+            x.withUnsafeBufferPointer { input in
+                let source = input.baseAddress!, destination = output.baseAddress!
+                rows(count, width: width) { range in
+                    ck_rms_norm(
+                        source, destination, Int32(width), weight, epsilon, Int32(range.lowerBound),
+                        Int32(range.upperBound))
+                }
+            }
+            initialized = x.count
+        }
+    }
+
+    public func gelu(_ x: inout [Float]) {
+        let exact = precision == .f32
+        x.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            pool.run(buffer.count, minimumChunk: Self.parallelElements) { range in
+                if exact {
+                    ck_gelu_exact(base, range.lowerBound, range.upperBound)
+                } else {
+                    ck_gelu(base, range.lowerBound, range.upperBound)
+                }
+            }
+        }
+    }
+
+    public func siluMultiply(_ gate: inout [Float], _ up: [Float]) {
+        precondition(gate.count == up.count, "siluMultiply: \(gate.count) gates, \(up.count) values")
+        gate.withUnsafeMutableBufferPointer { buffer in
+            up.withUnsafeBufferPointer { up in
+                let base = buffer.baseAddress!, other = up.baseAddress!
+                pool.run(buffer.count, minimumChunk: Self.parallelElements) { range in
+                    ck_silu_mul(base, other, range.lowerBound, range.upperBound)
+                }
+            }
+        }
+    }
+
+    public func add(_ x: inout [Float], _ y: [Float]) {
+        precondition(x.count == y.count, "add: \(x.count) and \(y.count) elements")
+        x.withUnsafeMutableBufferPointer { buffer in
+            y.withUnsafeBufferPointer { other in
+                let base = buffer.baseAddress!, source = other.baseAddress!
+                pool.run(buffer.count, minimumChunk: Self.parallelElements) { range in
+                    ck_add(base, source, range.lowerBound, range.upperBound)
+                }
+            }
+        }
+    }
+
+    public func addBias(_ x: inout [Float], width: Int, bias: [Float]) {
+        precondition(bias.count == width, "addBias: \(bias.count) values for width \(width)")
+        let count = x.count / width
+        x.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            rows(count, width: width) { range in
+                ck_add_bias(base, Int32(width), bias, Int32(range.lowerBound), Int32(range.upperBound))
+            }
+        }
+    }
+
+    public func rotary(_ x: inout [Float], heads: Int, headSize: Int, positions: [Int], inverseFrequencies: [Float]) {
+        precondition(headSize / 2 <= 512 && inverseFrequencies.count == headSize / 2, "rotary: head size \(headSize)")
+        let positions32 = positions.map { Int32(truncatingIfNeeded: $0) }
+        x.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            rows(positions.count, width: heads * headSize) { range in
+                ck_rotary(
+                    base, Int32(heads), Int32(headSize), positions32, inverseFrequencies, Int32(range.lowerBound),
+                    Int32(range.upperBound))
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+// Weight matrices in the two forms the CPU backend multiplies with.
+
+import CKernels
+import Compute
+import Tensors
+
+/// A weight kept as stored (memory-mapped, f32/f16/bf16), for the exact f32 mode: f32 weights are used in place,
+/// others are widened a block of rows at a time in each product.
+final class StoredMatrix: PreparedMatrix, @unchecked Sendable {
+    let weight: WeightTensor
+    var name: String { weight.name }
+    var outFeatures: Int { weight.shape[0] }
+    var inFeatures: Int { weight.shape[1] }
+    var ownedBytes: Int { 0 }
+
+    init(_ weight: WeightTensor) {
+        self.weight = weight
+    }
+}
+
+/// A weight as bf16 panels of 32 output columns (see ckernels.h), packed once at load on every thread.
+final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
+    // Invariant: written only in init.
+    let name: String
+    let outFeatures: Int
+    let inFeatures: Int
+    let panels: UnsafeMutablePointer<UInt16>
+    let count: Int
+    var ownedBytes: Int { count * 2 }
+    var panelCount: Int { (outFeatures + 31) / 32 }
+
+    init(_ weight: WeightTensor, pool: ThreadPool) {
+        name = weight.name
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+        count = ck_packed_count(Int32(outFeatures), Int32(inFeatures))
+        panels = UnsafeMutablePointer<UInt16>.allocate(capacity: max(count, 1))
+        let type: Int32 =
+            switch weight.dtype {
+            case .f32: Int32(CK_F32)
+            case .bf16: Int32(CK_BF16)
+            case .f16: Int32(CK_F16)
+            }
+        let n = Int32(outFeatures), k = Int32(inFeatures), stride = inFeatures
+        let source = weight.base, destination = panels
+        pool.run((outFeatures + 31) / 32) { range in
+            ck_pack_bf16(source, type, stride, 1, n, k, destination, Int32(range.lowerBound), Int32(range.upperBound))
+        }
+    }
+
+    deinit { panels.deallocate() }
+}

@@ -1,0 +1,150 @@
+// The CPU backend's kernels against plain double-precision loops: bf16 products on both kernel paths (AVX-512 BF16
+// and portable) with odd sizes and partial panels, the row kernels, rotary positions and every attention path.
+
+import CKernels
+import Foundation
+import CPUBackend
+import Compute
+import Tensors
+import Testing
+
+/// Uniform values in [-1, 1) from a seed.
+func randomValues(_ count: Int, seed: UInt64) -> [Float] {
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in Float(Double(generator.next() >> 11) / Double(1 << 53) * 2 - 1) }
+}
+
+func roundedToBF16(_ values: [Float]) -> [Float] {
+    values.map { Float(bitPattern: UInt32(DType.bfloat16Bits($0)) << 16) }
+}
+
+/// Largest |a - b| over the largest |b|.
+func relativeError(_ actual: [Float], _ expected: [Float]) -> Float {
+    precondition(actual.count == expected.count, "\(actual.count) vs \(expected.count) values")
+    let scale = max(expected.map(abs).max() ?? 0, 1e-30)
+    return zip(actual, expected).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
+}
+
+/// x [m, k] times w [n, k] transposed, in double.
+func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Float] {
+    (0..<(m * n)).map { index in
+        let i = index / n, j = index % n
+        var sum = 0.0
+        for c in 0..<k { sum += Double(x[i * k + c]) * Double(w[j * k + c]) }
+        return Float(sum)
+    }
+}
+
+@Suite(.serialized) struct KernelTests {
+    static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (1, 33, 7), (3, 64, 130), (12, 32, 64), (13, 95, 257), (29, 70, 600), (40, 200, 1031),
+    ]
+
+    @Test(arguments: [false, true])
+    func bf16ProductsMatchTheReference(portable: Bool) throws {
+        ck_force_portable(portable ? 1 : 0)
+        defer { ck_force_portable(0) }
+        for (index, shape) in Self.shapes.enumerated() {
+            let x = randomValues(shape.m * shape.k, seed: UInt64(index))
+            let w = randomValues(shape.n * shape.k, seed: UInt64(100 + index))
+            let bias = randomValues(shape.n, seed: UInt64(200 + index))
+            let backend = CPUBackend(precision: .bf16, threads: 2)
+            let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
+            let layer = Linear(weight: weight, bias: bias, backend: backend)
+            let actual = layer(x, rows: shape.m)
+            var expected = referenceProduct(roundedToBF16(x), roundedToBF16(w), m: shape.m, n: shape.n, k: shape.k)
+            for i in expected.indices { expected[i] += bias[i % shape.n] }
+            let error = relativeError(actual, expected)
+            #expect(error < 1e-5, "\(shape) portable=\(portable): \(error)")
+        }
+    }
+
+    @Test func bf16WeightsOfEveryStoredTypePackAlike() {
+        let w = roundedToBF16(randomValues(40 * 90, seed: 7))
+        let x = randomValues(5 * 90, seed: 8)
+        let backend = CPUBackend(precision: .bf16, threads: 1)
+        let outputs = [DType.f32, .bf16, .f16].map { type in
+            Linear(weight: OwnedBytes.tensor(name: "w", shape: [40, 90], values: w, as: type), bias: nil, backend: backend)(
+                x, rows: 5)
+        }
+        // bf16-representable values survive f16 only approximately; f32 and bf16 storage pack identically.
+        #expect(outputs[0] == outputs[1])
+        #expect(relativeError(outputs[2], outputs[0]) < 1e-2)
+    }
+
+    @Test func threadCountDoesNotChangeResults() {
+        let x = randomValues(37 * 300, seed: 3), w = randomValues(150 * 300, seed: 4)
+        let weight = OwnedBytes.tensor(name: "w", shape: [150, 300], values: w, as: .bf16)
+        let one = Linear(weight: weight, bias: nil, backend: CPUBackend(precision: .bf16, threads: 1))(x, rows: 37)
+        let two = Linear(weight: weight, bias: nil, backend: CPUBackend(precision: .bf16, threads: 2))(x, rows: 37)
+        #expect(one == two)
+    }
+
+    @Test(arguments: [ComputePrecision.f32, .bf16])
+    func rowKernelsMatchTheReference(precision: ComputePrecision) {
+        let backend = CPUBackend(precision: precision, threads: 2)
+        let width = 77, rows = 9
+        let x = randomValues(rows * width, seed: 11).map { $0 * 3 }
+        let weight = randomValues(width, seed: 12), bias = randomValues(width, seed: 13)
+        var layerNorm = [Float](), rmsNorm = [Float]()
+        for row in 0..<rows {
+            let values = x[(row * width)..<((row + 1) * width)].map(Double.init)
+            let mean = values.reduce(0, +) / Double(width)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(width)
+            let meanSquare = values.map { $0 * $0 }.reduce(0, +) / Double(width)
+            for i in 0..<width {
+                layerNorm.append(Float((values[i] - mean) / (variance + 1e-6).squareRoot() * Double(weight[i]) + Double(bias[i])))
+                rmsNorm.append(Float(values[i] / (meanSquare + 1e-5).squareRoot() * Double(weight[i])))
+            }
+        }
+        #expect(relativeError(backend.layerNorm(x, width: width, weight: weight, bias: bias, epsilon: 1e-6), layerNorm) < 1e-6)
+        #expect(relativeError(backend.rmsNorm(x, width: width, weight: weight, epsilon: 1e-5), rmsNorm) < 1e-6)
+
+        var gelu = x
+        backend.gelu(&gelu)
+        let geluReference = x.map { Float(0.5 * Double($0) * (1 + erf(Double($0) / 2.0.squareRoot()))) }
+        #expect(zip(gelu, geluReference).allSatisfy { abs($0 - $1) < 3e-7 * max(1, abs($1)) })
+
+        var gate = x
+        let up = randomValues(x.count, seed: 14)
+        backend.siluMultiply(&gate, up)
+        let siluReference = zip(x, up).map { Float(Double($0) / (1 + exp(-Double($0))) * Double($1)) }
+        #expect(relativeError(gate, siluReference) < 1e-6)
+
+        var sum = x
+        backend.add(&sum, up)
+        #expect(sum == zip(x, up).map { $0 + $1 })
+    }
+
+    @Test func softmaxHonoursLimitAndMask() {
+        var row: [Float] = [1, 2, .infinity, 3, 4, 5]
+        let valid: [UInt8] = [1, 0, 0, 1, 1, 1]
+        ck_softmax(&row, 6, 0.5, 4, valid)
+        let e0 = exp(0.5), e3 = exp(1.5)
+        #expect(abs(Double(row[0]) - e0 / (e0 + e3)) < 1e-6)
+        #expect(row[1] == 0 && row[2] == 0 && row[4] == 0 && row[5] == 0)
+        var hidden: [Float] = [1, 2]
+        ck_softmax(&hidden, 2, 1, 2, [0, 0])
+        #expect(hidden == [0, 0])
+    }
+
+    @Test func rotaryMatchesTheRotateHalfFormula() {
+        let heads = 3, size = 8, positions = [0, 5, 17]
+        let x = randomValues(positions.count * heads * size, seed: 21)
+        let frequencies = (0..<(size / 2)).map { 1 / powf(10_000, Float(2 * $0) / Float(size)) }
+        var rotated = x
+        CPUBackend(precision: .f32, threads: 2).rotary(
+            &rotated, heads: heads, headSize: size, positions: positions, inverseFrequencies: frequencies)
+        for (row, position) in positions.enumerated() {
+            for head in 0..<heads {
+                let base = (row * heads + head) * size
+                for i in 0..<(size / 2) {
+                    let angle = Double(Float(position) * frequencies[i])
+                    let a = Double(x[base + i]), b = Double(x[base + size / 2 + i])
+                    #expect(abs(Double(rotated[base + i]) - (a * cos(angle) - b * sin(angle))) < 1e-5)
+                    #expect(abs(Double(rotated[base + size / 2 + i]) - (b * cos(angle) + a * sin(angle))) < 1e-5)
+                }
+            }
+        }
+    }
+}
