@@ -7,7 +7,8 @@
 
 #define CK_MR 12
 #define CK_KC 256        // pairs of k per block when many rows share the panels
-#define CK_PANEL_GROUP 8 // panels whose k block stays in L2 while every row block passes over them
+#define CK_PANEL_GROUP 8
+#define CK_PREFETCH 1024  // bytes ahead in the panel stream // panels whose k block stays in L2 while every row block passes over them
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -27,6 +28,8 @@ kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const u
         }
     }
     for (int p = 0; p < pairs; p++) {
+        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH + 64, _MM_HINT_T0);
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + p * 64);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + p * 64 + 32);
         for (int r = 0; r < rows; r++) {

@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the throughput of one stage on this machine (see tools/bench for side-by-side runs).",
-        subcommands: [BenchTokenizerCommand.self, BenchImagesCommand.self]
+        subcommands: [BenchTokenizerCommand.self, BenchImagesCommand.self, BenchKernelsCommand.self]
     )
 }
 

@@ -97,6 +97,14 @@ void ck_rotary(float *x, int heads, int head_size, const int32_t *positions, con
 void ck_f32_to_bf16(const float *x, uint16_t *out, size_t count);
 void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count);
 
+// MARK: Machine ceilings, for benchmarks
+
+/// Runs `iterations` rounds of 24 independent vdpbf16ps on registers (portable: f32 multiply-adds) and returns
+/// the floating-point operations done (2 per multiply-add), so that ops / seconds is one core's peak.
+double ck_peak_bf16(long iterations);
+/// Sums `count` floats with vector loads (a read-bandwidth probe); returns the sum so nothing is elided.
+float ck_read_sum(const float *x, size_t begin, size_t end);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,40 @@
+// Probes of the machine's ceilings: bf16 multiply-add throughput from registers and memory read bandwidth.
+#include "ckernels.h"
+#include "internal.h"
+
+#include <immintrin.h>
+
+CK_TARGET_BF16 static double peak_avx512bf16(long iterations) {
+    __m512 acc[24];
+    for (int i = 0; i < 24; i++) acc[i] = _mm512_set1_ps((float)i);
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x3c003c00);
+    for (long n = 0; n < iterations; n++) {
+        for (int i = 0; i < 24; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
+    }
+    float sink = 0;
+    for (int i = 0; i < 24; i++) sink += _mm512_reduce_add_ps(acc[i]);
+    volatile float keep = sink;
+    (void)keep;
+    return (double)iterations * 24 * 32 * 2;
+}
+
+double ck_peak_bf16(long iterations) {
+    ck_init_features();
+    if (ck_use_avx512bf16) return peak_avx512bf16(iterations);
+    float acc[64];
+    for (int i = 0; i < 64; i++) acc[i] = (float)i;
+    for (long n = 0; n < iterations; n++) {
+        for (int i = 0; i < 64; i++) acc[i] = acc[i] * 0.999f + 1e-3f;
+        __asm__ volatile("" : : "r"(acc) : "memory");
+    }
+    volatile float keep = acc[3];
+    (void)keep;
+    return (double)iterations * 64 * 2;
+}
+
+float ck_read_sum(const float *x, size_t begin, size_t end) {
+#pragma clang fp reassociate(on)
+    float sum = 0;
+    for (size_t i = begin; i < end; i++) sum += x[i];
+    return sum;
+}

@@ -1,0 +1,106 @@
+// `infmllm bench kernels`: the machine's bf16 and bandwidth ceilings and the backend's products at the model's
+// shapes, so that every engine figure can be read against what the cores and memory can do.
+
+import ArgumentParser
+import CKernels
+import CPUBackend
+import Compute
+import Foundation
+import Tensors
+
+struct BenchKernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Measure bf16 peak, memory bandwidth and matrix products; one JSON object per line.",
+        discussion: """
+            Shapes are m,n,k: m activation rows times a weight of n outputs and k inputs. The default list holds \
+            the EVA ViT-g and LLaMA-7B products for one image (1,025 tokens), a 280-token prompt and decoding at \
+            batch 1 and 8.
+            """
+    )
+
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Compute modes to measure, comma-separated.") var modes = "bf16,f32"
+    @Option(help: "Products as m,n,k;m,n,k;...")
+    var shapes =
+        "1025,4224,1408;1025,6144,1408;1025,1408,6144;280,4096,4096;280,11008,4096;280,4096,11008;1,4096,4096;1,11008,4096;1,4096,11008;8,11008,4096;1,32000,4096"
+    @Option(help: "Seconds to spend on each measurement.") var seconds = 0.5
+
+    func run() throws {
+        let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let pool = ThreadPool(threads: threads)
+        // bf16 multiply-add peak, every thread on registers.
+        let iterations = 2_000_000
+        var best = 0.0
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            pool.run(threads) { range in for _ in range { _ = ck_peak_bf16(iterations) } }
+            let elapsed = (ContinuousClock.now - start).seconds
+            best = max(best, ck_peak_bf16(0) + Double(threads) * Double(iterations) * 24 * 32 * 2 / elapsed)
+        }
+        print(
+            try JSONOutput.encode(
+                Line(
+                    kind: "peak", mode: String(cString: ck_kernel_name()), threads: threads, shape: nil, seconds: nil,
+                    gflops: best / 1e9, gbps: nil)))
+        // Read bandwidth over 1 GiB.
+        let count = 1 << 28
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        pool.run(count) { range in (buffer + range.lowerBound).initialize(repeating: 1, count: range.count) }
+        var bandwidth = 0.0
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            pool.run(count) { range in _ = ck_read_sum(buffer, range.lowerBound, range.upperBound) }
+            bandwidth = max(bandwidth, Double(count * 4) / (ContinuousClock.now - start).seconds)
+        }
+        print(
+            try JSONOutput.encode(
+                Line(
+                    kind: "read-bandwidth", mode: nil, threads: threads, shape: nil, seconds: nil, gflops: nil,
+                    gbps: bandwidth / 1e9)))
+        for mode in modes.split(separator: ",") {
+            guard let precision = ComputePrecision(rawValue: String(mode)) else {
+                throw ValidationError("unknown mode \(mode)")
+            }
+            let backend = CPUBackend(precision: precision, threads: threads)
+            for shape in shapes.split(separator: ";") {
+                let parts = shape.split(separator: ",").compactMap { Int($0) }
+                guard parts.count == 3 else { throw ValidationError("a shape is m,n,k, not \(shape)") }
+                let (m, n, k) = (parts[0], parts[1], parts[2])
+                var random = SplitMix64(seed: 1)
+                let values = (0..<(n * k)).map { _ in Float(Int(random.next() % 2001) - 1000) / 50_000 }
+                let weight = OwnedBytes.tensor(name: "w", shape: [n, k], values: values, as: .bf16)
+                let layer = Linear(weight: weight, bias: nil, backend: backend)
+                let x = (0..<(m * k)).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }
+                _ = layer(x, rows: m)
+                var runs = 0
+                var fastest = Double.infinity
+                let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+                repeat {
+                    let start = ContinuousClock.now
+                    _ = layer(x, rows: m)
+                    fastest = min(fastest, (ContinuousClock.now - start).seconds)
+                    runs += 1
+                } while ContinuousClock.now < deadline || runs < 3
+                print(
+                    try JSONOutput.encode(
+                        Line(
+                            kind: "linear", mode: precision.rawValue, threads: threads, shape: [m, n, k],
+                            seconds: fastest, gflops: 2 * Double(m * n * k) / fastest / 1e9,
+                            gbps: Double(n * k * 2) / fastest / 1e9)))
+            }
+        }
+    }
+
+    struct Line: Encodable {
+        let kind: String
+        let mode: String?
+        let threads: Int
+        let shape: [Int]?
+        let seconds: Double?
+        let gflops: Double?
+        /// Weight bytes (as bf16) per second for products; bytes read per second for the bandwidth probe.
+        let gbps: Double?
+    }
+}
