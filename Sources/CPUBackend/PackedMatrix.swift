@@ -26,6 +26,8 @@ final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
     let inFeatures: Int
     let panels: UnsafeMutablePointer<UInt16>
     let count: Int
+    /// Whether `panels` came from ck_alloc_pages (huge pages) rather than the heap.
+    let mapped: Bool
     var ownedBytes: Int { count * 2 }
     var panelCount: Int { (outFeatures + 31) / 32 }
 
@@ -34,7 +36,13 @@ final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
         outFeatures = weight.shape[0]
         inFeatures = weight.shape[1]
         count = ck_packed_count(Int32(outFeatures), Int32(inFeatures))
-        panels = UnsafeMutablePointer<UInt16>.allocate(capacity: max(count, 1))
+        if let pages = ck_alloc_pages(count * 2) {
+            panels = pages.assumingMemoryBound(to: UInt16.self)
+            mapped = true
+        } else {
+            panels = UnsafeMutablePointer<UInt16>.allocate(capacity: max(count, 1))
+            mapped = false
+        }
         let type: Int32 =
             switch weight.dtype {
             case .f32: Int32(CK_F32)
@@ -48,5 +56,7 @@ final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
         }
     }
 
-    deinit { panels.deallocate() }
+    deinit {
+        if mapped { ck_free_pages(panels, count * 2) } else { panels.deallocate() }
+    }
 }

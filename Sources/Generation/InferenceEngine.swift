@@ -51,9 +51,13 @@ public struct InferenceResult: Sendable {
 /// Runs requests through a loaded model. Thread-compatible: the model is shared read-only; use one engine per thread.
 public struct InferenceEngine {
     public let model: VisionLanguageModel
+    /// Bytes a batch may use beyond the weights (activations, key/value cache, logits); nil for no limit. Groups
+    /// of requests are cut into batches that fit, and a request that cannot fit alone fails with the reason.
+    public let memoryBudget: Int?
 
-    public init(model: VisionLanguageModel) {
+    public init(model: VisionLanguageModel, memoryBudget: Int? = nil) {
         self.model = model
+        self.memoryBudget = memoryBudget
     }
 
     /// The prompt text and its token chunks (text before and after the image) for `request`.
@@ -77,10 +81,50 @@ public struct InferenceEngine {
         var groups: [GenerationParameters: [Int]] = [:]
         for (index, request) in requests.enumerated() { groups[request.parameters, default: []].append(index) }
         for (parameters, indices) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
-            let batch = try runBatch(indices.map { requests[$0] }, parameters: parameters)
-            for (position, index) in indices.enumerated() { results[index] = batch[position] }
+            for part in try fitting(indices, of: requests, parameters: parameters) {
+                let batch = try runBatch(part.map { requests[$0] }, parameters: parameters)
+                for (position, index) in part.enumerated() { results[index] = batch[position] }
+            }
         }
         return results.map { $0! }
+    }
+
+    /// Working memory of a batch of `requests` (bytes beyond the weights), as the budget counts it.
+    public func workingBytes(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> Int {
+        let visual = model.configuration.visualTokenCount
+        let length = try requests.map { request in
+            let prompt = try prompt(for: request)
+            return prompt.before.count + visual + prompt.after.count
+        }.max() ?? 0
+        return model.workingBytes(
+            images: Set(requests.map(\.imageKey)).count, rows: requests.count * parameters.beamCount,
+            promptLength: length, newTokens: parameters.maxNewTokens)
+    }
+
+    /// `indices` cut, in order, into runs whose batches fit the memory budget.
+    private func fitting(_ indices: [Int], of requests: [InferenceRequest], parameters: GenerationParameters) throws
+        -> [[Int]]
+    {
+        guard let memoryBudget else { return [indices] }
+        var parts: [[Int]] = [], current: [Int] = []
+        for index in indices {
+            let alone = try workingBytes([requests[index]], parameters: parameters)
+            guard alone <= memoryBudget else {
+                throw ModelError.exceedsMemory(
+                    needed: alone, budget: memoryBudget,
+                    what: "\(requests[index].imageKey) with \(parameters.beamCount) beam(s) and up to "
+                        + "\(parameters.maxNewTokens) new tokens")
+            }
+            if !current.isEmpty,
+                try workingBytes((current + [index]).map { requests[$0] }, parameters: parameters) > memoryBudget
+            {
+                parts.append(current)
+                current = []
+            }
+            current.append(index)
+        }
+        if !current.isEmpty { parts.append(current) }
+        return parts
     }
 
     /// The decoder input for a batch: per row `[pad…] BOS+text, P² visual rows, text`, left-padded to one

@@ -31,9 +31,9 @@ public struct EVAVisionEncoder: Sendable {
         let hidden = configuration.hiddenSize, patch = configuration.patchSize
         let grid = imageSize / patch
         let kernel = try weights.tensor(prefix + "patch_embed.proj.weight", shape: [hidden, 3, patch, patch])
-        patchEmbedding = Linear(
+        patchEmbedding = weights.prepared(
             weight: kernel.reshaped([hidden, 3 * patch * patch]),
-            bias: try weights.floats(prefix + "patch_embed.proj.bias", shape: [hidden]), backend: weights.backend)
+            bias: try weights.floats(prefix + "patch_embed.proj.bias", shape: [hidden]))
         classToken = try weights.floats(prefix + "cls_token", shape: [1, 1, hidden])
         positions = try weights.floats(prefix + "pos_embed", shape: [1, 1 + grid * grid, hidden])
         blocks = try (0..<configuration.layerCount).map { index in

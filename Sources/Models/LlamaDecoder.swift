@@ -46,9 +46,8 @@ public struct LlamaDecoder: Sendable {
                     p + "mlp.down_proj", out: hidden, in: configuration.intermediateSize, bias: false))
         }
         norm = try weights.floats(prefix + "norm.weight", shape: [hidden])
-        lmHead = Linear(
-            weight: try weights.tensor(lmHeadName, shape: [configuration.vocabularySize, hidden]), bias: nil,
-            backend: weights.backend)
+        lmHead = weights.prepared(
+            weight: try weights.tensor(lmHeadName, shape: [configuration.vocabularySize, hidden]), bias: nil)
         let half = configuration.headSize / 2
         let theta = configuration.resolvedRopeTheta
         inverseFrequencies = (0..<half).map { i in 1 / powf(theta, Float(2 * i) / Float(configuration.headSize)) }

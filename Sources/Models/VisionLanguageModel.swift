@@ -19,6 +19,9 @@ public struct VisionLanguageModel: Sendable {
     public let backend: any ComputeBackend
     /// The element type most of the checkpoint's weight matrices are stored in.
     public let storedMatrixType: DType
+    /// Bytes the weights occupy while the model runs: packed copies the backend made, or the mapped checkpoint
+    /// when the backend reads it in place.
+    public let weightBytes: Int
 
     /// Loads `directory`: config.json, tokenizer.model and the weights (safetensors or PyTorch .bin, f32/f16/bf16).
     /// Fails naming the file and tensor for missing, extra or misshapen tensors.
@@ -49,6 +52,8 @@ public struct VisionLanguageModel: Sendable {
         decoder = try LlamaDecoder(
             weights, prefix: layout.language, lmHead: layout.lmHead, configuration: configuration.text)
         try weights.checkAllUsed(ignoring: CheckpointLayout.isIgnored)
+        let mapped = tensors.values.reduce(0) { $0 + $1.count * $1.dtype.size }
+        weightBytes = max(mapped, weights.preparedBytes)
     }
 
     /// The element type of most of `directory`'s 2-D tensors (by element count), read from the file headers only:
@@ -69,6 +74,18 @@ public struct VisionLanguageModel: Sendable {
             size: configuration.imageSize, expandToSquare: configuration.variant == .chat,
             mean: configuration.imageMean ?? ImagePreprocessor.clipMean,
             std: configuration.imageStd ?? ImagePreprocessor.clipStd)
+    }
+
+    /// Working memory (bytes) of one batch beyond the weights: the larger of the vision encoder's and the decoder's
+    /// activations, plus the key/value cache and the logits. An estimate with headroom, used to size batches.
+    public func workingBytes(images: Int, rows: Int, promptLength: Int, newTokens: Int) -> Int {
+        let vision = configuration.vision, text = configuration.text
+        let visionBytes = images * (1 + configuration.gridSize * configuration.gridSize)
+            * (8 * vision.hiddenSize + 2 * vision.intermediateSize) * 4
+        let prefillBytes = rows * promptLength * (9 * text.hiddenSize + 3 * text.intermediateSize) * 4
+        let cache = decoder.cacheBytes(batch: rows, capacity: promptLength + newTokens)
+        let logits = 4 * rows * text.vocabularySize * 4
+        return max(visionBytes, prefillBytes) + cache + logits
     }
 
     /// Visual tokens for preprocessed images: `images.count` x `[P², textHidden]`.

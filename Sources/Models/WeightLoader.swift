@@ -51,10 +51,20 @@ public final class WeightLoader {
 
     /// `prefix.weight` `[out, in]` and, when `bias` is true, `prefix.bias` `[out]`, prepared by the backend.
     public func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true) throws -> Linear {
-        Linear(
+        prepared(
             weight: try tensor(prefix + ".weight", shape: [out, inFeatures]),
-            bias: bias ? try floats(prefix + ".bias", shape: [out]) : nil, backend: backend)
+            bias: bias ? try floats(prefix + ".bias", shape: [out]) : nil)
     }
+
+    /// A layer of `weight` prepared by the backend, counted in `preparedBytes`.
+    public func prepared(weight: WeightTensor, bias: [Float]?) -> Linear {
+        let layer = Linear(weight: weight, bias: bias, backend: backend)
+        preparedBytes += layer.weight.ownedBytes
+        return layer
+    }
+
+    /// Bytes of the prepared (packed) copies made so far.
+    public private(set) var preparedBytes = 0
 
     /// Fails naming every tensor that no layer took, other than those `ignored` says to skip.
     public func checkAllUsed(ignoring ignored: (String) -> Bool) throws {

@@ -31,7 +31,7 @@ public final class InferenceWorker {
         log: @escaping (String) -> Void
     ) {
         self.configuration = configuration
-        engine = InferenceEngine(model: model)
+        engine = InferenceEngine(model: model, memoryBudget: configuration.memoryBudget)
         provenance = Provenance(
             modelName: (model.directory as NSString).lastPathComponent, weightsSHA256: weightsFingerprint,
             device: configuration.device, worker: configuration.workerName)

@@ -18,12 +18,16 @@ public struct WorkerConfiguration: Sendable {
     public var workerName: String
     public var device: String
     public var maxImagePixels: Int
+    /// Bytes a batch may use beyond the weights (see `InferenceEngine.memoryBudget`); nil for no limit.
+    public var memoryBudget: Int?
 
     public init(
         databaseURL: String, amqpURL: AMQPURL, topology: TaskTopology, batchSize: Int, maxWait: Double,
         prefetch: Int? = nil,
-        workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485
+        workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
+        memoryBudget: Int? = nil
     ) {
+        self.memoryBudget = memoryBudget
         self.databaseURL = databaseURL
         self.amqpURL = amqpURL
         self.topology = topology

@@ -21,7 +21,19 @@ struct ComputeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("CPU threads for every kernel (default: all cores).", valueName: "n"))
     var threads: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Memory the model may use in all: weights, activations and key/value caches (e.g. 20G, 800M).",
+            discussion: """
+                Batches are cut to fit what is left after the weights; a request that cannot fit even alone fails \
+                with the reason. Default: 90% of the machine's memory (or of the cgroup limit).
+                """, valueName: "bytes"))
+    var maxMemory: String?
+
     func validate() throws {
+        if let maxMemory, Self.bytes(maxMemory) == nil {
+            throw ValidationError("--max-memory \(maxMemory): give bytes, or a number with K, M, G or T")
+        }
         if let dtype, ComputePrecision(rawValue: dtype) == nil {
             throw ValidationError("--dtype \(dtype): use f32 or bf16")
         }
@@ -32,6 +44,43 @@ struct ComputeOptions: ParsableArguments {
     func resolvedPrecision(modelDirectory: String) throws -> ComputePrecision {
         if let dtype, let precision = ComputePrecision(rawValue: dtype) { return precision }
         return try VisionLanguageModel.storedMatrixType(directory: modelDirectory) == .bf16 ? .bf16 : .f32
+    }
+
+    /// "20G", "800M", "1.5G", "123456" as bytes.
+    static func bytes(_ text: String) -> Int? {
+        let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+        var number = text.uppercased()
+        if number.hasSuffix("B") { number.removeLast() }
+        var scale = 1.0
+        if let last = number.last, let unit = units[last] {
+            scale = unit
+            number.removeLast()
+        }
+        guard let value = Double(number), value > 0 else { return nil }
+        return Int(value * scale)
+    }
+
+    /// The machine's memory: the cgroup limit when one is set, else MemTotal.
+    static func machineMemory() -> Int {
+        var total = Int(ProcessInfo.processInfo.physicalMemory)
+        if let text = try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8),
+            let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            total = min(total, limit)
+        }
+        return total
+    }
+
+    /// The budget for batches once `model` is loaded: --max-memory (or 90% of the machine) less the weights.
+    func memoryBudget(for model: VisionLanguageModel) throws -> Int {
+        let total = maxMemory.flatMap(Self.bytes) ?? Self.machineMemory() / 10 * 9
+        let budget = total - model.weightBytes
+        guard budget > 0 else {
+            throw ValidationError(
+                "the weights take \(byteCount(model.weightBytes)), more than the \(byteCount(total)) memory limit "
+                    + "(--max-memory)")
+        }
+        return budget
     }
 
     func backend(modelDirectory: String) throws -> CPUBackend {

@@ -44,7 +44,7 @@ struct InferCommand: ParsableCommand {
 
     func run() throws {
         let vlm = try VisionLanguageModel(directory: model, backend: try compute.backend(modelDirectory: model))
-        let engine = InferenceEngine(model: vlm)
+        let engine = InferenceEngine(model: vlm, memoryBudget: try compute.memoryBudget(for: vlm))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let lines: [ManifestLine]
         if let manifest {
@@ -73,8 +73,15 @@ struct InferCommand: ParsableCommand {
                 let results = try engine.run(requests.map(\.request))
                 for (pair, result) in zip(requests, results) { report(line: lines[pair.index], result: result) }
             } catch {
-                failed = true
-                for pair in requests { report(line: lines[pair.index], error: error) }
+                // One request spoiled the batch (a prompt too long, too little memory): run each alone.
+                for pair in requests {
+                    do {
+                        report(line: lines[pair.index], result: try engine.run([pair.request])[0])
+                    } catch {
+                        failed = true
+                        report(line: lines[pair.index], error: error)
+                    }
+                }
             }
         }
         if failed && manifest == nil { throw ExitCode.failure }

@@ -53,8 +53,9 @@ struct WorkerCommand: ParsableCommand {
                 prefix: services.resolvedQueuePrefix(environment),
                 deliveryLimit: try services.resolvedDeliveryLimit(environment)),
             batchSize: batchSize, maxWait: Double(maxWaitMs) / 1000, prefetch: prefetch, workerName: name,
-            device: device,
-            maxImagePixels: try images.resolvedMaxImagePixels(environment))
+            device: "\(device) \(backend.precision.rawValue)",
+            maxImagePixels: try images.resolvedMaxImagePixels(environment),
+            memoryBudget: try compute.memoryBudget(for: vlm))
         let worker = InferenceWorker(
             configuration: configuration, model: vlm,
             weightsFingerprint: try CheckpointFiles.fingerprint(directory: model),

@@ -71,7 +71,52 @@ import Testing
         let preset = try ProcessResult.run(binary, ["model", "init", "--preset", "huge", "--out", "/tmp/x"])
         #expect(preset.status != 0 && preset.output.contains("unknown preset"))
         let dtype = try ProcessResult.run(
-            binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--dtype", "bf16"])
-        #expect(dtype.status != 0 && dtype.output.contains("only f32 compute"))
+            binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--dtype", "f16"])
+        #expect(dtype.status != 0 && dtype.output.contains("use f32 or bf16"))
+        let memory = try ProcessResult.run(
+            binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--max-memory", "lots"])
+        #expect(memory.status != 0 && memory.output.contains("--max-memory lots"))
+    }
+
+    @Test(arguments: ["f32", "bf16"])
+    func bothModesAnswerWithTimingsPerPhase(_ mode: String) throws {
+        let model = try Self.makeModel(variant: "multitask")
+        let result = try ProcessResult.run(
+            try RepositoryFiles.binary(),
+            [
+                "infer", "--model", model, "--image", Self.image, "--json", "--dtype", mode, "--threads", "2",
+                "--max-new-tokens", "6", "--min-new-tokens", "6",
+            ])
+        #expect(result.status == 0, "\(result.output)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        let timings = object?["timings_ms"] as? [String: Double] ?? [:]
+        #expect(Set(timings.keys).isSuperset(of: ["vision", "prefill", "decode", "generate"]), "\(timings)")
+        #expect((object?["tokens"] as? [Int])?.count == 6)
+        #expect(object?["decode_steps"] as? Int == 5 && object?["batch"] as? Int == 1)
+    }
+
+    @Test func aRequestThatCannotFitTheMemoryBudgetFailsAloneWithTheReason() throws {
+        let model = try Self.makeModel(variant: "multitask")
+        let manifest = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "manifest-\(UInt64.random(in: 0...UInt64.max).hex).jsonl"
+        ).path
+        try [
+            "{\"image\": \"\(Self.image)\", \"task\": \"caption\", \"max_new_tokens\": 4}",
+            "{\"image\": \"\(Self.image)\", \"task\": \"caption\", \"max_new_tokens\": 400, \"num_beams\": 8}",
+        ].joined(separator: "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let binary = try RepositoryFiles.binary()
+        // The tiny model's weights take about 1.1 MiB: 1500K leaves room for the first request, not the second.
+        let result = try ProcessResult.run(
+            binary, ["infer", "--model", model, "--manifest", manifest, "--json", "--max-memory", "1500K"])
+        #expect(result.status == 0, "\(result.output)")
+        let objects = result.output.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(objects.count == 2)
+        #expect(objects.first?["tokens"] is [Int])
+        #expect((objects.last?["error"] as? String)?.contains("8 beam(s) and up to 400 new tokens needs about") == true)
+        let tooSmall = try ProcessResult.run(
+            binary, ["infer", "--model", model, "--image", Self.image, "--max-memory", "1M"])
+        #expect(tooSmall.status != 0 && tooSmall.output.contains("the weights take"))
     }
 }

@@ -31,6 +31,11 @@ const char *ck_kernel_name(void);
 /// Element types of a packing source.
 enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2 };
 
+/// Memory for packed weights: anonymous pages, 2 MiB aligned and marked for transparent huge pages (fewer TLB
+/// misses when decoding streams every weight once a step). NULL when the system refuses. Free with ck_free_pages.
+void *ck_alloc_pages(size_t bytes);
+void ck_free_pages(void *pointer, size_t bytes);
+
 /// Number of uint16 elements of a packed [n, k] matrix.
 size_t ck_packed_count(int n, int k);
 

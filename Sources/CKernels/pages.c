@@ -1,0 +1,29 @@
+// Large allocations for packed weights, backed by transparent huge pages where the kernel allows them.
+#include "ckernels.h"
+
+#include <sys/mman.h>
+
+#define CK_HUGE (2u << 20)
+
+void *ck_alloc_pages(size_t bytes) {
+    size_t length = (bytes + CK_HUGE - 1) / CK_HUGE * CK_HUGE;
+    if (length == 0) length = CK_HUGE;
+    // Over-allocate by one huge page to align the start, then return the unused ends.
+    char *raw = mmap(NULL, length + CK_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uintptr_t start = ((uintptr_t)raw + CK_HUGE - 1) / CK_HUGE * CK_HUGE;
+    size_t head = start - (uintptr_t)raw, tail = CK_HUGE - head;
+    if (head) munmap(raw, head);
+    if (tail) munmap((char *)start + length, tail);
+#ifdef MADV_HUGEPAGE
+    madvise((void *)start, length, MADV_HUGEPAGE);
+#endif
+    return (void *)start;
+}
+
+void ck_free_pages(void *pointer, size_t bytes) {
+    if (!pointer) return;
+    size_t length = (bytes + CK_HUGE - 1) / CK_HUGE * CK_HUGE;
+    if (length == 0) length = CK_HUGE;
+    munmap(pointer, length);
+}
