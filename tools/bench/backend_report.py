@@ -1,0 +1,104 @@
+"""Turns the JSON lines of tools/bench/backend_bench.sh into the tables of BENCHMARKS.md: per phase, each
+implementation's rate, its achieved GFLOP/s (or weight GB/s for decoding) and that as a share of the measured
+ceilings (`infmllm bench kernels`: bf16 multiply-add peak and read bandwidth).
+
+    python3 tools/bench/backend_report.py OUT_DIR CHECKPOINT_DIR
+"""
+
+import json
+import os
+import sys
+
+out, model = sys.argv[1], sys.argv[2]
+config = json.load(open(os.path.join(model, "config.json")))
+v, t = config["vision"], config["text"]
+grid = config["image_size"] // v["patch_size"]
+tokens = 1 + grid * grid
+vh, vm, vl = v["hidden_size"], v["intermediate_size"], v["num_hidden_layers"]
+th, tm, tl, vocab = t["hidden_size"], t["intermediate_size"], t["num_hidden_layers"], t["vocab_size"]
+kv = t.get("num_key_value_heads", t["num_attention_heads"]) * (th // t["num_attention_heads"])
+pool = config["pool_out_size"] ** 2
+
+
+def lines(name):
+    path = os.path.join(out, name)
+    return [json.loads(l) for l in open(path) if l.strip()] if os.path.exists(path) else []
+
+
+kernels = lines("kernels.jsonl")
+peak = max((k["gflops"] for k in kernels if k["kind"] == "peak"), default=None)
+bandwidth = max((k["gbps"] for k in kernels if k["kind"] == "read-bandwidth"), default=None)
+
+# FLOPs: products (2 per multiply-add) plus attention's two products.
+vision_flops = 2 * (tokens - 1) * vh * 3 * v["patch_size"] ** 2 + vl * (
+    2 * tokens * vh * (3 * vh + vh + 2 * vm) + 4 * tokens * tokens * vh) + 2 * pool * (vh * th + th * th)
+layer_params = 2 * th * th + 2 * th * kv + 3 * th * tm
+decoder_bytes = 2 * (tl * layer_params + vocab * th)  # bf16 weights read per decoding step
+
+
+def prefill_flops(positions):
+    return 2 * positions * tl * layer_params + tl * 4 * positions * positions * th / 2 + 2 * vocab * th
+
+
+rows = []  # (phase, batch, implementation, rate, unit, achieved, share)
+
+
+def add(phase, batch, name, rate, unit, achieved, ceiling):
+    share = f"{100 * achieved / ceiling:.0f}%" if achieved and ceiling else "–"
+    rows.append((phase, batch, name, rate, unit, achieved, share))
+
+
+best = {}
+for r in lines("ours.jsonl"):
+    if "timings_ms" not in r:
+        continue
+    key = (r["mode"], r["batch"])
+    if key not in best or r["timings_ms"]["prefill"] + r["timings_ms"]["vision"] < (
+            best[key]["timings_ms"]["prefill"] + best[key]["timings_ms"]["vision"]):
+        best[key] = r
+for (mode, batch), r in sorted(best.items()):
+    ms = r["timings_ms"]
+    name = f"infmllm {mode}"
+    images = batch
+    add("vision", images, name, images / (ms["vision"] / 1000), "images/s",
+        images * vision_flops / (ms["vision"] / 1000) / 1e9, peak)
+    positions = r["prompt_positions"]
+    add("prefill", batch, name, batch * positions / (ms["prefill"] / 1000), "tokens/s",
+        batch * prefill_flops(positions) / (ms["prefill"] / 1000) / 1e9, peak)
+    steps = r["decode_steps"]
+    if steps:
+        step = ms["decode"] / 1000 / steps
+        add("decode", batch, name, batch / step, "tokens/s", decoder_bytes / step / 1e9, bandwidth)
+
+for r in lines("torch.jsonl"):
+    if "phase" not in r:
+        continue
+    name = f"PyTorch {r['dtype']}"
+    if r["phase"] == "vision":
+        add("vision", r["batch"], name, r["per_s"], "images/s", r["per_s"] * vision_flops / 1e9, peak)
+    elif r["phase"] == "prefill":
+        add("prefill", r["batch"], name, r["per_s"], "tokens/s",
+            r["per_s"] * prefill_flops(r["prompt_tokens"]) / r["prompt_tokens"] / 1e9, peak)
+    else:
+        add("decode", r["batch"], name, r["per_s"], "tokens/s",
+            decoder_bytes * r["per_s"] / r["batch"] / 1e9 * (2 if r["dtype"] == "f32" else 1), bandwidth)
+
+for r in lines("llama.jsonl"):
+    name = f"llama.cpp {r['type']}"
+    scale = {"bf16": 1, "q8_0": 34 / 64}.get(r["type"], 1)  # q8_0: 34 bytes per 32 weights
+    if r["phase"] == "prefill":
+        add("prefill", r["batch"], name, r["per_s"], "tokens/s", r["per_s"] * 2 * tl * layer_params / 1e9, peak)
+    else:
+        add("decode", r["batch"], name, r["per_s"], "tokens/s",
+            decoder_bytes * scale * r["per_s"] / r["batch"] / 1e9, bandwidth)
+
+print(open(os.path.join(out, "machine.txt")).read().strip())
+print(f"measured ceilings: bf16 peak {peak:.0f} GFLOP/s, read bandwidth {bandwidth:.1f} GB/s" if peak else "")
+print(f"per image {vision_flops / 1e9:.1f} GFLOP; decoder weights {decoder_bytes / 1e9:.2f} GB per step (bf16)")
+print()
+print("| phase | batch | implementation | rate | achieved | of ceiling |")
+print("|---|---|---|---|---|---|")
+order = {"vision": 0, "prefill": 1, "decode": 2}
+for phase, batch, name, rate, unit, achieved, share in sorted(rows, key=lambda r: (order[r[0]], r[1], r[2])):
+    what = "GB/s" if phase == "decode" else "GFLOP/s"
+    print(f"| {phase} | {batch} | {name} | {rate:.2f} {unit} | {achieved:.0f} {what} | {share} |")
