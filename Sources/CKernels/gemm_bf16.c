@@ -7,6 +7,7 @@
 
 #define CK_MR 12
 #define CK_KC 256        // pairs of k per block when many rows share the panels
+#define CK_MC 192        // rows per chunk when many rows share the panels
 #define CK_PANEL_GROUP 8
 #define CK_PREFETCH 1024  // bytes ahead in the panel stream // panels whose k block stays in L2 while every row block passes over them
 
@@ -59,31 +60,50 @@ CK_TARGET_BF16 static void tile_bf16(int rows, int pairs, const uint16_t *a, ptr
     }
 }
 
+/// One k block of one panel for up to 12 rows (the int8 path's entry to the micro-kernel).
+CK_TARGET_BF16 void ck_gemm_bf16_panel_block(int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b,
+                                            float *c, ptrdiff_t ldc, int load, int columns) {
+    tile_bf16(rows, pairs, a, lda, b, c, ldc, load, columns);
+}
+
 CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
                                             const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
                                             int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    // Few rows: each panel streams once over the whole of k. Many rows: k blocks whose panels stay in L2.
-    int kc = m <= CK_MR ? pairs : CK_KC;
-    for (int kb = 0; kb < pairs; kb += kc) {
-        int count = min_int(kc, pairs - kb);
-        int load = accumulate || kb > 0;
-        for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
-            int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
-            for (int i = 0; i < m; i += CK_MR) {
-                int rows = min_int(CK_MR, m - i);
-                for (int panel = group; panel < group_end; panel++) {
-                    int column = panel * CK_PANEL;
-                    tile_bf16(rows, count, a + i * lda + 2 * kb, lda, packed + panel * panel_size + (size_t)kb * 64,
-                              c + i * ldc + column, ldc, load, min_int(CK_PANEL, n - column));
+    if (m <= CK_MR) {
+        // Few rows (decoding): each panel streams once over the whole of k.
+        for (int panel = panel_begin; panel < panel_end; panel++) {
+            int column = panel * CK_PANEL;
+            tile_bf16(m, pairs, a, lda, packed + panel * panel_size, c + column, ldc, accumulate,
+                      min_int(CK_PANEL, n - column));
+        }
+        return;
+    }
+    // Many rows: a group of panels by a chunk of rows is finished over all of k before the next, so its part of c
+    // (CK_MC x 256 floats), its rows of a (CK_MC x CK_KC pairs) and its panels' k block all stay in L2.
+    for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
+        int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
+        for (int chunk = 0; chunk < m; chunk += CK_MC) {
+            int chunk_end = min_int(chunk + CK_MC, m);
+            for (int kb = 0; kb < pairs; kb += CK_KC) {
+                int count = min_int(CK_KC, pairs - kb);
+                int load = accumulate || kb > 0;
+                for (int i = chunk; i < chunk_end; i += CK_MR) {
+                    int rows = min_int(CK_MR, chunk_end - i);
+                    for (int panel = group; panel < group_end; panel++) {
+                        int column = panel * CK_PANEL;
+                        tile_bf16(rows, count, a + i * lda + 2 * kb, lda,
+                                  packed + panel * panel_size + (size_t)kb * 64, c + i * ldc + column, ldc, load,
+                                  min_int(CK_PANEL, n - column));
+                    }
                 }
             }
         }
     }
 }
 
-static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
+void ck_gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
                                float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
@@ -112,5 +132,5 @@ void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const u
     if (ck_use_avx512bf16)
         gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
     else
-        gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
+        ck_gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
 }

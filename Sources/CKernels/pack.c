@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 size_t ck_packed_count(int n, int k) {
     size_t panels = ((size_t)n + CK_PANEL - 1) / CK_PANEL;
@@ -90,4 +91,54 @@ void ck_f32_to_bf16(const float *x, uint16_t *out, size_t count) {
 
 void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count) {
     for (size_t i = 0; i < count; i++) out[i] = ck_bf16_value(x[i]);
+}
+
+size_t ck_packed_int8_count(int n, int k) { return ck_packed_count(n, k); }
+
+size_t ck_packed_int8_scales(int n, int k) {
+    size_t panels = ((size_t)n + CK_PANEL - 1) / CK_PANEL;
+    size_t groups = ((size_t)k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
+    return panels * groups * CK_PANEL;
+}
+
+static inline float load_f32(const void *src, int type, ptrdiff_t index) {
+    switch (type) {
+    case CK_F32: return ((const float *)src)[index];
+    case CK_BF16: return ck_bf16_value(((const uint16_t *)src)[index]);
+    default: return ck_f16_value(((const uint16_t *)src)[index]);
+    }
+}
+
+void ck_pack_int8(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
+                  int8_t *dst, float *scales, int panel_begin, int panel_end) {
+    size_t pairs = ((size_t)k + 1) / 2;
+    size_t panel_size = pairs * CK_PANEL * 2;
+    int groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
+    for (int panel = panel_begin; panel < panel_end; panel++) {
+        int8_t *out = dst + (size_t)panel * panel_size;
+        float *panel_scales = scales + (size_t)panel * groups * CK_PANEL;
+        for (int j = 0; j < CK_PANEL; j++) {
+            int row = panel * CK_PANEL + j;
+            ptrdiff_t base = (ptrdiff_t)row * row_stride;
+            for (int g = 0; g < groups; g++) {
+                int start = g * CK_INT8_GROUP, end = start + CK_INT8_GROUP < k ? start + CK_INT8_GROUP : k;
+                float largest = 0;
+                if (row < n) {
+                    for (int c = start; c < end; c++) {
+                        float v = load_f32(src, src_type, base + (ptrdiff_t)c * column_stride);
+                        largest = fabsf(v) > largest ? fabsf(v) : largest;
+                    }
+                }
+                float scale = largest / 127.0f;
+                float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+                panel_scales[g * CK_PANEL + j] = scale;
+                for (int c = start; c < start + CK_INT8_GROUP && c < (int)(2 * pairs); c++) {
+                    float v = (row < n && c < k) ? load_f32(src, src_type, base + (ptrdiff_t)c * column_stride) : 0;
+                    float q = nearbyintf(v * inverse);
+                    q = q > 127 ? 127 : (q < -127 ? -127 : q);
+                    out[(size_t)(c / 2) * CK_PANEL * 2 + j * 2 + (c & 1)] = (int8_t)q;
+                }
+            }
+        }
+    }
 }

@@ -17,7 +17,7 @@ extension CPUBackend {
         valid: UnsafePointer<UInt8>?, validItemStride: Int, shape: AttentionShape
     ) {
         guard shape.items > 0, shape.queries > 0 else { return }
-        if precision == .f32 {
+        if !isFast {
             precondition(shape.kvType == .f32, "the f32 mode keeps keys and values in f32")
             attentionSGEMM(q: q, k: k, v: v, out: out, valid: valid, validItemStride: validItemStride, shape: shape)
             return

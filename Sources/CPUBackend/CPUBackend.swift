@@ -26,9 +26,12 @@ public struct CPUBackend: ComputeBackend {
 
     public var kvElementType: KVElementType { precision == .f32 ? .f32 : .bf16 }
 
+    /// The int8 and bf16 modes share activations, attention and row kernels; only the weights differ.
+    var isFast: Bool { precision != .f32 }
+
     public var summary: String {
         "cpu \(precision.rawValue), \(pool.threads) threads, "
-            + (precision == .f32 ? "OpenBLAS sgemm" : "\(String(cString: ck_kernel_name())) bf16 kernels")
+            + (precision == .f32 ? "OpenBLAS sgemm" : "\(String(cString: ck_kernel_name())) kernels")
     }
 
     /// Whether the AVX-512 BF16 kernels run on this machine (the portable ones otherwise).
@@ -39,6 +42,7 @@ public struct CPUBackend: ComputeBackend {
         switch precision {
         case .f32: return StoredMatrix(weight)
         case .bf16: return PackedBF16Matrix(weight, pool: pool)
+        case .int8: return PackedInt8Matrix(weight, pool: pool)
         }
     }
 
@@ -46,7 +50,18 @@ public struct CPUBackend: ComputeBackend {
         let n = weight.outFeatures
         var y: [Float]
         switch weight {
-        case let packed as PackedBF16Matrix: y = productBF16(x, rows: rows, packed)
+        case let packed as PackedBF16Matrix:
+            y = productBF16(x, rows: rows, n: n, k: packed.inFeatures, panels: packed.panelCount) { a, lda, c, range in
+                ck_gemm_bf16(
+                    Int32(rows), Int32(n), Int32(packed.inFeatures), a, lda, packed.panels, c, n, 0,
+                    Int32(range.lowerBound), Int32(range.upperBound))
+            }
+        case let packed as PackedInt8Matrix:
+            y = productBF16(x, rows: rows, n: n, k: packed.inFeatures, panels: packed.panelCount) { a, lda, c, range in
+                ck_gemm_int8(
+                    Int32(rows), Int32(n), Int32(packed.inFeatures), a, lda, packed.values, packed.scales, c, n, 0,
+                    Int32(range.lowerBound), Int32(range.upperBound))
+            }
         case let stored as StoredMatrix: y = productF32(x, rows: rows, stored.weight)
         default: preconditionFailure("\(weight.name) was prepared by another backend")
         }
@@ -54,9 +69,13 @@ public struct CPUBackend: ComputeBackend {
         return y
     }
 
-    /// bf16 activations (rounded once per product) against packed panels, the columns split across the pool.
-    private func productBF16(_ x: [Float], rows: Int, _ w: PackedBF16Matrix) -> [Float] {
-        let n = w.outFeatures, k = w.inFeatures, lda = (k + 1) / 2 * 2
+    /// bf16 activations (rounded once per product) against packed panels, the panels split across the pool;
+    /// `product(a, lda, c, panels)` multiplies one range of panels.
+    private func productBF16(
+        _ x: [Float], rows: Int, n: Int, k: Int, panels: Int,
+        _ product: (UnsafePointer<UInt16>, Int, UnsafeMutablePointer<Float>, Range<Int>) -> Void
+    ) -> [Float] {
+        let lda = (k + 1) / 2 * 2
         guard rows > 0 else { return [] }
         let a = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * lda)
         defer { a.deallocate() }
@@ -67,12 +86,8 @@ public struct CPUBackend: ComputeBackend {
             }
         }
         return [Float](unsafeUninitializedCapacity: rows * n) { output, initialized in
-            let c = output.baseAddress!, panels = w.panels
-            pool.run(w.panelCount) { range in
-                ck_gemm_bf16(
-                    Int32(rows), Int32(n), Int32(k), a, lda, panels, c, n, 0, Int32(range.lowerBound),
-                    Int32(range.upperBound))
-            }
+            let c = output.baseAddress!
+            pool.run(panels) { range in product(a, lda, c, range) }
             initialized = rows * n
         }
     }

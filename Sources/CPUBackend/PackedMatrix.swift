@@ -43,12 +43,7 @@ final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
             panels = UnsafeMutablePointer<UInt16>.allocate(capacity: max(count, 1))
             mapped = false
         }
-        let type: Int32 =
-            switch weight.dtype {
-            case .f32: Int32(CK_F32)
-            case .bf16: Int32(CK_BF16)
-            case .f16: Int32(CK_F16)
-            }
+        let type = weight.dtype.kernelType
         let n = Int32(outFeatures), k = Int32(inFeatures), stride = inFeatures
         let source = weight.base, destination = panels
         pool.run((outFeatures + 31) / 32) { range in
@@ -58,5 +53,59 @@ final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
 
     deinit {
         if mapped { ck_free_pages(panels, count * 2) } else { panels.deallocate() }
+    }
+}
+
+/// A weight quantised to int8 panels with per-group scales (see ckernels.h), at load on every thread.
+final class PackedInt8Matrix: PreparedMatrix, @unchecked Sendable {
+    // Invariant: written only in init.
+    let name: String
+    let outFeatures: Int
+    let inFeatures: Int
+    let values: UnsafeMutablePointer<Int8>
+    let scales: UnsafeMutablePointer<Float>
+    let count: Int, scaleCount: Int
+    let mapped: Bool
+    var ownedBytes: Int { count + scaleCount * 4 }
+    var panelCount: Int { (outFeatures + 31) / 32 }
+
+    init(_ weight: WeightTensor, pool: ThreadPool) {
+        name = weight.name
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+        count = ck_packed_int8_count(Int32(outFeatures), Int32(inFeatures))
+        scaleCount = ck_packed_int8_scales(Int32(outFeatures), Int32(inFeatures))
+        if let pages = ck_alloc_pages(count) {
+            values = pages.assumingMemoryBound(to: Int8.self)
+            mapped = true
+        } else {
+            values = UnsafeMutablePointer<Int8>.allocate(capacity: max(count, 1))
+            mapped = false
+        }
+        scales = UnsafeMutablePointer<Float>.allocate(capacity: max(scaleCount, 1))
+        let type = weight.dtype.kernelType
+        let n = Int32(outFeatures), k = Int32(inFeatures), stride = inFeatures
+        let source = weight.base, destination = values, scaleDestination = scales
+        pool.run((outFeatures + 31) / 32) { range in
+            ck_pack_int8(
+                source, type, stride, 1, n, k, destination, scaleDestination, Int32(range.lowerBound),
+                Int32(range.upperBound))
+        }
+    }
+
+    deinit {
+        if mapped { ck_free_pages(values, count) } else { values.deallocate() }
+        scales.deallocate()
+    }
+}
+
+extension DType {
+    /// The CKernels constant for this element type.
+    var kernelType: Int32 {
+        switch self {
+        case .f32: Int32(CK_F32)
+        case .bf16: Int32(CK_BF16)
+        case .f16: Int32(CK_F16)
+        }
     }
 }

@@ -11,6 +11,9 @@ public enum ComputePrecision: String, Sendable, CaseIterable, Codable {
     /// The fast mode: weights held as bf16, products of bf16 activations with f32 accumulation, row kernels and
     /// residuals in f32, key/value cache in bf16.
     case bf16
+    /// Decoding at half the bytes: weight matrices quantised at load to int8 with one scale per output and group of
+    /// 64 inputs, widened to bf16 inside the product; everything else as in `bf16`.
+    case int8
 }
 
 /// A weight matrix `[out, in]` in the form a backend multiplies with (packed, converted or on a device),

@@ -9,13 +9,15 @@ import Models
 struct ComputeOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Compute mode: f32 (exact, the reference) or bf16 (fast).",
+            "Compute mode: f32 (exact, the reference), bf16 (fast) or int8 (fastest decoding).",
             discussion: """
                 f32 computes as PyTorch does in f32: the generated ids match transformers' generate. bf16 holds the \
                 weight matrices as bf16 (packed once at load), multiplies bf16 activations with f32 accumulation \
                 (AVX-512 BF16 where the CPU has it, portable code elsewhere) and keeps the key/value cache in bf16. \
+                int8 quantises the weight matrices at load (one scale per output and 64 inputs) and otherwise \
+                computes as bf16: decoding reads half the bytes, at some cost in accuracy (see BENCHMARKS.md). \
                 Default: bf16 for checkpoints stored in bf16, f32 otherwise.
-                """, valueName: "f32|bf16"))
+                """, valueName: "f32|bf16|int8"))
     var dtype: String?
 
     @Option(help: ArgumentHelp("CPU threads for every kernel (default: all cores).", valueName: "n"))
@@ -35,7 +37,7 @@ struct ComputeOptions: ParsableArguments {
             throw ValidationError("--max-memory \(maxMemory): give bytes, or a number with K, M, G or T")
         }
         if let dtype, ComputePrecision(rawValue: dtype) == nil {
-            throw ValidationError("--dtype \(dtype): use f32 or bf16")
+            throw ValidationError("--dtype \(dtype): use f32, bf16 or int8")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }

@@ -72,14 +72,14 @@ import Testing
         #expect(preset.status != 0 && preset.output.contains("unknown preset"))
         let dtype = try ProcessResult.run(
             binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--dtype", "f16"])
-        #expect(dtype.status != 0 && dtype.output.contains("use f32 or bf16"))
+        #expect(dtype.status != 0 && dtype.output.contains("use f32, bf16 or int8"))
         let memory = try ProcessResult.run(
             binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--max-memory", "lots"])
         #expect(memory.status != 0 && memory.output.contains("--max-memory lots"))
     }
 
-    @Test(arguments: ["f32", "bf16"])
-    func bothModesAnswerWithTimingsPerPhase(_ mode: String) throws {
+    @Test(arguments: ["f32", "bf16", "int8"])
+    func everyModeAnswersWithTimingsPerPhase(_ mode: String) throws {
         let model = try Self.makeModel(variant: "multitask")
         let result = try ProcessResult.run(
             try RepositoryFiles.binary(),

@@ -59,6 +59,44 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
         }
     }
 
+    /// W quantised as the int8 packing does: per row and group of 64 inputs, scale = max |w| / 127, values rounded
+    /// to nearest even, and each value x scale rounded to bf16 as the kernels widen it.
+    static func int8Dequantised(_ w: [Float], n: Int, k: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: w.count)
+        for row in 0..<n {
+            for start in stride(from: 0, to: k, by: 64) {
+                let group = (start..<min(start + 64, k)).map { w[row * k + $0] }
+                let scale = (group.map(abs).max() ?? 0) / 127
+                for (offset, value) in group.enumerated() {
+                    let q = scale > 0 ? min(127, max(-127, (value * (1 / scale)).rounded(.toNearestOrEven))) : 0
+                    out[row * k + start + offset] = roundedToBF16([q * scale])[0]
+                }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [false, true])
+    func int8ProductsMatchTheDequantisedReference(portable: Bool) throws {
+        ck_force_portable(portable ? 1 : 0)
+        defer { ck_force_portable(0) }
+        let shapes = Self.shapes + [(m: 2, n: 40, k: 1100)]  // k across several scale groups and blocks
+        for (index, shape) in shapes.enumerated() {
+            let x = randomValues(shape.m * shape.k, seed: UInt64(300 + index))
+            let w = randomValues(shape.n * shape.k, seed: UInt64(400 + index))
+            let backend = CPUBackend(precision: .int8, threads: 2)
+            let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
+            let actual = Linear(weight: weight, bias: nil, backend: backend)(x, rows: shape.m)
+            let expected = referenceProduct(
+                roundedToBF16(x), Self.int8Dequantised(w, n: shape.n, k: shape.k), m: shape.m, n: shape.n, k: shape.k)
+            let error = relativeError(actual, expected)
+            #expect(error < 1e-5, "\(shape) portable=\(portable): \(error)")
+            // Against the unquantised weights: int8's own error, well under a percent of the largest output.
+            let exact = referenceProduct(x, w, m: shape.m, n: shape.n, k: shape.k)
+            #expect(relativeError(actual, exact) < 2e-2, "\(shape): \(relativeError(actual, exact)) from unquantised")
+        }
+    }
+
     @Test func bf16WeightsOfEveryStoredTypePackAlike() {
         let w = roundedToBF16(randomValues(40 * 90, seed: 7))
         let x = randomValues(5 * 90, seed: 8)

@@ -45,6 +45,18 @@ size_t ck_packed_count(int n, int k);
 void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
                   uint16_t *dst, int panel_begin, int panel_end);
 
+/// int8 panels: the same geometry with int8 values, one f32 scale per output column and group of CK_INT8_GROUP
+/// inputs (symmetric: scale = max |w| / 127 over the group), scales laid out [panel][group][32].
+#define CK_INT8_GROUP 64
+
+/// Number of int8 elements and of scales of a packed [n, k] matrix.
+size_t ck_packed_int8_count(int n, int k);
+size_t ck_packed_int8_scales(int n, int k);
+
+/// Quantises panels [panel_begin, panel_end) of W (addressed as for ck_pack_bf16) into `dst` and `scales`.
+void ck_pack_int8(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
+                  int8_t *dst, float *scales, int panel_begin, int panel_end);
+
 /// Rows [row_begin, row_end) of x [m, k] (row stride ldx floats) as bf16 into out (row stride ldo >= k rounded
 /// up to even; the pad element is zeroed).
 void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
@@ -58,6 +70,11 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
 
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
                   ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
+
+/// The same product over int8 panels: each k block of a panel is widened (value x scale, rounded to bf16) into
+/// a small buffer and multiplied by the bf16 kernel, so every weight byte is read from memory once.
+void ck_gemm_int8(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const int8_t *packed, const float *scales,
+                  float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
 
 // MARK: Row kernels (rows [row_begin, row_end) of row-major [rows, width] arrays; out may equal x)
 
