@@ -22,6 +22,7 @@ public struct CPUBackend: ComputeBackend {
         pool = ThreadPool(threads: threads)
         openblas_set_num_threads(Int32(pool.threads))
         _ = ck_has_avx512bf16()
+        ck_keep_freed_memory()
     }
 
     public var kvElementType: KVElementType { precision == .f32 ? .f32 : .bf16 }

@@ -30,7 +30,7 @@ struct BenchKernelsCommand: ParsableCommand {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         let pool = ThreadPool(threads: threads)
         // bf16 multiply-add peak, every thread on registers.
-        let iterations = 2_000_000
+        let iterations = 20_000_000
         var best = 0.0
         for _ in 0..<3 {
             let start = ContinuousClock.now
