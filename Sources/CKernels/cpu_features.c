@@ -1,4 +1,4 @@
-// Which kernels this processor runs: CPUID for AVX-512 BF16 and XGETBV for the OS saving the ZMM state.
+// Which kernels this processor runs: CPUID for AVX-512 BF16 and VNNI and XGETBV for the OS saving the ZMM state.
 #include "ckernels.h"
 #include "internal.h"
 
@@ -19,7 +19,8 @@ static int detect(void) {
     if ((lo & 0xe6) != 0xe6) return 0;  // XMM, YMM, opmask, ZMM state enabled by the OS
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
-    if (!(f && dq && bw && vl)) return 0;
+    int vnni = (c >> 11) & 1;
+    if (!(f && dq && bw && vl && vnni)) return 0;
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
     return (a >> 5) & 1;  // AVX512_BF16
 #else

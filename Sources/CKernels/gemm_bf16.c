@@ -60,12 +60,6 @@ CK_TARGET_BF16 static void tile_bf16(int rows, int pairs, const uint16_t *a, ptr
     }
 }
 
-/// One k block of one panel for up to 12 rows (the int8 path's entry to the micro-kernel).
-CK_TARGET_BF16 void ck_gemm_bf16_panel_block(int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b,
-                                            float *c, ptrdiff_t ldc, int load, int columns) {
-    tile_bf16(rows, pairs, a, lda, b, c, ldc, load, columns);
-}
-
 CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
                                             const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
                                             int panel_begin, int panel_end) {
@@ -103,7 +97,7 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
     }
 }
 
-void ck_gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
+static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
                                float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
@@ -132,5 +126,5 @@ void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const u
     if (ck_use_avx512bf16)
         gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
     else
-        ck_gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
+        gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
 }

@@ -1,87 +1,146 @@
-// c = a Wᵀ over int8 panels with per-group scales: each k block of a panel is widened to bf16 (value x scale) in a
-// buffer that stays in L1, then multiplied by the bf16 micro-kernel; decoding thus reads half the bytes of bf16.
+// c = a Wᵀ over int8 panels: integer dot products of int8 + 128 activations with int8 weights per group of 64
+// inputs (vpdpbusd, 64 multiply-adds an instruction), the +128 taken back with the group's weight sum, then scaled
+// by the activation's and the weight's scales into f32 sums. Decoding reads half the bytes of bf16.
 #include "ckernels.h"
 #include "internal.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 
-#define CK_INT8_KC 256  // pairs per widened block: 32 KiB of bf16, a multiple of the scale group
+#define CK_Q8_MR 4
+#define CK_Q8_GROUPS 8     // groups per k block when many rows share the panels
+#define CK_Q8_MC 192
+#define CK_Q8_PANEL_GROUP 8
+#define CK_QUADS_PER_GROUP (CK_INT8_GROUP / 4)
 
+static inline int min_int(int a, int b) { return a < b ? a : b; }
 
-CK_TARGET_BF16 static void widen_avx512(const int8_t *q, const float *group_scales, int first_pair, int pairs,
-                                        uint16_t *out) {
-    const __m512i low = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i high = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (int p = 0; p < pairs; p++) {
-        int pair = first_pair + p;
-        if (p == 0 || pair % (CK_INT8_GROUP / 2) == 0) {
-            const float *scale = group_scales + (size_t)(pair / (CK_INT8_GROUP / 2)) * CK_PANEL;
-            __m512 lo = _mm512_loadu_ps(scale), hi = _mm512_loadu_ps(scale + 16);
-            s0 = _mm512_permutexvar_ps(low, lo);
-            s1 = _mm512_permutexvar_ps(high, lo);
-            s2 = _mm512_permutexvar_ps(low, hi);
-            s3 = _mm512_permutexvar_ps(high, hi);
+CK_TARGET_BF16 static inline __attribute__((always_inline)) void
+kernel_q8(const int rows, int group_begin, int group_end, int quads, const uint8_t *a, ptrdiff_t lda,
+          const float *a_scales, int groups, const int8_t *b, const float *w_scales, const int32_t *w_sums, float *c,
+          ptrdiff_t ldc, int load, __mmask16 m0, __mmask16 m1) {
+    __m512 acc0[CK_Q8_MR], acc1[CK_Q8_MR];
+    for (int r = 0; r < rows; r++) {
+        acc0[r] = load ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();
+        acc1[r] = load ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int g = group_begin; g < group_end; g++) {
+        __m512i s0[CK_Q8_MR], s1[CK_Q8_MR];
+        for (int r = 0; r < rows; r++) s0[r] = s1[r] = _mm512_setzero_si512();
+        int q_end = min_int((g + 1) * CK_QUADS_PER_GROUP, quads);
+        for (int q = g * CK_QUADS_PER_GROUP; q < q_end; q++) {
+            _mm_prefetch((const char *)(b + q * 128) + 2048, _MM_HINT_T0);
+            _mm_prefetch((const char *)(b + q * 128) + 2048 + 64, _MM_HINT_T0);
+            __m512i b0 = _mm512_loadu_si512(b + q * 128), b1 = _mm512_loadu_si512(b + q * 128 + 64);
+            for (int r = 0; r < rows; r++) {
+                int32_t four;
+                memcpy(&four, a + r * lda + 4 * q, 4);
+                __m512i av = _mm512_set1_epi32(four);
+                s0[r] = _mm512_dpbusd_epi32(s0[r], av, b0);
+                s1[r] = _mm512_dpbusd_epi32(s1[r], av, b1);
+            }
         }
-        const int8_t *in = q + (size_t)p * 64;
-        __m512 f0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)in))), s0);
-        __m512 f1 =
-            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(in + 16)))), s1);
-        __m512 f2 =
-            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(in + 32)))), s2);
-        __m512 f3 =
-            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(in + 48)))), s3);
-        _mm512_storeu_si512(out + (size_t)p * 64, (__m512i)_mm512_cvtne2ps_pbh(f1, f0));
-        _mm512_storeu_si512(out + (size_t)p * 64 + 32, (__m512i)_mm512_cvtne2ps_pbh(f3, f2));
+        __m512i c0 = _mm512_slli_epi32(_mm512_loadu_si512(w_sums + g * CK_PANEL), 7);
+        __m512i c1 = _mm512_slli_epi32(_mm512_loadu_si512(w_sums + g * CK_PANEL + 16), 7);
+        __m512 w0 = _mm512_loadu_ps(w_scales + g * CK_PANEL), w1 = _mm512_loadu_ps(w_scales + g * CK_PANEL + 16);
+        for (int r = 0; r < rows; r++) {
+            __m512 sa = _mm512_set1_ps(a_scales[r * groups + g]);
+            acc0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s0[r], c0)), _mm512_mul_ps(w0, sa), acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s1[r], c1)), _mm512_mul_ps(w1, sa), acc1[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
     }
 }
 
-static void widen_portable(const int8_t *q, const float *group_scales, int first_pair, int pairs, uint16_t *out) {
-    for (int p = 0; p < pairs; p++) {
-        int pair = first_pair + p;
-        const float *scale = group_scales + (size_t)(pair / (CK_INT8_GROUP / 2)) * CK_PANEL;
-        for (int e = 0; e < 64; e++) out[(size_t)p * 64 + e] = ck_bf16_bits((float)q[(size_t)p * 64 + e] * scale[e / 2]);
+#define CK_Q8_CASE(R)                                                                                            \
+    case R:                                                                                                      \
+        kernel_q8(R, group_begin, group_end, quads, a, lda, a_scales, groups, b, w_scales, w_sums, c, ldc, load, \
+                  m0, m1);                                                                                       \
+        break;
+
+CK_TARGET_BF16 static void tile_q8(int rows, int group_begin, int group_end, int quads, const uint8_t *a,
+                                   ptrdiff_t lda, const float *a_scales, int groups, const int8_t *b,
+                                   const float *w_scales, const int32_t *w_sums, float *c, ptrdiff_t ldc, int load,
+                                   int columns) {
+    __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
+    __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
+    switch (rows) {
+        CK_Q8_CASE(1) CK_Q8_CASE(2) CK_Q8_CASE(3) CK_Q8_CASE(4)
+    default: break;
     }
 }
 
-CK_TARGET_BF16 static void gemm_int8_avx512(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
-                                            const int8_t *packed, const float *scales, float *c, ptrdiff_t ldc,
-                                            int accumulate, int panel_begin, int panel_end) {
-    int pairs = (k + 1) / 2, groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
-    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    uint16_t buffer[CK_INT8_KC * 64] __attribute__((aligned(64)));
-    for (int panel = panel_begin; panel < panel_end; panel++) {
-        int column = panel * CK_PANEL, columns = n - column < CK_PANEL ? n - column : CK_PANEL;
-        const int8_t *q = packed + panel * panel_size;
-        const float *panel_scales = scales + (size_t)panel * groups * CK_PANEL;
-        for (int kb = 0; kb < pairs; kb += CK_INT8_KC) {
-            int count = pairs - kb < CK_INT8_KC ? pairs - kb : CK_INT8_KC;
-            widen_avx512(q + (size_t)kb * 64, panel_scales, kb, count, buffer);
-            for (int i = 0; i < m; i += 12) {
-                int rows = m - i < 12 ? m - i : 12;
-                ck_gemm_bf16_panel_block(rows, count, a + i * lda + 2 * kb, lda, buffer, c + i * ldc + column, ldc,
-                                         accumulate || kb > 0, columns);
+CK_TARGET_BF16 static void gemm_int8_avx512(int m, int n, int k, const uint8_t *a, ptrdiff_t lda,
+                                            const float *a_scales, const int8_t *packed, const float *scales,
+                                            const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate,
+                                            int panel_begin, int panel_end) {
+    int quads = (k + 3) / 4, groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
+    size_t panel_size = (size_t)quads * CK_PANEL * 4, panel_scales = (size_t)groups * CK_PANEL;
+    int group_block = m <= CK_Q8_MR ? groups : CK_Q8_GROUPS;
+    int chunk_rows = m <= CK_Q8_MR ? m : CK_Q8_MC;
+    for (int set = panel_begin; set < panel_end; set += CK_Q8_PANEL_GROUP) {
+        int set_end = min_int(set + CK_Q8_PANEL_GROUP, panel_end);
+        for (int chunk = 0; chunk < m; chunk += chunk_rows) {
+            int chunk_end = min_int(chunk + chunk_rows, m);
+            for (int gb = 0; gb < groups; gb += group_block) {
+                int ge = min_int(gb + group_block, groups);
+                int load = accumulate || gb > 0;
+                for (int i = chunk; i < chunk_end; i += CK_Q8_MR) {
+                    int rows = min_int(CK_Q8_MR, chunk_end - i);
+                    for (int panel = set; panel < set_end; panel++) {
+                        int column = panel * CK_PANEL;
+                        tile_q8(rows, gb, ge, quads, a + i * lda, lda, a_scales + (size_t)i * groups, groups,
+                                packed + panel * panel_size, scales + panel * panel_scales,
+                                sums + panel * panel_scales, c + i * ldc + column, ldc, load,
+                                min_int(CK_PANEL, n - column));
+                    }
+                }
             }
         }
     }
 }
 
-void ck_gemm_int8(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const int8_t *packed, const float *scales,
-                  float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
-    ck_init_features();
-    if (ck_use_avx512bf16) {
-        gemm_int8_avx512(m, n, k, a, lda, packed, scales, c, ldc, accumulate, panel_begin, panel_end);
-        return;
-    }
-    int pairs = (k + 1) / 2, groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
-    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    uint16_t *buffer = malloc(panel_size * sizeof(uint16_t));
-    if (!buffer) return;
+static void gemm_int8_portable(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales,
+                               const int8_t *packed, const float *scales, const int32_t *sums, float *c,
+                               ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
+    int quads = (k + 3) / 4, groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
+    size_t panel_size = (size_t)quads * CK_PANEL * 4, panel_scales = (size_t)groups * CK_PANEL;
     for (int panel = panel_begin; panel < panel_end; panel++) {
-        int column = panel * CK_PANEL;
-        widen_portable(packed + panel * panel_size, scales + (size_t)panel * groups * CK_PANEL, 0, pairs, buffer);
-        ck_gemm_bf16_portable(m, n - column, k, a, lda, buffer, c + column, ldc, accumulate, 0, 1);
+        int column = panel * CK_PANEL, columns = min_int(CK_PANEL, n - column);
+        const int8_t *b = packed + panel * panel_size;
+        for (int i = 0; i < m; i++) {
+            float acc[CK_PANEL];
+            for (int j = 0; j < CK_PANEL; j++) acc[j] = accumulate && j < columns ? c[i * ldc + column + j] : 0;
+            for (int g = 0; g < groups; g++) {
+                int32_t dot[CK_PANEL];
+                for (int j = 0; j < CK_PANEL; j++) dot[j] = 0;
+                int q_end = min_int((g + 1) * CK_QUADS_PER_GROUP, quads);
+                for (int q = g * CK_QUADS_PER_GROUP; q < q_end; q++) {
+                    const uint8_t *x = a + i * lda + 4 * q;
+                    for (int j = 0; j < CK_PANEL; j++) {
+                        const int8_t *w = b + q * 128 + j * 4;
+                        dot[j] += x[0] * w[0] + x[1] * w[1] + x[2] * w[2] + x[3] * w[3];
+                    }
+                }
+                float sa = a_scales[(size_t)i * groups + g];
+                const float *ws = scales + panel * panel_scales + g * CK_PANEL;
+                const int32_t *wsum = sums + panel * panel_scales + g * CK_PANEL;
+                for (int j = 0; j < CK_PANEL; j++) acc[j] += (float)(dot[j] - 128 * wsum[j]) * (ws[j] * sa);
+            }
+            for (int j = 0; j < columns; j++) c[i * ldc + column + j] = acc[j];
+        }
     }
-    free(buffer);
+}
+
+void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales, const int8_t *packed,
+                  const float *scales, const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate, int panel_begin,
+                  int panel_end) {
+    ck_init_features();
+    if (ck_use_avx512bf16)
+        gemm_int8_avx512(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin, panel_end);
+    else
+        gemm_int8_portable(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
+                           panel_end);
 }

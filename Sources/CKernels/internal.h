@@ -8,20 +8,12 @@
 
 #define CK_PANEL 32
 
-#define CK_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
+#define CK_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni,fma")))
 
 /// Nonzero when the AVX-512 BF16 kernels may run (supported and not forced off).
 extern int ck_use_avx512bf16;
 /// Detects the CPU once; safe to call from many threads.
 void ck_init_features(void);
-
-/// One k block of one bf16 panel for up to 12 rows, through the AVX-512 BF16 micro-kernel (only when
-/// ck_use_avx512bf16); `columns` of the panel's 32 are written.
-void ck_gemm_bf16_panel_block(int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b, float *c,
-                              ptrdiff_t ldc, int load, int columns);
-/// The portable bf16 product (see ck_gemm_bf16).
-void ck_gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
-                           ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
 
 static inline uint16_t ck_bf16_bits(float value) {
     uint32_t bits;

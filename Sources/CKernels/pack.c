@@ -93,7 +93,11 @@ void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count) {
     for (size_t i = 0; i < count; i++) out[i] = ck_bf16_value(x[i]);
 }
 
-size_t ck_packed_int8_count(int n, int k) { return ck_packed_count(n, k); }
+size_t ck_packed_int8_count(int n, int k) {
+    size_t panels = ((size_t)n + CK_PANEL - 1) / CK_PANEL;
+    size_t quads = ((size_t)k + 3) / 4;
+    return panels * quads * CK_PANEL * 4;
+}
 
 size_t ck_packed_int8_scales(int n, int k) {
     size_t panels = ((size_t)n + CK_PANEL - 1) / CK_PANEL;
@@ -110,35 +114,59 @@ static inline float load_f32(const void *src, int type, ptrdiff_t index) {
 }
 
 void ck_pack_int8(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
-                  int8_t *dst, float *scales, int panel_begin, int panel_end) {
-    size_t pairs = ((size_t)k + 1) / 2;
-    size_t panel_size = pairs * CK_PANEL * 2;
+                  int8_t *dst, float *scales, int32_t *sums, int panel_begin, int panel_end) {
+    size_t quads = ((size_t)k + 3) / 4;
+    size_t panel_size = quads * CK_PANEL * 4;
     int groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
     for (int panel = panel_begin; panel < panel_end; panel++) {
         int8_t *out = dst + (size_t)panel * panel_size;
-        float *panel_scales = scales + (size_t)panel * groups * CK_PANEL;
         for (int j = 0; j < CK_PANEL; j++) {
             int row = panel * CK_PANEL + j;
             ptrdiff_t base = (ptrdiff_t)row * row_stride;
             for (int g = 0; g < groups; g++) {
-                int start = g * CK_INT8_GROUP, end = start + CK_INT8_GROUP < k ? start + CK_INT8_GROUP : k;
+                int start = g * CK_INT8_GROUP;
+                int end = start + CK_INT8_GROUP < (int)(4 * quads) ? start + CK_INT8_GROUP : (int)(4 * quads);
                 float largest = 0;
-                if (row < n) {
-                    for (int c = start; c < end; c++) {
-                        float v = load_f32(src, src_type, base + (ptrdiff_t)c * column_stride);
-                        largest = fabsf(v) > largest ? fabsf(v) : largest;
-                    }
+                for (int c = start; c < end && c < k && row < n; c++) {
+                    float v = fabsf(load_f32(src, src_type, base + (ptrdiff_t)c * column_stride));
+                    largest = v > largest ? v : largest;
                 }
-                float scale = largest / 127.0f;
-                float inverse = scale > 0 ? 1.0f / scale : 0.0f;
-                panel_scales[g * CK_PANEL + j] = scale;
-                for (int c = start; c < start + CK_INT8_GROUP && c < (int)(2 * pairs); c++) {
+                float scale = largest / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0.0f;
+                int32_t sum = 0;
+                for (int c = start; c < end; c++) {
                     float v = (row < n && c < k) ? load_f32(src, src_type, base + (ptrdiff_t)c * column_stride) : 0;
                     float q = nearbyintf(v * inverse);
                     q = q > 127 ? 127 : (q < -127 ? -127 : q);
-                    out[(size_t)(c / 2) * CK_PANEL * 2 + j * 2 + (c & 1)] = (int8_t)q;
+                    out[(size_t)(c / 4) * CK_PANEL * 4 + j * 4 + (c & 3)] = (int8_t)q;
+                    sum += (int32_t)q;
                 }
+                size_t at = ((size_t)panel * groups + g) * CK_PANEL + j;
+                scales[at] = scale;
+                sums[at] = sum;
             }
         }
+    }
+}
+
+void ck_rows_to_q8(const float *x, ptrdiff_t ldx, int k, uint8_t *out, ptrdiff_t ldo, float *scales, int row_begin,
+                   int row_end) {
+    int groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
+    int padded = (k + 3) / 4 * 4;
+    for (int r = row_begin; r < row_end; r++) {
+        const float *in = x + (ptrdiff_t)r * ldx;
+        uint8_t *o = out + (ptrdiff_t)r * ldo;
+        for (int g = 0; g < groups; g++) {
+            int start = g * CK_INT8_GROUP, end = start + CK_INT8_GROUP < k ? start + CK_INT8_GROUP : k;
+            float largest = 0;
+            for (int c = start; c < end; c++) largest = fabsf(in[c]) > largest ? fabsf(in[c]) : largest;
+            float scale = largest / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0.0f;
+            scales[(ptrdiff_t)r * groups + g] = scale;
+            for (int c = start; c < end; c++) {
+                float q = nearbyintf(in[c] * inverse);
+                q = q > 127 ? 127 : (q < -127 ? -127 : q);
+                o[c] = (uint8_t)((int)q + 128);
+            }
+        }
+        for (int c = k; c < padded; c++) o[c] = 128;
     }
 }

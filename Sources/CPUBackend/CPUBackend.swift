@@ -57,12 +57,7 @@ public struct CPUBackend: ComputeBackend {
                     Int32(rows), Int32(n), Int32(packed.inFeatures), a, lda, packed.panels, c, n, 0,
                     Int32(range.lowerBound), Int32(range.upperBound))
             }
-        case let packed as PackedInt8Matrix:
-            y = productBF16(x, rows: rows, n: n, k: packed.inFeatures, panels: packed.panelCount) { a, lda, c, range in
-                ck_gemm_int8(
-                    Int32(rows), Int32(n), Int32(packed.inFeatures), a, lda, packed.values, packed.scales, c, n, 0,
-                    Int32(range.lowerBound), Int32(range.upperBound))
-            }
+        case let packed as PackedInt8Matrix: y = productInt8(x, rows: rows, packed)
         case let stored as StoredMatrix: y = productF32(x, rows: rows, stored.weight)
         default: preconditionFailure("\(weight.name) was prepared by another backend")
         }
@@ -89,6 +84,34 @@ public struct CPUBackend: ComputeBackend {
         return [Float](unsafeUninitializedCapacity: rows * n) { output, initialized in
             let c = output.baseAddress!
             pool.run(panels) { range in product(a, lda, c, range) }
+            initialized = rows * n
+        }
+    }
+
+    /// Activations quantised per row and group of 64 to int8 (once per product) against int8 panels.
+    private func productInt8(_ x: [Float], rows: Int, _ w: PackedInt8Matrix) -> [Float] {
+        let n = w.outFeatures, k = w.inFeatures, lda = (k + 3) / 4 * 4
+        let groups = (k + Int(CK_INT8_GROUP) - 1) / Int(CK_INT8_GROUP)
+        guard rows > 0 else { return [] }
+        let a = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * lda)
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: rows * groups)
+        defer {
+            a.deallocate()
+            scales.deallocate()
+        }
+        x.withUnsafeBufferPointer { input in
+            let source = input.baseAddress!
+            pool.run(rows, minimumChunk: max(1, Self.parallelElements / max(k, 1))) { range in
+                ck_rows_to_q8(source, k, Int32(k), a, lda, scales, Int32(range.lowerBound), Int32(range.upperBound))
+            }
+        }
+        return [Float](unsafeUninitializedCapacity: rows * n) { output, initialized in
+            let c = output.baseAddress!
+            pool.run(w.panelCount) { range in
+                ck_gemm_int8(
+                    Int32(rows), Int32(n), Int32(k), a, lda, scales, w.values, w.scales, w.sums, c, n, 0,
+                    Int32(range.lowerBound), Int32(range.upperBound))
+            }
             initialized = rows * n
         }
     }

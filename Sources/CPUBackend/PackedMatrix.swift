@@ -56,7 +56,7 @@ final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
     }
 }
 
-/// A weight quantised to int8 panels with per-group scales (see ckernels.h), at load on every thread.
+/// A weight quantised to int8 panels with per-group scales and sums (see ckernels.h), at load on every thread.
 final class PackedInt8Matrix: PreparedMatrix, @unchecked Sendable {
     // Invariant: written only in init.
     let name: String
@@ -64,9 +64,10 @@ final class PackedInt8Matrix: PreparedMatrix, @unchecked Sendable {
     let inFeatures: Int
     let values: UnsafeMutablePointer<Int8>
     let scales: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Int32>
     let count: Int, scaleCount: Int
     let mapped: Bool
-    var ownedBytes: Int { count + scaleCount * 4 }
+    var ownedBytes: Int { count + scaleCount * 8 }
     var panelCount: Int { (outFeatures + 31) / 32 }
 
     init(_ weight: WeightTensor, pool: ThreadPool) {
@@ -83,19 +84,21 @@ final class PackedInt8Matrix: PreparedMatrix, @unchecked Sendable {
             mapped = false
         }
         scales = UnsafeMutablePointer<Float>.allocate(capacity: max(scaleCount, 1))
+        sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(scaleCount, 1))
         let type = weight.dtype.kernelType
         let n = Int32(outFeatures), k = Int32(inFeatures), stride = inFeatures
-        let source = weight.base, destination = values, scaleDestination = scales
+        let source = weight.base, destination = values, scaleDestination = scales, sumDestination = sums
         pool.run((outFeatures + 31) / 32) { range in
             ck_pack_int8(
-                source, type, stride, 1, n, k, destination, scaleDestination, Int32(range.lowerBound),
-                Int32(range.upperBound))
+                source, type, stride, 1, n, k, destination, scaleDestination, sumDestination,
+                Int32(range.lowerBound), Int32(range.upperBound))
         }
     }
 
     deinit {
         if mapped { ck_free_pages(values, count) } else { values.deallocate() }
         scales.deallocate()
+        sums.deallocate()
     }
 }
 

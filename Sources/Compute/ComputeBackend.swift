@@ -12,7 +12,8 @@ public enum ComputePrecision: String, Sendable, CaseIterable, Codable {
     /// residuals in f32, key/value cache in bf16.
     case bf16
     /// Decoding at half the bytes: weight matrices quantised at load to int8 with one scale per output and group of
-    /// 64 inputs, widened to bf16 inside the product; everything else as in `bf16`.
+    /// 64 inputs, activations quantised the same way in each product (integer dot products per group, f32 sums);
+    /// attention, row kernels and the bf16 cache as in `bf16`.
     case int8
 }
 

@@ -15,7 +15,7 @@ extern "C" {
 
 // MARK: CPU features
 
-/// 1 when the processor and the operating system support AVX-512F, BW, VL and BF16 (vdpbf16ps), else 0.
+/// 1 when the processor and the operating system support AVX-512F, DQ, BW, VL, VNNI and BF16, else 0.
 int ck_has_avx512bf16(void);
 /// Forces the portable kernels (1) or allows the fast ones again (0): for tests of the fallback path.
 void ck_force_portable(int portable);
@@ -50,17 +50,24 @@ size_t ck_packed_count(int n, int k);
 void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
                   uint16_t *dst, int panel_begin, int panel_end);
 
-/// int8 panels: the same geometry with int8 values, one f32 scale per output column and group of CK_INT8_GROUP
-/// inputs (symmetric: scale = max |w| / 127 over the group), scales laid out [panel][group][32].
+/// int8 panels: 32 output columns, and for each quad of inputs (4q ... 4q + 3) the 32 columns' four values side
+/// by side (panel[q][column][4], the operand order of vpdpbusd); k padded to a multiple of 4. Each output column
+/// and group of CK_INT8_GROUP inputs has a scale (max |w| / 127) and the sum of its int8 values, laid out
+/// [panel][group][32].
 #define CK_INT8_GROUP 64
 
-/// Number of int8 elements and of scales of a packed [n, k] matrix.
+/// Number of int8 values, and of scales (= of sums), of a packed [n, k] matrix.
 size_t ck_packed_int8_count(int n, int k);
 size_t ck_packed_int8_scales(int n, int k);
 
-/// Quantises panels [panel_begin, panel_end) of W (addressed as for ck_pack_bf16) into `dst` and `scales`.
+/// Quantises panels [panel_begin, panel_end) of W (addressed as for ck_pack_bf16).
 void ck_pack_int8(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
-                  int8_t *dst, float *scales, int panel_begin, int panel_end);
+                  int8_t *dst, float *scales, int32_t *sums, int panel_begin, int panel_end);
+
+/// Rows [row_begin, row_end) of x [m, k] quantised per group of CK_INT8_GROUP to int8 + 128 (uint8; row stride
+/// ldo >= k rounded up to 4, padding 128) with one scale per row and group (scales[row * groups + group]).
+void ck_rows_to_q8(const float *x, ptrdiff_t ldx, int k, uint8_t *out, ptrdiff_t ldo, float *scales, int row_begin,
+                   int row_end);
 
 /// Rows [row_begin, row_end) of x [m, k] (row stride ldx floats) as bf16 into out (row stride ldo >= k rounded
 /// up to even; the pad element is zeroed).
@@ -76,10 +83,11 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
                   ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
 
-/// The same product over int8 panels: each k block of a panel is widened (value x scale, rounded to bf16) into
-/// a small buffer and multiplied by the bf16 kernel, so every weight byte is read from memory once.
-void ck_gemm_int8(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const int8_t *packed, const float *scales,
-                  float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
+/// c = a Wᵀ over int8 panels with activations from ck_rows_to_q8: integer dot products per group (vpdpbusd where
+/// the CPU has AVX-512 VNNI), scaled into f32 sums. Same contract as ck_gemm_bf16.
+void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales, const int8_t *packed,
+                  const float *scales, const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate, int panel_begin,
+                  int panel_end);
 
 // MARK: Row kernels (rows [row_begin, row_end) of row-major [rows, width] arrays; out may equal x)
 
