@@ -196,3 +196,18 @@ void ck_rotary(float *x, int heads, int head_size, const int32_t *positions, con
         }
     }
 }
+
+CK_CLONES void ck_widen(const void *src, int src_type, float *dst, size_t begin, size_t end) {
+    if (src_type == CK_F32) {
+        memcpy(dst + begin, (const float *)src + begin, (end - begin) * sizeof(float));
+    } else if (src_type == CK_BF16) {
+        const uint16_t *in = (const uint16_t *)src;
+        for (size_t i = begin; i < end; i++) {
+            uint32_t bits = (uint32_t)in[i] << 16;
+            memcpy(dst + i, &bits, 4);
+        }
+    } else {
+        const _Float16 *in = (const _Float16 *)src;
+        for (size_t i = begin; i < end; i++) dst[i] = (float)in[i];
+    }
+}

@@ -129,12 +129,18 @@ public struct CPUBackend: ComputeBackend {
                         Int32(k), w, Int32(k), 0, output.baseAddress, Int32(n))
                     return
                 }
-                let blockRows = 256
+                // Widened on every thread, a block of rows at a time: a bf16 7B model never needs an f32 copy.
+                let blockRows = max(1, min(n, (8 << 20) / max(k, 1)))
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * k)
                 defer { scratch.deallocate() }
+                let type = weight.dtype.kernelType, base = weight.base
                 for start in stride(from: 0, to: n, by: blockRows) {
                     let count = min(blockRows, n - start)
-                    weight.convert((start * k)..<((start + count) * k), into: scratch)
+                    let offset = start * k
+                    pool.run(count * k, minimumChunk: Self.parallelElements) { range in
+                        ck_widen(
+                            base + offset * weight.dtype.size, type, scratch, range.lowerBound, range.upperBound)
+                    }
                     cblas_sgemm(
                         CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(count), Int32(k), 1,
                         input.baseAddress, Int32(k), scratch, Int32(k), 0, output.baseAddress! + start, Int32(n))

@@ -128,6 +128,9 @@ void ck_attention_head(const float *q, ptrdiff_t ldq, int queries, const void *k
 void ck_rotary(float *x, int heads, int head_size, const int32_t *positions, const float *inverse_frequencies,
                int row_begin, int row_end);
 
+/// Elements [begin, end) of src (CK_F32, CK_BF16 or CK_F16) as f32 into dst[begin, end).
+void ck_widen(const void *src, int src_type, float *dst, size_t begin, size_t end);
+
 /// f32 to bf16 bits (nearest even) and back, for caches and tests.
 void ck_f32_to_bf16(const float *x, uint16_t *out, size_t count);
 void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count);
