@@ -5,7 +5,7 @@
 #   tools/bench/backend_bench.sh [CHECKPOINT_DIR]      (default: a fresh `slice` checkpoint, bf16)
 #
 # Environment: THREADS [2], NEW_TOKENS [16], PYTHON [venv/bin/python: torch, transformers, safetensors, numpy,
-# pillow, see tools/bench/torch_reference.py], OURS_MODES [bf16 f32], TORCH_MODES [bf16 f32], LLAMA [1: also run
+# pillow, see tools/bench/torch_reference.py], OURS_MODES [bf16 int8 f32], TORCH_MODES [bf16 f32], LLAMA [1: also run
 # tools/bench/llamacpp_reference.sh when its llama.cpp build is found], OUT [a temporary folder: raw JSON lines].
 # Run it on a quiet machine: a build or another benchmark beside it halves every figure.
 set -euo pipefail
@@ -33,7 +33,7 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -
 "$bin" bench kernels --threads "$threads" --modes bf16 --shapes "1025,6144,1408;280,11008,4096;1,11008,4096" \
     | tee "$out/kernels.jsonl"
 : >"$out/ours.jsonl"
-for mode in ${OURS_MODES:-bf16 f32}; do
+for mode in ${OURS_MODES:-bf16 int8 f32}; do
     for count in 1 8; do
         for repeat in 1 2; do
             "$bin" infer --model "$model" --manifest "$out/manifest$count.jsonl" --batch-size 8 --dtype "$mode" \

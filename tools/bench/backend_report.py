@@ -68,7 +68,9 @@ for (mode, batch), r in sorted(best.items()):
     steps = r["decode_steps"]
     if steps:
         step = ms["decode"] / 1000 / steps
-        add("decode", batch, name, batch / step, "tokens/s", decoder_bytes / step / 1e9, bandwidth)
+        # int8 panels: 1 byte a weight plus a 4-byte scale and a 4-byte sum per 64 weights.
+        scale = {"int8": 1.125 / 2}.get(mode, 1)
+        add("decode", batch, name, batch / step, "tokens/s", decoder_bytes * scale / step / 1e9, bandwidth)
 
 for r in lines("torch.jsonl"):
     if "phase" not in r:
