@@ -3,16 +3,19 @@
 #include "ckernels.h"
 #include "internal.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #define CK_MR 12
 #define CK_KC 256        // pairs of k per block when many rows share the panels
 #define CK_MC 192        // rows per chunk when many rows share the panels
-#define CK_PANEL_GROUP 8
-#define CK_PREFETCH 1024  // bytes ahead in the panel stream // panels whose k block stays in L2 while every row block passes over them
+#define CK_PANEL_GROUP 8 // panels whose k block stays in L2 while every row block passes over them
+#define CK_PREFETCH 1024 // bytes ahead in the panel stream
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
+#if defined(__x86_64__)
 CK_TARGET_BF16 static inline __attribute__((always_inline)) void
 kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b, float *c, ptrdiff_t ldc,
             int load, __mmask16 m0, __mmask16 m1) {
@@ -97,6 +100,8 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
     }
 }
 
+#endif
+
 static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
                                float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
@@ -123,8 +128,11 @@ static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
                   ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
     ck_init_features();
-    if (ck_use_avx512bf16)
+#if defined(__x86_64__)
+    if (ck_use_avx512bf16) {
         gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
-    else
-        gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
+        return;
+    }
+#endif
+    gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
 }

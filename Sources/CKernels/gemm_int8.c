@@ -4,7 +4,9 @@
 #include "ckernels.h"
 #include "internal.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #define CK_Q8_MR 4
 #define CK_Q8_GROUPS 8     // groups per k block when many rows share the panels
@@ -14,6 +16,7 @@
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
+#if defined(__x86_64__)
 CK_TARGET_BF16 static inline __attribute__((always_inline)) void
 kernel_q8(const int rows, int group_begin, int group_end, int quads, const uint8_t *a, ptrdiff_t lda,
           const float *a_scales, int groups, const int8_t *b, const float *w_scales, const int32_t *w_sums, float *c,
@@ -102,6 +105,8 @@ CK_TARGET_BF16 static void gemm_int8_avx512(int m, int n, int k, const uint8_t *
     }
 }
 
+#endif
+
 static void gemm_int8_portable(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales,
                                const int8_t *packed, const float *scales, const int32_t *sums, float *c,
                                ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
@@ -138,9 +143,13 @@ void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const fl
                   const float *scales, const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate, int panel_begin,
                   int panel_end) {
     ck_init_features();
-    if (ck_use_avx512bf16)
-        gemm_int8_avx512(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin, panel_end);
-    else
-        gemm_int8_portable(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
+#if defined(__x86_64__)
+    if (ck_use_avx512bf16) {
+        gemm_int8_avx512(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
+                         panel_end);
+        return;
+    }
+#endif
+    gemm_int8_portable(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
                            panel_end);
 }

@@ -31,7 +31,9 @@ static inline float ck_bf16_value(uint16_t half) {
 }
 
 static inline float ck_f16_value(uint16_t half) {
-    return (float)*(const _Float16 *)&half;
+    _Float16 value;
+    memcpy(&value, &half, 2);
+    return (float)value;
 }
 
 #endif

@@ -2,8 +2,10 @@
 #include "ckernels.h"
 #include "internal.h"
 
-#include <immintrin.h>
 #include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 size_t ck_packed_count(int n, int k) {
     size_t panels = ((size_t)n + CK_PANEL - 1) / CK_PANEL;
@@ -55,6 +57,7 @@ void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t
     }
 }
 
+#if defined(__x86_64__)
 CK_TARGET_BF16 static void rows_to_bf16_avx512(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo,
                                                int row_begin, int row_end) {
     for (int r = row_begin; r < row_end; r++) {
@@ -70,13 +73,17 @@ CK_TARGET_BF16 static void rows_to_bf16_avx512(const float *x, ptrdiff_t ldx, in
     }
 }
 
+#endif
+
 void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
                      int row_end) {
     ck_init_features();
+#if defined(__x86_64__)
     if (ck_use_avx512bf16) {
         rows_to_bf16_avx512(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }
+#endif
     for (int r = row_begin; r < row_end; r++) {
         const float *in = x + (ptrdiff_t)r * ldx;
         uint16_t *o = out + (ptrdiff_t)r * ldo;

@@ -2,6 +2,7 @@
 #include "ckernels.h"
 #include "internal.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 CK_TARGET_BF16 static double peak_avx512bf16(long iterations) {
@@ -18,9 +19,13 @@ CK_TARGET_BF16 static double peak_avx512bf16(long iterations) {
     return (double)iterations * 24 * 32 * 2;
 }
 
+#endif
+
 double ck_peak_bf16(long iterations) {
     ck_init_features();
+#if defined(__x86_64__)
     if (ck_use_avx512bf16) return peak_avx512bf16(iterations);
+#endif
     float acc[64];
     for (int i = 0; i < 64; i++) acc[i] = (float)i;
     for (long n = 0; n < iterations; n++) {
