@@ -58,7 +58,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
-        .testTarget(name: "CPUBackendTests", dependencies: ["CPUBackend", "Compute", "CKernels", "Tensors", "TestSupport"]),
+        .testTarget(
+            name: "CPUBackendTests", dependencies: ["CPUBackend", "Compute", "CKernels", "Tensors", "TestSupport"]),
         .testTarget(
             name: "GenerationTests",
             dependencies: ["Generation", "Models", "Compute", "CPUBackend", "Imaging", "Tensors", "TestSupport"],

@@ -56,8 +56,10 @@ extension CPUBackend {
     ) {
         let keys = shape.keys, size = shape.headSize
         let type = shape.kvType == .bf16 ? Int32(CK_BF16) : Int32(CK_F32)
-        ck_pack_bf16(k, type, shape.kvStride, 1, Int32(keys), Int32(size), scratch.packedKeys, 0, Int32((keys + 31) / 32))
-        ck_pack_bf16(v, type, 1, shape.kvStride, Int32(size), Int32(keys), scratch.packedValues, 0, Int32((size + 31) / 32))
+        ck_pack_bf16(
+            k, type, shape.kvStride, 1, Int32(keys), Int32(size), scratch.packedKeys, 0, Int32((keys + 31) / 32))
+        ck_pack_bf16(
+            v, type, 1, shape.kvStride, Int32(size), Int32(keys), scratch.packedValues, 0, Int32((size + 31) / 32))
         for start in stride(from: 0, to: shape.queries, by: Self.queryBlock) {
             let rows = min(Self.queryBlock, shape.queries - start)
             ck_rows_to_bf16(
@@ -69,10 +71,12 @@ extension CPUBackend {
             for t in 0..<rows {
                 ck_softmax(scratch.scores + t * keys, Int32(keys), shape.scale, Int32(shape.limit + start + t), valid)
             }
-            ck_rows_to_bf16(scratch.scores, keys, Int32(keys), scratch.probabilityRows, scratch.keysPadded, 0, Int32(rows))
+            ck_rows_to_bf16(
+                scratch.scores, keys, Int32(keys), scratch.probabilityRows, scratch.keysPadded, 0, Int32(rows))
             ck_gemm_bf16(
                 Int32(rows), Int32(size), Int32(keys), scratch.probabilityRows, scratch.keysPadded,
-                scratch.packedValues, out + start * shape.outputStride, shape.outputStride, 0, 0, Int32((size + 31) / 32))
+                scratch.packedValues, out + start * shape.outputStride, shape.outputStride, 0, 0,
+                Int32((size + 31) / 32))
         }
     }
 

@@ -92,10 +92,11 @@ public struct InferenceEngine {
     /// Working memory of a batch of `requests` (bytes beyond the weights), as the budget counts it.
     public func workingBytes(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> Int {
         let visual = model.configuration.visualTokenCount
-        let length = try requests.map { request in
-            let prompt = try prompt(for: request)
-            return prompt.before.count + visual + prompt.after.count
-        }.max() ?? 0
+        let length =
+            try requests.map { request in
+                let prompt = try prompt(for: request)
+                return prompt.before.count + visual + prompt.after.count
+            }.max() ?? 0
         return model.workingBytes(
             images: Set(requests.map(\.imageKey)).count, rows: requests.count * parameters.beamCount,
             promptLength: length, newTokens: parameters.maxNewTokens)

@@ -29,7 +29,8 @@ public struct KVCache: Sendable {
         self.elementType = elementType
         self.batch = batch
         self.capacity = capacity
-        keys = Array(repeating: [UInt8](repeating: 0, count: batch * capacity * kvWidth * elementType.size), count: layerCount)
+        keys = Array(
+            repeating: [UInt8](repeating: 0, count: batch * capacity * kvWidth * elementType.size), count: layerCount)
         values = keys
         mask = [UInt8](repeating: 0, count: batch * capacity)
         nextPosition = [Int](repeating: 0, count: batch)

@@ -80,7 +80,8 @@ public struct VisionLanguageModel: Sendable {
     /// activations, plus the key/value cache and the logits. An estimate with headroom, used to size batches.
     public func workingBytes(images: Int, rows: Int, promptLength: Int, newTokens: Int) -> Int {
         let vision = configuration.vision, text = configuration.text
-        let visionBytes = images * (1 + configuration.gridSize * configuration.gridSize)
+        let visionBytes =
+            images * (1 + configuration.gridSize * configuration.gridSize)
             * (8 * vision.hiddenSize + 2 * vision.intermediateSize) * 4
         let prefillBytes = rows * promptLength * (9 * text.hiddenSize + 3 * text.intermediateSize) * 4
         let cache = decoder.cacheBytes(batch: rows, capacity: promptLength + newTokens)

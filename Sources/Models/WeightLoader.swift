@@ -19,8 +19,7 @@ public final class WeightLoader {
     ///   - tensors: every tensor of the checkpoint by name.
     ///   - files: the file each tensor came from, for messages.
     ///   - backend: prepares the matrices (packing them, for the CPU's bf16 mode).
-    public init(tensors: [String: WeightTensor], files: [String: String], source: String, backend: any ComputeBackend)
-    {
+    public init(tensors: [String: WeightTensor], files: [String: String], source: String, backend: any ComputeBackend) {
         self.tensors = tensors
         self.files = files
         self.source = source

@@ -2,9 +2,9 @@
 // bf16 keys) against a double-precision reference with causal limits, padding masks and grouped heads.
 
 import CKernels
-import Foundation
 import CPUBackend
 import Compute
+import Foundation
 import Tensors
 import Testing
 
@@ -23,7 +23,8 @@ func referenceAttention(
                 for s in 0..<min(keys, limit + t) where valid == nil || valid![item * keys + s] != 0 {
                     var dot = 0.0
                     for i in 0..<size {
-                        dot += Double(q[((item * queries + t) * heads + head) * size + i])
+                        dot +=
+                            Double(q[((item * queries + t) * heads + head) * size + i])
                             * Double(k[((item * keys + s) * kvHeads + kvHead) * size + i])
                     }
                     scores[s] = dot * scale
@@ -34,7 +35,9 @@ func referenceAttention(
                 let total = weights.reduce(0, +)
                 for i in 0..<size {
                     var sum = 0.0
-                    for s in 0..<keys { sum += weights[s] / total * Double(v[((item * keys + s) * kvHeads + kvHead) * size + i]) }
+                    for s in 0..<keys {
+                        sum += weights[s] / total * Double(v[((item * keys + s) * kvHeads + kvHead) * size + i])
+                    }
                     out[((item * queries + t) * heads + head) * size + i] = Float(sum)
                 }
             }

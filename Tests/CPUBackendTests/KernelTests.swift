@@ -2,9 +2,9 @@
 // and portable) with odd sizes and partial panels, the row kernels, rotary positions and every attention path.
 
 import CKernels
-import Foundation
 import CPUBackend
 import Compute
+import Foundation
 import Tensors
 import Testing
 
@@ -106,8 +106,9 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
         let x = randomValues(5 * 90, seed: 8)
         let backend = CPUBackend(precision: .bf16, threads: 1)
         let outputs = [DType.f32, .bf16, .f16].map { type in
-            Linear(weight: OwnedBytes.tensor(name: "w", shape: [40, 90], values: w, as: type), bias: nil, backend: backend)(
-                x, rows: 5)
+            Linear(
+                weight: OwnedBytes.tensor(name: "w", shape: [40, 90], values: w, as: type), bias: nil, backend: backend)(
+                    x, rows: 5)
         }
         // bf16-representable values survive f16 only approximately; f32 and bf16 storage pack identically.
         #expect(outputs[0] == outputs[1])
@@ -135,11 +136,14 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
             let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(width)
             let meanSquare = values.map { $0 * $0 }.reduce(0, +) / Double(width)
             for i in 0..<width {
-                layerNorm.append(Float((values[i] - mean) / (variance + 1e-6).squareRoot() * Double(weight[i]) + Double(bias[i])))
+                layerNorm.append(
+                    Float((values[i] - mean) / (variance + 1e-6).squareRoot() * Double(weight[i]) + Double(bias[i])))
                 rmsNorm.append(Float(values[i] / (meanSquare + 1e-5).squareRoot() * Double(weight[i])))
             }
         }
-        #expect(relativeError(backend.layerNorm(x, width: width, weight: weight, bias: bias, epsilon: 1e-6), layerNorm) < 1e-6)
+        #expect(
+            relativeError(backend.layerNorm(x, width: width, weight: weight, bias: bias, epsilon: 1e-6), layerNorm)
+                < 1e-6)
         #expect(relativeError(backend.rmsNorm(x, width: width, weight: weight, epsilon: 1e-5), rmsNorm) < 1e-6)
 
         var gelu = x

@@ -125,7 +125,8 @@ import Testing
             tensors[target + ".lora_B.weight"] = ([shape[0], rank], b)
         }
         let merged = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
-        let original = try VisionLanguageModel(directory: EngineFixtures.modelDirectory("multitask"), backend: EngineFixtures.f32)
+        let original = try VisionLanguageModel(
+            directory: EngineFixtures.modelDirectory("multitask"), backend: EngineFixtures.f32)
         let probe = (0..<64).map { Float($0) / 64 }
         let layerInput = merged.decoder.embed([5, 6, 7])
         #expect(!layerInput.isEmpty && probe.count == 64)

@@ -16,14 +16,16 @@ import Testing
 
     @Test(arguments: variants.map(\.0))
     func loadsEveryLayoutAndFormat(_ directory: String) throws {
-        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
+        let model = try VisionLanguageModel(
+            directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
         #expect(model.configuration.visualTokenCount == 4)
     }
 
     @Test(arguments: variants)
     func visionFeaturesPooledTokensAndLogitsMatch(_ directory: String, _ variant: String) throws {
         let reference = Self.fixture(variant)
-        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
+        let model = try VisionLanguageModel(
+            directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
         let engine = InferenceEngine(model: model)
         let requests = try EngineFixtures.requests(reference, model: model, parameters: GenerationParameters())
         let images = reference.image_files.map { file in requests.first { $0.imageKey == file }!.image }
@@ -54,7 +56,8 @@ import Testing
     @Test(arguments: variants.filter { $0.0 != "multitask-sharded" })
     func generatedIDsMatchTransformers(_ directory: String, _ variant: String) throws {
         let reference = Self.fixture(variant)
-        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
+        let model = try VisionLanguageModel(
+            directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
         let engine = InferenceEngine(model: model)
         var mismatches: [String] = []
         for generation in reference.generations {

@@ -77,12 +77,14 @@ struct BF16Reference: Decodable {
                 prefixF32 += agreeing
                 tokens += f32.ids[position].count
                 // The first three tokens never depend on bf16 rounding here (PyTorch bf16 agrees with f32 on them).
-                #expect(agreeing >= 3, "generation \(index) row \(position): \(result.tokens) vs f32 \(f32.ids[position])")
+                #expect(
+                    agreeing >= 3, "generation \(index) row \(position): \(result.tokens) vs f32 \(f32.ids[position])")
             }
         }
         // PyTorch bf16 gives the f32 sequence in 10 of these 16 rows (batched and single runs); the bf16 mode in 12.
-        print("bf16 mode: \(sameAsF32)/\(total) sequences equal f32, \(sameAsTorch)/\(total) equal PyTorch bf16, "
-            + "\(prefixF32)/\(tokens) tokens before the first difference from f32")
+        print(
+            "bf16 mode: \(sameAsF32)/\(total) sequences equal f32, \(sameAsTorch)/\(total) equal PyTorch bf16, "
+                + "\(prefixF32)/\(tokens) tokens before the first difference from f32")
         #expect(sameAsF32 * 2 >= total, "\(sameAsF32) of \(total) sequences equal the f32 reference")
     }
 
@@ -91,7 +93,9 @@ struct BF16Reference: Decodable {
             directory: EngineFixtures.modelDirectory("multitask"), backend: CPUBackend(precision: .int8, threads: 2))
         let ours = try Self.prefillLogits(model)
         let f32 = EngineFixtures.cases.multitask.prefill_logits
-        print("int8 mode: prefill logits \(ours.indices.map { EngineFixtures.relativeError(ours[$0], f32[$0]) }) from f32")
+        print(
+            "int8 mode: prefill logits \(ours.indices.map { EngineFixtures.relativeError(ours[$0], f32[$0]) }) from f32"
+        )
         for row in ours.indices {
             let error = EngineFixtures.relativeError(ours[row], f32[row])
             // int8 weights and activations (one scale per 64 values) are 0.023-0.036 from f32 on these rows (PyTorch
@@ -105,7 +109,8 @@ struct BF16Reference: Decodable {
     @Test(arguments: [ComputePrecision.bf16, .int8])
     func batchedEqualsSingle(_ precision: ComputePrecision) throws {
         let model = try VisionLanguageModel(
-            directory: EngineFixtures.modelDirectory("multitask"), backend: CPUBackend(precision: precision, threads: 2))
+            directory: EngineFixtures.modelDirectory("multitask"), backend: CPUBackend(precision: precision, threads: 2)
+        )
         let engine = InferenceEngine(model: model)
         let reference = EngineFixtures.cases.multitask
         let requests = try EngineFixtures.requests(
