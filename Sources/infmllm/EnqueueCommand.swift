@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Generation
 import Jobs
+import Models
 import Postgres
 
 struct EnqueueCommand: ParsableCommand {
@@ -68,6 +69,7 @@ struct EnqueueCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        try Self.checkFits(parameters, model: model)
 
         let tasks = try ImageSources.collect(
             kind: kind, paths: paths, directory: dir, include: include, exclude: exclude, manifest: manifest,
@@ -95,6 +97,24 @@ struct EnqueueCommand: ParsableCommand {
                     "job \(name): \(tasks.count) images, \(added.count) new tasks queued, \(tasks.count - wanted.count) skipped as done\n"
                         .utf8))
             print(opened.id)
+        }
+    }
+
+    /// When `model` is a model directory, refuses decoding settings that no prompt could fit in its context: the
+    /// visual tokens, BOS and the new tokens alone. (Prompts longer than that, and memory, are checked by the
+    /// worker, which fails such a task with the reason.)
+    static func checkFits(_ parameters: GenerationParameters, model: String) throws {
+        let directory = (model as NSString).expandingTildeInPath
+        guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("config.json"))
+        else { return }
+        let configuration = try ModelConfiguration.load(directory: directory)
+        let needed = 1 + configuration.visualTokenCount + parameters.maxNewTokens
+        let limit = configuration.text.maxPositionEmbeddings
+        guard needed <= limit else {
+            throw ValidationError(
+                "--max-new-tokens \(parameters.maxNewTokens) can never fit \(model): BOS, "
+                    + "\(configuration.visualTokenCount) visual tokens and the new tokens need \(needed) positions, "
+                    + "more than the \(limit) the model has")
         }
     }
 }

@@ -135,6 +135,23 @@ struct SandboxError: Error, CustomStringConvertible {
         ])
         #expect(conflict.status != 0 && conflict.output.contains("already exists for caption"))
     }
+
+    @Test func settingsNoPromptCouldFitAreRefusedAtEnqueue() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let model = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        #expect(try sandbox.run(["model", "init", "--preset", "tiny", "--out", model]).status == 0)
+        // The tiny model has 512 positions and 4 visual tokens.
+        let refused = try sandbox.run([
+            "enqueue", "caption", Self.images + "/rgb_64x64.png", "--model", model, "--max-new-tokens", "600",
+        ])
+        #expect(refused.status != 0 && refused.output.contains("can never fit"), "\(refused.output)")
+        let accepted = try sandbox.run([
+            "enqueue", "caption", Self.images + "/rgb_64x64.png", "--model", model, "--max-new-tokens", "100",
+        ])
+        #expect(accepted.status == 0, "\(accepted.output)")
+    }
 }
 
 @Suite struct ImageSourceTests {

@@ -25,7 +25,7 @@ import Testing
             .first!
         #expect(try captions.int("n") == 200)
         let provenance = try cluster.query(
-            "SELECT count(*) AS n FROM results WHERE model_name = 'model' AND weights_sha256 ~ '^[0-9a-f]{64}$' AND worker = 'w0' AND device = 'cpu' AND (timings_ms ? 'generate')"
+            "SELECT count(*) AS n FROM results WHERE model_name = 'model' AND weights_sha256 ~ '^[0-9a-f]{64}$' AND worker = 'w0' AND device = 'cpu f32' AND (timings_ms ?& array['vision', 'prefill', 'decode', 'generate'])"
         ).first!
         #expect(try provenance.int("n") == 200)
         let sized = try cluster.query(
