@@ -9,7 +9,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Make and inspect model directories.",
-        subcommands: [ModelInitCommand.self]
+        subcommands: [ModelInitCommand.self, ModelInspectCommand.self]
     )
 }
 
@@ -54,5 +54,62 @@ struct ModelInitCommand: ParsableCommand {
         print(
             "wrote \(preset.rawValue) \(variant.rawValue) checkpoint to \(out): image \(configuration.imageSize) px, "
                 + "\(configuration.visualTokenCount) visual tokens, \(configuration.text.layerCount) decoder layers")
+    }
+}
+
+struct ModelInspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Describe a model directory from its headers: files, tensor families, types, parameters, layout.",
+        discussion: """
+            Reads config.json and the weight files' headers only (safetensors, shards with an index, or PyTorch \
+            .bin). For each known layout it lists the tensor names that are missing and left over, so a directory \
+            that does not load says why. --json gives exact integers.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The model directory.", valueName: "dir")) var directory: String
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let inspection = try ModelInspection(directory: directory)
+        if json {
+            print(try JSONOutput.encode(inspection))
+            return
+        }
+        func count(_ value: Int) -> String {
+            value >= 1_000_000_000
+                ? String(format: "%.3f B", Double(value) / 1e9)
+                : value >= 1_000_000 ? String(format: "%.2f M", Double(value) / 1e6) : "\(value)"
+        }
+        print(inspection.directory)
+        if let keys = inspection.configurationKeys {
+            print("config.json keys: \(keys.joined(separator: ", "))")
+        }
+        if let problem = inspection.configurationProblem { print("configuration: \(problem)") }
+        print("files:")
+        for file in inspection.files {
+            print("  \(file.name)  \(file.format), \(byteCount(file.bytes)), \(file.tensors) tensors")
+        }
+        print("tensor families:")
+        for family in inspection.families {
+            print("  \(family.name)  \(family.tensors) tensors, \(count(family.parameters)) parameters")
+        }
+        let types = inspection.parametersByType.sorted { $0.key < $1.key }.map { "\($0.key) \(count($0.value))" }
+        print("element types: \(types.joined(separator: ", "))")
+        let networks = inspection.parametersByNetwork.sorted { $0.key < $1.key }.map { "\($0.key) \(count($0.value))" }
+        print(
+            "parameters: \(count(inspection.parameters)) (\(networks.joined(separator: ", "))), \(byteCount(inspection.tensorBytes))"
+        )
+        if let layout = inspection.layout {
+            print("layout: \(layout)")
+        } else {
+            print("layout: none of the known layouts fits")
+            for fit in inspection.layouts {
+                print(
+                    "  \(fit.layout): \(fit.missing.count) missing (\(fit.missing.prefix(4).joined(separator: ", "))), "
+                        + "\(fit.leftOver.count) left over (\(fit.leftOver.prefix(4).joined(separator: ", ")))")
+            }
+        }
     }
 }

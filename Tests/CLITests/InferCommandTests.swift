@@ -33,6 +33,16 @@ import Testing
         #expect(object?["text"] is String)
     }
 
+    @Test func inspectDescribesAModelAsJSON() throws {
+        let model = try Self.makeModel(variant: "chat")
+        let result = try ProcessResult.run(try RepositoryFiles.binary(), ["model", "inspect", model, "--json"])
+        #expect(result.status == 0, "\(result.output)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        #expect(object?["layout"] as? String == "chat-1")
+        #expect((object?["parameters"] as? Int ?? 0) > 0)
+        #expect((object?["files"] as? [[String: Any]])?.first?["format"] as? String == "safetensors")
+    }
+
     @Test func theSameSeedGivesTheSameWeightsAndAnswers() throws {
         let first = try Self.makeModel(variant: "multitask"), second = try Self.makeModel(variant: "multitask")
         let a = try Data(contentsOf: URL(fileURLWithPath: first + "/model.safetensors"))
