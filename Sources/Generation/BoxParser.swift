@@ -1,5 +1,8 @@
 // Bounding boxes in generated text: four numbers in 0...1 (x1, y1, x2, y2), written as `(x1,y1),(x2,y2)`,
 // `[x1, y1, x2, y2]`, inside `<box>…</box>`, with `1`, `1.0` and `0` allowed; converted to original-image pixels.
+// The chat model sees the image padded to a square: its coordinates span the square, and the padding is taken off.
+
+import Imaging
 
 /// One box, normalised to the original image and in its pixels.
 public struct GroundingBox: Sendable, Equatable, Codable {
@@ -17,6 +20,13 @@ public enum BoxParser {
     /// spaces separates them and every value lies in 0...1; anything else is ignored rather than guessed at,
     /// so an output with no box gives an empty list (never a made-up (0,0,0,0)).
     public static func boxes(in text: String, width: Int, height: Int) -> [GroundingBox] {
+        boxes(in: text, frame: ImageFrame(width: width, height: height))
+    }
+
+    /// Every box in `text`, the model's coordinates spanning `frame`'s canvas, converted to the original image:
+    /// pixels are `value x canvas side - padding`, clamped to the image; normalised values are those pixels over
+    /// the image's width and height.
+    public static func boxes(in text: String, frame: ImageFrame) -> [GroundingBox] {
         let numbers = scanNumbers(text)
         var boxes: [GroundingBox] = []
         var index = 0
@@ -30,15 +40,26 @@ public enum BoxParser {
                 index += 1
                 continue
             }
-            let x1 = min(values[0], values[2]), x2 = max(values[0], values[2])
-            let y1 = min(values[1], values[3]), y2 = max(values[1], values[3])
+            let x1 = convert(min(values[0], values[2]), span: frame.frameWidth, offset: frame.left, to: frame.width)
+            let x2 = convert(max(values[0], values[2]), span: frame.frameWidth, offset: frame.left, to: frame.width)
+            let y1 = convert(min(values[1], values[3]), span: frame.frameHeight, offset: frame.top, to: frame.height)
+            let y2 = convert(max(values[1], values[3]), span: frame.frameHeight, offset: frame.top, to: frame.height)
             boxes.append(
                 GroundingBox(
-                    x1: x1, y1: y1, x2: x2, y2: y2, pixelX1: x1 * Double(width), pixelY1: y1 * Double(height),
-                    pixelX2: x2 * Double(width), pixelY2: y2 * Double(height)))
+                    x1: x1.normalized, y1: y1.normalized, x2: x2.normalized, y2: y2.normalized, pixelX1: x1.pixel,
+                    pixelY1: y1.pixel, pixelX2: x2.pixel, pixelY2: y2.pixel))
             index += 4
         }
         return boxes
+    }
+
+    /// A coordinate over a canvas of `span` pixels whose image starts at `offset` and is `extent` long, as a fraction
+    /// of the image and in its pixels (clamped to it). Without padding the written value is kept as it is.
+    static func convert(_ value: Double, span: Int, offset: Int, to extent: Int) -> (normalized: Double, pixel: Double)
+    {
+        if span == extent && offset == 0 { return (value, value * Double(extent)) }
+        let pixel = min(Double(extent), max(0, value * Double(span) - Double(offset)))
+        return (extent > 0 ? pixel / Double(extent) : 0, pixel)
     }
 
     /// Unsigned decimal numbers (`12`, `0.5`, `.5`, `1.`) and where they are.

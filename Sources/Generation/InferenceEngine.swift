@@ -193,7 +193,7 @@ public struct InferenceEngine {
             let text = model.tokenizer.decode(sequences[index].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
             let boxes =
                 request.task == .ground
-                ? BoxParser.boxes(in: text, width: request.image.originalWidth, height: request.image.originalHeight)
+                ? BoxParser.boxes(in: text, frame: request.image.frame)
                 : []
             return InferenceResult(
                 text: text, tokens: sequences[index].tokens, boxes: boxes, prompt: prompts[index].text,

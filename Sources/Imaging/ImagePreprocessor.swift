@@ -7,8 +7,41 @@ public struct PreprocessedImage: Sendable {
     public let values: [Float]
     public let size: Int
     /// The decoded image's size before any padding or resizing.
-    public let originalWidth: Int
-    public let originalHeight: Int
+    public var originalWidth: Int { frame.width }
+    public var originalHeight: Int { frame.height }
+    /// Where the model's view lies on the original image (the padding `expandToSquare` added).
+    public let frame: ImageFrame
+}
+
+/// The image the model saw, in the original image's pixels: the original `width` x `height`, placed at
+/// (`left`, `top`) inside a `frameWidth` x `frameHeight` canvas (the square of `expandToSquare`, or the image
+/// itself when it was stretched). Normalised coordinates the model writes span the canvas.
+public struct ImageFrame: Sendable, Equatable {
+    public var width: Int, height: Int
+    public var left: Int, top: Int
+    public var frameWidth: Int, frameHeight: Int
+
+    /// The image stretched to the model's input: coordinates span the image itself.
+    public init(width: Int, height: Int) {
+        self.init(width: width, height: height, left: 0, top: 0, frameWidth: width, frameHeight: height)
+    }
+
+    public init(width: Int, height: Int, left: Int, top: Int, frameWidth: Int, frameHeight: Int) {
+        self.width = width
+        self.height = height
+        self.left = left
+        self.top = top
+        self.frameWidth = frameWidth
+        self.frameHeight = frameHeight
+    }
+
+    /// The square canvas of `expandToSquare`: the longer side, the image centred at floor((long - short) / 2).
+    public static func square(width: Int, height: Int) -> ImageFrame {
+        let side = max(width, height)
+        return ImageFrame(
+            width: width, height: height, left: (side - width) / 2, top: (side - height) / 2, frameWidth: side,
+            frameHeight: side)
+    }
 }
 
 /// How an image becomes model input.
@@ -41,8 +74,11 @@ public struct ImagePreprocessor: Sendable {
     public func callAsFunction(_ image: RGBImage) -> PreprocessedImage {
         let square = expandToSquare ? Self.expandedToSquare(image, fill: fillColor) : image
         let resized = BicubicResampler.resize(square, width: size, height: size)
-        return PreprocessedImage(
-            values: normalized(resized), size: size, originalWidth: image.width, originalHeight: image.height)
+        let frame =
+            expandToSquare
+            ? ImageFrame.square(width: image.width, height: image.height)
+            : ImageFrame(width: image.width, height: image.height)
+        return PreprocessedImage(values: normalized(resized), size: size, frame: frame)
     }
 
     /// `image` centred on a square canvas of its longer side, filled with `fill`; the offset is
@@ -51,7 +87,8 @@ public struct ImagePreprocessor: Sendable {
         guard image.width != image.height else { return image }
         let side = max(image.width, image.height)
         var canvas = RGBImage(width: side, height: side, filledWith: fill)
-        let left = (side - image.width) / 2, top = (side - image.height) / 2
+        let frame = ImageFrame.square(width: image.width, height: image.height)
+        let left = frame.left, top = frame.top
         let rowBytes = image.width * 3
         for row in 0..<image.height {
             let destination = ((top + row) * side + left) * 3

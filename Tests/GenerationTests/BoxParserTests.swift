@@ -1,6 +1,7 @@
 // Grounding outputs in every written form, and outputs with no box.
 
 import Generation
+import Imaging
 import Testing
 
 @Suite struct BoxParserTests {
@@ -26,6 +27,23 @@ import Testing
         let boxes = BoxParser.boxes(
             in: "<box>(0.1,0.2),(0.3,0.4)</box> and <box>(0.5,0.6),(0.7,0.8)</box>", width: 10, height: 10)
         #expect(boxes.map(\.x1) == [0.1, 0.5])
+    }
+
+    @Test func chatBoxesLoseThePaddingOfTheSquare() {
+        // A 200 x 100 image padded to 200 x 200 (50 rows above and below): the model's y spans the square.
+        let frame = ImageFrame.square(width: 200, height: 100)
+        #expect(frame.top == 50 && frame.left == 0 && frame.frameHeight == 200)
+        let boxes = BoxParser.boxes(in: "[0.1, 0.25, 0.5, 0.5] and [0.2, 0.1, 0.3, 0.2]", frame: frame)
+        #expect(boxes.count == 2)
+        #expect(boxes[0].pixelX1 == 20 && boxes[0].pixelY1 == 0 && boxes[0].pixelX2 == 100 && boxes[0].pixelY2 == 50)
+        #expect(boxes[0].y1 == 0 && boxes[0].y2 == 0.5 && boxes[0].x2 == 0.5)
+        // A box wholly inside the padding clamps to the image's edge.
+        #expect(boxes[1].pixelY1 == 0 && boxes[1].pixelY2 == 0)
+        // A tall image pads left and right.
+        let tall = ImageFrame.square(width: 50, height: 101)
+        #expect(tall.left == 25 && tall.top == 0 && tall.frameWidth == 101)
+        let box = BoxParser.boxes(in: "(0.5,0),(1,1)", frame: tall)[0]
+        #expect(box.pixelX1 == 25.5 && box.pixelX2 == 50 && box.pixelY2 == 101)
     }
 
     @Test(arguments: [
