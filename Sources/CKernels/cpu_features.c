@@ -6,8 +6,8 @@
 #include <cpuid.h>
 #endif
 
-int ck_use_avx512bf16 = -1;
-static int detected = -1;
+static int detected = -1;  // written once (atomically) by the first caller
+_Thread_local int ck_portable_forced = 0;
 
 static int detect(void) {
 #if defined(__x86_64__)
@@ -28,22 +28,17 @@ static int detect(void) {
 #endif
 }
 
-void ck_init_features(void) {
-    if (detected < 0) detected = detect();
-    if (ck_use_avx512bf16 < 0) ck_use_avx512bf16 = detected;
-}
-
 int ck_has_avx512bf16(void) {
-    ck_init_features();
-    return detected;
+    int value = __atomic_load_n(&detected, __ATOMIC_ACQUIRE);
+    if (value < 0) {
+        value = detect();
+        __atomic_store_n(&detected, value, __ATOMIC_RELEASE);
+    }
+    return value;
 }
 
-void ck_force_portable(int portable) {
-    ck_init_features();
-    ck_use_avx512bf16 = portable ? 0 : detected;
-}
+int ck_fast_kernels(void) { return !ck_portable_forced && ck_has_avx512bf16(); }
 
-const char *ck_kernel_name(void) {
-    ck_init_features();
-    return ck_use_avx512bf16 ? "avx512bf16" : "portable";
-}
+void ck_force_portable(int portable) { ck_portable_forced = portable != 0; }
+
+const char *ck_kernel_name(void) { return ck_fast_kernels() ? "avx512bf16" : "portable"; }

@@ -127,9 +127,8 @@ static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t
 
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
                   ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
-    ck_init_features();
 #if defined(__x86_64__)
-    if (ck_use_avx512bf16) {
+    if (ck_fast_kernels()) {
         gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
         return;
     }

@@ -142,9 +142,8 @@ static void gemm_int8_portable(int m, int n, int k, const uint8_t *a, ptrdiff_t 
 void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales, const int8_t *packed,
                   const float *scales, const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate, int panel_begin,
                   int panel_end) {
-    ck_init_features();
 #if defined(__x86_64__)
-    if (ck_use_avx512bf16) {
+    if (ck_fast_kernels()) {
         gemm_int8_avx512(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
                          panel_end);
         return;

@@ -10,10 +10,9 @@
 
 #define CK_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni,fma")))
 
-/// Nonzero when the AVX-512 BF16 kernels may run (supported and not forced off).
-extern int ck_use_avx512bf16;
-/// Detects the CPU once; safe to call from many threads.
-void ck_init_features(void);
+/// Nonzero when the AVX-512 BF16 and VNNI kernels run on this thread: the CPU has them and this thread has not
+/// forced the portable ones (ck_force_portable). Detection runs once; safe from any thread.
+int ck_fast_kernels(void);
 
 static inline uint16_t ck_bf16_bits(float value) {
     uint32_t bits;

@@ -77,9 +77,8 @@ CK_TARGET_BF16 static void rows_to_bf16_avx512(const float *x, ptrdiff_t ldx, in
 
 void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
                      int row_end) {
-    ck_init_features();
 #if defined(__x86_64__)
-    if (ck_use_avx512bf16) {
+    if (ck_fast_kernels()) {
         rows_to_bf16_avx512(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }
@@ -136,14 +135,16 @@ void ck_pack_int8(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t
                 float largest = 0;
                 for (int c = start; c < end && c < k && row < n; c++) {
                     float v = fabsf(load_f32(src, src_type, base + (ptrdiff_t)c * column_stride));
-                    largest = v > largest ? v : largest;
+                    largest = (v > largest || v != v) ? v : largest;  // a NaN sticks
                 }
                 float scale = largest / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0.0f;
+                if (!isfinite(largest)) scale = NAN;
                 int32_t sum = 0;
                 for (int c = start; c < end; c++) {
                     float v = (row < n && c < k) ? load_f32(src, src_type, base + (ptrdiff_t)c * column_stride) : 0;
                     float q = nearbyintf(v * inverse);
                     q = q > 127 ? 127 : (q < -127 ? -127 : q);
+                    if (q != q) q = 0;  // NaN or infinite weights: the group's scale carries the NaN instead
                     out[(size_t)(c / 4) * CK_PANEL * 4 + j * 4 + (c & 3)] = (int8_t)q;
                     sum += (int32_t)q;
                 }
@@ -167,10 +168,13 @@ void ck_rows_to_q8(const float *x, ptrdiff_t ldx, int k, uint8_t *out, ptrdiff_t
             float largest = 0;
             for (int c = start; c < end; c++) largest = fabsf(in[c]) > largest ? fabsf(in[c]) : largest;
             float scale = largest / 127.0f, inverse = scale > 0 ? 1.0f / scale : 0.0f;
-            scales[(ptrdiff_t)r * groups + g] = scale;
+            int finite = 1;
+            for (int c = start; c < end; c++) finite &= isfinite(in[c]) != 0;
+            scales[(ptrdiff_t)r * groups + g] = finite ? scale : NAN;  // a NaN or infinity reaches the output
             for (int c = start; c < end; c++) {
                 float q = nearbyintf(in[c] * inverse);
                 q = q > 127 ? 127 : (q < -127 ? -127 : q);
+                if (q != q) q = 0;
                 o[c] = (uint8_t)((int)q + 128);
             }
         }

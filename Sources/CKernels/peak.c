@@ -22,9 +22,8 @@ CK_TARGET_BF16 static double peak_avx512bf16(long iterations) {
 #endif
 
 double ck_peak_bf16(long iterations) {
-    ck_init_features();
 #if defined(__x86_64__)
-    if (ck_use_avx512bf16) return peak_avx512bf16(iterations);
+    if (ck_fast_kernels()) return peak_avx512bf16(iterations);
 #endif
     float acc[64];
     for (int i = 0; i < 64; i++) acc[i] = (float)i;

@@ -13,7 +13,9 @@
 #endif
 
 /// e^x to about 1 ulp for x in [-87, 88] (Cephes' polynomial), branch-free so that loops over it vectorise.
-static inline float ck_exp(float x) {
+static inline float ck_exp(float input) {
+    // NaN stays NaN (through the select at the end) without reaching the integer conversion.
+    float x = input == input ? input : 0.0f;
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     float n = __builtin_rintf(x * 1.44269504088896341f);
     float r = x - n * 0.693359375f;
@@ -29,7 +31,7 @@ static inline float ck_exp(float x) {
     uint32_t bits = (uint32_t)e << 23;
     float scale;
     memcpy(&scale, &bits, 4);
-    return p * scale;
+    return input == input ? p * scale : input;
 }
 
 /// erf(x) to 1.5e-7 absolute (Abramowitz and Stegun 7.1.26), branch-free.

@@ -16,11 +16,10 @@ public struct CPUBackend: ComputeBackend {
 
     /// - Parameters:
     ///   - precision: f32 (exact) or bf16 (fast).
-    ///   - threads: cores to use for everything (the pool, and OpenBLAS in f32 mode).
+    ///   - threads: cores for the pool every kernel runs on (OpenBLAS's own threads: `useOpenBLASThreads`).
     public init(precision: ComputePrecision, threads: Int) {
         self.precision = precision
         pool = ThreadPool(threads: threads)
-        openblas_set_num_threads(Int32(pool.threads))
         _ = ck_has_avx512bf16()
         ck_keep_freed_memory()
     }
@@ -33,6 +32,12 @@ public struct CPUBackend: ComputeBackend {
     public var summary: String {
         "cpu \(precision.rawValue), \(pool.threads) threads, "
             + (precision == .f32 ? "OpenBLAS sgemm" : "\(String(cString: ck_kernel_name())) kernels")
+    }
+
+    /// OpenBLAS's own threads (the f32 mode's products): a setting of the whole process, made once by the program
+    /// that chooses the backend, not by each backend.
+    public static func useOpenBLASThreads(_ threads: Int) {
+        openblas_set_num_threads(Int32(max(1, threads)))
     }
 
     /// Whether the AVX-512 BF16 kernels run on this machine (the portable ones otherwise).

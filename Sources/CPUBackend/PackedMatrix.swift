@@ -28,7 +28,7 @@ final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
     let count: Int
     /// Whether `panels` came from ck_alloc_pages (huge pages) rather than the heap.
     let mapped: Bool
-    var ownedBytes: Int { count * 2 }
+    var ownedBytes: Int { mapped ? hugePages(count * 2) : count * 2 }
     var panelCount: Int { (outFeatures + 31) / 32 }
 
     init(_ weight: WeightTensor, pool: ThreadPool) {
@@ -67,7 +67,7 @@ final class PackedInt8Matrix: PreparedMatrix, @unchecked Sendable {
     let sums: UnsafeMutablePointer<Int32>
     let count: Int, scaleCount: Int
     let mapped: Bool
-    var ownedBytes: Int { count + scaleCount * 8 }
+    var ownedBytes: Int { (mapped ? hugePages(count) : count) + scaleCount * 8 }
     var panelCount: Int { (outFeatures + 31) / 32 }
 
     init(_ weight: WeightTensor, pool: ThreadPool) {
@@ -100,6 +100,11 @@ final class PackedInt8Matrix: PreparedMatrix, @unchecked Sendable {
         scales.deallocate()
         sums.deallocate()
     }
+}
+
+/// Bytes that `ck_alloc_pages` holds for `bytes`: whole 2 MiB pages.
+func hugePages(_ bytes: Int) -> Int {
+    (max(bytes, 1) + (2 << 20) - 1) / (2 << 20) * (2 << 20)
 }
 
 extension DType {

@@ -111,7 +111,7 @@ public protocol ComputeBackend: Sendable {
     /// Rotate-half rotary embedding in place on `[positions.count, heads * headSize]`.
     func rotary(_ x: inout [Float], heads: Int, headSize: Int, positions: [Int], inverseFrequencies: [Float])
     /// Softmax attention for every item and head (see `AttentionShape`). `valid`, when given, holds one flag per
-    /// key row, `keys` apart per item... `validItemStride` apart.
+    /// key row (nonzero: the key takes part), the items' flags `validItemStride` apart.
     func attention(
         q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, out: UnsafeMutablePointer<Float>,
         valid: UnsafePointer<UInt8>?, validItemStride: Int, shape: AttentionShape)

@@ -95,6 +95,7 @@ public struct KVCache: Sendable {
     /// Only the filled positions move, and only rows whose source changed: the rows that are read are copied
     /// aside first, so a step of beam search costs the changed rows' `length` positions, not whole caches.
     public mutating func reorder(_ sources: [Int]) {
+        precondition(sources.allSatisfy { (0..<batch).contains($0) }, "reorder: a source row outside 0..<\(batch)")
         let rowBytes = capacity * kvWidth * elementType.size, filled = length * kvWidth * elementType.size
         if sources.count == batch {
             let changed = sources.indices.filter { sources[$0] != $0 }

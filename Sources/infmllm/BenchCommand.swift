@@ -37,7 +37,7 @@ struct BenchTokenizerCommand: ParsableCommand {
         let bytes = strings.reduce(0) { $0 + $1.utf8.count }
         let threads = max(1, threads)
         _ = strings.map { tokenizer.encode($0) }  // warm-up
-        let tokens = TokenCounter()
+        let tokens = SharedTotal()
         let start = ContinuousClock.now
         DispatchQueue.concurrentPerform(iterations: threads) { worker in
             var count = 0
@@ -68,7 +68,7 @@ struct BenchTokenizerCommand: ParsableCommand {
 }
 
 /// A total summed from several threads.
-final class TokenCounter: @unchecked Sendable {
+final class SharedTotal: @unchecked Sendable {
     // Invariant: `count` is only touched while holding `lock`.
     private let lock = NSLock()
     private var count = 0

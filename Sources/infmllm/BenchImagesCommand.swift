@@ -38,7 +38,7 @@ struct BenchImagesCommand: ParsableCommand {
         let size = self.size
         let decodeOnly = self.decodeOnly
         let work = (0..<passes).flatMap { _ in files }
-        let failures = TokenCounter()
+        let failures = SharedTotal()
         let start = ContinuousClock.now
         let threads = max(1, self.threads)
         DispatchQueue.concurrentPerform(iterations: threads) { worker in

@@ -9,7 +9,7 @@ import Models
 struct ComputeOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Compute mode: f32 (exact, the reference), bf16 (fast) or int8 (fastest decoding).",
+            "Compute mode: f32 (exact, the reference), bf16 (fast) or int8 (faster still, half the memory).",
             discussion: """
                 f32 computes as PyTorch does in f32: the generated ids match transformers' generate. bf16 holds the \
                 weight matrices as bf16 (packed once at load), multiplies bf16 activations with f32 accumulation \
@@ -28,7 +28,7 @@ struct ComputeOptions: ParsableArguments {
             "Memory the model may use in all: weights, activations and key/value caches (e.g. 20G, 800M).",
             discussion: """
                 Batches are cut to fit what is left after the weights; a request that cannot fit even alone fails \
-                with the reason. Default: 90% of the machine's memory (or of the cgroup limit).
+                with the reason. Default: 90% of the machine's memory (or of a cgroup v2 memory.max limit).
                 """, valueName: "bytes"))
     var maxMemory: String?
 
@@ -58,7 +58,7 @@ struct ComputeOptions: ParsableArguments {
             scale = unit
             number.removeLast()
         }
-        guard let value = Double(number), value > 0 else { return nil }
+        guard let value = Double(number), value.isFinite, value > 0, value * scale < 9e18 else { return nil }
         return Int(value * scale)
     }
 
@@ -86,8 +86,10 @@ struct ComputeOptions: ParsableArguments {
     }
 
     func backend(modelDirectory: String) throws -> CPUBackend {
-        CPUBackend(
+        let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        CPUBackend.useOpenBLASThreads(threads)
+        return CPUBackend(
             precision: try resolvedPrecision(modelDirectory: modelDirectory),
-            threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+            threads: threads)
     }
 }

@@ -35,7 +35,7 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
     }
 }
 
-@Suite(.serialized) struct KernelTests {
+@Suite struct KernelTests {
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (1, 33, 7), (3, 64, 130), (12, 32, 64), (13, 95, 257), (29, 70, 600), (40, 200, 1031),
     ]
@@ -48,7 +48,7 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
             let x = randomValues(shape.m * shape.k, seed: UInt64(index))
             let w = randomValues(shape.n * shape.k, seed: UInt64(100 + index))
             let bias = randomValues(shape.n, seed: UInt64(200 + index))
-            let backend = CPUBackend(precision: .bf16, threads: 2)
+            let backend = CPUBackend(precision: .bf16, threads: portable ? 1 : 2)  // forcing is per thread
             let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
             let layer = Linear(weight: weight, bias: bias, backend: backend)
             let actual = layer(x, rows: shape.m)
@@ -85,7 +85,7 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
             let x = randomValues(shape.m * shape.k, seed: UInt64(300 + index))
             let w = randomValues(shape.n * shape.k, seed: UInt64(400 + index))
             let bias = randomValues(shape.n, seed: UInt64(500 + index))
-            let backend = CPUBackend(precision: .int8, threads: 2)
+            let backend = CPUBackend(precision: .int8, threads: portable ? 1 : 2)  // forcing is per thread
             let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
             let actual = Linear(weight: weight, bias: bias, backend: backend)(x, rows: shape.m)
             var expected = referenceProduct(
@@ -99,6 +99,16 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
             for i in exact.indices { exact[i] += bias[i % shape.n] }
             #expect(relativeError(actual, exact) < 3e-2, "\(shape): \(relativeError(actual, exact)) from unquantised")
         }
+    }
+
+    @Test(arguments: [ComputePrecision.bf16, .int8])
+    func aNaNInTheInputReachesTheOutputRow(_ precision: ComputePrecision) {
+        var x = randomValues(3 * 130, seed: 31)
+        x[130 + 7] = .nan
+        let weight = OwnedBytes.tensor(name: "w", shape: [40, 130], values: randomValues(40 * 130, seed: 32))
+        let y = Linear(weight: weight, bias: nil, backend: CPUBackend(precision: precision, threads: 2))(x, rows: 3)
+        #expect(y[0..<40].allSatisfy { $0.isFinite } && y[80..<120].allSatisfy { $0.isFinite })
+        #expect(y[40..<80].allSatisfy { $0.isNaN })
     }
 
     @Test func bf16WeightsOfEveryStoredTypePackAlike() {

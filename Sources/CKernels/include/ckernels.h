@@ -17,7 +17,8 @@ extern "C" {
 
 /// 1 when the processor and the operating system support AVX-512F, DQ, BW, VL, VNNI and BF16, else 0.
 int ck_has_avx512bf16(void);
-/// Forces the portable kernels (1) or allows the fast ones again (0): for tests of the fallback path.
+/// Forces the portable kernels (1) or allows the fast ones again (0) on the calling thread only: for tests of the
+/// fallback path, which run their products on that thread (a pool of one).
 void ck_force_portable(int portable);
 /// "avx512bf16" or "portable": the kernels that ck_gemm_* run now.
 const char *ck_kernel_name(void);
@@ -83,8 +84,9 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
                   ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
 
-/// c = a Wᵀ over int8 panels with activations from ck_rows_to_q8: integer dot products per group (vpdpbusd where
-/// the CPU has AVX-512 VNNI), scaled into f32 sums. Same contract as ck_gemm_bf16.
+/// c = a Wᵀ over int8 panels with activations from ck_rows_to_q8: integer dot products per group (vpdpbusd on the
+/// processors that also run the bf16 kernels, which all have VNNI; portable integer code elsewhere), scaled into
+/// f32 sums. Same contract as ck_gemm_bf16.
 void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales, const int8_t *packed,
                   const float *scales, const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate, int panel_begin,
                   int panel_end);
@@ -124,7 +126,7 @@ void ck_attention_head(const float *q, ptrdiff_t ldq, int queries, const void *k
                        float *out, ptrdiff_t ldo, float *scratch);
 
 /// Rotate-half rotary embedding on rows [row_begin, row_end) of x [rows, heads * head_size]: position
-/// positions[row], frequencies inverse_frequencies[0..<head_size / 2].
+/// positions[row], frequencies inverse_frequencies[0..<head_size / 2]. head_size is at most 1024.
 void ck_rotary(float *x, int heads, int head_size, const int32_t *positions, const float *inverse_frequencies,
                int row_begin, int row_end);
 
