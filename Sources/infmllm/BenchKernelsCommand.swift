@@ -25,6 +25,10 @@ struct BenchKernelsCommand: ParsableCommand {
     var shapes =
         "1025,4224,1408;1025,6144,1408;1025,1408,6144;280,4096,4096;280,11008,4096;280,4096,11008;1,4096,4096;1,11008,4096;1,4096,11008;8,11008,4096;1,32000,4096"
     @Option(help: "Seconds to spend on each measurement.") var seconds = 0.5
+    @Option(
+        help: ArgumentHelp(
+            "Different weights to cycle through, so that each product finds its weights in memory rather than in cache, as inside a forward pass."))
+    var distinct = 1
 
     func run() throws {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
@@ -73,13 +77,14 @@ struct BenchKernelsCommand: ParsableCommand {
                 var random = SplitMix64(seed: 1)
                 let values = (0..<(n * k)).map { _ in Float(Int(random.next() % 2001) - 1000) / 50_000 }
                 let weight = OwnedBytes.tensor(name: "w", shape: [n, k], values: values, as: .bf16)
-                let layer = Linear(weight: weight, bias: nil, backend: backend)
+                let layers = (0..<max(1, distinct)).map { _ in Linear(weight: weight, bias: nil, backend: backend) }
                 let x = (0..<(m * k)).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }
-                _ = layer(x, rows: m)
+                for layer in layers { _ = layer(x, rows: m) }
                 var runs = 0
                 var fastest = Double.infinity
                 let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
                 repeat {
+                    let layer = layers[runs % layers.count]
                     let start = ContinuousClock.now
                     _ = layer(x, rows: m)
                     fastest = min(fastest, (ContinuousClock.now - start).seconds)
