@@ -58,16 +58,22 @@ public struct EVAVisionEncoder: Sendable {
     /// `images`: each `[3, S, S]` CHW. Returns each image's `[1 + g², hidden]` features, concatenated.
     public func callAsFunction(_ images: [[Float]]) -> [Float] {
         let hidden = configuration.hiddenSize, tokens = tokenCount
-        var x = [Float]()
-        x.reserveCapacity(images.count * tokens * hidden)
         let patches = patchEmbedding(images.flatMap(patchRows), rows: images.count * (tokens - 1))
-        for image in images.indices {
-            // [cls; patches] + positions
-            for i in 0..<hidden { x.append(classToken[i] + positions[i]) }
-            for t in 1..<tokens {
-                let source = ((image * (tokens - 1)) + t - 1) * hidden
-                for i in 0..<hidden { x.append(patches[source + i] + positions[t * hidden + i]) }
+        // [cls; patches] + positions, per image.
+        var x = [Float](unsafeUninitializedCapacity: images.count * tokens * hidden) { out, initialized in
+            patches.withUnsafeBufferPointer { patches in
+                positions.withUnsafeBufferPointer { positions in
+                    for image in images.indices {
+                        let base = image * tokens * hidden
+                        for i in 0..<hidden { out[base + i] = classToken[i] + positions[i] }
+                        for t in 1..<tokens {
+                            let source = ((image * (tokens - 1)) + t - 1) * hidden, row = base + t * hidden
+                            for i in 0..<hidden { out[row + i] = patches[source + i] + positions[t * hidden + i] }
+                        }
+                    }
+                }
             }
+            initialized = images.count * tokens * hidden
         }
         for block in blocks { x = forward(block, x, imageCount: images.count) }
         return x

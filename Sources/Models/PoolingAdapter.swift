@@ -43,18 +43,22 @@ public struct PoolingAdapter: Sendable {
         let tokens = 1 + grid * grid, kernel = grid / pool, width = visionWidth
         var out = [Float](repeating: 0, count: imageCount * pool * pool * width)
         let area = Float(kernel * kernel)
-        for image in 0..<imageCount {
-            for i in 0..<pool {
-                for j in 0..<pool {
-                    let target = ((image * pool + i) * pool + j) * width
-                    for dy in 0..<kernel {
-                        for dx in 0..<kernel {
-                            let patch = (i * kernel + dy) * grid + (j * kernel + dx)
-                            let source = (image * tokens + 1 + patch) * width
-                            for c in 0..<width { out[target + c] += normalized[source + c] }
+        out.withUnsafeMutableBufferPointer { out in
+            normalized.withUnsafeBufferPointer { normalized in
+                for image in 0..<imageCount {
+                    for i in 0..<pool {
+                        for j in 0..<pool {
+                            let target = out.baseAddress! + ((image * pool + i) * pool + j) * width
+                            for dy in 0..<kernel {
+                                for dx in 0..<kernel {
+                                    let patch = (i * kernel + dy) * grid + (j * kernel + dx)
+                                    let source = normalized.baseAddress! + (image * tokens + 1 + patch) * width
+                                    for c in 0..<width { target[c] += source[c] }
+                                }
+                            }
+                            for c in 0..<width { target[c] /= area }
                         }
                     }
-                    for c in 0..<width { out[target + c] /= area }
                 }
             }
         }
