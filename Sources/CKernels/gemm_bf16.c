@@ -90,6 +90,14 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
                     int rows = min_int(CK_MR, chunk_end - i);
                     for (int panel = group; panel < group_end; panel++) {
                         int column = panel * CK_PANEL;
+                        if (kb == 0 && panel + 1 < group_end) {
+                            // The next tile's output lines, fetched for writing while this one computes.
+                            float *next = c + i * ldc + column + CK_PANEL;
+                            for (int r = 0; r < rows; r++) {
+                                __builtin_prefetch(next + r * ldc, 1, 3);
+                                __builtin_prefetch(next + r * ldc + 16, 1, 3);
+                            }
+                        }
                         tile_bf16(rows, count, a + i * lda + 2 * kb, lda,
                                   packed + panel * panel_size + (size_t)kb * 64, c + i * ldc + column, ldc, load,
                                   min_int(CK_PANEL, n - column));
