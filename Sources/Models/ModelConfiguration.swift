@@ -96,7 +96,14 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         }
         let configuration: ModelConfiguration
         do {
-            configuration = try JSONDecoder().decode(ModelConfiguration.self, from: data)
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+            if object["text"] == nil && object["vision"] == nil {
+                configuration = try huggingFace(data, object: object, file: path)
+            } else {
+                configuration = try JSONDecoder().decode(ModelConfiguration.self, from: data)
+            }
+        } catch let error as ModelError {
+            throw error
         } catch let DecodingError.keyNotFound(key, context) {
             throw ModelError.badConfiguration(
                 file: path,
@@ -106,6 +113,43 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         }
         try configuration.validate(file: path)
         return configuration
+    }
+
+    /// EVA ViT-g/14 as both releases use it; a Hugging Face config.json does not spell these out.
+    public static let evaViTG = VisionConfiguration(
+        patchSize: 14, hiddenSize: 1408, layerCount: 39, headCount: 16, intermediateSize: 6144, layerNormEpsilon: 1e-6)
+
+    /// A released model's Hugging Face config.json (whatever `model_type` it declares): LLaMA's keys at the top
+    /// level, InfMLLM's `image_size`, `pool_out_size` and `mm_hidden_size` beside them. The vision encoder is
+    /// EVA ViT-g (`infmllm_vision`, when present, overrides it for test checkpoints); image_size 448 and
+    /// pool_out_size 16 when absent. `mm_hidden_size`, or "chat" in `model_type` or `architectures`, marks the chat
+    /// model.
+    static func huggingFace(_ data: Data, object: [String: Any], file: String) throws -> ModelConfiguration {
+        guard object["hidden_size"] != nil, object["num_hidden_layers"] != nil else {
+            throw ModelError.badConfiguration(
+                file: file,
+                reason: "neither this project's config.json (\"vision\" and \"text\") nor a Hugging Face one with "
+                    + "LLaMA's settings (hidden_size, num_hidden_layers, ...); InfMLLM-7B's repository takes those from "
+                    + "lmsys/vicuna-7b-v1.5's config.json, which is not read yet: write this project's config.json "
+                    + "(see `infmllm model init`)")
+        }
+        let decoder = JSONDecoder()
+        let text = try decoder.decode(TextConfiguration.self, from: data)
+        var vision = evaViTG
+        if let override = object["infmllm_vision"] {
+            vision = try decoder.decode(
+                VisionConfiguration.self, from: JSONSerialization.data(withJSONObject: override))
+        } else if let width = object["mm_hidden_size"] as? Int {
+            vision.hiddenSize = width
+        }
+        let declared = (object["model_type"] as? String ?? "").lowercased()
+        let architectures = (object["architectures"] as? [String] ?? []).joined(separator: " ").lowercased()
+        let chat = object["mm_hidden_size"] != nil || declared.contains("chat") || architectures.contains("chat")
+        return ModelConfiguration(
+            modelType: "infmllm", variant: chat ? .chat : .multitask, imageSize: object["image_size"] as? Int ?? 448,
+            poolOutSize: object["pool_out_size"] as? Int ?? 16, vision: vision, text: text,
+            lnVisionEpsilon: (object["ln_vision_eps"] as? Double).map(Float.init), imageMean: nil, imageStd: nil,
+            promptTemplates: nil, loraAlpha: (object["lora_alpha"] as? Double).map(Float.init))
     }
 
     /// Checks the relations the networks depend on.

@@ -27,7 +27,8 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Seconds to spend on each measurement.") var seconds = 0.5
     @Option(
         help: ArgumentHelp(
-            "Different weights to cycle through, so that each product finds its weights in memory rather than in cache, as inside a forward pass."))
+            "Different weights to cycle through, so that each product finds its weights in memory rather than in cache, as inside a forward pass."
+        ))
     var distinct = 1
 
     func run() throws {

@@ -82,6 +82,7 @@ struct ModelInspectCommand: ParsableCommand {
                 ? String(format: "%.3f B", Double(value) / 1e9)
                 : value >= 1_000_000 ? String(format: "%.2f M", Double(value) / 1e6) : "\(value)"
         }
+        func tensors(_ number: Int) -> String { number == 1 ? "1 tensor" : "\(number) tensors" }
         print(inspection.directory)
         if let keys = inspection.configurationKeys {
             print("config.json keys: \(keys.joined(separator: ", "))")
@@ -89,11 +90,11 @@ struct ModelInspectCommand: ParsableCommand {
         if let problem = inspection.configurationProblem { print("configuration: \(problem)") }
         print("files:")
         for file in inspection.files {
-            print("  \(file.name)  \(file.format), \(byteCount(file.bytes)), \(file.tensors) tensors")
+            print("  \(file.name)  \(file.format), \(byteCount(file.bytes)), \(tensors(file.tensors))")
         }
         print("tensor families:")
         for family in inspection.families {
-            print("  \(family.name)  \(family.tensors) tensors, \(count(family.parameters)) parameters")
+            print("  \(family.name)  \(tensors(family.tensors)), \(count(family.parameters)) parameters")
         }
         let types = inspection.parametersByType.sorted { $0.key < $1.key }.map { "\($0.key) \(count($0.value))" }
         print("element types: \(types.joined(separator: ", "))")

@@ -24,9 +24,10 @@ struct BF16Reference: Decodable {
 }
 
 @Suite struct FastModeTests {
-    /// Prefill logits of the four multitask fixture requests, batched as the references ran them.
-    static func prefillLogits(_ model: VisionLanguageModel) throws -> [[Float]] {
-        let reference = EngineFixtures.cases.multitask
+    /// Prefill logits of a fixture variant's requests (multitask unless given), batched as the references ran them.
+    static func prefillLogits(
+        _ model: VisionLanguageModel, reference: EngineCases.Variant = EngineFixtures.cases.multitask
+    ) throws -> [[Float]] {
         let engine = InferenceEngine(model: model)
         let requests = try EngineFixtures.requests(reference, model: model, parameters: GenerationParameters())
         let prompts = try requests.map(engine.prompt)
