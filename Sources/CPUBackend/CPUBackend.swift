@@ -1,5 +1,5 @@
-// The CPU implementation of the compute seam: f32 products through OpenBLAS (the exact mode) or bf16 products
-// through the AVX-512 BF16 kernels of CKernels (the fast mode), and vectorised row kernels, all on one pool.
+// The CPU implementation of the compute seam: f32 products through OpenBLAS (the exact mode), bf16 or int8 products
+// through the AVX-512 BF16/VNNI kernels of CKernels (the fast modes), and vectorised row kernels, all on one pool.
 
 import CKernels
 import COpenBLAS
@@ -11,11 +11,11 @@ public struct CPUBackend: ComputeBackend {
     public let precision: ComputePrecision
     public let pool: ThreadPool
 
-    /// Rows of work below which a row kernel runs on the calling thread alone.
+    /// Elements of work below which a kernel runs on the calling thread alone.
     static let parallelElements = 1 << 15
 
     /// - Parameters:
-    ///   - precision: f32 (exact) or bf16 (fast).
+    ///   - precision: f32 (exact), bf16 or int8 (fast).
     ///   - threads: cores for the pool every kernel runs on (OpenBLAS's own threads: `useOpenBLASThreads`).
     public init(precision: ComputePrecision, threads: Int) {
         self.precision = precision
@@ -40,7 +40,7 @@ public struct CPUBackend: ComputeBackend {
         openblas_set_num_threads(Int32(max(1, threads)))
     }
 
-    /// Whether the AVX-512 BF16 kernels run on this machine (the portable ones otherwise).
+    /// Whether the AVX-512 BF16 and VNNI kernels run on this machine (the portable ones otherwise).
     public static var hasAVX512BF16: Bool { ck_has_avx512bf16() != 0 }
 
     public func prepare(_ weight: WeightTensor) -> any PreparedMatrix {
