@@ -213,3 +213,24 @@ CK_CLONES void ck_widen(const void *src, int src_type, float *dst, size_t begin,
         for (size_t i = begin; i < end; i++) dst[i] = (float)in[i];
     }
 }
+
+CK_CLONES void ck_gemv_f32(int m, int k, const float *x, const void *w, int w_type, float *y, int n, int row_begin,
+                           int row_end) {
+#pragma clang fp reassociate(on)
+    float widened[1024];
+    for (int j = row_begin; j < row_end; j++) {
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int start = 0; start < k; start += 1024) {
+            int count = k - start < 1024 ? k - start : 1024;
+            ck_widen((const char *)w + ((size_t)j * k + start) * (w_type == CK_F32 ? 4 : 2), w_type, widened - 0, 0,
+                     (size_t)count);
+            for (int i = 0; i < m && i < 8; i++) {
+                const float *row = x + (size_t)i * k + start;
+                float sum = 0;
+                for (int c = 0; c < count; c++) sum += row[c] * widened[c];
+                acc[i] += sum;
+            }
+        }
+        for (int i = 0; i < m && i < 8; i++) y[(size_t)i * n + j] = acc[i];
+    }
+}

@@ -134,6 +134,17 @@ public struct CPUBackend: ComputeBackend {
                         Int32(k), w, Int32(k), 0, output.baseAddress, Int32(n))
                     return
                 }
+                if rows <= 8 {
+                    // Decoding: each stored weight read once and widened in registers, outputs split on the pool.
+                    let x = input.baseAddress!, y = output.baseAddress!, base = weight.base
+                    let type = weight.dtype.kernelType
+                    pool.run(n, minimumChunk: 16) { range in
+                        ck_gemv_f32(
+                            Int32(rows), Int32(k), x, base, type, y, Int32(n), Int32(range.lowerBound),
+                            Int32(range.upperBound))
+                    }
+                    return
+                }
                 // Widened on every thread, a block of rows at a time: a bf16 7B model never needs an f32 copy.
                 let blockRows = max(1, min(n, (8 << 20) / max(k, 1)))
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * k)

@@ -111,6 +111,22 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
         #expect(y[40..<80].allSatisfy { $0.isNaN })
     }
 
+    @Test(arguments: [DType.bf16, .f16])
+    func theExactModeMultipliesStoredHalvesInF32(_ type: DType) {
+        // Few rows (decoding) take the widen-in-registers path, many rows the OpenBLAS one; both are f32 products.
+        for m in [1, 5, 20] {
+            let k = 1500, n = 37
+            let w = randomValues(n * k, seed: 41)
+            let weight = OwnedBytes.tensor(name: "w", shape: [n, k], values: w, as: type)
+            let stored = type == .bf16 ? roundedToBF16(w) : w.map { Float(Float16($0)) }
+            let x = randomValues(m * k, seed: 42)
+            let actual = Linear(weight: weight, bias: nil, backend: CPUBackend(precision: .f32, threads: 2))(
+                x, rows: m)
+            let error = relativeError(actual, referenceProduct(x, stored, m: m, n: n, k: k))
+            #expect(error < 1e-5, "\(type) m=\(m): \(error)")
+        }
+    }
+
     @Test func bf16WeightsOfEveryStoredTypePackAlike() {
         let w = roundedToBF16(randomValues(40 * 90, seed: 7))
         let x = randomValues(5 * 90, seed: 8)

@@ -130,6 +130,12 @@ void ck_attention_head(const float *q, ptrdiff_t ldq, int queries, const void *k
 void ck_rotary(float *x, int heads, int head_size, const int32_t *positions, const float *inverse_frequencies,
                int row_begin, int row_end);
 
+/// y[i, j] = x[i, :] . W[j, :] in f32 for rows i < m (m at most 8) and outputs j in [row_begin, row_end), W [n, k]
+/// row-major in its stored type (CK_F32, CK_BF16, CK_F16), widened in registers: the exact mode's products for
+/// decoding, which read each stored weight once instead of widening whole matrices.
+void ck_gemv_f32(int m, int k, const float *x, const void *w, int w_type, float *y, int n, int row_begin,
+                 int row_end);
+
 /// Elements [begin, end) of src (CK_F32, CK_BF16 or CK_F16) as f32 into dst[begin, end).
 void ck_widen(const void *src, int src_type, float *dst, size_t begin, size_t end);
 
