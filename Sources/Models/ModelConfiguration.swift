@@ -88,8 +88,9 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Visual tokens per image, P².
     public var visualTokenCount: Int { poolOutSize * poolOutSize }
 
-    /// Reads and checks `config.json`.
-    public static func load(directory: String) throws -> ModelConfiguration {
+    /// Reads and checks `config.json`. A Hugging Face config.json without LLaMA's settings (InfMLLM-7B's) takes
+    /// them from `languageDirectory`'s config.json (lmsys/vicuna-7b-v1.5's).
+    public static func load(directory: String, languageDirectory: String? = nil) throws -> ModelConfiguration {
         let path = (directory as NSString).appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelError.badConfiguration(file: path, reason: "missing or unreadable")
@@ -98,7 +99,8 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         do {
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
             if object["text"] == nil && object["vision"] == nil {
-                configuration = try huggingFace(data, object: object, file: path)
+                configuration = try huggingFace(
+                    data, object: object, file: path, language: try languageSettings(languageDirectory))
             } else {
                 configuration = try JSONDecoder().decode(ModelConfiguration.self, from: data)
             }
@@ -124,17 +126,19 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// EVA ViT-g (`infmllm_vision`, when present, overrides it for test checkpoints); image_size 448 and
     /// pool_out_size 16 when absent. `mm_hidden_size`, or "chat" in `model_type` or `architectures`, marks the chat
     /// model.
-    static func huggingFace(_ data: Data, object: [String: Any], file: String) throws -> ModelConfiguration {
-        guard object["hidden_size"] != nil, object["num_hidden_layers"] != nil else {
+    static func huggingFace(_ data: Data, object: [String: Any], file: String, language: Data?) throws
+        -> ModelConfiguration
+    {
+        let ownSettings = object["hidden_size"] != nil && object["num_hidden_layers"] != nil
+        guard let textData = ownSettings ? data : language else {
             throw ModelError.badConfiguration(
                 file: file,
                 reason: "neither this project's config.json (\"vision\" and \"text\") nor a Hugging Face one with "
                     + "LLaMA's settings (hidden_size, num_hidden_layers, ...); InfMLLM-7B's repository takes those from "
-                    + "lmsys/vicuna-7b-v1.5's config.json, which is not read yet: write this project's config.json "
-                    + "(see `infmllm model init`)")
+                    + "lmsys/vicuna-7b-v1.5: give its directory with --tokenizer DIR")
         }
         let decoder = JSONDecoder()
-        let text = try decoder.decode(TextConfiguration.self, from: data)
+        let text = try decoder.decode(TextConfiguration.self, from: textData)
         var vision = evaViTG
         if let override = object["infmllm_vision"] {
             vision = try decoder.decode(
@@ -150,6 +154,16 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
             poolOutSize: object["pool_out_size"] as? Int ?? 16, vision: vision, text: text,
             lnVisionEpsilon: (object["ln_vision_eps"] as? Double).map(Float.init), imageMean: nil, imageStd: nil,
             promptTemplates: nil, loraAlpha: (object["lora_alpha"] as? Double).map(Float.init))
+    }
+
+    /// The bytes of `directory`'s config.json, when a directory is given.
+    static func languageSettings(_ directory: String?) throws -> Data? {
+        guard let directory else { return nil }
+        let path = (directory as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelError.badConfiguration(file: path, reason: "missing or unreadable (the LLaMA settings)")
+        }
+        return data
     }
 
     /// Checks the relations the networks depend on.

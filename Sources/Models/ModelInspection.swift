@@ -46,7 +46,7 @@ public struct ModelInspection: Encodable, Sendable {
     /// The layout that fits, if one does.
     public let layout: String?
 
-    public init(directory: String) throws {
+    public init(directory: String, languageDirectory: String? = nil) throws {
         self.directory = directory
         let configPath = (directory as NSString).appendingPathComponent("config.json")
         var configuration: ModelConfiguration?
@@ -54,7 +54,7 @@ public struct ModelInspection: Encodable, Sendable {
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             configurationKeys = object.map { $0.keys.sorted() }
             do {
-                configuration = try ModelConfiguration.load(directory: directory)
+                configuration = try ModelConfiguration.load(directory: directory, languageDirectory: languageDirectory)
                 configurationProblem = nil
             } catch {
                 configurationProblem = "\(error)"

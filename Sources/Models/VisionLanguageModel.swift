@@ -26,15 +26,19 @@ public struct VisionLanguageModel: Sendable {
     /// Loads `directory`: config.json, tokenizer.model and the weights (safetensors or PyTorch .bin, f32/f16/bf16).
     /// Fails naming the file and tensor for missing, extra or misshapen tensors.
     ///
-    /// - Parameter backend: computes every product and kernel, and prepares the weight matrices for them once here.
-    public init(directory: String, backend: any ComputeBackend) throws {
+    /// - Parameters:
+    ///   - languageDirectory: where LLaMA's config.json and tokenizer.model are when `directory` lacks them
+    ///     (InfMLLM-7B's repository, which reads them from lmsys/vicuna-7b-v1.5).
+    ///   - backend: computes every product and kernel, and prepares the weight matrices for them once here.
+    public init(directory: String, languageDirectory: String? = nil, backend: any ComputeBackend) throws {
         self.backend = backend
         self.directory = directory
-        configuration = try ModelConfiguration.load(directory: directory)
-        tokenizer = try LlamaTokenizer(contentsOf: (directory as NSString).appendingPathComponent("tokenizer.model"))
+        configuration = try ModelConfiguration.load(directory: directory, languageDirectory: languageDirectory)
+        let tokenizerPath = Self.tokenizerPath(directory: directory, languageDirectory: languageDirectory)
+        tokenizer = try LlamaTokenizer(contentsOf: tokenizerPath)
         guard tokenizer.vocabularySize <= configuration.text.vocabularySize else {
             throw ModelError.badConfiguration(
-                file: (directory as NSString).appendingPathComponent("tokenizer.model"),
+                file: tokenizerPath,
                 reason: "\(tokenizer.vocabularySize) pieces but vocab_size is \(configuration.text.vocabularySize)")
         }
         let checkpoint = try CheckpointFiles.read(directory: directory)
@@ -54,6 +58,13 @@ public struct VisionLanguageModel: Sendable {
         try weights.checkAllUsed(ignoring: CheckpointLayout.isIgnored)
         let mapped = tensors.values.reduce(0) { $0 + $1.count * $1.dtype.size }
         weightBytes = max(mapped, weights.preparedBytes)
+    }
+
+    /// The model directory's tokenizer.model, or the language directory's when the model has none.
+    public static func tokenizerPath(directory: String, languageDirectory: String?) -> String {
+        let own = (directory as NSString).appendingPathComponent("tokenizer.model")
+        guard let languageDirectory, !FileManager.default.fileExists(atPath: own) else { return own }
+        return (languageDirectory as NSString).appendingPathComponent("tokenizer.model")
     }
 
     /// The element type of most of `directory`'s 2-D tensors (by element count), read from the file headers only:

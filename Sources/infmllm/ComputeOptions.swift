@@ -93,3 +93,14 @@ struct ComputeOptions: ParsableArguments {
             threads: threads)
     }
 }
+
+/// Where LLaMA's settings and tokenizer are when the model directory lacks them (InfMLLM-7B's release).
+struct LanguageOptions: ParsableArguments {
+    @Option(
+        name: .customLong("tokenizer"),
+        help: ArgumentHelp(
+            "A directory with LLaMA's config.json and tokenizer.model, for a model directory without them.",
+            discussion: "InfMLLM-7B's repository reads them from lmsys/vicuna-7b-v1.5; give that directory here.",
+            valueName: "dir"))
+    var directory: String?
+}

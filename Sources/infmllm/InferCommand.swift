@@ -32,6 +32,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
     @Option(help: "Sampling seed.") var seed: UInt64?
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var language: LanguageOptions
     @Option(help: ArgumentHelp("A JSONL file of requests, run in batches.", valueName: "path")) var manifest: String?
     @Option(help: "Requests per batch with --manifest.") var batchSize: Int = 8
     @OptionGroup var images: ImageOptions
@@ -43,7 +44,9 @@ struct InferCommand: ParsableCommand {
     }
 
     func run() throws {
-        let vlm = try VisionLanguageModel(directory: model, backend: try compute.backend(modelDirectory: model))
+        let vlm = try VisionLanguageModel(
+            directory: model, languageDirectory: language.directory, backend: try compute.backend(modelDirectory: model)
+        )
         let engine = InferenceEngine(model: vlm, memoryBudget: try compute.memoryBudget(for: vlm))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let lines: [ManifestLine]

@@ -9,7 +9,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Make and inspect model directories.",
-        subcommands: [ModelInitCommand.self, ModelInspectCommand.self]
+        subcommands: [ModelInitCommand.self, ModelInspectCommand.self, ModelImportCommand.self]
     )
 }
 
@@ -70,9 +70,10 @@ struct ModelInspectCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("The model directory.", valueName: "dir")) var directory: String
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var language: LanguageOptions
 
     func run() throws {
-        let inspection = try ModelInspection(directory: directory)
+        let inspection = try ModelInspection(directory: directory, languageDirectory: language.directory)
         if json {
             print(try JSONOutput.encode(inspection))
             return
@@ -112,5 +113,55 @@ struct ModelInspectCommand: ParsableCommand {
                         + "\(fit.leftOver.count) left over (\(fit.leftOver.prefix(4).joined(separator: ", ")))")
             }
         }
+    }
+}
+
+struct ModelImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Make a fixed model directory from a released one: this project's config.json beside links.",
+        discussion: """
+            Derives the configuration from SRC's config.json (with --tokenizer for InfMLLM-7B, whose LLaMA \
+            settings live in lmsys/vicuna-7b-v1.5) and writes it to OUT with symbolic links to SRC's weight files, \
+            shard index and tokenizer.model: no copy of the weights. Fails, naming what is wrong, unless OUT then \
+            matches a known layout.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The released model's directory.", valueName: "src")) var source: String
+    @Option(help: ArgumentHelp("The directory to write (new, or empty).", valueName: "dir")) var out: String
+    @OptionGroup var language: LanguageOptions
+
+    func run() throws {
+        let manager = FileManager.default
+        let source = URL(fileURLWithPath: self.source).standardizedFileURL.path
+        let configuration = try ModelConfiguration.load(directory: source, languageDirectory: language.directory)
+        if manager.fileExists(atPath: out), !(try manager.contentsOfDirectory(atPath: out)).isEmpty {
+            throw ValidationError("\(out) exists and is not empty")
+        }
+        try manager.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(configuration).write(to: URL(fileURLWithPath: out + "/config.json"))
+        var linked: [String] = []
+        for name in try manager.contentsOfDirectory(atPath: source).sorted()
+        where name.hasSuffix(".safetensors") || name.hasSuffix(".bin") || name.hasSuffix(".index.json") {
+            try manager.createSymbolicLink(atPath: out + "/" + name, withDestinationPath: source + "/" + name)
+            linked.append(name)
+        }
+        let tokenizer = VisionLanguageModel.tokenizerPath(directory: source, languageDirectory: language.directory)
+        try manager.createSymbolicLink(
+            atPath: out + "/tokenizer.model",
+            withDestinationPath: URL(fileURLWithPath: tokenizer).standardizedFileURL.path)
+        let inspection = try ModelInspection(directory: out)
+        guard let layout = inspection.layout else {
+            let fits = inspection.layouts.map {
+                "\($0.layout): \($0.missing.count) missing, \($0.leftOver.count) left over"
+            }
+            throw ValidationError("\(out): the weights match no known layout (\(fits.joined(separator: "; ")))")
+        }
+        print(
+            "wrote \(out): config.json (\(configuration.variant.rawValue), \(layout) layout), links to "
+                + "\(linked.joined(separator: ", ")) and tokenizer.model")
     }
 }

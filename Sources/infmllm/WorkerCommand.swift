@@ -24,6 +24,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Milliseconds to wait for a batch to fill after its first task.") var maxWaitMs = 200
     @Option(help: "Unacknowledged messages to hold (default twice the batch size).") var prefetch: Int?
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup var language: LanguageOptions
     @Option(help: "The name recorded with tasks and results (default host-pid).") var name: String?
     @OptionGroup var services: ServiceOptions
     @OptionGroup var images: ImageOptions
@@ -45,7 +46,7 @@ struct WorkerCommand: ParsableCommand {
         let log: (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         let backend = try compute.backend(modelDirectory: model)
         log("loading \(model) on \(backend.summary)")
-        let vlm = try VisionLanguageModel(directory: model, backend: backend)
+        let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
         let configuration = WorkerConfiguration(
             databaseURL: services.resolvedDatabaseURL(environment),
             amqpURL: try AMQPURL(services.resolvedAMQPURL(environment)),

@@ -43,6 +43,25 @@ import Testing
         #expect((object?["files"] as? [[String: Any]])?.first?["format"] as? String == "safetensors")
     }
 
+    @Test func importLinksAReleasedDirectoryBesideAConfigOfOurOwn() throws {
+        let binary = try RepositoryFiles.binary()
+        let source = RepositoryFiles.path("Tests/GenerationTests/Fixtures/chat-hf")
+        let out = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-import-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let result = try ProcessResult.run(binary, ["model", "import", source, "--out", out])
+        #expect(result.status == 0, "\(result.output)")
+        let config = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
+        #expect(config.contains("\"text\"") && config.contains("\"chat\""))
+        let shard = try FileManager.default.destinationOfSymbolicLink(atPath: out + "/pytorch_model-00001-of-00002.bin")
+        #expect(shard.hasSuffix("chat-hf/pytorch_model-00001-of-00002.bin"))
+        let answer = try ProcessResult.run(
+            binary,
+            ["infer", "--model", out, "--image", Self.image, "--task", "ground", "--expression", "the dog", "--json"])
+        #expect(answer.status == 0, "\(answer.output)")
+        let again = try ProcessResult.run(binary, ["model", "import", source, "--out", out])
+        #expect(again.status != 0 && again.output.contains("not empty"))
+    }
+
     @Test func theSameSeedGivesTheSameWeightsAndAnswers() throws {
         let first = try Self.makeModel(variant: "multitask"), second = try Self.makeModel(variant: "multitask")
         let a = try Data(contentsOf: URL(fileURLWithPath: first + "/model.safetensors"))

@@ -31,14 +31,53 @@ import Testing
         }
     }
 
-    @Test func aMultitaskConfigWithoutLLaMASettingsSaysWhereTheyComeFrom() throws {
-        let directory = try CheckpointErrorTests.checkpoint { _ in }
-        try #"{"architectures": ["InfMLLM_Inference_LLAMA"], "image_size": 448, "pool_out_size": 16}"#.write(
-            toFile: directory + "/config.json", atomically: true, encoding: .utf8)
-        #expect {
-            _ = try ModelConfiguration.load(directory: directory)
-        } throws: { error in
-            "\(error)".contains("config.json") && "\(error)".contains("vicuna-7b-v1.5")
+    /// InfMLLM-7B as its repository holds it: a config.json with InfMLLM's keys but not LLaMA's, and no tokenizer;
+    /// those come from a vicuna directory. Built from the multitask fixture's own files.
+    static func multitaskRelease() throws -> (model: String, vicuna: String) {
+        let source = EngineFixtures.modelDirectory("multitask")
+        let root = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-release-\(UInt64.random(in: 0...UInt64.max))").path
+        let model = root + "/InfMLLM_7B", vicuna = root + "/vicuna-7b-v1.5"
+        for directory in [model, vicuna] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
+        try FileManager.default.createSymbolicLink(
+            atPath: model + "/model.safetensors", withDestinationPath: source + "/model.safetensors")
+        let ours =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: source + "/config.json"))) as! [String: Any]
+        let release: [String: Any] = [
+            "architectures": ["InfMLLM_Inference_LLAMA"], "torch_dtype": "bfloat16",
+            "image_size": ours["image_size"]!, "pool_out_size": ours["pool_out_size"]!,
+            "infmllm_vision": ours["vision"]!,
+        ]
+        var llama = ours["text"] as! [String: Any]
+        llama["architectures"] = ["LlamaForCausalLM"]
+        llama["model_type"] = "llama"
+        try JSONSerialization.data(withJSONObject: release).write(to: URL(fileURLWithPath: model + "/config.json"))
+        try JSONSerialization.data(withJSONObject: llama).write(to: URL(fileURLWithPath: vicuna + "/config.json"))
+        try FileManager.default.copyItem(atPath: source + "/tokenizer.model", toPath: vicuna + "/tokenizer.model")
+        return (model, vicuna)
+    }
+
+    @Test func theMultitaskReleaseLoadsWithItsVicunaDirectory() throws {
+        let (model, vicuna) = try Self.multitaskRelease()
+        #expect {
+            _ = try VisionLanguageModel(directory: model, backend: EngineFixtures.f32)
+        } throws: { error in
+            "\(error)".contains("vicuna-7b-v1.5") && "\(error)".contains("--tokenizer")
+        }
+        let loaded = try VisionLanguageModel(directory: model, languageDirectory: vicuna, backend: EngineFixtures.f32)
+        #expect(loaded.configuration.variant == .multitask && loaded.layout == .multitask)
+        // The same weights as the multitask fixture: the same ids as transformers gave for it.
+        let reference = EngineFixtures.cases.multitask
+        let engine = InferenceEngine(model: loaded)
+        for generation in reference.generations.prefix(3) {
+            let all = try EngineFixtures.requests(
+                reference, model: loaded, parameters: EngineFixtures.parameters(generation.settings))
+            let results = try engine.run(generation.rows.map { all[$0] })
+            #expect(results.map(\.tokens) == generation.ids, "\(generation.settings)")
+        }
+        #expect(try ModelInspection(directory: model, languageDirectory: vicuna).layout == "multitask")
     }
 }
