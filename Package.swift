@@ -26,7 +26,8 @@ let package = Package(
         // MARK: Domain
         .target(name: "Jobs"),
         .target(name: "Tokenization"),
-        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Imaging", dependencies: ["CImageCodecs", "CDigest"]),
 
         // MARK: Engine
         .target(name: "Tensors"),

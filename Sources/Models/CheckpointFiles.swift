@@ -67,6 +67,51 @@ public struct CheckpointFiles {
 }
 
 extension CheckpointFiles {
+    /// The SHA-256 of the weight files' bytes, concatenated in file-name order (one file's digest equals
+    /// `sha256sum FILE`). Computed once and cached, keyed by each file's name, size and modification time, in
+    /// `.infmllm-weights-sha256.json` beside the weights, or under `~/.cache/infmllm` when the directory is read-only.
+    public static func weightsSHA256(directory: String) throws -> String {
+        let manager = FileManager.default
+        let paths = Set(try read(directory: directory).files.values).sorted {
+            ($0 as NSString).lastPathComponent < ($1 as NSString).lastPathComponent
+        }
+        let stamps = try paths.map { path -> WeightsDigestCache.Stamp in
+            let attributes = try manager.attributesOfItem(atPath: path)
+            return WeightsDigestCache.Stamp(
+                name: (path as NSString).lastPathComponent, size: (attributes[.size] as? Int) ?? -1,
+                modified: ((attributes[.modificationDate] as? Date) ?? .distantPast).timeIntervalSince1970)
+        }
+        let cacheFiles = WeightsDigestCache.locations(directory: directory)
+        for file in cacheFiles {
+            if let data = manager.contents(atPath: file),
+                let cached = try? JSONDecoder().decode(WeightsDigestCache.self, from: data), cached.files == stamps
+            {
+                return cached.sha256
+            }
+        }
+        var hasher = SHA256.Hasher()
+        let chunk = 8 << 20
+        for path in paths {
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw TensorError.badHeader(file: path, reason: "cannot be read to hash it")
+            }
+            defer { try? handle.close() }
+            while let data = try handle.read(upToCount: chunk), !data.isEmpty {
+                data.withUnsafeBytes { hasher.update($0) }
+            }
+        }
+        let digest = SHA256.hex(hasher.finish())
+        let record = WeightsDigestCache(files: stamps, sha256: digest)
+        if let data = try? JSONEncoder().encode(record) {
+            for file in cacheFiles {
+                try? manager.createDirectory(
+                    atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                if (try? data.write(to: URL(fileURLWithPath: file), options: .atomic)) != nil { break }
+            }
+        }
+        return digest
+    }
+
     /// A cheap identity of a checkpoint's weights: SHA-256 over config.json and, for each weight file, its name,
     /// size and first and last MiB. Hashing all 15 GB of a 7B model at every worker start would take minutes;
     /// this changes whenever a file is replaced, rewritten or retrained in place.
@@ -89,5 +134,31 @@ extension CheckpointFiles {
             }
         }
         return SHA256.hex(of: material)
+    }
+}
+
+/// A remembered weights digest and the files it was computed from.
+struct WeightsDigestCache: Codable, Equatable {
+    struct Stamp: Codable, Equatable {
+        let name: String
+        let size: Int
+        let modified: Double
+    }
+
+    let files: [Stamp]
+    let sha256: String
+
+    /// Beside the weights first, then the user's cache directory (for read-only model directories).
+    static func locations(directory: String) -> [String] {
+        let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
+        let environment = ProcessInfo.processInfo.environment
+        let cacheRoot =
+            environment["XDG_CACHE_HOME"]
+            ?? ((environment["HOME"] ?? NSTemporaryDirectory()) as NSString).appendingPathComponent(".cache")
+        return [
+            (absolute as NSString).appendingPathComponent(".infmllm-weights-sha256.json"),
+            (cacheRoot as NSString).appendingPathComponent(
+                "infmllm/weights-" + SHA256.hex(of: Array(absolute.utf8)).prefix(16) + ".json"),
+        ]
     }
 }

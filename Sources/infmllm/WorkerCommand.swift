@@ -46,6 +46,8 @@ struct WorkerCommand: ParsableCommand {
         let log: (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         let backend = try compute.backend(modelDirectory: model)
         log("loading \(model) on \(backend.summary)")
+        // The weights' SHA-256 (cached after the first start) is computed while the model loads.
+        let digest = WeightsDigest(directory: model)
         let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
         let configuration = WorkerConfiguration(
             databaseURL: services.resolvedDatabaseURL(environment),
@@ -59,8 +61,35 @@ struct WorkerCommand: ParsableCommand {
             memoryBudget: try compute.memoryBudget(for: vlm))
         let worker = InferenceWorker(
             configuration: configuration, model: vlm,
-            weightsFingerprint: try CheckpointFiles.fingerprint(directory: model),
+            weightsFingerprint: try digest.value(log: log),
             stop: stop, log: log)
         try worker.run()
+    }
+}
+
+/// The weights' SHA-256, computed on a background thread from creation; the quick fingerprint when the files cannot
+/// be hashed, with the reason logged.
+final class WeightsDigest: @unchecked Sendable {
+    // Invariant: `result` is written once, before `done` is signalled, and read only after waiting on it.
+    private var result: Result<String, Error> = .failure(CancellationError())
+    private let done = DispatchSemaphore(value: 0)
+    private let directory: String
+
+    init(directory: String) {
+        self.directory = directory
+        Thread.detachNewThread { [self] in
+            result = Result { try CheckpointFiles.weightsSHA256(directory: directory) }
+            done.signal()
+        }
+    }
+
+    func value(log: (String) -> Void) throws -> String {
+        done.wait()
+        switch result {
+        case .success(let digest): return digest
+        case .failure(let error):
+            log("cannot hash the weights (\(error)); recording the quick fingerprint instead")
+            return try CheckpointFiles.fingerprint(directory: directory)
+        }
     }
 }

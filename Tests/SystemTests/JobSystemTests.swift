@@ -28,6 +28,18 @@ import Testing
             "SELECT count(*) AS n FROM results WHERE model_name = 'model' AND weights_sha256 ~ '^[0-9a-f]{64}$' AND worker = 'w0' AND device = 'cpu f32' AND (timings_ms ?& array['vision', 'prefill', 'decode', 'generate'])"
         ).first!
         #expect(try provenance.int("n") == 200)
+        // The recorded hash is the weights file's SHA-256, as sha256sum computes it.
+        let sha256sum = Process()
+        sha256sum.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        sha256sum.arguments = [cluster.model + "/model.safetensors"]
+        let pipe = Pipe()
+        sha256sum.standardOutput = pipe
+        try sha256sum.run()
+        let expected = String(
+            String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64))
+        sha256sum.waitUntilExit()
+        let recorded = try cluster.query("SELECT DISTINCT weights_sha256 AS h FROM results").map { try $0.string("h") }
+        #expect(recorded == [expected])
         let sized = try cluster.query(
             "SELECT count(*) AS n FROM tasks WHERE image_width > 0 AND image_sha256 IS NOT NULL"
         ).first!
