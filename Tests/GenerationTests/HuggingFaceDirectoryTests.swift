@@ -4,6 +4,7 @@
 import Foundation
 import Generation
 import Models
+import Tensors
 import Testing
 
 @Suite struct HuggingFaceDirectoryTests {
@@ -79,5 +80,46 @@ import Testing
             #expect(results.map(\.tokens) == generation.ids, "\(generation.settings)")
         }
         #expect(try ModelInspection(directory: model, languageDirectory: vicuna).layout == "multitask")
+    }
+
+    @Test func aCheckpointSavedWithLoRAAdaptersAttachedGivesTheSameIDs() throws {
+        // InfMLLM-7B saved with peft still attached: every LLaMA tensor under `lm_model.base_model.model.`, each
+        // linear's base as `.base_layer.weight` holding W - B·A, and its pair as `.lora_A.default.weight` and
+        // `.lora_B.default.weight`. Merging must give back W, and the ids transformers gave for W.
+        let directory = try CheckpointErrorTests.checkpoint { tensors in
+            var generator = SplitMix64(seed: 11)
+            for name in Array(tensors.keys) where name.hasPrefix("lm_model.") {
+                let (shape, weight) = tensors.removeValue(forKey: name)!
+                let peft = name.replacingOccurrences(of: "lm_model.", with: "lm_model.base_model.model.")
+                guard name.hasSuffix("_proj.weight") else {
+                    tensors[peft] = (shape, weight)
+                    continue
+                }
+                let rank = 2
+                let a = (0..<(rank * shape[1])).map { _ in Float(Int(generator.next() % 200) - 100) / 1000 }
+                let b = (0..<(shape[0] * rank)).map { _ in Float(Int(generator.next() % 200) - 100) / 1000 }
+                var base = weight
+                for row in 0..<shape[0] {
+                    for column in 0..<shape[1] {
+                        for k in 0..<rank {
+                            base[row * shape[1] + column] -= b[row * rank + k] * a[k * shape[1] + column]
+                        }
+                    }
+                }
+                let stem = String(peft.dropLast(".weight".count))
+                tensors[stem + ".base_layer.weight"] = (shape, base)
+                tensors[stem + ".lora_A.default.weight"] = ([rank, shape[1]], a)
+                tensors[stem + ".lora_B.default.weight"] = ([shape[0], rank], b)
+            }
+        }
+        let inspection = try ModelInspection(directory: directory)
+        #expect(inspection.families.contains { $0.name == "lm_model.base_model.model.model.layers.*" })
+        let model = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
+        let reference = EngineFixtures.cases.multitask
+        let generation = try #require(reference.generations.first { $0.rows.count > 1 })
+        let all = try EngineFixtures.requests(
+            reference, model: model, parameters: EngineFixtures.parameters(generation.settings))
+        let results = try InferenceEngine(model: model).run(generation.rows.map { all[$0] })
+        #expect(results.map(\.tokens) == generation.ids, "\(generation.settings)")
     }
 }
