@@ -122,4 +122,89 @@ import Testing
         let results = try InferenceEngine(model: model).run(generation.rows.map { all[$0] })
         #expect(results.map(\.tokens) == generation.ids, "\(generation.settings)")
     }
+
+    /// A private copy of the Hugging Face chat fixture.
+    static func chatCopy() throws -> String {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-chat-hf-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.copyItem(atPath: EngineFixtures.modelDirectory("chat-hf"), toPath: directory)
+        return directory
+    }
+
+    @Test func theChatReleaseGivesTheSameIDsAsTheSameWeightsInOurLayout() throws {
+        // The release's files against the same tensors rewritten as one safetensors file under this project's
+        // config.json: the configuration derivation, shard reading and dtypes must change nothing.
+        let release = try Self.chatCopy()
+        let ours = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-chat-ours-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.createDirectory(atPath: ours, withIntermediateDirectories: true)
+        let tensors = try CheckpointFiles.read(directory: release).tensors
+        let names = tensors.keys.sorted()
+        try Safetensors.write(
+            names.map { Safetensors.Header(name: $0, shape: tensors[$0]!.shape, dtype: tensors[$0]!.dtype) },
+            to: ours + "/model.safetensors"
+        ) { tensors[names[$0]]!.floats() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try encoder.encode(try ModelConfiguration.load(directory: release)).write(
+            to: URL(fileURLWithPath: ours + "/config.json"))
+        try FileManager.default.copyItem(atPath: release + "/tokenizer.model", toPath: ours + "/tokenizer.model")
+        let reference = EngineFixtures.cases.chat
+        var outputs: [[[Int]]] = []
+        for directory in [release, ours] {
+            let model = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
+            let engine = InferenceEngine(model: model)
+            var ids: [[Int]] = []
+            for generation in reference.generations.prefix(2) {
+                let all = try EngineFixtures.requests(
+                    reference, model: model, parameters: EngineFixtures.parameters(generation.settings))
+                ids += try engine.run(generation.rows.map { all[$0] }).map(\.tokens)
+            }
+            outputs.append(ids)
+        }
+        #expect(!outputs[0].isEmpty && outputs[0] == outputs[1])
+    }
+
+    @Test func aMissingShardIsNamed() throws {
+        let directory = try Self.chatCopy()
+        try FileManager.default.removeItem(atPath: directory + "/pytorch_model-00002-of-00002.bin")
+        #expect {
+            _ = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
+        } throws: { error in
+            "\(error)".contains("pytorch_model-00002-of-00002.bin")
+        }
+    }
+
+    @Test func anUnsupportedElementTypeNamesTheTensorAndFile() throws {
+        let directory = try CheckpointErrorTests.checkpoint { _ in }
+        let header = Data(#"{"visual_encoder.cls_token":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#.utf8)
+        var file = Data()
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(header)
+        file.append(Data(count: 8))
+        try file.write(to: URL(fileURLWithPath: directory + "/model.safetensors"))
+        #expect {
+            _ = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("model.safetensors") && text.contains("visual_encoder.cls_token")
+                && text.contains("I64")
+        }
+    }
+
+    @Test func anIncompleteLoRAPairNamesTheLayer() throws {
+        let directory = try CheckpointErrorTests.checkpoint { tensors in
+            let (shape, _) = tensors["lm_model.model.layers.0.mlp.up_proj.weight"]!
+            tensors["lm_model.model.layers.0.mlp.up_proj.lora_A.default.weight"] = (
+                [2, shape[1]], [Float](repeating: 0, count: 2 * shape[1])
+            )
+        }
+        #expect {
+            _ = try VisionLanguageModel(directory: directory, backend: EngineFixtures.f32)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains(directory) && text.contains("lm_model.model.layers.0.mlp.up_proj")
+                && text.contains("lora_B")
+        }
+    }
 }
