@@ -43,7 +43,15 @@ public struct CheckpointFiles {
             guard !file.contains("/") && !file.contains("..") else {
                 throw TensorError.badHeader(file: index, reason: "shard name \(file) points outside the directory")
             }
-            files.append((directory as NSString).appendingPathComponent(file))
+            let path = (directory as NSString).appendingPathComponent(file)
+            guard FileManager.default.fileExists(atPath: path) else {
+                let tensors = map.filter { $0.value == file }.keys.sorted()
+                throw TensorError.badHeader(
+                    file: index,
+                    reason: "names the shard \(file), which is not there; it holds \(tensors.count) tensors, "
+                        + "among them \(tensors.prefix(3).joined(separator: ", "))")
+            }
+            files.append(path)
         }
         return files
     }

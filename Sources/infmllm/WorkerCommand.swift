@@ -88,8 +88,8 @@ final class WeightsDigest: @unchecked Sendable {
         switch result {
         case .success(let digest): return digest
         case .failure(let error):
-            log("cannot hash the weights (\(error)); recording the quick fingerprint instead")
-            return try CheckpointFiles.fingerprint(directory: directory)
+            log("cannot hash the weights (\(error)); recording the quick fingerprint, marked fingerprint:, instead")
+            return "fingerprint:" + (try CheckpointFiles.fingerprint(directory: directory))
         }
     }
 }
