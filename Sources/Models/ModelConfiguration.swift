@@ -99,8 +99,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         do {
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
             if object["text"] == nil && object["vision"] == nil {
-                configuration = try huggingFace(
-                    data, object: object, file: path, language: try languageSettings(languageDirectory))
+                configuration = try huggingFace(data, object: object, file: path, languageDirectory: languageDirectory)
             } else {
                 configuration = try JSONDecoder().decode(ModelConfiguration.self, from: data)
             }
@@ -126,11 +125,11 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// EVA ViT-g (`infmllm_vision`, when present, overrides it for test checkpoints); image_size 448 and
     /// pool_out_size 16 when absent. `mm_hidden_size`, or "chat" in `model_type` or `architectures`, marks the chat
     /// model.
-    static func huggingFace(_ data: Data, object: [String: Any], file: String, language: Data?) throws
+    static func huggingFace(_ data: Data, object: [String: Any], file: String, languageDirectory: String?) throws
         -> ModelConfiguration
     {
         let ownSettings = object["hidden_size"] != nil && object["num_hidden_layers"] != nil
-        guard let textData = ownSettings ? data : language else {
+        guard let textData = ownSettings ? data : try languageSettings(languageDirectory) else {
             throw ModelError.badConfiguration(
                 file: file,
                 reason: "neither this project's config.json (\"vision\" and \"text\") nor a Hugging Face one with "

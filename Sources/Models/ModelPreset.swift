@@ -49,9 +49,7 @@ public enum ModelPreset: String, Sendable, CaseIterable {
         case .sevenB:
             ModelConfiguration(
                 modelType: "infmllm", variant: variant, imageSize: 448, poolOutSize: 16,
-                vision: VisionConfiguration(
-                    patchSize: 14, hiddenSize: 1408, layerCount: 39, headCount: 16, intermediateSize: 6144,
-                    layerNormEpsilon: 1e-6),
+                vision: ModelConfiguration.evaViTG,
                 text: TextConfiguration(
                     hiddenSize: 4096, intermediateSize: 11008, layerCount: 32, headCount: 32, kvHeadCount: 32,
                     rmsNormEpsilon: 1e-5,
