@@ -18,8 +18,8 @@ struct ModelInitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Write a random-weight checkpoint (config.json, model.safetensors, tokenizer.model).",
         discussion: """
-            Presets: tiny (tests, the demo), bench (CPU benchmarks), slice (the 7b layer widths with 3 vision blocks and 3 decoder layers), 7b (the real InfMLLM-7B shapes, ~15.5 GB in \
-            bf16). The same seed always gives the same weights. The tokenizer is the repository's small \
+            Presets: tiny (tests, the demo), bench (CPU benchmarks), slice (the 7b layer widths with 3 vision \
+            blocks and 3 decoder layers), 7b (the real InfMLLM-7B shapes, ~15.5 GB in bf16). The same seed always gives the same weights. The tokenizer is the repository's small \
             SentencePiece model (1,400 pieces, LLaMA's settings).
             """
     )
