@@ -16,6 +16,9 @@ public struct InferenceRequest: Sendable {
     /// A template overriding the task's default; must contain `<ImageHere>` once.
     public var promptTemplate: String?
     public var parameters: GenerationParameters
+    /// The request's own random stream when sampling (a task's id, say): the same request samples the same tokens
+    /// alone or in any batch. Default: a hash of the image key, task and text.
+    public var randomStream: UInt64?
 
     public init(
         imageKey: String, image: PreprocessedImage, task: InferenceTask, text: String = "",
@@ -28,6 +31,18 @@ public struct InferenceRequest: Sendable {
         self.text = text
         self.promptTemplate = promptTemplate
         self.parameters = parameters
+    }
+}
+
+extension InferenceRequest {
+    /// `randomStream`, or FNV-1a over the image key, task and text (stable across runs and machines).
+    var resolvedRandomStream: UInt64 {
+        if let randomStream { return randomStream }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array("\(imageKey)\u{0}\(task.rawValue)\u{0}\(text)".utf8) {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return hash
     }
 }
 
@@ -183,7 +198,7 @@ public struct InferenceEngine {
         let generateTime = try clock.measure {
             sequences = try Generator().generate(
                 &session, embeddings: embeddings, length: length, valid: valid, batch: requests.count,
-                parameters: parameters)
+                parameters: parameters, streams: requests.map(\.resolvedRandomStream))
         }
         let timings = [
             "vision": visionTime.milliseconds, "prefill": session.prefillTime.milliseconds,

@@ -239,10 +239,11 @@ public final class InferenceWorker {
                 let parameters = try JSONDecoder().decode(
                     GenerationParameters.self, from: Data(item.task.generationJSON.utf8))
                 guard let kind = InferenceTask(rawValue: item.task.taskKind.rawValue) else { continue }
-                let request = InferenceRequest(
+                var request = InferenceRequest(
                     imageKey: item.task.imageURI, image: preprocessor(item.image!), task: kind,
                     text: item.task.inputText,
                     promptTemplate: item.task.promptTemplate, parameters: parameters)
+                request.randomStream = UInt64(bitPattern: item.task.taskID)  // the task samples alike in any batch
                 runnable.append((item, request))
             } catch {
                 outcomes.append(

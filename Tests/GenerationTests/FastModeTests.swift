@@ -121,4 +121,19 @@ struct BF16Reference: Decodable {
             #expect(try engine.run([request])[0].tokens == batched[index].tokens, "request \(index)")
         }
     }
+
+    @Test func aSampledRequestGivesTheSameTextAloneAndInABatch() throws {
+        let model = try VisionLanguageModel(
+            directory: EngineFixtures.modelDirectory("multitask"), backend: EngineFixtures.f32)
+        let engine = InferenceEngine(model: model)
+        let reference = EngineFixtures.cases.multitask
+        var parameters = EngineFixtures.parameters(["max_new_tokens": 10])
+        parameters.temperature = 1.0
+        parameters.seed = 5
+        let requests = try EngineFixtures.requests(reference, model: model, parameters: parameters)
+        let batched = try engine.run(requests)
+        for (index, request) in requests.enumerated() {
+            #expect(try engine.run([request])[0].tokens == batched[index].tokens, "request \(index)")
+        }
+    }
 }

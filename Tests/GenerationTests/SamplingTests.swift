@@ -51,6 +51,20 @@ struct TableDecoder: TokenDecoder {
         #expect(differs, "different seeds should give different samples")
     }
 
+    @Test func aRowSamplesTheSameAloneOrBesideOthers() throws {
+        var parameters = GenerationParameters()
+        parameters.temperature = 1.2
+        parameters.maxNewTokens = 16
+        parameters.seed = 7
+        var batch = TableDecoder(), single = TableDecoder()
+        let together = try Generator().generate(
+            &batch, embeddings: [], length: 0, valid: [], batch: 3, parameters: parameters, streams: [11, 12, 13])
+        let alone = try Generator().generate(
+            &single, embeddings: [], length: 0, valid: [], batch: 1, parameters: parameters, streams: [12])
+        #expect(together[1].tokens == alone[0].tokens)
+        #expect(Set(together.map(\.tokens)).count > 1, "different streams should sample differently")
+    }
+
     @Test func topKOfOneIsGreedy() throws {
         var greedy = GenerationParameters()
         greedy.maxNewTokens = 10
