@@ -101,7 +101,6 @@ public final class InferenceWorker {
         var toAck: [QueueSession.Delivery]
         let decoding = DispatchGroup()
         let results: ResultsBox
-        let started = monotonicNow()
         var decodeMilliseconds = 0.0
 
         init(work: [Work], outcomes: [TaskOutcome], toAck: [QueueSession.Delivery]) {
@@ -114,7 +113,8 @@ public final class InferenceWorker {
         /// Waits for the images and moves them into `work`.
         func decoded() -> PreparedBatch {
             decoding.wait()
-            decodeMilliseconds = (monotonicNow() - started) * 1000 / Double(max(work.count, 1))
+            // The decoding work's own time, not the wait (which overlaps the previous batch's inference).
+            decodeMilliseconds = results.elapsed * 1000 / Double(max(work.count, 1))
             for index in work.indices {
                 switch results.get(index) {
                 case let .success((image, sha)):
@@ -213,6 +213,7 @@ public final class InferenceWorker {
         let group = batch.decoding
         group.enter()
         DispatchQueue.global().async {
+            let begin = monotonicNow()
             DispatchQueue.concurrentPerform(iterations: uris.count) { index in
                 do {
                     let decoded = try decoder.decodeWithDigest(contentsOf: uris[index])
@@ -221,6 +222,7 @@ public final class InferenceWorker {
                     results.set(index, .failure("\(error)"))
                 }
             }
+            results.finish(elapsed: monotonicNow() - begin)  // before leave(): the waiter reads it next
             group.leave()
         }
     }
@@ -332,8 +334,13 @@ private final class ResultsBox: @unchecked Sendable {
         entries = [Entry](repeating: .failure("not decoded"), count: count)
     }
 
+    private var seconds = 0.0
+
     func set(_ index: Int, _ entry: Entry) { lock.withLock { entries[index] = entry } }
     func get(_ index: Int) -> Entry { lock.withLock { entries[index] } }
+    /// Seconds the decoding of the whole batch took, once it is done.
+    func finish(elapsed: Double) { lock.withLock { seconds = elapsed } }
+    var elapsed: Double { lock.withLock { seconds } }
 }
 
 func monotonicNow() -> Double {
