@@ -43,6 +43,11 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
     @Option(help: "Sampling seed.") var seed: UInt64?
     @Flag(help: "Skip images that already have a result from this model and prompt.") var skipDone = false
+    @Flag(
+        help: ArgumentHelp(
+            "Refuse the whole manifest when any line is bad.",
+            discussion: "Otherwise the good lines are enqueued, the bad ones listed, and the exit status is 3."))
+    var strict = false
     @OptionGroup var services: ServiceOptions
     @Flag(help: "Print the outcome as one JSON object.") var json = false
 
@@ -54,6 +59,8 @@ struct EnqueueCommand: ParsableCommand {
         let skipped_done: Int
         let added: Int
         let published: Int
+        /// Manifest lines left out, with their numbers and reasons.
+        let refused: [ImageSources.Refusal]
     }
 
     func run() throws {
@@ -71,9 +78,19 @@ struct EnqueueCommand: ParsableCommand {
         }
         try Self.checkFits(parameters, model: model)
 
+        var refused: [ImageSources.Refusal] = []
         let tasks = try ImageSources.collect(
             kind: kind, paths: paths, directory: dir, include: include, exclude: exclude, manifest: manifest,
-            question: question, expression: expression)
+            question: question, expression: expression, refused: &refused)
+        for refusal in refused.prefix(100) {
+            FileHandle.standardError.write(Data("\(manifest ?? "manifest"):\(refusal.line): \(refusal.reason)\n".utf8))
+        }
+        if refused.count > 100 {
+            FileHandle.standardError.write(Data("... and \(refused.count - 100) more refused lines\n".utf8))
+        }
+        if strict && !refused.isEmpty {
+            throw ValidationError("--strict: \(refused.count) bad manifest lines; nothing was enqueued")
+        }
         guard !tasks.isEmpty else { throw ValidationError("no images found to enqueue") }
 
         let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
@@ -88,7 +105,7 @@ struct EnqueueCommand: ParsableCommand {
         let outcome = Outcome(
             job_id: opened.id, job: name, created: opened.created, found: tasks.count,
             skipped_done: tasks.count - wanted.count,
-            added: added.count, published: added.count)
+            added: added.count, published: added.count, refused: refused)
         if json {
             print(try JSONOutput.encode(outcome))
         } else {
@@ -98,6 +115,7 @@ struct EnqueueCommand: ParsableCommand {
                         .utf8))
             print(opened.id)
         }
+        if !refused.isEmpty { throw ExitCode(3) }
     }
 
     /// When `model` is a model directory, refuses decoding settings that no prompt could fit in its context: the

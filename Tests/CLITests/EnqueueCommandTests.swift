@@ -124,6 +124,39 @@ struct SandboxError: Error, CustomStringConvertible {
             ).path + "|the square")
     }
 
+    @Test func badManifestLinesAreListedAndTheGoodOnesQueued() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let manifest = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bad-lines-\(UInt64.random(in: 0...UInt64.max).hex).jsonl"
+        ).path
+        let long = String(repeating: "x", count: 9000)
+        try [
+            #"{"image": "\#(Self.images)/rgb_64x64.png", "question": "What is it?"}"#,
+            #"{"image": "\#(Self.images)/gray_64x48.png", "question": "a NUL \u0000 here"}"#,
+            #"{"image": "\#(Self.images)/gray_64x48.png"}"#,
+            #"{"image": "\#(Self.images)/gray_64x48.png", "question": "\#(long)"}"#,
+            "not json at all \(long)",
+            #"{"image": "\#(Self.images)/gray_64x48.png", "question": "Which colour?"}"#,
+        ].joined(separator: "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        let strict = try sandbox.run([
+            "enqueue", "vqa", "--manifest", manifest, "--job", "s", "--model", "tiny", "--strict",
+        ])
+        #expect(strict.status != 0 && strict.output.contains("nothing was enqueued"), "\(strict.output)")
+        let result = try sandbox.run([
+            "enqueue", "vqa", "--manifest", manifest, "--job", "m", "--model", "tiny", "--json",
+        ])
+        #expect(result.status == 3, "\(result.output)")
+        for (line, reason) in [(2, "NUL"), (3, "no question"), (4, "over 8192 bytes"), (5, "not an object")] {
+            #expect(result.output.contains("\(manifest):\(line): ") && result.output.contains(reason), "\(line)")
+        }
+        // Errors quote user text only in short excerpts.
+        #expect(!result.output.contains(String(repeating: "x", count: 100)))
+        #expect(Self.json(result.output)["added"] as? Int == 2, "\(result.output)")
+        #expect((Self.json(result.output)["refused"] as? [Any])?.count == 4)
+        #expect(try sandbox.queueDepth() == 2)
+    }
+
     @Test func missingTextAndConflictingJobsAreRefused() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
