@@ -91,14 +91,6 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
     }
 }
 
-void ck_f32_to_bf16(const float *x, uint16_t *out, size_t count) {
-    for (size_t i = 0; i < count; i++) out[i] = ck_bf16_bits(x[i]);
-}
-
-void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count) {
-    for (size_t i = 0; i < count; i++) out[i] = ck_bf16_value(x[i]);
-}
-
 size_t ck_packed_int8_count(int n, int k) {
     size_t panels = ((size_t)n + CK_PANEL - 1) / CK_PANEL;
     size_t quads = ((size_t)k + 3) / 4;

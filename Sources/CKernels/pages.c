@@ -15,9 +15,13 @@ void ck_keep_freed_memory(void) {
 
 #define CK_HUGE (2u << 20)
 
-void *ck_alloc_pages(size_t bytes) {
+size_t ck_pages_length(size_t bytes) {
     size_t length = (bytes + CK_HUGE - 1) / CK_HUGE * CK_HUGE;
-    if (length == 0) length = CK_HUGE;
+    return length == 0 ? CK_HUGE : length;
+}
+
+void *ck_alloc_pages(size_t bytes) {
+    size_t length = ck_pages_length(bytes);
     // Over-allocate by one huge page to align the start, then return the unused ends.
     char *raw = mmap(NULL, length + CK_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return NULL;
@@ -33,7 +37,5 @@ void *ck_alloc_pages(size_t bytes) {
 
 void ck_free_pages(void *pointer, size_t bytes) {
     if (!pointer) return;
-    size_t length = (bytes + CK_HUGE - 1) / CK_HUGE * CK_HUGE;
-    if (length == 0) length = CK_HUGE;
-    munmap(pointer, length);
+    munmap(pointer, ck_pages_length(bytes));
 }

@@ -40,9 +40,6 @@ public struct CPUBackend: ComputeBackend {
         openblas_set_num_threads(Int32(max(1, threads)))
     }
 
-    /// Whether the AVX-512 BF16 and VNNI kernels run on this machine (the portable ones otherwise).
-    public static var hasAVX512BF16: Bool { ck_has_avx512bf16() != 0 }
-
     public func prepare(_ weight: WeightTensor) -> any PreparedMatrix {
         precondition(weight.shape.count == 2, "\(weight.name): a matrix is 2-D, not \(weight.shape)")
         switch precision {
@@ -219,23 +216,24 @@ public struct CPUBackend: ComputeBackend {
 
     public func siluMultiply(_ gate: inout [Float], _ up: [Float]) {
         precondition(gate.count == up.count, "siluMultiply: \(gate.count) gates, \(up.count) values")
-        gate.withUnsafeMutableBufferPointer { buffer in
-            up.withUnsafeBufferPointer { up in
-                let base = buffer.baseAddress!, other = up.baseAddress!
-                pool.run(buffer.count, minimumChunk: Self.parallelElements) { range in
-                    ck_silu_mul(base, other, range.lowerBound, range.upperBound)
-                }
-            }
-        }
+        elementwise(&gate, up, ck_silu_mul)
     }
 
     public func add(_ x: inout [Float], _ y: [Float]) {
         precondition(x.count == y.count, "add: \(x.count) and \(y.count) elements")
+        elementwise(&x, y, ck_add)
+    }
+
+    /// `kernel(x, y, begin, end)` over the elements of two arrays of one size, in parallel when they are large.
+    private func elementwise(
+        _ x: inout [Float], _ y: [Float],
+        _ kernel: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int, Int) -> Void
+    ) {
         x.withUnsafeMutableBufferPointer { buffer in
             y.withUnsafeBufferPointer { other in
                 let base = buffer.baseAddress!, source = other.baseAddress!
                 pool.run(buffer.count, minimumChunk: Self.parallelElements) { range in
-                    ck_add(base, source, range.lowerBound, range.upperBound)
+                    kernel(base, source, range.lowerBound, range.upperBound)
                 }
             }
         }

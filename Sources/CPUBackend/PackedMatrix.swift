@@ -18,41 +18,54 @@ final class StoredMatrix: PreparedMatrix, @unchecked Sendable {
     }
 }
 
+/// Memory for packed weights: huge pages where the system gives them (`ck_alloc_pages`), the heap otherwise.
+final class PanelStorage: @unchecked Sendable {
+    // Invariant: written only while the owning matrix is packed in its init.
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
+    private let mapped: Bool
+
+    init(bytes: Int) {
+        self.bytes = bytes
+        if let pages = ck_alloc_pages(bytes) {
+            pointer = pages
+            mapped = true
+        } else {
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+            mapped = false
+        }
+    }
+
+    /// Bytes held: whole huge pages when mapped.
+    var ownedBytes: Int { mapped ? ck_pages_length(bytes) : bytes }
+
+    deinit {
+        if mapped { ck_free_pages(pointer, bytes) } else { pointer.deallocate() }
+    }
+}
+
 /// A weight as bf16 panels of 32 output columns (see ckernels.h), packed once at load on every thread.
 final class PackedBF16Matrix: PreparedMatrix, @unchecked Sendable {
     // Invariant: written only in init.
     let name: String
     let outFeatures: Int
     let inFeatures: Int
-    let panels: UnsafeMutablePointer<UInt16>
-    let count: Int
-    /// Whether `panels` came from ck_alloc_pages (huge pages) rather than the heap.
-    let mapped: Bool
-    var ownedBytes: Int { mapped ? hugePages(count * 2) : count * 2 }
+    let storage: PanelStorage
+    var panels: UnsafeMutablePointer<UInt16> { storage.pointer.assumingMemoryBound(to: UInt16.self) }
+    var ownedBytes: Int { storage.ownedBytes }
     var panelCount: Int { (outFeatures + 31) / 32 }
 
     init(_ weight: WeightTensor, pool: ThreadPool) {
         name = weight.name
         outFeatures = weight.shape[0]
         inFeatures = weight.shape[1]
-        count = ck_packed_count(Int32(outFeatures), Int32(inFeatures))
-        if let pages = ck_alloc_pages(count * 2) {
-            panels = pages.assumingMemoryBound(to: UInt16.self)
-            mapped = true
-        } else {
-            panels = UnsafeMutablePointer<UInt16>.allocate(capacity: max(count, 1))
-            mapped = false
-        }
+        storage = PanelStorage(bytes: ck_packed_count(Int32(outFeatures), Int32(inFeatures)) * 2)
         let type = weight.dtype.kernelType
         let n = Int32(outFeatures), k = Int32(inFeatures), stride = inFeatures
         let source = weight.base, destination = panels
-        pool.run((outFeatures + 31) / 32) { range in
+        pool.run(panelCount) { range in
             ck_pack_bf16(source, type, stride, 1, n, k, destination, Int32(range.lowerBound), Int32(range.upperBound))
         }
-    }
-
-    deinit {
-        if mapped { ck_free_pages(panels, count * 2) } else { panels.deallocate() }
     }
 }
 
@@ -62,49 +75,37 @@ final class PackedInt8Matrix: PreparedMatrix, @unchecked Sendable {
     let name: String
     let outFeatures: Int
     let inFeatures: Int
-    let values: UnsafeMutablePointer<Int8>
-    let scales: UnsafeMutablePointer<Float>
-    let sums: UnsafeMutablePointer<Int32>
-    let count: Int, scaleCount: Int
-    let mapped: Bool
-    var ownedBytes: Int { (mapped ? hugePages(count) : count) + scaleCount * 8 }
+    let storage: PanelStorage
+    let scales: [Float]
+    let sums: [Int32]
+    var values: UnsafeMutablePointer<Int8> { storage.pointer.assumingMemoryBound(to: Int8.self) }
+    var ownedBytes: Int { storage.ownedBytes + scales.count * 8 }
     var panelCount: Int { (outFeatures + 31) / 32 }
 
     init(_ weight: WeightTensor, pool: ThreadPool) {
         name = weight.name
         outFeatures = weight.shape[0]
         inFeatures = weight.shape[1]
-        count = ck_packed_int8_count(Int32(outFeatures), Int32(inFeatures))
-        scaleCount = ck_packed_int8_scales(Int32(outFeatures), Int32(inFeatures))
-        if let pages = ck_alloc_pages(count) {
-            values = pages.assumingMemoryBound(to: Int8.self)
-            mapped = true
-        } else {
-            values = UnsafeMutablePointer<Int8>.allocate(capacity: max(count, 1))
-            mapped = false
-        }
-        scales = UnsafeMutablePointer<Float>.allocate(capacity: max(scaleCount, 1))
-        sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(scaleCount, 1))
+        storage = PanelStorage(bytes: ck_packed_int8_count(Int32(outFeatures), Int32(inFeatures)))
+        let scaleCount = ck_packed_int8_scales(Int32(outFeatures), Int32(inFeatures))
+        var scales = [Float](repeating: 0, count: scaleCount), sums = [Int32](repeating: 0, count: scaleCount)
         let type = weight.dtype.kernelType
         let n = Int32(outFeatures), k = Int32(inFeatures), stride = inFeatures
-        let source = weight.base, destination = values, scaleDestination = scales, sumDestination = sums
-        pool.run((outFeatures + 31) / 32) { range in
-            ck_pack_int8(
-                source, type, stride, 1, n, k, destination, scaleDestination, sumDestination,
-                Int32(range.lowerBound), Int32(range.upperBound))
+        let source = weight.base, destination = storage.pointer.assumingMemoryBound(to: Int8.self)
+        let panelCount = (outFeatures + 31) / 32
+        scales.withUnsafeMutableBufferPointer { scaleBuffer in
+            sums.withUnsafeMutableBufferPointer { sumBuffer in
+                let scaleDestination = scaleBuffer.baseAddress!, sumDestination = sumBuffer.baseAddress!
+                pool.run(panelCount) { range in
+                    ck_pack_int8(
+                        source, type, stride, 1, n, k, destination, scaleDestination, sumDestination,
+                        Int32(range.lowerBound), Int32(range.upperBound))
+                }
+            }
         }
+        self.scales = scales
+        self.sums = sums
     }
-
-    deinit {
-        if mapped { ck_free_pages(values, count) } else { values.deallocate() }
-        scales.deallocate()
-        sums.deallocate()
-    }
-}
-
-/// Bytes that `ck_alloc_pages` holds for `bytes`: whole 2 MiB pages.
-func hugePages(_ bytes: Int) -> Int {
-    (max(bytes, 1) + (2 << 20) - 1) / (2 << 20) * (2 << 20)
 }
 
 extension DType {

@@ -106,38 +106,51 @@ public struct InferenceEngine {
 
     /// Working memory of a batch of `requests` (bytes beyond the weights), as the budget counts it.
     public func workingBytes(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> Int {
-        let visual = model.configuration.visualTokenCount
-        let length =
-            try requests.map { request in
-                let prompt = try prompt(for: request)
-                return prompt.before.count + visual + prompt.after.count
-            }.max() ?? 0
-        return model.workingBytes(
-            images: Set(requests.map(\.imageKey)).count, rows: requests.count * parameters.beamCount,
-            promptLength: length, newTokens: parameters.maxNewTokens)
+        workingBytes(
+            images: Set(requests.map(\.imageKey)).count, rows: requests.count,
+            promptLength: try requests.map(promptPositions).max() ?? 0, parameters: parameters)
     }
 
-    /// `indices` cut, in order, into runs whose batches fit the memory budget.
+    /// Positions a request's prompt takes: its text chunks and the visual tokens.
+    private func promptPositions(_ request: InferenceRequest) throws -> Int {
+        let prompt = try prompt(for: request)
+        return prompt.before.count + model.configuration.visualTokenCount + prompt.after.count
+    }
+
+    private func workingBytes(images: Int, rows: Int, promptLength: Int, parameters: GenerationParameters) -> Int {
+        model.workingBytes(
+            images: images, rows: rows * parameters.beamCount, promptLength: promptLength,
+            newTokens: parameters.maxNewTokens)
+    }
+
+    /// `indices` cut, in order, into runs whose batches fit the memory budget; each prompt is tokenized once.
     private func fitting(_ indices: [Int], of requests: [InferenceRequest], parameters: GenerationParameters) throws
         -> [[Int]]
     {
         guard let memoryBudget else { return [indices] }
         var parts: [[Int]] = [], current: [Int] = []
+        var images = Set<String>(), longest = 0
         for index in indices {
-            let alone = try workingBytes([requests[index]], parameters: parameters)
+            let positions = try promptPositions(requests[index])
+            let alone = workingBytes(images: 1, rows: 1, promptLength: positions, parameters: parameters)
             guard alone <= memoryBudget else {
                 throw ModelError.exceedsMemory(
                     needed: alone, budget: memoryBudget,
                     what: "\(requests[index].imageKey) with \(parameters.beamCount) beam(s) and up to "
                         + "\(parameters.maxNewTokens) new tokens")
             }
-            if !current.isEmpty,
-                try workingBytes((current + [index]).map { requests[$0] }, parameters: parameters) > memoryBudget
-            {
+            let grown = workingBytes(
+                images: images.union([requests[index].imageKey]).count, rows: current.count + 1,
+                promptLength: max(longest, positions), parameters: parameters)
+            if !current.isEmpty && grown > memoryBudget {
                 parts.append(current)
                 current = []
+                images = []
+                longest = 0
             }
             current.append(index)
+            images.insert(requests[index].imageKey)
+            longest = max(longest, positions)
         }
         if !current.isEmpty { parts.append(current) }
         return parts

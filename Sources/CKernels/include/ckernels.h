@@ -36,6 +36,8 @@ enum { CK_F32 = 0, CK_BF16 = 1, CK_F16 = 2 };
 /// misses when decoding streams every weight once a step). NULL when the system refuses. Free with ck_free_pages.
 void *ck_alloc_pages(size_t bytes);
 void ck_free_pages(void *pointer, size_t bytes);
+/// The bytes ck_alloc_pages really holds for `bytes`: whole 2 MiB pages.
+size_t ck_pages_length(size_t bytes);
 
 /// Makes the C allocator keep freed memory for reuse instead of returning it to the system (glibc: no mmap'ed
 /// chunks, no trimming). The engine allocates and frees activations of tens of megabytes per layer; handed back
@@ -138,10 +140,6 @@ void ck_gemv_f32(int m, int k, const float *x, const void *w, int w_type, float 
 
 /// Elements [begin, end) of src (CK_F32, CK_BF16 or CK_F16) as f32 into dst[begin, end).
 void ck_widen(const void *src, int src_type, float *dst, size_t begin, size_t end);
-
-/// f32 to bf16 bits (nearest even) and back, for caches and tests.
-void ck_f32_to_bf16(const float *x, uint16_t *out, size_t count);
-void ck_bf16_to_f32(const uint16_t *x, float *out, size_t count);
 
 // MARK: Machine ceilings, for benchmarks
 
