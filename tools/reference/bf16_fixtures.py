@@ -80,15 +80,7 @@ def last_logits(model, cases):
 def greedy(model, embeds, mask, settings, rows):
     out = model.llm.generate(inputs_embeds=embeds[rows], attention_mask=mask[rows], pad_token_id=0, eos_token_id=2,
                              bos_token_id=1, do_sample=False, num_beams=1, **settings)
-    result = []
-    for row in out.tolist():
-        ids = []
-        for token in row:
-            ids.append(token)
-            if token == 2:
-                break
-        result.append(ids)
-    return result
+    return ref.up_to_eos(out.tolist())
 
 
 def main(fixtures):

@@ -43,6 +43,19 @@ CONFIG = {
 }
 
 
+def up_to_eos(rows, eos=2):
+    """Each generated row cut after its first end-of-sequence token (kept), as the fixtures record ids."""
+    result = []
+    for row in rows:
+        ids = []
+        for token in row:
+            ids.append(token)
+            if token == eos:
+                break
+        result.append(ids)
+    return result
+
+
 # ---------------------------------------------------------------- reference networks, written from the spec
 
 class EVABlock(torch.nn.Module):
@@ -282,15 +295,7 @@ def record(variant, directory, seed, save):
         with torch.no_grad():
             out = llm.generate(inputs_embeds=embeds[rows], attention_mask=mask[rows], pad_token_id=0, eos_token_id=2,
                                bos_token_id=1, do_sample=False, early_stopping=False, **settings)
-        result = []
-        for row in out.tolist():
-            ids = []
-            for token in row:
-                ids.append(token)
-                if token == 2:
-                    break
-            result.append(ids)
-        return result
+        return up_to_eos(out.tolist())
 
     settings = [
         {"max_new_tokens": 12},

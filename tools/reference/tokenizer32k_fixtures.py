@@ -32,6 +32,9 @@ import sys
 
 import sentencepiece as spm
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tokenizer_fixtures import LLAMA_TRAINER  # noqa: E402  (LLaMA's trainer settings, defined once)
+
 SEED = 32000
 
 MAN_SECTIONS = ["man1", "man2", "man3", "man4", "man5", "man6", "man7", "man8"]
@@ -161,19 +164,8 @@ def train(directory, lines):
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(lines),
         model_writer=model,
-        model_type="bpe",
         vocab_size=32000,
-        # LLaMA's settings, as tokenizer_fixtures.py uses them.
-        byte_fallback=True,
-        split_digits=True,
-        normalization_rule_name="identity",
-        add_dummy_prefix=True,
-        remove_extra_whitespaces=False,
-        allow_whitespace_only_pieces=True,
-        split_by_unicode_script=True,
-        character_coverage=0.99995,
-        max_sentencepiece_length=16,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        **LLAMA_TRAINER,
         # Determinism: every sentence is loaded (no sampling, so no shuffling), one thread.
         input_sentence_size=0,
         shuffle_input_sentence=False,

@@ -33,6 +33,23 @@ WORDS = (
 EMOJI = ["🐈", "🐕", "🐦", "🍕", "🚗", "👍🏽", "🏳️‍🌈", "❤️", "😀", "🎉", "👨‍👩‍👧"]
 
 
+# LLaMA's SentencePiece trainer settings (BPE, byte fallback, split digits, identity normalizer, ...), shared with
+# tokenizer32k_fixtures.py.
+LLAMA_TRAINER = dict(
+    model_type="bpe",
+    byte_fallback=True,
+    split_digits=True,
+    normalization_rule_name="identity",
+    add_dummy_prefix=True,
+    remove_extra_whitespaces=False,
+    allow_whitespace_only_pieces=True,
+    split_by_unicode_script=True,
+    character_coverage=0.99995,
+    max_sentencepiece_length=16,
+    unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+)
+
+
 def training_corpus(rng):
     lines = []
     for _ in range(20000):
@@ -58,19 +75,8 @@ def train(directory):
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(corpus.getvalue().split("\n")),
         model_writer=model,
-        model_type="bpe",
         vocab_size=1400,
-        # LLaMA's settings.
-        byte_fallback=True,
-        split_digits=True,
-        normalization_rule_name="identity",
-        add_dummy_prefix=True,
-        remove_extra_whitespaces=False,
-        allow_whitespace_only_pieces=True,
-        split_by_unicode_script=True,
-        character_coverage=0.99995,
-        max_sentencepiece_length=16,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        **LLAMA_TRAINER,
         num_threads=1,
         minloglevel=2,
     )
