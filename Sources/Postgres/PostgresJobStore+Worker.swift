@@ -15,6 +15,12 @@ public struct TaskRow: Sendable {
     public var promptTemplate: String?
     public var generationJSON: String
     public var jobCancelled: Bool
+    /// The model the task's job was enqueued for, as given to `enqueue --model`.
+    public var jobModel: String
+    /// How many times the model started on the task.
+    public var attempts: Int
+    /// The worker that last started it, if any.
+    public var worker: String?
 }
 
 /// A box to store with a grounding result.
@@ -84,7 +90,8 @@ extension PostgresJobStore {
         for row in try connection.execute(
             """
             SELECT t.id, t.job_id, t.image_uri, t.input_text, t.status, j.task_kind, j.prompt_template,
-                   j.generation::text AS generation, j.cancelled_at IS NOT NULL AS cancelled
+                   j.generation::text AS generation, j.cancelled_at IS NOT NULL AS cancelled, j.model,
+                   t.attempts, t.worker
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = ANY(\(PostgresArray(ids))::bigint[])
             """)
         {
@@ -98,19 +105,28 @@ extension PostgresJobStore {
                 taskID: id, jobID: Int64(try row.int("job_id")), imageURI: try row.string("image_uri"),
                 inputText: try row.string("input_text"), status: status, taskKind: kind,
                 promptTemplate: try row.text("prompt_template"), generationJSON: try row.string("generation"),
-                jobCancelled: try row.bool("cancelled"))
+                jobCancelled: try row.bool("cancelled"), jobModel: try row.string("model"),
+                attempts: try row.int("attempts"), worker: try row.text("worker"))
         }
         return rows
     }
 
-    /// Marks tasks as taken by `worker`: running, one more attempt. Tasks already done are left alone.
-    public func claim(_ ids: [Int64], worker: String) throws {
+    /// Marks tasks as started by `worker`, right before the model runs on them: running, one more attempt.
+    /// Tasks already done or cancelled are left alone.
+    public func start(_ ids: [Int64], worker: String) throws {
         guard !ids.isEmpty else { return }
         try connection.execute(
             """
             UPDATE tasks SET status = 'running', attempts = attempts + 1, worker = \(worker), started_at = now()
-            WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status <> 'done'
+            WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status NOT IN ('done', 'cancelled')
             """)
+    }
+
+    /// Puts tasks a worker took but did not finish back to queued (their messages go back to the queue).
+    public func unstart(_ ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try connection.execute(
+            "UPDATE tasks SET status = 'queued' WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'running'")
     }
 
     /// Marks tasks of cancelled jobs as cancelled.
@@ -205,16 +221,21 @@ extension PostgresJobStore {
         let cleaned = rows.map { row in
             row.mapValues { value -> Any in
                 if let optional = value as? OptionalProtocol, optional.isNone { return NSNull() }
+                if let text = value as? String { return text.storable }
                 return value
             }
         }
         return String(decoding: try JSONSerialization.data(withJSONObject: cleaned), as: UTF8.self)
     }
 
-    /// Failed tasks of `job` back to queued; returns their ids for republishing.
+    /// Failed tasks of `job` back to queued, to be published again (`enqueued_at` becomes now, so the
+    /// reconciler's grace period counts from the retry); returns their ids.
     public func requeueFailed(job: Int64) throws -> [Int64] {
         try connection.execute(
-            "UPDATE tasks SET status = 'queued', last_error = NULL WHERE job_id = \(job) AND status = 'failed' RETURNING id"
+            """
+            UPDATE tasks SET status = 'queued', last_error = NULL, published_at = NULL, enqueued_at = now()
+            WHERE job_id = \(job) AND status = 'failed' RETURNING id
+            """
         ).map { Int64(try $0.int("id")) }
     }
 

@@ -84,11 +84,12 @@ public protocol SQLBindable: Sendable {
 }
 
 extension String: SQLBindable {
-    public var sqlText: String { self }
+    /// The text without U+0000, which PostgreSQL cannot store (see `storable`).
+    public var sqlText: String { storable }
 }
 
 extension Substring: SQLBindable {
-    public var sqlText: String { String(self) }
+    public var sqlText: String { String(self).storable }
 }
 
 extension Int: SQLBindable {
@@ -141,7 +142,7 @@ public struct PostgresArray: SQLBindable {
             "{"
             + values.map { value in
                 var quoted = "\""
-                for character in value {
+                for character in value.storable {
                     if character == "\"" || character == "\\" { quoted.append("\\") }
                     quoted.append(character)
                 }

@@ -26,6 +26,16 @@ extension AMQPConnection {
         return string(from: ok.pointee.consumer_tag)
     }
 
+    /// Stops the consumer `consumerTag`: the broker sends nothing more to it. Deliveries that arrived before the
+    /// broker's answer stay readable with `nextDelivery` and unacknowledged until settled.
+    public func cancel(_ consumerTag: String) throws {
+        let ok = withAMQPBytes(consumerTag) { amqp_basic_cancel(connectionState, channelID, $0) }
+        guard ok != nil else {
+            try check(amqp_get_rpc_reply(connectionState), "basic.cancel \(consumerTag)")
+            throw AMQPError.library(operation: "basic.cancel \(consumerTag)", message: "no cancel-ok")
+        }
+    }
+
     /// The next delivery to any of this channel's consumers, or nil when none arrives within `timeout` seconds.
     ///
     /// - Throws: `AMQPError` when the connection or channel fails (the caller reconnects), including a broker

@@ -1,28 +1,58 @@
 // The exchanges and queues that carry task messages, declared the same way by the CLI and by every worker.
 
-/// Names and settings of the task queue and its dead-letter queue.
+/// Names and settings of one model's task queue, the shared dead-letter queue and the queue of rejected messages.
 ///
-/// The task queue is a durable quorum queue with an explicit delivery limit (RabbitMQ 3.10 has no default, so a
-/// message that crashes every worker would otherwise be redelivered forever). Past the limit, and on a reject
-/// without requeue, a message goes to the dead-letter exchange with at-least-once dead-lettering, which 3.10
-/// honours only together with `x-overflow: reject-publish`.
+/// Tasks are routed per model: the task exchange is direct, and each model has its own queue (`<prefix>.model.<key>`,
+/// bound with the model's key), so a worker only ever receives tasks for the model it has loaded, and workers of
+/// different models share one broker. The key is the last path component of the model as given to `enqueue --model`
+/// and to `worker --model` (`/models/InfMLLM-7B` and `InfMLLM-7B` both route to `InfMLLM-7B`).
+///
+/// A task queue is a durable quorum queue with an explicit delivery limit (RabbitMQ 3.10 has no default, so a message
+/// that crashes every worker would otherwise be redelivered forever). Past the limit, and on a reject without
+/// requeue, a message goes to the dead-letter exchange with at-least-once dead-lettering, which 3.10 honours only
+/// together with `x-overflow: reject-publish`. Every model's dead letters land in one queue that every worker reads.
 public struct TaskTopology: Sendable, Equatable {
+    /// The prefix of every name.
+    public var prefix: String
     public var exchange: String
+    /// The model's task queue.
     public var queue: String
+    /// The model's routing key.
     public var routingKey: String
     public var deadLetterExchange: String
     public var deadLetterQueue: String
+    /// Where workers park messages that cannot be tasks, with the reason in a header; nobody consumes it.
+    public var rejectedQueue: String
     /// Deliveries allowed after the first one before a message is dead-lettered.
     public var deliveryLimit: Int
 
-    /// The topology under the name `prefix` (`infmllm.tasks`, `infmllm.dead`, `infmllm.tasks.dead`).
-    public init(prefix: String = "infmllm", deliveryLimit: Int = 5) {
+    /// The topology under the name `prefix` for `model` (`infmllm.tasks`, `infmllm.model.<key>`, `infmllm.dead`,
+    /// `infmllm.tasks.dead`, `infmllm.tasks.rejected`).
+    public init(prefix: String = "infmllm", model: String, deliveryLimit: Int = 5) {
+        let key = Self.modelKey(model)
+        self.prefix = prefix
         exchange = "\(prefix).tasks"
-        queue = "\(prefix).tasks"
-        routingKey = "task"
+        queue = "\(prefix).model.\(key)"
+        routingKey = key
         deadLetterExchange = "\(prefix).dead"
         deadLetterQueue = "\(prefix).tasks.dead"
+        rejectedQueue = "\(prefix).tasks.rejected"
         self.deliveryLimit = deliveryLimit
+    }
+
+    /// The routing key of `model`: its last path component, with characters other than letters, digits, `.`, `-`
+    /// and `_` written as `_`, at most 200 bytes.
+    public static func modelKey(_ model: String) -> String {
+        var path = Substring(model)
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        let last = path.split(separator: "/").last.map(String.init) ?? ""
+        let key = String(
+            last.unicodeScalars.map { scalar -> Character in
+                scalar.isASCII && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+                    || "._-".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            }.prefix(200))
+        return key.isEmpty || key == "." || key == ".." ? "_" : key
     }
 
     /// The task queue's arguments. Changing any of them for an existing queue makes the broker refuse the
@@ -32,17 +62,19 @@ public struct TaskTopology: Sendable, Equatable {
             ("x-queue-type", .string("quorum")),
             ("x-delivery-limit", .int(Int64(deliveryLimit))),
             ("x-dead-letter-exchange", .string(deadLetterExchange)),
-            ("x-dead-letter-routing-key", .string(routingKey)),
+            ("x-dead-letter-routing-key", .string("dead")),
             ("x-dead-letter-strategy", .string("at-least-once")),
             ("x-overflow", .string("reject-publish")),
         ]
     }
 
-    /// Declares both exchanges and queues and their bindings; declaring an existing, identical topology changes nothing.
+    /// Declares the exchanges, the model's queue, the dead-letter and rejected queues and their bindings;
+    /// declaring an existing, identical topology changes nothing.
     public func declare(on connection: AMQPConnection) throws {
         try connection.declareExchange(deadLetterExchange)
         try connection.declareQueue(deadLetterQueue, arguments: [("x-queue-type", .string("quorum"))])
-        try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange, routingKey: routingKey)
+        try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange, routingKey: "dead")
+        try connection.declareQueue(rejectedQueue, arguments: [("x-queue-type", .string("quorum"))])
         try connection.declareExchange(exchange)
         try connection.declareQueue(queue, arguments: queueArguments)
         try connection.bindQueue(queue, exchange: exchange, routingKey: routingKey)

@@ -1,6 +1,7 @@
 // The worker loop: take a batch of task messages, load the tasks, decode the images in parallel, run the model,
 // commit every outcome in one transaction, then acknowledge. Transient failures reconnect and retry; bad input
-// fails only its own task; a stop request finishes the batch in hand and returns the rest to the queue.
+// fails only its own task; a result PostgreSQL refuses fails only its own task; a task delivered again after its
+// worker died runs alone; a stop request returns what was not started and finishes the batch in hand.
 
 import Dispatch
 import Foundation
@@ -17,47 +18,78 @@ public final class InferenceWorker {
     let engine: InferenceEngine
     let provenance: Provenance
     let stop: StopSignal
-    let log: (String) -> Void
+    let log: @Sendable (String) -> Void
     let queue: QueueSession
     let decoder: ImageDecoder
     private var store: PostgresJobStore?
+    private let outbox: TaskOutbox
     private let backoff = Backoff()
+    /// Batches taken from the queue whose model run has not started; the stop handler returns them.
+    private let unstarted = UnstartedBatches()
+    private var holding: HoldingLimit
+    private var lastReconcile = -Double.infinity
+    /// A test failpoint: the process aborts when the model starts on a task whose input text is this
+    /// (`INFMLLM_FAILPOINT_CRASH_ON_INPUT`), standing in for a task that crashes workers.
+    private let crashOnInput = ProcessInfo.processInfo.environment["INFMLLM_FAILPOINT_CRASH_ON_INPUT"]
     /// Tasks completed and failed since start, for the exit message.
     public private(set) var completed = 0
     public private(set) var failed = 0
+    /// Rounds of republishing a dead-lettered task whose model never got far enough to fail it.
+    static let republishRounds = 3
 
     public init(
         configuration: WorkerConfiguration, model: VisionLanguageModel, weightsFingerprint: String, stop: StopSignal,
-        log: @escaping (String) -> Void
+        log: @escaping @Sendable (String) -> Void
     ) {
         self.configuration = configuration
         engine = InferenceEngine(model: model, memoryBudget: configuration.memoryBudget)
         provenance = Provenance(
-            modelName: (model.directory as NSString).lastPathComponent, weightsSHA256: weightsFingerprint,
+            modelName: configuration.modelName, weightsSHA256: weightsFingerprint,
             device: configuration.device, worker: configuration.workerName)
         self.stop = stop
         self.log = log
-        queue = QueueSession(configuration: configuration)
+        holding = HoldingLimit(
+            consumerTimeout: configuration.consumerTimeout, prefetch: configuration.prefetch,
+            batchSize: configuration.batchSize)
+        queue = QueueSession(configuration: configuration, prefetch: holding.prefetch)
         decoder = ImageDecoder(maxPixels: configuration.maxImagePixels)
+        outbox = TaskOutbox(
+            amqpURL: configuration.amqpURL, prefix: configuration.topology.prefix,
+            deliveryLimit: configuration.topology.deliveryLimit)
     }
 
     /// Runs until the stop signal is raised; returns after draining.
     ///
     /// Two batches are in hand at a time: while the model runs on one, the next one's images decode on the
-    /// other cores. A stop request ends collecting; the batch in hand is finished before returning.
+    /// other cores. A stop request ends collecting and returns the batches not started to the queue at once; the
+    /// batch the model is running on is finished before returning.
     public func run() throws {
         try withQueue("connecting to RabbitMQ") { _ = 0 }
         try withStore("connecting to PostgreSQL") { _ in _ = 0 }
         log(
-            "worker \(configuration.workerName) consuming \(configuration.topology.queue) (batch \(configuration.batchSize))"
-        )
-        var ready: PreparedBatch?
+            "worker \(configuration.workerName) consuming \(configuration.topology.queue) for model "
+                + "\(configuration.modelName) (batch \(configuration.batchSize))")
+        stop.onRaise { [queue, unstarted, log] in
+            let returned = unstarted.returnAll(to: queue)
+            let buffered = (try? queue.stopConsuming()) ?? 0
+            log("stopping: \(returned + buffered) task message(s) not started went back to the queue")
+        }
         while true {
-            let batch = stop.isRaised ? [] : try collectBatch(waitForFirst: ready == nil)
-            let next = batch.isEmpty ? nil : try prepare(batch)
-            if let ready { try finish(ready) }
-            ready = next.map { $0.decoded() }
-            if ready == nil && stop.isRaised { break }
+            reconcileIfDue()
+            while !stop.isRaised && unstarted.count < 2 {
+                let batch = try collectBatch(waitForFirst: unstarted.count == 0)
+                if batch.isEmpty { break }
+                let prepared = try prepare(batch)
+                if !unstarted.append(prepared) {
+                    // The stop handler has run: these go back too.
+                    for message in prepared.flatMap({ $0.work.map(\.message) }) { try? queue.requeue(message) }
+                }
+            }
+            guard let next = unstarted.takeFirst() else {
+                if stop.isRaised { break }
+                continue
+            }
+            try finish(next.decoded())
         }
         queue.close()
         log("worker \(configuration.workerName) stopped: \(completed) done, \(failed) failed")
@@ -65,15 +97,17 @@ public final class InferenceWorker {
 
     // MARK: - Batching
 
-    /// Up to `batchSize` deliveries: waits for the first, then at most `maxWait` seconds for the rest. When a
-    /// batch is already waiting for the model (`waitForFirst` false), takes only what arrives within a few
-    /// milliseconds, so the model is never kept waiting.
+    /// Up to the batch size of deliveries: waits up to a second for the first, then at most `maxWait` seconds for
+    /// the rest. When a batch is already waiting for the model (`waitForFirst` false), takes only what arrives
+    /// within a few milliseconds, so the model is never kept waiting.
     private func collectBatch(waitForFirst: Bool) throws -> [QueueSession.Delivery] {
         var batch: [QueueSession.Delivery] = []
+        let idleUntil = monotonicNow() + 1  // then return, so the loop's periodic work runs while idle
         var deadline: Double? = waitForFirst ? nil : monotonicNow() + 0.005
-        while batch.count < configuration.batchSize && !stop.isRaised {
+        while batch.count < holding.batchSize && !stop.isRaised {
             let remaining = deadline.map { $0 - monotonicNow() } ?? 0.25
             if deadline != nil && remaining <= 0 { break }
+            if deadline == nil && monotonicNow() > idleUntil { break }
             let message = try withQueue("consuming") {
                 try queue.nextDelivery(timeout: max(0.001, min(remaining, 0.25)))
             }
@@ -86,7 +120,7 @@ public final class InferenceWorker {
 
     // MARK: - Processing
 
-    private struct Work {
+    struct Work {
         let message: QueueSession.Delivery
         let task: TaskRow
         var image: RGBImage?
@@ -94,112 +128,172 @@ public final class InferenceWorker {
         var failure: String?
     }
 
-    /// A batch whose tasks are loaded and claimed, and whose images are decoding (or decoded).
-    private final class PreparedBatch {
-        var work: [Work]
-        var outcomes: [TaskOutcome]
-        var toAck: [QueueSession.Delivery]
-        let decoding = DispatchGroup()
-        let results: ResultsBox
-        var decodeMilliseconds = 0.0
-
-        init(work: [Work], outcomes: [TaskOutcome], toAck: [QueueSession.Delivery]) {
-            self.work = work
-            self.outcomes = outcomes
-            self.toAck = toAck
-            results = ResultsBox(count: work.count)
-        }
-
-        /// Waits for the images and moves them into `work`.
-        func decoded() -> PreparedBatch {
-            decoding.wait()
-            // The decoding work's own time, not the wait (which overlaps the previous batch's inference).
-            decodeMilliseconds = results.elapsed * 1000 / Double(max(work.count, 1))
-            for index in work.indices {
-                switch results.get(index) {
-                case let .success((image, sha)):
-                    work[index].image = image
-                    work[index].sha256 = sha
-                case let .failure(reason):
-                    work[index].failure = reason
-                }
-            }
-            return self
-        }
-    }
-
-    /// Parses the messages, settles the ones that need no model (bad, dead-lettered, finished, cancelled),
-    /// claims the rest and starts decoding their images on other threads.
-    private func prepare(_ batch: [QueueSession.Delivery]) throws -> PreparedBatch {
-        var toAck: [QueueSession.Delivery] = []
-        var outcomes: [TaskOutcome] = []
-        var candidates: [(QueueSession.Delivery, TaskMessage)] = []
+    /// Parses the messages and settles at once the ones that need no model (bad, dead-lettered, finished,
+    /// cancelled, for another model); the rest become batches whose images start decoding on other threads. A task
+    /// delivered again after the model had started on it (its worker died or lost the broker) gets a batch of its
+    /// own, so a task that crashes workers cannot take healthy batch-mates down with it again.
+    private func prepare(_ batch: [QueueSession.Delivery]) throws -> [PreparedBatch] {
+        var parsed: [(QueueSession.Delivery, TaskMessage)] = []
         for message in batch {
-            let isDeadLetter = message.consumerTag == queue.deadLetterConsumerTag
-            let parsed: TaskMessage
             do {
-                parsed = try TaskMessage.decode(message.body)
+                parsed.append((message, try TaskMessage.decode(message.body)))
             } catch {
                 try withQueue("rejecting a message") { try queue.reject(message, reason: "\(error)") }
                 log("rejected a message: \(error)")
-                continue
-            }
-            if isDeadLetter {
-                // The broker gave up on it (delivery limit): the task fails with that reason.
-                let deliveries =
-                    message.headers["x-delivery-count"]?.intValue ?? Int64(configuration.topology.deliveryLimit + 1)
-                outcomes.append(
-                    TaskOutcome(
-                        taskID: parsed.taskID, jobID: parsed.jobID,
-                        ending: .failed(
-                            reason:
-                                "dead-lettered after \(max(deliveries, 1)) deliveries (a worker died on it each time)"))
-                )
-                toAck.append(message)
-            } else {
-                candidates.append((message, parsed))
             }
         }
-        let rows = try withStore("loading tasks") { try $0.tasks(candidates.map(\.1.taskID)) }
-        var work: [Work] = []
+        let rows = try withStore("loading tasks") { try $0.tasks(parsed.map(\.1.taskID)) }
+        var settled: [QueueSession.Delivery] = []
+        var outcomes: [TaskOutcome] = []
         var cancelled: [Int64] = []
-        for (message, parsed) in candidates {
-            guard let task = rows[parsed.taskID] else {
-                toAck.append(message)  // its job was deleted
+        var forward: [(task: TaskRow, model: String, round: Int)] = []
+        var work: [Work] = []
+        var alone: [Work] = []
+        let ownKey = TaskTopology.modelKey(configuration.modelName)
+        for (message, parsed) in parsed {
+            guard let task = rows[parsed.taskID], task.status != .done, task.status != .cancelled else {
+                settled.append(message)  // its job was deleted, or a redelivery of finished work
                 continue
             }
-            if task.status == .done {
-                toAck.append(message)  // a redelivery of finished work
-            } else if task.jobCancelled {
+            if task.jobCancelled {
                 cancelled.append(task.taskID)
-                toAck.append(message)
+                settled.append(message)
+            } else if message.isDeadLetter {
+                settled.append(message)
+                let round = Int(message.headers["x-infmllm-round"]?.intValue ?? 0)
+                if task.attempts <= configuration.topology.deliveryLimit && round < Self.republishRounds {
+                    // Returned too often, but the model did not start on it each time (stopped or preempted
+                    // workers, lost connections): not the task's fault, so it goes round again.
+                    forward.append((task, task.jobModel, round + 1))
+                    log(
+                        "task \(task.taskID) reached the delivery limit having started \(task.attempts) time(s): "
+                            + "queued again (round \(round + 1) of \(Self.republishRounds))")
+                } else {
+                    outcomes.append(
+                        TaskOutcome(
+                            taskID: task.taskID, jobID: task.jobID,
+                            ending: .failed(reason: Self.deadLetterReason(task, message: message))))
+                }
+            } else if TaskTopology.modelKey(task.jobModel) != ownKey {
+                forward.append((task, task.jobModel, 0))
+                settled.append(message)
+                log(
+                    "task \(task.taskID) of job \(task.jobID) is for model \(task.jobModel), not "
+                        + "\(configuration.modelName): sent to that model's queue")
+            } else if message.isRedelivery && task.attempts > 0 {
+                alone.append(Work(message: message, task: task))
             } else {
                 work.append(Work(message: message, task: task))
             }
         }
-        try withStore("claiming tasks") { store in
-            try store.markCancelled(cancelled)
-            try store.claim(work.map(\.task.taskID), worker: configuration.workerName)
+        if !forward.isEmpty {
+            let groups = Dictionary(grouping: forward) { "\($0.round) \($0.model)" }
+            for group in groups.values {
+                let round = group[0].round
+                try withStore("publishing tasks again") { store in
+                    try withOutbox("publishing tasks again") {
+                        try outbox.publish(
+                            group.map { ($0.task.taskID, $0.task.jobID) }, model: group[0].model, store: store,
+                            headers: round > 0 ? [("x-infmllm-round", .int(Int64(round)))] : [])
+                    }
+                }
+            }
         }
-        let prepared = PreparedBatch(work: work, outcomes: outcomes, toAck: toAck)
-        startDecoding(prepared)
-        return prepared
+        if !cancelled.isEmpty || !outcomes.isEmpty {
+            try withStore("settling tasks") { store in
+                try store.markCancelled(cancelled)
+                try store.record(outcomes, provenance: provenance)
+            }
+            failed += outcomes.count
+        }
+        for message in settled { acknowledge(message) }
+        var batches = work.isEmpty ? [] : [PreparedBatch(work: work)]
+        batches += alone.map { PreparedBatch(work: [$0]) }
+        for prepared in batches { startDecoding(prepared) }
+        return batches
+    }
+
+    /// What ended a task the broker gave up on, for `last_error`.
+    static func deadLetterReason(_ task: TaskRow, message: QueueSession.Delivery) -> String {
+        let deliveries = max(message.message.deliveryCount, 1)
+        return
+            "dead-lettered after \(deliveries) deliveries: the model started on it \(task.attempts) time(s)"
+            + (task.worker.map { ", last on worker \($0)" } ?? "")
+            + ", and no worker lived to record it (the worker crashed, was killed or lost its connections each time)"
     }
 
     /// Runs the model on a prepared batch, commits every outcome in one transaction, then acknowledges.
     private func finish(_ batch: PreparedBatch) throws {
-        var outcomes = batch.outcomes
-        outcomes += infer(batch.work, decodeMilliseconds: batch.decodeMilliseconds)
-        let toAck = batch.toAck + batch.work.map(\.message)
-        try withStore("recording results") { try $0.record(outcomes, provenance: provenance) }
+        let began = monotonicNow()
+        let starting = batch.work.filter { $0.failure == nil }
+        try withStore("starting tasks") {
+            try $0.start(starting.map(\.task.taskID), worker: configuration.workerName)
+        }
+        if let crashOnInput, let task = starting.first(where: { $0.task.inputText == crashOnInput }) {
+            log("failpoint INFMLLM_FAILPOINT_CRASH_ON_INPUT: aborting on task \(task.task.taskID)")
+            abort()
+        }
+        let outcomes = infer(batch.work, decodeMilliseconds: batch.decodeMilliseconds)
+        try record(outcomes)
         for outcome in outcomes {
             if case .failed = outcome.ending { failed += 1 } else { completed += 1 }
         }
         // Acknowledge only after the commit: a crash before this point redelivers, and the commit is idempotent.
-        for message in toAck {
-            do { try queue.ack(message) } catch {
-                log("acknowledging failed (the message will be redelivered): \(error)")
-            }
+        for item in batch.work { acknowledge(item.message) }
+        observe(seconds: monotonicNow() - began, tasks: batch.work.count)
+    }
+
+    private func acknowledge(_ message: QueueSession.Delivery) {
+        do { try queue.ack(message) } catch {
+            log("acknowledging failed (the message will be redelivered): \(error)")
+        }
+    }
+
+    /// Commits outcomes in one transaction; when PostgreSQL refuses the batch for good, commits them one at a
+    /// time, so that only a task whose result cannot be stored fails, with the reason.
+    private func record(_ outcomes: [TaskOutcome]) throws {
+        do {
+            try withStore("recording results") { try $0.record(outcomes, provenance: provenance) }
+        } catch let error as PostgresError where !error.isTransient {
+            log("PostgreSQL refused a batch of \(outcomes.count) result(s) (\(error)); recording them one at a time")
+            for outcome in outcomes { try recordAlone(outcome) }
+        }
+    }
+
+    private func recordAlone(_ outcome: TaskOutcome) throws {
+        do {
+            try withStore("recording a result") { try $0.record([outcome], provenance: provenance) }
+        } catch let error as PostgresError where !error.isTransient {
+            if case .failed = outcome.ending { throw error }  // not even the failure can be stored
+            log("task \(outcome.taskID): its result cannot be stored (\(error)); recording it as failed")
+            let failure = TaskOutcome(
+                taskID: outcome.taskID, jobID: outcome.jobID,
+                ending: .failed(reason: "the result could not be stored: \(error)"), imageSHA256: outcome.imageSHA256)
+            try withStore("recording a failure") { try $0.record([failure], provenance: provenance) }
+        }
+    }
+
+    /// Takes in a batch's time and, when the consumer timeout calls for it, holds fewer messages.
+    private func observe(seconds: Double, tasks: Int) {
+        let before = (holding.prefetch, holding.exceedsTimeout)
+        holding.observe(seconds: seconds, tasks: tasks)
+        guard holding.prefetch != before.0 || holding.exceedsTimeout != before.1 else { return }
+        do {
+            try withQueue("setting the prefetch") { try queue.setPrefetch(holding.prefetch) }
+        } catch {
+            log("setting the prefetch failed: \(error)")
+        }
+        let perTask = String(format: "%.1f", holding.secondsPerTask ?? 0)
+        if holding.exceedsTimeout {
+            log(
+                "a task takes \(perTask) s, more than half the broker's consumer_timeout "
+                    + "(\(Int(configuration.consumerTimeout)) s): raise consumer_timeout in rabbitmq.conf and pass "
+                    + "it as --consumer-timeout, or the broker will take tasks back mid-run")
+        } else if holding.prefetch < configuration.prefetch {
+            log(
+                "a task takes \(perTask) s: holding at most \(holding.prefetch) message(s), batches of "
+                    + "\(holding.batchSize), to acknowledge within half the broker's consumer_timeout "
+                    + "(\(Int(configuration.consumerTimeout)) s)")
         }
     }
 
@@ -240,7 +334,9 @@ public final class InferenceWorker {
             do {
                 let parameters = try JSONDecoder().decode(
                     GenerationParameters.self, from: Data(item.task.generationJSON.utf8))
-                guard let kind = InferenceTask(rawValue: item.task.taskKind.rawValue) else { continue }
+                guard let kind = InferenceTask(rawValue: item.task.taskKind.rawValue) else {
+                    throw ModelError.badRequest("task kind \(item.task.taskKind.rawValue) is not one the model runs")
+                }
                 var request = InferenceRequest(
                     imageKey: item.task.imageURI, image: preprocessor(item.image!), task: kind,
                     text: item.task.inputText,
@@ -293,6 +389,29 @@ public final class InferenceWorker {
         return outcomes
     }
 
+
+    // MARK: - Outbox
+
+    /// Publishes queued tasks whose messages were never confirmed (an `enqueue` that lost the broker after its
+    /// commit, say), every half grace period at most once a minute; one worker at a time does it.
+    private func reconcileIfDue() {
+        let interval = max(1, min(60, configuration.republishAfter / 2))
+        guard monotonicNow() - lastReconcile >= interval, !stop.isRaised else { return }
+        lastReconcile = monotonicNow()
+        do {
+            let published = try withStore("publishing unconfirmed tasks") { store in
+                try withOutbox("publishing unconfirmed tasks") {
+                    try outbox.reconcile(store: store, grace: configuration.republishAfter)
+                }
+            }
+            if let published, published > 0 {
+                log("published \(published) queued task(s) whose messages were never confirmed")
+            }
+        } catch {
+            log("publishing unconfirmed tasks failed (tried again later): \(error)")
+        }
+    }
+
     // MARK: - Connections
 
     private func withQueue<T>(_ what: String, _ body: () throws -> T) throws -> T {
@@ -300,9 +419,16 @@ public final class InferenceWorker {
             what, stop: stop, log: log, isTransient: { ($0 as? AMQPError)?.isTransient ?? false },
             reconnect: { try queue.connect() }
         ) {
-            if queue.consumer == nil { try queue.connect() }
+            if !queue.isConnected { try queue.connect() }
             return try body()
         }
+    }
+
+    /// Retries publishing through the outbox, which opens a new connection of its own after a failure.
+    private func withOutbox<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        try backoff.retry(
+            what, stop: stop, log: log, isTransient: { ($0 as? AMQPError)?.isTransient ?? false }, reconnect: {},
+            body)
     }
 
     private func withStore<T>(_ what: String, _ body: (PostgresJobStore) throws -> T) throws -> T {
@@ -318,8 +444,76 @@ public final class InferenceWorker {
     }
 }
 
+/// A batch whose tasks are loaded and whose images are decoding (or decoded), not yet started.
+final class PreparedBatch: @unchecked Sendable {
+    // Invariant: `work` and `decodeMilliseconds` change only in `decoded()`, on the worker loop's thread; the stop
+    // handler reads only the messages, which never change.
+    var work: [InferenceWorker.Work]
+    let decoding = DispatchGroup()
+    let results: ResultsBox
+    var decodeMilliseconds = 0.0
+
+    init(work: [InferenceWorker.Work]) {
+        self.work = work
+        results = ResultsBox(count: work.count)
+    }
+
+    var messages: [QueueSession.Delivery] { work.map(\.message) }
+
+    /// Waits for the images and moves them into `work`.
+    func decoded() -> PreparedBatch {
+        decoding.wait()
+        // The decoding work's own time, not the wait (which overlaps the previous batch's inference).
+        decodeMilliseconds = results.elapsed * 1000 / Double(max(work.count, 1))
+        for index in work.indices {
+            switch results.get(index) {
+            case let .success((image, sha)):
+                work[index].image = image
+                work[index].sha256 = sha
+            case let .failure(reason):
+                work[index].failure = reason
+            }
+        }
+        return self
+    }
+}
+
+/// The batches taken but not started, shared by the worker loop and the stop handler.
+final class UnstartedBatches: @unchecked Sendable {
+    // Invariant: `batches` and `closed` are only read and written while holding `lock`.
+    private let lock = NSLock()
+    private var batches: [PreparedBatch] = []
+    private var closed = false
+
+    var count: Int { lock.withLock { batches.count } }
+
+    /// Adds batches in arrival order; false (nothing added) once `returnAll` has run.
+    func append(_ more: [PreparedBatch]) -> Bool {
+        lock.withLock {
+            guard !closed else { return false }
+            batches += more
+            return true
+        }
+    }
+
+    func takeFirst() -> PreparedBatch? {
+        lock.withLock { batches.isEmpty ? nil : batches.removeFirst() }
+    }
+
+    /// Returns every message of every batch to the queue and takes no more; returns how many went back.
+    func returnAll(to queue: QueueSession) -> Int {
+        let returning = lock.withLock {
+            closed = true
+            defer { batches = [] }
+            return batches.flatMap(\.messages)
+        }
+        for message in returning { try? queue.requeue(message) }
+        return returning.count
+    }
+}
+
 /// Decode results written by parallel iterations, one slot each.
-private final class ResultsBox: @unchecked Sendable {
+final class ResultsBox: @unchecked Sendable {
     enum Entry {
         case success((RGBImage, String))
         case failure(String)

@@ -1,91 +1,158 @@
-// The worker's two broker connections: one consuming (tasks and dead letters), one publishing rejected
-// messages with their reason. Both are rebuilt after any connection failure.
+// The worker's two broker connections: one consuming (its model's tasks and the shared dead letters), one
+// publishing rejected messages with their reason. Both are rebuilt after any connection failure. A lock lets the
+// stop handler return unstarted messages while the worker loop runs the model.
 
 import Foundation
 import Jobs
 import RabbitMQ
 
-/// Owns the worker's AMQP connections. Used only by the worker loop's thread.
-final class QueueSession {
+/// Owns the worker's AMQP connections. Thread-safe: every call holds one lock, as librabbitmq needs one caller at a
+/// time.
+final class QueueSession: @unchecked Sendable {
     let configuration: WorkerConfiguration
-    private(set) var consumer: AMQPConnection?
+    // Invariant: every property below is read and written only while holding `lock`.
+    private let lock = NSLock()
+    private var consumer: AMQPConnection?
     private var publisher: AMQPConnection?
-    private(set) var taskConsumerTag = ""
-    private(set) var deadLetterConsumerTag = ""
+    private var taskConsumerTag = ""
+    private var deadLetterConsumerTag = ""
     /// Counts connections: delivery tags are only valid on the connection that received them.
-    private(set) var generation = 0
-    /// Where messages that cannot be tasks go, with an `x-infmllm-error` header (nobody consumes it).
-    var rejectedQueue: String { configuration.topology.queue + ".rejected" }
+    private var generation = 0
+    /// Unacknowledged messages the broker may send at once (changed as batch timings come in).
+    private var prefetch: Int
+    /// After `stopConsuming`, nothing new is taken.
+    private var stopped = false
 
-    init(configuration: WorkerConfiguration) {
+    init(configuration: WorkerConfiguration, prefetch: Int) {
         self.configuration = configuration
+        self.prefetch = prefetch
     }
 
+    var isConnected: Bool { lock.withLock { consumer != nil } }
+
     func connect() throws {
-        consumer = nil
-        publisher = nil
-        let connection = try AMQPConnection(url: configuration.amqpURL)
-        try configuration.topology.declare(on: connection)
-        try connection.declareQueue(rejectedQueue, arguments: [("x-queue-type", .string("quorum"))])
-        try connection.setPrefetch(configuration.prefetch)
-        taskConsumerTag = try connection.consume(configuration.topology.queue)
-        deadLetterConsumerTag = try connection.consume(configuration.topology.deadLetterQueue)
-        publisher = try AMQPConnection(url: configuration.amqpURL)
-        consumer = connection
-        generation += 1
+        try lock.withLock {
+            consumer = nil
+            publisher = nil
+            let connection = try AMQPConnection(url: configuration.amqpURL)
+            try configuration.topology.declare(on: connection)
+            try connection.setPrefetch(prefetch)
+            if !stopped {
+                taskConsumerTag = try connection.consume(configuration.topology.queue)
+                deadLetterConsumerTag = try connection.consume(configuration.topology.deadLetterQueue)
+            }
+            publisher = try AMQPConnection(url: configuration.amqpURL)
+            consumer = connection
+            generation += 1
+        }
     }
 
     /// A message and the connection generation it arrived on.
-    struct Delivery {
+    struct Delivery: @unchecked Sendable {
         let message: DeliveredMessage
         let generation: Int
-        var consumerTag: String { message.consumerTag }
+        /// Whether it came from the dead-letter queue (the broker gave up on it) rather than the task queue.
+        let isDeadLetter: Bool
         var body: [UInt8] { message.body }
         var headers: [String: AMQPValue] { message.headers }
+        /// Whether the broker delivered this message before (to a worker that did not acknowledge it).
+        var isRedelivery: Bool { message.redelivered || message.deliveryCount > 0 }
     }
 
     func nextDelivery(timeout: Double) throws -> Delivery? {
-        guard let consumer else { throw AMQPError.library(operation: "consuming", message: "not connected") }
-        do {
-            return try consumer.nextDelivery(timeout: timeout).map { Delivery(message: $0, generation: generation) }
-        } catch {
-            // Consumers live on the channel: after any failure, start over on a new connection.
-            self.consumer = nil
-            throw error
+        try lock.withLock {
+            guard let consumer else { throw AMQPError.library(operation: "consuming", message: "not connected") }
+            do {
+                return try consumer.nextDelivery(timeout: timeout).map {
+                    Delivery(
+                        message: $0, generation: generation, isDeadLetter: $0.consumerTag == deadLetterConsumerTag)
+                }
+            } catch {
+                // Consumers live on the channel: after any failure, start over on a new connection.
+                self.consumer = nil
+                throw error
+            }
+        }
+    }
+
+    /// Limits the unacknowledged messages the broker sends from now on.
+    func setPrefetch(_ count: Int) throws {
+        try lock.withLock {
+            guard count != prefetch else { return }
+            prefetch = count
+            guard let consumer else { return }
+            do { try consumer.setPrefetch(count) } catch {
+                self.consumer = nil
+                throw error
+            }
         }
     }
 
     /// Acknowledges `delivery` if its connection is still the current one; otherwise the broker has already put
     /// it back in the queue and will deliver it again (the work is committed, so that redelivery only acks).
     func ack(_ delivery: Delivery) throws {
-        guard let consumer, delivery.generation == generation else { return }
-        do {
-            try consumer.ack(delivery.message.deliveryTag)
-        } catch {
-            self.consumer = nil
-            throw error
+        try settle(delivery) { try $0.ack(delivery.message.deliveryTag) }
+    }
+
+    /// Returns `delivery` to its queue for another worker.
+    func requeue(_ delivery: Delivery) throws {
+        try settle(delivery) { try $0.reject(delivery.message.deliveryTag, requeue: true) }
+    }
+
+    private func settle(_ delivery: Delivery, _ body: (AMQPConnection) throws -> Void) throws {
+        try lock.withLock {
+            guard let consumer, delivery.generation == generation else { return }
+            do { try body(consumer) } catch {
+                self.consumer = nil
+                throw error
+            }
+        }
+    }
+
+    /// Stops both consumers and returns every message delivered but not yet read; returns how many went back.
+    /// Messages already read stay with their holder, who acknowledges or requeues them.
+    func stopConsuming() throws -> Int {
+        try lock.withLock {
+            stopped = true
+            guard let consumer else { return 0 }
+            do {
+                for tag in [taskConsumerTag, deadLetterConsumerTag] where !tag.isEmpty { try consumer.cancel(tag) }
+                var returned = 0
+                while let message = try consumer.nextDelivery(timeout: 0.05) {
+                    try consumer.reject(message.deliveryTag, requeue: true)
+                    returned += 1
+                }
+                return returned
+            } catch {
+                self.consumer = nil  // closing the connection returns the rest
+                throw error
+            }
         }
     }
 
     /// Parks a message that cannot be a task in the rejected queue with `reason`, then acknowledges it.
     func reject(_ delivery: Delivery, reason: String) throws {
         let message = delivery.message
-        guard let publisher else {
-            throw AMQPError.library(operation: "publishing a rejected message", message: "not connected")
+        try lock.withLock {
+            guard let publisher else {
+                throw AMQPError.library(operation: "publishing a rejected message", message: "not connected")
+            }
+            try publisher.publish([
+                OutgoingMessage(
+                    exchange: "", routingKey: configuration.topology.rejectedQueue, body: message.body,
+                    contentType: message.contentType ?? "application/octet-stream",
+                    headers: [
+                        ("x-infmllm-error", .string(reason)), ("x-infmllm-worker", .string(configuration.workerName)),
+                    ])
+            ])
         }
-        try publisher.publish([
-            OutgoingMessage(
-                exchange: "", routingKey: rejectedQueue, body: message.body,
-                contentType: message.contentType ?? "application/octet-stream",
-                headers: [
-                    ("x-infmllm-error", .string(reason)), ("x-infmllm-worker", .string(configuration.workerName)),
-                ])
-        ])
         try ack(delivery)
     }
 
     func close() {
-        consumer = nil
-        publisher = nil
+        lock.withLock {
+            consumer = nil
+            publisher = nil
+        }
     }
 }

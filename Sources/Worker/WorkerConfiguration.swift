@@ -20,13 +20,22 @@ public struct WorkerConfiguration: Sendable {
     public var maxImagePixels: Int
     /// Bytes a batch may use beyond the weights (see `InferenceEngine.memoryBudget`); nil for no limit.
     public var memoryBudget: Int?
+    /// The model name tasks are enqueued under (recorded with results; the queue's routing key).
+    public var modelName: String
+    /// Seconds after which the worker's reconciler republishes a queued task whose message was never confirmed.
+    public var republishAfter: Double
+    /// The broker's `consumer_timeout` in seconds: a message held longer than this closes the channel.
+    public var consumerTimeout: Double
 
     public init(
         databaseURL: String, amqpURL: AMQPURL, topology: TaskTopology, batchSize: Int, maxWait: Double,
         prefetch: Int? = nil,
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
-        memoryBudget: Int? = nil
+        memoryBudget: Int? = nil, modelName: String, republishAfter: Double = 120, consumerTimeout: Double = 1800
     ) {
+        self.modelName = modelName
+        self.republishAfter = republishAfter
+        self.consumerTimeout = consumerTimeout
         self.memoryBudget = memoryBudget
         self.databaseURL = databaseURL
         self.amqpURL = amqpURL

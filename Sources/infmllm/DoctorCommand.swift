@@ -19,6 +19,9 @@ struct DoctorCommand: ParsableCommand {
     @Flag(help: "Print the checks as one JSON object.")
     var json = false
 
+    @Option(help: "Also report this model's task queue (its name or directory, as given to enqueue).")
+    var model: String?
+
     struct Check: Encodable {
         let name: String
         let ok: Bool
@@ -65,11 +68,20 @@ struct DoctorCommand: ParsableCommand {
         let url = try AMQPURL(services.resolvedAMQPURL(environment))
         let connection = try AMQPConnection(url: url)
         let topology = TaskTopology(
-            prefix: services.resolvedQueuePrefix(environment),
+            prefix: services.resolvedQueuePrefix(environment), model: model ?? "",
             deliveryLimit: try services.resolvedDeliveryLimit(environment))
-        try topology.declare(on: connection)
-        let counts = try connection.queueCounts(topology.queue)
-        return "\(url), queue \(topology.queue): \(counts.messageCount) ready, \(counts.consumerCount) consumer(s)"
+        try connection.declareExchange(topology.deadLetterExchange)
+        try connection.declareQueue(topology.deadLetterQueue, arguments: [("x-queue-type", .string("quorum"))])
+        var queues = [topology.deadLetterQueue]
+        if model != nil {
+            try topology.declare(on: connection)
+            queues.insert(topology.queue, at: 0)
+        }
+        let counts = try queues.map { queue in
+            let counts = try connection.queueCounts(queue)
+            return "queue \(queue): \(counts.messageCount) ready, \(counts.consumerCount) consumer(s)"
+        }
+        return "\(url), " + counts.joined(separator: "; ")
     }
 }
 

@@ -6,6 +6,7 @@ import Generation
 import Jobs
 import Models
 import Postgres
+import Worker
 
 struct EnqueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -94,25 +95,38 @@ struct EnqueueCommand: ParsableCommand {
         guard !tasks.isEmpty else { throw ValidationError("no images found to enqueue") }
 
         let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
+        let outbox = try services.outbox(environment)
+        // Tasks of earlier runs whose messages never got out (the broker was down, say) go out first.
+        try outbox.reconcile(store: store, grace: try services.resolvedRepublishAfter(environment))
         let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
         let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
         let opened = try store.openJob(
             name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation)
         let wanted = skipDone ? try store.withoutResults(tasks, model: model, promptTemplate: prompt) : tasks
-        let added = try store.addTasks(wanted, to: opened.id)
-
-        try JobServices.publish(added, job: opened.id, options: services)
+        // Commit, publish and mark a chunk at a time, so a failure strands at most one chunk (which the next
+        // enqueue, retry or worker reconciler publishes).
+        var added = 0
+        for start in stride(from: 0, to: wanted.count, by: 5000) {
+            let ids = try store.addTasks(Array(wanted[start..<min(start + 5000, wanted.count)]), to: opened.id)
+            try outbox.publish(ids.map { ($0, opened.id) }, model: model, store: store)
+            added += ids.count
+        }
+        // This job's tasks left unpublished by an earlier run of the same command are published now, not after
+        // the grace period.
+        let republished = try outbox.reconcile(store: store, grace: 0, job: opened.id) ?? 0
         let outcome = Outcome(
             job_id: opened.id, job: name, created: opened.created, found: tasks.count,
             skipped_done: tasks.count - wanted.count,
-            added: added.count, published: added.count, refused: refused)
+            added: added, published: added + republished, refused: refused)
         if json {
             print(try JSONOutput.encode(outcome))
         } else {
             FileHandle.standardError.write(
                 Data(
-                    "job \(name): \(tasks.count) images, \(added.count) new tasks queued, \(tasks.count - wanted.count) skipped as done\n"
-                        .utf8))
+                    ("job \(name): \(tasks.count) images, \(added) new tasks queued, "
+                        + "\(tasks.count - wanted.count) skipped as done"
+                        + (republished > 0 ? ", \(republished) unpublished tasks of earlier runs published" : "")
+                        + "\n").utf8))
             print(opened.id)
         }
         if !refused.isEmpty { throw ExitCode(3) }

@@ -5,6 +5,7 @@ import Foundation
 import Jobs
 import Postgres
 import RabbitMQ
+import Worker
 
 /// The store and, when needed, the queue, resolved from the shared options.
 struct JobServices {
@@ -18,22 +19,9 @@ struct JobServices {
         self.job = job
     }
 
-    /// Publishes one message per task id, with confirms.
-    static func publish(_ ids: [Int64], job: Int64, options: ServiceOptions) throws {
-        let environment = ProcessInfo.processInfo.environment
-        let connection = try AMQPConnection(url: AMQPURL(options.resolvedAMQPURL(environment)))
-        let topology = TaskTopology(
-            prefix: options.resolvedQueuePrefix(environment),
-            deliveryLimit: try options.resolvedDeliveryLimit(environment))
-        try topology.declare(on: connection)
-        for start in stride(from: 0, to: ids.count, by: 1000) {
-            try connection.publish(
-                ids[start..<min(start + 1000, ids.count)].map {
-                    OutgoingMessage(
-                        exchange: topology.exchange, routingKey: topology.routingKey,
-                        body: TaskMessage(taskID: $0, jobID: job).encoded())
-                })
-        }
+    /// Publishes the tasks `ids` of `job` to the job's model queue with confirms, marking them published.
+    func publish(_ ids: [Int64], outbox: TaskOutbox) throws {
+        try outbox.publish(ids.map { ($0, job.id) }, model: job.model, store: store)
     }
 }
 
@@ -46,9 +34,12 @@ struct RetryCommand: ParsableCommand {
     @Flag(help: "Print the outcome as JSON.") var json = false
 
     func run() throws {
+        let environment = ProcessInfo.processInfo.environment
         let resolved = try JobServices(job, options: services)
+        let outbox = try services.outbox(environment)
+        try outbox.reconcile(store: resolved.store, grace: try services.resolvedRepublishAfter(environment))
         let ids = try resolved.store.requeueFailed(job: resolved.job.id)
-        try JobServices.publish(ids, job: resolved.job.id, options: services)
+        try resolved.publish(ids, outbox: outbox)
         print(
             json
                 ? try JSONOutput.encode(["job_id": resolved.job.id, "requeued": Int64(ids.count)])

@@ -1,6 +1,8 @@
 // Where the services are: flags first, then environment variables, then the local defaults.
 
 import ArgumentParser
+import RabbitMQ
+import Worker
 
 /// One setting's flag value, environment variable and default, resolved in that order.
 struct Setting {
@@ -20,9 +22,12 @@ struct Setting {
     static let deliveryLimit = Setting(variable: "INFMLLM_DELIVERY_LIMIT", defaultValue: "5")
     static let migrationsDirectory = Setting(variable: "INFMLLM_MIGRATIONS_DIR", defaultValue: "migrations")
     static let maxImagePixels = Setting(variable: "INFMLLM_MAX_IMAGE_PIXELS", defaultValue: "89478485")
+    static let republishAfter = Setting(variable: "INFMLLM_REPUBLISH_AFTER", defaultValue: "120")
 
     /// Every setting the binaries read; ops/env.example lists each with its default.
-    static let all = [databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory, maxImagePixels]
+    static let all = [
+        databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory, maxImagePixels, republishAfter,
+    ]
 }
 
 /// The `--database-url` and `--amqp-url` flags that every command talking to the services shares.
@@ -55,6 +60,14 @@ struct ServiceOptions: ParsableArguments {
             discussion: "Env INFMLLM_DELIVERY_LIMIT; default \(Setting.deliveryLimit.defaultValue)", valueName: "n"))
     var deliveryLimit: Int?
 
+    @Option(
+        name: .customLong("republish-after"),
+        help: ArgumentHelp(
+            "Seconds after which a queued task whose message the broker never confirmed is published again.",
+            discussion: "Env INFMLLM_REPUBLISH_AFTER; default \(Setting.republishAfter.defaultValue)",
+            valueName: "seconds"))
+    var republishAfter: Double?
+
     func resolvedDatabaseURL(_ environment: [String: String]) -> String {
         Setting.databaseURL.resolve(databaseURL, environment: environment)
     }
@@ -73,6 +86,21 @@ struct ServiceOptions: ParsableArguments {
             throw ValidationError("the delivery limit must be a whole number ≥ 0, not \"\(text)\"")
         }
         return limit
+    }
+
+    func resolvedRepublishAfter(_ environment: [String: String]) throws -> Double {
+        let text = Setting.republishAfter.resolve(republishAfter.map { String($0) }, environment: environment)
+        guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
+            throw ValidationError("--republish-after must be a number of seconds ≥ 0, not \"\(text)\"")
+        }
+        return seconds
+    }
+
+    /// The publisher of task messages for these services.
+    func outbox(_ environment: [String: String]) throws -> TaskOutbox {
+        TaskOutbox(
+            amqpURL: try AMQPURL(resolvedAMQPURL(environment)), prefix: resolvedQueuePrefix(environment),
+            deliveryLimit: try resolvedDeliveryLimit(environment))
     }
 }
 

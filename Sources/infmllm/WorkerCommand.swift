@@ -11,10 +11,12 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Run tasks from the queue through the model and store the results.",
         discussion: """
-            All workers on one queue prefix serve one model: give each model its own --queue-prefix. SIGTERM or \
-            SIGINT finishes the batch in hand, returns the rest to the queue and exits 0. Lost connections to \
-            PostgreSQL or RabbitMQ are retried with backoff; an unreadable image or an impossible prompt fails \
-            only its task, with the reason in tasks.last_error.
+            Each model has its own queue: a worker takes only the tasks of jobs enqueued for its model, matched by \
+            name (--model-name, default the model directory's last component, as `enqueue --model` is). SIGTERM or \
+            SIGINT returns the tasks not started to the queue at once, finishes the batch in hand and exits 0. \
+            Lost connections to PostgreSQL or RabbitMQ are retried with backoff; an unreadable image or an \
+            impossible prompt fails only its task, with the reason in tasks.last_error. A task delivered again \
+            (its worker died) runs in a batch of its own.
             """
     )
 
@@ -26,6 +28,13 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var language: LanguageOptions
     @Option(help: "The name recorded with tasks and results (default host-pid).") var name: String?
+    @Option(help: "The model name jobs are enqueued with (default: the model directory's last component).")
+    var modelName: String?
+    @Option(
+        help: ArgumentHelp(
+            "The broker's consumer_timeout in seconds: messages held are limited to what the model finishes in half of it.",
+            valueName: "seconds"))
+    var consumerTimeout: Double = 1800
     @OptionGroup var services: ServiceOptions
     @OptionGroup var images: ImageOptions
 
@@ -37,13 +46,17 @@ struct WorkerCommand: ParsableCommand {
         guard batchSize >= 1, maxWaitMs >= 0 else {
             throw ValidationError("--batch-size must be ≥ 1 and --max-wait-ms ≥ 0")
         }
+        guard consumerTimeout > 0 else { throw ValidationError("--consumer-timeout must be > 0 seconds") }
     }
+
+    /// The name this worker's tasks are enqueued under.
+    var servedModel: String { modelName ?? TaskTopology.modelKey((model as NSString).expandingTildeInPath) }
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let stop = StopSignal()
         stop.installHandlers()
-        let log: (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         let backend = try compute.backend(modelDirectory: model)
         log("loading \(model) on \(backend.summary)")
         // The weights' SHA-256 (cached after the first start) is computed while the model loads.
@@ -53,12 +66,13 @@ struct WorkerCommand: ParsableCommand {
             databaseURL: services.resolvedDatabaseURL(environment),
             amqpURL: try AMQPURL(services.resolvedAMQPURL(environment)),
             topology: TaskTopology(
-                prefix: services.resolvedQueuePrefix(environment),
+                prefix: services.resolvedQueuePrefix(environment), model: servedModel,
                 deliveryLimit: try services.resolvedDeliveryLimit(environment)),
             batchSize: batchSize, maxWait: Double(maxWaitMs) / 1000, prefetch: prefetch, workerName: name,
             device: "\(device) \(backend.precision.rawValue)",
             maxImagePixels: try images.resolvedMaxImagePixels(environment),
-            memoryBudget: try compute.memoryBudget(for: vlm))
+            memoryBudget: try compute.memoryBudget(for: vlm), modelName: servedModel,
+            republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout)
         let worker = InferenceWorker(
             configuration: configuration, model: vlm,
             weightsFingerprint: try digest.value(log: log),

@@ -50,9 +50,10 @@ import Testing
     static func deleteTopology(prefix: String) {
         let amqpURL = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
         guard let connection = try? AMQPConnection(url: AMQPURL(amqpURL)) else { return }
-        let topology = TaskTopology(prefix: prefix)
-        _ = try? connection.deleteQueue(topology.queue)
-        _ = try? connection.deleteQueue(topology.deadLetterQueue)
+        let topology = TaskTopology(prefix: prefix, model: "tiny")
+        for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] {
+            _ = try? connection.deleteQueue(queue)
+        }
         _ = try? connection.deleteExchange(topology.exchange)
         _ = try? connection.deleteExchange(topology.deadLetterExchange)
     }

@@ -18,10 +18,11 @@ enum TestBroker {
     {
         let connection = try connect()
         let topology = TaskTopology(
-            prefix: "infmllm-test-\(UInt64.random(in: 0...UInt64.max).hex)", deliveryLimit: deliveryLimit)
+            prefix: "infmllm-test-\(UInt64.random(in: 0...UInt64.max).hex)", model: "m", deliveryLimit: deliveryLimit)
         defer {
-            _ = try? connection.deleteQueue(topology.queue)
-            _ = try? connection.deleteQueue(topology.deadLetterQueue)
+            for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] {
+                _ = try? connection.deleteQueue(queue)
+            }
             _ = try? connection.deleteExchange(topology.exchange)
             _ = try? connection.deleteExchange(topology.deadLetterExchange)
         }

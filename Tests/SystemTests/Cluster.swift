@@ -29,7 +29,8 @@ final class Cluster {
         prefix = "infmllm-system-\(id)"
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("infmllm-system-\(id)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        model = scratch.appendingPathComponent("model").path
+        // Named after the preset, as jobs name their model: `enqueue --model tiny` routes to this model's queue.
+        model = scratch.appendingPathComponent(preset).path
         self.deliveryLimit = deliveryLimit
         try PostgresConnection(url: Self.serverURL).execute("CREATE DATABASE \(identifier: database)")
         try check(run(["migrate"]))
@@ -37,6 +38,8 @@ final class Cluster {
     }
 
     let deliveryLimit: Int
+    /// Queues a test declared beyond the cluster model's, deleted with the cluster.
+    var extraQueues: [String] = []
 
     var environment: [String: String] {
         [
@@ -138,8 +141,8 @@ final class Cluster {
             worker.waitUntilExit()
         }
         if let connection = try? AMQPConnection(url: AMQPURL(Self.amqpURL)) {
-            let topology = TaskTopology(prefix: prefix)
-            for queue in [topology.queue, topology.deadLetterQueue, topology.queue + ".rejected"] {
+            let topology = TaskTopology(prefix: prefix, model: model)
+            for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] + extraQueues {
                 _ = try? connection.deleteQueue(queue)
             }
             _ = try? connection.deleteExchange(topology.exchange)

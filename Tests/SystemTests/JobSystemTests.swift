@@ -25,7 +25,7 @@ import Testing
             .first!
         #expect(try captions.int("n") == 200)
         let provenance = try cluster.query(
-            "SELECT count(*) AS n FROM results WHERE model_name = 'model' AND weights_sha256 ~ '^[0-9a-f]{64}$' AND worker = 'w0' AND device = 'cpu f32' AND (timings_ms ?& array['vision', 'prefill', 'decode', 'generate'])"
+            "SELECT count(*) AS n FROM results WHERE model_name = 'tiny' AND weights_sha256 ~ '^[0-9a-f]{64}$' AND worker = 'w0' AND device = 'cpu f32' AND (timings_ms ?& array['vision', 'prefill', 'decode', 'generate'])"
         ).first!
         #expect(try provenance.int("n") == 200)
         // The recorded hash is the weights file's SHA-256, as sha256sum computes it.
@@ -96,7 +96,7 @@ import Testing
                 "tiny", "--max-new-tokens", "4",
             ]))
         let connection = try AMQPConnection(url: AMQPURL(Cluster.amqpURL))
-        let topology = TaskTopology(prefix: cluster.prefix)
+        let topology = TaskTopology(prefix: cluster.prefix, model: cluster.model)
         let bodies: [[UInt8]] = [
             Array("{not json".utf8), Array(#"{"v":99,"task_id":1,"job_id":1}"#.utf8),
             [UInt8](repeating: 0x20, count: 10_000),
@@ -108,7 +108,7 @@ import Testing
         #expect(counts["failed"] == nil && (counts["done"] ?? 0) > 0)
         var reasons: [String] = []
         for _ in 0..<50 where reasons.count < 3 {
-            if let message = try connection.get(from: topology.queue + ".rejected") {
+            if let message = try connection.get(from: topology.rejectedQueue) {
                 if case let .string(reason) = message.headers["x-infmllm-error"] { reasons.append(reason) }
                 try connection.ack(message.deliveryTag)
             } else {
