@@ -48,8 +48,9 @@ public struct TaskTopology: Sendable, Equatable {
         let last = path.split(separator: "/").last.map(String.init) ?? ""
         let key = String(
             last.unicodeScalars.map { scalar -> Character in
-                scalar.isASCII && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil
-                    || "._-".unicodeScalars.contains(scalar))
+                scalar.isASCII
+                    && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil
+                        || "._-".unicodeScalars.contains(scalar))
                     ? Character(scalar) : "_"
             }.prefix(200))
         return key.isEmpty || key == "." || key == ".." ? "_" : key

@@ -178,8 +178,8 @@ public final class InferenceWorker {
                 forward.append((task, task.jobModel, 0))
                 settled.append(message)
                 log(
-                    "task \(task.taskID) of job \(task.jobID) is for model \(task.jobModel), not "
-                        + "\(configuration.modelName): sent to that model's queue")
+                    "task \(task.taskID) of job \(task.jobID) is for model \(TaskTopology.modelKey(task.jobModel)), "
+                        + "not \(ownKey): sent to that model's queue")
             } else if message.isRedelivery && task.attempts > 0 {
                 alone.append(Work(message: message, task: task))
             } else {
@@ -388,7 +388,6 @@ public final class InferenceWorker {
         }
         return outcomes
     }
-
 
     // MARK: - Outbox
 

@@ -42,7 +42,8 @@ struct Sandbox {
 
     func queueDepth() throws -> Int {
         let url = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
-        return try AMQPConnection(url: AMQPURL(url)).queueCounts(TaskTopology(prefix: prefix, model: "tiny").queue).messageCount
+        return try AMQPConnection(url: AMQPURL(url)).queueCounts(TaskTopology(prefix: prefix, model: "tiny").queue)
+            .messageCount
     }
 }
 

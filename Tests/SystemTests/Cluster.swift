@@ -74,11 +74,13 @@ final class Cluster {
 
     /// Starts a worker process; its output goes to a log file in the scratch directory.
     @discardableResult
-    func startWorker(_ extra: [String] = []) throws -> Process {
+    func startWorker(_ extra: [String] = [], model: String? = nil, environment more: [String: String] = [:]) throws
+        -> Process
+    {
         let process = Process()
         process.executableURL = try RepositoryFiles.binary()
-        process.arguments = ["worker", "--model", model, "--name", "w\(workers.count)"] + extra
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.arguments = ["worker", "--model", model ?? self.model, "--name", "w\(workers.count)"] + extra
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(more) { $1 }
         let log = scratch.appendingPathComponent("worker-\(workers.count).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw ClusterError(message: "cannot create \(log.path)")
