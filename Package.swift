@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["TestSupport", "Postgres", "Jobs"]),
         .testTarget(name: "RabbitMQTests", dependencies: ["TestSupport", "RabbitMQ", "Jobs"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "infmllm", "RabbitMQ"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
         .testTarget(name: "SystemTests", dependencies: ["Postgres", "RabbitMQ", "Jobs", "Tensors", "TestSupport"]),
     ]
 )

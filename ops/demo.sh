@@ -28,11 +28,11 @@ images=Tests/ImagingTests/Fixtures/images
 stamp=$(date +%Y%m%d-%H%M%S)
 
 step "enqueueing caption, VQA and grounding jobs over $images"
-captions=$("$infmllm" enqueue caption --dir "$images" --job "demo-captions-$stamp" --model tiny --max-new-tokens 12)
+captions=$("$infmllm" enqueue caption --dir "$images" --job "demo-captions-$stamp" --model "$work/model" --max-new-tokens 12)
 answers=$("$infmllm" enqueue vqa --dir "$images" --include 'rgb_*' --question "What colour is the square?" \
-    --job "demo-vqa-$stamp" --model tiny --beams 3 --max-new-tokens 8)
+    --job "demo-vqa-$stamp" --model "$work/model" --beams 3 --max-new-tokens 8)
 boxes=$("$infmllm" enqueue ground --dir "$images" --include '*.jpg' --expression "the bright square on the left" \
-    --job "demo-ground-$stamp" --model tiny --max-new-tokens 16)
+    --job "demo-ground-$stamp" --model "$work/model" --max-new-tokens 16)
 
 step "starting two workers"
 pids=()

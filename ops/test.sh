@@ -17,6 +17,7 @@ swift build --build-tests
 step "migrating the default database"
 "$(swift build --show-bin-path)/infmllm" migrate
 step "running the tests"
-swift test --skip ServiceRestartTests
-step "running the service-restart tests on their own (they restart PostgreSQL and RabbitMQ)"
+swift test --skip ServiceRestartTests --skip ConsumerTimeoutTests
+step "running the service-restart and consumer-timeout tests on their own (restarts and timing)"
 INFMLLM_RESTART_TESTS=1 swift test --filter ServiceRestartTests
+INFMLLM_RESTART_TESTS=1 swift test --filter ConsumerTimeoutTests

@@ -34,14 +34,22 @@ public enum AMQPError: Error, CustomStringConvertible, Sendable {
 
     /// Whether reconnecting may help. A broker that closed the channel for a bad request (4xx codes such as 406
     /// PRECONDITION_FAILED or 404 NOT_FOUND) will refuse the same request again; anything else is the link.
+    /// The broker's `consumer_timeout` also closes the channel with 406, but it is about the delivery's age, not the
+    /// request: a new connection works.
     public var isTransient: Bool {
         switch self {
         case .invalidURL, .publishRejected:
             false
-        case let .closedByBroker(_, code, _):
-            !(400..<500).contains(code)
+        case let .closedByBroker(_, code, text):
+            !(400..<500).contains(code) || isConsumerTimeout
         case .connectionFailed, .library, .timedOut:
             true
         }
+    }
+
+    /// Whether the broker closed the channel because a delivery stayed unacknowledged past its `consumer_timeout`.
+    public var isConsumerTimeout: Bool {
+        guard case let .closedByBroker(_, 406, text) = self else { return false }
+        return text.contains("delivery acknowledgement") && text.contains("timed out")
     }
 }

@@ -15,6 +15,9 @@ final class QueueSession: @unchecked Sendable {
     private var consumer: AMQPConnection?
     private var publisher: AMQPConnection?
     private var taskConsumerTag = ""
+    /// Every dead-letter consumer tag of this connection (a prefetch change subscribes again under a new tag, and
+    /// deliveries to the old one may still be unread).
+    private var deadLetterConsumerTags: Set<String> = []
     private var deadLetterConsumerTag = ""
     /// Counts connections: delivery tags are only valid on the connection that received them.
     private var generation = 0
@@ -37,14 +40,19 @@ final class QueueSession: @unchecked Sendable {
             let connection = try AMQPConnection(url: configuration.amqpURL)
             try configuration.topology.declare(on: connection)
             try connection.setPrefetch(prefetch)
-            if !stopped {
-                taskConsumerTag = try connection.consume(configuration.topology.queue)
-                deadLetterConsumerTag = try connection.consume(configuration.topology.deadLetterQueue)
-            }
+            deadLetterConsumerTags = []
+            if !stopped { try subscribe(connection) }
             publisher = try AMQPConnection(url: configuration.amqpURL)
             consumer = connection
             generation += 1
         }
+    }
+
+    /// Starts both consumers (under the lock).
+    private func subscribe(_ connection: AMQPConnection) throws {
+        taskConsumerTag = try connection.consume(configuration.topology.queue)
+        deadLetterConsumerTag = try connection.consume(configuration.topology.deadLetterQueue)
+        deadLetterConsumerTags.insert(deadLetterConsumerTag)
     }
 
     /// A message and the connection generation it arrived on.
@@ -65,7 +73,8 @@ final class QueueSession: @unchecked Sendable {
             do {
                 return try consumer.nextDelivery(timeout: timeout).map {
                     Delivery(
-                        message: $0, generation: generation, isDeadLetter: $0.consumerTag == deadLetterConsumerTag)
+                        message: $0, generation: generation,
+                        isDeadLetter: deadLetterConsumerTags.contains($0.consumerTag))
                 }
             } catch {
                 // Consumers live on the channel: after any failure, start over on a new connection.
@@ -75,13 +84,19 @@ final class QueueSession: @unchecked Sendable {
         }
     }
 
-    /// Limits the unacknowledged messages the broker sends from now on.
+    /// Limits the unacknowledged messages the broker sends from now on. RabbitMQ applies a prefetch only to
+    /// consumers started after it, so both consumers start again; messages already delivered stay in hand.
     func setPrefetch(_ count: Int) throws {
         try lock.withLock {
             guard count != prefetch else { return }
             prefetch = count
-            guard let consumer else { return }
-            do { try consumer.setPrefetch(count) } catch {
+            guard let consumer, !stopped else { return }
+            do {
+                try consumer.setPrefetch(count)
+                try consumer.cancel(taskConsumerTag)
+                try consumer.cancel(deadLetterConsumerTag)
+                try subscribe(consumer)
+            } catch {
                 self.consumer = nil
                 throw error
             }

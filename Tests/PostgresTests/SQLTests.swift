@@ -39,4 +39,14 @@ import Testing
                 == #"{"a","b,c","say \"hi\"","back\\slash"}"#)
         #expect(PostgresArray([Int64(1), 2]).sqlText == "{1,2}")
     }
+
+    @Test func textLosesOnlyTheNULPostgreSQLCannotStore() throws {
+        #expect("a\u{0}b\u{0}".storable == "ab")
+        #expect("naïve 🙂".storable == "naïve 🙂")
+        #expect(PostgresArray(["x\u{0}y"]).sqlText == #"{"xy"}"#)
+        try TestDatabase.withMigrated { connection in
+            let text = try connection.execute("SELECT \("cap\u{0}tion")::text AS t").first!.string("t")
+            #expect(text == "caption")
+        }
+    }
 }

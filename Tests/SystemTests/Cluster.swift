@@ -22,7 +22,9 @@ final class Cluster {
     private(set) var workers: [Process] = []
 
     /// - Parameter preset: `tiny` (milliseconds per batch) or `bench` (slow enough to interrupt mid-job).
-    init(preset: String = "tiny", deliveryLimit: Int = 5) throws {
+    /// - Parameter amqpURL: a broker other than the shared one (see `ops/test-broker.sh`).
+    init(preset: String = "tiny", deliveryLimit: Int = 5, amqpURL: String? = nil) throws {
+        self.amqpURL = amqpURL ?? Self.amqpURL
         let id = UInt64.random(in: 0...UInt64.max).hex
         database = "infmllm_system_\(id)"
         databaseURL = String(Self.serverURL[...Self.serverURL.lastIndex(of: "/")!]) + database
@@ -38,13 +40,14 @@ final class Cluster {
     }
 
     let deliveryLimit: Int
+    let amqpURL: String
     /// Queues a test declared beyond the cluster model's, deleted with the cluster.
     var extraQueues: [String] = []
 
     var environment: [String: String] {
         [
             "INFMLLM_DATABASE_URL": databaseURL, "INFMLLM_QUEUE_PREFIX": prefix,
-            "INFMLLM_DELIVERY_LIMIT": String(deliveryLimit),
+            "INFMLLM_DELIVERY_LIMIT": String(deliveryLimit), "INFMLLM_AMQP_URL": amqpURL,
         ]
     }
 
@@ -142,7 +145,7 @@ final class Cluster {
             kill(worker.processIdentifier, SIGKILL)
             worker.waitUntilExit()
         }
-        if let connection = try? AMQPConnection(url: AMQPURL(Self.amqpURL)) {
+        if let connection = try? AMQPConnection(url: AMQPURL(amqpURL), timeout: 3) {
             let topology = TaskTopology(prefix: prefix, model: model)
             for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] + extraQueues {
                 _ = try? connection.deleteQueue(queue)
