@@ -89,6 +89,12 @@ public final class InferenceWorker {
                 if stop.isRaised { break }
                 continue
             }
+            if let first = next.messages.first, !queue.isCurrent(first) {
+                // The connection it came on is gone (a lost link, the consumer timeout): the broker has put its
+                // messages back and delivers them again, so it is not run twice.
+                log("dropped a batch of \(next.messages.count) taken before the broker connection was lost")
+                continue
+            }
             try finish(next.decoded())
         }
         queue.close()

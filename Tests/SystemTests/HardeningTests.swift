@@ -280,3 +280,28 @@ import Testing
         #expect(Set(alone.values).count > 1, "sampling gave the tasks different answers")
     }
 }
+
+@Suite struct PhaseTimingTests {
+    @Test func imageDecodingIsTimedForItsOwnBatchOnly() throws {
+        // The model runs for hundreds of milliseconds a batch and the fixture images decode in about one: a
+        // decode_image that took in the wait for the previous batch's inference would be of the model's order.
+        let cluster = try Cluster(preset: "bench")
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", try cluster.imageDirectory(count: 16), "--job", "timed", "--model",
+                "bench", "--max-new-tokens", "24", "--min-new-tokens", "24",
+            ]))
+        try cluster.startWorker(["--batch-size", "4", "--max-wait-ms", "1000"])
+        #expect(try cluster.waitUntilFinished(job: "timed") == ["done": 16])
+        let timings = try cluster.query(
+            """
+            SELECT max((timings_ms->>'decode_image')::float8) AS decode, min((timings_ms->>'generate')::float8) AS model
+            FROM results
+            """
+        ).first!
+        let decode = try #require(Double(try timings.string("decode")))
+        let model = try #require(Double(try timings.string("model")))
+        #expect(decode * 10 < model, "decode_image \(decode) ms against the model's \(model) ms")
+        cluster.stopWorkers()
+    }
+}
