@@ -8,7 +8,7 @@
 #endif
 
 #define CK_MR 12
-#define CK_KC 256        // pairs of k per block when many rows share the panels
+#define CK_KC 384        // pairs of k per block when many rows share the panels
 #define CK_MC 192        // rows per chunk when many rows share the panels
 #define CK_PANEL_GROUP 8 // panels whose k block stays in L2 while every row block passes over them
 #define CK_PREFETCH 1024 // bytes ahead in the panel stream

@@ -21,7 +21,6 @@ public struct CPUBackend: ComputeBackend {
         self.precision = precision
         pool = ThreadPool(threads: threads)
         _ = ck_has_avx512bf16()
-        ck_keep_freed_memory()
     }
 
     public var kvElementType: KVElementType { precision == .f32 ? .f32 : .bf16 }
@@ -73,7 +72,9 @@ public struct CPUBackend: ComputeBackend {
         _ x: [Float], rows: Int, n: Int, k: Int, panels: Int,
         _ product: (UnsafePointer<UInt16>, Int, UnsafeMutablePointer<Float>, Range<Int>) -> Void
     ) -> [Float] {
-        let lda = (k + 1) / 2 * 2
+        // Rows a multiple of 1 KiB apart would share the same few L1 sets in the micro-kernel (k = 4096 and 6144,
+        // say); one extra cache line per row spreads them.
+        let lda = (k + 1) / 2 * 2 + ((k + 1) / 2 * 2 % 512 == 0 ? 32 : 0)
         guard rows > 0 else { return [] }
         let a = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * lda)
         defer { a.deallocate() }
@@ -92,7 +93,8 @@ public struct CPUBackend: ComputeBackend {
 
     /// Activations quantised per row and group of 64 to int8 (once per product) against int8 panels.
     private func productInt8(_ x: [Float], rows: Int, _ w: PackedInt8Matrix) -> [Float] {
-        let n = w.outFeatures, k = w.inFeatures, lda = (k + 3) / 4 * 4
+        let n = w.outFeatures, k = w.inFeatures
+        let lda = (k + 3) / 4 * 4 + ((k + 3) / 4 * 4 % 1024 == 0 ? 64 : 0)  // see productBF16
         let groups = (k + Int(CK_INT8_GROUP) - 1) / Int(CK_INT8_GROUP)
         guard rows > 0 else { return [] }
         let a = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * lda)

@@ -39,10 +39,6 @@ void ck_free_pages(void *pointer, size_t bytes);
 /// The bytes ck_alloc_pages really holds for `bytes`: whole 2 MiB pages.
 size_t ck_pages_length(size_t bytes);
 
-/// Makes the C allocator keep freed memory for reuse instead of returning it to the system (glibc: no mmap'ed
-/// chunks, no trimming). The engine allocates and frees activations of tens of megabytes per layer; handed back
-/// and mapped again, each costs page faults and the kernel zeroing every page (14% of a vision pass otherwise).
-void ck_keep_freed_memory(void);
 
 /// Number of uint16 elements of a packed [n, k] matrix.
 size_t ck_packed_count(int n, int k);
