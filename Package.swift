@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
         // The CPU kernels are built optimised in every configuration (tests run debug builds of the Swift code).
@@ -28,6 +30,7 @@ let package = Package(
         .target(name: "Tokenization"),
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "CDigest"]),
+        .target(name: "ImageSources", dependencies: ["Tensors", "CCurl", "CZlib"]),
 
         // MARK: Engine
         .target(name: "Tensors"),
@@ -43,13 +46,16 @@ let package = Package(
         .target(name: "RabbitMQ", dependencies: ["Jobs", "CRabbitMQ"]),
         .target(
             name: "Worker",
-            dependencies: ["Jobs", "Generation", "Models", "Compute", "Imaging", "Postgres", "RabbitMQ"]),
+            dependencies: [
+                "Jobs", "Generation", "Models", "Compute", "Imaging", "ImageSources", "Postgres", "RabbitMQ",
+            ]),
 
         // MARK: Composition root
         .executableTarget(
             name: "infmllm",
             dependencies: [
-                "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging", "Tensors", "Models", "Generation",
+                "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging", "ImageSources", "Tensors", "Models",
+                "Generation",
                 "Compute", "CPUBackend", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -72,6 +78,7 @@ let package = Package(
         .testTarget(name: "RabbitMQTests", dependencies: ["TestSupport", "RabbitMQ", "Jobs"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "infmllm", "RabbitMQ"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
+        .testTarget(name: "ImageSourcesTests", dependencies: ["ImageSources", "TestSupport"]),
         .testTarget(name: "SystemTests", dependencies: ["Postgres", "RabbitMQ", "Jobs", "Tensors", "TestSupport"]),
     ]
 )

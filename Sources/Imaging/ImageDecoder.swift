@@ -33,6 +33,12 @@ public struct ImageDecoder: Sendable {
         return (image, SHA256.hex(of: data))
     }
 
+    /// Decodes image bytes read from anywhere, and names them by their SHA-256; `source` names the input in errors.
+    public func decodeWithDigest(_ bytes: [UInt8], source: String) throws -> (image: RGBImage, sha256: String) {
+        let image = try decode(bytes, source: source)
+        return (image, SHA256.hex(of: bytes))
+    }
+
     /// Decodes file contents; `source` names the input in errors.
     public func decode(_ bytes: [UInt8], source: String) throws -> RGBImage {
         try bytes.withUnsafeBufferPointer { try decode($0, source: source) }

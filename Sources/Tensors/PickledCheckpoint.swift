@@ -18,7 +18,16 @@ public enum PickledCheckpoint {
             throw TensorError.badHeader(file: path, reason: "no data.pkl in the archive (not a torch.save file)")
         }
         let prefix = String(pickle.key.dropLast("data.pkl".count))
-        var machine = Unpickler(bytes: file.bytes, range: pickle.value, path: path)
+        func stored(_ name: String, _ entry: ZipArchive.Entry) throws -> Range<Int> {
+            guard entry.method == 0, entry.uncompressedSize == entry.data.count else {
+                throw TensorError.badHeader(
+                    file: path,
+                    reason:
+                        "entry \(name) is compressed (method \(entry.method)); torch.save stores entries uncompressed")
+            }
+            return entry.data
+        }
+        var machine = Unpickler(bytes: file.bytes, range: try stored(pickle.key, pickle.value), path: path)
         let root = try machine.run()
         guard case let .dict(items) = root else {
             throw TensorError.badHeader(file: path, reason: "the pickle holds \(root.kind), not a state dict")
@@ -29,10 +38,11 @@ public enum PickledCheckpoint {
             guard case let .tensor(storage, offset, shape) = value else {
                 throw TensorError.badTensor(file: path, tensor: name, reason: "is \(value.kind), not a tensor")
             }
-            guard let range = archive.entries[prefix + "data/" + storage.key] else {
+            guard let entry = archive.entries[prefix + "data/" + storage.key] else {
                 throw TensorError.badTensor(
                     file: path, tensor: name, reason: "storage \(storage.key) is not in the archive")
             }
+            let range = try stored(prefix + "data/" + storage.key, entry)
             let count = shape.reduce(1, *)
             guard offset >= 0, (offset + count) * storage.dtype.size <= range.count else {
                 throw TensorError.badTensor(file: path, tensor: name, reason: "its elements run past its storage")

@@ -1,12 +1,26 @@
-// The entries of a ZIP archive (with ZIP64), as PyTorch's torch.save writes them: stored, uncompressed.
+// The entries of a ZIP archive (with ZIP64), read from its central directory: torch.save's (stored) and image
+// archives' (stored or deflated).
 
-/// A read-only view of a ZIP file's stored entries.
-struct ZipArchive {
-    let file: MappedFile
-    /// Entry name → byte range of its data within the file.
-    let entries: [String: Range<Int>]
+/// A read-only view of a ZIP file's entries.
+public struct ZipArchive: Sendable {
+    /// One member: where its (possibly compressed) bytes lie in the file, how they are stored, and its size.
+    public struct Entry: Sendable {
+        /// The byte range of the member's data within the file.
+        public let data: Range<Int>
+        /// 0 stored, 8 deflated; other methods are listed but not readable here.
+        public let method: Int
+        public let uncompressedSize: Int
+        /// The CRC-32 of the uncompressed bytes.
+        public let crc32: UInt32
+    }
 
-    init(file: MappedFile) throws {
+    public let file: MappedFile
+    /// Entry name → entry.
+    public let entries: [String: Entry]
+    /// Entry names in central-directory order.
+    public let names: [String]
+
+    public init(file: MappedFile) throws {
         self.file = file
         let bytes = file.bytes, path = file.path
         func fail(_ reason: String) -> TensorError {
@@ -44,11 +58,13 @@ struct ZipArchive {
             count = try u64(record + 32)
             directory = try u64(record + 48)
         }
-        var entries: [String: Range<Int>] = [:]
+        var entries: [String: Entry] = [:]
+        var names: [String] = []
         var cursor = directory
         for _ in 0..<count {
             guard try u32(cursor) == 0x0201_4B50 else { throw fail("bad central directory entry at \(cursor)") }
             let method = try u16(cursor + 10)
+            let crc = UInt32(try u32(cursor + 16))
             var size = try u32(cursor + 20), uncompressed = try u32(cursor + 24)
             let nameLength = try u16(cursor + 28), extraLength = try u16(cursor + 30),
                 commentLength = try u16(cursor + 32)
@@ -68,15 +84,15 @@ struct ZipArchive {
                 }
                 extra += 4 + length
             }
-            guard method == 0, size == uncompressed else {
-                throw fail("entry \(name) is compressed (method \(method)); torch.save stores entries uncompressed")
-            }
             guard try u32(localHeader) == 0x0403_4B50 else { throw fail("bad local header for \(name)") }
             let start = localHeader + 30 + (try u16(localHeader + 26)) + (try u16(localHeader + 28))
             guard start + size <= bytes.count else { throw fail("entry \(name) runs past the end (truncated file?)") }
-            entries[name] = start..<(start + size)
+            if entries[name] == nil { names.append(name) }
+            entries[name] = Entry(
+                data: start..<(start + size), method: method, uncompressedSize: uncompressed, crc32: crc)
             cursor += 46 + nameLength + extraLength + commentLength
         }
         self.entries = entries
+        self.names = names
     }
 }

@@ -6,6 +6,7 @@
 import Dispatch
 import Foundation
 import Generation
+import ImageSources
 import Imaging
 import Jobs
 import Models
@@ -21,6 +22,7 @@ public final class InferenceWorker {
     let log: @Sendable (String) -> Void
     let queue: QueueSession
     let decoder: ImageDecoder
+    let reader: ImageReader
     private var store: PostgresJobStore?
     private let outbox: TaskOutbox
     private let backoff = Backoff()
@@ -53,6 +55,7 @@ public final class InferenceWorker {
             batchSize: configuration.batchSize)
         queue = QueueSession(configuration: configuration, prefetch: holding.prefetch)
         decoder = ImageDecoder(maxPixels: configuration.maxImagePixels)
+        reader = ImageReader(fetch: configuration.fetch, maxBytes: configuration.maxImageBytes)
         outbox = TaskOutbox(
             amqpURL: configuration.amqpURL, prefix: configuration.topology.prefix,
             deliveryLimit: configuration.topology.deliveryLimit)
@@ -303,20 +306,29 @@ public final class InferenceWorker {
         }
     }
 
-    /// Reads and decodes each task's image on every core, in the background; a file that cannot be used fails
-    /// only its task.
+    /// Reads each task's image (files and archive members on every core, URLs up to `fetchConcurrency` at once)
+    /// and decodes it on every core, in the background; an image that cannot be used fails only its task.
     private func startDecoding(_ batch: PreparedBatch) {
         let results = batch.results
         let uris = batch.work.map(\.task.imageURI)
-        let decoder = self.decoder
+        let decoder = self.decoder, reader = self.reader
         guard !uris.isEmpty else { return }
+        let remote = uris.indices.filter { ImageReader.isRemote(uris[$0]) }
+        let fetched = FetchedBytes(count: uris.count)
+        let fetching = OperationQueue()
+        fetching.maxConcurrentOperationCount = configuration.fetchConcurrency
         let group = batch.decoding
         group.enter()
         DispatchQueue.global().async {
             let begin = monotonicNow()
+            for index in remote {
+                fetching.addOperation { fetched.set(index, Result { try reader.bytes(of: uris[index]) }) }
+            }
+            fetching.waitUntilAllOperationsAreFinished()
             DispatchQueue.concurrentPerform(iterations: uris.count) { index in
                 do {
-                    let decoded = try decoder.decodeWithDigest(contentsOf: uris[index])
+                    let bytes = try fetched.take(index) ?? reader.bytes(of: uris[index])
+                    let decoded = try decoder.decodeWithDigest(bytes, source: uris[index])
                     results.set(index, .success((decoded.image, decoded.sha256)))
                 } catch {
                     results.set(index, .failure("\(error)"))
@@ -514,6 +526,26 @@ final class UnstartedBatches: @unchecked Sendable {
         }
         for message in returning { try? queue.requeue(message) }
         return returning.count
+    }
+}
+
+/// Fetched bodies, one slot per task, written by the fetching operations and taken once by the decoders.
+final class FetchedBytes: @unchecked Sendable {
+    // Invariant: `slots` is only read and written while holding `lock`.
+    private let lock = NSLock()
+    private var slots: [Result<[UInt8], Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<[UInt8], Error>) { lock.withLock { slots[index] = result } }
+
+    /// The fetched bytes of `index` (nil when it was not fetched ahead), rethrowing a failed fetch.
+    func take(_ index: Int) throws -> [UInt8]? {
+        let slot = lock.withLock {
+            defer { slots[index] = nil }
+            return slots[index]
+        }
+        return try slot?.get()
     }
 }
 

@@ -1,6 +1,7 @@
 // Everything a worker needs to know besides the model: where the services are and how to batch.
 
 import Foundation
+import ImageSources
 import RabbitMQ
 
 /// Settings of one worker process.
@@ -26,13 +27,22 @@ public struct WorkerConfiguration: Sendable {
     public var republishAfter: Double
     /// The broker's `consumer_timeout` in seconds: a message held longer than this closes the channel.
     public var consumerTimeout: Double
+    /// How images are fetched over HTTP(S), the largest image read from any source, and how many URLs are fetched
+    /// at once.
+    public var fetch: FetchSettings
+    public var maxImageBytes: Int
+    public var fetchConcurrency: Int
 
     public init(
         databaseURL: String, amqpURL: AMQPURL, topology: TaskTopology, batchSize: Int, maxWait: Double,
         prefetch: Int? = nil,
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
-        memoryBudget: Int? = nil, modelName: String, republishAfter: Double = 120, consumerTimeout: Double = 1800
+        memoryBudget: Int? = nil, modelName: String, republishAfter: Double = 120, consumerTimeout: Double = 1800,
+        fetch: FetchSettings = FetchSettings(), maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16
     ) {
+        self.fetch = fetch
+        self.maxImageBytes = maxImageBytes
+        self.fetchConcurrency = max(1, fetchConcurrency)
         self.modelName = modelName
         self.republishAfter = republishAfter
         self.consumerTimeout = consumerTimeout

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import ImageSources
 import Jobs
 import Models
 import Postgres
@@ -13,15 +14,18 @@ struct EnqueueCommand: ParsableCommand {
         commandName: "enqueue",
         abstract: "Add images to a job and queue them for the workers.",
         discussion: """
-            Images come from --dir (recursive, filtered by --include/--exclude globs), from paths given as \
-            arguments, or from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
-            "expression"). Paths are stored absolute, so workers on other machines need the same mount. Enqueueing \
-            the same images into the same job again adds nothing. Prints the job id.
+            Images come from --dir (recursive, filtered by --include/--exclude globs), from paths or URLs given as \
+            arguments, from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
+            "expression"), from --urls (one URL per line), or from the image members of tar and zip --archive \
+            files. An image is a path (stored absolute: workers on other machines need the same mount), a \
+            file://, http:// or https:// URL, or an archive member, tar:/path/shard.tar!/member/name.jpg or \
+            zip:/path/a.zip!/name.png, read in place by the workers. Enqueueing the same images into the same job \
+            again adds nothing. Prints the job id.
             """
     )
 
     @Argument(help: "caption, vqa, ground or chat.") var task: String
-    @Argument(help: "Image files.") var paths: [String] = []
+    @Argument(help: "Image files or URLs.") var paths: [String] = []
     @Option(help: ArgumentHelp("A directory to scan recursively.", valueName: "dir")) var dir: String?
     @Option(help: "Glob of file names to take from --dir (repeatable; default *.jpg *.jpeg *.png, any case).")
     var include: [String] = []
@@ -29,6 +33,12 @@ struct EnqueueCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp("A JSONL or CSV manifest of images and their questions or expressions.", valueName: "path"))
     var manifest: String?
+    @Option(help: ArgumentHelp("A file of image URLs (or paths), one per line.", valueName: "path")) var urls: String?
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Tar or zip files (globs allowed) whose image members are enqueued, read in place.", valueName: "path"))
+    var archive: [String] = []
     @Option(help: "The job's name; a new job is created if none has it (default: the task and the time).") var job:
         String?
     @Option(help: "The model the job is for (its directory or name), recorded with every result.") var model: String
@@ -60,8 +70,12 @@ struct EnqueueCommand: ParsableCommand {
         let skipped_done: Int
         let added: Int
         let published: Int
-        /// Manifest lines left out, with their numbers and reasons.
-        let refused: [ImageSources.Refusal]
+        /// Manifest and URL-list lines left out, with their numbers and reasons.
+        let refused: [ImageListing.Refusal]
+        /// Archive members left out because they are not images.
+        let skipped_members: Int
+        /// Archives that stop early (truncated or damaged), with the reason.
+        let damaged_archives: [String]
     }
 
     func run() throws {
@@ -79,12 +93,31 @@ struct EnqueueCommand: ParsableCommand {
         }
         try Self.checkFits(parameters, model: model)
 
-        var refused: [ImageSources.Refusal] = []
-        let tasks = try ImageSources.collect(
-            kind: kind, paths: paths, directory: dir, include: include, exclude: exclude, manifest: manifest,
-            question: question, expression: expression, refused: &refused)
+        var request = ImageListing.Request(
+            takesText: kind.takesTextInput, textName: kind == .ground ? "expression" : "question",
+            sharedText: (kind == .ground ? expression : question) ?? "")
+        request.paths = paths
+        request.directory = dir
+        request.include = include
+        request.exclude = exclude
+        request.manifest = manifest
+        request.urls = urls
+        request.archives = archive
+        var report = ImageListing.Report()
+        let listed: [ListedImage]
+        do {
+            listed = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        } catch let error as ImageSourceError {
+            throw ValidationError("\(error)")
+        }
+        let tasks = listed.map { NewTask(imageURI: $0.uri, inputText: $0.text) }
+        let refused = report.refused
         for refusal in refused.prefix(100) {
-            FileHandle.standardError.write(Data("\(manifest ?? "manifest"):\(refusal.line): \(refusal.reason)\n".utf8))
+            FileHandle.standardError.write(
+                Data("\(manifest ?? urls ?? "manifest"):\(refusal.line): \(refusal.reason)\n".utf8))
+        }
+        for damaged in report.damagedArchives {
+            FileHandle.standardError.write(Data("archive \(damaged); its members before that are enqueued\n".utf8))
         }
         if refused.count > 100 {
             FileHandle.standardError.write(Data("... and \(refused.count - 100) more refused lines\n".utf8))
@@ -117,19 +150,28 @@ struct EnqueueCommand: ParsableCommand {
         let outcome = Outcome(
             job_id: opened.id, job: name, created: opened.created, found: tasks.count,
             skipped_done: tasks.count - wanted.count,
-            added: added, published: added + republished, refused: refused)
+            added: added, published: added + republished, refused: refused, skipped_members: report.skippedMembers,
+            damaged_archives: report.damagedArchives)
         if json {
             print(try JSONOutput.encode(outcome))
         } else {
             FileHandle.standardError.write(
                 Data(
-                    ("job \(name): \(tasks.count) images, \(added) new tasks queued, "
-                        + "\(tasks.count - wanted.count) skipped as done"
-                        + (republished > 0 ? ", \(republished) unpublished tasks of earlier runs published" : "")
-                        + "\n").utf8))
+                    summary(
+                        name: name, found: tasks.count, added: added, skipped: tasks.count - wanted.count,
+                        republished: republished, skippedMembers: report.skippedMembers
+                    ).utf8))
             print(opened.id)
         }
         if !refused.isEmpty { throw ExitCode(3) }
+    }
+
+    /// The line `enqueue` prints on stderr.
+    func summary(name: String, found: Int, added: Int, skipped: Int, republished: Int, skippedMembers: Int) -> String {
+        var line = "job \(name): \(found) images, \(added) new tasks queued, \(skipped) skipped as done"
+        if skippedMembers > 0 { line += ", \(skippedMembers) archive members skipped as not images" }
+        if republished > 0 { line += ", \(republished) unpublished tasks of earlier runs published" }
+        return line + "\n"
     }
 
     /// When `model` is a model directory, refuses decoding settings that no prompt could fit in its context: the

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import ImageSources
 import Imaging
 import Models
 
@@ -49,6 +50,7 @@ struct InferCommand: ParsableCommand {
         )
         let engine = InferenceEngine(model: vlm, memoryBudget: try compute.memoryBudget(for: vlm))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
+        let reader = ImageReader()
         let lines: [ManifestLine]
         if let manifest {
             lines = try ManifestLine.read(manifest)
@@ -66,7 +68,10 @@ struct InferCommand: ParsableCommand {
             for (offset, line) in lines[start..<min(start + batchSize, lines.count)].enumerated() {
                 do {
                     requests.append(
-                        (start + offset, try line.request(decoder: decoder, preprocessor: vlm.preprocessor)))
+                        (
+                            start + offset,
+                            try line.request(decoder: decoder, reader: reader, preprocessor: vlm.preprocessor)
+                        ))
                 } catch {
                     failed = true
                     report(line: line, error: error)
@@ -144,7 +149,10 @@ struct ManifestLine: Codable {
         }
     }
 
-    func request(decoder: ImageDecoder, preprocessor: ImagePreprocessor) throws -> InferenceRequest {
+    /// The request of this line; the image is a path or any URI the workers read (URL, archive member).
+    func request(decoder: ImageDecoder, reader: ImageReader, preprocessor: ImagePreprocessor) throws
+        -> InferenceRequest
+    {
         guard let kind = InferenceTask(rawValue: task) else {
             throw ModelError.badRequest("unknown task \"\(task)\": use caption, vqa, ground or chat")
         }
@@ -155,7 +163,8 @@ struct ManifestLine: Codable {
         if kind != .caption && text.isEmpty && prompt == nil {
             throw ModelError.badRequest("task \(task) needs --\(kind == .ground ? "expression" : "question")")
         }
-        let decoded = try decoder.decode(contentsOf: image)
+        let uri = ImageLocation.hasScheme(image) ? image : ImageListing.absolute(image)
+        let decoded = try decoder.decode(try reader.bytes(of: uri), source: image)
         return InferenceRequest(
             imageKey: image, image: preprocessor(decoded), task: kind, text: text, promptTemplate: prompt,
             parameters: parameters)

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import ImageSources
 import Models
 import RabbitMQ
 import Worker
@@ -35,6 +36,10 @@ struct WorkerCommand: ParsableCommand {
             "The broker's consumer_timeout in seconds: messages held are limited to what the model finishes in half of it.",
             valueName: "seconds"))
     var consumerTimeout: Double = 1800
+    @Option(help: "Seconds one attempt to fetch an image URL may take.") var fetchTimeout: Double = 60
+    @Option(help: "Attempts to fetch an image URL, for timeouts, lost connections, 5xx and 429.") var fetchAttempts = 4
+    @Option(help: "Image URLs fetched at once.") var fetchConcurrency = 16
+    @Option(help: "The largest image file, URL body or archive member read, in bytes.") var maxImageBytes = 64 << 20
     @OptionGroup var services: ServiceOptions
     @OptionGroup var images: ImageOptions
 
@@ -47,6 +52,10 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--batch-size must be ≥ 1 and --max-wait-ms ≥ 0")
         }
         guard consumerTimeout > 0 else { throw ValidationError("--consumer-timeout must be > 0 seconds") }
+        guard fetchTimeout > 0, fetchAttempts >= 1, fetchConcurrency >= 1, maxImageBytes >= 1 else {
+            throw ValidationError(
+                "--fetch-timeout must be > 0, --fetch-attempts, --fetch-concurrency and --max-image-bytes ≥ 1")
+        }
     }
 
     /// The name this worker's tasks are enqueued under.
@@ -72,7 +81,9 @@ struct WorkerCommand: ParsableCommand {
             device: "\(device) \(backend.precision.rawValue)",
             maxImagePixels: try images.resolvedMaxImagePixels(environment),
             memoryBudget: try compute.memoryBudget(for: vlm), modelName: servedModel,
-            republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout)
+            republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout,
+            fetch: FetchSettings(timeout: fetchTimeout, attempts: fetchAttempts), maxImageBytes: maxImageBytes,
+            fetchConcurrency: fetchConcurrency)
         let worker = InferenceWorker(
             configuration: configuration, model: vlm,
             weightsFingerprint: try digest.value(log: log),

@@ -187,15 +187,3 @@ struct SandboxError: Error, CustomStringConvertible {
         #expect(accepted.status == 0, "\(accepted.output)")
     }
 }
-
-@Suite struct ImageSourceTests {
-    @Test func csvHandlesQuotesCommasAndLineEnds() {
-        #expect(CSV.rows("a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\n") == [["a", "b"], ["x, y", "say \"hi\""]])
-        #expect(CSV.rows("image\nfoo.jpg") == [["image"], ["foo.jpg"]])
-    }
-
-    @Test func globsAreCaseInsensitive() {
-        #expect(ImageSources.matches("*.jpg", "CAT.JPG"))
-        #expect(!ImageSources.matches("*.jpg", "cat.png"))
-    }
-}

@@ -1,0 +1,118 @@
+// Archives open for reading members in place: each archive is mapped and indexed once per process (tar headers or
+// the zip central directory) and kept while its file is unchanged; a member's bytes are sliced out (tar, stored
+// zip) or inflated (deflated zip), never extracted to disk.
+
+import CZlib
+import Foundation
+import Tensors
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The open archives of a process. Thread-safe.
+public final class ArchiveShelf: @unchecked Sendable {
+    private enum Index {
+        case tar(MappedFile, TarIndex)
+        case zip(ZipArchive)
+    }
+
+    private struct Shelved {
+        let index: Index
+        let size: Int
+        let modified: timespec
+    }
+
+    // Invariant: `shelved` is only read and written while holding `lock`.
+    private let lock = NSLock()
+    private var shelved: [String: Shelved] = [:]
+
+    public init() {}
+
+    /// The regular members of the archive at `path`, in archive order, and why listing stopped early, if it did.
+    public func members(of path: String) throws -> (names: [String], problem: String?) {
+        switch try index(path) {
+        case let .tar(_, index): return (index.names, index.problem)
+        case let .zip(archive): return (archive.names.filter { !$0.hasSuffix("/") }, nil)
+        }
+    }
+
+    /// The bytes of `member`, at most `limit` of them.
+    public func read(member: String, of path: String, uri: String, limit: Int) throws -> [UInt8] {
+        func fail(_ reason: String) -> ImageSourceError { ImageSourceError(source: uri, reason: reason) }
+        switch try index(path, uri: uri) {
+        case let .tar(file, index):
+            guard let range = index.members[member] else {
+                throw fail(
+                    "no member \(member) in \(path)" + (index.problem.map { " (the archive stops early: \($0))" } ?? "")
+                )
+            }
+            guard range.count <= limit else { throw fail("\(range.count) bytes, over the \(limit)-byte limit") }
+            return Array(file.bytes[range])
+        case let .zip(archive):
+            guard let entry = archive.entries[member] else { throw fail("no member \(member) in \(path)") }
+            guard entry.uncompressedSize <= limit else {
+                throw fail("\(entry.uncompressedSize) bytes, over the \(limit)-byte limit")
+            }
+            let data = UnsafeRawBufferPointer(rebasing: archive.file.bytes[entry.data])
+            let bytes: [UInt8]
+            switch entry.method {
+            case 0: bytes = Array(data)
+            case 8: bytes = try Self.inflate(data, size: entry.uncompressedSize, uri: uri)
+            default: throw fail("zip compression method \(entry.method) is not supported (stored or deflated only)")
+            }
+            let crc = bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+            guard crc == entry.crc32 else { throw fail("the member is damaged: its CRC-32 does not match") }
+            return bytes
+        }
+    }
+
+    private func index(_ path: String, uri: String? = nil) throws -> Index {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            throw ImageSourceError(
+                source: uri ?? path, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        let size = Int(status.st_size), modified = status.st_mtim
+        if let found = lock.withLock({ shelved[path] }), found.size == size,
+            found.modified.tv_sec == modified.tv_sec, found.modified.tv_nsec == modified.tv_nsec
+        {
+            return found.index
+        }
+        let index: Index
+        do {
+            let file = try MappedFile(path: path)
+            if path.lowercased().hasSuffix(".zip") {
+                index = .zip(try ZipArchive(file: file))
+            } else {
+                index = .tar(file, TarIndex(bytes: file.bytes))
+            }
+        } catch {
+            throw ImageSourceError(source: uri ?? path, reason: "\(error)")
+        }
+        lock.withLock { shelved[path] = Shelved(index: index, size: size, modified: modified) }
+        return index
+    }
+
+    /// Raw deflate, as zip entries hold it, into exactly `size` bytes.
+    static func inflate(_ data: UnsafeRawBufferPointer, size: Int, uri: String) throws -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: size)
+        var stream = z_stream()
+        guard infmllm_inflate_raw_init(&stream) == Z_OK else {
+            throw ImageSourceError(source: uri, reason: "zlib could not start inflating")
+        }
+        defer { inflateEnd(&stream) }
+        let status: Int32 = output.withUnsafeMutableBytes { out in
+            stream.next_in = UnsafeMutablePointer(mutating: data.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            stream.avail_in = uInt(data.count)
+            stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+            stream.avail_out = uInt(size)
+            return CZlib.inflate(&stream, Z_FINISH)
+        }
+        guard status == Z_STREAM_END, Int(stream.total_out) == size else {
+            let message = stream.msg.map { String(cString: $0) } ?? "status \(status)"
+            throw ImageSourceError(source: uri, reason: "the deflated member is damaged: \(message)")
+        }
+        return output
+    }
+}

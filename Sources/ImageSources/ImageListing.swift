@@ -1,0 +1,285 @@
+// Where `enqueue` finds images: a directory tree filtered by globs, explicit paths or URLs, a JSONL/CSV manifest, a
+// list of URLs, and the image members of tar and zip archives.
+
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An image to enqueue and its text input (question or expression; empty for captions).
+public struct ListedImage: Sendable, Hashable {
+    public var uri: String
+    public var text: String
+
+    public init(uri: String, text: String) {
+        self.uri = uri
+        self.text = text
+    }
+}
+
+/// Listing images for `enqueue`.
+public enum ImageListing {
+    public static let defaultIncludes = ["*.jpg", "*.jpeg", "*.png"]
+    /// The longest image URI and question or expression a manifest line may hold (UTF-8 bytes).
+    public static let maximumPathBytes = 4096
+    public static let maximumTextBytes = 8192
+
+    /// A manifest or URL-list line that was not enqueued, and why.
+    public struct Refusal: Encodable, Sendable {
+        public let line: Int
+        public let reason: String
+    }
+
+    /// What to list: each source is optional.
+    public struct Request: Sendable {
+        /// Whether the task takes a question or expression (`textName` names it: "question", "expression").
+        public var takesText: Bool
+        public var textName: String
+        /// The text for every image, when not per image.
+        public var sharedText: String
+        public var paths: [String] = []
+        public var directory: String?
+        public var include: [String] = []
+        public var exclude: [String] = []
+        public var manifest: String?
+        /// A file of URLs (or paths), one per line.
+        public var urls: String?
+        /// Tar and zip files (or globs of them) whose image members are listed.
+        public var archives: [String] = []
+
+        public init(takesText: Bool, textName: String, sharedText: String) {
+            self.takesText = takesText
+            self.textName = textName
+            self.sharedText = sharedText
+        }
+    }
+
+    /// What listing found besides the images.
+    public struct Report: Sendable {
+        /// Bad manifest and URL-list lines, left out.
+        public var refused: [Refusal] = []
+        /// Archive members that are not images by name (text, JSON sidecars, ...), left out.
+        public var skippedMembers = 0
+        /// Archives that stop early (truncated or damaged), with the reason; their members before that are listed.
+        public var damagedArchives: [String] = []
+
+        public init() {}
+    }
+
+    /// The images to enqueue, each once per text input, in a stable order; bad lines are reported and left out.
+    public static func collect(_ request: Request, reader: ImageReader, report: inout Report) throws -> [ListedImage] {
+        let sharedText = request.sharedText
+        if request.takesText && sharedText.isEmpty && request.manifest == nil {
+            throw ImageSourceError(
+                source: "enqueue", reason: "this task needs --\(request.textName) or a manifest")
+        }
+        var tasks: [ListedImage] = request.paths.map {
+            ListedImage(uri: ImageLocation.hasScheme($0) ? $0 : absolute($0), text: sharedText)
+        }
+        if let directory = request.directory {
+            tasks += try scan(
+                directory, include: request.include.isEmpty ? defaultIncludes : request.include,
+                exclude: request.exclude
+            ).map { ListedImage(uri: $0, text: sharedText) }
+        }
+        if let manifest = request.manifest {
+            tasks += try read(
+                manifest: manifest, takesText: request.takesText, textName: request.textName, sharedText: sharedText,
+                refused: &report.refused)
+        }
+        if let urls = request.urls {
+            tasks += try read(urls: urls, sharedText: sharedText, refused: &report.refused)
+        }
+        for archive in try expand(request.archives) {
+            let listing = try reader.members(ofArchive: archive)
+            if let problem = listing.problem { report.damagedArchives.append("\(archive): \(problem)") }
+            for member in listing.names {
+                let name = (member as NSString).lastPathComponent
+                guard defaultIncludes.contains(where: { matches($0, name) }) else {
+                    report.skippedMembers += 1
+                    continue
+                }
+                tasks.append(
+                    ListedImage(uri: ImageLocation.memberURI(archive: archive, member: member), text: sharedText))
+            }
+        }
+        var seen = Set<ListedImage>()
+        return tasks.filter { seen.insert($0).inserted }
+    }
+
+    public static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    /// Archive paths with their globs expanded, absolute, in order; a pattern that matches nothing is an error.
+    static func expand(_ patterns: [String]) throws -> [String] {
+        var paths: [String] = []
+        for pattern in patterns {
+            var result = glob_t()
+            defer { globfree(&result) }
+            guard glob(pattern, 0, nil, &result) == 0, result.gl_pathc > 0 else {
+                throw ImageSourceError(source: pattern, reason: "no archive matches")
+            }
+            for index in 0..<Int(result.gl_pathc) {
+                if let path = result.gl_pathv[index] { paths.append(absolute(String(cString: path))) }
+            }
+        }
+        return paths
+    }
+
+    /// A URL list: one URL or absolute path per line; blank lines and lines starting with # are skipped.
+    static func read(urls path: String, sharedText: String, refused: inout [Refusal]) throws -> [ListedImage] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ImageSourceError(source: path, reason: "cannot read the URL list")
+        }
+        var images: [ListedImage] = []
+        for (number, raw) in String(decoding: data, as: UTF8.self).split(
+            separator: "\n", omittingEmptySubsequences: false
+        ).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.contains("\u{0}") {
+                refused.append(
+                    Refusal(line: number + 1, reason: "a NUL character (U+0000), which PostgreSQL cannot store"))
+            } else if line.utf8.count > maximumPathBytes {
+                refused.append(Refusal(line: number + 1, reason: "the URL is over \(maximumPathBytes) bytes"))
+            } else if (try? ImageLocation(line)) == nil {
+                refused.append(Refusal(line: number + 1, reason: "not a URL or absolute path: \(excerpt(line))"))
+            } else {
+                images.append(ListedImage(uri: line, text: sharedText))
+            }
+        }
+        return images
+    }
+
+    /// Files under `directory` whose names match an include glob and no exclude glob (case-insensitive), sorted.
+    static func scan(_ directory: String, include: [String], exclude: [String]) throws -> [String] {
+        let root = absolute(directory)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ImageSourceError(source: directory, reason: "not a directory")
+        }
+        guard let walker = FileManager.default.enumerator(atPath: root) else {
+            throw ImageSourceError(source: directory, reason: "cannot list it")
+        }
+        var found: [String] = []
+        while let relative = walker.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            guard include.contains(where: { matches($0, name) }),
+                !exclude.contains(where: { matches($0, name) || matches($0, relative) })
+            else { continue }
+            let path = (root as NSString).appendingPathComponent(relative)
+            var entryIsDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &entryIsDirectory), !entryIsDirectory.boolValue
+            {
+                found.append(path)
+            }
+        }
+        return found.sorted()
+    }
+
+    static func matches(_ pattern: String, _ name: String) -> Bool {
+        fnmatch(pattern, name, 1 << 4 /* FNM_CASEFOLD */) == 0
+    }
+
+    /// JSONL: one object per line with "image" and optionally "question"/"expression". CSV: a header row naming
+    /// "image" and optionally "question"/"expression" (or "text"), fields quoted as RFC 4180. Every line is
+    /// checked before anything is written; a bad line (not an object, no image, no text where the task needs one,
+    /// a NUL character, which PostgreSQL cannot store, or a path or text over the limits) is refused with its line
+    /// number and reason, quoting the user's text only in a short escaped excerpt.
+    static func read(
+        manifest path: String, takesText: Bool, textName textKey: String, sharedText: String, refused: inout [Refusal]
+    ) throws -> [ListedImage] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ImageSourceError(source: path, reason: "cannot read the manifest")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let base = URL(fileURLWithPath: absolute(path)).deletingLastPathComponent()
+        /// Absolute paths and URIs as given; relative paths (and relative archive paths) against the manifest's folder.
+        func resolve(_ image: String) -> String {
+            let lower = image.lowercased()
+            if lower.hasPrefix("tar:") || lower.hasPrefix("zip:"), !image.dropFirst(4).hasPrefix("/") {
+                return image.prefix(4) + base.appendingPathComponent(String(image.dropFirst(4))).path
+            }
+            if image.hasPrefix("/") || ImageLocation.hasScheme(image) { return image }
+            return base.appendingPathComponent(image).standardizedFileURL.path
+        }
+        var tasks: [ListedImage] = []
+        /// The task of one line, or the reason it cannot be one.
+        func task(image: String, input: String) -> Result<ListedImage, ManifestLineError> {
+            if image.isEmpty { return .failure(ManifestLineError("no image")) }
+            if image.contains("\u{0}") || input.contains("\u{0}") {
+                return .failure(ManifestLineError("a NUL character (U+0000), which PostgreSQL cannot store"))
+            }
+            if image.utf8.count > maximumPathBytes {
+                return .failure(ManifestLineError("the image path is over \(maximumPathBytes) bytes"))
+            }
+            if input.utf8.count > maximumTextBytes {
+                return .failure(ManifestLineError("the \(textKey) is over \(maximumTextBytes) bytes"))
+            }
+            if takesText && input.isEmpty {
+                return .failure(ManifestLineError("no \(textKey) for \(excerpt(image))"))
+            }
+            let uri = resolve(image)
+            if let error = (Result { try ImageLocation(uri) }).failureReason {
+                return .failure(ManifestLineError("\(error): \(excerpt(image))"))
+            }
+            return .success(ListedImage(uri: uri, text: takesText ? input : ""))
+        }
+        func take(_ result: Result<ListedImage, ManifestLineError>, line: Int) {
+            switch result {
+            case .success(let task): tasks.append(task)
+            case .failure(let error): refused.append(Refusal(line: line, reason: error.reason))
+            }
+        }
+        if path.lowercased().hasSuffix(".csv") {
+            let rows = CSV.rows(text)
+            guard let header = rows.first, let imageColumn = header.firstIndex(of: "image") else {
+                throw ImageSourceError(source: path, reason: "the first row must name an \"image\" column")
+            }
+            let textColumn = header.firstIndex(of: textKey) ?? header.firstIndex(of: "text")
+            for (number, row) in rows.dropFirst().enumerated() where !(row.count == 1 && row[0].isEmpty) {
+                guard row.count == header.count else {
+                    refused.append(
+                        Refusal(line: number + 2, reason: "\(row.count) fields, the header has \(header.count)"))
+                    continue
+                }
+                take(task(image: row[imageColumn], input: textColumn.map { row[$0] } ?? sharedText), line: number + 2)
+            }
+        } else {
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                    let image = object["image"] as? String
+                else {
+                    refused.append(
+                        Refusal(line: number + 1, reason: "not an object with an \"image\" string: \(excerpt(line))"))
+                    continue
+                }
+                let input = (object[textKey] as? String) ?? (object["text"] as? String) ?? sharedText
+                take(task(image: image, input: input), line: number + 1)
+            }
+        }
+        return tasks
+    }
+
+    /// At most 40 characters of user text, escaped, for messages.
+    public static func excerpt(_ text: some StringProtocol) -> String {
+        let head = String(text.prefix(40)).unicodeScalars.map { $0.escaped(asASCII: false) }.joined()
+        return "\"" + head + (text.count > 40 ? "…" : "") + "\""
+    }
+}
+
+extension Result where Failure == Error {
+    /// The reason of a failure to parse an image URI, or nil on success.
+    fileprivate var failureReason: String? {
+        guard case let .failure(error) = self else { return nil }
+        return (error as? ImageSourceError)?.reason ?? "\(error)"
+    }
+}
+
+struct ManifestLineError: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}

@@ -1,0 +1,62 @@
+// One way in for image bytes, whatever the URI: local files, HTTP(S), and members of tar and zip archives.
+
+import Foundation
+
+/// Reads the bytes of images named by URI. Thread-safe; archives and HTTP connections are shared by every caller.
+public final class ImageReader: Sendable {
+    /// The largest image, in bytes, read from any source.
+    public let maxBytes: Int
+    private let http: HTTPFetcher
+    private let archives = ArchiveShelf()
+
+    public init(fetch: FetchSettings = FetchSettings(), maxBytes: Int = 64 << 20) {
+        self.maxBytes = maxBytes
+        http = HTTPFetcher(settings: fetch)
+    }
+
+    /// Whether reading `uri` waits on the network (so many may run at once), rather than on disk and memory.
+    public static func isRemote(_ uri: String) -> Bool {
+        if case .http = try? ImageLocation(uri) { return true }
+        return false
+    }
+
+    /// The bytes of the image at `uri`.
+    ///
+    /// - Throws: `ImageSourceError` naming the URI and the reason.
+    public func bytes(of uri: String) throws -> [UInt8] {
+        switch try ImageLocation(uri) {
+        case let .file(path):
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+            } catch {
+                throw ImageSourceError(source: uri, reason: Self.reason(error))
+            }
+            guard data.count <= maxBytes else {
+                throw ImageSourceError(source: uri, reason: "\(data.count) bytes, over the \(maxBytes)-byte limit")
+            }
+            return [UInt8](data)
+        case let .http(url):
+            return try http.fetch(url, limit: maxBytes)
+        case let .tarMember(archive, member), let .zipMember(archive, member):
+            return try archives.read(member: member, of: archive, uri: uri, limit: maxBytes)
+        }
+    }
+
+    /// The regular members of an archive, in archive order, and why listing stopped early, if it did.
+    public func members(ofArchive path: String) throws -> (names: [String], problem: String?) {
+        try archives.members(of: path)
+    }
+
+    private static func reason(_ error: Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain
+        {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if nsError.domain == NSCocoaErrorDomain && nsError.code == NSFileReadNoSuchFileError {
+            return "no such file"
+        }
+        return nsError.localizedDescription
+    }
+}

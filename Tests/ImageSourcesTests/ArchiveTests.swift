@@ -1,0 +1,137 @@
+// Tar and zip members listed from the archive's index and read in place, including damaged archives.
+
+import Foundation
+import ImageSources
+import TestSupport
+import Testing
+
+@Suite struct ArchiveTests {
+    static let images = RepositoryFiles.path("Tests/ImagingTests/Fixtures/images")
+    static let longName = String(repeating: "a-very-long-folder-name/", count: 6) + "photo.png"
+
+    /// A folder of nested images, a long path, and members that are not images.
+    static func tree() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infmllm-archive-\(UInt64.random(in: 0...UInt64.max))")
+        let files: [(String, String)] = [
+            ("top.jpg", "rgb444_64x48.jpg"), ("nested/a.png", "rgb_64x64.png"),
+            ("nested/deeper/b.JPG", "gray_64x48.jpg"),
+            (longName, "rgb_64x64.png"),
+        ]
+        for (name, source) in files {
+            let target = root.appendingPathComponent("tree/" + name)
+            try FileManager.default.createDirectory(
+                at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: images + "/" + source, toPath: target.path)
+        }
+        try Data("caption sidecar".utf8).write(to: root.appendingPathComponent("tree/nested/a.txt"))
+        try Data("{}".utf8).write(to: root.appendingPathComponent("tree/meta.json"))
+        try Data(String(repeating: "a compressible caption line\n", count: 400).utf8).write(
+            to: root.appendingPathComponent("tree/captions.txt"))
+        var noise = SplitMix64(seed: 5)
+        try Data((0..<100_000).map { _ in UInt8(truncatingIfNeeded: noise.next()) }).write(
+            to: root.appendingPathComponent("tree/zz-last.png"))
+        return root
+    }
+
+    static func archive(_ root: URL, _ name: String, _ tool: String, _ arguments: [String]) throws -> String {
+        let path = root.appendingPathComponent(name).path
+        let result = try ProcessResult.run(
+            URL(fileURLWithPath: "/bin/sh"),
+            ["-c", "cd '\(root.path)/tree' && \(tool) '\(path)' \(arguments.joined(separator: " "))"])
+        guard result.status == 0 else { throw NginxError(message: "\(tool) failed: \(result.output)") }
+        return path
+    }
+
+    @Test(arguments: ["--format=gnu", "--format=pax", "--format=ustar"])
+    func tarMembersAreListedAndReadInPlace(_ format: String) throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let names = ["top.jpg", "nested", "meta.json"] + (format == "--format=ustar" ? [] : [Self.longName])
+        let tar = try Self.archive(root, "shard.tar", "tar \(format) -cf", names)
+        let reader = ImageReader()
+        let listing = try reader.members(ofArchive: tar)
+        #expect(listing.problem == nil)
+        #expect(Set(listing.names).isSuperset(of: ["top.jpg", "nested/a.png", "nested/deeper/b.JPG", "meta.json"]))
+        if format != "--format=ustar" { #expect(listing.names.contains(Self.longName)) }
+        for member in ["top.jpg", "nested/deeper/b.JPG"] {
+            let bytes = try reader.bytes(of: "tar:\(tar)!/\(member)")
+            #expect(Data(bytes) == FileManager.default.contents(atPath: root.path + "/tree/" + member))
+        }
+        #expect(throws: ImageSourceError.self) { try reader.bytes(of: "tar:\(tar)!/missing.jpg") }
+    }
+
+    @Test(arguments: ["-r", "-r0"])
+    func zipMembersStoredOrDeflatedAreRead(_ options: String) throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let zip = try Self.archive(root, "batch.zip", "zip -q \(options)", ["."])
+        let reader = ImageReader()
+        let listing = try reader.members(ofArchive: zip)
+        #expect(listing.names.contains("nested/deeper/b.JPG") && listing.names.contains("nested/a.txt"))
+        #expect(!listing.names.contains { $0.hasSuffix("/") }, "folders are not members")
+        for member in ["top.jpg", "nested/a.png", Self.longName] {
+            let bytes = try reader.bytes(of: "zip:\(zip)!/\(member)")
+            #expect(Data(bytes) == FileManager.default.contents(atPath: root.path + "/tree/" + member))
+        }
+    }
+
+    @Test func aTruncatedTarKeepsTheMembersBeforeTheCut() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tar = try Self.archive(root, "cut.tar", "tar -b 1 -cf", ["top.jpg", "nested", "zz-last.png"])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: tar))
+        try whole.prefix(whole.count - 50_000).write(to: URL(fileURLWithPath: tar))  // into the last member
+        let listing = try ImageReader().members(ofArchive: tar)
+        #expect(listing.problem == "truncated in member zz-last.png", "\(String(describing: listing.problem))")
+        #expect(listing.names.contains("top.jpg") && !listing.names.contains("zz-last.png"))
+        #expect(try ImageReader().bytes(of: "tar:\(tar)!/nested/a.png").count > 0)
+        #expect {
+            try ImageReader().bytes(of: "tar:\(tar)!/zz-last.png")
+        } throws: { "\($0)".contains("truncated in member zz-last.png") }
+    }
+
+    @Test func aTruncatedZipIsRefusedWithTheReason() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let zip = try Self.archive(root, "cut.zip", "zip -q -r", ["."])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: zip))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: zip))
+        #expect {
+            try ImageReader().bytes(of: "zip:\(zip)!/top.jpg")
+        } throws: { "\($0)".contains("end-of-central-directory") }
+    }
+
+    @Test func aDamagedDeflatedMemberIsRefusedWithTheReason() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let zip = try Self.archive(root, "bad.zip", "zip -q -r", ["captions.txt", "nested"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: zip)))
+        // The first member's data starts after its 30-byte local header, name and extra field; scramble some of it.
+        let start = 30 + (Int(bytes[26]) | Int(bytes[27]) << 8) + (Int(bytes[28]) | Int(bytes[29]) << 8)
+        for index in (start + 8)..<(start + 24) { bytes[index] ^= 0x5A }
+        try Data(bytes).write(to: URL(fileURLWithPath: zip))
+        let first = try ImageReader().members(ofArchive: zip).names.first!
+        #expect {
+            try ImageReader().bytes(of: "zip:\(zip)!/\(first)")
+        } throws: { "\($0)".contains("damaged") }
+    }
+
+    @Test func listingTakesImageMembersAndCountsTheRest() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tar = try Self.archive(root, "s-000.tar", "tar -cf", ["top.jpg", "nested", "meta.json"])
+        _ = try Self.archive(root, "s-001.tar", "tar -cf", ["top.jpg"])
+        var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+        request.archives = [root.path + "/s-*.tar"]
+        var report = ImageListing.Report()
+        let listed = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(listed.count == 4)
+        #expect(listed.contains { $0.uri == "tar:\(tar)!/nested/deeper/b.JPG" })
+        #expect(report.skippedMembers == 2, "a.txt and meta.json")  // zz-last.png and captions.txt are not in it
+        request.archives = [root.path + "/none-*.tar"]
+        #expect(throws: ImageSourceError.self) {
+            try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        }
+    }
+}

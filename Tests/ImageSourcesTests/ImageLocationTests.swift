@@ -1,0 +1,35 @@
+// Image URIs: paths, file://, http(s):// and archive members.
+
+import ImageSources
+import Testing
+
+@Suite struct ImageLocationTests {
+    @Test func everySchemeParses() throws {
+        #expect(try ImageLocation("/data/a.jpg") == .file(path: "/data/a.jpg"))
+        #expect(try ImageLocation("file:///data/a%20b.jpg") == .file(path: "/data/a b.jpg"))
+        #expect(try ImageLocation("https://x.example/a.jpg?sig=1") == .http(url: "https://x.example/a.jpg?sig=1"))
+        #expect(try ImageLocation("HTTP://x.example/a.jpg") == .http(url: "HTTP://x.example/a.jpg"))
+        #expect(
+            try ImageLocation("tar:/s/00042.tar!/images/0001.jpg")
+                == .tarMember(archive: "/s/00042.tar", member: "images/0001.jpg"))
+        #expect(try ImageLocation("zip:/s/a.zip!/b!/c.png") == .zipMember(archive: "/s/a.zip", member: "b!/c.png"))
+    }
+
+    @Test(arguments: [
+        ("relative/a.jpg", "not an absolute path"), ("s3://bucket/a.jpg", "s3 is not supported"),
+        ("tar:/s/a.tar", "tar:/path/to/archive!/member"), ("zip:a.zip!/b.png", "must be absolute"),
+        ("tar:/s/a.tar!/", "no member"), ("file://a.jpg", "absolute path"),
+    ])
+    func badURIsAreRefusedWithTheReason(_ uri: String, _ reason: String) {
+        #expect {
+            try ImageLocation(uri)
+        } throws: { error in
+            "\(error)".contains(reason) && "\(error)".hasPrefix(uri)
+        }
+    }
+
+    @Test func memberURIsFollowTheArchiveKind() {
+        #expect(ImageLocation.memberURI(archive: "/s/a.tar", member: "x/1.jpg") == "tar:/s/a.tar!/x/1.jpg")
+        #expect(ImageLocation.memberURI(archive: "/s/B.ZIP", member: "1.png") == "zip:/s/B.ZIP!/1.png")
+    }
+}

@@ -1,0 +1,136 @@
+// A real HTTP server for tests: Debian's nginx on a loopback port of its own, serving a folder, with the locations
+// the image-fetching tests need (a slow body, a redirect loop, a 500 until a file appears, a 429 with Retry-After).
+
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An nginx process serving `root`, stopped when this object goes away.
+///
+/// `@unchecked Sendable`: every property is set in `init` and never changes; the process is stopped in `deinit`.
+public final class NginxServer: @unchecked Sendable {
+    public let root: URL
+    public let port: Int
+    private let directory: URL
+    /// Spawned and reaped directly: Foundation's `Process` can miss a child's exit and wait forever.
+    private var pid: pid_t = 0
+
+    /// The URL of `path` on this server (`path` starts with /).
+    public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    public init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infmllm-nginx-\(UInt64.random(in: 0...UInt64.max))")
+        root = directory.appendingPathComponent("www")
+        for folder in ["www", "logs", "temp"] {
+            try FileManager.default.createDirectory(
+                at: directory.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        port = try Self.freePort()
+        let temp = directory.appendingPathComponent("temp").path
+        let config = """
+            daemon off;
+            master_process off;
+            error_log \(directory.path)/logs/error.log;
+            pid \(directory.path)/logs/nginx.pid;
+            events { worker_connections 256; }
+            http {
+                access_log \(directory.path)/logs/access.log;
+                client_body_temp_path \(temp)/body; proxy_temp_path \(temp)/proxy;
+                fastcgi_temp_path \(temp)/fastcgi; uwsgi_temp_path \(temp)/uwsgi; scgi_temp_path \(temp)/scgi;
+                default_type application/octet-stream;
+                server {
+                    listen 127.0.0.1:\(port);
+                    root \(root.path);
+                    location /slow/ { limit_rate 512; limit_rate_after 0; sendfile off; }
+                    location = /loop { return 302 /loop; }
+                    location /flaky/ { try_files $uri =500; }
+                    location = /busy { add_header Retry-After 1 always; return 429; }
+                    location /moved/ { rewrite ^/moved/(.*)$ /$1 redirect; }
+                }
+            }
+            """
+        let configPath = directory.appendingPathComponent("nginx.conf")
+        try config.write(to: configPath, atomically: true, encoding: .utf8)
+        let arguments = ["/usr/sbin/nginx", "-p", directory.path, "-c", configPath.path]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+            throw NginxError(message: "cannot start \(arguments[0])")
+        }
+        // Ready when the port answers.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if Self.accepts(port) { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                pid = 0
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let log = (try? String(contentsOf: directory.appendingPathComponent("logs/error.log"), encoding: .utf8)) ?? ""
+        throw NginxError(message: "nginx did not start on port \(port): \(log)")
+    }
+
+    deinit {
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Lines of the access log so far.
+    public func accessLog() -> [String] {
+        let text = (try? String(contentsOf: directory.appendingPathComponent("logs/access.log"), encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    /// Writes `data` at `path` under the served folder.
+    public func put(_ path: String, _ data: Data) throws {
+        let file = root.appendingPathComponent(path)
+        try FileManager.default.createDirectory(
+            at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: file)
+    }
+
+    static func freePort() throws -> Int {
+        for _ in 0..<50 {
+            let port = Int.random(in: 20_000...40_000)
+            if !accepts(port) { return port }
+        }
+        throw NginxError(message: "no free port found")
+    }
+
+    static func accepts(_ port: Int) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return false }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result == 0
+    }
+}
+
+public struct NginxError: Error, CustomStringConvertible {
+    public let message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}
