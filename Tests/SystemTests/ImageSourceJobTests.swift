@@ -1,0 +1,110 @@
+// A caption job over images where archives really live: URLs on a real HTTP server (nginx) and members of tar and
+// zip shards. Each image ends done or failed with its reason, and the rest of the job completes.
+
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite struct ImageSourceJobTests {
+    static func copy(_ fixture: String, to path: URL) throws {
+        try FileManager.default.createDirectory(
+            at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Cluster.images + "/" + fixture, toPath: path.path)
+    }
+
+    static func shell(_ command: String) throws {
+        let result = try ProcessResult.run(URL(fileURLWithPath: "/bin/sh"), ["-c", command])
+        guard result.status == 0 else { throw ClusterError(message: "\(command): \(result.output)") }
+    }
+
+    @Test func urlsAndArchiveMembersEndDoneOrFailedWithTheirReasons() throws {
+        let cluster = try Cluster()
+        let server = try NginxServer()
+        let png = try Data(contentsOf: URL(fileURLWithPath: Cluster.images + "/rgb_64x64.png"))
+        try server.put("/images/good.png", png)
+        try server.put("/slow/slow.png", Data(repeating: 7, count: 64 << 10))
+        try server.put("/big.png", Data(repeating: 1, count: 3 << 20))
+        try server.put("/page.jpg", Data("<!doctype html><html><body>Not found</body></html>".utf8))
+        let urls = [
+            "/images/good.png", "/moved/images/good.png", "/flaky/late.png", "/images/missing.png", "/slow/slow.png",
+            "/loop", "/big.png", "/page.jpg",
+        ].map(server.url)
+        let list = cluster.scratch.appendingPathComponent("urls.txt")
+        try Data(urls.joined(separator: "\n").utf8).write(to: list)
+
+        // Shards: nested folders, a member that is not an image, a corrupt image, and a truncated archive.
+        let tree = cluster.scratch.appendingPathComponent("tree")
+        try Self.copy("rgb_64x64.png", to: tree.appendingPathComponent("a/one.png"))
+        try Self.copy("gray_64x48.jpg", to: tree.appendingPathComponent("a/b/two.jpg"))
+        try Data("a caption sidecar".utf8).write(to: tree.appendingPathComponent("a/one.txt"))
+        try Data([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 0x42, count: 300)).write(
+            to: tree.appendingPathComponent("a/bad.jpg"))
+        var noise = SplitMix64(seed: 9)
+        try Data((0..<60_000).map { _ in UInt8(truncatingIfNeeded: noise.next()) }).write(
+            to: tree.appendingPathComponent("z-cut.png"))
+        let shards = cluster.scratch.appendingPathComponent("shards")
+        try FileManager.default.createDirectory(at: shards, withIntermediateDirectories: true)
+        try Self.shell("cd '\(tree.path)' && tar -cf '\(shards.path)/s-000.tar' a")
+        try Self.shell("cd '\(tree.path)' && tar -b 1 -cf '\(shards.path)/s-001.tar' a/one.png z-cut.png")
+        try Self.shell("truncate -s -30000 '\(shards.path)/s-001.tar'")
+        try Self.shell("cd '\(tree.path)' && zip -q -r '\(shards.path)/s-002.zip' a")
+
+        let enqueue = try cluster.run([
+            "enqueue", "caption", "--urls", list.path, "--archive", shards.path + "/*.tar", shards.path + "/*.zip",
+            "--job", "sources", "--model", "tiny", "--max-new-tokens", "4", "--json",
+        ])
+        #expect(enqueue.status == 0, "\(enqueue.output)")
+        #expect(enqueue.output.contains("\"skipped_members\":2"), "one.txt in the tar and the zip: \(enqueue.output)")
+        #expect(enqueue.output.contains("truncated in member z-cut.png"), "\(enqueue.output)")
+
+        // The file behind /flaky/ appears once the worker has been answered 500.
+        let fixer = Thread {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, !server.accessLog().contains(where: { $0.contains("/flaky/late.png") }) {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            try? server.put("/flaky/late.png", png)
+        }
+        fixer.start()
+        try cluster.startWorker(["--fetch-timeout", "1", "--fetch-attempts", "3", "--max-image-bytes", "1048576"])
+        _ = try cluster.waitUntilFinished(job: "sources", timeout: 120)
+
+        var outcome: [String: (status: String, error: String)] = [:]
+        for row in try cluster.query("SELECT image_uri, status, coalesce(last_error, '') AS e FROM tasks") {
+            outcome[try row.string("image_uri")] = (try row.string("status"), try row.string("e"))
+        }
+        func expectDone(_ uri: String) {
+            #expect(outcome[uri]?.status == "done", "\(uri): \(String(describing: outcome[uri]))")
+        }
+        func expectFailed(_ uri: String, _ reason: String) {
+            #expect(
+                outcome[uri]?.status == "failed" && outcome[uri]!.error.contains(reason),
+                "\(uri): \(String(describing: outcome[uri]))")
+        }
+        for path in ["/images/good.png", "/moved/images/good.png", "/flaky/late.png"] { expectDone(server.url(path)) }
+        expectFailed(server.url("/images/missing.png"), "HTTP 404")
+        expectFailed(server.url("/slow/slow.png"), "within 1.0 s (after 3 attempts)")
+        expectFailed(server.url("/loop"), "more than 5 redirects")
+        expectFailed(server.url("/big.png"), "over the 1048576-byte limit")
+        expectFailed(server.url("/page.jpg"), "not a JPEG or PNG image")
+        for shard in ["s-000.tar", "s-002.zip"] {
+            let prefix = (shard.hasSuffix(".zip") ? "zip:" : "tar:") + shards.path + "/" + shard + "!/"
+            expectDone(prefix + "a/one.png")
+            expectDone(prefix + "a/b/two.jpg")
+            expectFailed(prefix + "a/bad.jpg", "corrupt JPEG")
+        }
+        expectDone("tar:" + shards.path + "/s-001.tar!/a/one.png")
+        #expect(outcome.count == 15, "\(outcome.keys.sorted())")
+        let hashed = try cluster.query(
+            "SELECT count(*) AS n FROM tasks WHERE status = 'done' AND image_sha256 IS NOT NULL AND image_width = 64"
+        ).first!
+        #expect(try hashed.int("n") == 8, "every done image has its hash and size")
+        // Members were read in place: nothing was written beside the shards.
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: shards.path).sorted() == [
+                "s-000.tar", "s-001.tar", "s-002.zip",
+            ])
+        cluster.stopWorkers()
+    }
+}
