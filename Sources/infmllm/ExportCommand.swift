@@ -1,35 +1,104 @@
-// `infmllm export JOB --format jsonl|csv|coco`: a job's results for other tools.
+// `infmllm export JOB --format jsonl|csv|coco|shard-jsonl|sidecars`: a job's results for other tools; the last two
+// keep archive shards' results beside their shards, keyed as webdataset keys them.
 
 import ArgumentParser
 import Foundation
+import ImageSources
 import Postgres
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a job's results as JSONL, CSV or COCO (grounding boxes, or captions COCO-style).")
+        abstract: "Write a job's results as JSONL, CSV or COCO (grounding boxes, or captions COCO-style).",
+        discussion: """
+            For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
+            per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
+            writes webdataset-style sidecars (<shard>/<key>.json); both need --output DIR. Other images are left \
+            out of those two formats, with a count.
+            """)
 
     @Argument(help: "The job's id or name.") var job: String
-    @Option(help: "jsonl, csv or coco.") var format: String = "jsonl"
-    @Option(help: ArgumentHelp("Write here instead of standard output.", valueName: "path")) var output: String?
+    @Option(help: "jsonl, csv, coco, shard-jsonl or sidecars.") var format: String = "jsonl"
+    @Option(
+        help: ArgumentHelp(
+            "Write here instead of standard output (a directory for shard-jsonl and sidecars).", valueName: "path"))
+    var output: String?
     @OptionGroup var services: ServiceOptions
 
     func run() throws {
         let resolved = try JobServices(job, options: services)
         let rows = try resolved.store.exportRows(job: resolved.job.id)
+        if format == "shard-jsonl" || format == "sidecars" {
+            guard let output else { throw ValidationError("--format \(format) needs --output DIR") }
+            try writeShards(rows, to: output, sidecars: format == "sidecars")
+            return
+        }
         let text: String
         switch format {
         case "jsonl":
             text = try rows.map { try JSONOutput.encode($0) }.joined(separator: "\n") + (rows.isEmpty ? "" : "\n")
         case "csv": text = csv(rows)
         case "coco": text = try coco(rows, kind: resolved.job.taskKind)
-        default: throw ValidationError("unknown format \(format): use jsonl, csv or coco")
+        default: throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl or sidecars")
         }
         if let output {
             try text.write(toFile: output, atomically: true, encoding: .utf8)
         } else {
             print(text, terminator: "")
         }
+    }
+
+    /// The webdataset key of an archive member: its path without the extensions of its file name.
+    static func key(ofMember member: String) -> String {
+        let folder = (member as NSString).deletingLastPathComponent
+        let name = (member as NSString).lastPathComponent
+        let stem =
+            name.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? name
+        return folder.isEmpty ? stem : folder + "/" + stem
+    }
+
+    /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`.
+    private func writeShards(_ rows: [ExportRow], to directory: String, sidecars: Bool) throws {
+        var byShard: [String: [(key: String, member: String, row: ExportRow)]] = [:]
+        var loose = 0
+        for row in rows {
+            switch try? ImageLocation(row.image) {
+            case let .tarMember(archive, member), let .zipMember(archive, member):
+                let shard = ((archive as NSString).lastPathComponent as NSString).deletingPathExtension
+                byShard[shard, default: []].append((Self.key(ofMember: member), member, row))
+            default:
+                loose += 1
+            }
+        }
+        let root = URL(fileURLWithPath: directory)
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        for (shard, members) in byShard {
+            var lines: [String] = []
+            for (key, member, row) in members {
+                var object =
+                    try JSONSerialization.jsonObject(with: Data(try JSONOutput.encode(row).utf8)) as? [String: Any]
+                    ?? [:]
+                object["__key__"] = key
+                object["member"] = member
+                let data = try JSONSerialization.data(
+                    withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                if sidecars {
+                    let file = root.appendingPathComponent(shard).appendingPathComponent(key + ".json")
+                    try FileManager.default.createDirectory(
+                        at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try data.write(to: file)
+                } else {
+                    lines.append(String(decoding: data, as: UTF8.self))
+                }
+            }
+            if !sidecars {
+                try (lines.joined(separator: "\n") + "\n").write(
+                    to: root.appendingPathComponent(shard + ".jsonl"), atomically: true, encoding: .utf8)
+            }
+        }
+        let note = loose > 0 ? "; \(loose) images not from an archive left out" : ""
+        FileHandle.standardError.write(
+            Data("wrote \(rows.count - loose) results of \(byShard.count) shard(s) to \(directory)\(note)\n".utf8))
     }
 
     private func csv(_ rows: [ExportRow]) -> String {

@@ -105,6 +105,19 @@ import Testing
             try FileManager.default.contentsOfDirectory(atPath: shards.path).sorted() == [
                 "s-000.tar", "s-001.tar", "s-002.zip",
             ])
+
+        // The shards' results travel with the shards, keyed as webdataset keys members.
+        let exported = cluster.scratch.appendingPathComponent("exported")
+        try cluster.check(try cluster.run(["export", "sources", "--format", "shard-jsonl", "--output", exported.path]))
+        let lines = try String(contentsOf: exported.appendingPathComponent("s-000.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(Set(lines.compactMap { $0["__key__"] as? String }) == ["a/one", "a/b/two", "a/bad"])
+        #expect(lines.contains { $0["member"] as? String == "a/bad.jpg" && $0["status"] as? String == "failed" })
+        let sidecars = cluster.scratch.appendingPathComponent("sidecars")
+        try cluster.check(try cluster.run(["export", "sources", "--format", "sidecars", "--output", sidecars.path]))
+        let sidecar = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: sidecars.appendingPathComponent("s-002/a/b/two.json"))) as? [String: Any]
+        #expect(sidecar?["status"] as? String == "done" && sidecar?["output"] is String)
         cluster.stopWorkers()
     }
 }
