@@ -21,6 +21,8 @@ public struct TaskRow: Sendable {
     public var attempts: Int
     /// The worker that last started it, if any.
     public var worker: String?
+    /// Whether its job reuses earlier results for the same image content (`enqueue --skip-done`).
+    public var reuseResults: Bool
 }
 
 /// A box to store with a grounding result.
@@ -91,7 +93,7 @@ extension PostgresJobStore {
             """
             SELECT t.id, t.job_id, t.image_uri, t.input_text, t.status, j.task_kind, j.prompt_template,
                    j.generation::text AS generation, j.cancelled_at IS NOT NULL AS cancelled, j.model,
-                   t.attempts, t.worker
+                   t.attempts, t.worker, j.reuse_results
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = ANY(\(PostgresArray(ids))::bigint[])
             """)
         {
@@ -106,7 +108,8 @@ extension PostgresJobStore {
                 inputText: try row.string("input_text"), status: status, taskKind: kind,
                 promptTemplate: try row.text("prompt_template"), generationJSON: try row.string("generation"),
                 jobCancelled: try row.bool("cancelled"), jobModel: try row.string("model"),
-                attempts: try row.int("attempts"), worker: try row.text("worker"))
+                attempts: try row.int("attempts"), worker: try row.text("worker"),
+                reuseResults: try row.bool("reuse_results"))
         }
         return rows
     }
@@ -127,6 +130,69 @@ extension PostgresJobStore {
         guard !ids.isEmpty else { return }
         try connection.execute(
             "UPDATE tasks SET status = 'queued' WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'running'")
+    }
+
+    /// An image as read by a worker: its task, content hash and size.
+    public struct ReadImage: Sendable {
+        public var taskID: Int64
+        public var sha256: String
+        public var width: Int
+        public var height: Int
+
+        public init(taskID: Int64, sha256: String, width: Int, height: Int) {
+            (self.taskID, self.sha256, self.width, self.height) = (taskID, sha256, width, height)
+        }
+    }
+
+    /// For tasks of jobs that reuse results: copies the earliest result of another task with the same image content
+    /// and text input, produced with `weightsSHA256` and the same task kind, model, prompt template and decoding
+    /// parameters, with its boxes, and marks those tasks done; returns their ids. One transaction.
+    public func reuseResults(for images: [ReadImage], weightsSHA256: String) throws -> [Int64] {
+        guard !images.isEmpty else { return [] }
+        return try connection.transaction {
+            try connection.execute(
+                """
+                UPDATE tasks t SET image_sha256 = i.sha, image_width = i.width, image_height = i.height
+                FROM jsonb_to_recordset(\(try Self.json(images.map { ["task_id": $0.taskID, "sha": $0.sha256, "width": $0.width, "height": $0.height] }))::jsonb)
+                     AS i(task_id bigint, sha text, width integer, height integer)
+                WHERE t.id = i.task_id
+                """)
+            let reused = try connection.execute(
+                """
+                INSERT INTO results (task_id, job_id, output_text, output_token_ids, prompt_token_count,
+                    output_token_count, model_name, weights_sha256, prompt, decoding, device, worker, timings_ms,
+                    reused_from)
+                SELECT DISTINCT ON (me.id) me.id, me.job_id, r.output_text, r.output_token_ids, r.prompt_token_count,
+                       r.output_token_count, r.model_name, r.weights_sha256, r.prompt, r.decoding, r.device, r.worker,
+                       '{}'::jsonb, r.task_id
+                FROM tasks me
+                JOIN jobs mj ON mj.id = me.job_id AND mj.reuse_results
+                JOIN tasks t ON t.image_sha256 = me.image_sha256 AND t.input_text = me.input_text AND t.id <> me.id
+                JOIN results r ON r.task_id = t.id AND r.weights_sha256 = \(weightsSHA256) AND r.reused_from IS NULL
+                JOIN jobs j ON j.id = t.job_id AND j.task_kind = mj.task_kind AND j.model = mj.model
+                     AND j.prompt_template IS NOT DISTINCT FROM mj.prompt_template AND j.generation = mj.generation
+                WHERE me.id = ANY(\(PostgresArray(images.map(\.taskID)))::bigint[]) AND me.status <> 'done'
+                ORDER BY me.id, r.created_at, r.task_id
+                ON CONFLICT (task_id) DO NOTHING
+                RETURNING task_id, reused_from
+                """
+            ).map { (Int64(try $0.int("task_id")), Int64(try $0.int("reused_from"))) }
+            guard !reused.isEmpty else { return [] }
+            let ids = PostgresArray(reused.map(\.0))
+            try connection.execute(
+                """
+                INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
+                SELECT r.task_id, b.ordinal, b.x1_norm, b.y1_norm, b.x2_norm, b.y2_norm, b.x1, b.y1, b.x2, b.y2
+                FROM results r JOIN result_boxes b ON b.task_id = r.reused_from
+                WHERE r.task_id = ANY(\(ids)::bigint[])
+                """)
+            try connection.execute(
+                """
+                UPDATE tasks SET status = 'done', last_error = NULL, finished_at = now()
+                WHERE id = ANY(\(ids)::bigint[])
+                """)
+            return reused.map(\.0)
+        }
     }
 
     /// Marks tasks of cancelled jobs as cancelled.

@@ -43,13 +43,19 @@ public struct PostgresJobStore {
     /// The job called `name`, created with these settings if it does not exist.
     /// - Returns: its id, and whether this call created it.
     /// - Throws: when a job of that name exists with another task kind or model.
+    /// - Parameter reuseResults: reuse earlier results for the same image content (`--skip-done`); turned on for
+    ///   an existing job when asked, never off.
     public func openJob(
-        name: String, kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String
+        name: String, kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String,
+        reuseResults: Bool = false
     ) throws -> (id: Int64, created: Bool) {
+        if reuseResults {
+            try connection.execute("UPDATE jobs SET reuse_results = true WHERE name = \(name)")
+        }
         if let row = try connection.execute(
             """
-            INSERT INTO jobs (name, task_kind, model, prompt_template, generation)
-            VALUES (\(name), \(kind.rawValue), \(model), \(promptTemplate), \(generationJSON)::jsonb)
+            INSERT INTO jobs (name, task_kind, model, prompt_template, generation, reuse_results)
+            VALUES (\(name), \(kind.rawValue), \(model), \(promptTemplate), \(generationJSON)::jsonb, \(reuseResults))
             ON CONFLICT (name) DO NOTHING RETURNING id
             """
         ).first {

@@ -234,7 +234,23 @@ public final class InferenceWorker {
     /// Runs the model on a prepared batch, commits every outcome in one transaction, then acknowledges.
     private func finish(_ batch: PreparedBatch) throws {
         let began = monotonicNow()
-        let starting = batch.work.filter { $0.failure == nil }
+        // Jobs enqueued with --skip-done take an earlier result for the same image content when there is one.
+        let reusable = batch.work.compactMap { item -> PostgresJobStore.ReadImage? in
+            guard item.task.reuseResults, item.failure == nil, let sha = item.sha256, let image = item.image else {
+                return nil
+            }
+            return PostgresJobStore.ReadImage(
+                taskID: item.task.taskID, sha256: sha, width: image.width, height: image.height)
+        }
+        let reused = Set(
+            reusable.isEmpty
+                ? []
+                : try withStore("reusing results") {
+                    try $0.reuseResults(for: reusable, weightsSHA256: provenance.weightsSHA256)
+                })
+        completed += reused.count
+        let work = batch.work.filter { !reused.contains($0.task.taskID) }
+        let starting = work.filter { $0.failure == nil }
         try withStore("starting tasks") {
             try $0.start(starting.map(\.task.taskID), worker: configuration.workerName)
         }
@@ -242,7 +258,7 @@ public final class InferenceWorker {
             log("failpoint INFMLLM_FAILPOINT_CRASH_ON_INPUT: aborting on task \(task.task.taskID)")
             abort()
         }
-        let outcomes = infer(batch.work, decodeMilliseconds: batch.decodeMilliseconds)
+        let outcomes = infer(work, decodeMilliseconds: batch.decodeMilliseconds)
         try record(outcomes)
         for outcome in outcomes {
             if case .failed = outcome.ending { failed += 1 } else { completed += 1 }

@@ -53,7 +53,13 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "Nucleus sampling mass.") var topP: Float?
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
     @Option(help: "Sampling seed.") var seed: UInt64?
-    @Flag(help: "Skip images that already have a result from this model and prompt.") var skipDone = false
+    @Flag(
+        help: ArgumentHelp(
+            "Skip images that already have a result from this model, prompt and decoding settings.",
+            discussion:
+                "Images with a result under the same URI are left out here; the workers reuse any result for the same image content (SHA-256) and input from the same weights, wherever it came from."
+        ))
+    var skipDone = false
     @Flag(
         help: ArgumentHelp(
             "Refuse the whole manifest when any line is bad.",
@@ -134,7 +140,8 @@ struct EnqueueCommand: ParsableCommand {
         let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
         let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
         let opened = try store.openJob(
-            name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation)
+            name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation,
+            reuseResults: skipDone)
         let wanted = skipDone ? try store.withoutResults(tasks, model: model, promptTemplate: prompt) : tasks
         // Commit, publish and mark a chunk at a time, so a failure strands at most one chunk (which the next
         // enqueue, retry or worker reconciler publishes).

@@ -120,4 +120,45 @@ import Testing
         #expect(sidecar?["status"] as? String == "done" && sidecar?["output"] is String)
         cluster.stopWorkers()
     }
+
+    @Test func skipDoneReusesResultsForTheSameContentFromAnotherSource() throws {
+        let cluster = try Cluster()
+        let tree = cluster.scratch.appendingPathComponent("tree")
+        for name in ["rgb_64x64.png", "gray_64x48.jpg", "rgb_100x37.png"] {
+            try Self.copy(name, to: tree.appendingPathComponent(name))
+        }
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", tree.path + "/rgb_64x64.png", tree.path + "/gray_64x48.jpg", "--job", "files",
+                "--model", "tiny", "--max-new-tokens", "6",
+            ]))
+        try cluster.startWorker()
+        #expect(try cluster.waitUntilFinished(job: "files") == ["done": 2])
+        // The same two images and a third, now as members of a shard: only the third runs through the model.
+        let shard = cluster.scratch.appendingPathComponent("s.tar").path
+        try Self.shell("cd '\(tree.path)' && tar -cf '\(shard)' rgb_64x64.png gray_64x48.jpg rgb_100x37.png")
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--archive", shard, "--job", "shard", "--model", "tiny", "--max-new-tokens", "6",
+                "--skip-done",
+            ]))
+        #expect(try cluster.waitUntilFinished(job: "shard") == ["done": 3])
+        let rows = try cluster.query(
+            """
+            SELECT t.image_uri, r.output_text, r.reused_from, o.image_uri AS original, o_r.output_text AS original_text
+            FROM results r JOIN tasks t ON t.id = r.task_id JOIN jobs j ON j.id = t.job_id
+            LEFT JOIN tasks o ON o.id = r.reused_from LEFT JOIN results o_r ON o_r.task_id = r.reused_from
+            WHERE j.name = 'shard' ORDER BY t.image_uri
+            """)
+        let reused = try rows.filter { try $0.text("reused_from") != nil }
+        #expect(reused.count == 2, "the two images with a result were not run again")
+        for row in reused {
+            #expect(try row.string("output_text") == row.string("original_text"))
+            #expect(try row.string("original").hasPrefix(tree.path))
+        }
+        #expect(try rows.filter { try $0.text("reused_from") == nil }.map { try $0.string("image_uri") } == [
+            "tar:\(shard)!/rgb_100x37.png"
+        ])
+        cluster.stopWorkers()
+    }
 }

@@ -104,12 +104,23 @@ public final class NginxServer: @unchecked Sendable {
         try data.write(to: file)
     }
 
+    /// A port the kernel has just handed out as free (bound to port 0, then released).
     static func freePort() throws -> Int {
-        for _ in 0..<50 {
-            let port = Int.random(in: 20_000...40_000)
-            if !accepts(port) { return port }
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw NginxError(message: "no socket") }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
+            }
         }
-        throw NginxError(message: "no free port found")
+        guard bound else { throw NginxError(message: "cannot bind a loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     static func accepts(_ port: Int) -> Bool {
