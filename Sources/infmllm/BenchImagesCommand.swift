@@ -1,19 +1,27 @@
-// `infmllm bench images`: decode + resize throughput over a directory of JPEG/PNG files.
+// `infmllm bench images`: read + decode + resize throughput over a directory of JPEG/PNG files, or over a list of
+// image URIs (URLs, archive members, paths) read the way workers read them.
 
 import ArgumentParser
 import Dispatch
 import Foundation
+import ImageSources
 import Imaging
 
 struct BenchImagesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "images",
         abstract:
-            "Decode every image in a directory and resize it to S x S, repeatedly; report images per second as JSON."
+            "Read and decode every image of a directory or a URI list and resize it to S x S, repeatedly; report images per second as JSON."
     )
 
     @Option(help: ArgumentHelp("A directory of .jpg/.png files.", valueName: "dir"))
-    var directory: String
+    var directory: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A file of image URIs, one per line: URLs, tar:/zip: archive members or paths, read as workers do.",
+            valueName: "path"))
+    var uris: String?
 
     @Option(help: "The side S of the resized image.")
     var size = 448
@@ -21,7 +29,7 @@ struct BenchImagesCommand: ParsableCommand {
     @Option(help: "Passes over the directory.")
     var passes = 3
 
-    @Option(help: "Images decoded in parallel.")
+    @Option(help: "Images read and decoded in parallel (for URLs, the fetches at once).")
     var threads = 2
 
     @OptionGroup var images: ImageOptions
@@ -30,10 +38,18 @@ struct BenchImagesCommand: ParsableCommand {
     var decodeOnly = false
 
     func run() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
-            .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
-            .map { (directory as NSString).appendingPathComponent($0) }
-        guard !files.isEmpty else { throw ValidationError("no .jpg or .png files in \(directory)") }
+        let files: [String]
+        if let directory {
+            files = try FileManager.default.contentsOfDirectory(atPath: directory)
+                .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+                .map { ImageListing.absolute((directory as NSString).appendingPathComponent($0)) }
+        } else if let uris, let text = FileManager.default.contents(atPath: uris) {
+            files = String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        } else {
+            throw ValidationError("give --directory or a readable --uris file")
+        }
+        guard !files.isEmpty else { throw ValidationError("no images to read") }
+        let reader = ImageReader()
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let size = self.size
         let decodeOnly = self.decodeOnly
@@ -44,7 +60,7 @@ struct BenchImagesCommand: ParsableCommand {
         DispatchQueue.concurrentPerform(iterations: threads) { worker in
             for index in stride(from: worker, to: work.count, by: threads) {
                 do {
-                    let image = try decoder.decode(contentsOf: work[index])
+                    let image = try decoder.decode(try reader.bytes(of: work[index]), source: work[index])
                     if !decodeOnly { _ = BicubicResampler.resize(image, width: size, height: size) }
                 } catch {
                     failures.add(1)

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Images read and decoded per second from each source a worker reads: local files, URLs on a local HTTP server
+# (Debian's nginx on loopback), tar shards and a zip, with one and with two worker processes at once.
+#
+#   tools/bench/sources_bench.sh [COUNT]     (default 400 images: copies of the JPEG fixtures, 5x7 to 1200x900)
+#
+# Environment: THREADS [2] (decoding threads per process), FETCH_THREADS [8] (for URLs), PASSES [3].
+# Run it on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+count=${1:-400}
+threads=${THREADS:-2}
+fetch_threads=${FETCH_THREADS:-8}
+passes=${PASSES:-3}
+swift build -c release --product infmllm >/dev/null
+bin=$(swift build -c release --show-bin-path)/infmllm
+work=$(mktemp -d)
+trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/www/images" "$work/logs" "$work/temp"
+fixtures=(Tests/ImagingTests/Fixtures/images/*.jpg)
+for ((i = 0; i < count; i++)); do
+    cp "${fixtures[i % ${#fixtures[@]}]}" "$work/www/images/$(printf %05d "$i").jpg"
+done
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$work/nginx.conf" <<CONF
+daemon on;
+user root;
+error_log $work/logs/error.log;
+pid $work/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/temp/body; proxy_temp_path $work/temp/proxy; fastcgi_temp_path $work/temp/fastcgi;
+    uwsgi_temp_path $work/temp/uwsgi; scgi_temp_path $work/temp/scgi;
+    keepalive_requests 100000;
+    server { listen 127.0.0.1:$port; root $work/www; }
+}
+CONF
+/usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
+(cd "$work/www" && tar -cf "$work/shard-0.tar" images && zip -q -r -0 "$work/shard-1.zip" images)
+ls "$work/www/images" | sed "s|^|$work/www/images/|" >"$work/files.txt"
+ls "$work/www/images" | sed "s|^|http://127.0.0.1:$port/images/|" >"$work/urls.txt"
+ls "$work/www/images" | sed "s|^|tar:$work/shard-0.tar!/images/|" >"$work/tar.txt"
+ls "$work/www/images" | sed "s|^|zip:$work/shard-1.zip!/images/|" >"$work/zip.txt"
+
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); $count images, $passes passes"
+echo "| source | 1 worker, images/s | 2 workers, images/s (sum) |"
+echo "|---|---|---|"
+for source in files urls tar zip; do
+    t=$threads
+    [[ $source == urls ]] && t=$fetch_threads
+    run() { "$bin" bench images --uris "$work/$source.txt" --threads "$t" --passes "$passes" --decode-only; }
+    failures=$(run | python3 -c 'import json, sys; print(json.load(sys.stdin)["failures"])')
+    [[ $failures == 0 ]] || { echo "$source: $failures images failed" >&2; exit 1; }
+    one=$(run | python3 -c 'import json, sys; print(round(json.load(sys.stdin)["imagesPerSecond"]))')
+    run >"$work/a.json" &
+    run >"$work/b.json"
+    wait
+    two=$(python3 -c "import json; print(round(sum(json.load(open(f))['imagesPerSecond'] for f in ['$work/a.json', '$work/b.json'])))")
+    echo "| $source | $one | $two |"
+done
