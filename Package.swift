@@ -63,7 +63,9 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
-        .testTarget(name: "SystemLibraryTests", dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG"]),
+        .testTarget(
+            name: "SystemLibraryTests",
+            dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG", "CCurl", "CZlib"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(
             name: "CPUBackendTests", dependencies: ["CPUBackend", "Compute", "CKernels", "Tensors", "TestSupport"]),

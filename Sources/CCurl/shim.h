@@ -35,6 +35,8 @@ static inline CURLcode infmllm_curl_set_header(CURL *handle, infmllm_curl_write_
     return curl_easy_setopt(handle, CURLOPT_HEADERDATA, context);
 }
 
+static inline curl_version_info_data *infmllm_curl_version(void) { return curl_version_info(CURLVERSION_NOW); }
+
 static inline CURLcode infmllm_curl_get_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }

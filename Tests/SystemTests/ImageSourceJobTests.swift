@@ -115,8 +115,9 @@ import Testing
         #expect(lines.contains { $0["member"] as? String == "a/bad.jpg" && $0["status"] as? String == "failed" })
         let sidecars = cluster.scratch.appendingPathComponent("sidecars")
         try cluster.check(try cluster.run(["export", "sources", "--format", "sidecars", "--output", sidecars.path]))
-        let sidecar = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: sidecars.appendingPathComponent("s-002/a/b/two.json"))) as? [String: Any]
+        let sidecar =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: sidecars.appendingPathComponent("s-002/a/b/two.json"))) as? [String: Any]
         #expect(sidecar?["status"] as? String == "done" && sidecar?["output"] is String)
         cluster.stopWorkers()
     }
@@ -156,9 +157,10 @@ import Testing
             #expect(try row.string("output_text") == row.string("original_text"))
             #expect(try row.string("original").hasPrefix(tree.path))
         }
-        #expect(try rows.filter { try $0.text("reused_from") == nil }.map { try $0.string("image_uri") } == [
-            "tar:\(shard)!/rgb_100x37.png"
-        ])
+        #expect(
+            try rows.filter { try $0.text("reused_from") == nil }.map { try $0.string("image_uri") } == [
+                "tar:\(shard)!/rgb_100x37.png"
+            ])
         cluster.stopWorkers()
     }
 }
