@@ -23,11 +23,17 @@ public final class ArchiveShelf: @unchecked Sendable {
         let modified: timespec
     }
 
-    // Invariant: `shelved` is only read and written while holding `lock`.
+    // Invariant: `shelved` and `recent` are only read and written while holding `lock`.
     private let lock = NSLock()
     private var shelved: [String: Shelved] = [:]
+    /// Paths from least to most recently used; past `capacity`, the least recent is let go (unmapped once no
+    /// reader holds it).
+    private var recent: [String] = []
+    public let capacity: Int
 
-    public init() {}
+    public init(capacity: Int = 256) {
+        self.capacity = max(1, capacity)
+    }
 
     /// The regular members of the archive at `path`, in archive order, and why listing stopped early, if it did.
     public func members(of path: String) throws -> (names: [String], problem: String?) {
@@ -74,11 +80,14 @@ public final class ArchiveShelf: @unchecked Sendable {
                 source: uri ?? path, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         let size = Int(status.st_size), modified = status.st_mtim
-        if let found = lock.withLock({ shelved[path] }), found.size == size,
-            found.modified.tv_sec == modified.tv_sec, found.modified.tv_nsec == modified.tv_nsec
-        {
+        let cached: Index? = lock.withLock {
+            guard let found = shelved[path], found.size == size, found.modified.tv_sec == modified.tv_sec,
+                found.modified.tv_nsec == modified.tv_nsec
+            else { return nil }
+            touch(path)
             return found.index
         }
+        if let cached { return cached }
         let index: Index
         do {
             let file = try MappedFile(path: path)
@@ -90,8 +99,18 @@ public final class ArchiveShelf: @unchecked Sendable {
         } catch {
             throw ImageSourceError(source: uri ?? path, reason: "\(error)")
         }
-        lock.withLock { shelved[path] = Shelved(index: index, size: size, modified: modified) }
+        lock.withLock {
+            shelved[path] = Shelved(index: index, size: size, modified: modified)
+            touch(path)
+            while recent.count > capacity { shelved[recent.removeFirst()] = nil }
+        }
         return index
+    }
+
+    /// Marks `path` most recently used (under the lock).
+    private func touch(_ path: String) {
+        if let at = recent.lastIndex(of: path) { recent.remove(at: at) }
+        recent.append(path)
     }
 
     /// Raw deflate, as zip entries hold it, into exactly `size` bytes.

@@ -38,6 +38,11 @@ public struct TarIndex: Sendable {
                 if !prefix.isEmpty { name = prefix + "/" + name }
             }
             let dataStart = offset + 512
+            // Sizes anywhere near Int.max are damage; refused before the arithmetic below could overflow.
+            guard size <= Int.max / 4 else {
+                problem = "a damaged size field at byte \(offset)"
+                break
+            }
             let dataEnd = dataStart + size
             let next = dataStart + (size + 511) / 512 * 512
             switch type {
@@ -110,8 +115,8 @@ public struct TarIndex: Sendable {
         var path: String?
         var rest = records[...]
         while let space = rest.firstIndex(of: UInt8(ascii: " ")),
-            let length = Int(String(decoding: rest[rest.startIndex..<space], as: UTF8.self)), length > 0,
-            rest.startIndex + length <= rest.endIndex
+            let length = Int(String(decoding: rest[rest.startIndex..<space], as: UTF8.self)),
+            length > space - rest.startIndex + 1, length <= rest.endIndex - rest.startIndex
         {
             let record = rest[(space + 1)..<(rest.startIndex + length - 1)]  // without the newline
             if let equals = record.firstIndex(of: UInt8(ascii: "=")),

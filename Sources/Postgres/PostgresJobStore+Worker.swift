@@ -125,13 +125,6 @@ extension PostgresJobStore {
             """)
     }
 
-    /// Puts tasks a worker took but did not finish back to queued (their messages go back to the queue).
-    public func unstart(_ ids: [Int64]) throws {
-        guard !ids.isEmpty else { return }
-        try connection.execute(
-            "UPDATE tasks SET status = 'queued' WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'running'")
-    }
-
     /// An image as read by a worker: its task, content hash and size.
     public struct ReadImage: Sendable {
         public var taskID: Int64
@@ -145,8 +138,9 @@ extension PostgresJobStore {
     }
 
     /// For tasks of jobs that reuse results: copies the earliest result of another task with the same image content
-    /// and text input, produced with `weightsSHA256` and the same task kind, model, prompt template and decoding
-    /// parameters, with its boxes, and marks those tasks done; returns their ids. One transaction.
+    /// and text input, computed (not itself reused) with the weights `weightsSHA256` and the same task kind, prompt
+    /// template and decoding parameters, with its boxes, and marks those tasks done; returns their ids. One
+    /// transaction.
     public func reuseResults(for images: [ReadImage], weightsSHA256: String) throws -> [Int64] {
         guard !images.isEmpty else { return [] }
         return try connection.transaction {
@@ -169,7 +163,7 @@ extension PostgresJobStore {
                 JOIN jobs mj ON mj.id = me.job_id AND mj.reuse_results
                 JOIN tasks t ON t.image_sha256 = me.image_sha256 AND t.input_text = me.input_text AND t.id <> me.id
                 JOIN results r ON r.task_id = t.id AND r.weights_sha256 = \(weightsSHA256) AND r.reused_from IS NULL
-                JOIN jobs j ON j.id = t.job_id AND j.task_kind = mj.task_kind AND j.model = mj.model
+                JOIN jobs j ON j.id = t.job_id AND j.task_kind = mj.task_kind
                      AND j.prompt_template IS NOT DISTINCT FROM mj.prompt_template AND j.generation = mj.generation
                 WHERE me.id = ANY(\(PostgresArray(images.map(\.taskID)))::bigint[]) AND me.status <> 'done'
                 ORDER BY me.id, r.created_at, r.task_id

@@ -49,9 +49,6 @@ public struct PostgresJobStore {
         name: String, kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String,
         reuseResults: Bool = false
     ) throws -> (id: Int64, created: Bool) {
-        if reuseResults {
-            try connection.execute("UPDATE jobs SET reuse_results = true WHERE name = \(name)")
-        }
         if let row = try connection.execute(
             """
             INSERT INTO jobs (name, task_kind, model, prompt_template, generation, reuse_results)
@@ -71,6 +68,9 @@ public struct PostgresJobStore {
                 sql: "jobs",
                 message: "job \"\(name)\" already exists for \(existingKind) with model \(existingModel); "
                     + "use another --job name")
+        }
+        if reuseResults {
+            try connection.execute("UPDATE jobs SET reuse_results = true WHERE id = \(Int64(try row.int("id")))")
         }
         return (Int64(try row.int("id")), false)
     }

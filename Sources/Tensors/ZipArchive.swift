@@ -27,15 +27,15 @@ public struct ZipArchive: Sendable {
             .badHeader(file: path, reason: "not a readable ZIP archive: \(reason)")
         }
         func u16(_ at: Int) throws -> Int {
-            guard at >= 0, at + 2 <= bytes.count else { throw fail("a field at \(at) is past the end") }
+            guard at >= 0, at <= bytes.count - 2 else { throw fail("a field at \(at) is past the end") }
             return Int(bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self).littleEndian)
         }
         func u32(_ at: Int) throws -> Int {
-            guard at >= 0, at + 4 <= bytes.count else { throw fail("a field at \(at) is past the end") }
+            guard at >= 0, at <= bytes.count - 4 else { throw fail("a field at \(at) is past the end") }
             return Int(bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self).littleEndian)
         }
         func u64(_ at: Int) throws -> Int {
-            guard at >= 0, at + 8 <= bytes.count else { throw fail("a field at \(at) is past the end") }
+            guard at >= 0, at <= bytes.count - 8 else { throw fail("a field at \(at) is past the end") }
             let value = bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self).littleEndian
             guard value < UInt64(Int.max) else { throw fail("a 64-bit field is out of range") }
             return Int(value)
@@ -86,7 +86,9 @@ public struct ZipArchive: Sendable {
             }
             guard try u32(localHeader) == 0x0403_4B50 else { throw fail("bad local header for \(name)") }
             let start = localHeader + 30 + (try u16(localHeader + 26)) + (try u16(localHeader + 28))
-            guard start + size <= bytes.count else { throw fail("entry \(name) runs past the end (truncated file?)") }
+            guard size <= bytes.count, start + size <= bytes.count else {
+                throw fail("entry \(name) runs past the end (truncated file?)")
+            }
             if entries[name] == nil { names.append(name) }
             entries[name] = Entry(
                 data: start..<(start + size), method: method, uncompressedSize: uncompressed, crc32: crc)

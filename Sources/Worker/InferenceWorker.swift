@@ -92,12 +92,6 @@ public final class InferenceWorker {
                 if stop.isRaised { break }
                 continue
             }
-            if let first = next.messages.first, !queue.isCurrent(first) {
-                // The connection it came on is gone (a lost link, the consumer timeout): the broker has put its
-                // messages back and delivers them again, so it is not run twice.
-                log("dropped a batch of \(next.messages.count) taken before the broker connection was lost")
-                continue
-            }
             try finish(next.decoded())
         }
         queue.close()
@@ -234,8 +228,13 @@ public final class InferenceWorker {
     /// Runs the model on a prepared batch, commits every outcome in one transaction, then acknowledges.
     private func finish(_ batch: PreparedBatch) throws {
         let began = monotonicNow()
+        // Messages that came on a connection since lost (a dropped link, the consumer timeout) are back in the
+        // queue and will be delivered again: their tasks are not run twice.
+        let stale = batch.work.filter { !queue.isCurrent($0.message) }.count
+        if stale > 0 { log("left \(stale) task(s) of a batch to their redelivery: the broker connection was lost") }
         // Jobs enqueued with --skip-done take an earlier result for the same image content when there is one.
-        let reusable = batch.work.compactMap { item -> PostgresJobStore.ReadImage? in
+        let current = stale == 0 ? batch.work : batch.work.filter { queue.isCurrent($0.message) }
+        let reusable = current.compactMap { item -> PostgresJobStore.ReadImage? in
             guard item.task.reuseResults, item.failure == nil, let sha = item.sha256, let image = item.image else {
                 return nil
             }
@@ -249,7 +248,7 @@ public final class InferenceWorker {
                     try $0.reuseResults(for: reusable, weightsSHA256: provenance.weightsSHA256)
                 })
         completed += reused.count
-        let work = batch.work.filter { !reused.contains($0.task.taskID) }
+        let work = current.filter { !reused.contains($0.task.taskID) }
         let starting = work.filter { $0.failure == nil }
         try withStore("starting tasks") {
             try $0.start(starting.map(\.task.taskID), worker: configuration.workerName)
@@ -264,8 +263,12 @@ public final class InferenceWorker {
             if case .failed = outcome.ending { failed += 1 } else { completed += 1 }
         }
         // Acknowledge only after the commit: a crash before this point redelivers, and the commit is idempotent.
-        for item in batch.work { acknowledge(item.message) }
-        observe(seconds: monotonicNow() - began, tasks: batch.work.count)
+        for item in current { acknowledge(item.message) }
+        // The batch's reading and decoding (URLs included) count with the model's time: all of it happens while
+        // its messages are held.
+        observe(
+            seconds: monotonicNow() - began + batch.decodeMilliseconds * Double(batch.work.count) / 1000,
+            tasks: current.count)
     }
 
     private func acknowledge(_ message: QueueSession.Delivery) {
@@ -278,7 +281,9 @@ public final class InferenceWorker {
     /// time, so that only a task whose result cannot be stored fails, with the reason.
     private func record(_ outcomes: [TaskOutcome]) throws {
         do {
-            try withStore("recording results") { try $0.record(outcomes, provenance: provenance) }
+            try withStore("recording results", evenWhenStopping: true) {
+                try $0.record(outcomes, provenance: provenance)
+            }
         } catch let error as PostgresError where !error.isTransient {
             log("PostgreSQL refused a batch of \(outcomes.count) result(s) (\(error)); recording them one at a time")
             for outcome in outcomes { try recordAlone(outcome) }
@@ -464,9 +469,14 @@ public final class InferenceWorker {
             body)
     }
 
-    private func withStore<T>(_ what: String, _ body: (PostgresJobStore) throws -> T) throws -> T {
+    /// Runs `body` on the store, reconnecting and retrying transient failures until it works or a stop is
+    /// requested; with `evenWhenStopping`, also after a stop request (the commit of the batch in hand).
+    private func withStore<T>(
+        _ what: String, evenWhenStopping: Bool = false, _ body: (PostgresJobStore) throws -> T
+    ) throws -> T {
         try backoff.retry(
-            what, stop: stop, log: log, isTransient: { ($0 as? PostgresError)?.isTransient ?? false },
+            what, stop: evenWhenStopping ? StopSignal() : stop, log: log,
+            isTransient: { ($0 as? PostgresError)?.isTransient ?? false },
             reconnect: { store = PostgresJobStore(connection: try PostgresConnection(url: configuration.databaseURL)) }
         ) {
             if store == nil || store?.connection.isHealthy == false {

@@ -34,7 +34,9 @@ final class QueueSession: @unchecked Sendable {
     var isConnected: Bool { lock.withLock { consumer != nil } }
 
     /// Whether `delivery` came on the current connection; the broker has taken back every message of an earlier one.
-    func isCurrent(_ delivery: Delivery) -> Bool { lock.withLock { delivery.generation == generation } }
+    func isCurrent(_ delivery: Delivery) -> Bool {
+        lock.withLock { consumer != nil && delivery.generation == generation }
+    }
 
     func connect() throws {
         try lock.withLock {

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import ImageSources
+import Imaging
 import Postgres
 
 struct ExportCommand: ParsableCommand {
@@ -57,48 +58,86 @@ struct ExportCommand: ParsableCommand {
         return folder.isEmpty ? stem : folder + "/" + stem
     }
 
-    /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`.
+    /// Whether `key` stays inside the folder it is written under: relative, without `.` or `..` components.
+    static func isSafe(key: String) -> Bool {
+        !key.isEmpty && !key.hasPrefix("/")
+            && !key.split(separator: "/", omittingEmptySubsequences: false).contains {
+                $0 == ".." || $0 == "." || $0.isEmpty
+            }
+    }
+
+    /// The output name of each archive: its file name without the extension, and where two archives in different
+    /// folders share one, the later ones also a short hash of their path.
+    static func shardNames(_ archives: [String]) -> [String: String] {
+        var names: [String: String] = [:], taken: Set<String> = []
+        for archive in archives.sorted() {
+            var name = ((archive as NSString).lastPathComponent as NSString).deletingPathExtension
+            if taken.contains(name) { name += "-" + String(SHA256.hex(of: Array(archive.utf8)).prefix(8)) }
+            taken.insert(name)
+            names[archive] = name
+        }
+        return names
+    }
+
+    /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`. Every task of a key (several
+    /// questions about one image, or `a.jpg` beside `a.png`) goes in its sidecar, as an object for one task and an
+    /// array for several; keys that would leave the folder (`..`, absolute) are left out with a count.
     private func writeShards(_ rows: [ExportRow], to directory: String, sidecars: Bool) throws {
-        var byShard: [String: [(key: String, member: String, row: ExportRow)]] = [:]
-        var loose = 0
+        var byArchive: [String: [(key: String, member: String, row: ExportRow)]] = [:]
+        var loose = 0, unsafe = 0
         for row in rows {
             switch try? ImageLocation(row.image) {
             case let .tarMember(archive, member), let .zipMember(archive, member):
-                let shard = ((archive as NSString).lastPathComponent as NSString).deletingPathExtension
-                byShard[shard, default: []].append((Self.key(ofMember: member), member, row))
+                let key = Self.key(ofMember: member)
+                guard Self.isSafe(key: key) else {
+                    unsafe += 1
+                    continue
+                }
+                byArchive[archive, default: []].append((key, member, row))
             default:
                 loose += 1
             }
         }
         let root = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        for (shard, members) in byShard {
+        let names = Self.shardNames(Array(byArchive.keys))
+        for (archive, members) in byArchive {
+            let shard = names[archive]!
             var lines: [String] = []
+            var byKey: [String: [[String: Any]]] = [:]
             for (key, member, row) in members {
                 var object =
                     try JSONSerialization.jsonObject(with: Data(try JSONOutput.encode(row).utf8)) as? [String: Any]
                     ?? [:]
                 object["__key__"] = key
                 object["member"] = member
-                let data = try JSONSerialization.data(
-                    withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
                 if sidecars {
-                    let file = root.appendingPathComponent(shard).appendingPathComponent(key + ".json")
-                    try FileManager.default.createDirectory(
-                        at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try data.write(to: file)
+                    byKey[key, default: []].append(object)
                 } else {
+                    let data = try JSONSerialization.data(
+                        withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
                     lines.append(String(decoding: data, as: UTF8.self))
                 }
+            }
+            for (key, objects) in byKey {
+                let file = root.appendingPathComponent(shard).appendingPathComponent(key + ".json")
+                try FileManager.default.createDirectory(
+                    at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                let value: Any = objects.count == 1 ? objects[0] : objects
+                try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+                    .write(to: file)
             }
             if !sidecars {
                 try (lines.joined(separator: "\n") + "\n").write(
                     to: root.appendingPathComponent(shard + ".jsonl"), atomically: true, encoding: .utf8)
             }
         }
-        let note = loose > 0 ? "; \(loose) images not from an archive left out" : ""
+        var note = loose > 0 ? "; \(loose) images not from an archive left out" : ""
+        if unsafe > 0 { note += "; \(unsafe) members whose names would leave the folder (.., absolute) left out" }
         FileHandle.standardError.write(
-            Data("wrote \(rows.count - loose) results of \(byShard.count) shard(s) to \(directory)\(note)\n".utf8))
+            Data(
+                "wrote \(rows.count - loose - unsafe) results of \(byArchive.count) shard(s) to \(directory)\(note)\n"
+                    .utf8))
     }
 
     private func csv(_ rows: [ExportRow]) -> String {

@@ -51,15 +51,21 @@ struct WorkerCommand: ParsableCommand {
         guard batchSize >= 1, maxWaitMs >= 0 else {
             throw ValidationError("--batch-size must be ≥ 1 and --max-wait-ms ≥ 0")
         }
-        guard consumerTimeout > 0 else { throw ValidationError("--consumer-timeout must be > 0 seconds") }
-        guard fetchTimeout > 0, fetchAttempts >= 1, fetchConcurrency >= 1, maxImageBytes >= 1 else {
+        guard consumerTimeout > 0, consumerTimeout <= 86_400 * 365 else {
+            throw ValidationError("--consumer-timeout must be > 0 seconds and at most a year")
+        }
+        guard fetchTimeout > 0, fetchTimeout <= 86_400, fetchAttempts >= 1, fetchConcurrency >= 1, maxImageBytes >= 1
+        else {
             throw ValidationError(
-                "--fetch-timeout must be > 0, --fetch-attempts, --fetch-concurrency and --max-image-bytes ≥ 1")
+                "--fetch-timeout must be > 0 and at most a day, --fetch-attempts, --fetch-concurrency and "
+                    + "--max-image-bytes ≥ 1")
         }
     }
 
     /// The name this worker's tasks are enqueued under.
-    var servedModel: String { modelName ?? TaskTopology.modelKey((model as NSString).expandingTildeInPath) }
+    var servedModel: String {
+        modelName ?? TaskTopology.modelKey(ImageListing.absolute((model as NSString).expandingTildeInPath))
+    }
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment

@@ -134,4 +134,29 @@ import Testing
             try ImageListing.collect(request, reader: ImageReader(), report: &report)
         }
     }
+
+    @Test func damagedHeadersStopIndexingWithoutCrashing() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tar = try Self.archive(root, "odd.tar", "tar -cf", ["top.jpg", "nested"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tar)))
+        // The first header's size field as GNU base-256 with a value near Int.max: must not overflow.
+        bytes[124] = 0x80
+        for index in 125..<128 { bytes[index] = 0 }
+        bytes[128] = 0x7F
+        for index in 129..<136 { bytes[index] = 0xFF }
+        var sum = 0
+        for index in 0..<512 { sum += (148..<156).contains(index) ? 32 : Int(bytes[index]) }
+        let checksum = Array(String(sum, radix: 8).utf8)
+        for index in 148..<156 { bytes[index] = 0 }
+        for (offset, digit) in checksum.enumerated() { bytes[148 + 6 - checksum.count + offset] = digit }
+        for index in 148..<(148 + 6 - checksum.count) { bytes[index] = UInt8(ascii: "0") }
+        bytes[154] = 0
+        bytes[155] = UInt8(ascii: " ")
+        try Data(bytes).write(to: URL(fileURLWithPath: tar))
+        let listing = try ImageReader().members(ofArchive: tar)
+        #expect(
+            listing.names.isEmpty && listing.problem?.contains("damaged") == true,
+            "\(String(describing: listing.problem))")
+    }
 }
