@@ -1,6 +1,7 @@
 // The one owner of a libpq connection (PGconn*): connects, runs statements with bound parameters, transactions.
 
 import CLibPQ
+import Jobs
 
 #if canImport(Glibc)
     import Glibc
@@ -121,12 +122,7 @@ public final class PostgresConnection {
 
     /// `url` with any password replaced by `***`, so it can be logged.
     public static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else {
-            return url
-        }
-        let credentials = url[scheme.upperBound..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":***" + String(url[at...])
+        Secrets.redacted(url)
     }
 }
 

@@ -1,5 +1,7 @@
 // Everything that can go wrong between infmllm and PostgreSQL, with the context to act on it.
 
+import Jobs
+
 /// A failed PostgreSQL operation. Each case names what was attempted; `isTransient` says whether retrying can help.
 public enum PostgresError: Error, CustomStringConvertible, Sendable {
     /// No connection could be made to `target` (the URL with its password removed).
@@ -14,7 +16,7 @@ public enum PostgresError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case let .connectionFailed(target, message):
-            "cannot connect to PostgreSQL at \(target): \(message.trimmed)"
+            "cannot connect to PostgreSQL at \(Secrets.redacted(target)): \(Secrets.redacted(message.trimmed))"
         case let .queryFailed(sql, sqlState, message):
             "PostgreSQL rejected `\(sql.abbreviated)`\(sqlState.map { " (SQLSTATE \($0))" } ?? ""): \(message.trimmed)"
         case let .unexpectedResult(sql, message):

@@ -1,5 +1,7 @@
 // Everything that can go wrong between infmllm and RabbitMQ, with the operation that failed.
 
+import Jobs
+
 /// A failed AMQP operation. `isTransient` says whether reconnecting and retrying can help.
 public enum AMQPError: Error, CustomStringConvertible, Sendable {
     /// The URL could not be understood.
@@ -18,9 +20,9 @@ public enum AMQPError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case let .invalidURL(url, reason):
-            "invalid AMQP URL \(url): \(reason)"
+            "invalid AMQP URL \(Secrets.redacted(url)): \(reason)"
         case let .connectionFailed(target, message):
-            "cannot connect to RabbitMQ at \(target): \(message)"
+            "cannot connect to RabbitMQ at \(Secrets.redacted(target)): \(message)"
         case let .library(operation, message):
             "\(operation) failed: \(message)"
         case let .closedByBroker(operation, code, text):
