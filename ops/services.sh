@@ -54,7 +54,22 @@ SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password')
     WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
     WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\gexec
+SELECT format('CREATE ROLE %I NOLOGIN', r) FROM unnest(ARRAY['infmllm_worker', 'infmllm_client', 'infmllm_reader']) r
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)\gexec
 SQL
+    # A login user in each group role (the migrations grant the groups their rights), for running each part of the
+    # system with only what it needs: INFMLLM_<WORKER|CLIENT|READER>_PASSWORD, default the role's name.
+    local group
+    for group in worker client reader; do
+        local login="${db_user}_${group}_login" upper
+        upper=$(echo "$group" | tr '[:lower:]' '[:upper:]')
+        local password_var="INFMLLM_${upper}_PASSWORD"
+        local password=${!password_var:-$login}
+        su postgres -c "psql -q -p $pg_port -v ON_ERROR_STOP=1 -v login=$login -v password=$password -v group=infmllm_$group" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE %I', :'login', :'password', :'group')
+    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'login')\gexec
+SQL
+    done
 }
 
 pg_stop() {

@@ -1,7 +1,7 @@
-// No password in use ever appears in what the binaries print: a job run end to end with a PostgreSQL role and a
-// RabbitMQ user of their own (passwords that appear nowhere else), in URL and libpq key=value forms, with failures
-// on the way (a wrong password, an unreachable broker, a malformed URL), and every line of output and worker log
-// searched for both passwords.
+// No password in use ever appears in what the binaries print: a job run end to end with PostgreSQL logins of its own
+// in the client and worker group roles (so with least privilege) and a RabbitMQ user of its own (passwords that
+// appear nowhere else), in URL and libpq key=value forms, with failures on the way (a wrong password, an
+// unreachable broker, a malformed URL), and every line of output and worker log searched for the passwords.
 
 import Foundation
 import Postgres
@@ -16,16 +16,18 @@ import Testing
     @Test func noPasswordReachesAnyOutput() throws {
         let cluster = try Cluster()
         let id = UInt64.random(in: 0...UInt64.max).hex
-        let role = "infmllm_secret_\(id)", pgPassword = "pgpw\(id)x", mqUser = "infmllm-secret-\(id)"
-        let mqPassword = "mqpw\(id)y"
+        // A client and a worker login of their own, each only in its group role (migration 0004): the job runs with
+        // the least privileges the system needs.
+        let role = "infmllm_secret_c_\(id)", workerRole = "infmllm_secret_w_\(id)"
+        let pgPassword = "pgpw\(id)x", workerPassword = "pgpw\(id)w"
+        let mqUser = "infmllm-secret-\(id)", mqPassword = "mqpw\(id)y"
         let create = try Self.shell(
-            "su postgres -c \"psql -q -p 5432 -c \\\"CREATE ROLE \(role) LOGIN PASSWORD '\(pgPassword)'\\\"\"")
+            "su postgres -c \"psql -q -p 5432 -c \\\"CREATE ROLE \(role) LOGIN PASSWORD '\(pgPassword)' IN ROLE infmllm_client; "
+                + "CREATE ROLE \(workerRole) LOGIN PASSWORD '\(workerPassword)' IN ROLE infmllm_worker\\\"\"")
         try #require(create.status == 0, "\(create.output)")
         defer {
-            _ = try? Self.shell("su postgres -c \"psql -q -p 5432 -c 'DROP OWNED BY \(role); DROP ROLE \(role)'\"")
+            _ = try? Self.shell("su postgres -c \"psql -q -p 5432 -c 'DROP ROLE \(role); DROP ROLE \(workerRole)'\"")
         }
-        _ = try cluster.query("GRANT ALL ON ALL TABLES IN SCHEMA public TO \(identifier: role)")
-        _ = try cluster.query("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO \(identifier: role)")
         let user = try Self.shell(
             "rabbitmqctl -q add_user '\(mqUser)' '\(mqPassword)' >/dev/null 2>&1 && "
                 + "rabbitmqctl -q set_permissions -p / '\(mqUser)' '.*' '.*' '.*' >/dev/null 2>&1")
@@ -34,6 +36,7 @@ import Testing
 
         let keyValues = "host=127.0.0.1 port=5432 dbname=\(cluster.database) user=\(role) password='\(pgPassword)'"
         let databaseURL = "postgresql://\(role):\(pgPassword)@127.0.0.1:5432/\(cluster.database)"
+        let workerURL = "postgresql://\(workerRole):\(workerPassword)@127.0.0.1:5432/\(cluster.database)"
         let amqpURL = "amqp://\(mqUser):\(mqPassword)@127.0.0.1:5672/%2f"
         var outputs: [String] = []
         func run(_ arguments: [String]) throws -> ProcessResult {
@@ -47,7 +50,7 @@ import Testing
             "--amqp-url", amqpURL,
         ])
         #expect(enqueued.status == 0, "\(enqueued.output)")
-        try cluster.startWorker(environment: ["INFMLLM_DATABASE_URL": databaseURL, "INFMLLM_AMQP_URL": amqpURL])
+        try cluster.startWorker(environment: ["INFMLLM_DATABASE_URL": workerURL, "INFMLLM_AMQP_URL": amqpURL])
         #expect(try cluster.waitUntilFinished(job: "secret") == ["done": 6])
         _ = try run(["progress", "secret", "--database-url", keyValues, "--timeout", "5"])
         _ = try run(["export", "secret", "--database-url", databaseURL])
@@ -67,7 +70,7 @@ import Testing
         outputs.append(cluster.workerLogs())
         let all = outputs.joined(separator: "\n")
         #expect(!all.isEmpty)
-        for password in [pgPassword, mqPassword] {
+        for password in [pgPassword, workerPassword, mqPassword] {
             let leaks = all.split(separator: "\n").filter { $0.contains(password) }
             #expect(leaks.isEmpty, "\(leaks)")
         }

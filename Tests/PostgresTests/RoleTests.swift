@@ -1,0 +1,114 @@
+// The group roles of migration 0004, through the login users ops/services.sh makes in each: what each may do, and
+// that the rest is refused with insufficient_privilege (SQLSTATE 42501).
+
+import Foundation
+import Postgres
+import Testing
+
+@Suite struct RoleTests {
+    /// A migrated database with a job, a task and a result, and connections to it as each login user.
+    static func withRoles(
+        _ body: (_ owner: PostgresConnection, _ login: (String) throws -> PostgresConnection) throws -> Void
+    )
+        throws
+    {
+        try TestDatabase.withEmpty { url in
+            let owner = try PostgresConnection(url: url)
+            try Migrator(connection: owner).migrate(Migration.load(directory: TestDatabase.migrationsDirectory))
+            try owner.executeScript(
+                """
+                INSERT INTO jobs (name, task_kind, model) VALUES ('j', 'caption', 'tiny');
+                INSERT INTO tasks (job_id, image_uri) VALUES (1, '/a.jpg'), (1, '/b.jpg');
+                INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                     prompt, decoding, device, worker)
+                VALUES (1, 1, 'a cat', 3, 2, 'tiny', 'p', '{}', 'cpu', 'w');
+                CREATE SCHEMA private;
+                CREATE TABLE private.notes (note text);
+                """)
+            let database = String(url[url.index(after: url.range(of: "/", options: .backwards)!.lowerBound)...])
+            try body(owner) { group in
+                let user = "infmllm_\(group)_login"
+                return try PostgresConnection(url: "postgresql://\(user):\(user)@127.0.0.1:5432/\(database)")
+            }
+        }
+    }
+
+    static func refused(_ connection: PostgresConnection, _ sql: String) -> Bool {
+        do {
+            try connection.executeScript(sql)
+            return false
+        } catch let PostgresError.queryFailed(_, state, _) {
+            return state == "42501"
+        } catch {
+            return false
+        }
+    }
+
+    @Test func aWorkerUpdatesTaskStateAndAddsResultsAndNothingElse() throws {
+        try Self.withRoles { _, login in
+            let worker = try login("worker")
+            try worker.executeScript(
+                """
+                SELECT count(*) FROM jobs JOIN tasks ON tasks.job_id = jobs.id;
+                UPDATE tasks SET status = 'running', attempts = attempts + 1, worker = 'w1', started_at = now() WHERE id = 2;
+                INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                     prompt, decoding, device, worker)
+                VALUES (2, 1, 'a dog', 3, 2, 'tiny', 'p', '{}', 'cpu', 'w1');
+                INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
+                VALUES (2, 0, 0, 0, 1, 1, 0, 0, 10, 10);
+                UPDATE tasks SET status = 'done', finished_at = now(), published_at = now() WHERE id = 2;
+                """)
+            for sql in [
+                "DELETE FROM tasks", "DELETE FROM results", "DROP TABLE results", "TRUNCATE tasks",
+                "INSERT INTO jobs (name, task_kind, model) VALUES ('x', 'caption', 'tiny')",
+                "INSERT INTO tasks (job_id, image_uri) VALUES (1, '/c.jpg')", "UPDATE tasks SET image_uri = '/x.jpg'",
+                "UPDATE jobs SET cancelled_at = now()", "UPDATE results SET output_text = 'x'",
+                "CREATE TABLE public.mine (x int)", "SELECT * FROM private.notes",
+                "ALTER TABLE tasks ADD COLUMN x int",
+            ] {
+                #expect(Self.refused(worker, sql), "\(sql)")
+            }
+        }
+    }
+
+    @Test func aClientCreatesJobsAndTasksAndCancelsAndRetriesAndNothingElse() throws {
+        try Self.withRoles { _, login in
+            let client = try login("client")
+            try client.executeScript(
+                """
+                INSERT INTO jobs (name, task_kind, model, generation) VALUES ('k', 'vqa', 'tiny', '{}');
+                INSERT INTO tasks (job_id, image_uri, input_text) VALUES (2, '/c.jpg', 'what?');
+                UPDATE tasks SET published_at = now() WHERE job_id = 2;
+                UPDATE jobs SET cancelled_at = now() WHERE id = 2;
+                UPDATE tasks SET status = 'cancelled', finished_at = now() WHERE job_id = 2;
+                UPDATE tasks SET status = 'queued', last_error = NULL, published_at = NULL, enqueued_at = now() WHERE id = 1;
+                SELECT * FROM captions; SELECT * FROM answers; SELECT * FROM boxes; SELECT * FROM results;
+                """)
+            for sql in [
+                "DELETE FROM jobs", "DELETE FROM tasks", "DROP VIEW captions", "TRUNCATE tasks",
+                "INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name, prompt, decoding, device, worker) VALUES (2, 1, 'x', 1, 1, 'm', 'p', '{}', 'cpu', 'w')",
+                "UPDATE tasks SET attempts = 0", "UPDATE jobs SET model = 'other'", "SELECT * FROM private.notes",
+                "CREATE TABLE public.mine (x int)",
+            ] {
+                #expect(Self.refused(client, sql), "\(sql)")
+            }
+        }
+    }
+
+    @Test func aReaderSeesTheViewsOnly() throws {
+        try Self.withRoles { _, login in
+            let reader = try login("reader")
+            let captions = try reader.execute("SELECT caption FROM captions")
+            #expect(try captions.first?.string("caption") == "a cat")
+            try reader.executeScript("SELECT * FROM answers; SELECT * FROM boxes;")
+            for sql in [
+                "SELECT * FROM tasks", "SELECT * FROM results", "SELECT * FROM jobs",
+                "UPDATE tasks SET status = 'done'",
+                "INSERT INTO jobs (name, task_kind, model) VALUES ('x', 'caption', 'tiny')", "DELETE FROM results",
+                "SELECT * FROM private.notes",
+            ] {
+                #expect(Self.refused(reader, sql), "\(sql)")
+            }
+        }
+    }
+}
