@@ -29,6 +29,8 @@ public final class InferenceWorker {
     /// Batches taken from the queue whose model run has not started; the stop handler returns them.
     private let unstarted = UnstartedBatches()
     private var holding: HoldingLimit
+    /// The prefetch the consumers run with.
+    private var appliedPrefetch: Int
     private var lastReconcile = -Double.infinity
     /// A test failpoint: the process aborts when the model starts on a task whose input text is this
     /// (`INFMLLM_FAILPOINT_CRASH_ON_INPUT`), standing in for a task that crashes workers.
@@ -54,6 +56,7 @@ public final class InferenceWorker {
             consumerTimeout: configuration.consumerTimeout, prefetch: configuration.prefetch,
             batchSize: configuration.batchSize)
         queue = QueueSession(configuration: configuration, prefetch: holding.prefetch)
+        appliedPrefetch = holding.prefetch
         decoder = ImageDecoder(maxPixels: configuration.maxImagePixels)
         reader = ImageReader(fetch: configuration.fetch, maxBytes: configuration.maxImageBytes)
         outbox = TaskOutbox(
@@ -305,23 +308,33 @@ public final class InferenceWorker {
 
     /// Takes in a batch's time and, when the consumer timeout calls for it, holds fewer messages.
     private func observe(seconds: Double, tasks: Int) {
-        let before = (holding.prefetch, holding.exceedsTimeout)
+        let wasExceeding = holding.exceedsTimeout
         holding.observe(seconds: seconds, tasks: tasks)
-        guard holding.prefetch != before.0 || holding.exceedsTimeout != before.1 else { return }
-        do {
-            try withQueue("setting the prefetch") { try queue.setPrefetch(holding.prefetch) }
-        } catch {
-            log("setting the prefetch failed: \(error)")
+        let wanted = holding.prefetch
+        // RabbitMQ applies a prefetch to new consumers only, so a change subscribes again, and the messages already
+        // delivered stay in hand beside the new window. So the prefetch moves only by half or more (or to what was
+        // asked for): small moves of the estimate neither churn consumers nor stack windows.
+        let moves =
+            wanted != appliedPrefetch
+            && (Double(wanted) >= Double(appliedPrefetch) * 1.5 || Double(wanted) * 1.5 <= Double(appliedPrefetch)
+                || wanted == configuration.prefetch)
+        if moves {
+            do {
+                try withQueue("setting the prefetch") { try queue.setPrefetch(wanted) }
+                appliedPrefetch = wanted
+            } catch {
+                log("setting the prefetch failed: \(error)")
+            }
         }
         let perTask = String(format: "%.1f", holding.secondsPerTask ?? 0)
-        if holding.exceedsTimeout {
+        if holding.exceedsTimeout && !wasExceeding {
             log(
                 "a task takes \(perTask) s, more than half the broker's consumer_timeout "
                     + "(\(Int(configuration.consumerTimeout)) s): raise consumer_timeout in rabbitmq.conf and pass "
                     + "it as --consumer-timeout, or the broker will take tasks back mid-run")
-        } else if holding.prefetch < configuration.prefetch {
+        } else if moves && wanted < configuration.prefetch {
             log(
-                "a task takes \(perTask) s: holding at most \(holding.prefetch) message(s), batches of "
+                "a task takes \(perTask) s: holding at most \(wanted) message(s), batches of "
                     + "\(holding.batchSize), to acknowledge within half the broker's consumer_timeout "
                     + "(\(Int(configuration.consumerTimeout)) s)")
         }
