@@ -74,8 +74,13 @@ public enum ImageListing {
             throw ImageSourceError(
                 source: "enqueue", reason: "this task needs --\(request.textName) or a manifest")
         }
-        var tasks: [ListedImage] = request.paths.map {
-            ListedImage(uri: ImageLocation.hasScheme($0) ? $0 : absolute($0), text: sharedText)
+        var tasks: [ListedImage] = try request.paths.map { path in
+            if ImageLocation.hasScheme(path) {
+                _ = try ImageLocation(path)
+                return ListedImage(uri: path, text: sharedText)
+            }
+            if path.contains("://") { _ = try ImageLocation(path) }  // an unknown scheme, refused with the reason
+            return ListedImage(uri: absolute(path), text: sharedText)
         }
         if let directory = request.directory {
             tasks += try scan(

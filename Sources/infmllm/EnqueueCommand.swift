@@ -135,8 +135,9 @@ struct EnqueueCommand: ParsableCommand {
 
         let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
         let outbox = try services.outbox(environment)
-        // Tasks of earlier runs whose messages never got out (the broker was down, say) go out first.
-        try outbox.reconcile(store: store, grace: try services.resolvedRepublishAfter(environment))
+        // Tasks of earlier runs whose messages never got out (the broker was down, say) go out first; a failure
+        // there is reported and left to the workers' reconciler.
+        JobServices.reconcile(outbox, store: store, grace: try services.resolvedRepublishAfter(environment))
         let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
         let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
         let opened = try store.openJob(

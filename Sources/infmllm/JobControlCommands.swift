@@ -19,6 +19,19 @@ struct JobServices {
         self.job = job
     }
 
+    /// Publishes queued tasks whose messages were never confirmed, reporting (not throwing) a failure: the
+    /// command's own work goes on, and workers reconcile too.
+    static func reconcile(_ outbox: TaskOutbox, store: PostgresJobStore, grace: Double) {
+        do {
+            if let published = try outbox.reconcile(store: store, grace: grace), published > 0 {
+                FileHandle.standardError.write(
+                    Data("published \(published) queued task(s) whose messages were never confirmed\n".utf8))
+            }
+        } catch {
+            FileHandle.standardError.write(Data("could not publish earlier unconfirmed tasks: \(error)\n".utf8))
+        }
+    }
+
     /// Publishes the tasks `ids` of `job` to the job's model queue with confirms, marking them published.
     func publish(_ ids: [Int64], outbox: TaskOutbox) throws {
         try outbox.publish(ids.map { ($0, job.id) }, model: job.model, store: store)
@@ -37,7 +50,7 @@ struct RetryCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let resolved = try JobServices(job, options: services)
         let outbox = try services.outbox(environment)
-        try outbox.reconcile(store: resolved.store, grace: try services.resolvedRepublishAfter(environment))
+        JobServices.reconcile(outbox, store: resolved.store, grace: try services.resolvedRepublishAfter(environment))
         let ids = try resolved.store.requeueFailed(job: resolved.job.id)
         try resolved.publish(ids, outbox: outbox)
         print(
