@@ -9,7 +9,9 @@ let package = Package(
         .executable(name: "infmllm", targets: ["infmllm"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // MARK: C libraries (Debian packages; see ops/install-deps.sh)
@@ -48,6 +50,8 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "Jobs", "Generation", "Models", "Compute", "Imaging", "ImageSources", "Postgres", "RabbitMQ",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
             ]),
 
         // MARK: Composition root

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     pkg-config
     librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev libcurl4-openssl-dev zlib1g-dev
-    rabbitmq-server postgresql postgresql-client nginx-light zip
+    rabbitmq-server postgresql postgresql-client nginx-light zip prometheus curl
 )
 # docker-compose (v1, Debian's) only validates docker-compose.yml in the tests; no engine is needed for that.
 if [[ "${INFMLLM_SKIP_COMPOSE:-0}" != 1 ]]; then packages+=(docker-compose); fi

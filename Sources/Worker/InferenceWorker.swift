@@ -41,10 +41,14 @@ public final class InferenceWorker {
     /// Rounds of republishing a dead-lettered task whose model never got far enough to fail it.
     static let republishRounds = 3
 
+    /// What this worker reports to Prometheus (served by `MetricsServer` when the command asks for it).
+    public let metrics: WorkerMetrics
+
     public init(
         configuration: WorkerConfiguration, model: VisionLanguageModel, weightsFingerprint: String, stop: StopSignal,
-        log: @escaping @Sendable (String) -> Void
+        metrics: WorkerMetrics = WorkerMetrics(), log: @escaping @Sendable (String) -> Void
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         engine = InferenceEngine(model: model, memoryBudget: configuration.memoryBudget)
         provenance = Provenance(
@@ -179,6 +183,7 @@ public final class InferenceWorker {
                         TaskOutcome(
                             taskID: task.taskID, jobID: task.jobID,
                             ending: .failed(reason: Self.deadLetterReason(task, message: message))))
+                    metrics.taskEnded(kind: task.taskKind.rawValue, outcome: "failed", reason: "crashed")
                 }
             } else if TaskTopology.modelKey(task.jobModel) != ownKey {
                 forward.append((task, task.jobModel, 0))
@@ -251,6 +256,9 @@ public final class InferenceWorker {
                     try $0.reuseResults(for: reusable, weightsSHA256: provenance.weightsSHA256)
                 })
         completed += reused.count
+        for item in current where reused.contains(item.task.taskID) {
+            metrics.taskEnded(kind: item.task.taskKind.rawValue, outcome: "reused")
+        }
         let work = current.filter { !reused.contains($0.task.taskID) }
         let starting = work.filter { $0.failure == nil }
         try withStore("starting tasks") {
@@ -261,10 +269,25 @@ public final class InferenceWorker {
             abort()
         }
         let outcomes = infer(work, decodeMilliseconds: batch.decodeMilliseconds)
-        try record(outcomes)
+        let unstorable = try record(outcomes)
+        let byID = Dictionary(work.map { ($0.task.taskID, $0) }, uniquingKeysWith: { first, _ in first })
+        var tokens = 0
         for outcome in outcomes {
-            if case .failed = outcome.ending { failed += 1 } else { completed += 1 }
+            let item = byID[outcome.taskID]
+            let kind = item?.task.taskKind.rawValue ?? "unknown"
+            if unstorable.contains(outcome.taskID) {
+                failed += 1
+                metrics.taskEnded(kind: kind, outcome: "failed", reason: "storage")
+            } else if case .result(_, let ids, _, _, _, _, _) = outcome.ending {
+                completed += 1
+                tokens += ids.count
+                metrics.taskEnded(kind: kind, outcome: "done")
+            } else {
+                failed += 1
+                metrics.taskEnded(kind: kind, outcome: "failed", reason: item?.failure != nil ? "image" : "model")
+            }
         }
+        if !starting.isEmpty { metrics.batchRan(size: starting.count, tokens: tokens) }
         // Acknowledge only after the commit: a crash before this point redelivers, and the commit is idempotent.
         for item in current { acknowledge(item.message) }
         // The batch's reading and decoding (URLs included) count with the model's time: all of it happens while
@@ -282,20 +305,26 @@ public final class InferenceWorker {
 
     /// Commits outcomes in one transaction; when PostgreSQL refuses the batch for good, commits them one at a
     /// time, so that only a task whose result cannot be stored fails, with the reason.
-    private func record(_ outcomes: [TaskOutcome]) throws {
+    /// - Returns: the tasks whose results could not be stored and were recorded as failed instead.
+    private func record(_ outcomes: [TaskOutcome]) throws -> Set<Int64> {
         do {
             try withStore("recording results", evenWhenStopping: true) {
                 try $0.record(outcomes, provenance: provenance)
             }
+            return []
         } catch let error as PostgresError where !error.isTransient {
             log("PostgreSQL refused a batch of \(outcomes.count) result(s) (\(error)); recording them one at a time")
-            for outcome in outcomes { try recordAlone(outcome) }
+            var unstorable: Set<Int64> = []
+            for outcome in outcomes where try !recordAlone(outcome) { unstorable.insert(outcome.taskID) }
+            return unstorable
         }
     }
 
-    private func recordAlone(_ outcome: TaskOutcome) throws {
+    /// - Returns: false when the result could not be stored and a failure was recorded instead.
+    private func recordAlone(_ outcome: TaskOutcome) throws -> Bool {
         do {
             try withStore("recording a result") { try $0.record([outcome], provenance: provenance) }
+            return true
         } catch let error as PostgresError where !error.isTransient {
             if case .failed = outcome.ending { throw error }  // not even the failure can be stored
             log("task \(outcome.taskID): its result cannot be stored (\(error)); recording it as failed")
@@ -303,6 +332,7 @@ public final class InferenceWorker {
                 taskID: outcome.taskID, jobID: outcome.jobID,
                 ending: .failed(reason: "the result could not be stored: \(error)"), imageSHA256: outcome.imageSHA256)
             try withStore("recording a failure") { try $0.record([failure], provenance: provenance) }
+            return false
         }
     }
 
@@ -414,6 +444,7 @@ public final class InferenceWorker {
             case let .success(answer):
                 var timings = answer.timings
                 timings["decode_image"] = decodeMilliseconds
+                metrics.phasesTook(timings)
                 let decoding = String(
                     decoding: (try? JSONEncoder().encode(pair.request.parameters)) ?? Data("{}".utf8), as: UTF8.self)
                 let timingsJSON = String(
@@ -458,6 +489,7 @@ public final class InferenceWorker {
             if let published, published > 0 {
                 log("published \(published) queued task(s) whose messages were never confirmed")
             }
+            metrics.queueDepthSeen(try withQueue("reading the queue depth") { try queue.readyCount() })
         } catch {
             log("publishing unconfirmed tasks failed (tried again later): \(error)")
         }
@@ -466,13 +498,19 @@ public final class InferenceWorker {
     // MARK: - Connections
 
     private func withQueue<T>(_ what: String, _ body: () throws -> T) throws -> T {
-        try backoff.retry(
+        let result = try backoff.retry(
             what, stop: stop, log: log, isTransient: { ($0 as? AMQPError)?.isTransient ?? false },
-            reconnect: { try queue.connect() }
+            reconnect: {
+                metrics.service("rabbitmq", reachable: false)
+                metrics.reconnected(to: "rabbitmq")
+                try queue.connect()
+            }
         ) {
             if !queue.isConnected { try queue.connect() }
             return try body()
         }
+        metrics.service("rabbitmq", reachable: true)
+        return result
     }
 
     /// Retries publishing through the outbox, which opens a new connection of its own after a failure.
@@ -487,16 +525,22 @@ public final class InferenceWorker {
     private func withStore<T>(
         _ what: String, evenWhenStopping: Bool = false, _ body: (PostgresJobStore) throws -> T
     ) throws -> T {
-        try backoff.retry(
+        let result = try backoff.retry(
             what, stop: evenWhenStopping ? StopSignal() : stop, log: log,
             isTransient: { ($0 as? PostgresError)?.isTransient ?? false },
-            reconnect: { store = PostgresJobStore(connection: try PostgresConnection(url: configuration.databaseURL)) }
+            reconnect: {
+                metrics.service("postgres", reachable: false)
+                metrics.reconnected(to: "postgres")
+                store = PostgresJobStore(connection: try PostgresConnection(url: configuration.databaseURL))
+            }
         ) {
             if store == nil || store?.connection.isHealthy == false {
                 store = PostgresJobStore(connection: try PostgresConnection(url: configuration.databaseURL))
             }
             return try body(store!)
         }
+        metrics.service("postgres", reachable: true)
+        return result
     }
 }
 

@@ -150,6 +150,14 @@ final class QueueSession: @unchecked Sendable {
         }
     }
 
+    /// Messages ready in the model's queue (not counting those delivered and unacknowledged).
+    func readyCount() throws -> Int {
+        try lock.withLock {
+            guard let publisher else { throw AMQPError.library(operation: "queue.declare", message: "not connected") }
+            return try publisher.queueCounts(configuration.topology.queue).messageCount
+        }
+    }
+
     /// Parks a message that cannot be a task in the rejected queue with `reason`, then acknowledges it.
     func reject(_ delivery: Delivery, reason: String) throws {
         let message = delivery.message

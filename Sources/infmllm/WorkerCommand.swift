@@ -40,6 +40,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Attempts to fetch an image URL, for timeouts, lost connections, 5xx and 429.") var fetchAttempts = 4
     @Option(help: "Image URLs fetched at once.") var fetchConcurrency = 16
     @Option(help: "The largest image file, URL body or archive member read, in bytes.") var maxImageBytes = 64 << 20
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on host:port (default: off).",
+            valueName: "host:port"))
+    var metricsAddress: String?
     @OptionGroup var services: ServiceOptions
     @OptionGroup var images: ImageOptions
 
@@ -72,11 +77,18 @@ struct WorkerCommand: ParsableCommand {
         let stop = StopSignal()
         stop.installHandlers()
         let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+        let metrics = WorkerMetrics()
+        if let metricsAddress {
+            try MetricsServer(address: metricsAddress, metrics: metrics).start()
+            log("metrics on http://\(metricsAddress)/metrics")
+        }
+        let loadBegan = Date()
         let backend = try compute.backend(modelDirectory: model)
         log("loading \(model) on \(backend.summary)")
         // The weights' SHA-256 (cached after the first start) is computed while the model loads.
         let digest = WeightsDigest(directory: model)
         let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
+        metrics.modelLoaded(seconds: Date().timeIntervalSince(loadBegan))
         let configuration = WorkerConfiguration(
             databaseURL: services.resolvedDatabaseURL(environment),
             amqpURL: try AMQPURL(services.resolvedAMQPURL(environment)),
@@ -93,7 +105,7 @@ struct WorkerCommand: ParsableCommand {
         let worker = InferenceWorker(
             configuration: configuration, model: vlm,
             weightsFingerprint: try digest.value(log: log),
-            stop: stop, log: log)
+            stop: stop, metrics: metrics, log: log)
         try worker.run()
     }
 }

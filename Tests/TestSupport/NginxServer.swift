@@ -105,7 +105,7 @@ public final class NginxServer: @unchecked Sendable {
     }
 
     /// A port the kernel has just handed out as free (bound to port 0, then released).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw NginxError(message: "no socket") }
         defer { close(socket) }

@@ -1,0 +1,130 @@
+// A real Prometheus (Debian's package) scrapes a worker during a job; the counters read back through Prometheus'
+// HTTP API match the job's rows, and promtool accepts the exposition.
+
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A Prometheus server scraping `target` every second, stopped when this object goes away.
+final class PrometheusServer {
+    let port: Int
+    private let directory: URL
+    private var pid: pid_t = 0
+
+    init(target: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infmllm-prometheus-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        port = try NginxServer.freePort()
+        let config = """
+            global:
+              scrape_interval: 1s
+              evaluation_interval: 1s
+            scrape_configs:
+              - job_name: infmllm
+                static_configs:
+                  - targets: ['\(target)']
+            """
+        try config.write(to: directory.appendingPathComponent("prometheus.yml"), atomically: true, encoding: .utf8)
+        let arguments = [
+            "/usr/bin/prometheus", "--config.file=\(directory.path)/prometheus.yml",
+            "--storage.tsdb.path=\(directory.path)/data", "--web.listen-address=127.0.0.1:\(port)",
+        ]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, directory.path + "/prometheus.log", O_WRONLY | O_CREAT, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
+            throw ClusterError(message: "cannot start prometheus")
+        }
+    }
+
+    deinit {
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The value of an instant query's first sample, or nil when it has none (yet).
+    func query(_ expression: String) throws -> Double? {
+        let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
+        let result = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "http://127.0.0.1:\(port)/api/v1/query?query=\(encoded)"])
+        guard let object = try? JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
+            let data = object["data"] as? [String: Any], let samples = data["result"] as? [[String: Any]],
+            let value = samples.first?["value"] as? [Any], let text = value.last as? String
+        else { return nil }
+        return Double(text)
+    }
+}
+
+@Suite struct MetricsTests {
+    @Test func prometheusScrapesAWorkerAndItsCountersMatchTheJob() throws {
+        let cluster = try Cluster()
+        let directory = cluster.scratch.appendingPathComponent("mixed")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for index in 0..<10 {
+            try FileManager.default.copyItem(
+                atPath: Cluster.images + "/rgb_64x64.png",
+                toPath: directory.appendingPathComponent("\(index).png").path)
+        }
+        try Data("not an image".utf8).write(to: directory.appendingPathComponent("bad.png"))
+        let metricsPort = try NginxServer.freePort()
+        let prometheus = try PrometheusServer(target: "127.0.0.1:\(metricsPort)")
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", directory.path, "--job", "watched", "--model", "tiny",
+                "--max-new-tokens", "5", "--min-new-tokens", "5",
+            ]))
+        try cluster.startWorker(["--metrics-address", "127.0.0.1:\(metricsPort)", "--batch-size", "4"])
+        #expect(try cluster.waitUntilFinished(job: "watched") == ["done": 10, "failed": 1])
+
+        // Prometheus has scraped the final counters within a few intervals.
+        var done: Double?, failed: Double?, tokens: Double?
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            done = try prometheus.query(#"sum(infmllm_tasks_total{outcome="done"})"#)
+            failed = try prometheus.query(#"sum(infmllm_tasks_total{outcome="failed",reason="image"})"#)
+            tokens = try prometheus.query("sum(infmllm_generated_tokens_total)")
+            if done == 10 && failed == 1 && tokens == 50 { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        #expect(done == 10 && failed == 1, "\(String(describing: done)) done, \(String(describing: failed)) failed")
+        let stored = try cluster.query("SELECT sum(output_token_count) AS n FROM results").first!.int("n")
+        #expect(tokens == Double(stored), "tokens \(String(describing: tokens)) against \(stored) stored")
+        #expect(try prometheus.query(#"infmllm_phase_seconds_count{phase="vision"}"#) == 10)
+        #expect(try prometheus.query("up") == 1)
+
+        // promtool accepts the exposition, and the health endpoints answer.
+        let exposition = cluster.scratch.appendingPathComponent("metrics.txt").path
+        let fetched = try ProcessResult.run(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c",
+                "curl -sf http://127.0.0.1:\(metricsPort)/metrics > '\(exposition)' && promtool check metrics < '\(exposition)'",
+            ])
+        #expect(fetched.status == 0, "\(fetched.output)")
+        let ready = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/curl"), ["-sf", "http://127.0.0.1:\(metricsPort)/readyz"])
+        #expect(ready.status == 0 && ready.output.contains("ready"))
+        cluster.stopWorkers()
+    }
+
+    @Test func theComposePrometheusConfigIsValid() throws {
+        let checked = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/promtool"), ["check", "config", RepositoryFiles.path("ops/prometheus.yml")])
+        #expect(checked.status == 0, "\(checked.output)")
+    }
+}
