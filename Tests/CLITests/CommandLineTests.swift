@@ -83,6 +83,13 @@ import Testing
         #expect(result.status == 0, "\(result.output)")
     }
 
+    @Test func kubernetesManifestsValidate() throws {
+        // kubernetes-validate (strict) for the built-in resources, field checks for KEDA's; installs into .build.
+        let result = try ProcessResult.run(
+            URL(fileURLWithPath: "/bin/bash"), [RepositoryFiles.path("tools/k8s_validate.sh")])
+        #expect(result.status == 0 && result.output.contains("k8s manifests: valid"), "\(result.output)")
+    }
+
     @Test func theWorkerServiceCanScale() throws {
         let compose = try String(contentsOfFile: RepositoryFiles.path("docker-compose.yml"), encoding: .utf8)
         // `--scale worker=N` fails on a service with a fixed container name or a published host port.
