@@ -39,10 +39,28 @@ pg_start() {
     fi
     local conf_dir=/etc/postgresql/$pg_version/$pg_cluster/conf.d
     mkdir -p "$conf_dir"
-    printf "# written by infmllm ops/services.sh: loopback only\nlisten_addresses = '127.0.0.1'\nport = %s\n" \
-        "$pg_port" >"$conf_dir/infmllm.conf"
+    # TLS with a CA made here for the loopback name and address, so clients can use sslmode=verify-full with
+    # sslrootcert=$pg_tls/ca.pem (readable by all; the keys only by postgres).
+    local pg_tls=/etc/postgresql/$pg_version/$pg_cluster/infmllm-tls
+    if [[ ! -f $pg_tls/server.pem ]]; then
+        mkdir -p "$pg_tls"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=infmllm local CA" \
+            -keyout "$pg_tls/ca.key" -out "$pg_tls/ca.pem" >/dev/null 2>&1
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$pg_tls/server.key" \
+            -out "$pg_tls/server.csr" >/dev/null 2>&1
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$pg_tls/san.ext"
+        openssl x509 -req -in "$pg_tls/server.csr" -CA "$pg_tls/ca.pem" -CAkey "$pg_tls/ca.key" -CAcreateserial \
+            -days 3650 -extfile "$pg_tls/san.ext" -out "$pg_tls/server.pem" >/dev/null 2>&1
+        chown -R postgres:postgres "$pg_tls"
+        chmod 600 "$pg_tls"/*.key
+        chmod 644 "$pg_tls"/*.pem
+        chmod 755 "$pg_tls"
+    fi
+    printf "# written by infmllm ops/services.sh: loopback only, TLS offered\nlisten_addresses = '127.0.0.1'\nport = %s\nssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" \
+        "$pg_port" "$pg_tls/server.pem" "$pg_tls/server.key" >"$conf_dir/infmllm.conf"
     if pg_up; then
-        log "PostgreSQL $pg_version/$pg_cluster already running"
+        pg_ctlcluster "$pg_version" "$pg_cluster" reload </dev/null >/dev/null
+        log "PostgreSQL $pg_version/$pg_cluster already running (settings reloaded)"
     else
         pg_ctlcluster "$pg_version" "$pg_cluster" start </dev/null >/dev/null
         log "PostgreSQL $pg_version/$pg_cluster started on 127.0.0.1:$pg_port"

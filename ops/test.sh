@@ -18,6 +18,7 @@ step "migrating the default database"
 "$(swift build --show-bin-path)/infmllm" migrate
 step "running the tests"
 swift test --skip ServiceRestartTests --skip ConsumerTimeoutTests
-step "running the service-restart and consumer-timeout tests on their own (restarts and timing)"
+step "running the service-restart, consumer-timeout and TLS tests on their own (restarts, timing, brokers of their own)"
 INFMLLM_RESTART_TESTS=1 swift test --filter ServiceRestartTests
 INFMLLM_RESTART_TESTS=1 swift test --filter ConsumerTimeoutTests
+INFMLLM_RESTART_TESTS=1 swift test --filter TLSTests

@@ -1,9 +1,11 @@
 // librabbitmq (rabbitmq-c) for Swift: headers moved under rabbitmq-c/ in 0.12; Debian 12 ships 0.11.
 #if __has_include(<rabbitmq-c/amqp.h>)
 #include <rabbitmq-c/amqp.h>
+#include <rabbitmq-c/ssl_socket.h>
 #include <rabbitmq-c/tcp_socket.h>
 #else
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #endif
 

@@ -101,8 +101,27 @@ public final class AMQPConnection {
     }
 
     private func open(heartbeatSeconds: Int) throws {
-        guard let socket = amqp_tcp_socket_new(state) else {
-            throw AMQPError.connectionFailed(target: url.description, message: "cannot create a TCP socket")
+        guard let socket = url.tls ? amqp_ssl_socket_new(state) : amqp_tcp_socket_new(state) else {
+            throw AMQPError.connectionFailed(target: url.description, message: "cannot create a socket")
+        }
+        if url.tls {
+            if let ca = url.caCertificate {
+                let status = amqp_ssl_socket_set_cacert(socket, ca)
+                guard status == AMQP_STATUS_OK.rawValue else {
+                    throw AMQPError.connectionFailed(
+                        target: url.description, message: "cannot use the CA file \(ca): \(Self.message(for: status))")
+                }
+            }
+            if let certificate = url.certificate, let key = url.key {
+                let status = amqp_ssl_socket_set_key(socket, certificate, key)
+                guard status == AMQP_STATUS_OK.rawValue else {
+                    throw AMQPError.connectionFailed(
+                        target: url.description,
+                        message: "cannot use the client certificate \(certificate): \(Self.message(for: status))")
+                }
+            }
+            amqp_ssl_socket_set_verify_peer(socket, url.verifyPeer ? 1 : 0)
+            amqp_ssl_socket_set_verify_hostname(socket, url.verifyPeer ? 1 : 0)
         }
         var wait = timeval(seconds: timeout)
         let status = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &wait)

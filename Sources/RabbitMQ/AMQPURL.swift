@@ -1,22 +1,62 @@
-// The parts of an `amqp://user:password@host:port/vhost` URL, as RabbitMQ's URI spec defines them.
+// The parts of an `amqp://user:password@host:port/vhost` or `amqps://...` URL, as RabbitMQ's URI spec defines them,
+// with its TLS query parameters.
 
-/// Where and as whom to connect to RabbitMQ.
+/// Where and as whom to connect to RabbitMQ, and over TLS how to check the broker and who we are.
 public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var user: String
     public var password: String
     public var virtualHost: String
+    /// `amqps://`: TLS, the broker's certificate checked against `caCertificate` (or the system's CAs) and the host.
+    public var tls: Bool
+    /// PEM files: the CA that signed the broker's certificate, and this client's certificate and key (for brokers
+    /// that ask for one).
+    public var caCertificate: String?
+    public var certificate: String?
+    public var key: String?
+    /// Whether the broker's certificate and host name are verified (`verify=verify_none` turns it off).
+    public var verifyPeer: Bool
 
-    /// Parses `amqp://[user[:password]@]host[:port][/vhost]`.
+    /// Parses `amqp[s]://[user[:password]@]host[:port][/vhost][?cacertfile=..&certfile=..&keyfile=..&verify=..]`.
     ///
-    /// Missing parts take the AMQP defaults: guest/guest, port 5672, and virtual host `/`. The path is the
-    /// percent-decoded virtual host, so `/%2f` and an absent path both mean `/`, and `/jobs` means `jobs`.
+    /// Missing parts take the AMQP defaults: guest/guest, port 5672 (5671 with TLS), and virtual host `/`. The path
+    /// is the percent-decoded virtual host, so `/%2f` and an absent path both mean `/`, and `/jobs` means `jobs`.
+    /// The query takes RabbitMQ's TLS parameter names.
     public init(_ url: String) throws {
-        guard url.hasPrefix("amqp://") else {
-            throw AMQPError.invalidURL(url, reason: "only amqp:// is supported (TLS is not built in)")
+        let lower = url.lowercased()
+        guard lower.hasPrefix("amqp://") || lower.hasPrefix("amqps://") else {
+            throw AMQPError.invalidURL(url, reason: "use amqp:// or amqps://")
         }
-        var rest = Substring(url.dropFirst("amqp://".count))
+        tls = lower.hasPrefix("amqps://")
+        verifyPeer = true
+        var rest = Substring(url.dropFirst(tls ? "amqps://".count : "amqp://".count))
+        if let question = rest.firstIndex(of: "?") {
+            for pair in rest[rest.index(after: question)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let value = parts.count > 1 ? try Self.percentDecoded(parts[1], in: url) : ""
+                switch parts[0] {
+                case "cacertfile": caCertificate = value
+                case "certfile": certificate = value
+                case "keyfile": key = value
+                case "verify":
+                    guard value == "verify_peer" || value == "verify_none" else {
+                        throw AMQPError.invalidURL(url, reason: "verify is verify_peer or verify_none")
+                    }
+                    verifyPeer = value == "verify_peer"
+                default:
+                    throw AMQPError.invalidURL(
+                        url, reason: "unknown parameter \(parts[0]) (cacertfile, certfile, keyfile, verify)")
+                }
+            }
+            guard tls || (caCertificate == nil && certificate == nil && key == nil) else {
+                throw AMQPError.invalidURL(url, reason: "TLS files need an amqps:// URL")
+            }
+            guard (certificate == nil) == (key == nil) else {
+                throw AMQPError.invalidURL(url, reason: "certfile and keyfile go together")
+            }
+            rest = rest[..<question]
+        }
         var path: Substring?
         if let slash = rest.firstIndex(of: "/") {
             path = rest[rest.index(after: slash)...]
@@ -31,7 +71,7 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
             user = try Self.percentDecoded(parts[0], in: url)
             password = parts.count > 1 ? try Self.percentDecoded(parts[1], in: url) : ""
         }
-        port = 5672
+        port = tls ? 5671 : 5672
         if let colon = rest.lastIndex(of: ":") {
             guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else {
                 throw AMQPError.invalidURL(url, reason: "the port must be a number from 1 to 65535")
@@ -51,7 +91,7 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     /// The URL with the password hidden, for messages and logs.
     public var description: String {
         let vhost = virtualHost == "/" ? "%2f" : virtualHost
-        return "amqp://\(user):***@\(host):\(port)/\(vhost)"
+        return "\(tls ? "amqps" : "amqp")://\(user):***@\(host):\(port)/\(vhost)"
     }
 
     private static func percentDecoded(_ text: Substring, in url: String) throws -> String {

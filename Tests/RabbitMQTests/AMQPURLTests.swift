@@ -18,7 +18,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "http://localhost", "amqps://localhost", "amqp://", "amqp://host:99999", "amqp://host:x", "amqp://h/%zz",
+        "http://localhost", "amqp://", "amqp://host:99999", "amqp://host:x", "amqp://h/%zz",
+        "amqp://h/?cacertfile=/ca.pem", "amqps://h/?verify=maybe", "amqps://h/?certfile=/c.pem", "amqps://h/?x=1",
     ])
     func malformedURLsAreRefusedWithTheirText(_ text: String) {
         #expect { try AMQPURL(text) } throws: { "\($0)".contains(text) }
@@ -26,5 +27,15 @@ import Testing
 
     @Test func descriptionHidesThePassword() throws {
         #expect("\(try AMQPURL("amqp://app:hunter2@host/"))" == "amqp://app:***@host:5672/%2f")
+    }
+
+    @Test func tlsURLsCarryTheirFiles() throws {
+        let url = try AMQPURL(
+            "amqps://app:pw@mq.example/%2f?cacertfile=/etc/ca.pem&certfile=/etc/c.pem&keyfile=/etc/k.pem")
+        #expect(url.tls && url.port == 5671 && url.verifyPeer)
+        #expect(url.caCertificate == "/etc/ca.pem" && url.certificate == "/etc/c.pem" && url.key == "/etc/k.pem")
+        #expect("\(url)" == "amqps://app:***@mq.example:5671/%2f")
+        #expect(try !AMQPURL("amqps://h/?verify=verify_none").verifyPeer)
+        #expect(try !AMQPURL("amqp://h").tls)
     }
 }
