@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // MARK: C libraries (Debian packages; see ops/install-deps.sh)
@@ -52,6 +53,7 @@ let package = Package(
                 "Jobs", "Generation", "Models", "Compute", "Imaging", "ImageSources", "Postgres", "RabbitMQ",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // MARK: Composition root
@@ -62,6 +64,7 @@ let package = Package(
                 "Generation",
                 "Compute", "CPUBackend", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

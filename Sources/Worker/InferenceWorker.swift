@@ -9,6 +9,7 @@ import Generation
 import ImageSources
 import Imaging
 import Jobs
+import Logging
 import Models
 import Postgres
 import RabbitMQ
@@ -19,7 +20,11 @@ public final class InferenceWorker {
     let engine: InferenceEngine
     let provenance: Provenance
     let stop: StopSignal
+    /// Log lines carry the worker's name; lines about a task also its and its job's ids.
+    let logger: Logger
     let log: @Sendable (String) -> Void
+    /// Lines about trouble the worker works around (retries, reconnections).
+    let warn: @Sendable (String) -> Void
     let queue: QueueSession
     let decoder: ImageDecoder
     let reader: ImageReader
@@ -46,8 +51,13 @@ public final class InferenceWorker {
 
     public init(
         configuration: WorkerConfiguration, model: VisionLanguageModel, weightsFingerprint: String, stop: StopSignal,
-        metrics: WorkerMetrics = WorkerMetrics(), log: @escaping @Sendable (String) -> Void
+        metrics: WorkerMetrics = WorkerMetrics(), logger: Logger
     ) {
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(configuration.workerName)"
+        self.logger = logger
+        log = { [logger] in logger.info("\($0)") }
+        warn = { [logger] in logger.warning("\($0)") }
         self.metrics = metrics
         self.configuration = configuration
         engine = InferenceEngine(model: model, memoryBudget: configuration.memoryBudget)
@@ -55,7 +65,6 @@ public final class InferenceWorker {
             modelName: configuration.modelName, weightsSHA256: weightsFingerprint,
             device: configuration.device, worker: configuration.workerName)
         self.stop = stop
-        self.log = log
         holding = HoldingLimit(
             consumerTimeout: configuration.consumerTimeout, prefetch: configuration.prefetch,
             batchSize: configuration.batchSize)
@@ -177,7 +186,8 @@ public final class InferenceWorker {
                     forward.append((task, task.jobModel, round + 1))
                     log(
                         "task \(task.taskID) reached the delivery limit having started \(task.attempts) time(s): "
-                            + "queued again (round \(round + 1) of \(Self.republishRounds))")
+                            + "queued again (round \(round + 1) of \(Self.republishRounds))", task: task.taskID,
+                        job: task.jobID)
                 } else {
                     outcomes.append(
                         TaskOutcome(
@@ -190,7 +200,7 @@ public final class InferenceWorker {
                 settled.append(message)
                 log(
                     "task \(task.taskID) of job \(task.jobID) is for model \(TaskTopology.modelKey(task.jobModel)), "
-                        + "not \(ownKey): sent to that model's queue")
+                        + "not \(ownKey): sent to that model's queue", task: task.taskID, job: task.jobID)
             } else if message.isRedelivery && task.attempts > 0 {
                 alone.append(Work(message: message, task: task))
             } else {
@@ -265,7 +275,9 @@ public final class InferenceWorker {
             try $0.start(starting.map(\.task.taskID), worker: configuration.workerName)
         }
         if let crashOnInput, let task = starting.first(where: { $0.task.inputText == crashOnInput }) {
-            log("failpoint INFMLLM_FAILPOINT_CRASH_ON_INPUT: aborting on task \(task.task.taskID)")
+            log(
+                "failpoint INFMLLM_FAILPOINT_CRASH_ON_INPUT: aborting on task \(task.task.taskID)",
+                task: task.task.taskID, job: task.task.jobID, level: .critical)
             abort()
         }
         let outcomes = infer(work, decodeMilliseconds: batch.decodeMilliseconds)
@@ -295,6 +307,11 @@ public final class InferenceWorker {
         observe(
             seconds: monotonicNow() - began + batch.decodeMilliseconds * Double(batch.work.count) / 1000,
             tasks: current.count)
+    }
+
+    /// A line about one task, with its and its job's ids as metadata.
+    private func log(_ message: String, task: Int64, job: Int64, level: Logger.Level = .info) {
+        logger.log(level: level, "\(message)", metadata: ["task": "\(task)", "job": "\(job)"])
     }
 
     private func acknowledge(_ message: QueueSession.Delivery) {
@@ -327,7 +344,9 @@ public final class InferenceWorker {
             return true
         } catch let error as PostgresError where !error.isTransient {
             if case .failed = outcome.ending { throw error }  // not even the failure can be stored
-            log("task \(outcome.taskID): its result cannot be stored (\(error)); recording it as failed")
+            log(
+                "task \(outcome.taskID): its result cannot be stored (\(error)); recording it as failed",
+                task: outcome.taskID, job: outcome.jobID, level: .error)
             let failure = TaskOutcome(
                 taskID: outcome.taskID, jobID: outcome.jobID,
                 ending: .failed(reason: "the result could not be stored: \(error)"), imageSHA256: outcome.imageSHA256)
@@ -499,7 +518,7 @@ public final class InferenceWorker {
 
     private func withQueue<T>(_ what: String, _ body: () throws -> T) throws -> T {
         let result = try backoff.retry(
-            what, stop: stop, log: log, isTransient: { ($0 as? AMQPError)?.isTransient ?? false },
+            what, stop: stop, log: warn, isTransient: { ($0 as? AMQPError)?.isTransient ?? false },
             reconnect: {
                 metrics.service("rabbitmq", reachable: false)
                 metrics.reconnected(to: "rabbitmq")
@@ -516,7 +535,7 @@ public final class InferenceWorker {
     /// Retries publishing through the outbox, which opens a new connection of its own after a failure.
     private func withOutbox<T>(_ what: String, _ body: () throws -> T) throws -> T {
         try backoff.retry(
-            what, stop: stop, log: log, isTransient: { ($0 as? AMQPError)?.isTransient ?? false }, reconnect: {},
+            what, stop: stop, log: warn, isTransient: { ($0 as? AMQPError)?.isTransient ?? false }, reconnect: {},
             body)
     }
 
@@ -526,7 +545,7 @@ public final class InferenceWorker {
         _ what: String, evenWhenStopping: Bool = false, _ body: (PostgresJobStore) throws -> T
     ) throws -> T {
         let result = try backoff.retry(
-            what, stop: evenWhenStopping ? StopSignal() : stop, log: log,
+            what, stop: evenWhenStopping ? StopSignal() : stop, log: warn,
             isTransient: { ($0 as? PostgresError)?.isTransient ?? false },
             reconnect: {
                 metrics.service("postgres", reachable: false)

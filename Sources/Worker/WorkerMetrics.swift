@@ -18,25 +18,39 @@ public final class WorkerMetrics: Sendable {
 
     public init() {
         batchSizes = registry.makeValueHistogram(
-            name: "infmllm_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64],
-            help: "Tasks per batch the model ran.")
-        modelLoad = registry.makeGauge(name: "infmllm_model_load_seconds", help: "Seconds the model took to load.")
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_batch_size", unitName: "", helpText: "Tasks per batch the model ran."),
+            buckets: [1, 2, 4, 8, 16, 32, 64])
+        modelLoad = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_model_load_seconds", unitName: "", helpText: "Seconds the model took to load."))
         residentMemory = registry.makeGauge(
-            name: "infmllm_resident_memory_bytes", help: "The worker's resident memory when scraped.")
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_resident_memory_bytes", unitName: "",
+                helpText: "The worker's resident memory when scraped."))
         queueDepth = registry.makeGauge(
-            name: "infmllm_queue_depth", help: "Ready messages in the worker's model queue, as last seen.")
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_queue_depth", unitName: "",
+                helpText: "Ready messages in the worker's model queue, as last seen."
+            ))
         generatedTokens = registry.makeCounter(
-            name: "infmllm_generated_tokens_total", help: "Tokens generated for finished tasks.")
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_generated_tokens_total", unitName: "",
+                helpText: "Tokens generated for finished tasks."))
         images = registry.makeCounter(
-            name: "infmllm_images_total", help: "Images the model ran on (one per finished task).")
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_images_total", unitName: "",
+                helpText: "Images the model ran on (one per finished task)."))
     }
 
     /// A task that ended: `outcome` done, reused or failed; failures by `reason` class (image, model, crashed,
     /// storage).
     func taskEnded(kind: String, outcome: String, reason: String = "") {
         registry.makeCounter(
-            name: "infmllm_tasks_total", labels: [("kind", kind), ("outcome", outcome), ("reason", reason)],
-            help: "Tasks ended, by kind, outcome and failure reason class."
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_tasks_total", unitName: "",
+                helpText: "Tasks ended, by kind, outcome and failure reason class."),
+            labels: [("kind", kind), ("outcome", outcome), ("reason", reason)]
         ).increment()
     }
 
@@ -51,17 +65,21 @@ public final class WorkerMetrics: Sendable {
         for phase in Self.phases {
             guard let value = milliseconds[phase] else { continue }
             registry.makeValueHistogram(
-                name: "infmllm_phase_seconds", labels: [("phase", phase)],
-                buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
-                help: "Seconds per task in each phase (per batch, as each task records it)."
+                descriptor: MetricNameDescriptor(
+                    metricName: "infmllm_phase_seconds", unitName: "",
+                    helpText: "Seconds per task in each phase (per batch, as each task records it)."),
+                labels: [("phase", phase)],
+                buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
             ).record(value / 1000)
         }
     }
 
     func reconnected(to service: String) {
         registry.makeCounter(
-            name: "infmllm_reconnects_total", labels: [("service", service)],
-            help: "Reconnections after a lost connection, by service."
+            descriptor: MetricNameDescriptor(
+                metricName: "infmllm_reconnects_total", unitName: "",
+                helpText: "Reconnections after a lost connection, by service."),
+            labels: [("service", service)]
         ).increment()
     }
 

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import ImageSources
+import Logging
 import Models
 import RabbitMQ
 import Worker
@@ -45,6 +46,9 @@ struct WorkerCommand: ParsableCommand {
             "Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on host:port (default: off).",
             valueName: "host:port"))
     var metricsAddress: String?
+    @Option(help: "Log lines as text, logfmt or json.") var logFormat: String = "text"
+    @Option(help: "Least severe level logged: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
     @OptionGroup var services: ServiceOptions
     @OptionGroup var images: ImageOptions
 
@@ -76,7 +80,17 @@ struct WorkerCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let stop = StopSignal()
         stop.installHandlers()
-        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ValidationError("--log-format \(logFormat): use text, logfmt or json")
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level \(logLevel): use trace, debug, info, notice, warning, error or critical")
+        }
+        LoggingSystem.bootstrap { _ in LineLogHandler(format: format, level: level) }
+        var logger = Logger(label: "infmllm.worker")
+        logger[metadataKey: "worker"] =
+            "\(name ?? ProcessInfo.processInfo.hostName + "-\(ProcessInfo.processInfo.processIdentifier)")"
+        let log: @Sendable (String) -> Void = { [logger] in logger.info("\($0)") }
         let metrics = WorkerMetrics()
         if let metricsAddress {
             try MetricsServer(address: metricsAddress, metrics: metrics).start()
@@ -105,7 +119,7 @@ struct WorkerCommand: ParsableCommand {
         let worker = InferenceWorker(
             configuration: configuration, model: vlm,
             weightsFingerprint: try digest.value(log: log),
-            stop: stop, metrics: metrics, log: log)
+            stop: stop, metrics: metrics, logger: logger)
         try worker.run()
     }
 }

@@ -80,13 +80,19 @@ import Testing
             END $$;
             CREATE TRIGGER refuse BEFORE INSERT ON results FOR EACH ROW EXECUTE FUNCTION refuse_one();
             """)
-        let worker = try cluster.startWorker(["--batch-size", "8", "--max-wait-ms", "2000"])
+        let worker = try cluster.startWorker(["--batch-size", "8", "--max-wait-ms", "2000", "--log-format", "json"])
         #expect(try cluster.waitUntilFinished(job: "refuse") == ["done": 7, "failed": 1])
         let failure = try cluster.query("SELECT id, last_error FROM tasks WHERE status = 'failed'").first!
         #expect(try failure.int("id") == victim)
         let reason = try failure.string("last_error")
         #expect(reason.contains("could not be stored") && reason.contains("no room for task \(victim)"), "\(reason)")
         #expect(cluster.workerLogs().contains("recording them one at a time"))
+        // Every log line is a JSON object with its level and the worker; the line about the task names it and its job.
+        let lines = cluster.workerLogs().split(separator: "\n").map {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: String]
+        }
+        #expect(!lines.isEmpty && lines.allSatisfy { $0?["level"] != nil && $0?["worker"] == "w0" }, "\(lines)")
+        #expect(lines.contains { $0?["task"] == String(victim) && $0?["job"] == "1" && $0?["level"] == "error" })
         #expect(worker.isRunning)
         cluster.stopWorkers()
     }
