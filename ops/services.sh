@@ -76,16 +76,22 @@ SELECT format('CREATE ROLE %I NOLOGIN', r) FROM unnest(ARRAY['infmllm_worker', '
     WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r)\gexec
 SQL
     # A login user in each group role (the migrations grant the groups their rights), for running each part of the
-    # system with only what it needs: INFMLLM_<WORKER|CLIENT|READER>_PASSWORD, default the role's name.
+    # system with only what it needs: INFMLLM_<WORKER|CLIENT|READER>_PASSWORD, default the login's name. The password
+    # reaches psql through the environment (\getenv), never a command line; changing it changes the login's.
     local group
     for group in worker client reader; do
-        local login="${db_user}_${group}_login" upper
+        local upper password_var
         upper=$(echo "$group" | tr '[:lower:]' '[:upper:]')
-        local password_var="INFMLLM_${upper}_PASSWORD"
-        local password=${!password_var:-$login}
-        su postgres -c "psql -q -p $pg_port -v ON_ERROR_STOP=1 -v login=$login -v password=$password -v group=infmllm_$group" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE %I', :'login', :'password', :'group')
+        password_var="INFMLLM_${upper}_PASSWORD"
+        INFMLLM_LOGIN="${db_user}_${group}_login" INFMLLM_GROUP="infmllm_$group" \
+            INFMLLM_LOGIN_PASSWORD="${!password_var:-${db_user}_${group}_login}" \
+            su postgres -c "psql -q -p $pg_port -v ON_ERROR_STOP=1" <<'SQL'
+\getenv login INFMLLM_LOGIN
+\getenv password INFMLLM_LOGIN_PASSWORD
+\getenv group INFMLLM_GROUP
+SELECT format('CREATE ROLE %I LOGIN IN ROLE %I', :'login', :'group')
     WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'login')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', :'login', :'password')\gexec
 SQL
     done
 }

@@ -18,15 +18,19 @@ public enum Secrets {
         while let scheme = rest.range(of: "://") {
             result += rest[..<scheme.upperBound]
             rest = rest[scheme.upperBound...]
-            // The authority ends at the path, query, fragment or whitespace; its user information at the last @.
-            let authorityEnd = rest.firstIndex { "/?# \t\n\"'".contains($0) } ?? rest.endIndex
-            let authority = rest[..<authorityEnd]
-            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
-                result += authority[...colon] + "***" + authority[at...]
+            // User information runs to the last @ before the end of the URL (whitespace or a quote), as long as no /
+            // comes first: a password may hold ? or # unescaped, which would otherwise end the authority early.
+            let urlEnd = rest.firstIndex { " \t\n\"'".contains($0) } ?? rest.endIndex
+            if let at = rest[..<urlEnd].lastIndex(of: "@"), !rest[..<at].contains("/"),
+                let colon = rest[..<at].firstIndex(of: ":")
+            {
+                result += rest[...colon] + "***"
+                rest = rest[at...]
             } else {
-                result += authority
+                let authorityEnd = rest.firstIndex { "/?# \t\n\"'".contains($0) } ?? rest.endIndex
+                result += rest[..<authorityEnd]
+                rest = rest[authorityEnd...]
             }
-            rest = rest[authorityEnd...]
         }
         return result + rest
     }

@@ -1,6 +1,10 @@
 // The parts of an `amqp://user:password@host:port/vhost` or `amqps://...` URL, as RabbitMQ's URI spec defines them,
 // with its TLS query parameters.
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Where and as whom to connect to RabbitMQ, and over TLS how to check the broker and who we are.
 public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String
@@ -31,7 +35,9 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
         tls = lower.hasPrefix("amqps://")
         verifyPeer = true
         var rest = Substring(url.dropFirst(tls ? "amqps://".count : "amqp://".count))
-        if let question = rest.firstIndex(of: "?") {
+        // The query starts after the user information, so a `?` in a password does not begin it.
+        let afterCredentials = rest.lastIndex(of: "@").map { rest.index(after: $0) } ?? rest.startIndex
+        if let question = rest[afterCredentials...].firstIndex(of: "?") {
             for pair in rest[rest.index(after: question)...].split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 let value = parts.count > 1 ? try Self.percentDecoded(parts[1], in: url) : ""
@@ -46,7 +52,7 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
                     verifyPeer = value == "verify_peer"
                 default:
                     throw AMQPError.invalidURL(
-                        url, reason: "unknown parameter \(parts[0]) (cacertfile, certfile, keyfile, verify)")
+                        url, reason: "an unknown parameter (use cacertfile, certfile, keyfile, verify)")
                 }
             }
             guard tls || (caCertificate == nil && certificate == nil && key == nil) else {
@@ -56,6 +62,11 @@ public struct AMQPURL: Sendable, Equatable, CustomStringConvertible {
                 throw AMQPError.invalidURL(url, reason: "certfile and keyfile go together")
             }
             rest = rest[..<question]
+        }
+        if tls && caCertificate == nil {
+            // librabbitmq does not load the system's CAs by itself: Debian's bundle stands in for them.
+            let bundle = "/etc/ssl/certs/ca-certificates.crt"
+            if access(bundle, R_OK) == 0 { caCertificate = bundle }
         }
         var path: Substring?
         if let slash = rest.firstIndex(of: "/") {

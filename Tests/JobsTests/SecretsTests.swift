@@ -20,6 +20,7 @@ import Testing
         ),
         ("no credentials at all: http://example.com/a:b@c", "no credentials at all: http://example.com/a:b@c"),
         ("user@host without a password", "user@host without a password"),
+        ("invalid AMQP URL amqp://u:pa?ss#w@h/: no host", "invalid AMQP URL amqp://u:***@h/: no host"),
     ])
     func passwordsAreReplaced(_ text: String, _ expected: String) {
         #expect(Secrets.redacted(text) == expected)
