@@ -6,15 +6,11 @@ import Postgres
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// A Prometheus server scraping `target` every second, stopped when this object goes away.
 final class PrometheusServer {
     let port: Int
     private let directory: URL
-    private var pid: pid_t = 0
+    private var process: ServerProcess!
 
     init(target: String) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -35,26 +31,11 @@ final class PrometheusServer {
             "/usr/bin/prometheus", "--config.file=\(directory.path)/prometheus.yml",
             "--storage.tsdb.path=\(directory.path)/data", "--web.listen-address=127.0.0.1:\(port)",
         ]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, directory.path + "/prometheus.log", O_WRONLY | O_CREAT, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var argv = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
-            throw ClusterError(message: "cannot start prometheus")
-        }
+        process = try ServerProcess(arguments, log: directory.path + "/prometheus.log")
     }
 
     deinit {
-        if pid > 0 {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-        try? FileManager.default.removeItem(at: directory)
+        try? FileManager.default.removeItem(at: directory)  // `process` is killed as it goes
     }
 
     /// The value of an instant query's first sample, or nil when it has none (yet).

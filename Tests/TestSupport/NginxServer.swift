@@ -14,8 +14,7 @@ public final class NginxServer: @unchecked Sendable {
     public let root: URL
     public let port: Int
     private let directory: URL
-    /// Spawned and reaped directly: Foundation's `Process` can miss a child's exit and wait forever.
-    private var pid: pid_t = 0
+    private let process: ServerProcess
 
     /// The URL of `path` on this server (`path` starts with /).
     public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
@@ -54,27 +53,13 @@ public final class NginxServer: @unchecked Sendable {
             """
         let configPath = directory.appendingPathComponent("nginx.conf")
         try config.write(to: configPath, atomically: true, encoding: .utf8)
-        let arguments = ["/usr/sbin/nginx", "-p", directory.path, "-c", configPath.path]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var argv = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else {
-            throw NginxError(message: "cannot start \(arguments[0])")
-        }
+        process = try ServerProcess(
+            ["/usr/sbin/nginx", "-p", directory.path, "-c", configPath.path],
+            log: directory.appendingPathComponent("logs/stderr.log").path)
         // Ready when the port answers.
         let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
+        while Date() < deadline, !process.hasExited() {
             if Self.accepts(port) { return }
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
-                pid = 0
-                break
-            }
             Thread.sleep(forTimeInterval: 0.02)
         }
         let log = (try? String(contentsOf: directory.appendingPathComponent("logs/error.log"), encoding: .utf8)) ?? ""
@@ -82,12 +67,7 @@ public final class NginxServer: @unchecked Sendable {
     }
 
     deinit {
-        if pid > 0 {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-        try? FileManager.default.removeItem(at: directory)
+        try? FileManager.default.removeItem(at: directory)  // `process` is killed as it goes
     }
 
     /// Lines of the access log so far.
