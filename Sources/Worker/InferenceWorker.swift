@@ -34,8 +34,6 @@ public final class InferenceWorker {
     /// Batches taken from the queue whose model run has not started; the stop handler returns them.
     private let unstarted = UnstartedBatches()
     private var holding: HoldingLimit
-    /// The prefetch the consumers run with.
-    private var appliedPrefetch: Int
     private var lastReconcile = -Double.infinity
     /// A test failpoint: the process aborts when the model starts on a task whose input text is this
     /// (`INFMLLM_FAILPOINT_CRASH_ON_INPUT`), standing in for a task that crashes workers.
@@ -69,7 +67,6 @@ public final class InferenceWorker {
             consumerTimeout: configuration.consumerTimeout, prefetch: configuration.prefetch,
             batchSize: configuration.batchSize)
         queue = QueueSession(configuration: configuration, prefetch: holding.prefetch)
-        appliedPrefetch = holding.prefetch
         decoder = ImageDecoder(maxPixels: configuration.maxImagePixels)
         reader = ImageReader(fetch: configuration.fetch, maxBytes: configuration.maxImageBytes)
         outbox = TaskOutbox(
@@ -363,14 +360,14 @@ public final class InferenceWorker {
         // RabbitMQ applies a prefetch to new consumers only, so a change subscribes again, and the messages already
         // delivered stay in hand beside the new window. So the prefetch moves only by half or more (or to what was
         // asked for): small moves of the estimate neither churn consumers nor stack windows.
+        let applied = queue.prefetchCount
         let moves =
-            wanted != appliedPrefetch
-            && (Double(wanted) >= Double(appliedPrefetch) * 1.5 || Double(wanted) * 1.5 <= Double(appliedPrefetch)
+            wanted != applied
+            && (Double(wanted) >= Double(applied) * 1.5 || Double(wanted) * 1.5 <= Double(applied)
                 || wanted == configuration.prefetch)
         if moves {
             do {
                 try withQueue("setting the prefetch") { try queue.setPrefetch(wanted) }
-                appliedPrefetch = wanted
             } catch {
                 log("setting the prefetch failed: \(error)")
             }

@@ -33,6 +33,9 @@ final class QueueSession: @unchecked Sendable {
 
     var isConnected: Bool { lock.withLock { consumer != nil } }
 
+    /// The prefetch the consumers run with (or will, once reconnected).
+    var prefetchCount: Int { lock.withLock { prefetch } }
+
     /// Whether `delivery` came on the current connection; the broker has taken back every message of an earlier one.
     func isCurrent(_ delivery: Delivery) -> Bool {
         lock.withLock { consumer != nil && delivery.generation == generation }

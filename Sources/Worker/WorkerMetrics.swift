@@ -18,38 +18,25 @@ public final class WorkerMetrics: Sendable {
 
     public init() {
         batchSizes = registry.makeValueHistogram(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_batch_size", unitName: "", helpText: "Tasks per batch the model ran."),
+            descriptor: Self.named("infmllm_batch_size", "Tasks per batch the model ran."),
             buckets: [1, 2, 4, 8, 16, 32, 64])
         modelLoad = registry.makeGauge(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_model_load_seconds", unitName: "", helpText: "Seconds the model took to load."))
+            descriptor: Self.named("infmllm_model_load_seconds", "Seconds the model took to load."))
         residentMemory = registry.makeGauge(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_resident_memory_bytes", unitName: "",
-                helpText: "The worker's resident memory when scraped."))
+            descriptor: Self.named("infmllm_resident_memory_bytes", "The worker's resident memory when scraped."))
         queueDepth = registry.makeGauge(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_queue_depth", unitName: "",
-                helpText: "Ready messages in the worker's model queue, as last seen."
-            ))
+            descriptor: Self.named("infmllm_queue_depth", "Ready messages in the worker's model queue, as last seen."))
         generatedTokens = registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_generated_tokens_total", unitName: "",
-                helpText: "Tokens generated for finished tasks."))
+            descriptor: Self.named("infmllm_generated_tokens_total", "Tokens generated for finished tasks."))
         images = registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_images_total", unitName: "",
-                helpText: "Images the model ran on (one per finished task)."))
+            descriptor: Self.named("infmllm_images_total", "Images the model ran on (one per finished task)."))
     }
 
     /// A task that ended: `outcome` done, reused or failed; failures by `reason` class (image, model, crashed,
     /// storage).
     func taskEnded(kind: String, outcome: String, reason: String = "") {
         registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_tasks_total", unitName: "",
-                helpText: "Tasks ended, by kind, outcome and failure reason class."),
+            descriptor: Self.named("infmllm_tasks_total", "Tasks ended, by kind, outcome and failure reason class."),
             labels: [("kind", kind), ("outcome", outcome), ("reason", reason)]
         ).increment()
     }
@@ -65,9 +52,8 @@ public final class WorkerMetrics: Sendable {
         for phase in Self.phases {
             guard let value = milliseconds[phase] else { continue }
             registry.makeValueHistogram(
-                descriptor: MetricNameDescriptor(
-                    metricName: "infmllm_phase_seconds", unitName: "",
-                    helpText: "Seconds per task in each phase (per batch, as each task records it)."),
+                descriptor: Self.named(
+                    "infmllm_phase_seconds", "Seconds per task in each phase (per batch, as each task records it)."),
                 labels: [("phase", phase)],
                 buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
             ).record(value / 1000)
@@ -76,9 +62,7 @@ public final class WorkerMetrics: Sendable {
 
     func reconnected(to service: String) {
         registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                metricName: "infmllm_reconnects_total", unitName: "",
-                helpText: "Reconnections after a lost connection, by service."),
+            descriptor: Self.named("infmllm_reconnects_total", "Reconnections after a lost connection, by service."),
             labels: [("service", service)]
         ).increment()
     }
@@ -91,6 +75,11 @@ public final class WorkerMetrics: Sendable {
     func queueDepthSeen(_ count: Int) { queueDepth.set(to: Double(count)) }
 
     func service(_ name: String, reachable: Bool) { readiness.set(service: name, reachable: reachable) }
+
+    /// A metric's name and help text; the name carries its unit (`_seconds`, `_bytes`, `_total`) itself.
+    private static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
 
     /// Whether the model is loaded and both services answered last time.
     public var isReady: Bool { readiness.isReady }

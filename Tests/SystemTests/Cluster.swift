@@ -118,6 +118,17 @@ final class Cluster {
         return counts
     }
 
+    /// Waits until some task of `job` has `status` (running: a batch is in the model; done: one committed); fails
+    /// after `timeout` seconds.
+    func waitForFirst(_ status: String, job: String, timeout: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try counts(job: job)[status] ?? 0) > 0 { return }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        throw ClusterError(message: "no task of job \(job) was \(status) within \(timeout) s\n\(workerLogs())")
+    }
+
     /// Waits until no task of `job` is queued or running; fails after `timeout` seconds.
     func waitUntilFinished(job: String, timeout: Double = 120) throws -> [String: Int] {
         let deadline = Date().addingTimeInterval(timeout)

@@ -238,10 +238,7 @@ import Testing
                 "--min-new-tokens", "24",
             ]))
         let worker = try cluster.startWorker(["--batch-size", "4", "--prefetch", "12"])
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, (try cluster.counts(job: "stop")["running"] ?? 0) == 0 {
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        try cluster.waitForFirst("running", job: "stop")
         worker.terminate()  // SIGTERM while the model runs on the first batch
         let returned = Date().addingTimeInterval(30)
         while Date() < returned, !cluster.workerLogs().contains("went back to the queue") {

@@ -131,10 +131,7 @@ import Testing
                 "--min-new-tokens", "12",
             ]))
         let first = try cluster.startWorker(["--batch-size", "4"])
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, (try cluster.counts(job: "drain")["done"] ?? 0) == 0 {
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        try cluster.waitForFirst("done", job: "drain")
         first.terminate()  // SIGTERM in the middle of the job
         first.waitUntilExit()
         #expect(first.terminationStatus == 0, "\(cluster.workerLogs())")
@@ -243,10 +240,7 @@ import Testing
                 "--min-new-tokens", "10",
             ]))
         let victim = try cluster.startWorker(["--batch-size", "4", "--prefetch", "8"])
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, (try cluster.counts(job: "poison")["running"] ?? 0) == 0 {
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        try cluster.waitForFirst("running", job: "poison")
         kill(victim.processIdentifier, SIGKILL)
         victim.waitUntilExit()
         try cluster.startWorker(["--batch-size", "8"])

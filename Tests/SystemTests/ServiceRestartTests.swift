@@ -28,10 +28,7 @@ struct ServiceRestartTests {
                 "--min-new-tokens", "10",
             ]))
         try cluster.startWorker(["--batch-size", "4"])
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, (try cluster.counts(job: "restart")["done"] ?? 0) == 0 {
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        try cluster.waitForFirst("done", job: "restart")
         try restart(service)
         let counts = try cluster.waitUntilFinished(job: "restart", timeout: 180)
         #expect(counts == ["done": 60], "\(counts)\n\(cluster.workerLogs())")
