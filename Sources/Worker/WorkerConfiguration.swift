@@ -54,8 +54,13 @@ public struct WorkerConfiguration: Sendable {
         self.maxWait = maxWait
         self.prefetch = prefetch ?? batchSize * 2
         self.workerName =
-            workerName ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+            workerName ?? Self.defaultWorkerName
         self.device = device
         self.maxImagePixels = maxImagePixels
+    }
+
+    /// The name of a worker not given one: its host and process id.
+    public static var defaultWorkerName: String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
     }
 }

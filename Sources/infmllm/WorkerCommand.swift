@@ -88,8 +88,7 @@ struct WorkerCommand: ParsableCommand {
         }
         LoggingSystem.bootstrap { _ in LineLogHandler(format: format, level: level) }
         var logger = Logger(label: "infmllm.worker")
-        logger[metadataKey: "worker"] =
-            "\(name ?? ProcessInfo.processInfo.hostName + "-\(ProcessInfo.processInfo.processIdentifier)")"
+        logger[metadataKey: "worker"] = "\(name ?? WorkerConfiguration.defaultWorkerName)"
         let log: @Sendable (String) -> Void = { [logger] in logger.info("\($0)") }
         let metrics = WorkerMetrics()
         if let metricsAddress {
