@@ -39,6 +39,9 @@ let package = Package(
         .target(name: "Tensors"),
         .target(name: "Compute", dependencies: ["Tensors"]),
         .target(name: "CPUBackend", dependencies: ["Compute", "Tensors", "CKernels", "COpenBLAS"]),
+        // CUDA through dlopen: no CUDA headers or libraries at build time.
+        .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "CUDABackend", dependencies: ["Compute", "Tensors", "CCUDA"]),
         .target(
             name: "Models", dependencies: ["Tensors", "Compute", "COpenBLAS", "Tokenization", "Imaging"],
             resources: [.embedInCode("Resources/tokenizer.model")]),
@@ -62,7 +65,7 @@ let package = Package(
             dependencies: [
                 "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging", "ImageSources", "Tensors", "Models",
                 "Generation",
-                "Compute", "CPUBackend", "Worker",
+                "Compute", "CPUBackend", "CUDABackend", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -75,10 +78,15 @@ let package = Package(
             dependencies: ["COpenBLAS", "CRabbitMQ", "CLibPQ", "CJPEG", "CPNG", "CCurl", "CZlib"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(
+            name: "CUDABackendTests",
+            dependencies: ["CUDABackend", "CPUBackend", "Compute", "Tensors", "TestSupport"]),
+        .testTarget(
             name: "CPUBackendTests", dependencies: ["CPUBackend", "Compute", "CKernels", "Tensors", "TestSupport"]),
         .testTarget(
             name: "GenerationTests",
-            dependencies: ["Generation", "Models", "Compute", "CPUBackend", "Imaging", "Tensors", "TestSupport"],
+            dependencies: [
+                "Generation", "Models", "Compute", "CPUBackend", "CUDABackend", "Imaging", "Tensors", "TestSupport",
+            ],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(

@@ -1,12 +1,24 @@
-// --dtype and --threads, shared by `infer` and `worker`: the one place that builds the compute backend.
+// --device, --dtype and --threads, shared by `infer` and `worker`: the one place that builds the compute backend.
 
 import ArgumentParser
 import CPUBackend
+import CUDABackend
 import Compute
 import Foundation
 import Models
 
 struct ComputeOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Where the model runs: cpu, cuda (the first GPU), cuda:N, or auto (a GPU when one is usable).",
+            discussion: """
+                cuda loads the NVIDIA driver, cuBLAS and NVRTC at start (no CUDA is needed to build or to run on \
+                the CPU) and fails with the reason when one is missing. Its kernels are compiled for the GPU found on \
+                first use and cached in $INFMLLM_CUDA_CACHE (default ~/.cache/infmllm/cuda). cuda runs f32 and bf16; \
+                int8 is a CPU mode.
+                """, valueName: "cpu|cuda[:N]|auto"))
+    var device: String = "cpu"
+
     @Option(
         help: ArgumentHelp(
             "Compute mode: f32 (exact, the reference), bf16 (fast) or int8 (faster still, half the memory).",
@@ -32,7 +44,25 @@ struct ComputeOptions: ParsableArguments {
                 """, valueName: "bytes"))
     var maxMemory: String?
 
+    /// The parsed --device.
+    enum Device: Equatable {
+        case cpu, auto
+        case cuda(Int)
+    }
+
+    var parsedDevice: Device? {
+        switch device {
+        case "cpu": return .cpu
+        case "auto": return .auto
+        case "cuda": return .cuda(0)
+        default:
+            guard device.hasPrefix("cuda:"), let ordinal = Int(device.dropFirst(5)), ordinal >= 0 else { return nil }
+            return .cuda(ordinal)
+        }
+    }
+
     func validate() throws {
+        if parsedDevice == nil { throw ValidationError("--device \(device): use cpu, cuda, cuda:N or auto") }
         if let maxMemory, Self.bytes(maxMemory) == nil {
             throw ValidationError("--max-memory \(maxMemory): give bytes, or a number with K, M, G or T")
         }
@@ -85,12 +115,35 @@ struct ComputeOptions: ParsableArguments {
         return budget
     }
 
-    func backend(modelDirectory: String) throws -> CPUBackend {
+    /// The backend --device names; `auto` takes the first GPU when CUDA opens there and the mode runs on it.
+    func backend(modelDirectory: String) throws -> any ComputeBackend {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         CPUBackend.useOpenBLASThreads(threads)
-        return CPUBackend(
-            precision: try resolvedPrecision(modelDirectory: modelDirectory),
-            threads: threads)
+        let precision = try resolvedPrecision(modelDirectory: modelDirectory)
+        switch parsedDevice ?? .cpu {
+        case .cpu:
+            return CPUBackend(precision: precision, threads: threads)
+        case .cuda(let ordinal):
+            do {
+                return try CUDABackend(precision: precision, ordinal: ordinal)
+            } catch {
+                throw ValidationError("--device \(device): \(error)")
+            }
+        case .auto:
+            if precision != .int8, let gpu = try? CUDABackend(precision: precision) { return gpu }
+            return CPUBackend(precision: precision, threads: threads)
+        }
+    }
+
+    /// Throws when the model's weights did not all reach the backend's device (a GPU too small, say).
+    func checkLoaded(_ backend: any ComputeBackend) throws {
+        if let gpu = backend as? CUDABackend { try gpu.checkLoaded() }
+    }
+
+    /// "cpu bf16" or "cuda:0 bf16", as results and logs name where a task ran.
+    static func deviceName(_ backend: any ComputeBackend) -> String {
+        if let gpu = backend as? CUDABackend { return "cuda:\(gpu.device.ordinal) \(gpu.precision.rawValue)" }
+        return "cpu \(backend.precision.rawValue)"
     }
 }
 

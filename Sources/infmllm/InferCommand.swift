@@ -45,9 +45,9 @@ struct InferCommand: ParsableCommand {
     }
 
     func run() throws {
-        let vlm = try VisionLanguageModel(
-            directory: model, languageDirectory: language.directory, backend: try compute.backend(modelDirectory: model)
-        )
+        let backend = try compute.backend(modelDirectory: model)
+        let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
+        try compute.checkLoaded(backend)
         let engine = InferenceEngine(model: vlm, memoryBudget: try compute.memoryBudget(for: vlm))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let reader = ImageReader()

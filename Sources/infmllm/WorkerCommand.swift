@@ -23,7 +23,6 @@ struct WorkerCommand: ParsableCommand {
     )
 
     @Option(help: ArgumentHelp("The model directory.", valueName: "dir")) var model: String
-    @Option(help: "cpu (cuda is not built yet).") var device: String = "cpu"
     @Option(help: "Tasks per model batch.") var batchSize = 8
     @Option(help: "Milliseconds to wait for a batch to fill after its first task.") var maxWaitMs = 200
     @Option(help: "Unacknowledged messages to hold (default twice the batch size).") var prefetch: Int?
@@ -53,10 +52,6 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var images: ImageOptions
 
     func validate() throws {
-        guard device == "cpu" else {
-            throw ValidationError(
-                "--device \(device): only the CPU backend is built; the CUDA backend is not implemented yet")
-        }
         guard batchSize >= 1, maxWaitMs >= 0 else {
             throw ValidationError("--batch-size must be ≥ 1 and --max-wait-ms ≥ 0")
         }
@@ -101,6 +96,7 @@ struct WorkerCommand: ParsableCommand {
         // The weights' SHA-256 (cached after the first start) is computed while the model loads.
         let digest = WeightsDigest(directory: model)
         let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
+        try compute.checkLoaded(backend)
         metrics.modelLoaded(seconds: Date().timeIntervalSince(loadBegan))
         let configuration = WorkerConfiguration(
             databaseURL: services.resolvedDatabaseURL(environment),
@@ -109,7 +105,7 @@ struct WorkerCommand: ParsableCommand {
                 prefix: services.resolvedQueuePrefix(environment), model: servedModel,
                 deliveryLimit: try services.resolvedDeliveryLimit(environment)),
             batchSize: batchSize, maxWait: Double(maxWaitMs) / 1000, prefetch: prefetch, workerName: name,
-            device: "\(device) \(backend.precision.rawValue)",
+            device: ComputeOptions.deviceName(backend),
             maxImagePixels: try images.resolvedMaxImagePixels(environment),
             memoryBudget: try compute.memoryBudget(for: vlm), modelName: servedModel,
             republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout,

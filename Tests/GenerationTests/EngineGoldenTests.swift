@@ -1,6 +1,7 @@
 // The Swift engine against PyTorch + transformers on the same random-weight checkpoints: activations within
 // 1e-4 relative error, generated ids identical for greedy and beam search, batched equal to one at a time.
 
+import Compute
 import Generation
 import Models
 import Testing
@@ -23,9 +24,19 @@ import Testing
 
     @Test(arguments: variants)
     func visionFeaturesPooledTokensAndLogitsMatch(_ directory: String, _ variant: String) throws {
+        try Self.checkActivations(directory, variant, backend: EngineFixtures.f32)
+    }
+
+    @Test(arguments: variants.filter { $0.0 != "multitask-sharded" })
+    func generatedIDsMatchTransformers(_ directory: String, _ variant: String) throws {
+        let mismatches = try Self.generatedIDMismatches(directory, variant, backend: EngineFixtures.f32)
+        #expect(mismatches.isEmpty, "\(mismatches.count) differ: \(mismatches.prefix(4))")
+    }
+
+    /// Vision features, pooled grid, visual tokens, prompt ids and prefill logits within 1e-4 of transformers.
+    static func checkActivations(_ directory: String, _ variant: String, backend: any ComputeBackend) throws {
         let reference = Self.fixture(variant)
-        let model = try VisionLanguageModel(
-            directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory), backend: backend)
         let engine = InferenceEngine(model: model)
         let requests = try EngineFixtures.requests(reference, model: model, parameters: GenerationParameters())
         let images = reference.image_files.map { file in requests.first { $0.imageKey == file }!.image }
@@ -53,11 +64,12 @@ import Testing
         }
     }
 
-    @Test(arguments: variants.filter { $0.0 != "multitask-sharded" })
-    func generatedIDsMatchTransformers(_ directory: String, _ variant: String) throws {
+    /// Every recorded generation (greedy and beam, batched and alone) run again; the ones whose ids differ.
+    static func generatedIDMismatches(_ directory: String, _ variant: String, backend: any ComputeBackend) throws
+        -> [String]
+    {
         let reference = Self.fixture(variant)
-        let model = try VisionLanguageModel(
-            directory: EngineFixtures.modelDirectory(directory), backend: EngineFixtures.f32)
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory(directory), backend: backend)
         let engine = InferenceEngine(model: model)
         var mismatches: [String] = []
         for generation in reference.generations {
@@ -70,6 +82,6 @@ import Testing
                 )
             }
         }
-        #expect(mismatches.isEmpty, "\(mismatches.count) differ: \(mismatches.prefix(4))")
+        return mismatches
     }
 }

@@ -1,8 +1,11 @@
-"""The PyTorch side of the side-by-side CPU benchmark: the same checkpoint (any preset written by
-`infmllm model init`, or any checkpoint of our format) in PyTorch modules, timed phase by phase.
+"""The PyTorch side of the side-by-side benchmark: the same checkpoint (any preset written by
+`infmllm model init`, or any checkpoint of our format) in PyTorch modules, timed phase by phase, on the CPU
+or (--device cuda) on an NVIDIA GPU.
 
     python tools/bench/torch_reference.py CHECKPOINT_DIR --threads 2 --dtype bf16|f32 \
         [--images 1,8] [--batches 1,8] [--new-tokens 16] [--prompt-tokens 280] [--repeats 2] [--attn sdpa|eager]
+    python tools/bench/torch_reference.py CHECKPOINT_DIR --device cuda --dtype bf16|f32 \
+        --images 1,8,32 --batches 1,8,32,64 [...]
 
 The networks: the EVA ViT and pool-adapter of tools/reference/engine_fixtures.py (written there from the spec;
 imported from that file, which has no side effects at import) and transformers' LlamaForCausalLM from a
@@ -13,13 +16,20 @@ computes in it, as `model.to(torch.bfloat16)` would (each tensor is cast on load
 without a float32 copy of the whole model first). The rotary `inv_freq` buffer stays float32, as
 `from_pretrained(..., dtype=torch.bfloat16)` leaves it.
 
-Measured under torch.inference_mode() with time.perf_counter, after one warm-up run, best of --repeats:
+device: `cpu` (default) runs on torch.set_num_threads(--threads) threads; `cuda` loads the weights as above, moves
+the model to the first GPU and makes the inputs there (--threads then only bounds host-side work). On cuda TF32 is
+off (torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32 = False), so `f32` is exact float32
+arithmetic as on the CPU, and `bf16` holds bfloat16 weights as above.
+
+Measured under torch.inference_mode() with time.perf_counter (on cuda after torch.cuda.synchronize(), so each
+time covers the GPU work queued before it), after one warm-up run, best of --repeats:
   vision   N random image_size x image_size images, one batch, through the ViT + ln_vision + pooler: images/s;
   prefill  B sequences of --prompt-tokens random input embeddings through the LLaMA with use_cache=True and
            logits of the last position only (logits_to_keep=1, as `generate` asks for): tokens/s = B*T/seconds;
   decode   after that prefill, --new-tokens greedy steps feeding the argmax tokens with past_key_values:
            tokens/s = B*steps/seconds, and step_seconds = seconds/steps.
-One JSON object per line on stdout; the first line names the versions.
+One JSON object per line on stdout; the first line names the versions. Every line carries "device": `cpu`, or
+torch.cuda.get_device_name() on cuda.
 
 Environment (outside the repository; the CPU-only torch build avoids several GB of CUDA wheels):
 
@@ -29,7 +39,7 @@ Environment (outside the repository; the CPU-only torch build avoids several GB 
 
 (where no local +cpu wheel is at hand, install `torch` from PyTorch's own CPU wheel index instead; the plain PyPI
 `torch` wheel for x86_64 Linux pulls in the nvidia-* CUDA wheels.) pillow is needed only because
-engine_fixtures.py imports it.
+engine_fixtures.py imports it. For --device cuda the environment needs a CUDA build of torch instead.
 """
 
 import argparse
@@ -114,11 +124,12 @@ def llama_config(text, attn):
 class Model:
     """EVA ViT + ln_vision + pooler + LlamaForCausalLM, weights from a checkpoint directory, in one dtype."""
 
-    def __init__(self, directory, dtype, attn="sdpa"):
+    def __init__(self, directory, dtype, attn="sdpa", device="cpu"):
         with open(os.path.join(directory, "config.json")) as f:
             self.config = config = json.load(f)
         vision, text = config["vision"], config["text"]
         self.dtype = dtype
+        self.device = torch.device(device)
         self.image_size = config["image_size"]
         self.grid = config["image_size"] // vision["patch_size"]
         self.pool = config["pool_out_size"]
@@ -158,7 +169,7 @@ class Model:
             meta = [n for n, t in list(m.named_parameters()) + list(m.named_buffers()) if t.is_meta]
             if meta:
                 raise ValueError(f"never loaded: {meta[:8]}")
-            m.eval()
+            m.to(self.device).eval()  # in place; inv_freq moves but stays float32
 
     @staticmethod
     def detect_layout(variant, tensors):
@@ -176,32 +187,39 @@ class Model:
 
 # ---------------------------------------------------------------- timing
 
-def best_time(fn, repeats):
+def clock(device):
+    """time.perf_counter once the work queued on `device` is done (CUDA launches return before the GPU finishes)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def best_time(fn, repeats, device):
     fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock(device)
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock(device) - start)
     return best
 
 
 def generate_times(model, batch, prompt_tokens, new_tokens, repeats):
     """(prefill seconds, decode seconds), each the best of `repeats` after one warm-up of both."""
     width = model.config["text"]["hidden_size"]
-    embeds = torch.randn(batch, prompt_tokens, width, dtype=model.dtype)
+    embeds = torch.randn(batch, prompt_tokens, width, dtype=model.dtype, device=model.device)
     best_prefill = best_decode = float("inf")
     for attempt in range(repeats + 1):
-        start = time.perf_counter()
+        start = clock(model.device)
         out = model.llm(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
-        prefill = time.perf_counter() - start
+        prefill = clock(model.device) - start
         cache, logits = getattr(out, CACHE), out.logits
-        start = time.perf_counter()
+        start = clock(model.device)
         for _ in range(new_tokens):
             token = logits[:, -1, :].argmax(dim=-1, keepdim=True)
             out = model.llm(input_ids=token, use_cache=True, **{CACHE: cache})
             cache, logits = getattr(out, CACHE), out.logits
-        decode = time.perf_counter() - start
+        decode = clock(model.device) - start
         if attempt > 0:  # the first pass is the warm-up
             best_prefill, best_decode = min(best_prefill, prefill), min(best_decode, decode)
     return best_prefill, best_decode
@@ -216,8 +234,12 @@ def main(argv=None):
     parser.add_argument("checkpoint")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="f32")
-    parser.add_argument("--images", type=counts, default=[1, 8], help="image counts for the vision phase: 1,8")
-    parser.add_argument("--batches", type=counts, default=[1, 8], help="batch sizes for prefill and decode: 1,8")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the model runs (default cpu; cuda: the first NVIDIA GPU, TF32 off)")
+    parser.add_argument("--images", type=counts, default=[1, 8],
+                        help="image counts for the vision phase: 1,8 (any list, e.g. 1,8,32 on cuda)")
+    parser.add_argument("--batches", type=counts, default=[1, 8],
+                        help="batch sizes for prefill and decode: 1,8 (any list, e.g. 1,8,32,64 on cuda)")
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--prompt-tokens", type=int, default=280)
     parser.add_argument("--repeats", type=int, default=2)
@@ -225,25 +247,32 @@ def main(argv=None):
                         help="transformers' attention implementation (default sdpa, transformers' own default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch.cuda.is_available() is False (no GPU, or a CPU-only torch build)")
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # the CPU's compute threads; on cuda only host-side work
     torch.manual_seed(args.seed)
     dtype = DTYPES[args.dtype]
+    device = torch.device(args.device)
+    if device.type == "cuda":  # no TF32: f32 stays exact float32 products, as on the CPU
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
     def emit(**fields):
         print(json.dumps(fields), flush=True)
 
     emit(impl="torch", version=torch.__version__, transformers=transformers.__version__,
-         threads=torch.get_num_threads(), attn=args.attn)
-    start = time.perf_counter()
-    model = Model(args.checkpoint, dtype, args.attn)
-    print(f"loaded {args.checkpoint} in {time.perf_counter() - start:.2f} s", file=sys.stderr, flush=True)
-    common = {"impl": "torch", "dtype": args.dtype, "threads": args.threads}
+         threads=torch.get_num_threads(), attn=args.attn, device=device_name)
+    start = clock(device)
+    model = Model(args.checkpoint, dtype, args.attn, device)
+    print(f"loaded {args.checkpoint} in {clock(device) - start:.2f} s", file=sys.stderr, flush=True)
+    common = {"impl": "torch", "dtype": args.dtype, "threads": args.threads, "device": device_name}
     size = model.image_size
     with torch.inference_mode():
         for n in args.images:
-            images = torch.randn(n, 3, size, size, dtype=dtype)
-            seconds = best_time(lambda: model.visual_tokens(images), args.repeats)
+            images = torch.randn(n, 3, size, size, dtype=dtype, device=device)
+            seconds = best_time(lambda: model.visual_tokens(images), args.repeats, device)
             emit(**common, phase="vision", batch=n, seconds=seconds, per_s=n / seconds)
         for b in args.batches:
             prefill, decode = generate_times(model, b, args.prompt_tokens, args.new_tokens, args.repeats)

@@ -1,0 +1,194 @@
+// One GPU as the CUDA backend uses it: its primary context and cuBLAS handle, the compiled kernels, and device
+// buffers reused from call to call. Every use runs under one lock, in order, on CUDA's default stream.
+
+import CCUDA
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An NVIDIA GPU as the driver reports it.
+public struct CUDADevice: Sendable, CustomStringConvertible {
+    public let ordinal: Int
+    public let name: String
+    public let major: Int, minor: Int
+    public let memory: Int
+    public let multiprocessors: Int
+    /// Shared memory one block may opt in to, in bytes.
+    public let sharedMemoryOptIn: Int
+
+    public var description: String {
+        "\(name) (sm_\(major)\(minor), \(multiprocessors) SMs, \(memory >> 30) GiB)"
+    }
+
+    /// The GPUs of this machine; throws, with the reason, when the driver, a GPU or cuBLAS is missing.
+    public static func all() throws -> [CUDADevice] {
+        var count: Int32 = 0
+        try CUDAError.check { ccuda_device_count(&count, $0, $1) }
+        guard count > 0 else { throw CUDAError("the NVIDIA driver is installed but reports no GPU") }
+        return try (0..<Int(count)).map { ordinal in
+            var name = [CChar](repeating: 0, count: 256)
+            var major: Int32 = 0, minor: Int32 = 0, processors: Int32 = 0, shared: Int32 = 0
+            var memory = 0
+            try CUDAError.check { error, size in
+                ccuda_device_info(
+                    Int32(ordinal), &name, name.count, &major, &minor, &memory, &processors, &shared, error, size)
+            }
+            return CUDADevice(
+                ordinal: ordinal,
+                name: String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                major: Int(major), minor: Int(minor), memory: memory, multiprocessors: Int(processors),
+                sharedMemoryOptIn: Int(shared))
+        }
+    }
+}
+
+/// A kernel argument, passed by value.
+enum KernelArgument {
+    case pointer(UInt64)
+    case int32(Int32)
+    case int64(Int64)
+    case float(Float)
+}
+
+/// The GPU in use: context, kernels and scratch buffers.
+final class CUDAContext: @unchecked Sendable {
+    // Invariant: `handle`, `functions` and `scratch` are used only while `lock` is held.
+    let device: CUDADevice
+    let kernelImage: KernelCompiler.Image
+    private let handle: OpaquePointer
+    private var functions: [String: UnsafeMutableRawPointer] = [:]
+    private var scratch: [Int: (pointer: UInt64, bytes: Int)] = [:]
+    private let lock = NSLock()
+    /// Dynamic shared memory the attention kernels may use.
+    let attentionSharedLimit: Int
+
+    init(device: CUDADevice, cacheDirectory: URL?) throws {
+        var opened: OpaquePointer?
+        try CUDAError.check { ccuda_context_open(Int32(device.ordinal), &opened, $0, $1) }
+        let handle = opened!
+        do {
+            let image = try KernelCompiler.image(
+                major: device.major, minor: device.minor, cacheDirectory: cacheDirectory)
+            let names = CUDAKernelSource.names
+            var loaded = [UnsafeMutableRawPointer?](repeating: nil, count: names.count)
+            let cNames = names.map { UnsafePointer(strdup($0)) }
+            defer { cNames.forEach { Glibc.free(UnsafeMutablePointer(mutating: $0)) } }
+            try image.bytes.withUnsafeBytes { bytes in
+                try cNames.withUnsafeBufferPointer { namePointers in
+                    try CUDAError.check { error, size in
+                        ccuda_load_module(
+                            handle, bytes.baseAddress, namePointers.baseAddress, Int32(names.count), &loaded, error,
+                            size)
+                    }
+                }
+            }
+            // Scores of up to `keys` floats sit in shared memory beside 2.2 KB of the kernel's own.
+            let sharedLimit = max(48 * 1024, device.sharedMemoryOptIn) - 4096
+            for (name, function) in zip(names, loaded) where name.hasPrefix("attention") {
+                try CUDAError.check { ccuda_set_shared_limit(handle, function, Int32(sharedLimit), $0, $1) }
+            }
+            self.device = device
+            self.handle = handle
+            kernelImage = image
+            attentionSharedLimit = sharedLimit
+            functions = Dictionary(uniqueKeysWithValues: zip(names, loaded.map { $0! }))
+        } catch {
+            ccuda_context_close(handle)
+            throw error
+        }
+    }
+
+    deinit {
+        for buffer in scratch.values { ccuda_free(handle, buffer.pointer) }
+        ccuda_context_close(handle)
+    }
+
+    /// Runs `body` with the GPU to itself.
+    func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    // MARK: Memory (the caller holds the lock, through `exclusive`)
+
+    func allocate(_ bytes: Int) throws -> UInt64 {
+        var pointer: UInt64 = 0
+        try CUDAError.check { ccuda_alloc(handle, bytes, &pointer, $0, $1) }
+        return pointer
+    }
+
+    func deallocate(_ pointer: UInt64) {
+        ccuda_free(handle, pointer)
+    }
+
+    /// Scratch buffer `slot`, at least `bytes` long, kept for later calls.
+    func scratch(_ slot: Int, bytes: Int) throws -> UInt64 {
+        if let buffer = scratch[slot], buffer.bytes >= bytes { return buffer.pointer }
+        if let buffer = scratch.removeValue(forKey: slot) { ccuda_free(handle, buffer.pointer) }
+        // Grown by half again, so that slowly growing calls (decode steps) do not reallocate each time.
+        let size = max(bytes + bytes / 2, 1 << 16)
+        let pointer = try allocate(size)
+        scratch[slot] = (pointer, size)
+        return pointer
+    }
+
+    func upload(_ source: UnsafeRawPointer, bytes: Int, to destination: UInt64) throws {
+        try CUDAError.check { ccuda_upload(handle, destination, source, bytes, $0, $1) }
+    }
+
+    func download(_ source: UInt64, bytes: Int, into destination: UnsafeMutableRawPointer) throws {
+        try CUDAError.check { ccuda_download(handle, destination, source, bytes, $0, $1) }
+    }
+
+    func memoryInfo() throws -> (free: Int, total: Int) {
+        var free = 0, total = 0
+        try CUDAError.check { ccuda_memory_info(handle, &free, &total, $0, $1) }
+        return (free, total)
+    }
+
+    // MARK: Work
+
+    func launch(
+        _ name: String, grid: (Int, Int, Int), block: Int = CUDAKernelSource.blockThreads, sharedBytes: Int = 0,
+        _ arguments: [KernelArgument]
+    ) throws {
+        guard let function = functions[name] else { throw CUDAError("no kernel named \(name)") }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(arguments.count, 1) * 8, alignment: 8)
+        defer { storage.deallocate() }
+        var pointers = [UnsafeMutableRawPointer?]()
+        for (index, argument) in arguments.enumerated() {
+            let slot = storage + index * 8
+            switch argument {
+            case .pointer(let value): slot.storeBytes(of: value, as: UInt64.self)
+            case .int32(let value): slot.storeBytes(of: value, as: Int32.self)
+            case .int64(let value): slot.storeBytes(of: value, as: Int64.self)
+            case .float(let value): slot.storeBytes(of: value, as: Float.self)
+            }
+            pointers.append(slot)
+        }
+        try pointers.withUnsafeMutableBufferPointer { arguments in
+            try CUDAError.check { error, size in
+                ccuda_launch(
+                    handle, function, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block),
+                    UInt32(sharedBytes), arguments.baseAddress, error, size)
+            }
+        }
+    }
+
+    /// Blocks for an elementwise kernel over `count` elements (grid-stride loops cover the rest).
+    static func grid(elements count: Int) -> (Int, Int, Int) {
+        (max(1, min((count + CUDAKernelSource.blockThreads - 1) / CUDAKernelSource.blockThreads, 1 << 20)), 1, 1)
+    }
+
+    /// Row-major `c[m, n] = a[m, k] · b[n, k]ᵀ` in f32 or bf16 (`type`: CCUDA_F32 or CCUDA_BF16).
+    func gemm(type: Int32, m: Int, n: Int, k: Int, a: UInt64, b: UInt64, c: UInt64) throws {
+        try CUDAError.check { ccuda_gemm(handle, type, Int32(m), Int32(n), Int32(k), a, b, c, $0, $1) }
+    }
+
+    func synchronize() throws {
+        try CUDAError.check { ccuda_synchronize(handle, $0, $1) }
+    }
+}

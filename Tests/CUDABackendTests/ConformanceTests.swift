@@ -1,0 +1,174 @@
+// Each operation of the CUDA backend against the CPU backend on the same inputs, in the exact (f32) and fast (bf16)
+// modes: products (odd shapes, bias), row kernels, rotary positions and attention (full, causal, padded, grouped
+// heads, strided items, f32 and bf16 keys). They run where an NVIDIA GPU is present and are skipped elsewhere.
+//
+// Tolerances (largest error over largest value): f32 1e-5 (the same arithmetic, another summation order); bf16
+// products 1e-4 (both round activations to bf16 and accumulate in f32); bf16 GELU 1e-4 (the CPU's fast mode uses
+// a polynomial erf); bf16 attention 2e-2 (the CPU rounds queries and probabilities to bf16 for its products, the
+// GPU keeps them in f32).
+
+import CPUBackend
+import CUDABackend
+import Compute
+import Foundation
+import Tensors
+import Testing
+
+enum GPU {
+    static let backends: [ComputePrecision: Result<CUDABackend, Error>] = [
+        .f32: Result { try CUDABackend(precision: .f32) }, .bf16: Result { try CUDABackend(precision: .bf16) },
+    ]
+    static var available: Bool { (try? backends[.f32]!.get()) != nil }
+
+    static func pair(_ precision: ComputePrecision) throws -> (gpu: CUDABackend, cpu: CPUBackend) {
+        (try backends[precision]!.get(), CPUBackend(precision: precision, threads: 2))
+    }
+}
+
+func values(_ count: Int, seed: UInt64) -> [Float] {
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in Float(Double(generator.next() >> 11) / Double(1 << 53) * 2 - 1) }
+}
+
+/// Largest |a - b| over the largest |b|.
+func error(_ actual: [Float], _ expected: [Float]) -> Float {
+    precondition(actual.count == expected.count, "\(actual.count) vs \(expected.count) values")
+    let scale = max(expected.map(abs).max() ?? 0, 1e-30)
+    return zip(actual, expected).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
+}
+
+@Suite(.enabled(if: GPU.available, "needs an NVIDIA GPU, its driver, NVRTC and cuBLAS"))
+struct ConformanceTests {
+    static let precisions: [ComputePrecision] = [.f32, .bf16]
+
+    @Test(arguments: precisions)
+    func productsMatchTheCPU(_ precision: ComputePrecision) throws {
+        let (gpu, cpu) = try GPU.pair(precision)
+        for (index, (m, n, k)) in [
+            (1, 1, 1), (1, 33, 7), (3, 64, 130), (13, 95, 257), (40, 200, 1031), (257, 384, 640),
+        ]
+        .enumerated() {
+            let x = values(m * k, seed: UInt64(index)), bias = values(n, seed: UInt64(50 + index))
+            let weight = OwnedBytes.tensor(
+                name: "w", shape: [n, k], values: values(n * k, seed: UInt64(100 + index)), as: .bf16)
+            let actual = Linear(weight: weight, bias: bias, backend: gpu)(x, rows: m)
+            let expected = Linear(weight: weight, bias: bias, backend: cpu)(x, rows: m)
+            let e = error(actual, expected)
+            #expect(e < (precision == .f32 ? 1e-5 : 1e-4), "\(precision) \(m)x\(n)x\(k): \(e)")
+        }
+    }
+
+    @Test(arguments: precisions)
+    func rowKernelsMatchTheCPU(_ precision: ComputePrecision) throws {
+        let (gpu, cpu) = try GPU.pair(precision)
+        let width = 1408, rows = 7
+        let x = values(rows * width, seed: 1).map { $0 * 3 + 0.5 }, y = values(rows * width, seed: 2)
+        let w = values(width, seed: 3), b = values(width, seed: 4)
+        let tolerance: Float = 1e-5
+        #expect(
+            error(
+                gpu.layerNorm(x, width: width, weight: w, bias: b, epsilon: 1e-6),
+                cpu.layerNorm(x, width: width, weight: w, bias: b, epsilon: 1e-6)) < tolerance)
+        #expect(
+            error(
+                gpu.rmsNorm(x, width: width, weight: w, epsilon: 1e-6),
+                cpu.rmsNorm(x, width: width, weight: w, epsilon: 1e-6)) < tolerance)
+        var (g1, c1) = (x, x)
+        gpu.gelu(&g1)
+        cpu.gelu(&c1)
+        #expect(error(g1, c1) < (precision == .f32 ? tolerance : 1e-4), "gelu")
+        var (g2, c2) = (x, x)
+        gpu.siluMultiply(&g2, y)
+        cpu.siluMultiply(&c2, y)
+        #expect(error(g2, c2) < tolerance, "siluMultiply")
+        var (g3, c3) = (x, x)
+        gpu.add(&g3, y)
+        cpu.add(&c3, y)
+        #expect(g3 == c3, "add")
+        var (g4, c4) = (x, x)
+        gpu.addBias(&g4, width: width, bias: b)
+        cpu.addBias(&c4, width: width, bias: b)
+        #expect(g4 == c4, "addBias")
+    }
+
+    @Test(arguments: precisions)
+    func rotaryMatchesTheCPU(_ precision: ComputePrecision) throws {
+        let (gpu, cpu) = try GPU.pair(precision)
+        let heads = 4, size = 128
+        let positions = [0, 1, 5, 300, 2047, 4095]
+        let frequencies: [Float] = (0..<(size / 2)).map { i in
+            let exponent = Double(2 * i) / Double(size)
+            return Float(1 / Foundation.pow(10000.0, exponent))
+        }
+        var (g, c) = (values(positions.count * heads * size, seed: 9), values(positions.count * heads * size, seed: 9))
+        gpu.rotary(&g, heads: heads, headSize: size, positions: positions, inverseFrequencies: frequencies)
+        cpu.rotary(&c, heads: heads, headSize: size, positions: positions, inverseFrequencies: frequencies)
+        #expect(error(g, c) < 1e-5)
+    }
+
+    struct Case: Sendable, CustomStringConvertible {
+        let items, queries, keys, heads, kvHeads, size: Int
+        let causal, padded: Bool
+        var description: String {
+            "\(items)x\(queries)q/\(keys)k h\(heads)/\(kvHeads) d\(size) causal=\(causal) padded=\(padded)"
+        }
+    }
+
+    static let cases = [
+        Case(items: 2, queries: 37, keys: 37, heads: 4, kvHeads: 4, size: 88, causal: false, padded: false),
+        Case(items: 3, queries: 20, keys: 20, heads: 4, kvHeads: 2, size: 64, causal: true, padded: true),
+        Case(items: 2, queries: 1, keys: 300, heads: 8, kvHeads: 8, size: 128, causal: true, padded: true),
+        Case(items: 1, queries: 1025, keys: 1025, heads: 2, kvHeads: 2, size: 88, causal: false, padded: false),
+    ]
+
+    @Test(arguments: precisions, cases)
+    func attentionMatchesTheCPU(_ precision: ComputePrecision, _ c: Case) throws {
+        let (gpu, cpu) = try GPU.pair(precision)
+        let kvType = gpu.kvElementType
+        let width = c.heads * c.size, kvWidth = c.kvHeads * c.size
+        // Keys sit in a cache of capacity keys + 5 per item, as the decoder keeps them.
+        let capacity = c.keys + 5
+        let q = values(c.items * c.queries * width, seed: 11)
+        let kv = (values(c.items * capacity * kvWidth, seed: 12), values(c.items * capacity * kvWidth, seed: 13))
+        let stored: ([UInt8], [UInt8]) = (
+            kvType == .f32 ? DType.f32.encode(kv.0) : DType.bf16.encode(kv.0),
+            kvType == .f32 ? DType.f32.encode(kv.1) : DType.bf16.encode(kv.1)
+        )
+        var valid = [UInt8](repeating: 1, count: c.items * c.keys)
+        if c.padded {
+            for item in 0..<c.items { for s in 0..<(item * 3) where s < c.keys { valid[item * c.keys + s] = 0 } }
+        }
+        let shape = AttentionShape(
+            items: c.items, queries: c.queries, keys: c.keys, heads: c.heads, kvHeads: c.kvHeads, headSize: c.size,
+            scale: 1 / Float(c.size).squareRoot(), limit: c.causal ? c.keys - c.queries + 1 : c.keys,
+            queryStride: width, queryItemStride: c.queries * width, outputStride: width,
+            outputItemStride: c.queries * width, kvStride: kvWidth, kvItemStride: capacity * kvWidth, kvType: kvType)
+        func run(_ backend: any ComputeBackend) -> [Float] {
+            var out = [Float](repeating: 0, count: c.items * c.queries * width)
+            q.withUnsafeBufferPointer { q in
+                stored.0.withUnsafeBytes { k in
+                    stored.1.withUnsafeBytes { v in
+                        valid.withUnsafeBufferPointer { flags in
+                            out.withUnsafeMutableBufferPointer { o in
+                                backend.attention(
+                                    q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, out: o.baseAddress!,
+                                    valid: c.padded ? flags.baseAddress : nil, validItemStride: c.keys, shape: shape)
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        let e = error(run(gpu), run(cpu))
+        #expect(e < (precision == .f32 ? 1e-5 : 2e-2), "\(c): \(e)")
+    }
+
+    @Test func int8IsRefusedWithTheReason() {
+        #expect {
+            try CUDABackend(precision: .int8)
+        } throws: { error in
+            "\(error)".contains("int8 runs on the CPU only")
+        }
+    }
+}

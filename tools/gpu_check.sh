@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU and no Swift: the CUDA conformance and golden tests, then the benchmark against
+# PyTorch, with the programs tools/gpu_kit.sh packed (unpacked into ./gpu-kit). Logs and figures go to OUT.
+#
+#   tar -xJf kit.tar.xz && OUT=/tmp/gpu tools/gpu_check.sh [tests|bench|all]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+kit=$PWD/gpu-kit
+out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
+what=${1:-all}
+# NVRTC and cuBLAS: CUDA's own, or the ones PyTorch's wheels bring.
+cuda=$(find /usr/local/cuda*/lib64 /opt /usr/lib /usr/local/lib -maxdepth 8 \
+    \( -name 'libnvrtc.so.1[23]' -o -name 'libcublas.so.1[23]' \) 2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd:)
+echo "CUDA libraries from: ${cuda:-none found}"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
+root=$(cat "$kit/build-root")
+if [[ $root != "$PWD" && ! -e $root ]]; then mkdir -p "$(dirname "$root")" && ln -s "$PWD" "$root"; fi
+cat >"$kit/run" <<RUN
+#!/bin/sh
+LD_LIBRARY_PATH="$kit/lib:$cuda\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$@"
+RUN
+chmod +x "$kit/run"
+printf '#!/bin/sh\nexec "%s/run" "%s/infmllm" "$@"\n' "$kit" "$kit" >"$kit/infmllm-run"
+chmod +x "$kit/infmllm-run"
+status=0
+if [[ $what == all || $what == tests ]]; then
+    "$kit/run" "$kit/tests/infmllmPackageTests.xctest" --testing-library swift-testing \
+        --filter 'ConformanceTests|CUDAGoldenTests|KernelSourceTests' 2>&1 | tee "$out/tests.log"
+    status=${PIPESTATUS[0]}
+fi
+if [[ $what == all || $what == bench ]]; then
+    BIN=$kit/infmllm-run OUT=$out/bench tools/bench/cuda_bench.sh 2>&1 | tee "$out/bench.log"
+fi
+exit "$status"
