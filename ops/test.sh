@@ -16,6 +16,9 @@ step "building"
 swift build --build-tests
 step "migrating the default database"
 "$(swift build --show-bin-path)/infmllm" migrate
+step "fetching NVRTC (pip's nvidia-cuda-nvrtc) for the CUDA kernel compile tests"
+INFMLLM_NVRTC_LIBRARY=$(tools/nvrtc.sh)
+export INFMLLM_NVRTC_LIBRARY INFMLLM_REQUIRE_NVRTC=1
 step "running the tests"
 swift test --skip ServiceRestartTests --skip ConsumerTimeoutTests
 step "running the service-restart, consumer-timeout and TLS tests on their own (restarts, timing, brokers of their own)"

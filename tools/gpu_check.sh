@@ -2,7 +2,10 @@
 # On a machine with an NVIDIA GPU and no Swift: the CUDA conformance and golden tests, then the benchmark against
 # PyTorch, with the programs tools/gpu_kit.sh packed (unpacked into ./gpu-kit). Logs and figures go to OUT.
 #
-#   tar -xJf kit.tar.xz && OUT=/tmp/gpu tools/gpu_check.sh [tests|bench|all]
+#   tar -xJf kit.tar.xz && OUT=/tmp/gpu tools/gpu_check.sh [tests|bench|full|all]
+#
+# tests: the CUDA conformance and golden tests; bench: the real-widths slice (3 + 3 layers) at batches 1-64;
+# full: the 7b preset's shapes (39 blocks + 32 layers, grown from a slice) at batches 1 and 8; all: tests and bench.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 kit=$PWD/gpu-kit
@@ -31,5 +34,12 @@ if [[ $what == all || $what == tests ]]; then
 fi
 if [[ $what == all || $what == bench ]]; then
     BIN=$kit/infmllm-run OUT=$out/bench tools/bench/cuda_bench.sh 2>&1 | tee "$out/bench.log"
+fi
+if [[ $what == full ]]; then
+    "$kit/infmllm-run" model init --preset slice --dtype bf16 --seed 1 --out "$out/slice" >/dev/null
+    python3 tools/bench/grow_checkpoint.py "$out/slice" "$out/7b" --vision-blocks 39 --text-layers 32
+    rm -rf "$out/slice"
+    BIN=$kit/infmllm-run OUT=$out/full BATCHES="1 8" OURS_MODES=bf16 tools/bench/cuda_bench.sh "$out/7b" 2>&1 |
+        tee "$out/full.log"
 fi
 exit "$status"

@@ -53,6 +53,11 @@ static struct {
     CUresult (*cuMemFree_v2)(CUdeviceptr);
     CUresult (*cuMemcpyHtoD_v2)(CUdeviceptr, const void *, size_t);
     CUresult (*cuMemcpyDtoH_v2)(void *, CUdeviceptr, size_t);
+    CUresult (*cuMemsetD8_v2)(CUdeviceptr, unsigned char, size_t);
+    CUresult (*cuMemAllocHost_v2)(void **, size_t);
+    CUresult (*cuMemFreeHost)(void *);
+    CUresult (*cuMemcpyHtoDAsync_v2)(CUdeviceptr, const void *, size_t, CUstream);
+    CUresult (*cuMemcpyDtoD_v2)(CUdeviceptr, CUdeviceptr, size_t);
     CUresult (*cuModuleLoadData)(CUmodule *, const void *);
     CUresult (*cuModuleUnload)(CUmodule);
     CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
@@ -63,6 +68,9 @@ static struct {
     cublasStatus_t (*cublasDestroy_v2)(cublasHandle_t);
     cublasStatus_t (*cublasGemmEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int,
                                    const void *, int, int, const void *, void *, int, int, int, int);
+    cublasStatus_t (*cublasGemmStridedBatchedEx)(cublasHandle_t, int, int, int, int, int, const void *, const void *,
+                                                 int, int, long long, const void *, int, int, long long,
+                                                 const void *, void *, int, int, long long, int, int, int);
 } cu;
 
 static struct {
@@ -87,7 +95,12 @@ struct ccuda_context {
     CUcontext context;
     cublasHandle_t blas;
     CUmodule module;
+    /// Pinned staging for queued uploads, reused from the start once the device has caught up.
+    unsigned char *ring;
+    size_t ring_size, ring_used;
 };
+
+enum { RING_BYTES = 8 << 20 };
 
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static int driver_state, nvrtc_state;  // 0 untried, 1 open, -1 failed
@@ -254,6 +267,11 @@ static int load_driver(void) {
     RESOLVE(cu, driver, cuMemFree_v2, driver_failure);
     RESOLVE(cu, driver, cuMemcpyHtoD_v2, driver_failure);
     RESOLVE(cu, driver, cuMemcpyDtoH_v2, driver_failure);
+    RESOLVE(cu, driver, cuMemsetD8_v2, driver_failure);
+    RESOLVE(cu, driver, cuMemAllocHost_v2, driver_failure);
+    RESOLVE(cu, driver, cuMemFreeHost, driver_failure);
+    RESOLVE(cu, driver, cuMemcpyHtoDAsync_v2, driver_failure);
+    RESOLVE(cu, driver, cuMemcpyDtoD_v2, driver_failure);
     RESOLVE(cu, driver, cuModuleLoadData, driver_failure);
     RESOLVE(cu, driver, cuModuleUnload, driver_failure);
     RESOLVE(cu, driver, cuModuleGetFunction, driver_failure);
@@ -278,6 +296,7 @@ static int load_driver(void) {
     RESOLVE(cu, blas, cublasCreate_v2, driver_failure);
     RESOLVE(cu, blas, cublasDestroy_v2, driver_failure);
     RESOLVE(cu, blas, cublasGemmEx, driver_failure);
+    RESOLVE(cu, blas, cublasGemmStridedBatchedEx, driver_failure);
     return 0;
 }
 
@@ -358,6 +377,7 @@ void ccuda_context_close(ccuda_context *context) {
     cu.cuCtxSetCurrent(context->context);
     cu.cuCtxSynchronize();
     if (context->module) cu.cuModuleUnload(context->module);
+    if (context->ring) cu.cuMemFreeHost(context->ring);
     cu.cublasDestroy_v2(context->blas);
     cu.cuDevicePrimaryCtxRelease_v2(context->device);
     free(context);
@@ -400,6 +420,45 @@ int ccuda_download(ccuda_context *context, void *destination, uint64_t source, s
     if (bytes == 0) return 0;
     if (bind(context, error, error_size)) return -1;
     return check(cu.cuMemcpyDtoH_v2(destination, source, bytes), "copy from the GPU", error, error_size);
+}
+
+int ccuda_upload_queued(ccuda_context *context, uint64_t destination, const void *source, size_t bytes, char *error,
+                        size_t error_size) {
+    if (bytes == 0) return 0;
+    if (bind(context, error, error_size)) return -1;
+    if (!context->ring) {
+        void *ring = NULL;
+        if (cu.cuMemAllocHost_v2(&ring, RING_BYTES) == 0) {
+            context->ring = ring;
+            context->ring_size = RING_BYTES;
+            context->ring_used = 0;
+        }
+    }
+    if (!context->ring || bytes > context->ring_size)
+        return check(cu.cuMemcpyHtoD_v2(destination, source, bytes), "copy to the GPU", error, error_size);
+    size_t offset = (context->ring_used + 255) & ~(size_t)255;
+    if (offset + bytes > context->ring_size) {
+        // Every queued copy out of the ring must be done before it is written again.
+        if (check(cu.cuCtxSynchronize(), "cuCtxSynchronize", error, error_size)) return -1;
+        offset = 0;
+    }
+    memcpy(context->ring + offset, source, bytes);
+    context->ring_used = offset + bytes;
+    return check(cu.cuMemcpyHtoDAsync_v2(destination, context->ring + offset, bytes, NULL), "queued copy to the GPU",
+                 error, error_size);
+}
+
+int ccuda_zero(ccuda_context *context, uint64_t destination, size_t bytes, char *error, size_t error_size) {
+    if (bytes == 0) return 0;
+    if (bind(context, error, error_size)) return -1;
+    return check(cu.cuMemsetD8_v2(destination, 0, bytes), "cuMemsetD8", error, error_size);
+}
+
+int ccuda_copy(ccuda_context *context, uint64_t destination, uint64_t source, size_t bytes, char *error,
+               size_t error_size) {
+    if (bytes == 0) return 0;
+    if (bind(context, error, error_size)) return -1;
+    return check(cu.cuMemcpyDtoD_v2(destination, source, bytes), "copy on the GPU", error, error_size);
 }
 
 int ccuda_synchronize(ccuda_context *context, char *error, size_t error_size) {
@@ -451,6 +510,23 @@ int ccuda_gemm(ccuda_context *context, int type, int m, int n, int k, uint64_t a
     if (status != 0) {
         say(error, error_size, "cublasGemmEx (%d x %d x %d, %s) failed: cuBLAS status %d", m, n, k,
             type == CCUDA_BF16 ? "bf16" : "f32", status);
+        return -1;
+    }
+    return 0;
+}
+
+int ccuda_gemm_batched(ccuda_context *context, int type, int transpose_a, int transpose_b, int m, int n, int k,
+                       uint64_t a, long long lda, long long stride_a, uint64_t b, long long ldb, long long stride_b,
+                       uint64_t c, long long ldc, long long stride_c, int batch, char *error, size_t error_size) {
+    if (bind(context, error, error_size)) return -1;
+    const float one = 1, zero = 0;
+    cublasStatus_t status = cu.cublasGemmStridedBatchedEx(
+        context->blas, transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &one,
+        (const void *)(uintptr_t)a, type, (int)lda, stride_a, (const void *)(uintptr_t)b, type, (int)ldb, stride_b,
+        &zero, (void *)(uintptr_t)c, CCUDA_F32, (int)ldc, stride_c, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (status != 0) {
+        say(error, error_size, "cublasGemmStridedBatchedEx (%d x %d x %d, batch %d, %s) failed: cuBLAS status %d", m,
+            n, k, batch, type == CCUDA_BF16 ? "bf16" : "f32", status);
         return -1;
     }
     return 0;

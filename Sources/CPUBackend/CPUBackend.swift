@@ -48,6 +48,7 @@ public struct CPUBackend: ComputeBackend {
         }
     }
 
+    /// `x` `[rows, in]` times the weight's transpose, plus `bias`, on host arrays.
     public func linear(_ x: [Float], rows: Int, weight: any PreparedMatrix, bias: [Float]?) -> [Float] {
         let n = weight.outFeatures
         var y: [Float]

@@ -1,6 +1,6 @@
 // The CUDA implementation of the compute seam: weights resident on the GPU (bf16 or f32), products through cuBLAS
-// (tensor cores for bf16, f32 accumulation), row kernels and attention compiled by NVRTC. Activations cross the seam
-// as host arrays, so every call copies its inputs to the GPU and its result back.
+// (tensor cores for bf16, f32 accumulation), row kernels and attention compiled by NVRTC. Buffers stay on the GPU
+// from the first layer to the last; only `buffer(_:)` and `values(_:)` cross to and from the host.
 
 import CCUDA
 import Compute
@@ -60,15 +60,15 @@ public struct CUDABackend: ComputeBackend {
         return matrix
     }
 
-    // MARK: Calls
+    // MARK: Buffers
 
-    /// Scratch slots: each call's buffers, reused across calls.
+    /// Scratch slots for small per-call inputs (positions, copy runs, padding flags).
     enum Slot: Int {
-        case input, converted, output, second, third, fourth, fifth
+        case positions, runs, flags, converted
     }
 
-    /// Runs `body` on the GPU; a failure there (a lost device, an out-of-memory scratch buffer) ends the process with
-    /// the reason, because the seam's callers cannot go on without the result.
+    /// Runs `body` on the GPU; a failure there (a lost device, memory exhausted) ends the process with the reason,
+    /// because the seam's callers cannot go on without the result.
     func onDevice<T>(_ operation: String, _ body: () throws -> T) -> T {
         do {
             return try context.exclusive(body)
@@ -77,127 +77,275 @@ public struct CUDABackend: ComputeBackend {
         }
     }
 
-    func upload(_ values: [Float], slot: Slot) throws -> UInt64 {
-        let pointer = try context.scratch(slot.rawValue, bytes: values.count * 4)
-        try values.withUnsafeBytes { try context.upload($0.baseAddress!, bytes: $0.count, to: pointer) }
+    /// A new device buffer of `count` elements (contents undefined).
+    func empty(_ count: Int, _ type: KVElementType = .f32) throws -> ComputeBuffer {
+        ComputeBuffer(device: try context.memory(count * type.size), count: count, type)
+    }
+
+    /// `x`'s device address, copying a host buffer over first.
+    func address(_ x: inout ComputeBuffer) throws -> UInt64 {
+        if x.device == nil { x = try upload(x) }
+        return x.device!.address
+    }
+
+    func upload(_ x: ComputeBuffer) throws -> ComputeBuffer {
+        if x.device != nil { return x }
+        var out = try empty(x.count, x.elementType)
+        let destination = out.device!.address
+        switch x.elementType {
+        case .f32: try x.floats.withUnsafeBytes { try context.upload($0.baseAddress!, bytes: x.bytes, to: destination) }
+        case .bf16:
+            try x.halves.withUnsafeBytes { try context.upload($0.baseAddress!, bytes: x.bytes, to: destination) }
+        }
+        out.floats = []
+        return out
+    }
+
+    /// `x` ready to be written in place: its own device memory.
+    func writable(_ x: inout ComputeBuffer) throws -> UInt64 {
+        if x.device == nil {
+            x = try upload(x)
+        } else if !x.uniqueDevice() {
+            let copy = try empty(x.count, x.elementType)
+            try context.copy(from: x.device!.address, to: copy.device!.address, bytes: x.bytes)
+            x = copy
+        }
+        return x.device!.address
+    }
+
+    /// Small host values in scratch slot `slot`.
+    func small<T>(_ values: [T], slot: Slot) throws -> UInt64 {
+        let bytes = values.count * MemoryLayout<T>.stride
+        let pointer = try context.scratch(slot.rawValue, bytes: bytes)
+        try values.withUnsafeBytes { try context.uploadQueued($0.baseAddress!, bytes: bytes, to: pointer) }
         return pointer
     }
 
-    func download(_ pointer: UInt64, count: Int) throws -> [Float] {
-        try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            try context.download(pointer, bytes: count * 4, into: buffer.baseAddress!)
-            initialized = count
+    public func buffer(_ values: [Float]) -> ComputeBuffer {
+        onDevice("upload") { try upload(ComputeBuffer(values)) }
+    }
+
+    public func zeros(_ count: Int, _ type: KVElementType) -> ComputeBuffer {
+        onDevice("zeros") {
+            let out = try empty(count, type)
+            try context.zero(out.device!.address, bytes: out.bytes)
+            return out
         }
     }
 
-    public func linear(_ x: [Float], rows: Int, weight: any PreparedMatrix, bias: [Float]?) -> [Float] {
+    public func values(_ x: ComputeBuffer) -> [Float] {
+        guard let memory = x.device else {
+            return x.elementType == .f32 ? x.floats : x.halves.map { Float(bitPattern: UInt32($0) << 16) }
+        }
+        return onDevice("download") {
+            var source = memory.address
+            var widened: ComputeBuffer?
+            if x.elementType == .bf16 {
+                widened = try empty(x.count)
+                source = widened!.device!.address
+                try context.launch(
+                    "to_f32", grid: CUDAContext.grid(elements: x.count),
+                    [.pointer(memory.address), .pointer(source), .int64(Int64(x.count))])
+            }
+            return try [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+                try context.download(source, bytes: x.count * 4, into: buffer.baseAddress!)
+                initialized = x.count
+            }
+        }
+    }
+
+    // MARK: Products
+
+    public func linear(_ x: ComputeBuffer, rows: Int, weight: any PreparedMatrix, bias: ComputeBuffer?)
+        -> ComputeBuffer
+    {
         guard let matrix = weight as? CUDAMatrix else {
             preconditionFailure("\(weight.name) was prepared by another backend")
         }
         precondition(matrix.pointer != 0, "\(weight.name) is not on the GPU: \(matrix.failure ?? "")")
         let n = matrix.outFeatures, k = matrix.inFeatures
-        guard rows > 0 else { return [] }
         return onDevice("linear \(weight.name) [\(rows) x \(k)]") {
-            let input = try upload(x, slot: .input)
-            let output = try context.scratch(Slot.output.rawValue, bytes: rows * n * 4)
-            var a = input
+            var x = x, bias = bias
+            let out = try empty(rows * n)
+            guard rows > 0 else { return out }
+            var a = try address(&x)
             if matrix.type == Int32(CCUDA_BF16) {
                 a = try context.scratch(Slot.converted.rawValue, bytes: rows * k * 2)
                 try context.launch(
                     "to_bf16", grid: CUDAContext.grid(elements: rows * k),
-                    [.pointer(input), .pointer(a), .int64(Int64(rows * k))])
+                    [.pointer(x.device!.address), .pointer(a), .int64(Int64(rows * k))])
             }
-            try context.gemm(type: matrix.type, m: rows, n: n, k: k, a: a, b: matrix.pointer, c: output)
-            if let bias {
-                let b = try upload(bias, slot: .second)
+            try context.gemm(type: matrix.type, m: rows, n: n, k: k, a: a, b: matrix.pointer, c: out.device!.address)
+            if bias != nil {
+                let b = try address(&bias!)
                 try context.launch(
                     "add_bias", grid: CUDAContext.grid(elements: rows * n),
-                    [.pointer(output), .pointer(b), .int64(Int64(rows)), .int32(Int32(n))])
+                    [.pointer(out.device!.address), .pointer(b), .int64(Int64(rows)), .int32(Int32(n))])
             }
-            return try download(output, count: rows * n)
+            return out
         }
     }
 
     // MARK: Row kernels
 
-    public func layerNorm(_ x: [Float], width: Int, weight: [Float], bias: [Float], epsilon: Float) -> [Float] {
-        let rows = x.count / width
-        guard rows > 0 else { return [] }
-        return onDevice("layerNorm") {
-            let input = try upload(x, slot: .input), w = try upload(weight, slot: .second)
-            let b = try upload(bias, slot: .third),
-                output = try context.scratch(Slot.output.rawValue, bytes: x.count * 4)
+    public func layerNorm(_ x: ComputeBuffer, width: Int, weight: ComputeBuffer, bias: ComputeBuffer, epsilon: Float)
+        -> ComputeBuffer
+    {
+        onDevice("layerNorm") {
+            var (x, weight, bias) = (x, weight, bias)
+            let out = try empty(x.count)
+            let rows = x.count / width
+            guard rows > 0 else { return out }
             try context.launch(
                 "layer_norm", grid: (rows, 1, 1),
-                [.pointer(input), .pointer(output), .pointer(w), .pointer(b), .int32(Int32(width)), .float(epsilon)])
-            return try download(output, count: x.count)
+                [
+                    .pointer(try address(&x)), .pointer(out.device!.address), .pointer(try address(&weight)),
+                    .pointer(try address(&bias)), .int32(Int32(width)), .float(epsilon),
+                ])
+            return out
         }
     }
 
-    public func rmsNorm(_ x: [Float], width: Int, weight: [Float], epsilon: Float) -> [Float] {
-        let rows = x.count / width
-        guard rows > 0 else { return [] }
-        return onDevice("rmsNorm") {
-            let input = try upload(x, slot: .input), w = try upload(weight, slot: .second)
-            let output = try context.scratch(Slot.output.rawValue, bytes: x.count * 4)
+    public func rmsNorm(_ x: ComputeBuffer, width: Int, weight: ComputeBuffer, epsilon: Float) -> ComputeBuffer {
+        onDevice("rmsNorm") {
+            var (x, weight) = (x, weight)
+            let out = try empty(x.count)
+            let rows = x.count / width
+            guard rows > 0 else { return out }
             try context.launch(
                 "rms_norm", grid: (rows, 1, 1),
-                [.pointer(input), .pointer(output), .pointer(w), .int32(Int32(width)), .float(epsilon)])
-            return try download(output, count: x.count)
+                [
+                    .pointer(try address(&x)), .pointer(out.device!.address), .pointer(try address(&weight)),
+                    .int32(Int32(width)), .float(epsilon),
+                ])
+            return out
         }
     }
 
     /// `kernel(x, n)` or `kernel(x, y, n)` in place on `x`.
-    private func elementwise(_ kernel: String, _ x: inout [Float], _ y: [Float]? = nil) {
-        guard !x.isEmpty else { return }
-        x = onDevice(kernel) {
-            let input = try upload(x, slot: .input)
-            var arguments: [KernelArgument] = [.pointer(input)]
-            if let y { arguments.append(.pointer(try upload(y, slot: .second))) }
+    private func elementwise(_ kernel: String, _ x: inout ComputeBuffer, _ y: ComputeBuffer? = nil) {
+        guard x.count > 0 else { return }
+        onDevice(kernel) {
+            var arguments: [KernelArgument] = [.pointer(try writable(&x))]
+            if var y { arguments.append(.pointer(try address(&y))) }
             arguments.append(.int64(Int64(x.count)))
             try context.launch(kernel, grid: CUDAContext.grid(elements: x.count), arguments)
-            return try download(input, count: x.count)
         }
     }
 
-    public func gelu(_ x: inout [Float]) { elementwise("gelu", &x) }
+    public func gelu(_ x: inout ComputeBuffer) { elementwise("gelu", &x) }
 
-    public func siluMultiply(_ gate: inout [Float], _ up: [Float]) {
+    public func siluMultiply(_ gate: inout ComputeBuffer, _ up: ComputeBuffer) {
         precondition(gate.count == up.count, "siluMultiply: \(gate.count) gates, \(up.count) values")
         elementwise("silu_mul", &gate, up)
     }
 
-    public func add(_ x: inout [Float], _ y: [Float]) {
+    public func add(_ x: inout ComputeBuffer, _ y: ComputeBuffer) {
         precondition(x.count == y.count, "add: \(x.count) and \(y.count) elements")
         elementwise("add", &x, y)
     }
 
-    public func addBias(_ x: inout [Float], width: Int, bias: [Float]) {
+    public func addBias(_ x: inout ComputeBuffer, width: Int, bias: ComputeBuffer) {
         precondition(bias.count == width, "addBias: \(bias.count) values for width \(width)")
-        guard !x.isEmpty else { return }
-        let rows = x.count / width
-        x = onDevice("addBias") {
-            let input = try upload(x, slot: .input), b = try upload(bias, slot: .second)
+        guard x.count > 0 else { return }
+        onDevice("addBias") {
+            var bias = bias
             try context.launch(
                 "add_bias", grid: CUDAContext.grid(elements: x.count),
-                [.pointer(input), .pointer(b), .int64(Int64(rows)), .int32(Int32(width))])
-            return try download(input, count: x.count)
+                [
+                    .pointer(try writable(&x)), .pointer(try address(&bias)), .int64(Int64(x.count / width)),
+                    .int32(Int32(width)),
+                ])
         }
     }
 
-    public func rotary(_ x: inout [Float], heads: Int, headSize: Int, positions: [Int], inverseFrequencies: [Float]) {
+    public func rotary(
+        _ x: inout ComputeBuffer, heads: Int, headSize: Int, positions: [Int], inverseFrequencies: ComputeBuffer
+    ) {
         precondition(inverseFrequencies.count == headSize / 2, "rotary: head size \(headSize)")
         guard !positions.isEmpty else { return }
-        let positions32 = positions.map { Int32(truncatingIfNeeded: $0) }
-        x = onDevice("rotary") {
-            let input = try upload(x, slot: .input)
-            let p = try context.scratch(Slot.second.rawValue, bytes: positions32.count * 4)
-            try positions32.withUnsafeBytes { try context.upload($0.baseAddress!, bytes: $0.count, to: p) }
-            let f = try upload(inverseFrequencies, slot: .third)
+        onDevice("rotary") {
+            var frequencies = inverseFrequencies
+            let p = try small(positions.map { Int32(truncatingIfNeeded: $0) }, slot: .positions)
             try context.launch(
                 "rotary", grid: (positions.count, 1, 1),
-                [.pointer(input), .pointer(p), .pointer(f), .int32(Int32(heads)), .int32(Int32(headSize))])
-            return try download(input, count: x.count)
+                [
+                    .pointer(try writable(&x)), .pointer(p), .pointer(try address(&frequencies)),
+                    .int32(Int32(heads)), .int32(Int32(headSize)),
+                ])
+        }
+    }
+
+    // MARK: Moving rows
+
+    public func patchRows(_ images: [[Float]], size: Int, patch: Int) -> ComputeBuffer {
+        onDevice("patchRows") {
+            let pixels = 3 * size * size, grid = size / patch
+            let staged = try empty(images.count * pixels)
+            for (index, image) in images.enumerated() {
+                precondition(image.count == pixels, "patchRows: an image of \(image.count) values, not \(pixels)")
+                try image.withUnsafeBytes {
+                    try context.upload(
+                        $0.baseAddress!, bytes: pixels * 4, to: staged.device!.address + UInt64(index * pixels * 4))
+                }
+            }
+            let out = try empty(images.count * grid * grid * 3 * patch * patch)
+            guard out.count > 0 else { return out }
+            try context.launch(
+                "patch_rows", grid: CUDAContext.grid(elements: out.count),
+                [
+                    .pointer(staged.device!.address), .pointer(out.device!.address), .int64(Int64(images.count)),
+                    .int32(Int32(size)), .int32(Int32(patch)),
+                ])
+            return out
+        }
+    }
+
+    public func gatherRows(_ x: ComputeBuffer, width: Int, rows: [Int]) -> ComputeBuffer {
+        var out = onDevice("gatherRows") { try empty(rows.count * width) }
+        copy(x, into: &out, runs: rows.enumerated().map { (from: $1 * width, to: $0 * width) }, length: width)
+        return out
+    }
+
+    public func averagePool(_ x: ComputeBuffer, images: Int, grid: Int, pool: Int, width: Int) -> ComputeBuffer {
+        onDevice("averagePool") {
+            var x = x
+            let out = try empty(images * pool * pool * width)
+            guard images > 0 else { return out }
+            try context.launch(
+                "average_pool", grid: (images * pool * pool, 1, 1),
+                [
+                    .pointer(try address(&x)), .pointer(out.device!.address), .int32(Int32(grid)),
+                    .int32(Int32(pool)), .int32(Int32(width)),
+                ])
+            return out
+        }
+    }
+
+    public func copy(
+        _ source: ComputeBuffer, into destination: inout ComputeBuffer, runs: [(from: Int, to: Int)], length: Int
+    ) {
+        precondition(
+            source.elementType == destination.elementType || source.elementType == .f32,
+            "copy: bf16 into an f32 buffer")
+        guard !runs.isEmpty, length > 0 else { return }
+        onDevice("copy") {
+            var source = source
+            let from = try address(&source), to = try writable(&destination)
+            let kernel =
+                switch (source.elementType, destination.elementType) {
+                case (.f32, .f32): "copy_runs_f32"
+                case (.f32, .bf16): "copy_runs_f32_bf16"
+                default: "copy_runs_u16"
+                }
+            // Launched in groups of at most 65,535 runs (the grid's y limit).
+            for start in stride(from: 0, to: runs.count, by: 65535) {
+                let group = runs[start..<min(start + 65535, runs.count)]
+                let table = try small(group.flatMap { [Int64($0.from), Int64($0.to)] }, slot: .runs)
+                try context.launch(
+                    kernel, grid: (min((length + 255) / 256, 4096), group.count, 1),
+                    [.pointer(from), .pointer(to), .pointer(table), .int64(Int64(length))])
+            }
         }
     }
 }

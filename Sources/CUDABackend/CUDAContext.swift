@@ -2,6 +2,7 @@
 // buffers reused from call to call. Every use runs under one lock, in order, on CUDA's default stream.
 
 import CCUDA
+import Compute
 import Foundation
 
 #if canImport(Glibc)
@@ -61,6 +62,10 @@ final class CUDAContext: @unchecked Sendable {
     private var functions: [String: UnsafeMutableRawPointer] = [:]
     private var scratch: [Int: (pointer: UInt64, bytes: Int)] = [:]
     private let lock = NSLock()
+    /// Freed device memory by size, for the next buffer of that size (decoding allocates the same sizes each step).
+    /// Its own lock: a buffer may be freed while `lock` is held.
+    private var pool: [Int: [UInt64]] = [:]
+    private let poolLock = NSLock()
     /// Dynamic shared memory the attention kernels may use.
     let attentionSharedLimit: Int
 
@@ -102,6 +107,7 @@ final class CUDAContext: @unchecked Sendable {
 
     deinit {
         for buffer in scratch.values { ccuda_free(handle, buffer.pointer) }
+        for addresses in pool.values { addresses.forEach { ccuda_free(handle, $0) } }
         ccuda_context_close(handle)
     }
 
@@ -124,10 +130,53 @@ final class CUDAContext: @unchecked Sendable {
         ccuda_free(handle, pointer)
     }
 
+    /// Device memory for a buffer of at least `bytes`, from the pool when a freed one fits.
+    func memory(_ bytes: Int) throws -> DeviceMemory {
+        let size =
+            bytes <= 1 << 20
+            ? max(256, 1 << (Int.bitWidth - max(bytes - 1, 1).leadingZeroBitCount))
+            : (bytes + (1 << 21) - 1) / (1 << 21) * (1 << 21)
+        poolLock.lock()
+        let reused = pool[size]?.popLast()
+        poolLock.unlock()
+        let address: UInt64
+        if let reused {
+            address = reused
+        } else {
+            do {
+                address = try allocate(size)
+            } catch {
+                // Memory held for other sizes goes back to the driver, and the allocation is tried once more.
+                poolLock.lock()
+                let held = pool.values.flatMap { $0 }
+                pool.removeAll()
+                poolLock.unlock()
+                held.forEach { ccuda_free(handle, $0) }
+                address = try allocate(size)
+            }
+        }
+        return DeviceMemory(address: address, bytes: size) { [self] address, bytes in
+            poolLock.lock()
+            pool[bytes, default: []].append(address)
+            poolLock.unlock()
+        }
+    }
+
+    func zero(_ address: UInt64, bytes: Int) throws {
+        try CUDAError.check { ccuda_zero(handle, address, bytes, $0, $1) }
+    }
+
+    func copy(from source: UInt64, to destination: UInt64, bytes: Int) throws {
+        try CUDAError.check { ccuda_copy(handle, destination, source, bytes, $0, $1) }
+    }
+
     /// Scratch buffer `slot`, at least `bytes` long, kept for later calls.
     func scratch(_ slot: Int, bytes: Int) throws -> UInt64 {
         if let buffer = scratch[slot], buffer.bytes >= bytes { return buffer.pointer }
-        if let buffer = scratch.removeValue(forKey: slot) { ccuda_free(handle, buffer.pointer) }
+        if let buffer = scratch.removeValue(forKey: slot) {
+            try synchronize()  // queued work may still read the old buffer
+            ccuda_free(handle, buffer.pointer)
+        }
         // Grown by half again, so that slowly growing calls (decode steps) do not reallocate each time.
         let size = max(bytes + bytes / 2, 1 << 16)
         let pointer = try allocate(size)
@@ -137,6 +186,11 @@ final class CUDAContext: @unchecked Sendable {
 
     func upload(_ source: UnsafeRawPointer, bytes: Int, to destination: UInt64) throws {
         try CUDAError.check { ccuda_upload(handle, destination, source, bytes, $0, $1) }
+    }
+
+    /// A small upload queued behind the work already submitted (see `ccuda_upload_queued`).
+    func uploadQueued(_ source: UnsafeRawPointer, bytes: Int, to destination: UInt64) throws {
+        try CUDAError.check { ccuda_upload_queued(handle, destination, source, bytes, $0, $1) }
     }
 
     func download(_ source: UInt64, bytes: Int, into destination: UnsafeMutableRawPointer) throws {
@@ -186,6 +240,19 @@ final class CUDAContext: @unchecked Sendable {
     /// Row-major `c[m, n] = a[m, k] · b[n, k]ᵀ` in f32 or bf16 (`type`: CCUDA_F32 or CCUDA_BF16).
     func gemm(type: Int32, m: Int, n: Int, k: Int, a: UInt64, b: UInt64, c: UInt64) throws {
         try CUDAError.check { ccuda_gemm(handle, type, Int32(m), Int32(n), Int32(k), a, b, c, $0, $1) }
+    }
+
+    /// cuBLAS's column-major strided batched product with f32 output (see `ccuda_gemm_batched`).
+    func gemmBatched(
+        type: Int32, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UInt64, lda: Int, strideA: Int,
+        b: UInt64, ldb: Int, strideB: Int, c: UInt64, ldc: Int, strideC: Int, batch: Int
+    ) throws {
+        try CUDAError.check { error, size in
+            ccuda_gemm_batched(
+                handle, type, transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), a, Int64(lda),
+                Int64(strideA), b, Int64(ldb), Int64(strideB), c, Int64(ldc), Int64(strideC), Int32(batch), error,
+                size)
+        }
     }
 
     func synchronize() throws {

@@ -5,7 +5,8 @@ public enum CUDAKernelSource {
     /// Every kernel the backend launches.
     public static let names = [
         "to_bf16", "add_bias", "layer_norm", "rms_norm", "gelu", "silu_mul", "add", "rotary", "attention_f32kv",
-        "attention_bf16kv",
+        "attention_bf16kv", "to_f32", "copy_runs_f32", "copy_runs_f32_bf16", "copy_runs_u16", "average_pool",
+        "softmax_rows_f32", "softmax_rows_bf16", "patch_rows",
     ]
 
     /// Threads per block of the row kernels and attention; the reductions below assume a multiple of 32, at most 1024.
@@ -24,6 +25,8 @@ public enum CUDAKernelSource {
         }
         __device__ __forceinline__ float load(const float *p, i64 i) { return p[i]; }
         __device__ __forceinline__ float load(const bf16_t *p, i64 i) { return bf16_to_float(p[i]); }
+        __device__ __forceinline__ void store(float *p, float v) { *p = v; }
+        __device__ __forceinline__ void store(bf16_t *p, float v) { *p = float_to_bf16(v); }
 
         // Sum (or max) over the block; every thread gets the result. `shared` holds 32 floats.
         __device__ float block_sum(float v, float *shared) {
@@ -50,6 +53,98 @@ public enum CUDAKernelSource {
         extern "C" __global__ void to_bf16(const float *x, bf16_t *y, i64 n) {
             for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x)
                 y[i] = float_to_bf16(x[i]);
+        }
+
+        extern "C" __global__ void to_f32(const bf16_t *x, float *y, i64 n) {
+            for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x)
+                y[i] = bf16_to_float(x[i]);
+        }
+
+        // Runs of `length` elements: run r (blockIdx.y) from runs[2r] in x to runs[2r + 1] in y.
+        extern "C" __global__ void copy_runs_f32(const float *x, float *y, const i64 *runs, i64 length) {
+            const float *from = x + runs[2 * blockIdx.y];
+            float *to = y + runs[2 * blockIdx.y + 1];
+            for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < length; i += (i64)gridDim.x * blockDim.x)
+                to[i] = from[i];
+        }
+        extern "C" __global__ void copy_runs_f32_bf16(const float *x, bf16_t *y, const i64 *runs, i64 length) {
+            const float *from = x + runs[2 * blockIdx.y];
+            bf16_t *to = y + runs[2 * blockIdx.y + 1];
+            for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < length; i += (i64)gridDim.x * blockDim.x)
+                to[i] = float_to_bf16(from[i]);
+        }
+        extern "C" __global__ void copy_runs_u16(const bf16_t *x, bf16_t *y, const i64 *runs, i64 length) {
+            const bf16_t *from = x + runs[2 * blockIdx.y];
+            bf16_t *to = y + runs[2 * blockIdx.y + 1];
+            for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < length; i += (i64)gridDim.x * blockDim.x)
+                to[i] = from[i];
+        }
+
+        // The pool-adapter's block means: one block per (image, i, j) cell, the sum in the CPU's order.
+        extern "C" __global__ void average_pool(const float *x, float *out, int grid, int pool, int width) {
+            int cell = blockIdx.x, image = cell / (pool * pool), i = (cell / pool) % pool, j = cell % pool;
+            int kernel = grid / pool;
+            i64 tokens = 1 + (i64)grid * grid;
+            float area = (float)(kernel * kernel);
+            for (int c = threadIdx.x; c < width; c += blockDim.x) {
+                float s = 0.0f;
+                for (int dy = 0; dy < kernel; dy++)
+                    for (int dx = 0; dx < kernel; dx++) {
+                        i64 patch = (i64)(i * kernel + dy) * grid + (j * kernel + dx);
+                        s += x[(image * tokens + 1 + patch) * width + c];
+                    }
+                out[(i64)cell * width + c] = s / area;
+            }
+        }
+
+        // Softmax of score rows for the product path of attention: row (query t, head h) of `scores`
+        // ([heads][queries][keys]) becomes probabilities, zero for keys past min(keys, limit + t) or flagged invalid;
+        // a row with no visible key becomes zeros.
+        template <typename P>
+        __device__ void softmax_rows(const float *scores, P *probabilities, const unsigned char *valid, int queries,
+                                     int keys, float scale, int limit) {
+            __shared__ float shared[32];
+            int t = blockIdx.x, head = blockIdx.y;
+            i64 row = ((i64)head * queries + t) * keys;
+            int visible = limit + t < keys ? limit + t : keys;
+            if (visible < 0) visible = 0;
+            float m = NEG_INF;
+            for (int s = threadIdx.x; s < visible; s += blockDim.x)
+                if (!valid || valid[s]) m = fmaxf(m, scores[row + s] * scale);
+            m = block_max(m, shared);
+            float sum = 0.0f;
+            for (int s = threadIdx.x; s < visible; s += blockDim.x)
+                if (!valid || valid[s]) sum += expf(scores[row + s] * scale - m);
+            sum = block_sum(sum, shared);
+            float inverse = m == NEG_INF ? 0.0f : 1.0f / sum;
+            for (int s = threadIdx.x; s < keys; s += blockDim.x) {
+                bool shown = s < visible && (!valid || valid[s]) && m != NEG_INF;
+                store(probabilities + row + s, shown ? expf(scores[row + s] * scale - m) * inverse : 0.0f);
+            }
+        }
+        extern "C" __global__ void softmax_rows_f32(const float *scores, float *probabilities,
+                                                    const unsigned char *valid, int queries, int keys, float scale,
+                                                    int limit) {
+            softmax_rows<float>(scores, probabilities, valid, queries, keys, scale, limit);
+        }
+        extern "C" __global__ void softmax_rows_bf16(const float *scores, bf16_t *probabilities,
+                                                     const unsigned char *valid, int queries, int keys, float scale,
+                                                     int limit) {
+            softmax_rows<bf16_t>(scores, probabilities, valid, queries, keys, scale, limit);
+        }
+
+        // Images [count][3][size][size] to patch rows: row (image, gy, gx), column (channel, y, x).
+        extern "C" __global__ void patch_rows(const float *images, float *rows, i64 count, int size, int patch) {
+            int grid = size / patch, row_width = 3 * patch * patch;
+            i64 n = count * grid * grid * row_width;
+            for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+                int column = (int)(i % row_width);
+                i64 row = i / row_width;
+                int gx = (int)(row % grid), gy = (int)((row / grid) % grid);
+                i64 image = row / ((i64)grid * grid);
+                int channel = column / (patch * patch), y = (column / patch) % patch, x = column % patch;
+                rows[i] = images[((image * 3 + channel) * size + gy * patch + y) * size + gx * patch + x];
+            }
         }
 
         extern "C" __global__ void add_bias(float *x, const float *bias, i64 rows, int width) {

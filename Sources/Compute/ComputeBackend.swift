@@ -81,8 +81,9 @@ public struct AttentionShape: Sendable {
 
 /// Matrix products, attention and the row kernels of the three networks.
 ///
-/// Activations cross the seam as host `[Float]` arrays, rows contiguous. Implementations are immutable and
-/// safe to share between threads; each call may use the backend's own threads.
+/// Values cross the seam as `ComputeBuffer`s in the backend's own memory: a GPU backend keeps them on the device from
+/// the first layer to the last, and only `buffer(_:)` and `values(_:)` copy between host and device. Implementations
+/// are immutable and safe to share between threads; each call may use the backend's own threads.
 public protocol ComputeBackend: Sendable {
     var precision: ComputePrecision { get }
     /// How the decoder's key/value cache is stored for this backend's attention.
@@ -93,34 +94,100 @@ public protocol ComputeBackend: Sendable {
     /// Prepares `weight` (`[out, in]`, any stored type) for `linear`.
     func prepare(_ weight: WeightTensor) -> any PreparedMatrix
 
+    /// Host values in the backend's memory (copied to a device; kept as they are on the CPU).
+    func buffer(_ values: [Float]) -> ComputeBuffer
+    /// `count` zeros of `type` in the backend's memory.
+    func zeros(_ count: Int, _ type: KVElementType) -> ComputeBuffer
+    /// The f32 values of `x` on the host.
+    func values(_ x: ComputeBuffer) -> [Float]
+
     /// `x` `[rows, in]` times the weight's transpose, plus `bias` `[out]`: `[rows, out]`.
-    func linear(_ x: [Float], rows: Int, weight: any PreparedMatrix, bias: [Float]?) -> [Float]
+    func linear(_ x: ComputeBuffer, rows: Int, weight: any PreparedMatrix, bias: ComputeBuffer?) -> ComputeBuffer
 
     /// LayerNorm of each `width` row: (x - mean) / sqrt(var + eps) * weight + bias, biased variance.
-    func layerNorm(_ x: [Float], width: Int, weight: [Float], bias: [Float], epsilon: Float) -> [Float]
+    func layerNorm(_ x: ComputeBuffer, width: Int, weight: ComputeBuffer, bias: ComputeBuffer, epsilon: Float)
+        -> ComputeBuffer
     /// LLaMA's RMSNorm: x / sqrt(mean(x²) + eps) * weight.
-    func rmsNorm(_ x: [Float], width: Int, weight: [Float], epsilon: Float) -> [Float]
+    func rmsNorm(_ x: ComputeBuffer, width: Int, weight: ComputeBuffer, epsilon: Float) -> ComputeBuffer
     /// Exact GELU in place: x · Φ(x).
-    func gelu(_ x: inout [Float])
+    func gelu(_ x: inout ComputeBuffer)
     /// gate = SiLU(gate) * up, in place.
-    func siluMultiply(_ gate: inout [Float], _ up: [Float])
+    func siluMultiply(_ gate: inout ComputeBuffer, _ up: ComputeBuffer)
     /// x += y.
-    func add(_ x: inout [Float], _ y: [Float])
-    /// Adds `bias` `[width]` to every row of x.
-    func addBias(_ x: inout [Float], width: Int, bias: [Float])
+    func add(_ x: inout ComputeBuffer, _ y: ComputeBuffer)
+    /// Adds `bias` `[width]` to every `width` elements of x.
+    func addBias(_ x: inout ComputeBuffer, width: Int, bias: ComputeBuffer)
     /// Rotate-half rotary embedding in place on `[positions.count, heads * headSize]`.
-    func rotary(_ x: inout [Float], heads: Int, headSize: Int, positions: [Int], inverseFrequencies: [Float])
-    /// Softmax attention for every item and head (see `AttentionShape`). `valid`, when given, holds one flag per
-    /// key row (nonzero: the key takes part), the items' flags `validItemStride` apart.
+    func rotary(
+        _ x: inout ComputeBuffer, heads: Int, headSize: Int, positions: [Int], inverseFrequencies: ComputeBuffer)
+    /// Each `[3, size, size]` image's `patch` x `patch` patches as rows (row-major over the grid), a row holding the
+    /// patch's pixels in (channel, y, x) order, so that the patch convolution is a matrix product.
+    func patchRows(_ images: [[Float]], size: Int, patch: Int) -> ComputeBuffer
+    /// Rows `rows` of `x` (`width` elements each), in that order.
+    func gatherRows(_ x: ComputeBuffer, width: Int, rows: [Int]) -> ComputeBuffer
+    /// The pool-adapter's pooling: for each of `images` blocks of `1 + grid²` rows of `width` (the first row, cls,
+    /// skipped), the mean of each `grid / pool` square of patch rows, `pool²` rows per image, row-major.
+    func averagePool(_ x: ComputeBuffer, images: Int, grid: Int, pool: Int, width: Int) -> ComputeBuffer
+    /// Copies runs of `length` elements from `source` into `destination` (`runs`: element offsets in each), converting
+    /// f32 to the destination's type.
+    func copy(_ source: ComputeBuffer, into destination: inout ComputeBuffer, runs: [(from: Int, to: Int)], length: Int)
+    /// Softmax attention for every item and head (see `AttentionShape`), queries from `q` at element `offsets.q`,
+    /// keys and values from `k` and `v` at `offsets.k` and `offsets.v` (f32 activations or a bf16 cache). `valid`,
+    /// when given, holds one flag per key row (nonzero: the key takes part), the items' flags `validItemStride`
+    /// apart. Returns `[items * queries, heads * headSize]` when the shape's output strides are dense.
     func attention(
-        q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, out: UnsafeMutablePointer<Float>,
-        valid: UnsafePointer<UInt8>?, validItemStride: Int, shape: AttentionShape)
+        q: ComputeBuffer, k: ComputeBuffer, v: ComputeBuffer, offsets: (q: Int, k: Int, v: Int), valid: [UInt8]?,
+        validItemStride: Int, shape: AttentionShape
+    ) -> ComputeBuffer
+}
+
+extension ComputeBackend {
+    // Host-array forms of the row kernels, for code and tests that hold plain arrays.
+
+    public func layerNorm(_ x: [Float], width: Int, weight: [Float], bias: [Float], epsilon: Float) -> [Float] {
+        values(layerNorm(buffer(x), width: width, weight: buffer(weight), bias: buffer(bias), epsilon: epsilon))
+    }
+
+    public func rmsNorm(_ x: [Float], width: Int, weight: [Float], epsilon: Float) -> [Float] {
+        values(rmsNorm(buffer(x), width: width, weight: buffer(weight), epsilon: epsilon))
+    }
+
+    public func gelu(_ x: inout [Float]) {
+        var b = buffer(x)
+        gelu(&b)
+        x = values(b)
+    }
+
+    public func siluMultiply(_ gate: inout [Float], _ up: [Float]) {
+        var b = buffer(gate)
+        siluMultiply(&b, buffer(up))
+        gate = values(b)
+    }
+
+    public func add(_ x: inout [Float], _ y: [Float]) {
+        var b = buffer(x)
+        add(&b, buffer(y))
+        x = values(b)
+    }
+
+    public func addBias(_ x: inout [Float], width: Int, bias: [Float]) {
+        var b = buffer(x)
+        addBias(&b, width: width, bias: buffer(bias))
+        x = values(b)
+    }
+
+    public func rotary(_ x: inout [Float], heads: Int, headSize: Int, positions: [Int], inverseFrequencies: [Float]) {
+        var b = buffer(x)
+        rotary(
+            &b, heads: heads, headSize: headSize, positions: positions, inverseFrequencies: buffer(inverseFrequencies))
+        x = values(b)
+    }
 }
 
 /// A fully connected layer: a prepared weight, an optional bias and the backend that multiplies.
 public struct Linear: Sendable {
     public let weight: any PreparedMatrix
-    public let bias: [Float]?
+    public let bias: ComputeBuffer?
     public let backend: any ComputeBackend
 
     public var outFeatures: Int { weight.outFeatures }
@@ -130,13 +197,18 @@ public struct Linear: Sendable {
         precondition(weight.shape.count == 2, "\(weight.name): a linear weight is 2-D, not \(weight.shape)")
         precondition(bias == nil || bias!.count == weight.shape[0], "\(weight.name): bias size")
         self.weight = backend.prepare(weight)
-        self.bias = bias
+        self.bias = bias.map(backend.buffer)
         self.backend = backend
     }
 
     /// `x` is `[rows, inFeatures]`; returns `[rows, outFeatures]`.
-    public func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+    public func callAsFunction(_ x: ComputeBuffer, rows: Int) -> ComputeBuffer {
         precondition(x.count == rows * inFeatures, "\(weight.name): input \(x.count) is not \(rows) x \(inFeatures)")
         return backend.linear(x, rows: rows, weight: weight, bias: bias)
+    }
+
+    /// The same on host arrays.
+    public func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        backend.values(self(backend.buffer(x), rows: rows))
     }
 }

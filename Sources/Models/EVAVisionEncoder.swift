@@ -8,19 +8,20 @@ import Tensors
 /// The vision encoder: images in, `[tokens, hidden]` features out (cls first, then the patch grid row-major).
 public struct EVAVisionEncoder: Sendable {
     struct Block: Sendable {
-        let norm1Weight: [Float], norm1Bias: [Float]
+        let norm1Weight: ComputeBuffer, norm1Bias: ComputeBuffer
         let qkv: Linear  // [3 * hidden, hidden], no bias of its own
-        let qkvBias: [Float]  // q_bias, zeros for k, v_bias
+        let qkvBias: ComputeBuffer  // q_bias, zeros for k, v_bias
         let projection: Linear
-        let norm2Weight: [Float], norm2Bias: [Float]
+        let norm2Weight: ComputeBuffer, norm2Bias: ComputeBuffer
         let fc1: Linear, fc2: Linear
     }
 
     let configuration: VisionConfiguration
     let imageSize: Int
     let patchEmbedding: Linear  // the conv kernel [hidden, 3, p, p] viewed as [hidden, 3 * p * p]
-    let classToken: [Float]  // [hidden]
-    let positions: [Float]  // [1 + g², hidden]
+    /// Added to each image's `[1 + g², hidden]` rows (zeros for cls, patch embeddings after): cls + its position
+    /// for the first row, the learned positions after.
+    let tokenOffsets: ComputeBuffer
     let blocks: [Block]
     let backend: any ComputeBackend
 
@@ -34,20 +35,22 @@ public struct EVAVisionEncoder: Sendable {
         patchEmbedding = weights.prepared(
             weight: kernel.reshaped([hidden, 3 * patch * patch]),
             bias: try weights.floats(prefix + "patch_embed.proj.bias", shape: [hidden]))
-        classToken = try weights.floats(prefix + "cls_token", shape: [1, 1, hidden])
-        positions = try weights.floats(prefix + "pos_embed", shape: [1, 1 + grid * grid, hidden])
+        let classToken = try weights.floats(prefix + "cls_token", shape: [1, 1, hidden])
+        var offsets = try weights.floats(prefix + "pos_embed", shape: [1, 1 + grid * grid, hidden])
+        for i in 0..<hidden { offsets[i] = classToken[i] + offsets[i] }
+        tokenOffsets = weights.backend.buffer(offsets)
         blocks = try (0..<configuration.layerCount).map { index in
             let p = "\(prefix)blocks.\(index)."
             let qBias = try weights.floats(p + "attn.q_bias", shape: [hidden])
             let vBias = try weights.floats(p + "attn.v_bias", shape: [hidden])
             return Block(
-                norm1Weight: try weights.floats(p + "norm1.weight", shape: [hidden]),
-                norm1Bias: try weights.floats(p + "norm1.bias", shape: [hidden]),
+                norm1Weight: try weights.vector(p + "norm1.weight", shape: [hidden]),
+                norm1Bias: try weights.vector(p + "norm1.bias", shape: [hidden]),
                 qkv: try weights.linear(p + "attn.qkv", out: 3 * hidden, in: hidden, bias: false),
-                qkvBias: qBias + [Float](repeating: 0, count: hidden) + vBias,
+                qkvBias: weights.backend.buffer(qBias + [Float](repeating: 0, count: hidden) + vBias),
                 projection: try weights.linear(p + "attn.proj", out: hidden, in: hidden),
-                norm2Weight: try weights.floats(p + "norm2.weight", shape: [hidden]),
-                norm2Bias: try weights.floats(p + "norm2.bias", shape: [hidden]),
+                norm2Weight: try weights.vector(p + "norm2.weight", shape: [hidden]),
+                norm2Bias: try weights.vector(p + "norm2.bias", shape: [hidden]),
                 fc1: try weights.linear(p + "mlp.fc1", out: configuration.intermediateSize, in: hidden),
                 fc2: try weights.linear(p + "mlp.fc2", out: hidden, in: configuration.intermediateSize))
         }
@@ -57,30 +60,27 @@ public struct EVAVisionEncoder: Sendable {
 
     /// `images`: each `[3, S, S]` CHW. Returns each image's `[1 + g², hidden]` features, concatenated.
     public func callAsFunction(_ images: [[Float]]) -> [Float] {
+        backend.values(features(images))
+    }
+
+    /// The same, left in the backend's memory.
+    public func features(_ images: [[Float]]) -> ComputeBuffer {
         let hidden = configuration.hiddenSize, tokens = tokenCount
-        let patches = patchEmbedding(images.flatMap(patchRows), rows: images.count * (tokens - 1))
-        // [cls; patches] + positions, per image.
-        var x = [Float](unsafeUninitializedCapacity: images.count * tokens * hidden) { out, initialized in
-            patches.withUnsafeBufferPointer { patches in
-                positions.withUnsafeBufferPointer { positions in
-                    for image in images.indices {
-                        let base = image * tokens * hidden
-                        for i in 0..<hidden { out[base + i] = classToken[i] + positions[i] }
-                        for t in 1..<tokens {
-                            let source = ((image * (tokens - 1)) + t - 1) * hidden, row = base + t * hidden
-                            for i in 0..<hidden { out[row + i] = patches[source + i] + positions[t * hidden + i] }
-                        }
-                    }
-                }
-            }
-            initialized = images.count * tokens * hidden
-        }
+        let patches = patchEmbedding(
+            backend.patchRows(images, size: imageSize, patch: configuration.patchSize),
+            rows: images.count * (tokens - 1))
+        // [cls; patches] + positions, per image: the patches go after a zero row, then every row gets its offset.
+        var x = backend.zeros(images.count * tokens * hidden, .f32)
+        backend.copy(
+            patches, into: &x, runs: images.indices.map { ($0 * (tokens - 1) * hidden, ($0 * tokens + 1) * hidden) },
+            length: (tokens - 1) * hidden)
+        backend.addBias(&x, width: tokens * hidden, bias: tokenOffsets)
         for block in blocks { x = forward(block, x, imageCount: images.count) }
         return x
     }
 
     /// One block: x += attn(norm1(x)); x += mlp(norm2(x)).
-    private func forward(_ block: Block, _ input: [Float], imageCount: Int) -> [Float] {
+    private func forward(_ block: Block, _ input: ComputeBuffer, imageCount: Int) -> ComputeBuffer {
         let hidden = configuration.hiddenSize, tokens = tokenCount, rows = imageCount * tokens
         var x = input
         let h = backend.layerNorm(
@@ -88,21 +88,14 @@ public struct EVAVisionEncoder: Sendable {
             epsilon: configuration.layerNormEpsilon)
         var qkv = block.qkv(h, rows: rows)  // [rows, 3 * hidden]: q | k | v, heads contiguous within each
         backend.addBias(&qkv, width: 3 * hidden, bias: block.qkvBias)
-        var attended = [Float](repeating: 0, count: rows * hidden)
         let shape = AttentionShape(
             items: imageCount, queries: tokens, keys: tokens, heads: configuration.headCount,
             kvHeads: configuration.headCount, headSize: configuration.headSize,
             scale: 1 / Float(configuration.headSize).squareRoot(), limit: tokens, queryStride: 3 * hidden,
             queryItemStride: tokens * 3 * hidden, outputStride: hidden, outputItemStride: tokens * hidden,
             kvStride: 3 * hidden, kvItemStride: tokens * 3 * hidden, kvType: .f32)
-        qkv.withUnsafeBufferPointer { qkv in
-            attended.withUnsafeMutableBufferPointer { out in
-                let base = qkv.baseAddress!
-                backend.attention(
-                    q: base, k: UnsafeRawPointer(base + hidden), v: UnsafeRawPointer(base + 2 * hidden),
-                    out: out.baseAddress!, valid: nil, validItemStride: 0, shape: shape)
-            }
-        }
+        let attended = backend.attention(
+            q: qkv, k: qkv, v: qkv, offsets: (0, hidden, 2 * hidden), valid: nil, validItemStride: 0, shape: shape)
         backend.add(&x, block.projection(attended, rows: rows))
         let h2 = backend.layerNorm(
             x, width: hidden, weight: block.norm2Weight, bias: block.norm2Bias,
@@ -111,24 +104,5 @@ public struct EVAVisionEncoder: Sendable {
         backend.gelu(&hiddenActivations)
         backend.add(&x, block.fc2(hiddenActivations, rows: rows))
         return x
-    }
-
-    /// The image as one row per patch (row-major over the grid), each row the patch's pixels in the conv
-    /// kernel's (channel, y, x) order, so the convolution is a matrix product.
-    private func patchRows(_ image: [Float]) -> [Float] {
-        let patch = configuration.patchSize, grid = imageSize / patch
-        var rows = [Float]()
-        rows.reserveCapacity(grid * grid * 3 * patch * patch)
-        for gy in 0..<grid {
-            for gx in 0..<grid {
-                for channel in 0..<3 {
-                    for y in 0..<patch {
-                        let base = channel * imageSize * imageSize + (gy * patch + y) * imageSize + gx * patch
-                        rows.append(contentsOf: image[base..<(base + patch)])
-                    }
-                }
-            }
-        }
-        return rows
     }
 }

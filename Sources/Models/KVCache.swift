@@ -6,7 +6,8 @@ import Tensors
 
 /// The decoder's memory of a batch of sequences. Rows can be reordered (beam search) and grow by one token per step.
 ///
-/// Keys and values are stored as f32 or bf16 (the backend says which), `[row][position][kvWidth]` per layer.
+/// Keys and values are stored as f32 or bf16 (the backend says which), `[row][position][kvWidth]` per layer, in the
+/// backend's memory (on the GPU for a GPU backend). Copies of a cache share that memory: keep one.
 public struct KVCache: Sendable {
     public let layerCount: Int
     public let kvWidth: Int  // kvHeadCount * headSize
@@ -15,23 +16,25 @@ public struct KVCache: Sendable {
     public private(set) var capacity: Int
     /// Positions filled so far (the same for every row: rows are left-padded to one length).
     public private(set) var length = 0
-    /// [layer] -> bytes of [row * capacity * kvWidth ...] elements.
-    var keys: [[UInt8]]
-    var values: [[UInt8]]
+    /// [layer] -> [row * capacity * kvWidth ...] elements.
+    var keys: [ComputeBuffer]
+    var values: [ComputeBuffer]
+    let backend: any ComputeBackend
     /// [row * capacity + position]: 1 when that position is a real token (0 for left padding).
     public private(set) var mask: [UInt8]
     /// The rotary position the next token of each row takes.
     public private(set) var nextPosition: [Int]
 
-    public init(layerCount: Int, kvWidth: Int, batch: Int, capacity: Int, elementType: KVElementType = .f32) {
+    public init(layerCount: Int, kvWidth: Int, batch: Int, capacity: Int, backend: any ComputeBackend) {
         self.layerCount = layerCount
         self.kvWidth = kvWidth
+        self.backend = backend
+        let elementType = backend.kvElementType
         self.elementType = elementType
         self.batch = batch
         self.capacity = capacity
-        keys = Array(
-            repeating: [UInt8](repeating: 0, count: batch * capacity * kvWidth * elementType.size), count: layerCount)
-        values = keys
+        keys = (0..<layerCount).map { _ in backend.zeros(batch * capacity * kvWidth, elementType) }
+        values = (0..<layerCount).map { _ in backend.zeros(batch * capacity * kvWidth, elementType) }
         mask = [UInt8](repeating: 0, count: batch * capacity)
         nextPosition = [Int](repeating: 0, count: batch)
     }
@@ -61,28 +64,11 @@ public struct KVCache: Sendable {
     }
 
     /// Writes the new positions' keys and values (`[batch * count, kvWidth]` f32) of `layer`.
-    mutating func store(layer: Int, keys newKeys: [Float], values newValues: [Float], count: Int) {
-        let width = kvWidth, size = elementType.size, type = elementType, rows = batch, capacity = capacity
-        let length = length
-        func write(_ storage: inout [UInt8], _ source: [Float]) {
-            storage.withUnsafeMutableBytes { bytes in
-                source.withUnsafeBufferPointer { input in
-                    for row in 0..<rows {
-                        let destination = bytes.baseAddress! + (row * capacity + length) * width * size
-                        let from = input.baseAddress! + row * count * width
-                        switch type {
-                        case .f32:
-                            destination.copyMemory(from: from, byteCount: count * width * 4)
-                        case .bf16:
-                            let halves = destination.assumingMemoryBound(to: UInt16.self)
-                            for i in 0..<(count * width) { halves[i] = DType.bfloat16Bits(from[i]) }
-                        }
-                    }
-                }
-            }
-        }
-        write(&keys[layer], newKeys)
-        write(&values[layer], newValues)
+    mutating func store(layer: Int, keys newKeys: ComputeBuffer, values newValues: ComputeBuffer, count: Int) {
+        let width = kvWidth, capacity = capacity, length = length
+        let runs = (0..<batch).map { row in (from: row * count * width, to: (row * capacity + length) * width) }
+        backend.copy(newKeys, into: &keys[layer], runs: runs, length: count * width)
+        backend.copy(newValues, into: &values[layer], runs: runs, length: count * width)
     }
 
     mutating func advance(by count: Int) {
@@ -96,26 +82,19 @@ public struct KVCache: Sendable {
     /// aside first, so a step of beam search costs the changed rows' `length` positions, not whole caches.
     public mutating func reorder(_ sources: [Int]) {
         precondition(sources.allSatisfy { (0..<batch).contains($0) }, "reorder: a source row outside 0..<\(batch)")
-        let rowBytes = capacity * kvWidth * elementType.size, filled = length * kvWidth * elementType.size
+        let rowElements = capacity * kvWidth, filled = length * kvWidth
         if sources.count == batch {
             let changed = sources.indices.filter { sources[$0] != $0 }
             if !changed.isEmpty {
                 let read = Array(Set(changed.map { sources[$0] })).sorted()
                 let slot = Dictionary(uniqueKeysWithValues: read.enumerated().map { ($1, $0) })
-                var aside = [UInt8](repeating: 0, count: max(1, read.count * filled))
-                func permute(_ storage: inout [UInt8]) {
-                    storage.withUnsafeMutableBytes { bytes in
-                        aside.withUnsafeMutableBytes { temporary in
-                            for (index, row) in read.enumerated() {
-                                (temporary.baseAddress! + index * filled).copyMemory(
-                                    from: bytes.baseAddress! + row * rowBytes, byteCount: filled)
-                            }
-                            for row in changed {
-                                (bytes.baseAddress! + row * rowBytes).copyMemory(
-                                    from: temporary.baseAddress! + slot[sources[row]]! * filled, byteCount: filled)
-                            }
-                        }
-                    }
+                let out = read.enumerated().map { (from: $1 * rowElements, to: $0 * filled) }
+                let back = changed.map { (from: slot[sources[$0]]! * filled, to: $0 * rowElements) }
+                let backend = backend, type = elementType
+                func permute(_ storage: inout ComputeBuffer) {
+                    var aside = backend.zeros(max(1, read.count * filled), type)
+                    backend.copy(storage, into: &aside, runs: out, length: filled)
+                    backend.copy(aside, into: &storage, runs: back, length: filled)
                 }
                 for layer in 0..<layerCount {
                     permute(&keys[layer])
@@ -123,26 +102,18 @@ public struct KVCache: Sendable {
                 }
             }
         } else {
+            let runs = sources.enumerated().map { (from: $1 * rowElements, to: $0 * rowElements) }
             for layer in 0..<layerCount {
-                keys[layer] = Self.gather(keys[layer], rows: sources, rowBytes: rowBytes, filled: filled)
-                values[layer] = Self.gather(values[layer], rows: sources, rowBytes: rowBytes, filled: filled)
+                var newKeys = backend.zeros(sources.count * rowElements, elementType)
+                var newValues = backend.zeros(sources.count * rowElements, elementType)
+                backend.copy(keys[layer], into: &newKeys, runs: runs, length: filled)
+                backend.copy(values[layer], into: &newValues, runs: runs, length: filled)
+                keys[layer] = newKeys
+                values[layer] = newValues
             }
         }
         mask = sources.flatMap { mask[($0 * capacity)..<(($0 + 1) * capacity)] }
         nextPosition = sources.map { nextPosition[$0] }
         batch = sources.count
-    }
-
-    private static func gather(_ storage: [UInt8], rows: [Int], rowBytes: Int, filled: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: rows.count * rowBytes)
-        out.withUnsafeMutableBytes { destination in
-            storage.withUnsafeBytes { source in
-                for (row, from) in rows.enumerated() {
-                    (destination.baseAddress! + row * rowBytes).copyMemory(
-                        from: source.baseAddress! + from * rowBytes, byteCount: filled)
-                }
-            }
-        }
-        return out
     }
 }

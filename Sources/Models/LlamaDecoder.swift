@@ -8,19 +8,19 @@ import Tensors
 /// The language model.
 public struct LlamaDecoder: Sendable {
     struct Layer: Sendable {
-        let inputNorm: [Float]
+        let inputNorm: ComputeBuffer
         let query: Linear, key: Linear, value: Linear, output: Linear
-        let postAttentionNorm: [Float]
+        let postAttentionNorm: ComputeBuffer
         let gate: Linear, up: Linear, down: Linear
     }
 
     public let configuration: TextConfiguration
     let embeddings: WeightTensor  // [vocab, hidden]
     let layers: [Layer]
-    let norm: [Float]
+    let norm: ComputeBuffer
     let lmHead: Linear
     /// 1 / theta^(2i / headSize), computed in f32 as transformers does.
-    let inverseFrequencies: [Float]
+    let inverseFrequencies: ComputeBuffer
     let backend: any ComputeBackend
 
     public init(_ weights: WeightLoader, prefix: String, lmHead lmHeadName: String, configuration: TextConfiguration)
@@ -33,24 +33,25 @@ public struct LlamaDecoder: Sendable {
         layers = try (0..<configuration.layerCount).map { index in
             let p = "\(prefix)layers.\(index)."
             return Layer(
-                inputNorm: try weights.floats(p + "input_layernorm.weight", shape: [hidden]),
+                inputNorm: try weights.vector(p + "input_layernorm.weight", shape: [hidden]),
                 query: try weights.linear(p + "self_attn.q_proj", out: hidden, in: hidden, bias: false),
                 key: try weights.linear(p + "self_attn.k_proj", out: kvWidth, in: hidden, bias: false),
                 value: try weights.linear(p + "self_attn.v_proj", out: kvWidth, in: hidden, bias: false),
                 output: try weights.linear(p + "self_attn.o_proj", out: hidden, in: hidden, bias: false),
-                postAttentionNorm: try weights.floats(p + "post_attention_layernorm.weight", shape: [hidden]),
+                postAttentionNorm: try weights.vector(p + "post_attention_layernorm.weight", shape: [hidden]),
                 gate: try weights.linear(
                     p + "mlp.gate_proj", out: configuration.intermediateSize, in: hidden, bias: false),
                 up: try weights.linear(p + "mlp.up_proj", out: configuration.intermediateSize, in: hidden, bias: false),
                 down: try weights.linear(
                     p + "mlp.down_proj", out: hidden, in: configuration.intermediateSize, bias: false))
         }
-        norm = try weights.floats(prefix + "norm.weight", shape: [hidden])
+        norm = try weights.vector(prefix + "norm.weight", shape: [hidden])
         lmHead = weights.prepared(
             weight: try weights.tensor(lmHeadName, shape: [configuration.vocabularySize, hidden]), bias: nil)
         let half = configuration.headSize / 2
         let theta = configuration.resolvedRopeTheta
-        inverseFrequencies = (0..<half).map { i in 1 / powf(theta, Float(2 * i) / Float(configuration.headSize)) }
+        inverseFrequencies = backend.buffer(
+            (0..<half).map { i in 1 / powf(theta, Float(2 * i) / Float(configuration.headSize)) })
     }
 
     /// The embedding rows of `ids`, `[ids.count, hidden]`.
@@ -68,7 +69,7 @@ public struct LlamaDecoder: Sendable {
     public func makeCache(batch: Int, capacity: Int) -> KVCache {
         KVCache(
             layerCount: configuration.layerCount, kvWidth: configuration.resolvedKVHeadCount * configuration.headSize,
-            batch: batch, capacity: capacity, elementType: backend.kvElementType)
+            batch: batch, capacity: capacity, backend: backend)
     }
 
     /// Bytes of the key/value cache for `batch` rows of `capacity` positions.
@@ -91,7 +92,7 @@ public struct LlamaDecoder: Sendable {
         let batch = cache.batch, hidden = configuration.hiddenSize, rows = batch * count
         precondition(inputs.count == rows * hidden && valid.count == rows, "decoder input shape")
         let positions = cache.append(count: count, valid: valid)
-        var x = inputs
+        var x = backend.buffer(inputs)
         for (index, layer) in layers.enumerated() {
             let h = backend.rmsNorm(x, width: hidden, weight: layer.inputNorm, epsilon: configuration.rmsNormEpsilon)
             var q = layer.query(h, rows: rows), k = layer.key(h, rows: rows)
@@ -114,40 +115,25 @@ public struct LlamaDecoder: Sendable {
         cache.advance(by: count)
         if allLogits {
             let normalized = backend.rmsNorm(x, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon)
-            return lmHead(normalized, rows: rows)
+            return backend.values(lmHead(normalized, rows: rows))
         }
-        var last = [Float](repeating: 0, count: batch * hidden)
-        for row in 0..<batch {
-            let source = (row * count + count - 1) * hidden
-            last.replaceSubrange((row * hidden)..<((row + 1) * hidden), with: x[source..<(source + hidden)])
-        }
-        return lmHead(
-            backend.rmsNorm(last, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon), rows: batch)
+        let last = backend.gatherRows(x, width: hidden, rows: (0..<batch).map { $0 * count + count - 1 })
+        return backend.values(
+            lmHead(
+                backend.rmsNorm(last, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon), rows: batch))
     }
 
     /// Each row's new queries against that row's cached keys: causal, and blind to left padding.
-    private func attend(_ q: [Float], layer: Int, count: Int, cache: KVCache) -> [Float] {
+    private func attend(_ q: ComputeBuffer, layer: Int, count: Int, cache: KVCache) -> ComputeBuffer {
         let batch = cache.batch, hidden = configuration.hiddenSize, keys = cache.length + count
-        var out = [Float](repeating: 0, count: batch * count * hidden)
         let shape = AttentionShape(
             items: batch, queries: count, keys: keys, heads: configuration.headCount,
             kvHeads: configuration.resolvedKVHeadCount, headSize: configuration.headSize,
             scale: 1 / Float(configuration.headSize).squareRoot(), limit: cache.length + 1, queryStride: hidden,
             queryItemStride: count * hidden, outputStride: hidden, outputItemStride: count * hidden,
             kvStride: cache.kvWidth, kvItemStride: cache.capacity * cache.kvWidth, kvType: cache.elementType)
-        q.withUnsafeBufferPointer { q in
-            cache.keys[layer].withUnsafeBytes { k in
-                cache.values[layer].withUnsafeBytes { v in
-                    cache.mask.withUnsafeBufferPointer { mask in
-                        out.withUnsafeMutableBufferPointer { out in
-                            backend.attention(
-                                q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, out: out.baseAddress!,
-                                valid: mask.baseAddress!, validItemStride: cache.capacity, shape: shape)
-                        }
-                    }
-                }
-            }
-        }
-        return out
+        return backend.attention(
+            q: q, k: cache.keys[layer], v: cache.values[layer], offsets: (0, 0, 0), valid: cache.mask,
+            validItemStride: cache.capacity, shape: shape)
     }
 }

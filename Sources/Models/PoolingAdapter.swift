@@ -5,7 +5,7 @@ import Compute
 
 /// Vision features to the visual tokens the language model reads.
 public struct PoolingAdapter: Sendable {
-    let lnWeight: [Float], lnBias: [Float], lnEpsilon: Float
+    let lnWeight: ComputeBuffer, lnBias: ComputeBuffer, lnEpsilon: Float
     let first: Linear, second: Linear
     let grid: Int, pool: Int, visionWidth: Int
     let backend: any ComputeBackend
@@ -14,8 +14,8 @@ public struct PoolingAdapter: Sendable {
         _ weights: WeightLoader, lnPrefix: String, poolerPrefix: String, visionWidth: Int, textWidth: Int,
         grid: Int, pool: Int, lnEpsilon: Float
     ) throws {
-        lnWeight = try weights.floats(lnPrefix + "weight", shape: [visionWidth])
-        lnBias = try weights.floats(lnPrefix + "bias", shape: [visionWidth])
+        lnWeight = try weights.vector(lnPrefix + "weight", shape: [visionWidth])
+        lnBias = try weights.vector(lnPrefix + "bias", shape: [visionWidth])
         self.lnEpsilon = lnEpsilon
         first = try weights.linear(poolerPrefix + "0", out: textWidth, in: visionWidth)
         second = try weights.linear(poolerPrefix + "2", out: textWidth, in: textWidth)
@@ -26,42 +26,28 @@ public struct PoolingAdapter: Sendable {
     }
 
     /// `features`: `imageCount` x `[1 + g², visionWidth]`. Returns `imageCount` x `[P², textWidth]`.
-    public func callAsFunction(_ features: [Float], imageCount: Int) -> [Float] {
-        let pooled = pooledGrid(normalized(features), imageCount: imageCount)
+    public func callAsFunction(_ features: ComputeBuffer, imageCount: Int) -> ComputeBuffer {
+        let pooled = backend.averagePool(
+            normalized(features), images: imageCount, grid: grid, pool: pool, width: visionWidth)
         var hidden = first(pooled, rows: imageCount * pool * pool)
         backend.gelu(&hidden)
         return second(hidden, rows: imageCount * pool * pool)
     }
 
     /// ln_vision over every token, cls included (it is dropped right after).
-    public func normalized(_ features: [Float]) -> [Float] {
+    public func normalized(_ features: ComputeBuffer) -> ComputeBuffer {
         backend.layerNorm(features, width: visionWidth, weight: lnWeight, bias: lnBias, epsilon: lnEpsilon)
     }
 
-    /// The mean of each k x k block of patches (cls dropped), P² rows per image.
+    /// ln_vision on host values.
+    public func normalized(_ features: [Float]) -> [Float] {
+        backend.values(normalized(backend.buffer(features)))
+    }
+
+    /// The mean of each k x k block of patches (cls dropped), P² rows per image, on host values.
     public func pooledGrid(_ normalized: [Float], imageCount: Int) -> [Float] {
-        let tokens = 1 + grid * grid, kernel = grid / pool, width = visionWidth
-        var out = [Float](repeating: 0, count: imageCount * pool * pool * width)
-        let area = Float(kernel * kernel)
-        out.withUnsafeMutableBufferPointer { out in
-            normalized.withUnsafeBufferPointer { normalized in
-                for image in 0..<imageCount {
-                    for i in 0..<pool {
-                        for j in 0..<pool {
-                            let target = out.baseAddress! + ((image * pool + i) * pool + j) * width
-                            for dy in 0..<kernel {
-                                for dx in 0..<kernel {
-                                    let patch = (i * kernel + dy) * grid + (j * kernel + dx)
-                                    let source = normalized.baseAddress! + (image * tokens + 1 + patch) * width
-                                    for c in 0..<width { target[c] += source[c] }
-                                }
-                            }
-                            for c in 0..<width { target[c] /= area }
-                        }
-                    }
-                }
-            }
-        }
-        return out
+        backend.values(
+            backend.averagePool(
+                backend.buffer(normalized), images: imageCount, grid: grid, pool: pool, width: visionWidth))
     }
 }

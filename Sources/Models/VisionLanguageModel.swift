@@ -103,7 +103,7 @@ public struct VisionLanguageModel: Sendable {
     /// Visual tokens for preprocessed images: `images.count` x `[P², textHidden]`.
     public func visualTokens(_ images: [PreprocessedImage]) -> [Float] {
         guard !images.isEmpty else { return [] }
-        let features = vision(images.map(\.values))
-        return adapter(features, imageCount: images.count)
+        let features = vision.features(images.map(\.values))
+        return backend.values(adapter(features, imageCount: images.count))
     }
 }

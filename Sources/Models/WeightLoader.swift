@@ -48,6 +48,11 @@ public final class WeightLoader {
         try tensor(name, shape: shape).floats()
     }
 
+    /// The tensor `name` (a norm's weight, a bias) in the backend's memory.
+    public func vector(_ name: String, shape: [Int]) throws -> ComputeBuffer {
+        backend.buffer(try floats(name, shape: shape))
+    }
+
     /// `prefix.weight` `[out, in]` and, when `bias` is true, `prefix.bias` `[out]`, prepared by the backend.
     public func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true) throws -> Linear {
         prepared(

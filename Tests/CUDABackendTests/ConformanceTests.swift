@@ -129,11 +129,7 @@ struct ConformanceTests {
         // Keys sit in a cache of capacity keys + 5 per item, as the decoder keeps them.
         let capacity = c.keys + 5
         let q = values(c.items * c.queries * width, seed: 11)
-        let kv = (values(c.items * capacity * kvWidth, seed: 12), values(c.items * capacity * kvWidth, seed: 13))
-        let stored: ([UInt8], [UInt8]) = (
-            kvType == .f32 ? DType.f32.encode(kv.0) : DType.bf16.encode(kv.0),
-            kvType == .f32 ? DType.f32.encode(kv.1) : DType.bf16.encode(kv.1)
-        )
+        let keys = values(c.items * capacity * kvWidth, seed: 12), vals = values(c.items * capacity * kvWidth, seed: 13)
         var valid = [UInt8](repeating: 1, count: c.items * c.keys)
         if c.padded {
             for item in 0..<c.items { for s in 0..<(item * 3) where s < c.keys { valid[item * c.keys + s] = 0 } }
@@ -144,24 +140,57 @@ struct ConformanceTests {
             queryStride: width, queryItemStride: c.queries * width, outputStride: width,
             outputItemStride: c.queries * width, kvStride: kvWidth, kvItemStride: capacity * kvWidth, kvType: kvType)
         func run(_ backend: any ComputeBackend) -> [Float] {
-            var out = [Float](repeating: 0, count: c.items * c.queries * width)
-            q.withUnsafeBufferPointer { q in
-                stored.0.withUnsafeBytes { k in
-                    stored.1.withUnsafeBytes { v in
-                        valid.withUnsafeBufferPointer { flags in
-                            out.withUnsafeMutableBufferPointer { o in
-                                backend.attention(
-                                    q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, out: o.baseAddress!,
-                                    valid: c.padded ? flags.baseAddress : nil, validItemStride: c.keys, shape: shape)
-                            }
-                        }
-                    }
-                }
+            // Keys and values stored as the cache stores them: converted from f32 by `copy`.
+            func stored(_ values: [Float]) -> ComputeBuffer {
+                var out = backend.zeros(values.count, kvType)
+                backend.copy(backend.buffer(values), into: &out, runs: [(0, 0)], length: values.count)
+                return out
             }
-            return out
+            return backend.values(
+                backend.attention(
+                    q: backend.buffer(q), k: stored(keys), v: stored(vals), offsets: (0, 0, 0),
+                    valid: c.padded ? valid : nil, validItemStride: c.keys, shape: shape))
         }
         let e = error(run(gpu), run(cpu))
         #expect(e < (precision == .f32 ? 1e-5 : 2e-2), "\(c): \(e)")
+    }
+
+    @Test(arguments: precisions)
+    func rowMovesAndPoolingMatchTheCPU(_ precision: ComputePrecision) throws {
+        let (gpu, cpu) = try GPU.pair(precision)
+        let width = 24, x = values(40 * width, seed: 21)
+        let rows = [39, 0, 7, 7, 12]
+        #expect(
+            gpu.values(gpu.gatherRows(gpu.buffer(x), width: width, rows: rows))
+                == cpu.values(cpu.gatherRows(cpu.buffer(x), width: width, rows: rows)))
+        let images = [values(3 * 28 * 28, seed: 23), values(3 * 28 * 28, seed: 24)]
+        #expect(
+            gpu.values(gpu.patchRows(images, size: 28, patch: 14))
+                == cpu.values(cpu.patchRows(images, size: 28, patch: 14)))
+        // Two images of a 6 x 6 grid (plus cls) pooled to 3 x 3, as the pool-adapter does.
+        let grid = 6, features = values(2 * (1 + grid * grid) * width, seed: 22)
+        #expect(
+            gpu.values(gpu.averagePool(gpu.buffer(features), images: 2, grid: grid, pool: 3, width: width))
+                == cpu.values(cpu.averagePool(cpu.buffer(features), images: 2, grid: grid, pool: 3, width: width)))
+        // f32 into the cache type and back out: the same bits on both.
+        let runs = [(from: 0, to: 10), (from: 100, to: 0), (from: 50, to: 200)]
+        func moved(_ backend: any ComputeBackend) -> [Float] {
+            var cache = backend.zeros(300, backend.kvElementType)
+            backend.copy(backend.buffer(x), into: &cache, runs: runs, length: 40)
+            var again = backend.zeros(300, backend.kvElementType)
+            backend.copy(cache, into: &again, runs: [(from: 0, to: 1), (from: 150, to: 250)], length: 49)
+            return backend.values(cache) + backend.values(again)
+        }
+        #expect(moved(gpu) == moved(cpu))
+    }
+
+    @Test func buffersAreCopiedBeforeAnInPlaceWrite() throws {
+        let gpu = try GPU.backends[.f32]!.get()
+        let original = gpu.buffer([1, 2, 3])
+        var sum = original
+        gpu.add(&sum, gpu.buffer([10, 10, 10]))
+        #expect(gpu.values(sum) == [11, 12, 13])
+        #expect(gpu.values(original) == [1, 2, 3], "the shared buffer was written")
     }
 
     @Test func int8IsRefusedWithTheReason() {

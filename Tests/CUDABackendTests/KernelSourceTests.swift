@@ -1,6 +1,7 @@
 // Every kernel of the CUDA backend compiles with NVRTC, here without a GPU: PTX for Ampere and Hopper and a Hopper
-// cubin, each naming every kernel the backend looks up. NVRTC comes from pip's nvidia-cuda-nvrtc (ops/test.sh puts
-// it on LD_LIBRARY_PATH and sets INFMLLM_REQUIRE_NVRTC=1, so the suite fails rather than skips without it).
+// cubin, each naming every kernel the backend looks up. NVRTC comes from pip's nvidia-cuda-nvrtc: ops/test.sh fetches
+// it (tools/nvrtc.sh), names it in INFMLLM_NVRTC_LIBRARY and sets INFMLLM_REQUIRE_NVRTC=1, so the suite fails rather
+// than skips without it.
 
 import CUDABackend
 import Foundation
@@ -12,7 +13,7 @@ enum NVRTC {
     static var runs: Bool { required || (try? version.get()) != nil }
 }
 
-@Suite(.enabled(if: NVRTC.runs, "needs NVRTC (pip's nvidia-cuda-nvrtc on LD_LIBRARY_PATH)"))
+@Suite(.enabled(if: NVRTC.runs, "needs NVRTC: INFMLLM_NVRTC_LIBRARY=$(tools/nvrtc.sh)"))
 struct KernelSourceTests {
     @Test(arguments: ["compute_80", "compute_90"])
     func everyKernelCompilesToPTX(_ architecture: String) throws {

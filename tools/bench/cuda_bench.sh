@@ -21,8 +21,9 @@ if [[ ! -f $model/config.json ]]; then
     "$bin" model init --preset slice --dtype bf16 --seed 1 --out "$model" >/dev/null
 fi
 images=(Tests/ImagingTests/Fixtures/images/*.jpg)
+# Each run holds two batches: the first warms the process (cuBLAS loads its kernels on first use), the second is read.
 for count in $batches; do
-    for ((i = 0; i < count; i++)); do
+    for ((i = 0; i < 2 * count; i++)); do
         printf '{"image": "%s", "task": "caption", "max_new_tokens": %d, "min_new_tokens": %d}\n' \
             "$PWD/${images[i % ${#images[@]}]}" "$new_tokens" "$new_tokens"
     done >"$out/manifest$count.jsonl"
@@ -59,12 +60,12 @@ for mode in ${OURS_MODES:-bf16 f32}; do
             # To a file first: `head` closing the pipe early would end infmllm with SIGPIPE.
             "$bin" infer --model "$model" --manifest "$out/manifest$count.jsonl" --batch-size "$count" --dtype "$mode" \
                 --device cuda --json >"$out/run.jsonl" || { echo "infer $mode batch $count failed" >&2; continue; }
-            head -1 "$out/run.jsonl" | sed "s/^{/{\"mode\":\"$mode\",\"repeat\":$repeat,/" >>"$out/ours.jsonl"
+            tail -1 "$out/run.jsonl" | sed "s/^{/{\"mode\":\"$mode\",\"repeat\":$repeat,/" >>"$out/ours.jsonl"
         done
     done
 done
 prompt=$(head -1 "$out/ours.jsonl" | "$python" -c 'import json, sys; print(json.load(sys.stdin)["prompt_positions"])')
-image_counts=$(for b in $batches; do [[ $b -le 32 ]] && printf '%s,' "$b"; done)
+image_counts=$(for b in $batches; do if [[ $b -le 32 ]]; then printf '%s,' "$b"; fi; done)
 "$python" tools/bench/torch_reference.py "$model" --device cuda --dtype bf16 --images "${image_counts%,}" \
     --batches "$(echo $batches | tr ' ' ,)" --new-tokens "$new_tokens" --prompt-tokens "$prompt" --repeats 2 \
     >"$out/torch.jsonl"

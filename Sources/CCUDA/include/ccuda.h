@@ -44,6 +44,15 @@ int ccuda_upload(ccuda_context *context, uint64_t destination, const void *sourc
                  size_t error_size);
 int ccuda_download(ccuda_context *context, void *destination, uint64_t source, size_t bytes, char *error,
                    size_t error_size);
+/// Copies `bytes` of host memory to the device without waiting: the bytes are staged in pinned memory and copied in
+/// order with the kernels, so a small input (positions, flags) does not stall the work queued before it.
+int ccuda_upload_queued(ccuda_context *context, uint64_t destination, const void *source, size_t bytes, char *error,
+                        size_t error_size);
+/// Zeroes `bytes` at `destination`.
+int ccuda_zero(ccuda_context *context, uint64_t destination, size_t bytes, char *error, size_t error_size);
+/// Copies `bytes` from `source` to `destination`, both on the device.
+int ccuda_copy(ccuda_context *context, uint64_t destination, uint64_t source, size_t bytes, char *error,
+               size_t error_size);
 int ccuda_synchronize(ccuda_context *context, char *error, size_t error_size);
 
 /// Loads a cubin or PTX image (the context's one module) and looks up `count` kernels by name into `functions`.
@@ -62,6 +71,12 @@ enum { CCUDA_F32 = 0, CCUDA_BF16 = 14 };
 /// accumulation and output: A holds activations, B a weight matrix as stored ([out, in]).
 int ccuda_gemm(ccuda_context *context, int type, int m, int n, int k, uint64_t a, uint64_t b, uint64_t c, char *error,
                size_t error_size);
+
+/// cuBLAS's column-major strided batched product, f32 output: C_i = op(A_i) · op(B_i) for `batch` matrices, A and B
+/// of `type`, `transpose_a`/`transpose_b` nonzero for a transposed operand.
+int ccuda_gemm_batched(ccuda_context *context, int type, int transpose_a, int transpose_b, int m, int n, int k,
+                       uint64_t a, long long lda, long long stride_a, uint64_t b, long long ldb, long long stride_b,
+                       uint64_t c, long long ldc, long long stride_c, int batch, char *error, size_t error_size);
 
 #ifdef __cplusplus
 }
