@@ -129,7 +129,7 @@ public protocol ComputeBackend: Sendable {
     /// skipped), the mean of each `grid / pool` square of patch rows, `pool²` rows per image, row-major.
     func averagePool(_ x: ComputeBuffer, images: Int, grid: Int, pool: Int, width: Int) -> ComputeBuffer
     /// Copies runs of `length` elements from `source` into `destination` (`runs`: element offsets in each), converting
-    /// f32 to the destination's type.
+    /// f32 to the destination's type. The runs' destinations must not overlap (a GPU copies them in parallel).
     func copy(_ source: ComputeBuffer, into destination: inout ComputeBuffer, runs: [(from: Int, to: Int)], length: Int)
     /// Softmax attention for every item and head (see `AttentionShape`), queries from `q` at element `offsets.q`,
     /// keys and values from `k` and `v` at `offsets.k` and `offsets.v` (f32 activations or a bf16 cache). `valid`,
