@@ -40,7 +40,9 @@ struct ComputeOptions: ParsableArguments {
             "Memory the model may use in all: weights, activations and key/value caches (e.g. 20G, 800M).",
             discussion: """
                 Batches are cut to fit what is left after the weights; a request that cannot fit even alone fails \
-                with the reason. Default: 90% of the machine's memory (or of a cgroup v2 memory.max limit).
+                with the reason. Default: 90% of the machine's memory (or of a cgroup v2 memory.max limit). On a \
+                GPU, where activations and key/value caches live, batches also fit in 90% of the GPU memory left \
+                once the weights are there.
                 """, valueName: "bytes"))
     var maxMemory: String?
 
@@ -111,6 +113,10 @@ struct ComputeOptions: ParsableArguments {
             throw ValidationError(
                 "the weights take \(byteCount(model.weightBytes)), more than the \(byteCount(total)) memory limit "
                     + "(--max-memory)")
+        }
+        // On a GPU the working memory is the GPU's: what the weights left free there bounds it too.
+        if let gpu = model.backend as? CUDABackend, let memory = try? gpu.memoryInfo() {
+            return min(budget, memory.free / 10 * 9)
         }
         return budget
     }
