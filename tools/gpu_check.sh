@@ -21,7 +21,7 @@ root=$(cat "$kit/build-root")
 if [[ $root != "$PWD" && ! -e $root ]]; then mkdir -p "$(dirname "$root")" && ln -s "$PWD" "$root"; fi
 cat >"$kit/run" <<RUN
 #!/bin/sh
-LD_LIBRARY_PATH="$kit/lib:$cuda\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$@"
+LD_LIBRARY_PATH="$kit/lib${cuda:+:$cuda}\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "\$@"
 RUN
 chmod +x "$kit/run"
 printf '#!/bin/sh\nexec "%s/run" "%s/infmllm" "$@"\n' "$kit" "$kit" >"$kit/infmllm-run"

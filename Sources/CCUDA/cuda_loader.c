@@ -98,6 +98,7 @@ struct ccuda_context {
     /// Pinned staging for queued uploads, reused from the start once the device has caught up.
     unsigned char *ring;
     size_t ring_size, ring_used;
+    int ring_failed;  // pinned memory was refused: queued uploads copy directly
 };
 
 enum { RING_BYTES = 8 << 20 };
@@ -426,12 +427,14 @@ int ccuda_upload_queued(ccuda_context *context, uint64_t destination, const void
                         size_t error_size) {
     if (bytes == 0) return 0;
     if (bind(context, error, error_size)) return -1;
-    if (!context->ring) {
+    if (!context->ring && !context->ring_failed) {
         void *ring = NULL;
         if (cu.cuMemAllocHost_v2(&ring, RING_BYTES) == 0) {
             context->ring = ring;
             context->ring_size = RING_BYTES;
             context->ring_used = 0;
+        } else {
+            context->ring_failed = 1;
         }
     }
     if (!context->ring || bytes > context->ring_size)

@@ -86,7 +86,7 @@ extension CUDABackend {
             && shape.queryItemStride == shape.kvItemStride
         let sharedSpan = max(offsets.q + qSpan, offsets.k + kvSpan, offsets.v + kvSpan)
         let staging = try bf16 ? context.memory((shared ? sharedSpan : qSpan + 2 * kvSpan) * 2) : nil
-        func widen(_ from: UInt64, count: Int, to: UInt64) throws {
+        func toBF16(_ from: UInt64, count: Int, to: UInt64) throws {
             try context.launch(
                 "to_bf16", grid: CUDAContext.grid(elements: count),
                 [.pointer(from), .pointer(to), .int64(Int64(count))])
@@ -99,17 +99,17 @@ extension CUDABackend {
                 let base = staging.address
                 if shared {
                     let start = qd + UInt64(item * shape.queryItemStride * 4)
-                    try widen(start, count: sharedSpan, to: base)
+                    try toBF16(start, count: sharedSpan, to: base)
                     (qi, ki, vi) = (
                         base + UInt64(offsets.q * 2), base + UInt64(offsets.k * 2), base + UInt64(offsets.v * 2)
                     )
                 } else {
-                    try widen(qi, count: qSpan, to: base)
+                    try toBF16(qi, count: qSpan, to: base)
                     qi = base
                     if shape.kvType == .f32 {
                         let kb = base + UInt64(qSpan * 2), vb = kb + UInt64(kvSpan * 2)
-                        try widen(ki, count: kvSpan, to: kb)
-                        try widen(vi, count: kvSpan, to: vb)
+                        try toBF16(ki, count: kvSpan, to: kb)
+                        try toBF16(vi, count: kvSpan, to: vb)
                         (ki, vi) = (kb, vb)
                     }
                 }

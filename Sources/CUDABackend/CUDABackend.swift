@@ -163,6 +163,7 @@ public struct CUDABackend: ComputeBackend {
             preconditionFailure("\(weight.name) was prepared by another backend")
         }
         precondition(matrix.pointer != 0, "\(weight.name) is not on the GPU: \(matrix.failure ?? "")")
+        precondition(x.elementType == .f32 && x.count == rows * matrix.inFeatures, "\(weight.name): input shape")
         let n = matrix.outFeatures, k = matrix.inFeatures
         return onDevice("linear \(weight.name) [\(rows) x \(k)]") {
             var x = x, bias = bias
@@ -302,6 +303,9 @@ public struct CUDABackend: ComputeBackend {
     }
 
     public func gatherRows(_ x: ComputeBuffer, width: Int, rows: [Int]) -> ComputeBuffer {
+        precondition(
+            rows.allSatisfy { $0 >= 0 && ($0 + 1) * width <= x.count },
+            "gatherRows: a row outside \(x.count / max(width, 1))")
         var out = onDevice("gatherRows") { try empty(rows.count * width) }
         copy(x, into: &out, runs: rows.enumerated().map { (from: $1 * width, to: $0 * width) }, length: width)
         return out
@@ -328,6 +332,12 @@ public struct CUDABackend: ComputeBackend {
         precondition(
             source.elementType == destination.elementType || source.elementType == .f32,
             "copy: bf16 into an f32 buffer")
+        precondition(
+            runs.allSatisfy {
+                $0.from >= 0 && $0.to >= 0 && $0.from + length <= source.count
+                    && $0.to + length <= destination.count
+            },
+            "copy: a run of \(length) outside \(source.count) or \(destination.count) elements")
         guard !runs.isEmpty, length > 0 else { return }
         onDevice("copy") {
             var source = source
@@ -347,24 +357,5 @@ public struct CUDABackend: ComputeBackend {
                     [.pointer(from), .pointer(to), .pointer(table), .int64(Int64(length))])
             }
         }
-    }
-}
-
-/// The first weights that failed to reach the GPU, shared by the copies of one backend.
-final class LoadFailures: @unchecked Sendable {
-    // Invariant: `failures` is touched only under `lock`.
-    private var failures: [String] = []
-    private let lock = NSLock()
-
-    func record(_ failure: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        failures.append(failure)
-    }
-
-    var first: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return failures.first
     }
 }

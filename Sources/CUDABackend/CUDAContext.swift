@@ -5,46 +5,6 @@ import CCUDA
 import Compute
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// An NVIDIA GPU as the driver reports it.
-public struct CUDADevice: Sendable, CustomStringConvertible {
-    public let ordinal: Int
-    public let name: String
-    public let major: Int, minor: Int
-    public let memory: Int
-    public let multiprocessors: Int
-    /// Shared memory one block may opt in to, in bytes.
-    public let sharedMemoryOptIn: Int
-
-    public var description: String {
-        "\(name) (sm_\(major)\(minor), \(multiprocessors) SMs, \(memory >> 30) GiB)"
-    }
-
-    /// The GPUs of this machine; throws, with the reason, when the driver, a GPU or cuBLAS is missing.
-    public static func all() throws -> [CUDADevice] {
-        var count: Int32 = 0
-        try CUDAError.check { ccuda_device_count(&count, $0, $1) }
-        guard count > 0 else { throw CUDAError("the NVIDIA driver is installed but reports no GPU") }
-        return try (0..<Int(count)).map { ordinal in
-            var name = [CChar](repeating: 0, count: 256)
-            var major: Int32 = 0, minor: Int32 = 0, processors: Int32 = 0, shared: Int32 = 0
-            var memory = 0
-            try CUDAError.check { error, size in
-                ccuda_device_info(
-                    Int32(ordinal), &name, name.count, &major, &minor, &memory, &processors, &shared, error, size)
-            }
-            return CUDADevice(
-                ordinal: ordinal,
-                name: String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
-                major: Int(major), minor: Int(minor), memory: memory, multiprocessors: Int(processors),
-                sharedMemoryOptIn: Int(shared))
-        }
-    }
-}
-
 /// A kernel argument, passed by value.
 enum KernelArgument {
     case pointer(UInt64)
@@ -55,11 +15,11 @@ enum KernelArgument {
 
 /// The GPU in use: context, kernels and scratch buffers.
 final class CUDAContext: @unchecked Sendable {
-    // Invariant: `handle`, `functions` and `scratch` are used only while `lock` is held.
+    // Invariant: `handle` and `scratch` are used only while `lock` is held (the pool has `poolLock`).
     let device: CUDADevice
     let kernelImage: KernelCompiler.Image
     private let handle: OpaquePointer
-    private var functions: [String: UnsafeMutableRawPointer] = [:]
+    private let functions: [String: UnsafeMutableRawPointer]
     private var scratch: [Int: (pointer: UInt64, bytes: Int)] = [:]
     private let lock = NSLock()
     /// Freed device memory by size, for the next buffer of that size (decoding allocates the same sizes each step).
@@ -74,20 +34,30 @@ final class CUDAContext: @unchecked Sendable {
         try CUDAError.check { ccuda_context_open(Int32(device.ordinal), &opened, $0, $1) }
         let handle = opened!
         do {
-            let image = try KernelCompiler.image(
+            var image = try KernelCompiler.image(
                 major: device.major, minor: device.minor, cacheDirectory: cacheDirectory)
             let names = CUDAKernelSource.names
             var loaded = [UnsafeMutableRawPointer?](repeating: nil, count: names.count)
             let cNames = names.map { UnsafePointer(strdup($0)) }
-            defer { cNames.forEach { Glibc.free(UnsafeMutablePointer(mutating: $0)) } }
-            try image.bytes.withUnsafeBytes { bytes in
-                try cNames.withUnsafeBufferPointer { namePointers in
-                    try CUDAError.check { error, size in
-                        ccuda_load_module(
-                            handle, bytes.baseAddress, namePointers.baseAddress, Int32(names.count), &loaded, error,
-                            size)
+            defer { cNames.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+            func load(_ image: KernelCompiler.Image) throws {
+                try image.bytes.withUnsafeBytes { bytes in
+                    try cNames.withUnsafeBufferPointer { namePointers in
+                        try CUDAError.check { error, size in
+                            ccuda_load_module(
+                                handle, bytes.baseAddress, namePointers.baseAddress, Int32(names.count), &loaded,
+                                error, size)
+                        }
                     }
                 }
+            }
+            do {
+                try load(image)
+            } catch  where image.cached {
+                // A cached image the driver refuses (damaged, or from another setup) is compiled again and replaced.
+                image = try KernelCompiler.image(
+                    major: device.major, minor: device.minor, cacheDirectory: cacheDirectory, refresh: true)
+                try load(image)
             }
             // Scores of up to `keys` floats sit in shared memory beside 2.2 KB of the kernel's own.
             let sharedLimit = max(48 * 1024, device.sharedMemoryOptIn) - 4096
@@ -126,6 +96,23 @@ final class CUDAContext: @unchecked Sendable {
         return pointer
     }
 
+    /// `allocate`, and when the GPU is full, once more after the pool's memory (held for other sizes) goes back to
+    /// the driver.
+    func allocateOrTrim(_ bytes: Int) throws -> UInt64 {
+        do {
+            return try allocate(bytes)
+        } catch {
+            poolLock.lock()
+            let held = pool.values.flatMap { $0 }
+            pool.removeAll()
+            poolLock.unlock()
+            if held.isEmpty { throw error }
+            try synchronize()  // queued work may still read pooled memory
+            held.forEach { ccuda_free(handle, $0) }
+            return try allocate(bytes)
+        }
+    }
+
     func deallocate(_ pointer: UInt64) {
         ccuda_free(handle, pointer)
     }
@@ -139,22 +126,7 @@ final class CUDAContext: @unchecked Sendable {
         poolLock.lock()
         let reused = pool[size]?.popLast()
         poolLock.unlock()
-        let address: UInt64
-        if let reused {
-            address = reused
-        } else {
-            do {
-                address = try allocate(size)
-            } catch {
-                // Memory held for other sizes goes back to the driver, and the allocation is tried once more.
-                poolLock.lock()
-                let held = pool.values.flatMap { $0 }
-                pool.removeAll()
-                poolLock.unlock()
-                held.forEach { ccuda_free(handle, $0) }
-                address = try allocate(size)
-            }
-        }
+        let address = try reused ?? allocateOrTrim(size)
         return DeviceMemory(address: address, bytes: size) { [self] address, bytes in
             poolLock.lock()
             pool[bytes, default: []].append(address)
@@ -179,7 +151,7 @@ final class CUDAContext: @unchecked Sendable {
         }
         // Grown by half again, so that slowly growing calls (decode steps) do not reallocate each time.
         let size = max(bytes + bytes / 2, 1 << 16)
-        let pointer = try allocate(size)
+        let pointer = try allocateOrTrim(size)
         scratch[slot] = (pointer, size)
         return pointer
     }

@@ -5,8 +5,7 @@ import Compute
 import Tensors
 
 /// `[out, in]` row-major on the GPU.
-final class CUDAMatrix: PreparedMatrix, @unchecked Sendable {
-    // Invariant: `pointer` is fixed after init and freed once, in deinit, under the context's lock.
+final class CUDAMatrix: PreparedMatrix, Sendable {
     let name: String
     let outFeatures: Int
     let inFeatures: Int

@@ -56,17 +56,21 @@ public enum KernelCompiler {
     /// The kernels for a GPU of compute capability `major.minor`: from the cache when an earlier start compiled them,
     /// else compiled (a cubin for the exact architecture, or PTX for the newest NVRTC knows when the GPU is newer)
     /// and cached.
-    public static func image(major: Int, minor: Int, cacheDirectory: URL?) throws -> Image {
+    /// Part of the cache key: raise it when the options `ccuda_nvrtc_compile` passes to NVRTC change.
+    static let optionsVersion = 1
+
+    /// - Parameter refresh: compile even when the cache holds an image (one the driver refused, say) and replace it.
+    public static func image(major: Int, minor: Int, cacheDirectory: URL?, refresh: Bool = false) throws -> Image {
         let version = try nvrtcVersion()
         let wanted = major * 10 + minor
         let newest = Int(ccuda_nvrtc_newest_arch())
         let architecture = newest == 0 || wanted <= newest ? "sm_\(wanted)" : "compute_\(newest)"
-        let key = fnv1a("\(CUDAKernelSource.text)\u{0}\(architecture)\u{0}\(version)")
+        let key = fnv1a("\(CUDAKernelSource.text)\u{0}\(architecture)\u{0}\(version)\u{0}\(optionsVersion)")
         let file = cacheDirectory?.appendingPathComponent(
             String(
                 format: "kernels-%@-nvrtc%@-%016llx.%@", architecture, version, key,
                 architecture.hasPrefix("sm_") ? "cubin" : "ptx"))
-        if let file, let data = try? Data(contentsOf: file), !data.isEmpty {
+        if !refresh, let file, let data = try? Data(contentsOf: file), !data.isEmpty {
             return Image(bytes: [UInt8](data), architecture: architecture, log: "", cached: true)
         }
         let image = try compile(architecture: architecture)

@@ -1,28 +1,12 @@
 // Values a backend computes on: host arrays for the CPU backend, device memory for a GPU backend. Activations,
 // the model's norm weights and biases, and the decoder's key/value cache all live in one.
 
-/// Memory on a device, returned to its owner when the last buffer using it goes.
-public final class DeviceMemory: @unchecked Sendable {
-    // Invariant: immutable after init; `release` runs once, in deinit.
-    public let address: UInt64
-    public let bytes: Int
-    private let release: @Sendable (UInt64, Int) -> Void
-
-    public init(address: UInt64, bytes: Int, release: @escaping @Sendable (UInt64, Int) -> Void) {
-        self.address = address
-        self.bytes = bytes
-        self.release = release
-    }
-
-    deinit { release(address, bytes) }
-}
-
 /// `count` elements of f32 or bf16, held on the host or on a backend's device.
 ///
 /// On the host, f32 values sit in `floats` and bf16 values (a key/value cache) in `halves`. On a device, `device`
 /// holds them; copies of the buffer share that memory until a backend writes to one of them, which then gets its
 /// own (see `uniqueDevice`).
-public struct ComputeBuffer: @unchecked Sendable {
+public struct ComputeBuffer: Sendable {
     public let count: Int
     public let elementType: KVElementType
     public var floats: [Float]

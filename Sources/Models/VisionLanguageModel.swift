@@ -89,12 +89,18 @@ public struct VisionLanguageModel: Sendable {
 
     /// Working memory (bytes) of one batch beyond the weights: the larger of the vision encoder's and the decoder's
     /// activations, plus the key/value cache and the logits. An estimate with headroom, used to size batches.
+    ///
+    /// Each includes one item's attention scores and probabilities (`heads x tokens²`, f32 and bf16), which a GPU
+    /// holds whole while it attends one image or prompt at a time.
     public func workingBytes(images: Int, rows: Int, promptLength: Int, newTokens: Int) -> Int {
         let vision = configuration.vision, text = configuration.text
+        let tokens = 1 + configuration.gridSize * configuration.gridSize
         let visionBytes =
-            images * (1 + configuration.gridSize * configuration.gridSize)
-            * (8 * vision.hiddenSize + 2 * vision.intermediateSize) * 4
-        let prefillBytes = rows * promptLength * (9 * text.hiddenSize + 3 * text.intermediateSize) * 4
+            images * tokens * (8 * vision.hiddenSize + 2 * vision.intermediateSize) * 4
+            + vision.headCount * tokens * tokens * 6
+        let prefillBytes =
+            rows * promptLength * (9 * text.hiddenSize + 3 * text.intermediateSize) * 4
+            + text.headCount * promptLength * promptLength * 6
         let cache = decoder.cacheBytes(batch: rows, capacity: promptLength + newTokens)
         let logits = 4 * rows * text.vocabularySize * 4
         return max(visionBytes, prefillBytes) + cache + logits

@@ -133,11 +133,15 @@ struct ComputeOptions: ParsableArguments {
             do {
                 return try CUDABackend(precision: precision, ordinal: ordinal)
             } catch {
-                throw ValidationError("--device \(device): \(error)")
+                throw CUDAError("--device \(device): \(error)")
             }
         case .auto:
-            if precision != .int8, let gpu = try? CUDABackend(precision: precision) { return gpu }
-            return CPUBackend(precision: precision, threads: threads)
+            do {
+                return try CUDABackend(precision: precision)
+            } catch {
+                FileHandle.standardError.write(Data("infmllm: --device auto runs on the CPU: \(error)\n".utf8))
+                return CPUBackend(precision: precision, threads: threads)
+            }
         }
     }
 

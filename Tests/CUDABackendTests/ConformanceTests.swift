@@ -4,8 +4,8 @@
 //
 // Tolerances (largest error over largest value): f32 1e-5 (the same arithmetic, another summation order); bf16
 // products 1e-4 (both round activations to bf16 and accumulate in f32); bf16 GELU 1e-4 (the CPU's fast mode uses
-// a polynomial erf); bf16 attention 2e-2 (the CPU rounds queries and probabilities to bf16 for its products, the
-// GPU keeps them in f32).
+// a polynomial erf); bf16 attention 2e-2 (with many queries both round queries, keys and probabilities to bf16 for
+// their products, each in its own order and blocking).
 
 import CPUBackend
 import CUDABackend
