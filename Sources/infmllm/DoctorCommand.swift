@@ -1,6 +1,8 @@
-// `infmllm doctor`: checks that PostgreSQL and RabbitMQ are reachable and set up for infmllm.
+// `infmllm doctor`: checks that PostgreSQL and RabbitMQ are reachable and set up for infmllm, and with --cuda that
+// this machine can run `--device cuda`.
 
 import ArgumentParser
+import CUDABackend
 import Foundation
 import Postgres
 import RabbitMQ
@@ -22,6 +24,12 @@ struct DoctorCommand: ParsableCommand {
     @Option(help: "Also report this model's task queue (its name or directory, as given to enqueue).")
     var model: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Also check that --device cuda can run here: the driver, the GPUs, cuBLAS, and NVRTC building the kernels.",
+            discussion: "The kernels it compiles are cached where workers look for them (INFMLLM_CUDA_CACHE)."))
+    var cuda = false
+
     struct Check: Encodable {
         let name: String
         let ok: Bool
@@ -30,10 +38,11 @@ struct DoctorCommand: ParsableCommand {
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        let checks = [
+        var checks = [
             check("postgres") { try postgresCheck(environment) },
             check("rabbitmq") { try rabbitCheck(environment) },
         ]
+        if cuda { checks.append(check("cuda") { try cudaCheck() }) }
         if json {
             print(try JSONOutput.encode(["checks": checks]))
         } else {
@@ -82,6 +91,17 @@ struct DoctorCommand: ParsableCommand {
             return "queue \(queue): \(counts.messageCount) ready, \(counts.consumerCount) consumer(s)"
         }
         return "\(url), " + counts.joined(separator: "; ")
+    }
+}
+
+extension DoctorCommand {
+    /// Opens the first GPU as `--device cuda` would and reports every GPU and the free memory.
+    private func cudaCheck() throws -> String {
+        let devices = try CUDADevice.all()
+        let backend = try CUDABackend(precision: .bf16)
+        let memory = try backend.memoryInfo()
+        return devices.map(\.description).joined(separator: "; ") + "; NVRTC \(try KernelCompiler.nvrtcVersion()); "
+            + "\(backend.summary); \(memory.free >> 20) MiB free on GPU 0"
     }
 }
 

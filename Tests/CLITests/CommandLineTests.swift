@@ -44,6 +44,16 @@ import Testing
         let doctor = try ProcessResult.run(binary, ["doctor", "--json"], environment: environment)
         #expect(doctor.status == 0, "\(doctor.output)")
         #expect(doctor.output.contains("schema current"))
+
+        // With --cuda, a machine without an NVIDIA driver fails that check, by name, and only that one.
+        let gpu = try ProcessResult.run(binary, ["doctor", "--cuda"], environment: environment)
+        if FileManager.default.fileExists(atPath: "/dev/nvidiactl") {
+            #expect(gpu.status == 0 && gpu.output.contains("ok   cuda: NVIDIA"), "\(gpu.output)")
+        } else {
+            #expect(gpu.status != 0, "\(gpu.output)")
+            #expect(gpu.output.contains("FAIL cuda: no NVIDIA driver on this machine"), "\(gpu.output)")
+            #expect(gpu.output.contains("ok   postgres") && gpu.output.contains("ok   rabbitmq"), "\(gpu.output)")
+        }
     }
 
     /// Removes the queues and exchanges that `doctor` declared under `prefix`.
