@@ -73,6 +73,13 @@ public struct VisionLanguageModel: Sendable {
         majorityMatrixType(try CheckpointFiles.read(directory: directory).tensors.values)
     }
 
+    /// Elements of `directory`'s weight matrices (every tensor of two or more dimensions), from the file headers
+    /// only: what a device backend holds once the model is loaded, times the element size.
+    public static func matrixElements(directory: String) throws -> Int {
+        try CheckpointFiles.read(directory: directory).tensors.values.filter { $0.shape.count >= 2 }
+            .reduce(0) { $0 + $1.count }
+    }
+
     static func majorityMatrixType<Tensors: Sequence<WeightTensor>>(_ tensors: Tensors) -> DType {
         var counts: [DType: Int] = [:]
         for tensor in tensors where tensor.shape.count >= 2 { counts[tensor.dtype, default: 0] += tensor.count }

@@ -131,17 +131,33 @@ struct ComputeOptions: ParsableArguments {
             return CPUBackend(precision: precision, threads: threads)
         case .cuda(let ordinal):
             do {
-                return try CUDABackend(precision: precision, ordinal: ordinal)
+                let gpu = try CUDABackend(precision: precision, ordinal: ordinal)
+                try Self.checkFits(modelDirectory: modelDirectory, on: gpu)
+                return gpu
             } catch {
                 throw CUDAError("--device \(device): \(error)")
             }
         case .auto:
             do {
-                return try CUDABackend(precision: precision)
+                let gpu = try CUDABackend(precision: precision)
+                try Self.checkFits(modelDirectory: modelDirectory, on: gpu)
+                return gpu
             } catch {
                 FileHandle.standardError.write(Data("infmllm: --device auto runs on the CPU: \(error)\n".utf8))
                 return CPUBackend(precision: precision, threads: threads)
             }
+        }
+    }
+
+    /// Throws, before anything is loaded, when the checkpoint's weight matrices in `gpu`'s mode need more than 95% of
+    /// the GPU's free memory.
+    static func checkFits(modelDirectory: String, on gpu: CUDABackend) throws {
+        let bytes = try VisionLanguageModel.matrixElements(directory: modelDirectory) * (gpu.precision == .f32 ? 4 : 2)
+        let free = try gpu.memoryInfo().free
+        guard bytes <= free / 20 * 19 else {
+            throw CUDAError(
+                "the weights take \(byteCount(bytes)) in \(gpu.precision.rawValue) and \(gpu.device.name) has "
+                    + "\(byteCount(free)) free: use --dtype bf16, a larger GPU or --device cpu")
         }
     }
 
