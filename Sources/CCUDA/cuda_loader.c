@@ -183,16 +183,23 @@ void ccuda_nvrtc_version(int *major, int *minor) {
     if (nvrtc_state > 0) rtc.nvrtcVersion(major, minor);
 }
 
-int ccuda_nvrtc_newest_arch(void) {
-    int count = 0, newest = 0;
+/// The newest (or the oldest) architecture NVRTC supports, or 0.
+static int supported_arch(int newest) {
+    int count = 0, found = 0;
     if (nvrtc_state <= 0 || rtc.nvrtcGetNumSupportedArchs(&count) != 0 || count <= 0) return 0;
     int *archs = calloc((size_t)count, sizeof(int));
     if (archs && rtc.nvrtcGetSupportedArchs(archs) == 0) {
-        for (int i = 0; i < count; i++) newest = archs[i] > newest ? archs[i] : newest;
+        for (int i = 0; i < count; i++) {
+            if (found == 0 || (newest ? archs[i] > found : archs[i] < found)) found = archs[i];
+        }
     }
     free(archs);
-    return newest;
+    return found;
 }
+
+int ccuda_nvrtc_newest_arch(void) { return supported_arch(1); }
+
+int ccuda_nvrtc_oldest_arch(void) { return supported_arch(0); }
 
 int ccuda_nvrtc_compile(const char *source, const char *name, const char *arch, int cubin, void **image, size_t *size,
                         char **log, char *error, size_t error_size) {

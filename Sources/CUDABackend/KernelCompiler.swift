@@ -1,5 +1,5 @@
-// NVRTC compiles the kernels for the GPU found, once: the image is cached on disk, keyed by the source, the target
-// and NVRTC's version, so later starts load it without compiling.
+// NVRTC compiles the kernels for the GPU found, once: the image is cached on disk, keyed by the source, the target,
+// NVRTC's version and the compile options, so later starts load it without compiling.
 
 import CCUDA
 import Foundation
@@ -53,17 +53,23 @@ public enum KernelCompiler {
             log: log.map { String(cString: $0) } ?? "", cached: false)
     }
 
-    /// The kernels for a GPU of compute capability `major.minor`: from the cache when an earlier start compiled them,
-    /// else compiled (a cubin for the exact architecture, or PTX for the newest NVRTC knows when the GPU is newer)
-    /// and cached.
     /// Part of the cache key: raise it when the options `ccuda_nvrtc_compile` passes to NVRTC change.
     static let optionsVersion = 1
 
+    /// The kernels for a GPU of compute capability `major.minor`: from the cache when an earlier start compiled them,
+    /// else compiled (a cubin for the exact architecture, or PTX for the newest NVRTC knows when the GPU is newer)
+    /// and cached.
+    ///
     /// - Parameter refresh: compile even when the cache holds an image (one the driver refused, say) and replace it.
     public static func image(major: Int, minor: Int, cacheDirectory: URL?, refresh: Bool = false) throws -> Image {
         let version = try nvrtcVersion()
         let wanted = major * 10 + minor
-        let newest = Int(ccuda_nvrtc_newest_arch())
+        let newest = Int(ccuda_nvrtc_newest_arch()), oldest = Int(ccuda_nvrtc_oldest_arch())
+        guard oldest == 0 || wanted >= oldest else {
+            throw CUDAError(
+                "NVRTC \(version) cannot build for this GPU (sm_\(wanted)); its oldest target is sm_\(oldest): "
+                    + "use an older CUDA's NVRTC (INFMLLM_NVRTC_LIBRARY)")
+        }
         let architecture = newest == 0 || wanted <= newest ? "sm_\(wanted)" : "compute_\(newest)"
         let key = fnv1a("\(CUDAKernelSource.text)\u{0}\(architecture)\u{0}\(version)\u{0}\(optionsVersion)")
         let file = cacheDirectory?.appendingPathComponent(

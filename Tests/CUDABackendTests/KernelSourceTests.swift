@@ -39,6 +39,15 @@ struct KernelSourceTests {
         #expect(second.cached && second.bytes == first.bytes)
     }
 
+    @Test func aGPUOlderThanNVRTCsTargetsIsRefusedWithTheReason() throws {
+        _ = try NVRTC.version.get()
+        #expect {
+            try KernelCompiler.image(major: 3, minor: 0, cacheDirectory: nil)
+        } throws: { error in
+            "\(error)".contains("cannot build for this GPU (sm_30)")
+        }
+    }
+
     @Test func aCompileErrorCarriesNVRTCsLog() throws {
         _ = try NVRTC.version.get()
         #expect {

@@ -19,6 +19,8 @@ int ccuda_open_nvrtc(char *error, size_t error_size);
 void ccuda_nvrtc_version(int *major, int *minor);
 /// The newest real architecture NVRTC can build for (90 for sm_90), or 0.
 int ccuda_nvrtc_newest_arch(void);
+/// The oldest one, or 0.
+int ccuda_nvrtc_oldest_arch(void);
 /// Compiles `source` for `arch` (e.g. "sm_90" for a cubin, "compute_90" for PTX). On success `*image` holds a
 /// malloc'ed cubin or NUL-terminated PTX of `*size` bytes; on failure `*log` may hold NVRTC's log (malloc'ed).
 int ccuda_nvrtc_compile(const char *source, const char *name, const char *arch, int cubin, void **image, size_t *size,
