@@ -18,17 +18,20 @@ static inline int min_int(int a, int b) { return a < b ? a : b; }
 #if defined(__x86_64__)
 CK_TARGET_BF16 static inline __attribute__((always_inline)) void
 kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b, float *c, ptrdiff_t ldc,
-            int load, __mmask16 m0, __mmask16 m1) {
+            int load, const float *bias, __mmask16 m0, __mmask16 m1) {
     __m512 acc0[CK_MR], acc1[CK_MR];
     const int32_t *ar[CK_MR];
+    // The bias starts the sums (once, with the first k block), in place of a separate pass over c.
+    __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
     for (int r = 0; r < rows; r++) {
         ar[r] = (const int32_t *)(a + r * lda);
         if (load) {
-            acc0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
-            acc1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+            acc0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c + r * ldc), bias0);
+            acc1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + r * ldc + 16), bias1);
         } else {
-            acc0[r] = _mm512_setzero_ps();
-            acc1[r] = _mm512_setzero_ps();
+            acc0[r] = bias0;
+            acc1[r] = bias1;
         }
     }
     for (int p = 0; p < pairs; p++) {
@@ -49,10 +52,10 @@ kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const u
 }
 
 #define CK_KERNEL_CASE(R)                                                                                        \
-    case R: kernel_bf16(R, pairs, a, lda, b, c, ldc, load, m0, m1); break;
+    case R: kernel_bf16(R, pairs, a, lda, b, c, ldc, load, bias, m0, m1); break;
 
 CK_TARGET_BF16 static void tile_bf16(int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b,
-                                     float *c, ptrdiff_t ldc, int load, int columns) {
+                                     float *c, ptrdiff_t ldc, int load, const float *bias, int columns) {
     __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
     __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
     switch (rows) {
@@ -65,7 +68,7 @@ CK_TARGET_BF16 static void tile_bf16(int rows, int pairs, const uint16_t *a, ptr
 
 CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
                                             const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
-                                            int panel_begin, int panel_end) {
+                                            const float *bias, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
     if (m <= CK_MR) {
@@ -73,7 +76,7 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
         for (int panel = panel_begin; panel < panel_end; panel++) {
             int column = panel * CK_PANEL;
             tile_bf16(m, pairs, a, lda, packed + panel * panel_size, c + column, ldc, accumulate,
-                      min_int(CK_PANEL, n - column));
+                      bias ? bias + column : NULL, min_int(CK_PANEL, n - column));
         }
         return;
     }
@@ -100,7 +103,7 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
                         }
                         tile_bf16(rows, count, a + i * lda + 2 * kb, lda,
                                   packed + panel * panel_size + (size_t)kb * 64, c + i * ldc + column, ldc, load,
-                                  min_int(CK_PANEL, n - column));
+                                  bias && kb == 0 ? bias + column : NULL, min_int(CK_PANEL, n - column));
                     }
                 }
             }
@@ -111,7 +114,8 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
 #endif
 
 static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
-                               float *c, ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
+                               float *c, ptrdiff_t ldc, int accumulate, const float *bias, int panel_begin,
+                               int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
     float wide[CK_PANEL * 2];
@@ -120,7 +124,7 @@ static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t
         const uint16_t *b = packed + panel * panel_size;
         for (int i = 0; i < m; i++) {
             float acc[CK_PANEL];
-            for (int j = 0; j < CK_PANEL; j++) acc[j] = 0;
+            for (int j = 0; j < CK_PANEL; j++) acc[j] = bias && j < columns ? bias[column + j] : 0;
             const uint16_t *row = a + i * lda;
             for (int p = 0; p < pairs; p++) {
                 float a0 = ck_bf16_value(row[2 * p]), a1 = ck_bf16_value(row[2 * p + 1]);
@@ -134,12 +138,12 @@ static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t
 }
 
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
-                  ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
+                  ptrdiff_t ldc, int accumulate, const float *bias, int panel_begin, int panel_end) {
 #if defined(__x86_64__)
     if (ck_fast_kernels()) {
-        gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
+        gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
         return;
     }
 #endif
-    gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, panel_begin, panel_end);
+    gemm_bf16_portable(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
 }

@@ -67,7 +67,7 @@ extension CPUBackend {
                 Int32(rows))
             ck_gemm_bf16(
                 Int32(rows), Int32(keys), Int32(size), scratch.queryRows, scratch.sizePadded, scratch.packedKeys,
-                scratch.scores, keys, 0, 0, Int32((keys + 31) / 32))
+                scratch.scores, keys, 0, nil, 0, Int32((keys + 31) / 32))
             for t in 0..<rows {
                 ck_softmax(scratch.scores + t * keys, Int32(keys), shape.scale, Int32(shape.limit + start + t), valid)
             }
@@ -75,7 +75,7 @@ extension CPUBackend {
                 scratch.scores, keys, Int32(keys), scratch.probabilityRows, scratch.keysPadded, 0, Int32(rows))
             ck_gemm_bf16(
                 Int32(rows), Int32(size), Int32(keys), scratch.probabilityRows, scratch.keysPadded,
-                scratch.packedValues, out + start * shape.outputStride, shape.outputStride, 0, 0,
+                scratch.packedValues, out + start * shape.outputStride, shape.outputStride, 0, nil, 0,
                 Int32((size + 31) / 32))
         }
     }

@@ -54,10 +54,13 @@ public struct CPUBackend: ComputeBackend {
         var y: [Float]
         switch weight {
         case let packed as PackedBF16Matrix:
-            y = productBF16(x, rows: rows, n: n, k: packed.inFeatures, panels: packed.panelCount) { a, lda, c, range in
-                ck_gemm_bf16(
-                    Int32(rows), Int32(n), Int32(packed.inFeatures), a, lda, packed.panels, c, n, 0,
-                    Int32(range.lowerBound), Int32(range.upperBound))
+            // The bias starts the kernel's sums: no pass of its own over the output.
+            return bias.withOptionalPointer { bias in
+                productBF16(x, rows: rows, n: n, k: packed.inFeatures, panels: packed.panelCount) { a, lda, c, range in
+                    ck_gemm_bf16(
+                        Int32(rows), Int32(n), Int32(packed.inFeatures), a, lda, packed.panels, c, n, 0, bias,
+                        Int32(range.lowerBound), Int32(range.upperBound))
+                }
             }
         case let packed as PackedInt8Matrix: y = productInt8(x, rows: rows, packed)
         case let stored as StoredMatrix: y = productF32(x, rows: rows, stored.weight)
@@ -263,6 +266,16 @@ public struct CPUBackend: ComputeBackend {
                     base, Int32(heads), Int32(headSize), positions32, inverseFrequencies, Int32(range.lowerBound),
                     Int32(range.upperBound))
             }
+        }
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// `body` with the array's elements, or with nil.
+    func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        switch self {
+        case .some(let values): values.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: body(nil)
         }
     }
 }

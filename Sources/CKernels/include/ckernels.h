@@ -77,10 +77,11 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
 //
 // c[i, j] = sum_k a[i, k] * W[j, k] for rows [0, m) and the columns of panels [panel_begin, panel_end), with a
 // the bf16 rows from ck_rows_to_bf16 (row stride lda elements, k padded to even) and f32 accumulation. When
-// `accumulate` is nonzero the products are added to c; otherwise c is overwritten. Columns past n are not written.
+// `accumulate` is nonzero the products are added to c; otherwise c is overwritten. `bias` (n values, or NULL) is
+// added too, as the sums start. Columns past n are not written.
 
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
-                  ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end);
+                  ptrdiff_t ldc, int accumulate, const float *bias, int panel_begin, int panel_end);
 
 /// c = a Wᵀ over int8 panels with activations from ck_rows_to_q8: integer dot products per group (vpdpbusd on the
 /// processors that also run the bf16 kernels, which all have VNNI; portable integer code elsewhere), scaled into
