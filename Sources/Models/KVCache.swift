@@ -90,9 +90,10 @@ public struct KVCache: Sendable {
                 let slot = Dictionary(uniqueKeysWithValues: read.enumerated().map { ($1, $0) })
                 let out = read.enumerated().map { (from: $1 * rowElements, to: $0 * filled) }
                 let back = changed.map { (from: slot[sources[$0]]! * filled, to: $0 * rowElements) }
-                let backend = backend, type = elementType
+                // One buffer for the rows read, reused by every layer.
+                var aside = backend.zeros(max(1, read.count * filled), elementType)
+                let backend = backend
                 func permute(_ storage: inout ComputeBuffer) {
-                    var aside = backend.zeros(max(1, read.count * filled), type)
                     backend.copy(storage, into: &aside, runs: out, length: filled)
                     backend.copy(aside, into: &storage, runs: back, length: filled)
                 }
