@@ -329,15 +329,7 @@ public struct CUDABackend: ComputeBackend {
     public func copy(
         _ source: ComputeBuffer, into destination: inout ComputeBuffer, runs: [(from: Int, to: Int)], length: Int
     ) {
-        precondition(
-            source.elementType == destination.elementType || source.elementType == .f32,
-            "copy: bf16 into an f32 buffer")
-        precondition(
-            runs.allSatisfy {
-                $0.from >= 0 && $0.to >= 0 && $0.from + length <= source.count
-                    && $0.to + length <= destination.count
-            },
-            "copy: a run of \(length) outside \(source.count) or \(destination.count) elements")
+        ComputeBuffer.checkCopy(from: source, into: destination, runs: runs, length: length)
         guard !runs.isEmpty, length > 0 else { return }
         onDevice("copy") {
             var source = source

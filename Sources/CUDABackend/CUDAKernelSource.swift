@@ -27,6 +27,7 @@ public enum CUDAKernelSource {
         __device__ __forceinline__ float load(const bf16_t *p, i64 i) { return bf16_to_float(p[i]); }
         __device__ __forceinline__ void store(float *p, float v) { *p = v; }
         __device__ __forceinline__ void store(bf16_t *p, float v) { *p = float_to_bf16(v); }
+        __device__ __forceinline__ void store(bf16_t *p, bf16_t v) { *p = v; }
 
         // Sum (or max) over the block; every thread gets the result. `shared` holds 32 floats.
         __device__ float block_sum(float v, float *shared) {
@@ -60,24 +61,22 @@ public enum CUDAKernelSource {
                 y[i] = bf16_to_float(x[i]);
         }
 
-        // Runs of `length` elements: run r (blockIdx.y) from runs[2r] in x to runs[2r + 1] in y.
-        extern "C" __global__ void copy_runs_f32(const float *x, float *y, const i64 *runs, i64 length) {
-            const float *from = x + runs[2 * blockIdx.y];
-            float *to = y + runs[2 * blockIdx.y + 1];
+        // Runs of `length` elements: run r (blockIdx.y) from runs[2r] in x to runs[2r + 1] in y, converted by `store`.
+        template <typename S, typename D>
+        __device__ void copy_runs(const S *x, D *y, const i64 *runs, i64 length) {
+            const S *from = x + runs[2 * blockIdx.y];
+            D *to = y + runs[2 * blockIdx.y + 1];
             for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < length; i += (i64)gridDim.x * blockDim.x)
-                to[i] = from[i];
+                store(to + i, from[i]);
+        }
+        extern "C" __global__ void copy_runs_f32(const float *x, float *y, const i64 *runs, i64 length) {
+            copy_runs(x, y, runs, length);
         }
         extern "C" __global__ void copy_runs_f32_bf16(const float *x, bf16_t *y, const i64 *runs, i64 length) {
-            const float *from = x + runs[2 * blockIdx.y];
-            bf16_t *to = y + runs[2 * blockIdx.y + 1];
-            for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < length; i += (i64)gridDim.x * blockDim.x)
-                to[i] = float_to_bf16(from[i]);
+            copy_runs(x, y, runs, length);
         }
         extern "C" __global__ void copy_runs_u16(const bf16_t *x, bf16_t *y, const i64 *runs, i64 length) {
-            const bf16_t *from = x + runs[2 * blockIdx.y];
-            bf16_t *to = y + runs[2 * blockIdx.y + 1];
-            for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < length; i += (i64)gridDim.x * blockDim.x)
-                to[i] = from[i];
+            copy_runs(x, y, runs, length);
         }
 
         // The pool-adapter's block means: one block per (image, i, j) cell, the sum in the CPU's order.

@@ -43,6 +43,22 @@ public struct ComputeBuffer: Sendable {
 
     public var bytes: Int { count * elementType.size }
 
+    /// The contract of `ComputeBackend.copy`, which every backend checks: f32 into either type or bf16 into bf16,
+    /// and every run inside both buffers.
+    public static func checkCopy(
+        from source: ComputeBuffer, into destination: ComputeBuffer, runs: [(from: Int, to: Int)], length: Int
+    ) {
+        precondition(
+            source.elementType == destination.elementType || source.elementType == .f32,
+            "copy: bf16 into an f32 buffer")
+        precondition(
+            runs.allSatisfy {
+                $0.from >= 0 && $0.to >= 0 && $0.from + length <= source.count
+                    && $0.to + length <= destination.count
+            },
+            "copy: a run of \(length) outside \(source.count) or \(destination.count) elements")
+    }
+
     /// True when no other buffer shares this one's device memory (false for a host buffer), so that it can be written
     /// in place.
     public mutating func uniqueDevice() -> Bool {
