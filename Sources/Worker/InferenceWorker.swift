@@ -95,11 +95,8 @@ public final class InferenceWorker {
             while !stop.isRaised && unstarted.count < 2 {
                 let batch = try collectBatch(waitForFirst: unstarted.count == 0)
                 if batch.isEmpty { break }
-                let prepared = try prepare(batch)
-                if !unstarted.append(prepared) {
-                    // The stop handler has run: these go back too.
-                    for message in prepared.flatMap({ $0.work.map(\.message) }) { try? queue.requeue(message) }
-                }
+                // After the stop handler has run, these go back to the queue too.
+                unstarted.append(try prepare(batch), orReturnTo: queue)
             }
             guard let next = unstarted.takeFirst() else {
                 if stop.isRaised { break }
@@ -165,7 +162,7 @@ public final class InferenceWorker {
         var forward: [(task: TaskRow, model: String, round: Int)] = []
         var work: [Work] = []
         var alone: [Work] = []
-        let ownKey = TaskTopology.modelKey(configuration.modelName)
+        let ownKey = configuration.topology.routingKey
         for (message, parsed) in parsed {
             guard let task = rows[parsed.taskID], task.status != .done, task.status != .cancelled else {
                 settled.append(message)  // its job was deleted, or a redelivery of finished work
@@ -196,8 +193,8 @@ public final class InferenceWorker {
                 forward.append((task, task.jobModel, 0))
                 settled.append(message)
                 log(
-                    "task \(task.taskID) of job \(task.jobID) is for model \(TaskTopology.modelKey(task.jobModel)), "
-                        + "not \(ownKey): sent to that model's queue", task: task.taskID, job: task.jobID)
+                    "task \(task.taskID) of job \(task.jobID) is for model \(TaskTopology.modelKey(task.jobModel)), not "
+                        + "\(ownKey): sent to that model's queue", task: task.taskID, job: task.jobID)
             } else if message.isRedelivery && task.attempts > 0 {
                 alone.append(Work(message: message, task: task))
             } else {
@@ -245,10 +242,10 @@ public final class InferenceWorker {
         let began = monotonicNow()
         // Messages that came on a connection since lost (a dropped link, the consumer timeout) are back in the
         // queue and will be delivered again: their tasks are not run twice.
-        let stale = batch.work.filter { !queue.isCurrent($0.message) }.count
+        let current = batch.work.filter { queue.isCurrent($0.message) }
+        let stale = batch.work.count - current.count
         if stale > 0 { log("left \(stale) task(s) of a batch to their redelivery: the broker connection was lost") }
         // Jobs enqueued with --skip-done take an earlier result for the same image content when there is one.
-        let current = stale == 0 ? batch.work : batch.work.filter { queue.isCurrent($0.message) }
         let reusable = current.compactMap { item -> PostgresJobStore.ReadImage? in
             guard item.task.reuseResults, item.failure == nil, let sha = item.sha256, let image = item.image else {
                 return nil
@@ -302,7 +299,7 @@ public final class InferenceWorker {
         // The batch's reading and decoding (URLs included) count with the model's time: all of it happens while
         // its messages are held.
         observe(
-            seconds: monotonicNow() - began + batch.decodeMilliseconds * Double(batch.work.count) / 1000,
+            seconds: monotonicNow() - began + batch.decodeSeconds,
             tasks: current.count)
     }
 
@@ -562,12 +559,16 @@ public final class InferenceWorker {
 
 /// A batch whose tasks are loaded and whose images are decoding (or decoded), not yet started.
 final class PreparedBatch: @unchecked Sendable {
-    // Invariant: `work` and `decodeMilliseconds` change only in `decoded()`, on the worker loop's thread; the stop
+    // Invariant: `work` and `decodeSeconds` change only in `decoded()`, on the worker loop's thread; the stop
     // handler reads only the messages, which never change.
     var work: [InferenceWorker.Work]
     let decoding = DispatchGroup()
     let results: ResultsBox
-    var decodeMilliseconds = 0.0
+    /// The decoding work's own time, not the wait (which overlaps the previous batch's inference).
+    var decodeSeconds = 0.0
+
+    /// Each task's share of `decodeSeconds`, in milliseconds.
+    var decodeMilliseconds: Double { decodeSeconds * 1000 / Double(max(work.count, 1)) }
 
     init(work: [InferenceWorker.Work]) {
         self.work = work
@@ -579,8 +580,7 @@ final class PreparedBatch: @unchecked Sendable {
     /// Waits for the images and moves them into `work`.
     func decoded() -> PreparedBatch {
         decoding.wait()
-        // The decoding work's own time, not the wait (which overlaps the previous batch's inference).
-        decodeMilliseconds = results.elapsed * 1000 / Double(max(work.count, 1))
+        decodeSeconds = results.elapsed
         for index in work.indices {
             switch results.get(index) {
             case let .success((image, sha)):
@@ -603,13 +603,14 @@ final class UnstartedBatches: @unchecked Sendable {
 
     var count: Int { lock.withLock { batches.count } }
 
-    /// Adds batches in arrival order; false (nothing added) once `returnAll` has run.
-    func append(_ more: [PreparedBatch]) -> Bool {
-        lock.withLock {
+    /// Adds batches in arrival order; once `returnAll` has run, returns their messages to `queue` instead.
+    func append(_ more: [PreparedBatch], orReturnTo queue: QueueSession) {
+        let added = lock.withLock {
             guard !closed else { return false }
             batches += more
             return true
         }
+        if !added { Self.requeue(more.flatMap(\.messages), to: queue) }
     }
 
     func takeFirst() -> PreparedBatch? {
@@ -623,8 +624,12 @@ final class UnstartedBatches: @unchecked Sendable {
             defer { batches = [] }
             return batches.flatMap(\.messages)
         }
-        for message in returning { try? queue.requeue(message) }
+        Self.requeue(returning, to: queue)
         return returning.count
+    }
+
+    private static func requeue(_ messages: [QueueSession.Delivery], to queue: QueueSession) {
+        for message in messages { try? queue.requeue(message) }
     }
 }
 
