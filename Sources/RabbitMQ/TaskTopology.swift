@@ -72,12 +72,17 @@ public struct TaskTopology: Sendable, Equatable {
     /// Declares the exchanges, the model's queue, the dead-letter and rejected queues and their bindings;
     /// declaring an existing, identical topology changes nothing.
     public func declare(on connection: AMQPConnection) throws {
+        try declareShared(on: connection)
+        try connection.declareExchange(exchange)
+        try connection.declareQueue(queue, arguments: queueArguments)
+        try connection.bindQueue(queue, exchange: exchange, routingKey: routingKey)
+    }
+
+    /// Declares what every model shares: the dead-letter exchange and queue, bound, and the rejected queue.
+    public func declareShared(on connection: AMQPConnection) throws {
         try connection.declareExchange(deadLetterExchange)
         try connection.declareQueue(deadLetterQueue, arguments: [("x-queue-type", .string("quorum"))])
         try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange, routingKey: "dead")
         try connection.declareQueue(rejectedQueue, arguments: [("x-queue-type", .string("quorum"))])
-        try connection.declareExchange(exchange)
-        try connection.declareQueue(queue, arguments: queueArguments)
-        try connection.bindQueue(queue, exchange: exchange, routingKey: routingKey)
     }
 }

@@ -79,12 +79,12 @@ struct DoctorCommand: ParsableCommand {
         let topology = TaskTopology(
             prefix: services.resolvedQueuePrefix(environment), model: model ?? "",
             deliveryLimit: try services.resolvedDeliveryLimit(environment))
-        try connection.declareExchange(topology.deadLetterExchange)
-        try connection.declareQueue(topology.deadLetterQueue, arguments: [("x-queue-type", .string("quorum"))])
         var queues = [topology.deadLetterQueue]
         if model != nil {
             try topology.declare(on: connection)
             queues.insert(topology.queue, at: 0)
+        } else {
+            try topology.declareShared(on: connection)
         }
         let counts = try queues.map { queue in
             let counts = try connection.queueCounts(queue)
