@@ -21,8 +21,91 @@ static inline uint16_t load_bf16(const void *src, int type, ptrdiff_t index) {
     }
 }
 
+#if defined(__x86_64__)
+/// 16 values (f32 or bf16, `count` of them, the rest zero) as bf16, rounded as ck_bf16_bits does.
+CK_TARGET_BF16 static inline __m256i load_bf16x16(const void *src, int type, __mmask16 valid) {
+    if (type == CK_BF16) return _mm256_maskz_loadu_epi16(valid, src);
+    __m512i bits = _mm512_maskz_loadu_epi32(valid, src);
+    __m512i rounded = _mm512_add_epi32(
+        bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(bits, 16),
+                                                                            _mm512_set1_epi32(1))));
+    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    __m512i halves = _mm512_mask_mov_epi32(_mm512_srli_epi32(rounded, 16), nan, quiet);
+    return _mm512_cvtepi32_epi16(halves);
+}
+
+static inline __mmask16 first_lanes(int count) {
+    return count >= 16 ? (__mmask16)0xffff : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
+}
+
+/// Rows of W contiguous along k (column_stride 1): each row's pairs go to its slot of every pair of the panel.
+CK_TARGET_BF16 static void pack_rows_avx512(const void *src, int type, ptrdiff_t row_stride, int n, int k,
+                                            uint16_t *dst, int panel_begin, int panel_end) {
+    size_t pairs = ((size_t)k + 1) / 2, panel_size = pairs * CK_PANEL * 2;
+    size_t element = type == CK_F32 ? 4 : 2;
+    for (int panel = panel_begin; panel < panel_end; panel++) {
+        uint32_t *out = (uint32_t *)(dst + (size_t)panel * panel_size);
+        for (int j = 0; j < CK_PANEL; j++) {
+            int row = panel * CK_PANEL + j;
+            const char *in = (const char *)src + (size_t)row * row_stride * element;
+            for (int c = 0; c < 2 * (int)pairs; c += 32) {
+                int left = row < n ? k - c : 0;
+                __m256i lo = load_bf16x16(in + c * element, type, first_lanes(left));
+                __m256i hi = load_bf16x16(in + (c + 16) * element, type, first_lanes(left - 16));
+                uint32_t both[16];
+                _mm512_storeu_si512(both, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+                int count = ((int)pairs - c / 2) < 16 ? (int)pairs - c / 2 : 16;
+                for (int p = 0; p < count; p++) out[(size_t)(c / 2 + p) * CK_PANEL + j] = both[p];
+            }
+        }
+    }
+}
+
+/// W's rows adjacent in memory (row_stride 1, as Vᵀ from a row-major V): each pair of k is two runs of 32 values,
+/// interleaved into the panel's 64.
+CK_TARGET_BF16 static void pack_columns_avx512(const void *src, int type, ptrdiff_t column_stride, int n, int k,
+                                               uint16_t *dst, int panel_begin, int panel_end) {
+    size_t pairs = ((size_t)k + 1) / 2, panel_size = pairs * CK_PANEL * 2;
+    size_t element = type == CK_F32 ? 4 : 2;
+    const __m512i first = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38,
+                                           6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+    const __m512i second = _mm512_add_epi16(first, _mm512_set1_epi16(16));
+    for (int panel = panel_begin; panel < panel_end; panel++) {
+        uint16_t *out = dst + (size_t)panel * panel_size;
+        int columns = n - panel * CK_PANEL;
+        __mmask16 m0 = first_lanes(columns), m1 = first_lanes(columns - 16);
+        for (size_t p = 0; p < pairs; p++) {
+            __m512i rows[2];
+            for (int half = 0; half < 2; half++) {
+                int c = 2 * (int)p + half;
+                const char *in = (const char *)src + ((size_t)c * column_stride + (size_t)panel * CK_PANEL) * element;
+                __mmask16 a = c < k ? m0 : 0, b = c < k ? m1 : 0;
+                rows[half] = _mm512_inserti64x4(_mm512_castsi256_si512(load_bf16x16(in, type, a)),
+                                                load_bf16x16(in + 16 * element, type, b), 1);
+            }
+            _mm512_storeu_si512(out + p * 64, _mm512_permutex2var_epi16(rows[0], first, rows[1]));
+            _mm512_storeu_si512(out + p * 64 + 32, _mm512_permutex2var_epi16(rows[0], second, rows[1]));
+        }
+    }
+}
+#endif
+
 void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
                   uint16_t *dst, int panel_begin, int panel_end) {
+#if defined(__x86_64__)
+    if (ck_fast_kernels() && (src_type == CK_F32 || src_type == CK_BF16)) {
+        if (column_stride == 1) {
+            pack_rows_avx512(src, src_type, row_stride, n, k, dst, panel_begin, panel_end);
+            return;
+        }
+        if (row_stride == 1) {
+            pack_columns_avx512(src, src_type, column_stride, n, k, dst, panel_begin, panel_end);
+            return;
+        }
+    }
+#endif
     size_t pairs = ((size_t)k + 1) / 2;
     size_t panel_size = pairs * CK_PANEL * 2;
     for (int panel = panel_begin; panel < panel_end; panel++) {

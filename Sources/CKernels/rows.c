@@ -5,6 +5,9 @@
 #include "internal.h"
 
 #include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #if defined(__x86_64__) && defined(__linux__)
 #define CK_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
@@ -103,22 +106,45 @@ CK_CLONES void ck_add(float *x, const float *y, size_t begin, size_t end) {
     for (size_t i = begin; i < end; i++) x[i] += y[i];
 }
 
+/// max over s < limit of row[s] * scale where valid[s] (every s without `valid`); -inf when none. NaNs are passed
+/// over.
+static float row_maximum_portable(const float *row, int limit, float scale, const uint8_t *valid) {
+    float maximum = -INFINITY;
+    for (int s = 0; s < limit; s++) {
+        float v = valid && !valid[s] ? -INFINITY : row[s] * scale;
+        maximum = v > maximum ? v : maximum;
+    }
+    return maximum;
+}
+
+#if defined(__x86_64__)
+// A running maximum is a serial chain the compiler keeps scalar; 16 lanes of it are not.
+CK_TARGET_BF16 static float row_maximum_avx512(const float *row, int limit, float scale, const uint8_t *valid) {
+    __m512 maximum = _mm512_set1_ps(-INFINITY), factor = _mm512_set1_ps(scale);
+    for (int s = 0; s < limit; s += 16) {
+        __mmask16 lanes = limit - s >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (limit - s)) - 1);
+        if (valid) lanes &= _mm_mask_test_epi8_mask(lanes, _mm_maskz_loadu_epi8(lanes, valid + s),
+                                                    _mm_set1_epi8(-1));
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, row + s), factor);
+        // vmaxps gives its second operand when either is NaN: a NaN score leaves the maximum as it was.
+        maximum = _mm512_mask_max_ps(maximum, lanes, v, maximum);
+    }
+    return _mm512_reduce_max_ps(maximum);
+}
+#endif
+
+static float row_maximum(const float *row, int limit, float scale, const uint8_t *valid) {
+#if defined(__x86_64__)
+    if (ck_fast_kernels()) return row_maximum_avx512(row, limit, scale, valid);
+#endif
+    return row_maximum_portable(row, limit, scale, valid);
+}
+
 CK_CLONES void ck_softmax(float *row, int count, float scale, int limit, const uint8_t *valid) {
 #pragma clang fp reassociate(on)
     if (limit > count) limit = count;
     if (limit < 0) limit = 0;
-    float maximum = -INFINITY;
-    if (valid) {
-        for (int s = 0; s < limit; s++) {
-            float v = valid[s] ? row[s] * scale : -INFINITY;
-            maximum = v > maximum ? v : maximum;
-        }
-    } else {
-        for (int s = 0; s < limit; s++) {
-            float v = row[s] * scale;
-            maximum = v > maximum ? v : maximum;
-        }
-    }
+    float maximum = row_maximum(row, limit, scale, valid);
     if (maximum == -INFINITY) {
         for (int s = 0; s < count; s++) row[s] = 0;
         return;

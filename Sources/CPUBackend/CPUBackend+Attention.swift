@@ -10,7 +10,7 @@ extension CPUBackend {
     /// Queries per item from which the packed-product path pays off.
     static let packedAttentionQueries = 16
     /// Query rows per block of scores, so that a block stays in L2.
-    static let queryBlock = 256
+    static let queryBlock = 128
 
     public func attention(
         q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, out: UnsafeMutablePointer<Float>,
