@@ -9,8 +9,7 @@ import Tensors
 public struct EVAVisionEncoder: Sendable {
     struct Block: Sendable {
         let norm1Weight: ComputeBuffer, norm1Bias: ComputeBuffer
-        let qkv: Linear  // [3 * hidden, hidden], no bias of its own
-        let qkvBias: ComputeBuffer  // q_bias, zeros for k, v_bias
+        let qkv: Linear  // [3 * hidden, hidden], with q_bias, zeros for k (which has none) and v_bias as its bias
         let projection: Linear
         let norm2Weight: ComputeBuffer, norm2Bias: ComputeBuffer
         let fc1: Linear, fc2: Linear
@@ -46,8 +45,9 @@ public struct EVAVisionEncoder: Sendable {
             return Block(
                 norm1Weight: try weights.vector(p + "norm1.weight", shape: [hidden]),
                 norm1Bias: try weights.vector(p + "norm1.bias", shape: [hidden]),
-                qkv: try weights.linear(p + "attn.qkv", out: 3 * hidden, in: hidden, bias: false),
-                qkvBias: weights.backend.buffer(qBias + [Float](repeating: 0, count: hidden) + vBias),
+                qkv: weights.prepared(
+                    weight: try weights.tensor(p + "attn.qkv.weight", shape: [3 * hidden, hidden]),
+                    bias: qBias + [Float](repeating: 0, count: hidden) + vBias),
                 projection: try weights.linear(p + "attn.proj", out: hidden, in: hidden),
                 norm2Weight: try weights.vector(p + "norm2.weight", shape: [hidden]),
                 norm2Bias: try weights.vector(p + "norm2.bias", shape: [hidden]),
@@ -86,8 +86,7 @@ public struct EVAVisionEncoder: Sendable {
         let h = backend.layerNorm(
             x, width: hidden, weight: block.norm1Weight, bias: block.norm1Bias,
             epsilon: configuration.layerNormEpsilon)
-        var qkv = block.qkv(h, rows: rows)  // [rows, 3 * hidden]: q | k | v, heads contiguous within each
-        backend.addBias(&qkv, width: 3 * hidden, bias: block.qkvBias)
+        let qkv = block.qkv(h, rows: rows)  // [rows, 3 * hidden]: q | k | v, heads contiguous within each
         let shape = AttentionShape(
             items: imageCount, queries: tokens, keys: tokens, heads: configuration.headCount,
             kvHeads: configuration.headCount, headSize: configuration.headSize,
