@@ -74,13 +74,11 @@ public enum ImageListing {
             throw ImageSourceError(
                 source: "enqueue", reason: "this task needs --\(request.textName) or a manifest")
         }
+        let here = FileManager.default.currentDirectoryPath
         var tasks: [ListedImage] = try request.paths.map { path in
-            if ImageLocation.hasScheme(path) {
-                _ = try ImageLocation(path)
-                return ListedImage(uri: path, text: sharedText)
-            }
-            if path.contains("://") { _ = try ImageLocation(path) }  // an unknown scheme, refused with the reason
-            return ListedImage(uri: absolute(path), text: sharedText)
+            let uri = resolve(path, against: here)
+            _ = try ImageLocation(uri)  // an unknown scheme, refused with the reason
+            return ListedImage(uri: uri, text: sharedText)
         }
         if let directory = request.directory {
             tasks += try scan(
@@ -117,6 +115,29 @@ public enum ImageListing {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
+    /// An image as given by a user, as the workers will read it: absolute paths and URIs unchanged; a relative path,
+    /// or an archive member whose archive path is relative (`tar:shards/0.tar!/a.jpg`), against the folder `base`
+    /// (the working directory for command-line arguments, the file's folder for manifests and URL lists). Anything
+    /// with `://` is left for `ImageLocation` to accept or refuse by its scheme.
+    public static func resolve(_ image: String, against base: String) -> String {
+        let lower = image.lowercased()
+        if lower.hasPrefix("tar:") || lower.hasPrefix("zip:") {
+            let archive = image.dropFirst(4)
+            if archive.hasPrefix("/") || archive.isEmpty { return image }
+            // Joined, not standardised: the member's path after `!/` is the archive's own and stays as written.
+            return image.prefix(4) + URL(fileURLWithPath: absolute(base)).appendingPathComponent(String(archive)).path
+        }
+        if image.hasPrefix("/") || image.isEmpty || ImageLocation.hasScheme(image) || image.contains("://") {
+            return image
+        }
+        return absolute((base as NSString).appendingPathComponent(image))
+    }
+
+    /// The folder of a file, for resolving the relative paths it lists.
+    public static func folder(of file: String) -> String {
+        (absolute(file) as NSString).deletingLastPathComponent
+    }
+
     /// Archive paths with their globs expanded, absolute, in order; a pattern that matches nothing is an error.
     static func expand(_ patterns: [String]) throws -> [String] {
         var paths: [String] = []
@@ -138,21 +159,23 @@ public enum ImageListing {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ImageSourceError(source: path, reason: "cannot read the URL list")
         }
+        let base = folder(of: path)
         var images: [ListedImage] = []
         for (number, raw) in String(decoding: data, as: UTF8.self).split(
             separator: "\n", omittingEmptySubsequences: false
         ).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
+            let uri = resolve(line, against: base)
             if line.contains("\u{0}") {
                 refused.append(
                     Refusal(line: number + 1, reason: "a NUL character (U+0000), which PostgreSQL cannot store"))
-            } else if line.utf8.count > maximumPathBytes {
+            } else if uri.utf8.count > maximumPathBytes {
                 refused.append(Refusal(line: number + 1, reason: "the URL is over \(maximumPathBytes) bytes"))
-            } else if (try? ImageLocation(line)) == nil {
-                refused.append(Refusal(line: number + 1, reason: "not a URL or absolute path: \(excerpt(line))"))
+            } else if let reason = (Result { try ImageLocation(uri) }).failureReason {
+                refused.append(Refusal(line: number + 1, reason: "\(reason): \(excerpt(line))"))
             } else {
-                images.append(ListedImage(uri: line, text: sharedText))
+                images.append(ListedImage(uri: uri, text: sharedText))
             }
         }
         return images
@@ -200,16 +223,7 @@ public enum ImageListing {
             throw ImageSourceError(source: path, reason: "cannot read the manifest")
         }
         let text = String(decoding: data, as: UTF8.self)
-        let base = URL(fileURLWithPath: absolute(path)).deletingLastPathComponent()
-        /// Absolute paths and URIs as given; relative paths (and relative archive paths) against the manifest's folder.
-        func resolve(_ image: String) -> String {
-            let lower = image.lowercased()
-            if lower.hasPrefix("tar:") || lower.hasPrefix("zip:"), !image.dropFirst(4).hasPrefix("/") {
-                return image.prefix(4) + base.appendingPathComponent(String(image.dropFirst(4))).path
-            }
-            if image.hasPrefix("/") || ImageLocation.hasScheme(image) { return image }
-            return base.appendingPathComponent(image).standardizedFileURL.path
-        }
+        let base = folder(of: path)
         var tasks: [ListedImage] = []
         /// The task of one line, or the reason it cannot be one.
         func task(image: String, input: String) -> Result<ListedImage, ManifestLineError> {
@@ -226,7 +240,7 @@ public enum ImageListing {
             if takesText && input.isEmpty {
                 return .failure(ManifestLineError("no \(textKey) for \(excerpt(image))"))
             }
-            let uri = resolve(image)
+            let uri = resolve(image, against: base)
             if let error = (Result { try ImageLocation(uri) }).failureReason {
                 return .failure(ManifestLineError("\(error): \(excerpt(image))"))
             }

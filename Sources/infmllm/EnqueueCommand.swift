@@ -17,7 +17,8 @@ struct EnqueueCommand: ParsableCommand {
             Images come from --dir (recursive, filtered by --include/--exclude globs), from paths or URLs given as \
             arguments, from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
             "expression"), from --urls (one URL per line), or from the image members of tar and zip --archive \
-            files. An image is a path (stored absolute: workers on other machines need the same mount), a \
+            files. An image is a path (stored absolute: workers on other machines need the same mount; relative \
+            ones are taken from the working directory, or from the folder of the manifest or URL list), a \
             file://, http:// or https:// URL, or an archive member, tar:/path/shard.tar!/member/name.jpg or \
             zip:/path/a.zip!/name.png, read in place by the workers. Enqueueing the same images into the same job \
             again adds nothing. Prints the job id.

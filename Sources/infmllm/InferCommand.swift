@@ -34,7 +34,11 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Sampling seed.") var seed: UInt64?
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var language: LanguageOptions
-    @Option(help: ArgumentHelp("A JSONL file of requests, run in batches.", valueName: "path")) var manifest: String?
+    @Option(
+        help: ArgumentHelp(
+            "A JSONL file of requests, run in batches (relative image paths from the file's folder).",
+            valueName: "path"))
+    var manifest: String?
     @Option(help: "Requests per batch with --manifest.") var batchSize: Int = 8
     @OptionGroup var images: ImageOptions
     @Flag(help: "Print one JSON object per request.") var json = false
@@ -62,6 +66,9 @@ struct InferCommand: ParsableCommand {
                     length_penalty: lengthPenalty, temperature: temperature, top_p: topP, top_k: topK, seed: seed)
             ]
         }
+        // Relative image paths: against the manifest's folder, as `enqueue` reads manifests; against the working
+        // directory for --image.
+        let base = manifest.map(ImageListing.folder(of:)) ?? FileManager.default.currentDirectoryPath
         var failed = false
         for start in stride(from: 0, to: lines.count, by: batchSize) {
             var requests: [(index: Int, request: InferenceRequest)] = []
@@ -70,7 +77,8 @@ struct InferCommand: ParsableCommand {
                     requests.append(
                         (
                             start + offset,
-                            try line.request(decoder: decoder, reader: reader, preprocessor: vlm.preprocessor)
+                            try line.request(
+                                base: base, decoder: decoder, reader: reader, preprocessor: vlm.preprocessor)
                         ))
                 } catch {
                     failed = true
@@ -149,8 +157,9 @@ struct ManifestLine: Codable {
         }
     }
 
-    /// The request of this line; the image is a path or any URI the workers read (URL, archive member).
-    func request(decoder: ImageDecoder, reader: ImageReader, preprocessor: ImagePreprocessor) throws
+    /// The request of this line; the image is a path (relative ones against the folder `base`) or any URI the
+    /// workers read (URL, archive member).
+    func request(base: String, decoder: ImageDecoder, reader: ImageReader, preprocessor: ImagePreprocessor) throws
         -> InferenceRequest
     {
         guard let kind = InferenceTask(rawValue: task) else {
@@ -163,7 +172,7 @@ struct ManifestLine: Codable {
         if kind != .caption && text.isEmpty && prompt == nil {
             throw ModelError.badRequest("task \(task) needs --\(kind == .ground ? "expression" : "question")")
         }
-        let uri = ImageLocation.hasScheme(image) ? image : ImageListing.absolute(image)
+        let uri = ImageListing.resolve(image, against: base)
         let decoded = try decoder.decode(try reader.bytes(of: uri), source: image)
         return InferenceRequest(
             imageKey: image, image: preprocessor(decoded), task: kind, text: text, promptTemplate: prompt,

@@ -95,6 +95,27 @@ import Testing
         #expect(objects.contains { $0["task"] as? String == "ground" && $0["boxes"] is [Any] })
     }
 
+    @Test func manifestPathsAreRelativeToTheManifestAsEnqueueReadsThem() throws {
+        let model = try Self.makeModel(variant: "multitask")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infmllm-manifest-\(UInt64.random(in: 0...UInt64.max).hex)")
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("images"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(
+            atPath: Self.image, toPath: folder.appendingPathComponent("images/dog.jpg").path)
+        let manifest = folder.appendingPathComponent("requests.jsonl").path
+        try "{\"image\": \"images/dog.jpg\", \"task\": \"caption\", \"max_new_tokens\": 2}\n"
+            .write(toFile: manifest, atomically: true, encoding: .utf8)
+        // The binary runs in the repository root, which has no images/dog.jpg: only the manifest's folder does.
+        let result = try ProcessResult.run(
+            try RepositoryFiles.binary(), ["infer", "--model", model, "--manifest", manifest, "--json"])
+        #expect(result.status == 0, "\(result.output)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        #expect(object?["error"] == nil, "\(result.output)")
+        #expect((object?["tokens"] as? [Int])?.count == 2)
+    }
+
     @Test func unknownPresetAndBadDtypeAreUsageErrors() throws {
         let binary = try RepositoryFiles.binary()
         let preset = try ProcessResult.run(binary, ["model", "init", "--preset", "huge", "--out", "/tmp/x"])
