@@ -22,6 +22,12 @@ int ck_has_avx512bf16(void);
 void ck_force_portable(int portable);
 /// "avx512bf16" or "portable": the kernels that ck_gemm_* run now.
 const char *ck_kernel_name(void);
+/// A spin-wait hint (x86 `pause`), for threads that poll for work.
+static inline void ck_spin_pause(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
 
 // MARK: Packed weight panels
 //
