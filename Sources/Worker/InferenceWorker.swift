@@ -35,6 +35,7 @@ public final class InferenceWorker {
     private let unstarted = UnstartedBatches()
     private var holding: HoldingLimit
     private var lastReconcile = -Double.infinity
+    private var lastDepthRead = -Double.infinity
     /// A test failpoint: the process aborts when the model starts on a task whose input text is this
     /// (`INFMLLM_FAILPOINT_CRASH_ON_INPUT`), standing in for a task that crashes workers.
     private let crashOnInput = ProcessInfo.processInfo.environment["INFMLLM_FAILPOINT_CRASH_ON_INPUT"]
@@ -92,6 +93,7 @@ public final class InferenceWorker {
         }
         while true {
             reconcileIfDue()
+            readQueueDepthIfDue()
             while !stop.isRaised && unstarted.count < 2 {
                 let batch = try collectBatch(waitForFirst: unstarted.count == 0)
                 if batch.isEmpty { break }
@@ -502,9 +504,22 @@ public final class InferenceWorker {
             if let published, published > 0 {
                 log("published \(published) queued task(s) whose messages were never confirmed")
             }
-            metrics.queueDepthSeen(try withQueue("reading the queue depth") { try queue.readyCount() })
         } catch {
             log("publishing unconfirmed tasks failed (tried again later): \(error)")
+        }
+    }
+
+    /// Seconds between readings of the queue's depth for `infmllm_queue_depth` (between batches, and every second
+    /// or so while idle).
+    static let queueDepthInterval = 5.0
+
+    private func readQueueDepthIfDue() {
+        guard monotonicNow() - lastDepthRead >= Self.queueDepthInterval, !stop.isRaised else { return }
+        lastDepthRead = monotonicNow()
+        do {
+            metrics.queueDepthSeen(try withQueue("reading the queue depth") { try queue.readyCount() })
+        } catch {
+            log("reading the queue depth failed (tried again later): \(error)")
         }
     }
 

@@ -87,6 +87,15 @@ final class PrometheusServer {
         #expect(tokens == Double(stored), "tokens \(String(describing: tokens)) against \(stored) stored")
         #expect(try prometheus.query(#"infmllm_phase_seconds_count{phase="vision"}"#) == 10)
         #expect(try prometheus.query("up") == 1)
+        // The queue depth is read every few seconds on its own, so the drained queue shows within seconds.
+        var depth: Double?
+        let drained = Date().addingTimeInterval(20)
+        while Date() < drained {
+            depth = try prometheus.query("infmllm_queue_depth")
+            if depth == 0 { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        #expect(depth == 0, "queue depth \(String(describing: depth)) after the job")
 
         // promtool accepts the exposition, and the health endpoints answer.
         let exposition = cluster.scratch.appendingPathComponent("metrics.txt").path
