@@ -25,7 +25,8 @@ public final class WorkerMetrics: Sendable {
         residentMemory = registry.makeGauge(
             descriptor: Self.named("infmllm_resident_memory_bytes", "The worker's resident memory when scraped."))
         queueDepth = registry.makeGauge(
-            descriptor: Self.named("infmllm_queue_depth", "Ready messages in the worker's model queue, read every 5 s."))
+            descriptor: Self.named(
+                "infmllm_queue_depth", "Ready messages in the worker's model queue, read every 5 s."))
         generatedTokens = registry.makeCounter(
             descriptor: Self.named("infmllm_generated_tokens_total", "Tokens generated for finished tasks."))
         images = registry.makeCounter(
