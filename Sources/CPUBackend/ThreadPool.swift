@@ -74,11 +74,10 @@ final class SpinningWorkers: Sendable {
     private let wake = NSCondition()
 
     /// Runs `job` on the caller's thread (part 0) and on workers (the other parts); false, doing nothing, when
-    /// another run holds the workers.
+    /// another run holds the workers (or the job has more parts than the published word can count).
     func run(_ job: PoolJob) -> Bool {
-        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            return false
-        }
+        guard job.parts <= 0xffff, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else { return false }
         defer { busy.store(false, ordering: .releasing) }
         startWorkers(job.parts - 1)
         current.withLock { $0 = job }
