@@ -20,7 +20,7 @@ public final class PostgresConnection {
     ///
     /// - Parameter connectTimeout: seconds before an unreachable server is reported, as libpq's `connect_timeout`.
     public init(url: String, connectTimeout: Int = 10) throws {
-        target = Self.redacted(url)
+        target = Secrets.redacted(url)
         let keys = ["dbname", "connect_timeout", "application_name"]
         let values = [url, String(connectTimeout), "infmllm"]
         // expand_dbname=1: the dbname value is itself a URL or conninfo string whose settings apply first.
@@ -118,11 +118,6 @@ public final class PostgresConnection {
 
     private static func affectedRows(_ result: OpaquePointer) -> Int {
         Int(String(cString: PQcmdTuples(result))) ?? 0
-    }
-
-    /// `url` with any password replaced by `***`, so it can be logged.
-    public static func redacted(_ url: String) -> String {
-        Secrets.redacted(url)
     }
 }
 
