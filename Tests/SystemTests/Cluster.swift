@@ -129,6 +129,18 @@ final class Cluster {
         throw ClusterError(message: "no task of job \(job) was \(status) within \(timeout) s\n\(workerLogs())")
     }
 
+    /// Waits until the workers' logs contain `text`, looking every `interval` seconds; returns whether they did within
+    /// `timeout` seconds.
+    @discardableResult
+    func waitForLog(_ text: String, timeout: Double = 30, every interval: Double = 0.05) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if workerLogs().contains(text) { return true }
+            Thread.sleep(forTimeInterval: interval)
+        }
+        return workerLogs().contains(text)
+    }
+
     /// Waits until no task of `job` is queued or running; fails after `timeout` seconds.
     func waitUntilFinished(job: String, timeout: Double = 120) throws -> [String: Int] {
         let deadline = Date().addingTimeInterval(timeout)

@@ -210,11 +210,7 @@ import Testing
                 exchange: topology.exchange, routingKey: topology.routingKey,
                 body: Array("{\"v\":1,\"task_id\":\(try stray.int("id")),\"job_id\":\(try stray.int("job_id"))}".utf8))
         ])
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, !cluster.workerLogs().contains("is for model other") {
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        #expect(cluster.workerLogs().contains("is for model other, not tiny"), "\(cluster.workerLogs())")
+        #expect(cluster.waitForLog("is for model other, not tiny"), "\(cluster.workerLogs())")
         #expect(try cluster.counts(job: "for-other").keys.sorted() == ["queued"])
 
         try cluster.startWorker(model: other)
@@ -240,10 +236,7 @@ import Testing
         let worker = try cluster.startWorker(["--batch-size", "4", "--prefetch", "12"])
         try cluster.waitForFirst("running", job: "stop")
         worker.terminate()  // SIGTERM while the model runs on the first batch
-        let returned = Date().addingTimeInterval(30)
-        while Date() < returned, !cluster.workerLogs().contains("went back to the queue") {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
+        cluster.waitForLog("went back to the queue", every: 0.01)
         let stillRunning = worker.isRunning
         worker.waitUntilExit()
         let logs = cluster.workerLogs()
