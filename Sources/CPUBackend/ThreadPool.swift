@@ -130,7 +130,11 @@ final class SpinningWorkers: Sendable {
             let word = published.load(ordering: .acquiring)
             if word >> 16 != seen { return word }
             spins += 1
-            if spins % 64 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
+            if spins % 64 == 0 {
+                if DispatchTime.now().uptimeNanoseconds > deadline { break }
+                // Other threads that want this core (a worker's image decoding, more threads than cores) get it.
+                sched_yield()
+            }
             ck_spin_pause()
         }
         wake.lock()
