@@ -74,10 +74,10 @@ for type in "${type_list[@]}"; do models+=(-m "$gguf_dir/llama-$type.gguf"); don
 # Batch 1: llama-bench's pp<PROMPT> (one prompt of PROMPT tokens) and tg<GEN> (GEN single-token steps) at depth
 # PROMPT, so that its steps attend over a prompt's keys as the other implementations' do.
 : >"$work/bench.jsonl"
-for test in "-p $prompt -n 0" "-p 0 -n $gen -d $prompt"; do
-    echo "llama-bench $test -t $threads -r $reps ${LLAMA_BENCH_ARGS:-}" >&2
+for args in "-p $prompt -n 0" "-p 0 -n $gen -d $prompt"; do
+    echo "llama-bench $args -t $threads -r $reps ${LLAMA_BENCH_ARGS:-}" >&2
     # shellcheck disable=SC2086
-    "$bin/llama-bench" "${models[@]}" $test -t "$threads" -r "$reps" -o jsonl ${LLAMA_BENCH_ARGS:-} \
+    "$bin/llama-bench" "${models[@]}" $args -t "$threads" -r "$reps" -o jsonl ${LLAMA_BENCH_ARGS:-} \
         >>"$work/bench.jsonl" 2>"$work/bench.log" || { cat "$work/bench.log" >&2; exit 1; }
 done
 cat "$work/bench.jsonl" >&2
