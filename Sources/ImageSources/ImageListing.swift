@@ -166,11 +166,13 @@ public enum ImageListing {
         ).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
-            let uri = resolve(line, against: base)
             if line.contains("\u{0}") {
                 refused.append(
                     Refusal(line: number + 1, reason: "a NUL character (U+0000), which PostgreSQL cannot store"))
-            } else if uri.utf8.count > maximumPathBytes {
+                continue
+            }
+            let uri = resolve(line, against: base)
+            if uri.utf8.count > maximumPathBytes {
                 refused.append(Refusal(line: number + 1, reason: "the URL is over \(maximumPathBytes) bytes"))
             } else if let reason = (Result { try ImageLocation(uri) }).failureReason {
                 refused.append(Refusal(line: number + 1, reason: "\(reason): \(excerpt(line))"))
