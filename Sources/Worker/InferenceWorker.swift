@@ -153,7 +153,7 @@ public final class InferenceWorker {
             do {
                 parsed.append((message, try TaskMessage.decode(message.body)))
             } catch {
-                try withQueue("rejecting a message") { try queue.reject(message, reason: "\(error)") }
+                try reject(message, reason: "\(error)")
                 log("rejected a message: \(error)")
             }
         }
@@ -517,10 +517,25 @@ public final class InferenceWorker {
         guard monotonicNow() - lastDepthRead >= Self.queueDepthInterval, !stop.isRaised else { return }
         lastDepthRead = monotonicNow()
         do {
-            metrics.queueDepthSeen(try withQueue("reading the queue depth") { try queue.readyCount() })
+            let queue = configuration.topology.queue
+            metrics.queueDepthSeen(try withOutbox("reading the queue depth") { try outbox.readyCount(of: queue) })
         } catch {
             log("reading the queue depth failed (tried again later): \(error)")
         }
+    }
+
+    /// Parks a message that cannot be a task in the rejected queue with `reason` (through the outbox, the worker's
+    /// publishing connection), then acknowledges it.
+    private func reject(_ delivery: QueueSession.Delivery, reason: String) throws {
+        let message = delivery.message
+        try withOutbox("parking a rejected message") {
+            try outbox.park(
+                message.body, contentType: message.contentType ?? "application/octet-stream",
+                headers: [
+                    ("x-infmllm-error", .string(reason)), ("x-infmllm-worker", .string(configuration.workerName)),
+                ], in: configuration.topology.rejectedQueue)
+        }
+        try withQueue("acknowledging a rejected message") { try queue.ack(delivery) }
     }
 
     // MARK: - Connections

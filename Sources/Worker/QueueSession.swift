@@ -1,19 +1,18 @@
-// The worker's two broker connections: one consuming (its model's tasks and the shared dead letters), one
-// publishing rejected messages with their reason. Both are rebuilt after any connection failure. A lock lets the
-// stop handler return unstarted messages while the worker loop runs the model.
+// The worker's consuming broker connection (its model's tasks and the shared dead letters), rebuilt after any
+// connection failure; the worker publishes through its `TaskOutbox`. A lock lets the stop handler return unstarted
+// messages while the worker loop runs the model.
 
 import Foundation
 import Jobs
 import RabbitMQ
 
-/// Owns the worker's AMQP connections. Thread-safe: every call holds one lock, as librabbitmq needs one caller at a
+/// Owns the worker's consuming AMQP connection. Thread-safe: every call holds one lock, as librabbitmq needs one caller at a
 /// time.
 final class QueueSession: @unchecked Sendable {
     let configuration: WorkerConfiguration
     // Invariant: every property below is read and written only while holding `lock`.
     private let lock = NSLock()
     private var consumer: AMQPConnection?
-    private var publisher: AMQPConnection?
     private var taskConsumerTag = ""
     /// Every dead-letter consumer tag of this connection (a prefetch change subscribes again under a new tag, and
     /// deliveries to the old one may still be unread).
@@ -44,13 +43,11 @@ final class QueueSession: @unchecked Sendable {
     func connect() throws {
         try lock.withLock {
             consumer = nil
-            publisher = nil
             let connection = try AMQPConnection(url: configuration.amqpURL)
             try configuration.topology.declare(on: connection)
             try connection.setPrefetch(prefetch)
             deadLetterConsumerTags = []
             if !stopped { try subscribe(connection) }
-            publisher = try AMQPConnection(url: configuration.amqpURL)
             consumer = connection
             generation += 1
         }
@@ -153,37 +150,7 @@ final class QueueSession: @unchecked Sendable {
         }
     }
 
-    /// Messages ready in the model's queue (not counting those delivered and unacknowledged).
-    func readyCount() throws -> Int {
-        try lock.withLock {
-            guard let publisher else { throw AMQPError.library(operation: "queue.declare", message: "not connected") }
-            return try publisher.queueCounts(configuration.topology.queue).messageCount
-        }
-    }
-
-    /// Parks a message that cannot be a task in the rejected queue with `reason`, then acknowledges it.
-    func reject(_ delivery: Delivery, reason: String) throws {
-        let message = delivery.message
-        try lock.withLock {
-            guard let publisher else {
-                throw AMQPError.library(operation: "publishing a rejected message", message: "not connected")
-            }
-            try publisher.publish([
-                OutgoingMessage(
-                    exchange: "", routingKey: configuration.topology.rejectedQueue, body: message.body,
-                    contentType: message.contentType ?? "application/octet-stream",
-                    headers: [
-                        ("x-infmllm-error", .string(reason)), ("x-infmllm-worker", .string(configuration.workerName)),
-                    ])
-            ])
-        }
-        try ack(delivery)
-    }
-
     func close() {
-        lock.withLock {
-            consumer = nil
-            publisher = nil
-        }
+        lock.withLock { consumer = nil }
     }
 }

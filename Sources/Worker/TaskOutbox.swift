@@ -8,7 +8,8 @@ import Jobs
 import Postgres
 import RabbitMQ
 
-/// Publishes and republishes task messages for `enqueue`, `retry` and workers. Used by one thread at a time.
+/// Publishes and republishes task messages for `enqueue`, `retry` and workers, and is a worker's one publishing
+/// connection besides (messages parked in the rejected queue, the queue's depth). Used by one thread at a time.
 public final class TaskOutbox {
     public let amqpURL: AMQPURL
     public let prefix: String
@@ -31,9 +32,7 @@ public final class TaskOutbox {
     ) throws {
         guard !tasks.isEmpty else { return }
         let topology = TaskTopology(prefix: prefix, model: model, deliveryLimit: deliveryLimit)
-        do {
-            let connection = try self.connection ?? AMQPConnection(url: amqpURL)
-            self.connection = connection
+        try withConnection { connection in
             if !declared.contains(topology.routingKey) {
                 try topology.declare(on: connection)
                 declared.insert(topology.routingKey)
@@ -48,6 +47,32 @@ public final class TaskOutbox {
                     })
                 try store.markPublished(chunk.map(\.taskID))
             }
+        }
+    }
+
+    /// Publishes a message that cannot be a task to `queue` (a worker's rejected queue, already declared) as it
+    /// came, with `headers` saying why, waiting for the broker's confirm.
+    public func park(_ body: [UInt8], contentType: String, headers: [(String, AMQPValue)], in queue: String) throws {
+        try withConnection { connection in
+            try connection.publish([
+                OutgoingMessage(
+                    exchange: "", routingKey: queue, body: body, contentType: contentType, headers: headers)
+            ])
+        }
+    }
+
+    /// Messages ready in `queue` (not counting those delivered and unacknowledged).
+    public func readyCount(of queue: String) throws -> Int {
+        try withConnection { try $0.queueCounts(queue).messageCount }
+    }
+
+    /// Runs `body` on the connection, opened when there is none; a broker failure drops it, to be opened again on the
+    /// next call.
+    private func withConnection<T>(_ body: (AMQPConnection) throws -> T) throws -> T {
+        do {
+            let connection = try self.connection ?? AMQPConnection(url: amqpURL)
+            self.connection = connection
+            return try body(connection)
         } catch let error as AMQPError {
             connection = nil
             declared = []
