@@ -115,6 +115,16 @@ static void say(char *error, size_t size, const char *format, ...) {
     va_end(list);
 }
 
+/// Runs `load` the first time only (under the lock); 0 when it succeeded, else -1 with `failure` in `error`.
+static int open_once(int *state, int (*load)(void), const char *failure, char *error, size_t error_size) {
+    pthread_mutex_lock(&open_lock);
+    if (*state == 0) *state = load() == 0 ? 1 : -1;
+    int result = *state;
+    pthread_mutex_unlock(&open_lock);
+    if (result < 0) say(error, error_size, "%s", failure);
+    return result > 0 ? 0 : -1;
+}
+
 /// dlopen the file `variable` names, else the first of `names` that opens.
 static void *open_library(const char *variable, const char *const *names, char *tried, size_t tried_size) {
     const char *chosen = getenv(variable);
@@ -170,12 +180,7 @@ static int load_nvrtc(void) {
 }
 
 int ccuda_open_nvrtc(char *error, size_t error_size) {
-    pthread_mutex_lock(&open_lock);
-    if (nvrtc_state == 0) nvrtc_state = load_nvrtc() == 0 ? 1 : -1;
-    int state = nvrtc_state;
-    pthread_mutex_unlock(&open_lock);
-    if (state < 0) say(error, error_size, "%s", nvrtc_failure);
-    return state > 0 ? 0 : -1;
+    return open_once(&nvrtc_state, load_nvrtc, nvrtc_failure, error, error_size);
 }
 
 void ccuda_nvrtc_version(int *major, int *minor) {
@@ -309,13 +314,9 @@ static int load_driver(void) {
 }
 
 int ccuda_open_driver(char *error, size_t error_size) {
-    pthread_mutex_lock(&open_lock);
-    if (driver_state == 0) driver_state = load_driver() == 0 ? 1 : -1;
-    int state = driver_state;
-    pthread_mutex_unlock(&open_lock);
-    if (state < 0) say(error, error_size, "%s", driver_failure);
-    return state > 0 ? 0 : -1;
+    return open_once(&driver_state, load_driver, driver_failure, error, error_size);
 }
+
 
 /// 0, or -1 with `what` and the driver's words for `result` in `error`.
 static int check(CUresult result, const char *what, char *error, size_t error_size) {
