@@ -49,6 +49,51 @@ extension CPUBackend {
         }
     }
 
+    /// Every segment's heads as tasks across the pool, each computed as `attention` computes that segment alone
+    /// (the packed products from `packedAttentionQueries` of its queries, the direct loop below), into `out`
+    /// (`[layout.rows, heads * headSize]`).
+    public func segmentedAttention(
+        q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, out: UnsafeMutablePointer<Float>,
+        _ layout: SegmentedAttention
+    ) {
+        let width = layout.heads * layout.headSize
+        let segments = layout.segments.filter { $0.queries > 0 }
+        if !isFast {
+            for segment in segments {
+                let element = layout.kvType.size
+                attention(
+                    q: q + segment.queryRow * layout.queryStride, k: k + segment.keyRow * layout.kvStride * element,
+                    v: v + segment.keyRow * layout.kvStride * element, out: out + segment.queryRow * width,
+                    valid: nil, validItemStride: 0, shape: layout.shape(of: segment))
+            }
+            return
+        }
+        pool.run(segments.count * layout.heads) { range in
+            for task in range {
+                let segment = segments[task / layout.heads], head = task % layout.heads
+                let shape = layout.shape(of: segment)
+                let packed = shape.queries >= Self.packedAttentionQueries
+                let scratch = AttentionScratch(shape: shape, packed: packed)
+                defer { scratch.release() }
+                let kvHead = head / (shape.heads / shape.kvHeads)
+                let qHead = q + segment.queryRow * layout.queryStride + head * shape.headSize
+                let outHead = out + segment.queryRow * width + head * shape.headSize
+                let kvOffset = (segment.keyRow * layout.kvStride + kvHead * shape.headSize) * shape.kvType.size
+                if packed {
+                    packedHead(
+                        q: qHead, k: k + kvOffset, v: v + kvOffset, out: outHead, valid: nil, shape: shape,
+                        scratch: scratch)
+                } else {
+                    ck_attention_head(
+                        qHead, shape.queryStride, Int32(shape.queries), k + kvOffset, v + kvOffset,
+                        shape.kvType == .bf16 ? Int32(CK_BF16) : Int32(CK_F32), shape.kvStride, Int32(shape.keys),
+                        Int32(shape.headSize), shape.scale, Int32(shape.limit), nil, outHead, shape.outputStride,
+                        scratch.scores)
+                }
+            }
+        }
+    }
+
     /// One head of one item through the bf16 products: scores = q kᵀ, softmax, out = p v.
     private func packedHead(
         q: UnsafePointer<Float>, k: UnsafeRawPointer, v: UnsafeRawPointer, out: UnsafeMutablePointer<Float>,

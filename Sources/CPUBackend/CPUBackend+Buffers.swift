@@ -8,6 +8,10 @@ extension CPUBackend {
 
     public func zeros(_ count: Int, _ type: KVElementType) -> ComputeBuffer { ComputeBuffer(zeros: count, type) }
 
+    public func uninitialized(_ count: Int, _ type: KVElementType) -> ComputeBuffer {
+        ComputeBuffer(uninitialized: count, type)
+    }
+
     public func values(_ x: ComputeBuffer) -> [Float] {
         precondition(x.device == nil, "a device buffer reached the CPU backend")
         switch x.elementType {
@@ -146,12 +150,6 @@ extension CPUBackend {
             shape.items == 0 || shape.queries == 0
             ? 0 : (shape.items - 1) * shape.outputItemStride + (shape.queries - 1) * shape.outputStride + width
         var out = [Float](repeating: 0, count: outCount)
-        func raw(_ buffer: ComputeBuffer, _ offset: Int, _ body: (UnsafeRawPointer) -> Void) {
-            switch buffer.elementType {
-            case .f32: buffer.floats.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress! + offset)) }
-            case .bf16: buffer.halves.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress! + offset)) }
-            }
-        }
         guard outCount > 0 else { return ComputeBuffer(out) }
         q.floats.withUnsafeBufferPointer { q in
             raw(k, offsets.k) { k in
@@ -173,5 +171,32 @@ extension CPUBackend {
             }
         }
         return ComputeBuffer(out)
+    }
+
+    public func segmentedAttention(q: ComputeBuffer, k: ComputeBuffer, v: ComputeBuffer, _ layout: SegmentedAttention)
+        -> ComputeBuffer
+    {
+        precondition(k.elementType == layout.kvType && v.elementType == layout.kvType, "attention: key type")
+        let outCount = layout.rows * layout.heads * layout.headSize
+        var out = [Float](repeating: 0, count: outCount)
+        guard outCount > 0 else { return ComputeBuffer(out) }
+        q.floats.withUnsafeBufferPointer { q in
+            raw(k, 0) { k in
+                raw(v, 0) { v in
+                    out.withUnsafeMutableBufferPointer { out in
+                        segmentedAttention(q: q.baseAddress!, k: k, v: v, out: out.baseAddress!, layout)
+                    }
+                }
+            }
+        }
+        return ComputeBuffer(out)
+    }
+
+    /// A buffer's host values from element `offset`, whichever element type they have.
+    private func raw(_ buffer: ComputeBuffer, _ offset: Int, _ body: (UnsafeRawPointer) -> Void) {
+        switch buffer.elementType {
+        case .f32: buffer.floats.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress! + offset)) }
+        case .bf16: buffer.halves.withUnsafeBufferPointer { body(UnsafeRawPointer($0.baseAddress! + offset)) }
+        }
     }
 }

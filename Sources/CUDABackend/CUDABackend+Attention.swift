@@ -142,3 +142,12 @@ extension CUDABackend {
         return out
     }
 }
+
+extension CUDABackend {
+    /// One launch set per segment (the kernels above), gathered into one result.
+    public func segmentedAttention(q: ComputeBuffer, k: ComputeBuffer, v: ComputeBuffer, _ layout: SegmentedAttention)
+        -> ComputeBuffer
+    {
+        segmentedAttentionBySegment(q: q, k: k, v: v, layout)
+    }
+}

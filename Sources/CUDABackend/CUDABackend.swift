@@ -133,6 +133,10 @@ public struct CUDABackend: ComputeBackend {
         }
     }
 
+    public func uninitialized(_ count: Int, _ type: KVElementType) -> ComputeBuffer {
+        onDevice("allocating") { try empty(count, type) }
+    }
+
     public func values(_ x: ComputeBuffer) -> [Float] {
         guard let memory = x.device else {
             return x.elementType == .f32 ? x.floats : x.halves.map { Float(bitPattern: UInt32($0) << 16) }

@@ -98,6 +98,9 @@ public protocol ComputeBackend: Sendable {
     func buffer(_ values: [Float]) -> ComputeBuffer
     /// `count` zeros of `type` in the backend's memory.
     func zeros(_ count: Int, _ type: KVElementType) -> ComputeBuffer
+    /// Memory for `count` elements of `type` whose values are unspecified until written: the key/value arena, whose
+    /// pages the system commits only as positions are first written.
+    func uninitialized(_ count: Int, _ type: KVElementType) -> ComputeBuffer
     /// The f32 values of `x` on the host.
     func values(_ x: ComputeBuffer) -> [Float]
 
@@ -139,6 +142,10 @@ public protocol ComputeBackend: Sendable {
         q: ComputeBuffer, k: ComputeBuffer, v: ComputeBuffer, offsets: (q: Int, k: Int, v: Int), valid: [UInt8]?,
         validItemStride: Int, shape: AttentionShape
     ) -> ComputeBuffer
+    /// Softmax attention for every segment and head (see `SegmentedAttention`): `[layout.rows, heads * headSize]`,
+    /// each segment's rows exactly what `attention` gives for that segment alone (`layout.shape(of:)`).
+    func segmentedAttention(q: ComputeBuffer, k: ComputeBuffer, v: ComputeBuffer, _ layout: SegmentedAttention)
+        -> ComputeBuffer
 }
 
 extension ComputeBackend {

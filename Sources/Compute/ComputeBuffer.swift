@@ -31,6 +31,16 @@ public struct ComputeBuffer: Sendable {
         device = nil
     }
 
+    /// Host memory for `count` elements, not written here (so not yet committed by the system); values are
+    /// unspecified until written.
+    public init(uninitialized count: Int, _ elementType: KVElementType) {
+        self.count = count
+        self.elementType = elementType
+        floats = elementType == .f32 ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : []
+        halves = elementType == .bf16 ? [UInt16](unsafeUninitializedCapacity: count) { $1 = count } : []
+        device = nil
+    }
+
     /// Elements held in `memory`.
     public init(device memory: DeviceMemory, count: Int, _ elementType: KVElementType) {
         precondition(memory.bytes >= count * elementType.size, "\(memory.bytes) bytes for \(count) elements")

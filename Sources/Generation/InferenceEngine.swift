@@ -1,5 +1,5 @@
-// Requests to answers: prompts built and tokenized per chunk, each distinct image encoded once, sequences
-// assembled (BOS, text, P² visual rows, text) and left-padded, decoded in batches, boxes parsed.
+// Requests to answers: prompts built and tokenized per chunk (BOS, text, P² visual rows, text), run through a
+// `Scheduler` (each image encoded and each shared prompt prefix computed once, continuous batches), boxes parsed.
 
 import Foundation
 import Imaging
@@ -7,8 +7,11 @@ import Models
 
 /// One image-and-text question for the model.
 public struct InferenceRequest: Sendable {
-    /// Identifies the image: requests with the same key share one run of the vision encoder.
+    /// Identifies the image's content: requests with the same key share one run of the vision encoder and the keys
+    /// and values of their common prompt prefix (the worker passes the content's SHA-256; `infer`, the path).
     public var imageKey: String
+    /// The image's content SHA-256, when known: the visual-embedding cache's key.
+    public var imageSHA256: String?
     public var image: PreprocessedImage
     public var task: InferenceTask
     /// The question (vqa, chat) or referring expression (ground); ignored for captions.
@@ -54,10 +57,13 @@ public struct InferenceResult: Sendable {
     public var boxes: [GroundingBox]
     public var prompt: String
     public var promptTokenCount: Int
-    /// Milliseconds spent in each phase for the batch this request ran in: `vision`, `prefill`, `decode`, and
-    /// `generate` (prefill, decode and token selection).
+    /// Milliseconds of work done for this request: `vision` (its image's encoder pass, shared among the requests
+    /// that waited for it; 0 when the image's tokens or prefix were already at hand), `prefill` (its prompt's
+    /// positions, a shared prefix's divided likewise), `decode` (its share of each decoding step, by rows), and
+    /// `generate` (prefill and decode).
     public var timings: [String: Double]
-    /// The batch this request ran in: its size, its padded prompt length and the decoding steps it took.
+    /// Sequences in the last decoder pass it took part in, its prompt's positions, and the decoder passes after the
+    /// prompt's (its tokens less the first).
     public var batchSize: Int
     public var promptPositions: Int
     public var decodeSteps: Int
@@ -66,13 +72,16 @@ public struct InferenceResult: Sendable {
 /// Runs requests through a loaded model. Thread-compatible: the model is shared read-only; use one engine per thread.
 public struct InferenceEngine {
     public let model: VisionLanguageModel
-    /// Bytes a batch may use beyond the weights (activations, key/value cache, logits); nil for no limit. Groups
-    /// of requests are cut into batches that fit, and a request that cannot fit alone fails with the reason.
+    /// Bytes the scheduler may use beyond the weights (activations, key/value memory, logits); nil to size the
+    /// key/value memory to the requests in hand.
     public let memoryBudget: Int?
+    /// Rows, budget and chunk sizes of the scheduler `run` makes (its key/value memory is sized here).
+    public var scheduling: SchedulerConfiguration
 
-    public init(model: VisionLanguageModel, memoryBudget: Int? = nil) {
+    public init(model: VisionLanguageModel, memoryBudget: Int? = nil, scheduling: SchedulerConfiguration? = nil) {
         self.model = model
         self.memoryBudget = memoryBudget
+        self.scheduling = scheduling ?? SchedulerConfiguration(maxRows: 64, kvPositions: 0)
     }
 
     /// The prompt text and its token chunks (text before and after the image) for `request`.
@@ -90,144 +99,70 @@ public struct InferenceEngine {
         return (text, before, segments[1])
     }
 
-    /// Runs `requests`, batching those with equal decoding parameters; results come back in request order.
-    public func run(_ requests: [InferenceRequest]) throws -> [InferenceResult] {
-        var results = [InferenceResult?](repeating: nil, count: requests.count)
-        var groups: [GenerationParameters: [Int]] = [:]
-        for (index, request) in requests.enumerated() { groups[request.parameters, default: []].append(index) }
-        for (parameters, indices) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
-            for part in try fitting(indices, of: requests, parameters: parameters) {
-                let batch = try runBatch(part.map { requests[$0] }, parameters: parameters)
-                for (position, index) in part.enumerated() { results[index] = batch[position] }
-            }
-        }
-        return results.map { $0! }
-    }
-
-    /// Working memory of a batch of `requests` (bytes beyond the weights), as the budget counts it.
-    public func workingBytes(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> Int {
-        workingBytes(
-            images: Set(requests.map(\.imageKey)).count, rows: requests.count,
-            promptLength: try requests.map(promptPositions).max() ?? 0, parameters: parameters)
-    }
-
-    /// Positions a request's prompt takes: its text chunks and the visual tokens.
-    private func promptPositions(_ request: InferenceRequest) throws -> Int {
-        let prompt = try prompt(for: request)
-        return prompt.before.count + model.configuration.visualTokenCount + prompt.after.count
-    }
-
-    private func workingBytes(images: Int, rows: Int, promptLength: Int, parameters: GenerationParameters) -> Int {
-        model.workingBytes(
-            images: images, rows: rows * parameters.beamCount, promptLength: promptLength,
-            newTokens: parameters.maxNewTokens)
-    }
-
-    /// `indices` cut, in order, into runs whose batches fit the memory budget; each prompt is tokenized once.
-    private func fitting(_ indices: [Int], of requests: [InferenceRequest], parameters: GenerationParameters) throws
-        -> [[Int]]
-    {
-        guard let memoryBudget else { return [indices] }
-        var parts: [[Int]] = [], current: [Int] = []
-        var images = Set<String>(), longest = 0
-        for index in indices {
-            let positions = try promptPositions(requests[index])
-            let alone = workingBytes(images: 1, rows: 1, promptLength: positions, parameters: parameters)
-            guard alone <= memoryBudget else {
+    /// A scheduler for this engine: key/value memory from the budget, or, without one, enough for `requests` all at
+    /// once.
+    public func scheduler(
+        for requests: [InferenceRequest] = [], embeddingCache: (any VisualEmbeddingCache)? = nil,
+        visionFingerprint: String? = nil
+    ) throws -> Scheduler {
+        var configuration = scheduling
+        if let memoryBudget {
+            guard let sized = configuration.sized(for: model, budget: memoryBudget) else {
                 throw ModelError.exceedsMemory(
-                    needed: alone, budget: memoryBudget,
-                    what: "\(requests[index].imageKey) with \(parameters.beamCount) beam(s) and up to "
-                        + "\(parameters.maxNewTokens) new tokens")
+                    needed: configuration.workingBytes(model), budget: memoryBudget,
+                    what: "one step of \(configuration.tokenBudget) positions and \(configuration.visionBatch) image(s)"
+                )
             }
-            let grown = workingBytes(
-                images: images.union([requests[index].imageKey]).count, rows: current.count + 1,
-                promptLength: max(longest, positions), parameters: parameters)
-            if !current.isEmpty && grown > memoryBudget {
-                parts.append(current)
-                current = []
-                images = []
-                longest = 0
-            }
-            current.append(index)
-            images.insert(requests[index].imageKey)
-            longest = max(longest, positions)
+            configuration = sized
+            // A known set of requests needs no more than all of them at once.
+            if !requests.isEmpty { configuration.kvPositions = min(configuration.kvPositions, positionsFor(requests)) }
+        } else {
+            configuration.kvPositions = positionsFor(requests)
         }
-        if !current.isEmpty { parts.append(current) }
-        return parts
+        return Scheduler(
+            engine: self, configuration: configuration, embeddingCache: embeddingCache,
+            visionFingerprint: visionFingerprint)
     }
 
-    /// The decoder input for a batch: per row `[pad…] BOS+text, P² visual rows, text`, left-padded to one
-    /// length with the pad token's embedding, and the mask that hides the padding.
-    /// - Parameters:
-    ///   - images: the distinct image keys, in the order of `visualTokens`.
-    public func assemble(
-        _ prompts: [(text: String, before: [Int], after: [Int])], images: [String], of requests: [InferenceRequest],
-        visualTokens: [Float], maxNewTokens: Int
-    ) throws -> (embeddings: [Float], length: Int, valid: [Bool]) {
-        let hidden = model.configuration.text.hiddenSize, visual = model.configuration.visualTokenCount
-        let keys = images
-        let lengths = prompts.map { $0.before.count + visual + $0.after.count }
-        let length = lengths.max() ?? 0
-        let limit = model.configuration.text.maxPositionEmbeddings
-        if let longest = lengths.max(), longest + maxNewTokens > limit {
-            throw ModelError.promptTooLong(tokens: longest + maxNewTokens, limit: limit)
+    /// Key/value positions that hold every request's prefix and rows at once (16-position blocks).
+    private func positionsFor(_ requests: [InferenceRequest]) -> Int {
+        let round = { (positions: Int) in (positions + 15) / 16 * 16 }
+        var prefixes: [PrefixKey: Int] = [:]
+        var rows = 0
+        for request in requests {
+            guard let plan = try? plan(request) else { continue }
+            prefixes[plan.prefixKey] = round(plan.sharedLength)
+            rows += round(plan.length + request.parameters.maxNewTokens) * request.parameters.beamCount
         }
-        // Left padding with the pad token's embedding, hidden by the mask.
-        let padRow = model.decoder.embed([model.configuration.text.resolvedPadTokenID])
-        var embeddings = [Float](), valid = [Bool]()
-        embeddings.reserveCapacity(requests.count * length * hidden)
-        for (index, prompt) in prompts.enumerated() {
-            let padding = length - lengths[index]
-            for _ in 0..<padding { embeddings.append(contentsOf: padRow) }
-            valid += [Bool](repeating: false, count: padding) + [Bool](repeating: true, count: lengths[index])
-            embeddings.append(contentsOf: model.decoder.embed(prompt.before))
-            let image = keys.firstIndex(of: requests[index].imageKey)!
-            embeddings.append(contentsOf: visualTokens[(image * visual * hidden)..<((image + 1) * visual * hidden)])
-            embeddings.append(contentsOf: model.decoder.embed(prompt.after))
-        }
-        return (embeddings, length, valid)
+        return max(64, prefixes.values.reduce(0, +) + rows)
     }
 
-    private func runBatch(_ requests: [InferenceRequest], parameters: GenerationParameters) throws -> [InferenceResult]
+    /// Runs `requests`; each comes back in request order with its result or the reason it could not run.
+    public func results(_ requests: [InferenceRequest]) throws -> [Result<InferenceResult, Error>] {
+        try completions(requests).map(\.result)
+    }
+
+    /// Runs `requests`; results come back in request order. Throws the first request's failure, if any.
+    public func run(_ requests: [InferenceRequest]) throws -> [InferenceResult] {
+        try results(requests).map { try $0.get() }
+    }
+
+    /// The logits after each request's prompt (`[vocabulary]` each), computed as the scheduler computes them.
+    public func promptLogits(_ requests: [InferenceRequest]) throws -> [[Float]] {
+        try completions(requests, recordsPromptLogits: true).map { completion in
+            _ = try completion.result.get()
+            return completion.promptLogits!
+        }
+    }
+
+    private func completions(_ requests: [InferenceRequest], recordsPromptLogits: Bool = false) throws
+        -> [Scheduler.Completion]
     {
-        let clock = ContinuousClock()
-        let prompts = try requests.map(prompt)
-        // The vision encoder runs once per distinct image.
-        var keys: [String] = [], firstIndex: [String: Int] = [:]
-        for (index, request) in requests.enumerated() where firstIndex[request.imageKey] == nil {
-            firstIndex[request.imageKey] = index
-            keys.append(request.imageKey)
+        let scheduler = try scheduler(for: requests)
+        for (index, request) in requests.enumerated() {
+            scheduler.submit(request, id: index, recordsPromptLogits: recordsPromptLogits)
         }
-        var visualTokens: [Float] = []
-        let visionTime = clock.measure {
-            visualTokens = model.visualTokens(keys.map { requests[firstIndex[$0]!].image })
-        }
-        let (embeddings, length, valid) = try assemble(
-            prompts, images: keys, of: requests, visualTokens: visualTokens, maxNewTokens: parameters.maxNewTokens)
-        let lengths = (0..<requests.count).map { row in valid[(row * length)..<((row + 1) * length)].filter { $0 }.count
-        }
-        var session = DecoderSession(decoder: model.decoder, capacity: length + parameters.maxNewTokens)
-        var sequences: [GeneratedSequence] = []
-        let generateTime = try clock.measure {
-            sequences = try Generator().generate(
-                &session, embeddings: embeddings, length: length, valid: valid, batch: requests.count,
-                parameters: parameters, streams: requests.map(\.resolvedRandomStream))
-        }
-        let timings = [
-            "vision": visionTime.milliseconds, "prefill": session.prefillTime.milliseconds,
-            "decode": session.decodeTime.milliseconds, "generate": generateTime.milliseconds,
-        ]
-        return requests.enumerated().map { index, request in
-            let text = model.tokenizer.decode(sequences[index].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
-            let boxes =
-                request.task == .ground
-                ? BoxParser.boxes(in: text, frame: request.image.frame)
-                : []
-            return InferenceResult(
-                text: text, tokens: sequences[index].tokens, boxes: boxes, prompt: prompts[index].text,
-                promptTokenCount: lengths[index], timings: timings, batchSize: requests.count, promptPositions: length,
-                decodeSteps: session.steps)
-        }
+        return scheduler.drain().sorted { $0.id < $1.id }
     }
 }
 

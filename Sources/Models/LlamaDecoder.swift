@@ -1,5 +1,5 @@
 // LLaMA as Hugging Face's LlamaForCausalLM computes it: RMSNorm, rotate-half rotary positions, grouped-query
-// attention over a KV cache with left-padding masks, SiLU-gated MLP, final norm and an untied lm_head.
+// attention over each sequence's region of the key/value arena, SiLU-gated MLP, final norm and an untied lm_head.
 
 import Compute
 import Foundation
@@ -66,32 +66,47 @@ public struct LlamaDecoder: Sendable {
         return out
     }
 
-    public func makeCache(batch: Int, capacity: Int) -> KVCache {
-        KVCache(
+    /// Key/value memory for `positions` positions of this decoder's layers.
+    public func makeArena(positions: Int) -> KVArena {
+        KVArena(
             layerCount: configuration.layerCount, kvWidth: configuration.resolvedKVHeadCount * configuration.headSize,
-            batch: batch, capacity: capacity, backend: backend)
+            positions: positions, backend: backend)
     }
 
-    /// Bytes of the key/value cache for `batch` rows of `capacity` positions.
-    public func cacheBytes(batch: Int, capacity: Int) -> Int {
-        KVCache.bytes(
+    /// Bytes of key/value memory one position takes.
+    public var bytesPerPosition: Int {
+        KVArena.bytesPerPosition(
             layerCount: configuration.layerCount, kvWidth: configuration.resolvedKVHeadCount * configuration.headSize,
-            batch: batch, capacity: capacity, elementType: backend.kvElementType)
+            elementType: backend.kvElementType)
     }
 
-    /// Runs `count` new positions per row through the model and appends them to `cache`.
+    /// Runs each segment's new positions through the model, appending their keys and values to its region.
     ///
+    /// A segment's rows depend only on its own inputs and region: the products are row by row and attention is
+    /// per segment, so a sequence computes the same values alone or beside any others.
     /// - Parameters:
-    ///   - inputs: `[batch, count, hidden]` input embeddings.
-    ///   - valid: `[batch, count]`, false for left padding.
-    ///   - allLogits: return logits for every new position instead of only the last.
-    /// - Returns: `[batch, vocab]` logits of each row's last new position (or `[batch, count, vocab]`).
-    public func forward(_ inputs: [Float], count: Int, valid: [Bool], cache: inout KVCache, allLogits: Bool = false)
-        -> [Float]
-    {
-        let batch = cache.batch, hidden = configuration.hiddenSize, rows = batch * count
-        precondition(inputs.count == rows * hidden && valid.count == rows, "decoder input shape")
-        let positions = cache.append(count: count, valid: valid)
+    ///   - inputs: `[rows, hidden]` input embeddings, the segments' rows one after another.
+    /// - Returns: `[n, vocab]` logits of the last new position of each of the `n` segments that want them, in order.
+    public func forward(_ inputs: [Float], segments: [DecoderSegment], arena: inout KVArena) -> [Float] {
+        let hidden = configuration.hiddenSize, rows = segments.reduce(0) { $0 + $1.count }
+        precondition(inputs.count == rows * hidden, "decoder input shape")
+        var firstRows: [Int] = [], row = 0
+        for segment in segments {
+            precondition(segment.past + segment.count <= segment.region.capacity, "\(segment) overflows its region")
+            firstRows.append(row)
+            row += segment.count
+        }
+        let positions = segments.flatMap { Array($0.past..<($0.past + $0.count)) }
+        let storeRuns = zip(segments, firstRows).map { (from: $1, to: $0.region.start + $0.past, count: $0.count) }
+        let attention = SegmentedAttention(
+            heads: configuration.headCount, kvHeads: configuration.resolvedKVHeadCount,
+            headSize: configuration.headSize, scale: 1 / Float(configuration.headSize).squareRoot(),
+            queryStride: hidden, kvStride: arena.kvWidth, kvType: arena.elementType,
+            segments: zip(segments, firstRows).map { segment, first in
+                AttentionSegment(
+                    queryRow: first, queries: segment.count, keyRow: segment.region.start,
+                    keys: segment.past + segment.count, limit: segment.past + 1)
+            })
         var x = backend.buffer(inputs)
         for (index, layer) in layers.enumerated() {
             let h = backend.rmsNorm(x, width: hidden, weight: layer.inputNorm, epsilon: configuration.rmsNormEpsilon)
@@ -103,8 +118,9 @@ public struct LlamaDecoder: Sendable {
             backend.rotary(
                 &k, heads: configuration.resolvedKVHeadCount, headSize: configuration.headSize, positions: positions,
                 inverseFrequencies: inverseFrequencies)
-            cache.store(layer: index, keys: k, values: v, count: count)
-            let attended = attend(q, layer: index, count: count, cache: cache)
+            arena.store(layer: index, keys: k, values: v, runs: storeRuns)
+            let attended = backend.segmentedAttention(
+                q: q, k: arena.keys[index], v: arena.values[index], attention)
             backend.add(&x, layer.output(attended, rows: rows))
             let h2 = backend.rmsNorm(
                 x, width: hidden, weight: layer.postAttentionNorm, epsilon: configuration.rmsNormEpsilon)
@@ -112,28 +128,28 @@ public struct LlamaDecoder: Sendable {
             backend.siluMultiply(&gate, layer.up(h2, rows: rows))
             backend.add(&x, layer.down(gate, rows: rows))
         }
-        cache.advance(by: count)
-        if allLogits {
-            let normalized = backend.rmsNorm(x, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon)
-            return backend.values(lmHead(normalized, rows: rows))
-        }
-        let last = backend.gatherRows(x, width: hidden, rows: (0..<batch).map { $0 * count + count - 1 })
+        let last = zip(segments, firstRows).filter { $0.0.wantsLogits }.map { $1 + $0.count - 1 }
+        guard !last.isEmpty else { return [] }
+        let gathered = backend.gatherRows(x, width: hidden, rows: last)
         return backend.values(
             lmHead(
-                backend.rmsNorm(last, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon), rows: batch))
+                backend.rmsNorm(gathered, width: hidden, weight: norm, epsilon: configuration.rmsNormEpsilon),
+                rows: last.count))
     }
+}
 
-    /// Each row's new queries against that row's cached keys: causal, and blind to left padding.
-    private func attend(_ q: ComputeBuffer, layer: Int, count: Int, cache: KVCache) -> ComputeBuffer {
-        let batch = cache.batch, hidden = configuration.hiddenSize, keys = cache.length + count
-        let shape = AttentionShape(
-            items: batch, queries: count, keys: keys, heads: configuration.headCount,
-            kvHeads: configuration.resolvedKVHeadCount, headSize: configuration.headSize,
-            scale: 1 / Float(configuration.headSize).squareRoot(), limit: cache.length + 1, queryStride: hidden,
-            queryItemStride: count * hidden, outputStride: hidden, outputItemStride: count * hidden,
-            kvStride: cache.kvWidth, kvItemStride: cache.capacity * cache.kvWidth, kvType: cache.elementType)
-        return backend.attention(
-            q: q, k: cache.keys[layer], v: cache.values[layer], offsets: (0, 0, 0), valid: cache.mask,
-            validItemStride: cache.capacity, shape: shape)
+/// One sequence's part of a decoder call: `count` new positions after the `past` ones its region already holds.
+public struct DecoderSegment: Sendable, Equatable {
+    public var region: KVRegion
+    public var past: Int
+    public var count: Int
+    /// Whether the call returns logits for this segment's last new position.
+    public var wantsLogits: Bool
+
+    public init(region: KVRegion, past: Int, count: Int, wantsLogits: Bool) {
+        self.region = region
+        self.past = past
+        self.count = count
+        self.wantsLogits = wantsLogits
     }
 }

@@ -94,23 +94,24 @@ public struct VisionLanguageModel: Sendable {
             std: configuration.imageStd ?? ImagePreprocessor.clipStd)
     }
 
-    /// Working memory (bytes) of one batch beyond the weights: the larger of the vision encoder's and the decoder's
-    /// activations, plus the key/value cache and the logits. An estimate with headroom, used to size batches.
-    ///
-    /// Each includes one item's attention scores and probabilities (`heads x tokens²`, f32 and bf16), which a GPU
-    /// holds whole while it attends one image or prompt at a time.
-    public func workingBytes(images: Int, rows: Int, promptLength: Int, newTokens: Int) -> Int {
-        let vision = configuration.vision, text = configuration.text
+    /// Working memory (bytes) of a vision pass over `images` images: the activations, and one image's attention
+    /// scores and probabilities (`heads x tokens²`, f32 and bf16), which a GPU holds whole while it attends one
+    /// image at a time. An estimate with headroom.
+    public func visionWorkingBytes(images: Int) -> Int {
+        let vision = configuration.vision
         let tokens = 1 + configuration.gridSize * configuration.gridSize
-        let visionBytes =
-            images * tokens * (8 * vision.hiddenSize + 2 * vision.intermediateSize) * 4
+        return images * tokens * (8 * vision.hiddenSize + 2 * vision.intermediateSize) * 4
             + vision.headCount * tokens * tokens * 6
-        let prefillBytes =
-            rows * promptLength * (9 * text.hiddenSize + 3 * text.intermediateSize) * 4
-            + text.headCount * promptLength * promptLength * 6
-        let cache = decoder.cacheBytes(batch: rows, capacity: promptLength + newTokens)
-        let logits = 4 * rows * text.vocabularySize * 4
-        return max(visionBytes, prefillBytes) + cache + logits
+    }
+
+    /// Working memory (bytes) of a decoder pass over `rows` positions whose attention takes at most `chunk` queries
+    /// of a sequence over at most `keys` keys, with `logitRows` rows of logits: the activations, the attention
+    /// scores and probabilities (all heads at once, as a GPU holds them; more than the CPU's per-thread blocks)
+    /// and the logits with their copies while tokens are chosen.
+    public func decoderWorkingBytes(rows: Int, chunk: Int, keys: Int, logitRows: Int) -> Int {
+        let text = configuration.text
+        return rows * (9 * text.hiddenSize + 3 * text.intermediateSize) * 4 + text.headCount * chunk * keys * 6
+            + 4 * logitRows * text.vocabularySize * 4
     }
 
     /// Visual tokens for preprocessed images: `images.count` x `[P², textHidden]`.

@@ -156,6 +156,32 @@ struct ConformanceTests {
     }
 
     @Test(arguments: precisions)
+    func segmentedAttentionMatchesTheCPU(_ precision: ComputePrecision) throws {
+        let (gpu, cpu) = try GPU.pair(precision)
+        let kvType = gpu.kvElementType
+        // Decoding rows, a short chunk and a long causal chunk continuing a sequence, scattered over the memory.
+        let layout = SegmentedAttention(
+            heads: 8, kvHeads: 2, headSize: 64, scale: 0.125, queryStride: 512, kvStride: 128, kvType: kvType,
+            segments: [
+                AttentionSegment(queryRow: 0, queries: 1, keyRow: 300, keys: 37, limit: 37),
+                AttentionSegment(queryRow: 1, queries: 7, keyRow: 0, keys: 20, limit: 14),
+                AttentionSegment(queryRow: 8, queries: 40, keyRow: 100, keys: 60, limit: 21),
+            ])
+        let q = values(48 * 512, seed: 21), keys = values(400 * 128, seed: 22), vals = values(400 * 128, seed: 23)
+        func run(_ backend: any ComputeBackend) -> [Float] {
+            func stored(_ values: [Float]) -> ComputeBuffer {
+                var out = backend.zeros(values.count, kvType)
+                backend.copy(backend.buffer(values), into: &out, runs: [(0, 0)], length: values.count)
+                return out
+            }
+            return backend.values(
+                backend.segmentedAttention(q: backend.buffer(q), k: stored(keys), v: stored(vals), layout))
+        }
+        let e = error(run(gpu), run(cpu))
+        #expect(e < (precision == .f32 ? 1e-5 : 2e-2), "segmented: \(e)")
+    }
+
+    @Test(arguments: precisions)
     func rowMovesAndPoolingMatchTheCPU(_ precision: ComputePrecision) throws {
         let (gpu, cpu) = try GPU.pair(precision)
         let width = 24, x = values(40 * width, seed: 21)

@@ -130,11 +130,14 @@ import Testing
         let probe = (0..<64).map { Float($0) / 64 }
         let layerInput = merged.decoder.embed([5, 6, 7])
         #expect(!layerInput.isEmpty && probe.count == 64)
-        var mergedSession = DecoderSession(decoder: merged.decoder, capacity: 4)
-        var originalSession = DecoderSession(decoder: original.decoder, capacity: 4)
-        let valid = [Bool](repeating: true, count: 3)
-        let a = mergedSession.prefill(layerInput, length: 3, valid: valid, batch: 1)
-        let b = originalSession.prefill(original.decoder.embed([5, 6, 7]), length: 3, valid: valid, batch: 1)
+        func logits(_ decoder: LlamaDecoder, _ input: [Float]) -> [Float] {
+            var arena = decoder.makeArena(positions: 16)
+            let region = arena.allocate(positions: 3)!
+            return decoder.forward(
+                input, segments: [DecoderSegment(region: region, past: 0, count: 3, wantsLogits: true)], arena: &arena)
+        }
+        let a = logits(merged.decoder, layerInput)
+        let b = logits(original.decoder, original.decoder.embed([5, 6, 7]))
         #expect(EngineFixtures.relativeError(a, b) <= 1e-5)
     }
 }

@@ -53,10 +53,7 @@ import Testing
 
         let prompts = try requests.map(engine.prompt)
         #expect(prompts.map { [$0.before, $0.after] } == reference.prompt_ids, "prompt token ids")
-        let (embeddings, length, valid) = try engine.assemble(
-            prompts, images: reference.image_files, of: requests, visualTokens: visual, maxNewTokens: 1)
-        var session = DecoderSession(decoder: model.decoder, capacity: length + 1)
-        let logits = session.prefill(embeddings, length: length, valid: valid, batch: requests.count)
+        let logits = try engine.promptLogits(requests).flatMap { $0 }
         let vocabulary = model.configuration.text.vocabularySize
         for (row, expected) in reference.prefill_logits.enumerated() {
             let actual = Array(logits[(row * vocabulary)..<((row + 1) * vocabulary)])

@@ -24,21 +24,13 @@ struct BF16Reference: Decodable {
 }
 
 @Suite struct FastModeTests {
-    /// Prefill logits of a fixture variant's requests (multitask unless given), batched as the references ran them.
+    /// Prefill logits of a fixture variant's requests (multitask unless given), as the scheduler computes them.
     static func prefillLogits(
         _ model: VisionLanguageModel, reference: EngineCases.Variant = EngineFixtures.cases.multitask
     ) throws -> [[Float]] {
         let engine = InferenceEngine(model: model)
         let requests = try EngineFixtures.requests(reference, model: model, parameters: GenerationParameters())
-        let prompts = try requests.map(engine.prompt)
-        let images = reference.image_files.map { file in requests.first { $0.imageKey == file }!.image }
-        let (embeddings, length, valid) = try engine.assemble(
-            prompts, images: reference.image_files, of: requests, visualTokens: model.visualTokens(images),
-            maxNewTokens: 1)
-        var session = DecoderSession(decoder: model.decoder, capacity: length + 1)
-        let logits = session.prefill(embeddings, length: length, valid: valid, batch: requests.count)
-        let vocabulary = model.configuration.text.vocabularySize
-        return (0..<requests.count).map { Array(logits[($0 * vocabulary)..<(($0 + 1) * vocabulary)]) }
+        return try engine.promptLogits(requests)
     }
 
     @Test func prefillLogitsAreAsCloseToF32AsPyTorchBF16Is() throws {

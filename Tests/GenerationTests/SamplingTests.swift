@@ -3,37 +3,33 @@
 import Generation
 import Testing
 
-/// A decoder whose logits depend only on the last token, so every decoding rule can be checked by hand.
-struct TableDecoder: TokenDecoder {
-    let vocabularySize = 6
-    let eosTokenID = 5
-    var last: [Int] = []
+/// Logits that depend only on the last token, so every decoding rule can be checked by hand.
+enum TableModel {
+    static let vocabulary = 6
+    static let eos = 5
 
-    func logits(after tokens: [Int]) -> [Float] {
-        tokens.flatMap { token in (0..<vocabularySize).map { Float((($0 + 1) * (token + 3)) % 7) / 2 } }
+    static func logits(after token: Int) -> [Float] {
+        (0..<vocabulary).map { Float((($0 + 1) * (token + 3)) % 7) / 2 }
     }
 
-    mutating func prefill(_ embeddings: [Float], length: Int, valid: [Bool], batch: Int) -> [Float] {
-        last = [Int](repeating: 0, count: batch)
-        return logits(after: last)
-    }
-
-    mutating func step(_ tokens: [Int]) -> [Float] {
-        last = tokens
-        return logits(after: tokens)
-    }
-
-    mutating func reorder(_ sources: [Int]) {
-        last = sources.map { last[$0] }
+    /// Runs one request's decoding rule to the end, as the scheduler feeds it (the prompt's logits first, as if
+    /// its last token were 0).
+    static func generate(_ parameters: GenerationParameters, stream: UInt64) -> [Int] {
+        var decoding = parameters.decoding(vocabulary: vocabulary, eos: eos, stream: stream)
+        var logits = logits(after: 0)
+        while true {
+            switch decoding.advance(logits[...]) {
+            case let .finished(sequence): return sequence.tokens
+            case let .next(tokens, _): logits = tokens.flatMap { Self.logits(after: $0) }
+            }
+        }
     }
 }
 
 @Suite struct SamplingTests {
-    func run(_ parameters: GenerationParameters, batch: Int = 2) throws -> [[Int]] {
-        var model = TableDecoder()
-        return try Generator().generate(
-            &model, embeddings: [], length: 0, valid: [], batch: batch, parameters: parameters
-        ).map(\.tokens)
+    func run(_ parameters: GenerationParameters, rows: Int = 2) throws -> [[Int]] {
+        try parameters.validate()
+        return (0..<rows).map { TableModel.generate(parameters, stream: UInt64($0)) }
     }
 
     @Test func theSameSeedGivesTheSameTokens() throws {
@@ -51,18 +47,14 @@ struct TableDecoder: TokenDecoder {
         #expect(differs, "different seeds should give different samples")
     }
 
-    @Test func aRowSamplesTheSameAloneOrBesideOthers() throws {
+    @Test func aRequestSamplesFromItsOwnStream() throws {
         var parameters = GenerationParameters()
         parameters.temperature = 1.2
         parameters.maxNewTokens = 16
         parameters.seed = 7
-        var batch = TableDecoder(), single = TableDecoder()
-        let together = try Generator().generate(
-            &batch, embeddings: [], length: 0, valid: [], batch: 3, parameters: parameters, streams: [11, 12, 13])
-        let alone = try Generator().generate(
-            &single, embeddings: [], length: 0, valid: [], batch: 1, parameters: parameters, streams: [12])
-        #expect(together[1].tokens == alone[0].tokens)
-        #expect(Set(together.map(\.tokens)).count > 1, "different streams should sample differently")
+        let streams = [11, 12, 13].map { TableModel.generate(parameters, stream: $0) }
+        #expect(TableModel.generate(parameters, stream: 12) == streams[1])
+        #expect(Set(streams).count > 1, "different streams should sample differently")
     }
 
     @Test func topKOfOneIsGreedy() throws {

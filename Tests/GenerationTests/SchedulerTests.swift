@@ -1,0 +1,219 @@
+// The scheduler: a request's ids are the same alone, beside others, admitted mid-decode, on a shared prefix, from
+// cached visual tokens and after preemption, in every compute mode; vision and prefixes run once per image; short
+// answers leave as soon as they end; a request that cannot fit fails alone.
+
+import CPUBackend
+import Compute
+import Foundation
+import Generation
+import Imaging
+import Models
+import Synchronization
+import Testing
+
+/// Visual tokens in memory, counting what it was asked.
+final class MemoryEmbeddingCache: VisualEmbeddingCache {
+    private let entries = Mutex<[String: [Float]]>([:])
+
+    func tokens(for key: String, count: Int) -> [Float]? {
+        entries.withLock { $0[key].flatMap { $0.count == count ? $0 : nil } }
+    }
+
+    func store(_ tokens: [Float], for key: String) { entries.withLock { $0[key] = tokens } }
+
+    var count: Int { entries.withLock { $0.count } }
+}
+
+@Suite struct SchedulerTests {
+    static let images = ["rgb_640x427.jpg", "gray_64x48.png", "rgb_100x37.png"]
+
+    /// Several tasks per image (so that prefixes are shared), of different lengths, greedy, sampled and with beams;
+    /// one question long enough that its own positions take the packed attention path.
+    static func requests(_ model: VisionLanguageModel) throws -> [InferenceRequest] {
+        let decoder = ImageDecoder()
+        var requests: [InferenceRequest] = []
+        for (index, name) in images.enumerated() {
+            let image = model.preprocessor(
+                try decoder.decode(contentsOf: EngineFixtures.imagesDirectory.appendingPathComponent(name).path))
+            func add(_ task: InferenceTask, _ text: String, tokens: Int, beams: Int = 1, temperature: Float? = nil) {
+                var parameters = GenerationParameters()
+                parameters.maxNewTokens = tokens
+                parameters.minNewTokens = tokens
+                parameters.beamCount = beams
+                parameters.temperature = temperature
+                parameters.seed = 3
+                var request = InferenceRequest(
+                    imageKey: name, image: image, task: task, text: text, parameters: parameters)
+                request.imageSHA256 = "sha-\(name)"
+                requests.append(request)
+            }
+            add(.caption, "", tokens: 12 - index)
+            add(.vqa, "What colour is the bus?", tokens: 2)
+            add(.vqa, "How many people stand in the long queue in front of the old red bus by the station?", tokens: 5)
+            add(.ground, "the man in red on the left", tokens: 7, beams: index == 1 ? 3 : 1)
+            add(.vqa, "Is it raining?", tokens: 6, temperature: 0.9)
+        }
+        return requests
+    }
+
+    static func model(_ precision: ComputePrecision) throws -> VisionLanguageModel {
+        try VisionLanguageModel(
+            directory: EngineFixtures.modelDirectory("multitask"), backend: CPUBackend(precision: precision, threads: 2)
+        )
+    }
+
+    /// Chunks of 20 positions in a budget that often cannot take a whole one beside the decoding rows: prompts
+    /// take several chunks, and the long question's own positions take the packed attention path (16 queries or
+    /// more) while the others take the direct loop.
+    static let configuration = SchedulerConfiguration(maxRows: 6, tokenBudget: 26, prefillChunk: 20, kvPositions: 4096)
+
+    /// What a run gave each request: its tokens and the bits of its logits after the prompt.
+    struct Outputs: Equatable {
+        var tokens: [[Int]]
+        var promptLogits: [[UInt32]]
+
+        /// The requests whose tokens (or, with `bits`, whose logits' bits) differ from `other`'s.
+        func differences(from other: Outputs, bits: Bool = true) -> [Int] {
+            tokens.indices.filter {
+                tokens[$0] != other.tokens[$0] || (bits && promptLogits[$0] != other.promptLogits[$0])
+            }
+        }
+    }
+
+    /// Runs `requests`, submitting request `i` before step `arrival(i)`.
+    static func run(
+        _ requests: [InferenceRequest], engine: InferenceEngine,
+        configuration: SchedulerConfiguration = configuration, cache: MemoryEmbeddingCache? = nil,
+        arrival: (Int) -> Int = { _ in 0 }
+    ) throws -> (outputs: Outputs, scheduler: Scheduler) {
+        let scheduler = Scheduler(
+            engine: engine, configuration: configuration, embeddingCache: cache, visionFingerprint: "test")
+        var outputs = Outputs(
+            tokens: Array(repeating: [], count: requests.count),
+            promptLogits: Array(repeating: [], count: requests.count))
+        var done = 0, step = 0
+        while done < requests.count && step < 10_000 {
+            for index in requests.indices where arrival(index) == step {
+                scheduler.submit(requests[index], id: index, recordsPromptLogits: true)
+            }
+            for completion in scheduler.step() {
+                outputs.tokens[completion.id] = try completion.result.get().tokens
+                outputs.promptLogits[completion.id] = completion.promptLogits!.map(\.bitPattern)
+                done += 1
+            }
+            step += 1
+        }
+        #expect(done == requests.count, "the scheduler stopped making progress")
+        return (outputs, scheduler)
+    }
+
+    /// Each request run on a scheduler of its own.
+    static func alone(_ requests: [InferenceRequest], engine: InferenceEngine) throws -> Outputs {
+        let runs = try requests.map { try run([$0], engine: engine).outputs }
+        return Outputs(tokens: runs.map { $0.tokens[0] }, promptLogits: runs.map { $0.promptLogits[0] })
+    }
+
+    /// bf16 and int8 give the same bits in any company; f32 (OpenBLAS, whose kernels depend on the row count) the
+    /// same ids.
+    @Test(arguments: [ComputePrecision.bf16, .int8, .f32])
+    func aRequestGivesTheSameIDsAloneAndInAnyCompany(_ precision: ComputePrecision) throws {
+        let model = try Self.model(precision)
+        let engine = InferenceEngine(model: model)
+        let requests = try Self.requests(model)
+        let bits = precision != .f32
+        let alone = try Self.alone(requests, engine: engine)
+        #expect(alone.tokens.allSatisfy { !$0.isEmpty })
+        let together = try Self.run(requests, engine: engine)
+        #expect(together.outputs.differences(from: alone, bits: bits) == [], "all submitted at once")
+        #expect(together.scheduler.statistics.preemptions == 0)
+        var reversed = try Self.run(Array(requests.reversed()), engine: engine).outputs
+        reversed.tokens.reverse()
+        reversed.promptLogits.reverse()
+        #expect(reversed.differences(from: alone, bits: bits) == [], "submitted in the other order")
+        // One request joins every third step: each is admitted while others are decoding.
+        let staggered = try Self.run(requests, engine: engine) { 3 * $0 }
+        #expect(staggered.outputs.differences(from: alone, bits: bits) == [], "admitted mid-decode")
+        #expect(staggered.scheduler.statistics.prefixHits > 0)
+    }
+
+    @Test func eachImageIsEncodedAndEachPrefixComputedOnce() throws {
+        let model = try Self.model(.bf16)
+        let requests = try Self.requests(model)
+        let scheduler = try Self.run(requests, engine: InferenceEngine(model: model)).scheduler
+        let statistics = scheduler.statistics
+        #expect(statistics.imagesEncoded == Self.images.count)
+        // Captions, questions and expressions on the multitask model all start `BOS <image>`: one prefix per image.
+        #expect(statistics.prefixesComputed == Self.images.count)
+        #expect(statistics.prefixHits == requests.count - Self.images.count)
+        #expect(scheduler.isIdle && scheduler.runningRows == 0)
+    }
+
+    @Test(arguments: [ComputePrecision.bf16, .int8])
+    func cachedVisualTokensGiveTheSameIDs(_ precision: ComputePrecision) throws {
+        let model = try Self.model(precision)
+        let engine = InferenceEngine(model: model)
+        let requests = try Self.requests(model)
+        let cache = MemoryEmbeddingCache()
+        let first = try Self.run(requests, engine: engine, cache: cache)
+        #expect(first.scheduler.statistics.embeddingCacheMisses == Self.images.count)
+        #expect(cache.count == Self.images.count)
+        let second = try Self.run(requests, engine: engine, cache: cache)
+        #expect(second.outputs.differences(from: first.outputs) == [])
+        #expect(second.scheduler.statistics.embeddingCacheHits == Self.images.count)
+        #expect(second.scheduler.statistics.imagesEncoded == 0, "no vision pass")
+    }
+
+    @Test(arguments: [ComputePrecision.bf16, .int8])
+    func preemptedSequencesAreComputedAgainWithTheSameIDs(_ precision: ComputePrecision) throws {
+        let model = try Self.model(precision)
+        let engine = InferenceEngine(model: model)
+        let requests = try Self.requests(model)
+        let alone = try Self.alone(requests, engine: engine)
+        // Room for a prefix and about three sequences, each admitted with 2 positions for new tokens: they grow
+        // past them and run out.
+        var tight = Self.configuration
+        tight.kvPositions = 160
+        tight.decodeReserve = 2
+        let result = try Self.run(requests, engine: engine, configuration: tight)
+        #expect(result.scheduler.statistics.preemptions > 0)
+        #expect(result.outputs.differences(from: alone) == [])
+    }
+
+    @Test func aShortAnswerLeavesAsSoonAsItEnds() throws {
+        let model = try Self.model(.bf16)
+        let all = try Self.requests(model)
+        let caption = all[0], short = all[1]  // 12 new tokens; 2 new tokens
+        let scheduler = Scheduler(engine: InferenceEngine(model: model), configuration: Self.configuration)
+        scheduler.submit(caption, id: 0)
+        var finished: [Int: Int] = [:]
+        var step = 0
+        while finished.count < 2 && step < 1000 {
+            // The question arrives while the caption is decoding.
+            if step == 4 { scheduler.submit(short, id: 1) }
+            for completion in scheduler.step() { finished[completion.id] = step }
+            step += 1
+        }
+        #expect(finished[1]! < finished[0]!, "the 2-token answer did not wait for the 12-token caption: \(finished)")
+    }
+
+    @Test func aRequestThatCannotFitFailsAloneWithTheReason() throws {
+        let model = try Self.model(.bf16)
+        var requests = try Self.requests(model)
+        requests[3].parameters.beamCount = 40
+        var small = Self.configuration
+        small.kvPositions = 400
+        small.maxRows = 64
+        let scheduler = Scheduler(engine: InferenceEngine(model: model), configuration: small)
+        for (index, request) in requests.enumerated() { scheduler.submit(request, id: index) }
+        let completions = scheduler.drain()
+        #expect(completions.count == requests.count)
+        for completion in completions {
+            switch completion.result {
+            case .success: #expect(completion.id != 3)
+            case let .failure(error):
+                #expect(completion.id == 3)
+                #expect("\(error)".contains("40 beam(s)"), "\(error)")
+            }
+        }
+    }
+}
