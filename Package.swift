@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "Models", dependencies: ["Tensors", "Compute", "COpenBLAS", "Tokenization", "Imaging"],
             resources: [.embedInCode("Resources/tokenizer.model")]),
-        .target(name: "Generation", dependencies: ["Models", "Compute", "Tensors", "Imaging", "Tokenization"]),
+        .target(name: "Generation", dependencies: ["Jobs", "Models", "Compute", "Tensors", "Imaging", "Tokenization"]),
 
         // MARK: Service adapters
         .target(name: "Postgres", dependencies: ["Jobs", "CLibPQ"]),
@@ -85,7 +85,8 @@ let package = Package(
         .testTarget(
             name: "GenerationTests",
             dependencies: [
-                "Generation", "Models", "Compute", "CPUBackend", "CUDABackend", "Imaging", "Tensors", "TestSupport",
+                "Generation", "Jobs", "Models", "Compute", "CPUBackend", "CUDABackend", "Imaging", "Tensors",
+                "TestSupport",
             ],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["TestSupport", "Imaging"], resources: [.copy("Fixtures")]),
@@ -94,7 +95,12 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["TestSupport", "Postgres", "Jobs"]),
         .testTarget(name: "RabbitMQTests", dependencies: ["TestSupport", "RabbitMQ", "Jobs"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "infmllm", "RabbitMQ"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: [
+                "Worker", "Jobs", "Generation", "Models", "CPUBackend", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "ImageSourcesTests", dependencies: ["ImageSources", "TestSupport"]),
         .testTarget(name: "SystemTests", dependencies: ["Postgres", "RabbitMQ", "Jobs", "Tensors", "TestSupport"]),
     ]

@@ -33,6 +33,10 @@ public struct CPUBackend: ComputeBackend {
             + (precision == .f32 ? "OpenBLAS sgemm" : "\(String(cString: ck_kernel_name())) kernels")
     }
 
+    public var arithmetic: String {
+        "cpu \(precision.rawValue) " + (precision == .f32 ? "openblas sgemm" : String(cString: ck_kernel_name()))
+    }
+
     /// OpenBLAS's own threads (the f32 mode's products): a setting of the whole process, made once by the program
     /// that chooses the backend, not by each backend.
     public static func useOpenBLASThreads(_ threads: Int) {

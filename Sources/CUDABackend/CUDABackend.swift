@@ -22,6 +22,10 @@ public struct CUDABackend: ComputeBackend {
             + (image.cached ? ", cached)" : ")")
     }
 
+    public var arithmetic: String {
+        "cuda \(precision.rawValue) \(device) \(context.kernelImage.architecture)"
+    }
+
     /// Opens GPU `ordinal` and loads the kernels (compiled on first use, then from `cacheDirectory`).
     ///
     /// Throws when there is no driver, no such GPU, no NVRTC or cuBLAS, or for `int8`, which the CPU backend alone

@@ -90,6 +90,9 @@ public protocol ComputeBackend: Sendable {
     var kvElementType: KVElementType { get }
     /// Names the backend, its kernels and its threads, for logs and results.
     var summary: String { get }
+    /// What decides the bits of its results, and nothing else: the device kind, the mode and the kernels (not the
+    /// threads, which split work without changing any sum). Keys of computed values that are kept (visual tokens).
+    var arithmetic: String { get }
 
     /// Prepares `weight` (`[out, in]`, any stored type) for `linear`.
     func prepare(_ weight: WeightTensor) -> any PreparedMatrix

@@ -3,17 +3,7 @@
 // The chat model sees the image padded to a square: its coordinates span the square, and the padding is taken off.
 
 import Imaging
-
-/// One box, normalised to the original image and in its pixels.
-public struct GroundingBox: Sendable, Equatable, Codable {
-    public var x1, y1, x2, y2: Double  // normalised, clamped to 0...1, x1 <= x2, y1 <= y2
-    public var pixelX1, pixelY1, pixelX2, pixelY2: Double
-
-    enum CodingKeys: String, CodingKey {
-        case x1, y1, x2, y2
-        case pixelX1 = "x1_px", pixelY1 = "y1_px", pixelX2 = "x2_px", pixelY2 = "y2_px"
-    }
-}
+import Jobs
 
 public enum BoxParser {
     /// Every box in `text`, in order. Groups of four numbers count only when nothing but brackets, commas and

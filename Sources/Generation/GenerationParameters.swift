@@ -26,6 +26,20 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
 
     public init() {}
 
+    /// Any key may be missing (a job's settings written by hand, say): it takes its default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = GenerationParameters()
+        maxNewTokens = try container.decodeIfPresent(Int.self, forKey: .maxNewTokens) ?? defaults.maxNewTokens
+        minNewTokens = try container.decodeIfPresent(Int.self, forKey: .minNewTokens) ?? defaults.minNewTokens
+        beamCount = try container.decodeIfPresent(Int.self, forKey: .beamCount) ?? defaults.beamCount
+        lengthPenalty = try container.decodeIfPresent(Float.self, forKey: .lengthPenalty) ?? defaults.lengthPenalty
+        temperature = try container.decodeIfPresent(Float.self, forKey: .temperature)
+        topP = try container.decodeIfPresent(Float.self, forKey: .topP) ?? defaults.topP
+        topK = try container.decodeIfPresent(Int.self, forKey: .topK) ?? defaults.topK
+        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+    }
+
     public var isSampling: Bool { temperature != nil && beamCount == 1 }
 
     /// The defaults with every given value applied, validated: how command-line flags and manifest fields become

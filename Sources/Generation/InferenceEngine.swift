@@ -3,6 +3,7 @@
 
 import Foundation
 import Imaging
+import Jobs
 import Models
 
 /// One image-and-text question for the model.
@@ -13,7 +14,7 @@ public struct InferenceRequest: Sendable {
     /// The image's content SHA-256, when known: the visual-embedding cache's key.
     public var imageSHA256: String?
     public var image: PreprocessedImage
-    public var task: InferenceTask
+    public var task: TaskKind
     /// The question (vqa, chat) or referring expression (ground); ignored for captions.
     public var text: String
     /// A template overriding the task's default; must contain `<ImageHere>` once.
@@ -24,7 +25,7 @@ public struct InferenceRequest: Sendable {
     public var randomStream: UInt64?
 
     public init(
-        imageKey: String, image: PreprocessedImage, task: InferenceTask, text: String = "",
+        imageKey: String, image: PreprocessedImage, task: TaskKind, text: String = "",
         promptTemplate: String? = nil,
         parameters: GenerationParameters = GenerationParameters()
     ) {

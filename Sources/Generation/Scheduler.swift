@@ -25,6 +25,8 @@ public final class Scheduler {
 
     /// Counts since the scheduler was made.
     public struct Statistics: Sendable, Equatable {
+        public init() {}
+
         /// Images run through the vision encoder, and vision passes.
         public var imagesEncoded = 0
         public var visionPasses = 0
@@ -96,7 +98,7 @@ public final class Scheduler {
         var isReady: Bool { computed == plan.sharedLength }
     }
 
-    let engine: InferenceEngine
+    public let engine: InferenceEngine
     var model: VisionLanguageModel { engine.model }
     public let configuration: SchedulerConfiguration
     let embeddingCache: (any VisualEmbeddingCache)?

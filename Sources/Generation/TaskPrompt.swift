@@ -1,11 +1,7 @@
 // The prompt for each task and model variant, from the reference's templates (spec §5), with user overrides.
 
+import Jobs
 import Models
-
-/// What a request asks of the model.
-public enum InferenceTask: String, Sendable, Codable, CaseIterable {
-    case caption, vqa, ground, chat
-}
 
 /// Prompt templates. `<ImageHere>` marks the image; `{question}` and `{expression}` the request's text.
 public enum TaskPrompt {
@@ -22,7 +18,7 @@ public enum TaskPrompt {
     /// Multitask: the released eval prompts for VQA and grounding; the caption prompt is not published, so this
     /// uses `<image><ImageHere>A short image caption:` (override with `--prompt`). Chat: the vicuna_v1 single-turn
     /// conversation, with LLaVA-1.5's task suffixes for VQA and grounding.
-    public static func defaultTemplate(_ task: InferenceTask, variant: ModelVariant) -> String {
+    public static func defaultTemplate(_ task: TaskKind, variant: ModelVariant) -> String {
         switch (variant, task) {
         case (.multitask, .caption): "<image><ImageHere>A short image caption:"
         case (.multitask, .vqa): "<image><ImageHere>Question:{question} Short answer:"
@@ -40,7 +36,7 @@ public enum TaskPrompt {
     }
 
     /// The filled-in prompt. VQA questions for the multitask model are normalised as its QuestionProcessor does.
-    public static func render(template: String, task: InferenceTask, variant: ModelVariant, text: String) throws
+    public static func render(template: String, task: TaskKind, variant: ModelVariant, text: String) throws
         -> String
     {
         guard template.components(separatedBy: imageMarker).count == 2 else {

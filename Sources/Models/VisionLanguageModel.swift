@@ -22,6 +22,9 @@ public struct VisionLanguageModel: Sendable {
     /// Bytes the weights occupy while the model runs: packed copies the backend made, or the mapped checkpoint
     /// when the backend reads it in place.
     public let weightBytes: Int
+    /// The tensors that make visual tokens (vision encoder, its LayerNorm, pool-adapter), in name order, for
+    /// `visionFingerprint()`.
+    let visionWeights: [WeightTensor]
 
     /// Loads `directory`: config.json, tokenizer.model and the weights (safetensors or PyTorch .bin, f32/f16/bf16).
     /// Fails naming the file and tensor for missing, extra or misshapen tensors.
@@ -56,6 +59,9 @@ public struct VisionLanguageModel: Sendable {
         decoder = try LlamaDecoder(
             weights, prefix: layout.language, lmHead: layout.lmHead, configuration: configuration.text)
         try weights.checkAllUsed(ignoring: CheckpointLayout.isIgnored)
+        let visionPrefixes = [layout.vision, layout.lnVision, layout.pooler]
+        visionWeights = tensors.values.filter { tensor in visionPrefixes.contains { tensor.name.hasPrefix($0) } }
+            .sorted { $0.name < $1.name }
         let mapped = tensors.values.reduce(0) { $0 + $1.count * $1.dtype.size }
         weightBytes = max(mapped, weights.preparedBytes)
     }

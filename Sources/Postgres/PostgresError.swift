@@ -3,7 +3,7 @@
 import Jobs
 
 /// A failed PostgreSQL operation. Each case names what was attempted; `isTransient` says whether retrying can help.
-public enum PostgresError: Error, CustomStringConvertible, Sendable {
+public enum PostgresError: ServiceError, CustomStringConvertible, Sendable {
     /// No connection could be made to `target` (the URL with its password removed).
     case connectionFailed(target: String, message: String)
     /// The server rejected a statement. `sqlState` is the five-character SQLSTATE code when the server sent one.

@@ -1,14 +1,9 @@
 // The outbox side of the task table: which tasks still need their queue message, and marking them published once
 // the broker has confirmed it. One reconciler at a time holds an advisory lock.
 
-extension PostgresJobStore {
-    /// A queued task whose message has not been confirmed, with the model its job runs on (the routing key).
-    public struct UnpublishedTask: Sendable, Equatable {
-        public var taskID: Int64
-        public var jobID: Int64
-        public var model: String
-    }
+import Jobs
 
+extension PostgresJobStore {
     /// Records that the broker confirmed the messages of `ids`.
     public func markPublished(_ ids: [Int64]) throws {
         guard !ids.isEmpty else { return }
@@ -24,7 +19,7 @@ extension PostgresJobStore {
     public func unpublished(olderThan grace: Double, job: Int64? = nil, limit: Int) throws -> [UnpublishedTask] {
         try connection.execute(
             """
-            SELECT t.id, t.job_id, j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
+            SELECT t.id, t.job_id, t.image_uri, j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
             WHERE t.published_at IS NULL AND t.status = 'queued' AND j.cancelled_at IS NULL
               AND t.enqueued_at <= now() - make_interval(secs => \(grace))
               AND (\(job.map(Int.init))::bigint IS NULL OR t.job_id = \(job.map(Int.init))::bigint)
@@ -32,7 +27,10 @@ extension PostgresJobStore {
             """
         ).map {
             UnpublishedTask(
-                taskID: Int64(try $0.int("id")), jobID: Int64(try $0.int("job_id")), model: try $0.string("model"))
+                task: TaskMessage.Task(
+                    taskID: Int64(try $0.int("id")), jobID: Int64(try $0.int("job_id")),
+                    imageURI: try $0.string("image_uri")),
+                model: try $0.string("model"))
         }
     }
 

@@ -1,90 +1,12 @@
-// What workers read and write: task rows with their job's settings, claims, and a batch's outcomes committed
+// What workers read and write (`TaskStore`): task rows with their job's settings, claims, and outcomes committed
 // in one transaction (a redelivered task never gets a second result).
 
 import Foundation
 import Jobs
 
-/// A task as a worker needs it.
-public struct TaskRow: Sendable {
-    public var taskID: Int64
-    public var jobID: Int64
-    public var imageURI: String
-    public var inputText: String
-    public var status: TaskStatus
-    public var taskKind: TaskKind
-    public var promptTemplate: String?
-    public var generationJSON: String
-    public var jobCancelled: Bool
-    /// The model the task's job was enqueued for, as given to `enqueue --model`.
-    public var jobModel: String
-    /// How many times the model started on the task.
-    public var attempts: Int
-    /// The worker that last started it, if any.
-    public var worker: String?
-    /// Whether its job reuses earlier results for the same image content (`enqueue --skip-done`).
-    public var reuseResults: Bool
-}
+extension PostgresJobStore: TaskStore {
+    public var isHealthy: Bool { connection.isHealthy }
 
-/// A box to store with a grounding result.
-public struct StoredBox: Sendable {
-    public var x1, y1, x2, y2: Double  // normalised
-    public var pixelX1, pixelY1, pixelX2, pixelY2: Double
-
-    public init(
-        x1: Double, y1: Double, x2: Double, y2: Double, pixelX1: Double, pixelY1: Double, pixelX2: Double,
-        pixelY2: Double
-    ) {
-        (self.x1, self.y1, self.x2, self.y2) = (x1, y1, x2, y2)
-        (self.pixelX1, self.pixelY1, self.pixelX2, self.pixelY2) = (pixelX1, pixelY1, pixelX2, pixelY2)
-    }
-}
-
-/// How one task ended in a batch.
-public struct TaskOutcome: Sendable {
-    public enum Ending: Sendable {
-        case result(
-            text: String, tokens: [Int], promptTokenCount: Int, boxes: [StoredBox], prompt: String,
-            decodingJSON: String,
-            timingsJSON: String)
-        case failed(reason: String)
-    }
-
-    public var taskID: Int64
-    public var jobID: Int64
-    public var ending: Ending
-    public var imageSHA256: String?
-    public var imageWidth: Int?
-    public var imageHeight: Int?
-
-    public init(
-        taskID: Int64, jobID: Int64, ending: Ending, imageSHA256: String? = nil, imageWidth: Int? = nil,
-        imageHeight: Int? = nil
-    ) {
-        self.taskID = taskID
-        self.jobID = jobID
-        self.ending = ending
-        self.imageSHA256 = imageSHA256
-        self.imageWidth = imageWidth
-        self.imageHeight = imageHeight
-    }
-}
-
-/// Who produced a result.
-public struct Provenance: Sendable {
-    public var modelName: String
-    public var weightsSHA256: String
-    public var device: String
-    public var worker: String
-
-    public init(modelName: String, weightsSHA256: String, device: String, worker: String) {
-        self.modelName = modelName
-        self.weightsSHA256 = weightsSHA256
-        self.device = device
-        self.worker = worker
-    }
-}
-
-extension PostgresJobStore {
     /// The rows of `ids` with their jobs' settings; ids with no row (a deleted job) are absent.
     public func tasks(_ ids: [Int64]) throws -> [Int64: TaskRow] {
         guard !ids.isEmpty else { return [:] }
@@ -123,18 +45,6 @@ extension PostgresJobStore {
             UPDATE tasks SET status = 'running', attempts = attempts + 1, worker = \(worker), started_at = now()
             WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status NOT IN ('done', 'cancelled')
             """)
-    }
-
-    /// An image as read by a worker: its task, content hash and size.
-    public struct ReadImage: Sendable {
-        public var taskID: Int64
-        public var sha256: String
-        public var width: Int
-        public var height: Int
-
-        public init(taskID: Int64, sha256: String, width: Int, height: Int) {
-            (self.taskID, self.sha256, self.width, self.height) = (taskID, sha256, width, height)
-        }
     }
 
     /// For tasks of jobs that reuse results: copies the earliest result of another task with the same image content
@@ -289,14 +199,16 @@ extension PostgresJobStore {
     }
 
     /// Failed tasks of `job` back to queued, to be published again (`enqueued_at` becomes now, so the
-    /// reconciler's grace period counts from the retry); returns their ids.
-    public func requeueFailed(job: Int64) throws -> [Int64] {
+    /// reconciler's grace period counts from the retry); returns them in id order.
+    public func requeueFailed(job: Int64) throws -> [TaskMessage.Task] {
         try connection.execute(
             """
             UPDATE tasks SET status = 'queued', last_error = NULL, published_at = NULL, enqueued_at = now()
-            WHERE job_id = \(job) AND status = 'failed' RETURNING id
+            WHERE job_id = \(job) AND status = 'failed' RETURNING id, image_uri
             """
-        ).map { Int64(try $0.int("id")) }
+        ).map {
+            TaskMessage.Task(taskID: Int64(try $0.int("id")), jobID: job, imageURI: try $0.string("image_uri"))
+        }.sorted { $0.taskID < $1.taskID }
     }
 
     /// Cancels `job`: queued tasks become cancelled now; workers cancel the ones they receive later.

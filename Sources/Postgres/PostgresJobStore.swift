@@ -75,9 +75,9 @@ public struct PostgresJobStore {
         return (Int64(try row.int("id")), false)
     }
 
-    /// Adds the tasks not already in the job (same image and input), in bulk; returns the new tasks' ids.
-    public func addTasks(_ tasks: [NewTask], to job: Int64, chunkSize: Int = 5000) throws -> [Int64] {
-        var ids: [Int64] = []
+    /// Adds the tasks not already in the job (same image and input), in bulk; returns the new tasks in id order.
+    public func addTasks(_ tasks: [NewTask], to job: Int64, chunkSize: Int = 5000) throws -> [TaskMessage.Task] {
+        var added: [TaskMessage.Task] = []
         for start in stride(from: 0, to: tasks.count, by: chunkSize) {
             let chunk = tasks[start..<min(start + chunkSize, tasks.count)]
             let rows = try connection.execute(
@@ -87,11 +87,13 @@ public struct PostgresJobStore {
                 FROM unnest(\(PostgresArray(chunk.map(\.imageURI)))::text[], \(PostgresArray(chunk.map(\.inputText)))::text[])
                      AS t(uri, input)
                 ON CONFLICT (job_id, image_uri, input_text) DO NOTHING
-                RETURNING id
+                RETURNING id, image_uri
                 """)
-            ids += try rows.map { Int64(try $0.int("id")) }
+            added += try rows.map {
+                TaskMessage.Task(taskID: Int64(try $0.int("id")), jobID: job, imageURI: try $0.string("image_uri"))
+            }.sorted { $0.taskID < $1.taskID }
         }
-        return ids
+        return added
     }
 
     /// The tasks among `tasks` (image and text) with no result yet in any job for `model` with `prompt`.

@@ -3,7 +3,7 @@
 import Jobs
 
 /// A failed AMQP operation. `isTransient` says whether reconnecting and retrying can help.
-public enum AMQPError: Error, CustomStringConvertible, Sendable {
+public enum AMQPError: ServiceError, CustomStringConvertible, Sendable {
     /// The URL could not be understood.
     case invalidURL(String, reason: String)
     /// The TCP connection or the login failed.

@@ -1,5 +1,7 @@
 // The exchanges and queues that carry task messages, declared the same way by the CLI and by every worker.
 
+import Jobs
+
 /// Names and settings of one model's task queue, the shared dead-letter queue and the queue of rejected messages.
 ///
 /// Tasks are routed per model: the task exchange is direct, and each model has its own queue (`<prefix>.model.<key>`,
@@ -40,21 +42,8 @@ public struct TaskTopology: Sendable, Equatable {
         self.deliveryLimit = deliveryLimit
     }
 
-    /// The routing key of `model`: its last path component, with characters other than letters, digits, `.`, `-`
-    /// and `_` written as `_`, at most 200 bytes.
-    public static func modelKey(_ model: String) -> String {
-        var path = Substring(model)
-        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
-        let last = path.split(separator: "/").last.map(String.init) ?? ""
-        let key = String(
-            last.unicodeScalars.map { scalar -> Character in
-                scalar.isASCII
-                    && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil
-                        || "._-".unicodeScalars.contains(scalar))
-                    ? Character(scalar) : "_"
-            }.prefix(200))
-        return key.isEmpty || key == "." || key == ".." ? "_" : key
-    }
+    /// The routing key of `model` (`ModelKey.of`).
+    public static func modelKey(_ model: String) -> String { ModelKey.of(model) }
 
     /// The task queue's arguments. Changing any of them for an existing queue makes the broker refuse the
     /// declaration (406), so they are part of the deployment's contract.

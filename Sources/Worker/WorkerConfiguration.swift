@@ -1,66 +1,92 @@
-// Everything a worker needs to know besides the model: where the services are and how to batch.
+// Everything a worker needs to know besides the model and its services: its queue, names and limits.
 
 import Foundation
 import ImageSources
-import RabbitMQ
+import Jobs
 
 /// Settings of one worker process.
 public struct WorkerConfiguration: Sendable {
-    public var databaseURL: String
-    public var amqpURL: AMQPURL
-    public var topology: TaskTopology
-    /// Tasks per model batch.
-    public var batchSize: Int
-    /// How long to wait for a batch to fill after its first task, in seconds.
-    public var maxWait: Double
+    /// The model name tasks are enqueued under (recorded with results); its key routes them.
+    public var modelName: String
+    /// The model queue's delivery limit (the broker dead-letters a message returned more often).
+    public var deliveryLimit: Int
     /// Unacknowledged messages the broker may hand this worker at once.
     public var prefetch: Int
+    /// Messages held until the first tasks have been timed (about one batch of the model).
+    public var initialPrefetch: Int
     /// The name recorded on tasks and results.
     public var workerName: String
     public var device: String
     public var maxImagePixels: Int
-    /// Bytes a batch may use beyond the weights (see `InferenceEngine.memoryBudget`); nil for no limit.
-    public var memoryBudget: Int?
-    /// The model name tasks are enqueued under (recorded with results; the queue's routing key).
-    public var modelName: String
     /// Seconds after which the worker's reconciler republishes a queued task whose message was never confirmed.
     public var republishAfter: Double
     /// The broker's `consumer_timeout` in seconds: a message held longer than this closes the channel.
     public var consumerTimeout: Double
-    /// How images are fetched over HTTP(S), the largest image read from any source, and how many URLs are fetched
+    /// How images are fetched over HTTP(S), the largest image read from any source, and how many images are read
     /// at once.
     public var fetch: FetchSettings
     public var maxImageBytes: Int
     public var fetchConcurrency: Int
 
     public init(
-        databaseURL: String, amqpURL: AMQPURL, topology: TaskTopology, batchSize: Int, maxWait: Double,
-        prefetch: Int? = nil,
+        modelName: String, deliveryLimit: Int = 5, prefetch: Int = 16, initialPrefetch: Int = 8,
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
-        memoryBudget: Int? = nil, modelName: String, republishAfter: Double = 120, consumerTimeout: Double = 1800,
-        fetch: FetchSettings = FetchSettings(), maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16
+        republishAfter: Double = 120, consumerTimeout: Double = 1800, fetch: FetchSettings = FetchSettings(),
+        maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16
     ) {
+        self.modelName = modelName
+        self.deliveryLimit = deliveryLimit
+        self.prefetch = max(1, prefetch)
+        self.initialPrefetch = max(1, initialPrefetch)
+        self.workerName = workerName ?? Self.defaultWorkerName
+        self.device = device
+        self.maxImagePixels = maxImagePixels
+        self.republishAfter = republishAfter
+        self.consumerTimeout = consumerTimeout
         self.fetch = fetch
         self.maxImageBytes = maxImageBytes
         self.fetchConcurrency = max(1, fetchConcurrency)
-        self.modelName = modelName
-        self.republishAfter = republishAfter
-        self.consumerTimeout = consumerTimeout
-        self.memoryBudget = memoryBudget
-        self.databaseURL = databaseURL
-        self.amqpURL = amqpURL
-        self.topology = topology
-        self.batchSize = batchSize
-        self.maxWait = maxWait
-        self.prefetch = prefetch ?? batchSize * 2
-        self.workerName =
-            workerName ?? Self.defaultWorkerName
-        self.device = device
-        self.maxImagePixels = maxImagePixels
     }
+
+    /// The routing key of the worker's model.
+    public var modelKey: String { ModelKey.of(modelName) }
 
     /// The name of a worker not given one: its host and process id.
     public static var defaultWorkerName: String {
         "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}
+
+/// The services a worker talks to, and its clock. The composition root passes PostgreSQL and RabbitMQ; tests pass
+/// in-memory ones.
+public struct WorkerServices {
+    /// Opens a store (a new database connection); called again after a connection is lost.
+    public var makeStore: () throws -> any TaskStore
+    public var queue: any TaskQueue
+    public var publisher: any TaskPublisher
+    public var clock: any MonotonicClock
+
+    public init(
+        makeStore: @escaping () throws -> any TaskStore, queue: any TaskQueue, publisher: any TaskPublisher,
+        clock: any MonotonicClock = SystemClock()
+    ) {
+        self.makeStore = makeStore
+        self.queue = queue
+        self.publisher = publisher
+        self.clock = clock
+    }
+}
+
+/// Points where tests and failpoints step into the worker.
+public struct WorkerHooks {
+    /// Called with the tasks the model is about to start on, after they are marked started; a throw ends `run`
+    /// at once, as a crash would (nothing more is recorded or acknowledged).
+    public var starting: ([TaskRow]) throws -> Void
+    /// Called before each model step.
+    public var beforeStep: () -> Void
+
+    public init(starting: @escaping ([TaskRow]) throws -> Void = { _ in }, beforeStep: @escaping () -> Void = {}) {
+        self.starting = starting
+        self.beforeStep = beforeStep
     }
 }

@@ -1,7 +1,9 @@
-// What a worker tells Prometheus: tasks by kind and outcome, batch sizes, per-phase latencies, tokens and images,
-// model load time, resident memory, the queue depth as last seen, reconnects, and whether it is ready.
+// What a worker tells Prometheus: tasks by kind and outcome, rows per model step, per-phase latencies, tokens and
+// images, the scheduler's vision passes, embedding-cache and prefix hits and preemptions, model load time, resident
+// memory, the queue depth as last seen, reconnects, and whether it is ready.
 
 import Foundation
+import Generation
 import Prometheus
 
 /// A worker's metrics, in Prometheus' registry. Thread-safe.
@@ -13,13 +15,20 @@ public final class WorkerMetrics: Sendable {
     private let queueDepth: Gauge
     private let generatedTokens: Counter
     private let images: Counter
+    private let steps: Counter
+    private let visionImages: Counter
+    private let embeddingCacheHits: Counter
+    private let embeddingCacheMisses: Counter
+    private let prefixesShared: Counter
+    private let prefixesComputed: Counter
+    private let preemptions: Counter
     private let readiness = ReadinessState()
     static let phases = ["decode_image", "vision", "prefill", "decode", "generate"]
 
     public init() {
         batchSizes = registry.makeValueHistogram(
-            descriptor: Self.named("infmllm_batch_size", "Tasks per batch the model ran."),
-            buckets: [1, 2, 4, 8, 16, 32, 64])
+            descriptor: Self.named("infmllm_batch_size", "Sequences (beams counted each) in each model step."),
+            buckets: [1, 2, 4, 8, 16, 32, 64, 128])
         modelLoad = registry.makeGauge(
             descriptor: Self.named("infmllm_model_load_seconds", "Seconds the model took to load."))
         residentMemory = registry.makeGauge(
@@ -31,6 +40,24 @@ public final class WorkerMetrics: Sendable {
             descriptor: Self.named("infmllm_generated_tokens_total", "Tokens generated for finished tasks."))
         images = registry.makeCounter(
             descriptor: Self.named("infmllm_images_total", "Images the model ran on (one per finished task)."))
+        steps = registry.makeCounter(descriptor: Self.named("infmllm_model_steps_total", "Model steps run."))
+        visionImages = registry.makeCounter(
+            descriptor: Self.named(
+                "infmllm_vision_images_total", "Images run through the vision encoder (each once, however many tasks).")
+        )
+        let cache = Self.named(
+            "infmllm_embedding_cache_total", "Images looked up in the visual-embedding cache, by result (hit, miss).")
+        embeddingCacheHits = registry.makeCounter(descriptor: cache, labels: [("result", "hit")])
+        embeddingCacheMisses = registry.makeCounter(descriptor: cache, labels: [("result", "miss")])
+        let prefixes = Self.named(
+            "infmllm_prompt_prefixes_total",
+            "Tasks started on a prompt prefix (image and the text before it) computed for an earlier task (shared), "
+                + "and prefixes computed (computed).")
+        prefixesShared = registry.makeCounter(descriptor: prefixes, labels: [("result", "shared")])
+        prefixesComputed = registry.makeCounter(descriptor: prefixes, labels: [("result", "computed")])
+        preemptions = registry.makeCounter(
+            descriptor: Self.named(
+                "infmllm_preemptions_total", "Sequences set back for key/value memory, to be computed again."))
     }
 
     /// A task that ended: `outcome` done, reused or failed; failures by `reason` class (image, model, crashed,
@@ -42,10 +69,22 @@ public final class WorkerMetrics: Sendable {
         ).increment()
     }
 
-    func batchRan(size: Int, tokens: Int) {
-        batchSizes.record(Double(size))
+    /// A model step over `rows` sequences, in which `finished` tasks ended with `tokens` tokens between them.
+    func stepRan(rows: Int, tokens: Int, finished: Int) {
+        batchSizes.record(Double(rows))
+        steps.increment()
         generatedTokens.increment(by: Int64(tokens))
-        images.increment(by: Int64(size))
+        images.increment(by: Int64(finished))
+    }
+
+    /// The scheduler's counts since `earlier`.
+    func schedulerCounted(_ now: Scheduler.Statistics, since earlier: Scheduler.Statistics) {
+        visionImages.increment(by: Int64(now.imagesEncoded - earlier.imagesEncoded))
+        embeddingCacheHits.increment(by: Int64(now.embeddingCacheHits - earlier.embeddingCacheHits))
+        embeddingCacheMisses.increment(by: Int64(now.embeddingCacheMisses - earlier.embeddingCacheMisses))
+        prefixesShared.increment(by: Int64(now.prefixHits - earlier.prefixHits))
+        prefixesComputed.increment(by: Int64(now.prefixesComputed - earlier.prefixesComputed))
+        preemptions.increment(by: Int64(now.preemptions - earlier.preemptions))
     }
 
     /// One task's phase timings in milliseconds, as results record them.
@@ -54,7 +93,8 @@ public final class WorkerMetrics: Sendable {
             guard let value = milliseconds[phase] else { continue }
             registry.makeValueHistogram(
                 descriptor: Self.named(
-                    "infmllm_phase_seconds", "Seconds per task in each phase (per batch, as each task records it)."),
+                    "infmllm_phase_seconds",
+                    "Seconds of work per task in each phase (shared work divided among the tasks it served)."),
                 labels: [("phase", phase)],
                 buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
             ).record(value / 1000)

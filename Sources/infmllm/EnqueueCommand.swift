@@ -83,6 +83,10 @@ struct EnqueueCommand: ParsableCommand {
         let skipped_members: Int
         /// Archives that stop early (truncated or damaged), with the reason.
         let damaged_archives: [String]
+        /// The key the job's tasks are routed by, and the workers consuming that model's queue (nil when the
+        /// broker could not say).
+        let model_key: String
+        let consumers: Int?
     }
 
     func run() throws {
@@ -149,18 +153,19 @@ struct EnqueueCommand: ParsableCommand {
         // enqueue, retry or worker reconciler publishes).
         var added = 0
         for start in stride(from: 0, to: wanted.count, by: 5000) {
-            let ids = try store.addTasks(Array(wanted[start..<min(start + 5000, wanted.count)]), to: opened.id)
-            try outbox.publish(ids.map { ($0, opened.id) }, model: model, store: store)
-            added += ids.count
+            let new = try store.addTasks(Array(wanted[start..<min(start + 5000, wanted.count)]), to: opened.id)
+            try outbox.publish(new, model: model, store: store)
+            added += new.count
         }
         // This job's tasks left unpublished by an earlier run of the same command are published now, not after
         // the grace period.
         let republished = try outbox.reconcile(store: store, grace: 0, job: opened.id) ?? 0
+        let consumers = JobServices.consumers(of: model, publisher: outbox.publisher)
         let outcome = Outcome(
             job_id: opened.id, job: name, created: opened.created, found: tasks.count,
             skipped_done: tasks.count - wanted.count,
             added: added, published: added + republished, refused: refused, skipped_members: report.skippedMembers,
-            damaged_archives: report.damagedArchives)
+            damaged_archives: report.damagedArchives, model_key: ModelKey.of(model), consumers: consumers)
         if json {
             print(try JSONOutput.encode(outcome))
         } else {
@@ -171,6 +176,7 @@ struct EnqueueCommand: ParsableCommand {
                         republished: republished, skippedMembers: report.skippedMembers
                     ).utf8))
             print(opened.id)
+            if consumers == 0 { FileHandle.standardError.write(Data((JobServices.nobodyServes(model) + "\n").utf8)) }
         }
         if !refused.isEmpty { throw ExitCode(3) }
     }

@@ -5,6 +5,7 @@ import Foundation
 import Generation
 import ImageSources
 import Imaging
+import Jobs
 import Models
 
 struct InferCommand: ParsableCommand {
@@ -85,18 +86,13 @@ struct InferCommand: ParsableCommand {
                     report(line: line, error: error)
                 }
             }
-            do {
-                let results = try engine.run(requests.map(\.request))
-                for (pair, result) in zip(requests, results) { report(line: lines[pair.index], result: result) }
-            } catch {
-                // One request spoiled the batch (a prompt too long, too little memory): run each alone.
-                for pair in requests {
-                    do {
-                        report(line: lines[pair.index], result: try engine.run([pair.request])[0])
-                    } catch {
-                        failed = true
-                        report(line: lines[pair.index], error: error)
-                    }
+            // Each request ends on its own: one that cannot run (a prompt too long, too little memory) fails alone.
+            for (pair, result) in zip(requests, try engine.results(requests.map(\.request))) {
+                switch result {
+                case let .success(answer): report(line: lines[pair.index], result: answer)
+                case let .failure(error):
+                    failed = true
+                    report(line: lines[pair.index], error: error)
                 }
             }
         }
@@ -162,7 +158,7 @@ struct ManifestLine: Codable {
     func request(base: String, decoder: ImageDecoder, reader: ImageReader, preprocessor: ImagePreprocessor) throws
         -> InferenceRequest
     {
-        guard let kind = InferenceTask(rawValue: task) else {
+        guard let kind = TaskKind(rawValue: task) else {
             throw ModelError.badRequest("unknown task \"\(task)\": use caption, vqa, ground or chat")
         }
         let parameters = try GenerationParameters.overriding(

@@ -5,7 +5,6 @@ import Foundation
 import Jobs
 import Postgres
 import RabbitMQ
-import Worker
 
 /// The store and, when needed, the queue, resolved from the shared options.
 struct JobServices {
@@ -32,9 +31,21 @@ struct JobServices {
         }
     }
 
-    /// Publishes the tasks `ids` of `job` to the job's model queue with confirms, marking them published.
-    func publish(_ ids: [Int64], outbox: TaskOutbox) throws {
-        try outbox.publish(ids.map { ($0, job.id) }, model: job.model, store: store)
+    /// Consumers of `model`'s queue, or nil when the broker cannot be asked.
+    static func consumers(of model: String, publisher: any TaskPublisher) -> Int? {
+        try? publisher.queueState(model: model).consumers
+    }
+
+    /// What to say when no worker consumes `model`'s queue: the key tasks are routed by, and how a worker serves it.
+    static func nobodyServes(_ model: String) -> String {
+        let key = ModelKey.of(model)
+        return "no worker is consuming the queue of model \(key): tasks wait until a worker serves it "
+            + "(`infmllm worker --model DIR` whose folder is named \(key), or with --model-name \(key))"
+    }
+
+    /// Publishes `tasks` of the job to its model's queue with confirms, marking them published.
+    func publish(_ tasks: [TaskMessage.Task], outbox: TaskOutbox) throws {
+        try outbox.publish(tasks, model: job.model, store: store)
     }
 }
 
@@ -51,12 +62,12 @@ struct RetryCommand: ParsableCommand {
         let resolved = try JobServices(job, options: services)
         let outbox = try services.outbox(environment)
         JobServices.reconcile(outbox, store: resolved.store, grace: try services.resolvedRepublishAfter(environment))
-        let ids = try resolved.store.requeueFailed(job: resolved.job.id)
-        try resolved.publish(ids, outbox: outbox)
+        let tasks = try resolved.store.requeueFailed(job: resolved.job.id)
+        try resolved.publish(tasks, outbox: outbox)
         print(
             json
-                ? try JSONOutput.encode(["job_id": resolved.job.id, "requeued": Int64(ids.count)])
-                : "requeued \(ids.count) failed task(s) of job \(resolved.job.name)")
+                ? try JSONOutput.encode(["job_id": resolved.job.id, "requeued": Int64(tasks.count)])
+                : "requeued \(tasks.count) failed task(s) of job \(resolved.job.name)")
     }
 }
 

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import Jobs
 import Postgres
 
 #if canImport(Glibc)
@@ -29,10 +30,15 @@ struct ProgressCommand: ParsableCommand {
         let images_per_second: Double
         let eta_seconds: Double?
         let finished: Bool
+        /// The key the job's tasks are routed by, and the workers consuming its queue (nil when the broker could
+        /// not say).
+        let model_key: String
+        let consumers: Int?
     }
 
     func run() throws {
         let resolved = try JobServices(job, options: services)
+        let publisher = try services.publisher(ProcessInfo.processInfo.environment)
         let terminal = isatty(STDOUT_FILENO) == 1 && !json
         let start = Date()
         var last: (time: Date, finished: Int)?
@@ -52,11 +58,14 @@ struct ProgressCommand: ParsableCommand {
             last = (now, finished)
             let remaining = summary.total - finished
             let eta = rate > 0 ? Double(remaining) / rate : nil
+            let consumers = summary.isFinished ? nil : JobServices.consumers(of: summary.model, publisher: publisher)
             let update = Update(
                 job_id: summary.id, done: c["done"]!, failed: c["failed"]!, cancelled: c["cancelled"]!,
                 queued: c["queued"]!,
                 running: c["running"]!, total: summary.total, images_per_second: (rate * 100).rounded() / 100,
-                eta_seconds: eta.map { $0.rounded() }, finished: summary.isFinished)
+                eta_seconds: eta.map { $0.rounded() }, finished: summary.isFinished,
+                model_key: ModelKey.of(summary.model),
+                consumers: consumers)
             let line = describe(update, name: summary.name)
             if json {
                 print(try JSONOutput.encode(update))
@@ -78,7 +87,9 @@ struct ProgressCommand: ParsableCommand {
         let width = 30, filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let eta = u.eta_seconds.map { String(format: "%d:%02d", Int($0) / 60, Int($0) % 60) } ?? "-"
+        let waiting = u.consumers == 0 && u.queued > 0 ? " | " + JobServices.nobodyServes(u.model_key) : ""
         return "\(name) [\(bar)] \(Int(fraction * 100))% done \(u.done) failed \(u.failed) queued \(u.queued) "
             + "running \(u.running) of \(u.total) | \(String(format: "%.1f", u.images_per_second)) img/s | ETA \(eta)"
+            + waiting
     }
 }

@@ -1,8 +1,8 @@
 // Where the services are: flags first, then environment variables, then the local defaults.
 
 import ArgumentParser
+import Jobs
 import RabbitMQ
-import Worker
 
 /// One setting's flag value, environment variable and default, resolved in that order.
 struct Setting {
@@ -23,10 +23,13 @@ struct Setting {
     static let migrationsDirectory = Setting(variable: "INFMLLM_MIGRATIONS_DIR", defaultValue: "migrations")
     static let maxImagePixels = Setting(variable: "INFMLLM_MAX_IMAGE_PIXELS", defaultValue: "89478485")
     static let republishAfter = Setting(variable: "INFMLLM_REPUBLISH_AFTER", defaultValue: "120")
+    static let embeddingCache = Setting(variable: "INFMLLM_EMBEDDING_CACHE", defaultValue: "")
+    static let embeddingCacheSize = Setting(variable: "INFMLLM_EMBEDDING_CACHE_SIZE", defaultValue: "20G")
 
     /// Every setting the binaries read; ops/env.example lists each with its default.
     static let all = [
         databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory, maxImagePixels, republishAfter,
+        embeddingCache, embeddingCacheSize,
     ]
 }
 
@@ -98,8 +101,12 @@ struct ServiceOptions: ParsableArguments {
 
     /// The publisher of task messages for these services.
     func outbox(_ environment: [String: String]) throws -> TaskOutbox {
-        TaskOutbox(
-            amqpURL: try AMQPURL(resolvedAMQPURL(environment)), prefix: resolvedQueuePrefix(environment),
+        TaskOutbox(publisher: try publisher(environment))
+    }
+
+    func publisher(_ environment: [String: String]) throws -> RabbitTaskPublisher {
+        RabbitTaskPublisher(
+            url: try AMQPURL(resolvedAMQPURL(environment)), prefix: resolvedQueuePrefix(environment),
             deliveryLimit: try resolvedDeliveryLimit(environment))
     }
 }

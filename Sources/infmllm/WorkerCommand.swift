@@ -1,10 +1,14 @@
-// `infmllm worker`: consumes task messages and runs them through the model in batches until SIGTERM/SIGINT.
+// `infmllm worker`: consumes task messages and runs them through the model, in continuous batches, until
+// SIGTERM/SIGINT.
 
 import ArgumentParser
 import Foundation
+import Generation
 import ImageSources
+import Jobs
 import Logging
 import Models
+import Postgres
 import RabbitMQ
 import Worker
 
@@ -14,18 +18,41 @@ struct WorkerCommand: ParsableCommand {
         abstract: "Run tasks from the queue through the model and store the results.",
         discussion: """
             Each model has its own queue: a worker takes only the tasks of jobs enqueued for its model, matched by \
-            name (--model-name, default the model directory's last component, as `enqueue --model` is). SIGTERM or \
-            SIGINT returns the tasks not started to the queue at once, finishes the batch in hand and exits 0. \
-            Lost connections to PostgreSQL or RabbitMQ are retried with backoff; an unreadable image or an \
-            impossible prompt fails only its task, with the reason in tasks.last_error. A task delivered again \
-            (its worker died) runs in a batch of its own.
+            name (--model-name, default the model directory's last component, as `enqueue --model` is). Tasks join \
+            the running batch as they arrive and leave it as they end; tasks on the same image share one vision \
+            pass and the keys and values of their common prompt prefix. A task's result is recorded, and its \
+            message acknowledged once all of its tasks are, as soon as it ends. SIGTERM or SIGINT returns the tasks \
+            not started to the queue at once, finishes the tasks in hand and exits 0. Lost connections to \
+            PostgreSQL or RabbitMQ are retried with backoff; an unreadable image or an impossible prompt fails only \
+            its task, with the reason in tasks.last_error. A task delivered again after the model had started on \
+            it (its worker died) runs alone.
             """
     )
 
     @Option(help: ArgumentHelp("The model directory.", valueName: "dir")) var model: String
-    @Option(help: "Tasks per model batch.") var batchSize = 8
-    @Option(help: "Milliseconds to wait for a batch to fill after its first task.") var maxWaitMs = 200
-    @Option(help: "Unacknowledged messages to hold (default twice the batch size).") var prefetch: Int?
+    @Option(help: "Sequences decoded at once (each beam counts as one).") var batchSize = 8
+    @Option(help: "Unacknowledged messages to hold (default twice the batch size; a message holds an image's tasks).")
+    var prefetch: Int?
+    @Option(help: "Positions run through the language model in one step: the decoding rows plus prompt chunks.")
+    var stepTokens = 512
+    @Option(
+        help: ArgumentHelp(
+            "Prompt positions per chunk.",
+            discussion:
+                "Chunks start at fixed positions of each prompt, so a task's result never depends on what runs beside it; changing this may change the last bits of results in the bf16 and int8 modes."
+        ))
+    var prefillChunk = 128
+    @Option(
+        help: ArgumentHelp(
+            "Keep visual tokens in this directory across jobs (off by default), shared by the workers of a host.",
+            discussion: "Env INFMLLM_EMBEDDING_CACHE. Keyed by image content, vision weights, preprocessing and mode.",
+            valueName: "dir"))
+    var embeddingCache: String?
+    @Option(
+        help: ArgumentHelp(
+            "Bytes the embedding cache may take; the least recently used entries go first.",
+            discussion: "Env INFMLLM_EMBEDDING_CACHE_SIZE; default 20G.", valueName: "size"))
+    var embeddingCacheSize: String?
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var language: LanguageOptions
     @Option(help: "The name recorded with tasks and results (default host-pid).") var name: String?
@@ -38,7 +65,7 @@ struct WorkerCommand: ParsableCommand {
     var consumerTimeout: Double = 1800
     @Option(help: "Seconds one attempt to fetch an image URL may take.") var fetchTimeout: Double = 60
     @Option(help: "Attempts to fetch an image URL, for timeouts, lost connections, 5xx and 429.") var fetchAttempts = 4
-    @Option(help: "Image URLs fetched at once.") var fetchConcurrency = 16
+    @Option(help: "Images read at once (files, archive members and URLs).") var fetchConcurrency = 16
     @Option(help: "The largest image file, URL body or archive member read, in bytes.") var maxImageBytes = 64 << 20
     @Option(
         help: ArgumentHelp(
@@ -52,8 +79,8 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var images: ImageOptions
 
     func validate() throws {
-        guard batchSize >= 1, maxWaitMs >= 0 else {
-            throw ValidationError("--batch-size must be ≥ 1 and --max-wait-ms ≥ 0")
+        guard batchSize >= 1, stepTokens >= 1, prefillChunk >= 1 else {
+            throw ValidationError("--batch-size, --step-tokens and --prefill-chunk must be ≥ 1")
         }
         guard consumerTimeout > 0, consumerTimeout <= 86_400 * 365 else {
             throw ValidationError("--consumer-timeout must be > 0 seconds and at most a year")
@@ -68,7 +95,7 @@ struct WorkerCommand: ParsableCommand {
 
     /// The name this worker's tasks are enqueued under.
     var servedModel: String {
-        modelName ?? TaskTopology.modelKey(ImageListing.absolute((model as NSString).expandingTildeInPath))
+        modelName ?? ModelKey.of(ImageListing.absolute((model as NSString).expandingTildeInPath))
     }
 
     func run() throws {
@@ -97,25 +124,50 @@ struct WorkerCommand: ParsableCommand {
         let digest = WeightsDigest(directory: model)
         let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
         try compute.checkLoaded(backend)
+        let engine = InferenceEngine(
+            model: vlm, memoryBudget: try compute.memoryBudget(for: vlm),
+            scheduling: SchedulerConfiguration(
+                maxRows: batchSize, tokenBudget: stepTokens, prefillChunk: prefillChunk, kvPositions: 0))
+        let cache = try openEmbeddingCache(environment, log: log)
+        let scheduler = try engine.scheduler(
+            embeddingCache: cache, visionFingerprint: cache == nil ? nil : vlm.visionFingerprint())
         metrics.modelLoaded(seconds: Date().timeIntervalSince(loadBegan))
+        let topology = TaskTopology(
+            prefix: services.resolvedQueuePrefix(environment), model: servedModel,
+            deliveryLimit: try services.resolvedDeliveryLimit(environment))
         let configuration = WorkerConfiguration(
-            databaseURL: services.resolvedDatabaseURL(environment),
-            amqpURL: try AMQPURL(services.resolvedAMQPURL(environment)),
-            topology: TaskTopology(
-                prefix: services.resolvedQueuePrefix(environment), model: servedModel,
-                deliveryLimit: try services.resolvedDeliveryLimit(environment)),
-            batchSize: batchSize, maxWait: Double(maxWaitMs) / 1000, prefetch: prefetch, workerName: name,
-            device: ComputeOptions.deviceName(backend),
+            modelName: servedModel, deliveryLimit: topology.deliveryLimit, prefetch: prefetch ?? 2 * batchSize,
+            initialPrefetch: batchSize, workerName: name, device: ComputeOptions.deviceName(backend),
             maxImagePixels: try images.resolvedMaxImagePixels(environment),
-            memoryBudget: try compute.memoryBudget(for: vlm), modelName: servedModel,
             republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout,
             fetch: FetchSettings(timeout: fetchTimeout, attempts: fetchAttempts), maxImageBytes: maxImageBytes,
             fetchConcurrency: fetchConcurrency)
+        let databaseURL = services.resolvedDatabaseURL(environment)
+        let amqpURL = try AMQPURL(services.resolvedAMQPURL(environment))
+        let workerServices = WorkerServices(
+            makeStore: { PostgresJobStore(connection: try PostgresConnection(url: databaseURL)) },
+            queue: RabbitTaskQueue(url: amqpURL, topology: topology, prefetch: batchSize),
+            publisher: try services.publisher(environment))
         let worker = InferenceWorker(
-            configuration: configuration, model: vlm,
-            weightsFingerprint: try digest.value(log: log),
-            stop: stop, metrics: metrics, logger: logger)
+            configuration: configuration, scheduler: scheduler, services: workerServices,
+            weightsFingerprint: try digest.value(log: log), stop: stop, metrics: metrics,
+            hooks: WorkerFailpoints.hooks(environment, logger: logger), logger: logger)
         try worker.run()
+    }
+
+    /// The embedding cache the flags or the environment name, if any.
+    private func openEmbeddingCache(_ environment: [String: String], log: (String) -> Void) throws
+        -> DiskEmbeddingCache?
+    {
+        let directory = Setting.embeddingCache.resolve(embeddingCache, environment: environment)
+        guard !directory.isEmpty else { return nil }
+        let sizeText = Setting.embeddingCacheSize.resolve(embeddingCacheSize, environment: environment)
+        guard let size = ComputeOptions.bytes(sizeText) else {
+            throw ValidationError("--embedding-cache-size \(sizeText): use bytes or a size like 500M or 20G")
+        }
+        let cache = try DiskEmbeddingCache(directory: directory, maxBytes: size)
+        log("visual tokens cached in \(directory) (up to \(byteCount(size)); \(byteCount(cache.bytes)) there now)")
+        return cache
     }
 }
 

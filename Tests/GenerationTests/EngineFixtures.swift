@@ -4,6 +4,7 @@ import CPUBackend
 import Foundation
 import Generation
 import Imaging
+import Jobs
 import Models
 
 struct EngineCases: Decodable {
@@ -63,7 +64,7 @@ enum EngineFixtures {
         return try variant.requests.map { request in
             let image = try decoder.decode(contentsOf: imagesDirectory.appendingPathComponent(request.image).path)
             return InferenceRequest(
-                imageKey: request.image, image: model.preprocessor(image), task: InferenceTask(rawValue: request.task)!,
+                imageKey: request.image, image: model.preprocessor(image), task: TaskKind(rawValue: request.task)!,
                 text: request.text, parameters: parameters)
         }
     }

@@ -7,6 +7,7 @@ import Compute
 import Foundation
 import Generation
 import Imaging
+import Jobs
 import Models
 import Synchronization
 import Testing
@@ -35,7 +36,7 @@ final class MemoryEmbeddingCache: VisualEmbeddingCache {
         for (index, name) in images.enumerated() {
             let image = model.preprocessor(
                 try decoder.decode(contentsOf: EngineFixtures.imagesDirectory.appendingPathComponent(name).path))
-            func add(_ task: InferenceTask, _ text: String, tokens: Int, beams: Int = 1, temperature: Float? = nil) {
+            func add(_ task: TaskKind, _ text: String, tokens: Int, beams: Int = 1, temperature: Float? = nil) {
                 var parameters = GenerationParameters()
                 parameters.maxNewTokens = tokens
                 parameters.minNewTokens = tokens

@@ -80,7 +80,7 @@ import Testing
             END $$;
             CREATE TRIGGER refuse BEFORE INSERT ON results FOR EACH ROW EXECUTE FUNCTION refuse_one();
             """)
-        let worker = try cluster.startWorker(["--batch-size", "8", "--max-wait-ms", "2000", "--log-format", "json"])
+        let worker = try cluster.startWorker(["--batch-size", "8", "--log-format", "json"])
         #expect(try cluster.waitUntilFinished(job: "refuse") == ["done": 7, "failed": 1])
         let failure = try cluster.query("SELECT id, last_error FROM tasks WHERE status = 'failed'").first!
         #expect(try failure.int("id") == victim)
@@ -119,7 +119,7 @@ import Testing
             if (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0 { break }
             if !cluster.workers.contains(where: \.isRunning) {
                 try cluster.startWorker(
-                    ["--batch-size", "8", "--max-wait-ms", "2000"],
+                    ["--batch-size", "8"],
                     environment: ["INFMLLM_FAILPOINT_CRASH_ON_INPUT": "CRASH"])
             }
             Thread.sleep(forTimeInterval: 0.2)
@@ -261,7 +261,7 @@ import Testing
                     "--job", "sampled", "--model", "tiny", "--max-new-tokens", "8", "--temperature", "1.0", "--seed",
                     "11",
                 ]))
-            try cluster.startWorker(["--batch-size", String(batchSize), "--max-wait-ms", "3000"])
+            try cluster.startWorker(["--batch-size", String(batchSize)])
             #expect(try cluster.waitUntilFinished(job: "sampled") == ["done": 6])
             var answers: [Int: String] = [:]
             for row in try cluster.query("SELECT task_id, output_token_ids::text AS ids FROM results") {
@@ -274,30 +274,5 @@ import Testing
         let batched = try answers(batchSize: 6)
         #expect(alone.count == 6 && alone == batched)
         #expect(Set(alone.values).count > 1, "sampling gave the tasks different answers")
-    }
-}
-
-@Suite struct PhaseTimingTests {
-    @Test func imageDecodingIsTimedForItsOwnBatchOnly() throws {
-        // The model runs for hundreds of milliseconds a batch and the fixture images decode in about one: a
-        // decode_image that took in the wait for the previous batch's inference would be of the model's order.
-        let cluster = try Cluster(preset: "bench")
-        try cluster.check(
-            try cluster.run([
-                "enqueue", "caption", "--dir", try cluster.imageDirectory(count: 16), "--job", "timed", "--model",
-                "bench", "--max-new-tokens", "24", "--min-new-tokens", "24",
-            ]))
-        try cluster.startWorker(["--batch-size", "4", "--max-wait-ms", "1000"])
-        #expect(try cluster.waitUntilFinished(job: "timed") == ["done": 16])
-        let timings = try cluster.query(
-            """
-            SELECT max((timings_ms->>'decode_image')::float8) AS decode, min((timings_ms->>'generate')::float8) AS model
-            FROM results
-            """
-        ).first!
-        let decode = try #require(Double(try timings.string("decode")))
-        let model = try #require(Double(try timings.string("model")))
-        #expect(decode * 10 < model, "decode_image \(decode) ms against the model's \(model) ms")
-        cluster.stopWorkers()
     }
 }

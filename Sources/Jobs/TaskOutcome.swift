@@ -1,0 +1,50 @@
+// How a task ended on a worker, and who produced its result.
+
+/// How one task ended.
+public struct TaskOutcome: Sendable {
+    public enum Ending: Sendable {
+        case result(
+            text: String, tokens: [Int], promptTokenCount: Int, boxes: [GroundingBox], prompt: String,
+            decodingJSON: String, timingsJSON: String)
+        case failed(reason: String)
+    }
+
+    public var taskID: Int64
+    public var jobID: Int64
+    public var ending: Ending
+    public var imageSHA256: String?
+    public var imageWidth: Int?
+    public var imageHeight: Int?
+
+    public init(
+        taskID: Int64, jobID: Int64, ending: Ending, imageSHA256: String? = nil, imageWidth: Int? = nil,
+        imageHeight: Int? = nil
+    ) {
+        self.taskID = taskID
+        self.jobID = jobID
+        self.ending = ending
+        self.imageSHA256 = imageSHA256
+        self.imageWidth = imageWidth
+        self.imageHeight = imageHeight
+    }
+
+    public var isResult: Bool {
+        if case .result = ending { return true }
+        return false
+    }
+}
+
+/// Who produced a result.
+public struct Provenance: Sendable, Equatable {
+    public var modelName: String
+    public var weightsSHA256: String
+    public var device: String
+    public var worker: String
+
+    public init(modelName: String, weightsSHA256: String, device: String, worker: String) {
+        self.modelName = modelName
+        self.weightsSHA256 = weightsSHA256
+        self.device = device
+        self.worker = worker
+    }
+}

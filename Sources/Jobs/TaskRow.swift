@@ -1,0 +1,43 @@
+// A task as a worker reads it: its row with its job's settings.
+
+/// A task with what its job says about how to run it.
+public struct TaskRow: Sendable, Equatable {
+    public var taskID: Int64
+    public var jobID: Int64
+    public var imageURI: String
+    public var inputText: String
+    public var status: TaskStatus
+    public var taskKind: TaskKind
+    public var promptTemplate: String?
+    /// The job's decoding parameters as stored (`jobs.generation`, JSON).
+    public var generationJSON: String
+    public var jobCancelled: Bool
+    /// The model the task's job was enqueued for, as given to `enqueue --model`.
+    public var jobModel: String
+    /// How many times the model started on the task.
+    public var attempts: Int
+    /// The worker that last started it, if any.
+    public var worker: String?
+    /// Whether its job reuses earlier results for the same image content (`enqueue --skip-done`).
+    public var reuseResults: Bool
+
+    public init(
+        taskID: Int64, jobID: Int64, imageURI: String, inputText: String = "", status: TaskStatus = .queued,
+        taskKind: TaskKind, promptTemplate: String? = nil, generationJSON: String = "{}", jobCancelled: Bool = false,
+        jobModel: String, attempts: Int = 0, worker: String? = nil, reuseResults: Bool = false
+    ) {
+        self.taskID = taskID
+        self.jobID = jobID
+        self.imageURI = imageURI
+        self.inputText = inputText
+        self.status = status
+        self.taskKind = taskKind
+        self.promptTemplate = promptTemplate
+        self.generationJSON = generationJSON
+        self.jobCancelled = jobCancelled
+        self.jobModel = jobModel
+        self.attempts = attempts
+        self.worker = worker
+        self.reuseResults = reuseResults
+    }
+}

@@ -1,0 +1,54 @@
+// What workers and the outbox need from the database: task rows, claims, outcomes, result reuse, and which tasks
+// still need their queue message. PostgreSQL implements it; unit tests use an in-memory one.
+
+/// An image as read by a worker: its task, content hash and size.
+public struct ReadImage: Sendable, Equatable {
+    public var taskID: Int64
+    public var sha256: String
+    public var width: Int
+    public var height: Int
+
+    public init(taskID: Int64, sha256: String, width: Int, height: Int) {
+        (self.taskID, self.sha256, self.width, self.height) = (taskID, sha256, width, height)
+    }
+}
+
+/// A queued task whose message has not been confirmed, with the model its job runs on (the routing key).
+public struct UnpublishedTask: Sendable, Equatable {
+    public var task: TaskMessage.Task
+    public var model: String
+
+    public init(task: TaskMessage.Task, model: String) {
+        self.task = task
+        self.model = model
+    }
+}
+
+/// The job system's records. One caller at a time; a failure that `ServiceError.isTransient` accepts leaves the
+/// store to be replaced by a new connection.
+public protocol TaskStore {
+    /// Whether the connection can still be used.
+    var isHealthy: Bool { get }
+
+    /// The rows of `ids` with their jobs' settings; ids with no row (a deleted job) are absent.
+    func tasks(_ ids: [Int64]) throws -> [Int64: TaskRow]
+    /// Marks tasks as started by `worker`, right before the model runs on them: running, one more attempt. Tasks
+    /// already done or cancelled are left alone.
+    func start(_ ids: [Int64], worker: String) throws
+    /// Commits outcomes in one transaction: results (once per task: a second result for a task is ignored), boxes,
+    /// and task states.
+    func record(_ outcomes: [TaskOutcome], provenance: Provenance) throws
+    /// Marks tasks of cancelled jobs as cancelled.
+    func markCancelled(_ ids: [Int64]) throws
+    /// For tasks of jobs that reuse results: copies an earlier result for the same image content and input, made by
+    /// `weightsSHA256` with the same settings, marks those tasks done and returns them.
+    func reuseResults(for images: [ReadImage], weightsSHA256: String) throws -> [Int64]
+
+    /// Records that the broker confirmed the messages of `ids`.
+    func markPublished(_ ids: [Int64]) throws
+    /// Queued tasks of live jobs (of `job`, or of every job) whose message was never confirmed, queued at least
+    /// `grace` seconds ago, oldest first.
+    func unpublished(olderThan grace: Double, job: Int64?, limit: Int) throws -> [UnpublishedTask]
+    /// Runs `body` holding the reconciler's lock, or returns nil at once when another holds it.
+    func withReconcilerLock<T>(_ body: () throws -> T) throws -> T?
+}

@@ -1,0 +1,76 @@
+// Publishing task messages (with confirms), parking messages that cannot be tasks, and reading a model queue's
+// state, on one connection opened when needed and dropped after a broker failure.
+
+import Jobs
+
+/// The `TaskPublisher` of `enqueue`, `retry` and workers on RabbitMQ. One caller at a time.
+public final class RabbitTaskPublisher: TaskPublisher {
+    public let url: AMQPURL
+    public let prefix: String
+    public let deliveryLimit: Int
+    private var connection: AMQPConnection?
+    /// Models whose queues this connection has declared.
+    private var declared: Set<String> = []
+
+    public init(url: AMQPURL, prefix: String, deliveryLimit: Int) {
+        self.url = url
+        self.prefix = prefix
+        self.deliveryLimit = deliveryLimit
+    }
+
+    private func topology(_ model: String) -> TaskTopology {
+        TaskTopology(prefix: prefix, model: model, deliveryLimit: deliveryLimit)
+    }
+
+    public func publish(_ messages: [TaskMessage], model: String, round: Int) throws {
+        guard !messages.isEmpty else { return }
+        let topology = topology(model)
+        try withConnection { connection in
+            if !declared.contains(topology.routingKey) {
+                try topology.declare(on: connection)
+                declared.insert(topology.routingKey)
+            }
+            let headers: [(String, AMQPValue)] = round > 0 ? [(RabbitTaskQueue.roundHeader, .int(Int64(round)))] : []
+            try connection.publish(
+                messages.map {
+                    OutgoingMessage(
+                        exchange: topology.exchange, routingKey: topology.routingKey, body: $0.encoded(),
+                        headers: headers)
+                })
+        }
+    }
+
+    /// Publishes the message as it came to the rejected queue every model shares, with `x-infmllm-error` and
+    /// `x-infmllm-worker` headers.
+    public func park(_ delivery: Delivery, reason: String, worker: String) throws {
+        let queue = topology("_").rejectedQueue
+        try withConnection { connection in
+            try connection.publish([
+                OutgoingMessage(
+                    exchange: "", routingKey: queue, body: delivery.body,
+                    contentType: delivery.contentType ?? "application/octet-stream",
+                    headers: [("x-infmllm-error", .string(reason)), ("x-infmllm-worker", .string(worker))])
+            ])
+        }
+    }
+
+    public func queueState(model: String) throws -> (ready: Int, consumers: Int) {
+        let queue = topology(model).queue
+        let counts = try withConnection { try $0.queueCounts(queue) }
+        return (counts.messageCount, counts.consumerCount)
+    }
+
+    /// Runs `body` on the connection, opened when there is none; a broker failure drops it, to be opened again on
+    /// the next call.
+    private func withConnection<T>(_ body: (AMQPConnection) throws -> T) throws -> T {
+        do {
+            let connection = try self.connection ?? AMQPConnection(url: url)
+            self.connection = connection
+            return try body(connection)
+        } catch let error as AMQPError {
+            connection = nil
+            declared = []
+            throw error
+        }
+    }
+}

@@ -1,0 +1,103 @@
+// Images for the worker: each read (file, URL or archive member), decoded, hashed and preprocessed on threads of
+// its own as soon as it is asked for, with no batch to wait for; finished images wait for the worker loop, which
+// hands them to the model as they come.
+
+import Foundation
+import Generation
+import ImageSources
+import Imaging
+
+/// Reads and prepares images on its own threads. Thread-safe.
+final class ImagePipeline: @unchecked Sendable {
+    /// An image ready for the model: its content digest and size, and the model's input.
+    struct Image: Sendable {
+        let sha256: String
+        let width: Int
+        let height: Int
+        let input: PreprocessedImage
+        /// Reading, decoding and preprocessing it took this long.
+        let milliseconds: Double
+    }
+
+    /// A finished request: its ticket, and the image or why it could not be used (naming the image).
+    struct Finished: Sendable {
+        let ticket: Int
+        let image: Result<Image, ImageFailure>
+    }
+
+    struct ImageFailure: Error, Sendable {
+        let reason: String
+    }
+
+    private let reader: ImageReader
+    private let decoder: ImageDecoder
+    private let preprocessor: ImagePreprocessor
+    private let work = OperationQueue()
+    // Invariant: `done`, `pending` and `nextTicket` are only read and written while holding `condition`.
+    private let condition = NSCondition()
+    private var done: [Finished] = []
+    private var pending = 0
+    private var nextTicket = 0
+
+    /// - Parameter concurrency: images in progress at once (URLs wait on the network, so many may run).
+    init(reader: ImageReader, decoder: ImageDecoder, preprocessor: ImagePreprocessor, concurrency: Int) {
+        self.reader = reader
+        self.decoder = decoder
+        self.preprocessor = preprocessor
+        work.maxConcurrentOperationCount = max(1, concurrency)
+    }
+
+    /// Starts on `uri`; returns the ticket its result will carry.
+    func read(_ uri: String) -> Int {
+        let ticket = condition.withLock {
+            nextTicket += 1
+            pending += 1
+            return nextTicket
+        }
+        let (reader, decoder, preprocessor) = (self.reader, self.decoder, self.preprocessor)
+        work.addOperation { [self] in
+            let began = ContinuousClock.now
+            let image: Result<Image, ImageFailure>
+            do {
+                let decoded = try decoder.decodeWithDigest(try reader.bytes(of: uri), source: uri)
+                let input = preprocessor(decoded.image)
+                let elapsed = ContinuousClock.now - began
+                image = .success(
+                    Image(
+                        sha256: decoded.sha256, width: decoded.image.width, height: decoded.image.height, input: input,
+                        milliseconds: Double(elapsed.components.seconds) * 1000
+                            + Double(elapsed.components.attoseconds) / 1e15))
+            } catch {
+                image = .failure(ImageFailure(reason: "\(error)"))
+            }
+            condition.withLock {
+                done.append(Finished(ticket: ticket, image: image))
+                pending -= 1
+                condition.broadcast()
+            }
+        }
+        return ticket
+    }
+
+    /// Images asked for and not yet taken.
+    var count: Int { condition.withLock { pending + done.count } }
+
+    /// The finished images not yet taken, in the order they finished.
+    func takeFinished() -> [Finished] {
+        condition.withLock {
+            defer { done = [] }
+            return done
+        }
+    }
+
+    /// Waits until an image is finished (true) or `timeout` seconds pass (false).
+    func waitForFinished(timeout: Double) -> Bool {
+        condition.withLock {
+            let deadline = Date(timeIntervalSinceNow: timeout)
+            while done.isEmpty && pending > 0 {
+                if !condition.wait(until: deadline) { break }
+            }
+            return !done.isEmpty
+        }
+    }
+}

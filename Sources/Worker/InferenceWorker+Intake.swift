@@ -1,0 +1,149 @@
+// Taking messages in: parsing (a message that cannot be a task is parked with the reason), loading the tasks' rows,
+// acting on each task's triage decision, and starting to read the images of the tasks the model will run.
+
+import Foundation
+import Jobs
+
+extension InferenceWorker {
+    /// Deliveries that arrived, waiting up to a quarter second for the first when there is nothing else to do.
+    func take() throws {
+        let idle = scheduler.isIdle && ready.isEmpty && isolated.isEmpty && reading.isEmpty && outcomes.isEmpty
+        var deliveries: [Delivery] = []
+        while deliveries.count < 256, !stop.isRaised {
+            let timeout = deliveries.isEmpty && idle ? 0.25 : 0
+            guard let delivery = try withQueue("consuming", { try services.queue.next(timeout: timeout) }) else {
+                break
+            }
+            deliveries.append(delivery)
+        }
+        if !deliveries.isEmpty { try intake(deliveries) }
+    }
+
+    /// Parses `deliveries`, loads their tasks and acts on each task's decision.
+    func intake(_ deliveries: [Delivery]) throws {
+        var messages: [(Delivery, TaskMessage)] = []
+        for delivery in deliveries {
+            do {
+                messages.append((delivery, try TaskMessage.decode(delivery.body)))
+            } catch {
+                try park(delivery, reason: "\(error)")
+            }
+        }
+        guard !messages.isEmpty else { return }
+        let rows = try withStore("loading tasks") { try $0.tasks(messages.flatMap(\.1.taskIDs)) }
+        var cancelled: [Int64] = []
+        var forwards: [String: [TaskRow]] = [:]
+        var images: [String: [Pending]] = [:]
+        for (delivery, message) in messages {
+            recentMessageSizes = recentMessageSizes.suffix(31) + [message.taskIDs.count]
+            guard held.hold(delivery, tasks: Set(message.taskIDs), orReturnTo: services.queue) else { continue }
+            for (taskID, decision) in triage.decide(message, delivery: delivery, rows: rows) {
+                // A task this worker has in hand already (published twice) settles with it.
+                guard inHand.insert(taskID).inserted else { continue }
+                switch decision {
+                case .settled:
+                    settle(taskID)
+                case .cancel:
+                    cancelled.append(taskID)
+                case let .fail(reason):
+                    let task = rows[taskID]!
+                    outcomes.append((TaskRequests.failure(task, reason), task.taskKind.rawValue, "crashed"))
+                case let .forward(model, round):
+                    let task = rows[taskID]!
+                    forwards["\(round) \(model)", default: []].append(task)
+                    log(
+                        round > 0
+                            ? "task \(taskID) reached the delivery limit having started \(task.attempts) time(s): "
+                                + "queued again (round \(round) of \(Triage.republishRounds))"
+                            : "task \(taskID) is for model \(ModelKey.of(model)), not \(configuration.modelKey): "
+                                + "sent to that model's queue", task: task)
+                case let .run(alone):
+                    images[rows[taskID]!.imageURI, default: []].append(Pending(task: rows[taskID]!, alone: alone))
+                }
+            }
+        }
+        if !cancelled.isEmpty {
+            try withStore("cancelling tasks") { try $0.markCancelled(cancelled) }
+            for taskID in cancelled { settle(taskID) }
+        }
+        for (key, group) in forwards {
+            let round = Int(key.prefix { $0 != " " })!, model = String(key.drop { $0 != " " }.dropFirst())
+            try withStore("sending tasks on") { store in
+                try withPublisher("sending tasks on") {
+                    try outbox.publish(
+                        group.map { TaskMessage.Task(taskID: $0.taskID, jobID: $0.jobID, imageURI: $0.imageURI) },
+                        model: model, store: store, round: round)
+                }
+            }
+            for task in group { settle(task.taskID) }
+        }
+        // One read per image, however many tasks of the messages taken ask about it.
+        for (uri, tasks) in images { reading[pipeline.read(uri)] = tasks }
+    }
+
+    /// Parks a message that cannot be a task with `reason` (through the worker's publishing connection), then
+    /// acknowledges it.
+    func park(_ delivery: Delivery, reason: String) throws {
+        try withPublisher("parking a rejected message") {
+            try services.publisher.park(delivery, reason: reason, worker: configuration.workerName)
+        }
+        acknowledge(delivery)
+        log("rejected a message: \(reason)")
+    }
+
+    /// Images read since last time: a task whose image failed fails with the reason; tasks of jobs that reuse
+    /// results take an earlier result for the same content when there is one; the rest are ready for the model.
+    func collectImages() throws {
+        var arrived: [Pending] = []
+        for finished in pipeline.takeFinished() {
+            guard let tasks = reading.removeValue(forKey: finished.ticket) else { continue }
+            switch finished.image {
+            case let .success(image):
+                arrived += tasks.map { pending in
+                    var pending = pending
+                    pending.image = image
+                    return pending
+                }
+            case let .failure(failure):
+                for pending in tasks {
+                    outcomes.append(
+                        (TaskRequests.failure(pending.task, failure.reason), pending.task.taskKind.rawValue, "image"))
+                }
+            }
+        }
+        let reusable = arrived.filter { $0.task.reuseResults }.map {
+            ReadImage(
+                taskID: $0.task.taskID, sha256: $0.image!.sha256, width: $0.image!.width, height: $0.image!.height)
+        }
+        let reused = Set(
+            reusable.isEmpty
+                ? []
+                : try withStore("reusing results") {
+                    try $0.reuseResults(for: reusable, weightsSHA256: provenance.weightsSHA256)
+                })
+        for pending in arrived {
+            if reused.contains(pending.task.taskID) {
+                completed += 1
+                metrics.taskEnded(kind: pending.task.taskKind.rawValue, outcome: "reused")
+                settle(pending.task.taskID)
+            } else if pending.alone {
+                isolated.append(pending)
+            } else {
+                ready.append(pending)
+            }
+        }
+    }
+
+    /// Settles a task in the messages holding it, acknowledging those whose last open task it was; the task is no
+    /// longer in hand.
+    func settle(_ taskID: Int64) {
+        inHand.remove(taskID)
+        for delivery in held.settle(taskID) { acknowledge(delivery) }
+    }
+
+    func acknowledge(_ delivery: Delivery) {
+        do { try withQueue("acknowledging") { try services.queue.ack(delivery) } } catch {
+            log("acknowledging failed (the message will be redelivered): \(error)")
+        }
+    }
+}
