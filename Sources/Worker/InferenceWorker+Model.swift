@@ -122,10 +122,11 @@ extension InferenceWorker {
                 "a message's tasks take \(perTask) s each, more than half the broker's consumer_timeout (\(timeout) s) "
                     + "for one message: raise consumer_timeout in rabbitmq.conf and pass it as --consumer-timeout, "
                     + "or the broker will take tasks back mid-run")
-        } else if moves && wanted < configuration.prefetch {
+        } else if wanted < configuration.prefetch && (moves || loggedLimit == nil) && wanted != loggedLimit {
             log(
                 "a task takes \(perTask) s: holding at most \(wanted) message(s), to acknowledge within half the "
                     + "broker's consumer_timeout (\(timeout) s)")
+            loggedLimit = wanted
         }
     }
 }

@@ -60,6 +60,8 @@ public final class InferenceWorker {
     /// of it, so the largest recent one sizes it.
     var recentMessageSizes: [Int] = []
     var tasksPerMessage: Double { Double(recentMessageSizes.max() ?? 1) }
+    /// The limit on messages held last logged (below the prefetch asked for).
+    var loggedLimit: Int?
     /// The scheduler's counts when last reported to the metrics.
     var reportedStatistics = Scheduler.Statistics()
     /// Tasks completed and failed since start, for the exit message.

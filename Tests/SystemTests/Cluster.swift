@@ -84,6 +84,7 @@ final class Cluster {
         process.executableURL = try RepositoryFiles.binary()
         process.arguments = ["worker", "--model", model ?? self.model, "--name", "w\(workers.count)"] + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(more) { $1 }
+            .merging(["INFMLLM_FAILPOINT_HOLD_FILE": holdFile]) { $1 }
         let log = scratch.appendingPathComponent("worker-\(workers.count).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
             throw ClusterError(message: "cannot create \(log.path)")
@@ -94,6 +95,45 @@ final class Cluster {
         try process.run()
         workers.append(process)
         return process
+    }
+
+    /// While this file exists, every worker of the cluster waits before each model step: the tasks it started stay
+    /// in flight, so that a signal or an outage reliably lands in the middle of them.
+    var holdFile: String { scratch.appendingPathComponent("hold").path }
+
+    /// Workers stop before their next model step until `release()`.
+    func hold() {
+        FileManager.default.createFile(atPath: holdFile, contents: nil)
+    }
+
+    func release() {
+        try? FileManager.default.removeItem(atPath: holdFile)
+    }
+
+    /// Messages of `queue` ready and delivered but not yet acknowledged, as the broker counts them.
+    func queueMessages(_ queue: String) throws -> (ready: Int, unacknowledged: Int) {
+        let result = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/sbin/rabbitmqctl"),
+            ["-q", "list_queues", "name", "messages_ready", "messages_unacknowledged", "--no-table-headers"])
+        for line in result.output.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.count == 3, fields[0] == queue, let ready = Int(fields[1]), let unacked = Int(fields[2]) {
+                return (ready, unacked)
+            }
+        }
+        throw ClusterError(message: "no queue \(queue) in rabbitmqctl's list:\n\(result.output)")
+    }
+
+    /// Waits until `condition` holds, looking every `interval` seconds; fails after `timeout` seconds.
+    func wait(for what: String, timeout: Double = 60, every interval: Double = 0.05, _ condition: () throws -> Bool)
+        throws
+    {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+            Thread.sleep(forTimeInterval: interval)
+        }
+        throw ClusterError(message: "\(what) did not happen within \(timeout) s\n\(workerLogs())")
     }
 
     func workerLogs() -> String {

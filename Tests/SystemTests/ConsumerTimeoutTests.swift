@@ -1,7 +1,8 @@
-// A worker under a broker whose consumer_timeout is seconds, not the default 30 minutes: it times its batches and
+// A worker under a broker whose consumer_timeout is seconds, not the default 30 minutes: it times its tasks and
 // holds no more messages than it can acknowledge within half the timeout, so the broker never takes tasks back.
-// The broker is a node of its own (ops/test-broker.sh); ops/test.sh runs this alone, as its timing must not compete
-// with other tests for the cores.
+// Each model step is made to take at least 100 ms (a failpoint), so that the limit applies on any machine. The
+// broker is a node of its own (ops/test-broker.sh); ops/test.sh runs this alone. The same scenario on in-memory
+// services, with a clock the test moves, is in WorkerScenarioTests.
 
 import Foundation
 import Postgres
@@ -25,8 +26,9 @@ struct ConsumerTimeoutTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "infmllm-broker-\(UInt64.random(in: 0...UInt64.max).hex)"
         ).path
-        // Four seconds: a batch of 8 takes about half a second here, all 96 messages held at once six or more.
-        try Self.broker("start", [directory, port, "4000"])
+        // Ten seconds. A task takes at least 25 steps of 100 ms, 4 at a time: at least 0.6 s each, so half the
+        // timeout holds at most 8 of the 24 messages, while the first 4 (held before any is timed) end in seconds.
+        try Self.broker("start", [directory, port, "10000"])
         defer {
             try? Self.broker("stop", [directory, port])
             try? FileManager.default.removeItem(atPath: directory)
@@ -34,13 +36,15 @@ struct ConsumerTimeoutTests {
         let cluster = try Cluster(preset: "bench", amqpURL: "amqp://guest:guest@127.0.0.1:\(port)/%2f")
         try cluster.check(
             try cluster.run([
-                "enqueue", "caption", "--dir", try cluster.imageDirectory(count: 96), "--job", "slow", "--model",
-                "bench", "--max-new-tokens", "48", "--min-new-tokens", "48",
+                "enqueue", "caption", "--dir", try cluster.imageDirectory(count: 24), "--job", "slow", "--model",
+                "bench", "--max-new-tokens", "24", "--min-new-tokens", "24",
             ]))
-        try cluster.startWorker(["--batch-size", "8", "--prefetch", "96", "--consumer-timeout", "4"])
-        let counts = try cluster.waitUntilFinished(job: "slow", timeout: 180)
+        try cluster.startWorker(
+            ["--batch-size", "4", "--prefetch", "24", "--consumer-timeout", "10"],
+            environment: ["INFMLLM_FAILPOINT_STEP_DELAY_MS": "100"])
+        let counts = try cluster.waitUntilFinished(job: "slow", timeout: 300)
         let logs = cluster.workerLogs()
-        #expect(counts == ["done": 96], "\(counts)\n\(logs)")
+        #expect(counts == ["done": 24], "\(counts)\n\(logs)")
         #expect(logs.contains("holding at most"), "\(logs)")
         #expect(!logs.contains("delivery acknowledgement"), "the broker never closed the channel:\n\(logs)")
         #expect(

@@ -122,7 +122,7 @@ import Testing
         cluster.stopWorkers()
     }
 
-    @Test func sigtermDrainsAndAnotherWorkerFinishes() throws {
+    @Test func sigtermFinishesTheTasksInHandAndAnotherWorkerFinishesTheRest() throws {
         let cluster = try Cluster(preset: "bench")
         let images = try cluster.imageDirectory(count: 40)
         try cluster.check(
@@ -130,17 +130,27 @@ import Testing
                 "enqueue", "caption", "--dir", images, "--job", "drain", "--model", "bench", "--max-new-tokens", "12",
                 "--min-new-tokens", "12",
             ]))
+        // The worker starts tasks and holds before its first model step, so the signal lands while they are in
+        // flight, however fast the machine.
+        cluster.hold()
         let first = try cluster.startWorker(["--batch-size", "4"])
-        try cluster.waitForFirst("done", job: "drain")
-        first.terminate()  // SIGTERM in the middle of the job
+        try cluster.wait(for: "the first tasks held in flight") { cluster.workerLogs().contains("holding while") }
+        let started = try #require(try cluster.counts(job: "drain")["running"])
+        first.terminate()
+        try cluster.wait(for: "the messages not started going back") {
+            cluster.workerLogs().contains("went back to the queue")
+        }
+        cluster.release()
         first.waitUntilExit()
         #expect(first.terminationStatus == 0, "\(cluster.workerLogs())")
         let afterStop = try cluster.counts(job: "drain")
-        #expect((afterStop["running"] ?? 0) == 0, "the drained batch was committed: \(afterStop)")
+        #expect(afterStop["running"] == nil && afterStop["done"] == started, "the tasks in hand finished: \(afterStop)")
+        #expect(afterStop["queued"] == 40 - started)
         try cluster.startWorker(["--batch-size", "8"])
         let counts = try cluster.waitUntilFinished(job: "drain")
         #expect(counts == ["done": 40])
         #expect(try cluster.query("SELECT count(*) AS n FROM results").first!.int("n") == 40)
+        #expect(try cluster.query("SELECT max(attempts) AS m FROM tasks").first!.int("m") == 1, "none started twice")
         cluster.stopWorkers()
     }
 
@@ -152,17 +162,23 @@ import Testing
                 "enqueue", "caption", "--dir", images, "--job", "kill", "--model", "bench", "--max-new-tokens", "10",
                 "--min-new-tokens", "10",
             ]))
-        for _ in 0..<3 {
+        // Each worker is killed while it holds tasks it started, before it can record any of them.
+        cluster.hold()
+        for round in 1...3 {
             let worker = try cluster.startWorker(["--batch-size", "4"])
-            Thread.sleep(forTimeInterval: 1.5)
+            try cluster.wait(for: "worker \(round) holding tasks in flight") {
+                cluster.workerLogs().components(separatedBy: "holding while").count - 1 == round
+            }
             kill(worker.processIdentifier, SIGKILL)
             worker.waitUntilExit()
         }
+        #expect(try cluster.counts(job: "kill")["done"] == nil, "every kill came before a result")
+        cluster.release()
         try cluster.startWorker(["--batch-size", "8"])
         let counts = try cluster.waitUntilFinished(job: "kill")
         #expect(counts == ["done": 48], "\(counts)")
-        let results = try cluster.query("SELECT count(*) AS n FROM results").first!
-        #expect(try results.int("n") == 48)
+        let results = try cluster.query("SELECT count(*) AS n, count(DISTINCT task_id) AS d FROM results").first!
+        #expect(try results.int("n") == 48 && results.int("d") == 48)
         cluster.stopWorkers()
     }
 
@@ -239,14 +255,18 @@ import Testing
                 "enqueue", "caption", "--dir", images, "--job", "poison", "--model", "bench", "--max-new-tokens", "10",
                 "--min-new-tokens", "10",
             ]))
+        // Killed while it holds the tasks it started: each of their messages comes back once and is dead-lettered.
+        cluster.hold()
         let victim = try cluster.startWorker(["--batch-size", "4", "--prefetch", "8"])
-        try cluster.waitForFirst("running", job: "poison")
+        try cluster.wait(for: "tasks held in flight") { cluster.workerLogs().contains("holding while") }
+        let started = try #require(try cluster.counts(job: "poison")["running"])
         kill(victim.processIdentifier, SIGKILL)
         victim.waitUntilExit()
+        cluster.release()
         try cluster.startWorker(["--batch-size", "8"])
         let counts = try cluster.waitUntilFinished(job: "poison")
         let failed = counts["failed"] ?? 0
-        #expect(failed > 0 && failed + (counts["done"] ?? 0) == 24, "\(counts)")
+        #expect(failed == started && failed + (counts["done"] ?? 0) == 24, "\(counts), \(started) started")
         let reasons = try cluster.query("SELECT DISTINCT last_error FROM tasks WHERE status = 'failed'").map {
             try $0.string("last_error")
         }

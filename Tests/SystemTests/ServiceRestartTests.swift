@@ -27,9 +27,12 @@ struct ServiceRestartTests {
                 "enqueue", "caption", "--dir", images, "--job", "restart", "--model", "bench", "--max-new-tokens", "10",
                 "--min-new-tokens", "10",
             ]))
+        // The restart lands while the worker holds tasks it started, however fast the machine.
+        cluster.hold()
         try cluster.startWorker(["--batch-size", "4"])
-        try cluster.waitForFirst("done", job: "restart")
+        try cluster.wait(for: "tasks held in flight") { cluster.workerLogs().contains("holding while") }
         try restart(service)
+        cluster.release()
         let counts = try cluster.waitUntilFinished(job: "restart", timeout: 180)
         #expect(counts == ["done": 60], "\(counts)\n\(cluster.workerLogs())")
         #expect(
