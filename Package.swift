@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "Jobs", "Generation", "Models", "Compute", "Imaging", "ImageSources", "Postgres", "RabbitMQ",
+                "Jobs", "Generation", "Models", "Imaging", "ImageSources",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "Logging", package: "swift-log"),

@@ -7,8 +7,14 @@ import Generation
 import Jobs
 
 extension InferenceWorker {
-    /// Submits the tasks whose images are ready. A task to run alone waits until the scheduler is empty, then runs
-    /// with nothing beside it; nothing else starts until it ends. Nothing starts once a stop is requested.
+    /// Requests the scheduler holds at most: its rows and as many waiting, whose images' vision passes and prefixes
+    /// it computes while the others decode. Tasks beyond wait unstarted, so that a task is marked running when the
+    /// model is about to take it, and a stop or a crash has no more tasks in hand than that.
+    var schedulerDepth: Int { 2 * scheduler.configuration.maxRows }
+
+    /// Submits the tasks whose images are ready, oldest first, while the scheduler has room. A task to run alone
+    /// waits until the scheduler is empty, then runs with nothing beside it; nothing else starts until it ends.
+    /// Nothing starts once a stop is requested.
     func submit() throws {
         guard !stop.isRaised, !isolating else { return }
         if !isolated.isEmpty {
@@ -17,9 +23,10 @@ extension InferenceWorker {
             isolating = try start([alone]) > 0
             return
         }
-        guard !ready.isEmpty else { return }
-        let batch = ready
-        ready = []
+        let room = schedulerDepth - scheduler.count
+        guard !ready.isEmpty, room > 0 else { return }
+        let batch = Array(ready.prefix(room))
+        ready.removeFirst(batch.count)
         _ = try start(batch)
     }
 

@@ -41,8 +41,7 @@ struct ProgressCommand: ParsableCommand {
         let publisher = try services.publisher(ProcessInfo.processInfo.environment)
         let terminal = isatty(STDOUT_FILENO) == 1 && !json
         let start = Date()
-        var last: (time: Date, finished: Int)?
-        var rate = 0.0
+        var first: (time: Date, finished: Int)?
         var lastLine = ""
         while true {
             guard let summary = try resolved.store.job(String(resolved.job.id)) else {
@@ -51,13 +50,13 @@ struct ProgressCommand: ParsableCommand {
             let c = summary.counts
             let finished = c["done"]! + c["failed"]! + c["cancelled"]!
             let now = Date()
-            if let last, now.timeIntervalSince(last.time) > 0 {
-                let instant = Double(finished - last.finished) / now.timeIntervalSince(last.time)
-                rate = rate == 0 ? instant : 0.7 * rate + 0.3 * instant
-            }
-            last = (now, finished)
+            // Tasks per second since this command started watching: steady under a worker that finishes tasks in
+            // bursts (an image's tasks together) with long pauses between.
+            if first == nil { first = (now, finished) }
+            let watched = now.timeIntervalSince(first!.time)
+            let rate = watched > 0 ? Double(finished - first!.finished) / watched : 0
             let remaining = summary.total - finished
-            let eta = rate > 0 ? Double(remaining) / rate : nil
+            let eta = Self.eta(remaining: remaining, rate: rate)
             let consumers = summary.isFinished ? nil : JobServices.consumers(of: summary.model, publisher: publisher)
             let update = Update(
                 job_id: summary.id, done: c["done"]!, failed: c["failed"]!, cancelled: c["cancelled"]!,
@@ -80,6 +79,14 @@ struct ProgressCommand: ParsableCommand {
             if timeout > 0 && now.timeIntervalSince(start) > timeout { throw ExitCode(2) }
             Thread.sleep(forTimeInterval: interval)
         }
+    }
+
+    /// Seconds until `remaining` tasks end at `rate` a second; nil when the rate says nothing (no task ended yet)
+    /// or the answer is beyond a year.
+    static func eta(remaining: Int, rate: Double) -> Double? {
+        guard rate > 0, rate.isFinite else { return nil }
+        let seconds = Double(remaining) / rate
+        return seconds.isFinite && seconds < 365 * 86_400 ? seconds : nil
     }
 
     private func describe(_ u: Update, name: String) -> String {

@@ -40,3 +40,12 @@ import Testing
         }
     }
 }
+
+@Suite struct ProgressEstimateTests {
+    @Test func theTimeLeftIsKnownOnlyFromARateThatSaysSomething() {
+        #expect(ProgressCommand.eta(remaining: 100, rate: 2) == 50)
+        #expect(ProgressCommand.eta(remaining: 100, rate: 0) == nil, "no task ended yet")
+        #expect(ProgressCommand.eta(remaining: 144, rate: 1e-70) == nil, "beyond a year, not a trap")
+        #expect(ProgressCommand.eta(remaining: 1, rate: .nan) == nil)
+    }
+}

@@ -189,8 +189,14 @@ import Testing
         let other = cluster.scratch.appendingPathComponent("other").path
         try cluster.check(try cluster.run(["model", "init", "--preset", "tiny", "--seed", "4", "--out", other]))
         cluster.extraQueues.append(TaskTopology(prefix: cluster.prefix, model: other).queue)
-        try cluster.check(
-            try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--job", "for-other", "--model", other]))
+        // Nobody serves the other model yet: enqueue says so, naming the key the job is routed by.
+        let enqueued = try cluster.run([
+            "enqueue", "caption", "--dir", Cluster.images, "--job", "for-other", "--model", other,
+        ])
+        #expect(enqueued.status == 0)
+        #expect(enqueued.output.contains("no worker is consuming the queue of model other"), "\(enqueued.output)")
+        let json = try cluster.run(["progress", "for-other", "--json", "--timeout", "1", "--interval", "0.2"])
+        #expect(json.output.contains(#""consumers":0"#) && json.output.contains(#""model_key":"other""#))
         try cluster.check(
             try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--job", "for-tiny", "--model", "tiny"]))
         try cluster.startWorker()
@@ -214,6 +220,10 @@ import Testing
 
         try cluster.startWorker(model: other)
         let otherCounts = try cluster.waitUntilFinished(job: "for-other")
+        let served = try cluster.run([
+            "enqueue", "caption", Cluster.images + "/rgb_64x64.png", "--job", "for-other-2", "--model", other, "--json",
+        ])
+        #expect(served.output.contains(#""consumers":1"#), "\(served.output)")
         #expect(otherCounts["queued"] == nil && otherCounts["running"] == nil)
         let models = try cluster.query(
             "SELECT DISTINCT r.model_name AS m FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.name = 'for-other'"
