@@ -61,12 +61,18 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
         return parameters
     }
 
+    /// The most new tokens a request may ask for, whatever the model's context: sizes computed from it cannot
+    /// overflow.
+    public static let maxNewTokensLimit = 1 << 20
+
     /// Checks the values a request may carry.
     public func validate() throws {
         func require(_ condition: Bool, _ reason: String) throws {
             if !condition { throw GenerationError.badParameters(reason) }
         }
-        try require(maxNewTokens >= 1, "max_new_tokens must be at least 1")
+        try require(
+            maxNewTokens >= 1 && maxNewTokens <= Self.maxNewTokensLimit,
+            "max_new_tokens must be between 1 and \(Self.maxNewTokensLimit)")
         try require(
             minNewTokens >= 0 && minNewTokens <= maxNewTokens, "min_new_tokens must be between 0 and max_new_tokens")
         try require(beamCount >= 1 && beamCount <= 64, "num_beams must be between 1 and 64")

@@ -119,6 +119,8 @@ public struct InferenceEngine {
             if !requests.isEmpty { configuration.kvPositions = min(configuration.kvPositions, positionsFor(requests)) }
         } else {
             configuration.kvPositions = positionsFor(requests)
+            // Without a budget, rows enough for the widest beam search asked for.
+            configuration.maxRows = max(configuration.maxRows, requests.map(\.parameters.beamCount).max() ?? 1)
         }
         return Scheduler(
             engine: self, configuration: configuration, embeddingCache: embeddingCache,

@@ -4,10 +4,13 @@
 import Foundation
 import Models
 
-/// What identifies a shared prompt prefix: the image and the tokens before it.
+/// What identifies a shared prompt prefix: the image, the tokens before it, and how many positions it covers (one
+/// fewer when no text follows the image), so that requests share a prefix only when they would compute the same
+/// one alone.
 struct PrefixKey: Hashable, Sendable {
     let imageKey: String
     let before: [Int]
+    let length: Int
 }
 
 /// A request's prompt: `before` (BOS and the text before the image), the visual rows, then `after`.
@@ -27,7 +30,7 @@ struct PromptPlan: Sendable {
     /// image, the last visual row is its own.
     var sharedLength: Int { after.isEmpty ? before.count + visualCount - 1 : before.count + visualCount }
 
-    var prefixKey: PrefixKey { PrefixKey(imageKey: imageKey, before: before) }
+    var prefixKey: PrefixKey { PrefixKey(imageKey: imageKey, before: before, length: sharedLength) }
 
     /// The next chunk of `0 ..< end` after position `done`, for chunks of `size` counted from `start`: chunk
     /// boundaries depend only on the prompt, never on what else is scheduled, so its values do not either.

@@ -8,7 +8,8 @@ import Models
 
 extension Scheduler {
     /// Admits waiting requests in order while rows and memory allow, and starts the prefixes they need. When nothing
-    /// runs and nothing can start, drops prefixes held for later requests until the first request can.
+    /// runs and nothing can start, drops prefixes held for later requests until the first request can (its own
+    /// too, to compute it again where it leaves room).
     func admit(_ completions: inout [Completion]) {
         while true {
             admitInOrder()
@@ -18,9 +19,13 @@ extension Scheduler {
             let key = entries[head]!.plan.prefixKey
             if let victim = prefixes.values.filter({ $0.key != key }).max(by: { $0.order < $1.order }) {
                 dropPrefix(victim.key)
+            } else if let own = prefixes[key], own.region.start > 0 {
+                // Its own prefix, computed while others ran, splits the free memory: computed again first thing
+                // on the empty arena, it leaves one free run after it, which submission checked is enough.
+                dropPrefix(own.key)
             } else {
-                // Alone on an empty arena it did not fit (submission checks the total, so this is fragmentation
-                // by its own prefix at worst): say so rather than wait forever.
+                // It did not fit beside its own prefix on an otherwise empty arena, which submission rules out:
+                // say so rather than wait forever.
                 dropPrefix(key)
                 let entry = entries[head]!
                 fail(

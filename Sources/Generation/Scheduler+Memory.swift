@@ -49,8 +49,8 @@ extension Scheduler {
     }
 
     /// Grows every decoding sequence whose next position lies past its regions: in place, else moved to a larger
-    /// region, else after preempting the newest running sequences (itself, when it is the newest). A sequence that
-    /// cannot grow even alone fails.
+    /// region (one row, or all its rows at once), else after preempting the newest running sequences (itself, when
+    /// it is the newest). A sequence that cannot grow even alone fails.
     func makeRoomForDecoding(_ completions: inout [Completion]) {
         for serial in running.sorted(by: { entries[$0]!.admission < entries[$1]!.admission }) {
             guard let entry = entries[serial], entry.phase == .decoding, running.contains(serial) else { continue }
@@ -78,6 +78,12 @@ extension Scheduler {
                 arena.copy(rows: entries[serial]!.past, from: region, to: [moved])
                 arena.release(region)
                 entries[serial]!.regions[row] = moved
+                return true
+            }
+            // All its rows moved at once may take each other's blocks (a beam's rows lie side by side).
+            let entry = entries[serial]!
+            if let moved = arena.relocate(entry.regions, rows: entry.past, to: positions) {
+                entries[serial]!.regions = moved
                 return true
             }
             // Memory is short: the newest sequence gives way, this one included; alone, it takes the memory of the

@@ -166,6 +166,12 @@ public final class Scheduler {
                     what: "\(request.imageKey) with \(request.parameters.beamCount) beam(s) and up to "
                         + "\(request.parameters.maxNewTokens) new tokens")
             }
+            let beams = request.parameters.beamCount
+            guard beams <= configuration.maxRows else {
+                throw ModelError.badRequest(
+                    "num_beams \(beams) is more than the \(configuration.maxRows) sequences decoded at once "
+                        + "(--batch-size, or fewer where --max-memory leaves less)")
+            }
         } catch {
             early.append(Completion(id: id, result: .failure(error), promptLogits: nil))
             return

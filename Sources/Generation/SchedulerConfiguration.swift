@@ -8,10 +8,11 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     /// Sequences decoded at most at once (each beam counts as one).
     public var maxRows: Int
     /// Positions run through the decoder in one step: the decoding rows plus prompt chunks. At least one chunk
-    /// runs in a step that decodes nothing, so a chunk larger than the budget still makes progress.
+    /// runs in a step that decodes nothing.
     public var tokenBudget: Int
-    /// Prompt positions per chunk. Chunk boundaries depend only on the prompt, so a request's values never depend
-    /// on what runs beside it; changing this may change the last bits of results in the fast modes.
+    /// Prompt positions per chunk, at most the step budget. Chunk boundaries depend only on the prompt, so a
+    /// request's values never depend on what runs beside it; changing this may change the last bits of results in
+    /// the fast modes.
     public var prefillChunk: Int
     /// Images whose visual tokens are computed at most in one vision pass (and prefixes computed at once).
     public var visionBatch: Int
@@ -25,8 +26,8 @@ public struct SchedulerConfiguration: Sendable, Equatable {
         decodeReserve: Int = 32
     ) {
         self.maxRows = max(1, maxRows)
-        self.prefillChunk = max(1, prefillChunk)
         self.tokenBudget = max(1, tokenBudget)
+        self.prefillChunk = max(1, min(prefillChunk, self.tokenBudget))
         self.visionBatch = max(1, visionBatch)
         self.kvPositions = max(0, kvPositions)
         self.decodeReserve = max(1, decodeReserve)

@@ -140,6 +140,24 @@ public struct KVArena: Sendable {
         permute(rows: rows, reads: read.map { regions[$0] }, writes: changed.map { (regions[$0], slot[sources[$0]]!) })
     }
 
+    /// Moves `regions` (one sequence's rows, each holding its first `rows` positions) to new regions of at least
+    /// `positions` each, reading them aside first so that the new regions may take the old ones' blocks; nil, with
+    /// nothing changed, when they do not fit even so.
+    public mutating func relocate(_ regions: [KVRegion], rows: Int, to positions: Int) -> [KVRegion]? {
+        let before = free
+        for region in regions { release(region) }
+        var moved: [KVRegion] = []
+        for _ in regions {
+            guard let region = allocate(positions: positions) else {
+                free = before
+                return nil
+            }
+            moved.append(region)
+        }
+        if rows > 0 { permute(rows: rows, reads: regions, writes: moved.enumerated().map { ($1, $0) }) }
+        return moved
+    }
+
     /// Copies the rows of every region read aside first, then into the regions written (`writes`: a region and the
     /// index of the read it takes), so that reads and writes may overlap.
     private mutating func permute(rows: Int, reads: [KVRegion], writes: [(KVRegion, Int)]) {

@@ -20,9 +20,15 @@ public final class DiskEmbeddingCache: VisualEmbeddingCache, @unchecked Sendable
     public let directory: String
     /// Bytes the entries may take; eviction brings them to nine tenths of this.
     public let maxBytes: Int
-    // Invariant: `estimatedBytes` is only read and written while holding `lock`.
+    // Invariant: `estimatedBytes` and `writtenSinceScan` are only read and written while holding `lock`.
     private let lock = NSLock()
+    /// This process's view of the entries' bytes: the last scan of the directory plus its own writes since.
     private var estimatedBytes: Int
+    /// Bytes this process wrote since it last read the directory: other processes write too, so the directory is
+    /// read again after every twentieth of `maxBytes`, and all of them together stay within it.
+    private var writtenSinceScan = 0
+    /// A temporary file older than this was left by a process that died while writing it.
+    static let abandonedAfter: Double = 600
 
     static let magic = Array("INFMVT01".utf8)
     static let headerBytes = 8 + 8 + 64 + 32
@@ -34,6 +40,7 @@ public final class DiskEmbeddingCache: VisualEmbeddingCache, @unchecked Sendable
         self.maxBytes = maxBytes
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         estimatedBytes = Self.entries(in: directory).reduce(0) { $0 + $1.bytes }
+        Self.removeAbandonedTemporaries(in: directory)
     }
 
     private func path(_ key: String) -> String { directory + "/" + key + Self.suffix }
@@ -95,24 +102,45 @@ public final class DiskEmbeddingCache: VisualEmbeddingCache, @unchecked Sendable
             unlink(temporary)
             return
         }
-        let total = lock.withLock {
+        let due = lock.withLock {
             estimatedBytes += entry.count
-            return estimatedBytes
+            writtenSinceScan += entry.count
+            return estimatedBytes > maxBytes || writtenSinceScan > maxBytes / 20
         }
-        if total > maxBytes { evict() }
+        if due { evict() }
     }
 
-    /// Removes the least recently used entries until they take at most nine tenths of `maxBytes` (entries of every
-    /// process on the directory count, read from the directory itself).
+    /// Reads the directory, and when the entries (of every process on it) take more than `maxBytes`, removes the
+    /// least recently used until they take at most nine tenths of it. Also removes temporary files that processes
+    /// which died while writing left behind.
     public func evict() {
         var entries = Self.entries(in: directory).sorted { $0.used < $1.used }
         var total = entries.reduce(0) { $0 + $1.bytes }
-        let target = maxBytes / 10 * 9
-        while total > target, !entries.isEmpty {
-            let oldest = entries.removeFirst()
-            if unlink(oldest.path) == 0 || errno == ENOENT { total -= oldest.bytes }
+        if total > maxBytes {
+            let target = maxBytes / 10 * 9
+            while total > target, !entries.isEmpty {
+                let oldest = entries.removeFirst()
+                if unlink(oldest.path) == 0 || errno == ENOENT { total -= oldest.bytes }
+            }
         }
-        lock.withLock { estimatedBytes = total }
+        Self.removeAbandonedTemporaries(in: directory)
+        lock.withLock {
+            estimatedBytes = total
+            writtenSinceScan = 0
+        }
+    }
+
+    /// Removes `.<key>.<pid>.<random>.tmp` files older than `abandonedAfter`: a writer renames its file into place
+    /// within moments, so an old one belongs to a process that was killed while writing.
+    static func removeAbandonedTemporaries(in directory: String, now: Double = Date().timeIntervalSince1970) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            let path = directory + "/" + name
+            var status = stat()
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
+            let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
+            if now - modified > abandonedAfter { unlink(path) }
+        }
     }
 
     /// Bytes of the entries now in the directory.

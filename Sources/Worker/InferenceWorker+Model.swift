@@ -53,8 +53,14 @@ extension InferenceWorker {
             }
         }
         guard !starting.isEmpty else { return 0 }
-        try withStore("starting tasks") {
-            try $0.start(starting.map(\.0.task.taskID), worker: configuration.workerName)
+        do {
+            try withStore("starting tasks") {
+                try $0.start(starting.map(\.0.task.taskID), worker: configuration.workerName)
+            }
+        } catch  where stop.isRaised {
+            // Stopping while the database is away: these tasks stay queued and go back with their messages, and
+            // the tasks the model has in hand still finish.
+            return 0
         }
         try hooks.starting(starting.map(\.0.task))
         for (pending, request) in starting {

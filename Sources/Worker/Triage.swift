@@ -33,8 +33,9 @@ struct Triage: Sendable {
     }
 
     func decide(_ task: TaskRow?, delivery: Delivery) -> TaskDecision {
-        // Its job was deleted, or this is a redelivery of finished work.
-        guard let task, task.status != .done, task.status != .cancelled else { return .settled }
+        // Its job was deleted, or this is a redelivery of finished work (a retry sets failed tasks back to queued
+        // before it publishes them, so a failed task delivered again is a duplicate, not a retry).
+        guard let task, !task.status.isFinal else { return .settled }
         if task.jobCancelled { return .cancel }
         if delivery.isDeadLetter {
             // Returned too often, but the model did not start on it each time (stopped or preempted workers, lost

@@ -82,6 +82,9 @@ struct WorkerCommand: ParsableCommand {
         guard batchSize >= 1, stepTokens >= 1, prefillChunk >= 1 else {
             throw ValidationError("--batch-size, --step-tokens and --prefill-chunk must be ≥ 1")
         }
+        guard prefillChunk <= stepTokens else {
+            throw ValidationError("--prefill-chunk (\(prefillChunk)) must be at most --step-tokens (\(stepTokens))")
+        }
         guard consumerTimeout > 0, consumerTimeout <= 86_400 * 365 else {
             throw ValidationError("--consumer-timeout must be > 0 seconds and at most a year")
         }

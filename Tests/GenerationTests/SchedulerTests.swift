@@ -197,6 +197,70 @@ final class MemoryEmbeddingCache: VisualEmbeddingCache {
         #expect(finished[1]! < finished[0]!, "the 2-token answer did not wait for the 12-token caption: \(finished)")
     }
 
+    @Test(arguments: [ComputePrecision.bf16, .int8])
+    func aPromptEndingAtTheImageSharesNoPrefixWithPromptsThatGoOn(_ precision: ComputePrecision) throws {
+        let model = try Self.model(precision)
+        let engine = InferenceEngine(model: model)
+        let caption = try Self.requests(model)[0]
+        // The same image and text before it, but nothing after it: its prefix stops one row short of the caption's.
+        var bare = caption
+        bare.promptTemplate = "<image>" + TaskPrompt.imageMarker
+        let requests = [bare, caption, bare, caption]
+        let together = try Self.run(requests, engine: engine, arrival: { $0 * 3 }).outputs
+        #expect(together.differences(from: try Self.alone(requests, engine: engine)).isEmpty)
+    }
+
+    @Test func aBeamSearchGrowsPastItsReserveInMemorySizedForIt() throws {
+        let model = try Self.model(.bf16)
+        var request = try Self.requests(model)[0]
+        request.parameters.beamCount = 2
+        request.parameters.maxNewTokens = 60
+        request.parameters.minNewTokens = 60
+        // The engine sizes its memory for exactly this request: the beams' rows, side by side, must move together.
+        let result = try InferenceEngine(model: model).results([request])[0].get()
+        #expect(result.tokens.count == 60)
+    }
+
+    @Test func aRequestWhosePrefixSplitsTheFreeMemoryComputesItAgainRatherThanFail() throws {
+        let model = try Self.model(.bf16)
+        let engine = InferenceEngine(model: model)
+        let all = try Self.requests(model)
+        var short = all[0]  // a caption on the first image
+        short.parameters.maxNewTokens = 1
+        short.parameters.minNewTokens = 1
+        var long = all[7]  // the long question on the second image
+        long.parameters.maxNewTokens = 32
+        long.parameters.minNewTokens = 32
+        // Memory for the long question alone, exactly. Its prefix starts beside the caption's, the caption's row
+        // after both; when the caption ends, the free memory lies on either side of the question's prefix.
+        var configuration = Self.configuration
+        configuration.maxRows = 1
+        configuration.kvPositions = try engine.scheduler(for: [long]).kvPositions
+        let scheduler = Scheduler(engine: engine, configuration: configuration)
+        scheduler.submit(short, id: 0)
+        scheduler.submit(long, id: 1)
+        let completions = scheduler.drain()
+        #expect(completions.count == 2)
+        let answer = try #require(completions.first { $0.id == 1 }).result.get()
+        #expect(answer.tokens == (try Self.run([long], engine: engine).outputs.tokens[0]))
+    }
+
+    @Test func moreBeamsThanRowsFailAtOnce() throws {
+        let model = try Self.model(.bf16)
+        var request = try Self.requests(model)[0]
+        request.parameters.beamCount = 3
+        var narrow = Self.configuration
+        narrow.maxRows = 2
+        let scheduler = Scheduler(engine: InferenceEngine(model: model), configuration: narrow)
+        scheduler.submit(request, id: 0)
+        let completions = scheduler.drain()
+        #expect(completions.count == 1)
+        #expect(throws: (any Error).self) { try completions[0].result.get() }
+        if case let .failure(error) = completions[0].result {
+            #expect("\(error)".contains("num_beams 3 is more than the 2 sequences"), "\(error)")
+        }
+    }
+
     @Test func aRequestThatCannotFitFailsAloneWithTheReason() throws {
         let model = try Self.model(.bf16)
         var requests = try Self.requests(model)

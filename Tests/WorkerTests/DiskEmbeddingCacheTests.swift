@@ -69,6 +69,34 @@ import Testing
         #expect(cache.tokens(for: Self.key("d"), count: Self.values.count) != nil)
     }
 
+    @Test func severalProcessesOnOneDirectoryStayWithinTheSizeTogether() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let entry = 112 + Self.values.count * 4
+        let size = entry * 40
+        // Four caches (four workers of a host), each writing entries of its own: none alone passes the size.
+        let caches = try (0..<4).map { _ in try DiskEmbeddingCache(directory: path, maxBytes: size) }
+        for index in 0..<30 {
+            for (number, cache) in caches.enumerated() { cache.store(Self.values, for: Self.key("\(number)-\(index)")) }
+        }
+        #expect(caches[0].bytes <= size + 4 * (size / 20 + entry), "\(caches[0].bytes) bytes for a size of \(size)")
+    }
+
+    @Test func temporaryFilesOfWritersThatDiedAreRemoved() throws {
+        let path = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let abandoned = path + "/." + Self.key("a") + ".4242.17.tmp",
+            fresh = path + "/." + Self.key("b") + ".4243.18.tmp"
+        for file in [abandoned, fresh] { try Data(count: 100).write(to: URL(fileURLWithPath: file)) }
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -DiskEmbeddingCache.abandonedAfter - 60)],
+            ofItemAtPath: abandoned)
+        _ = try DiskEmbeddingCache(directory: path, maxBytes: 1 << 20)
+        #expect(!FileManager.default.fileExists(atPath: abandoned), "left by a writer that died")
+        #expect(FileManager.default.fileExists(atPath: fresh), "perhaps being written now")
+    }
+
     @Test func concurrentWritersLeaveWholeEntries() throws {
         let path = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: path) }

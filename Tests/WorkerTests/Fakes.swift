@@ -226,6 +226,10 @@ final class FakeStore: TaskStore {
     var transientFailures = 0
     /// Calls to `start`, with the tasks the model was about to start on.
     var starts: [[Int64]] = []
+    /// Calls to `start` that fail with a transient error (the database went away as tasks were starting), and
+    /// what happens at each.
+    var startFailures = 0
+    var onStartFailure: () -> Void = {}
     private var nextID: Int64 = 0
 
     var isHealthy: Bool { true }
@@ -263,6 +267,11 @@ final class FakeStore: TaskStore {
 
     func start(_ ids: [Int64], worker: String) throws {
         try call()
+        if startFailures > 0 {
+            startFailures -= 1
+            onStartFailure()
+            throw FakeError(transient: true, "connection lost")
+        }
         starts.append(ids)
         for id in ids where rows[id]!.status != .done && rows[id]!.status != .cancelled {
             rows[id]!.status = .running

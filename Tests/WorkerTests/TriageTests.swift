@@ -24,6 +24,9 @@ import Testing
         #expect(triage.decide(nil, delivery: delivery()) == .settled)
         #expect(triage.decide(task(status: .done), delivery: delivery()) == .settled)
         #expect(triage.decide(task(status: .cancelled), delivery: delivery()) == .settled)
+        // A failed task published again without a retry (which sets it back to queued first) is a duplicate: a
+        // poison task does not run again.
+        #expect(triage.decide(task(status: .failed), delivery: delivery(redelivered: true)) == .settled)
         var cancelled = task()
         cancelled.jobCancelled = true
         #expect(triage.decide(cancelled, delivery: delivery()) == .cancel)

@@ -148,16 +148,23 @@ import Testing
         badTemplate[0].promptTemplate = "no image marker"
         let tooLong = harness.store.add(
             [WorkerHarness.images[4]], kind: .caption, generation: #"{"max_new_tokens":100000}"#)
-        harness.publish(good + missing + badSettings + badTemplate + tooLong)
+        // Sizes that would overflow, and more beams than the worker decodes at once (8 rows).
+        let overflowing = harness.store.add(
+            [WorkerHarness.images[5]], kind: .caption, generation: #"{"max_new_tokens":9223372036854775807}"#)
+        let tooWide = harness.store.add(
+            [WorkerHarness.images[6]], kind: .caption, generation: #"{"max_new_tokens":4,"num_beams":9}"#)
+        harness.publish(good + missing + badSettings + badTemplate + tooLong + overflowing + tooWide)
         harness.broker.publish(Array("not a task".utf8), to: .model("tiny"))
         harness.startWorker()
         try harness.runToCompletion()
-        #expect(harness.store.counts == [.done: 2, .failed: 4])
+        #expect(harness.store.counts == [.done: 2, .failed: 6])
         let errors = harness.store.errors
         #expect(errors[missing[0].taskID]?.contains("/no/such/image.jpg") == true)
         #expect(errors[badSettings[0].taskID]?.contains("max_new_tokens") == true)
         #expect(errors[badTemplate[0].taskID]?.contains("<ImageHere>") == true)
         #expect(errors[tooLong[0].taskID]?.contains("positions") == true, "\(errors)")
+        #expect(errors[overflowing[0].taskID]?.contains("max_new_tokens must be between 1 and") == true)
+        #expect(errors[tooWide[0].taskID]?.contains("num_beams 9 is more than the 8 sequences") == true)
         let parked = harness.broker.messages(in: .rejected)
         #expect(parked.count == 1 && parked[0].headers["x-infmllm-error"]?.contains("malformed") == true)
     }
@@ -229,6 +236,33 @@ import Testing
         try harness.runToCompletion()
         #expect(harness.store.counts == [.done: 3, .failed: 1])
         #expect(harness.store.errors[victim]?.contains("could not be stored: no room for task \(victim)") == true)
+    }
+
+    @Test func aStopWhileTheDatabaseIsAwayFinishesTheTasksInHandAndLeavesTheRestQueued() throws {
+        let harness = WorkerHarness(scheduling: SchedulerConfiguration(maxRows: 2, kvPositions: 4096))
+        harness.configuration.prefetch = 8
+        let tasks = harness.store.add(
+            Array(WorkerHarness.images.prefix(8)), generation: #"{"max_new_tokens":6,"min_new_tokens":6}"#)
+        harness.publish(tasks)
+        // While the first tasks decode, the database goes away, and the stop comes while the worker waits for it
+        // to start the next ones.
+        harness.startWorker(
+            hooks: WorkerHooks(beforeStep: { [harness] in
+                if harness.worker.scheduler.statistics.steps == 1 {
+                    harness.store.startFailures = 1
+                    harness.store.onStartFailure = { harness.stop.raise() }
+                }
+            }))
+        try harness.run { false }  // until the worker stops on its own
+        let first = harness.store.starts.count
+        #expect(harness.stop.isRaised && harness.store.startFailures == 0)
+        let counts = harness.store.counts
+        #expect(counts[.running] == nil && (counts[.done] ?? 0) > 0 && (counts[.queued] ?? 0) > 0, "\(counts)")
+        #expect(harness.broker.unacknowledged == 0)
+        harness.startWorker()
+        try harness.runToCompletion()
+        #expect(harness.store.counts == [.done: 8] && harness.store.starts.count > first)
+        #expect(harness.store.rows.values.allSatisfy { $0.attempts == 1 }, "no task started twice")
     }
 
     @Test func lostConnectionsAreRetriedAndNothingIsLostOrDoubled() throws {
