@@ -173,8 +173,12 @@ import Testing
         func run(kvPositions: Int) throws -> (tokens: [Int64: [Int]], preemptions: Int) {
             let harness = WorkerHarness(
                 scheduling: SchedulerConfiguration(maxRows: 8, kvPositions: kvPositions, decodeReserve: 2))
+            // Six questions on one image: one message, one prefix, and the six admitted at once, whatever the
+            // timing of the image's reading. In 160 positions (10 blocks) they cannot all grow to 20 new tokens.
+            let questions = ["What is it?", "Is it red?", "Who is there?", "Where is it?", "How many?", "Why?"]
             let tasks = harness.store.add(
-                Array(WorkerHarness.images.prefix(6)), generation: #"{"max_new_tokens":20,"min_new_tokens":20}"#)
+                Array(repeating: WorkerHarness.images[0], count: 6), texts: questions, kind: .vqa,
+                generation: #"{"max_new_tokens":20,"min_new_tokens":20}"#)
             harness.publish(tasks)
             harness.startWorker()
             try harness.runToCompletion()
