@@ -9,7 +9,8 @@ swift build -c release --product infmllm >/dev/null
 bin=$(swift build -c release --show-bin-path)/infmllm
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 export INFMLLM_QUEUE_PREFIX=bench-$$
-"$bin" model init --preset tiny --seed 1 --out "$work/model" >/dev/null
+# The folder is named after the model key that `--model tiny` routes by.
+"$bin" model init --preset tiny --seed 1 --out "$work/tiny" >/dev/null
 mkdir -p "$work/img"
 for ((i = 0; i < run_tasks; i++)); do ln -s "$PWD/Tests/ImagingTests/Fixtures/images/rgb_64x64.png" "$work/img/$i.png"; done
 python3 -c "import json,sys; [print(json.dumps({'image': f'/nonexistent/{i}.jpg'})) for i in range(int(sys.argv[1]))]" "$enqueue_tasks" >"$work/m.jsonl"
@@ -20,7 +21,7 @@ python3 -c "print(f'enqueue: {int($enqueue_tasks)} tasks in {$t1-$t0:.2f} s = {$
 "$bin" cancel "bench-enqueue-$$" >/dev/null
 python3 - "$INFMLLM_QUEUE_PREFIX" <<'PY'
 import subprocess, sys
-subprocess.run(["rabbitmqctl", "-q", "purge_queue", sys.argv[1] + ".tasks"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+subprocess.run(["rabbitmqctl", "-q", "purge_queue", sys.argv[1] + ".model.tiny"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 PY
 
 for workers in 1 2; do
@@ -29,7 +30,7 @@ for workers in 1 2; do
     t0=$(now)
     pids=()
     for ((w = 0; w < workers; w++)); do
-        "$bin" worker --model "$work/model" --batch-size 16 --threads 1 --name "bench-$w" 2>/dev/null & pids+=($!)
+        "$bin" worker --model "$work/tiny" --batch-size 16 --threads 1 --name "bench-$w" 2>/dev/null & pids+=($!)
     done
     "$bin" progress "$job" --interval 0.1 >/dev/null
     t1=$(now)
