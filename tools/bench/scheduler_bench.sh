@@ -3,7 +3,7 @@
 # PostgreSQL, one worker at a time on an otherwise quiet machine:
 #   ground  a grounding-annotation job on the 7b preset in bf16: 20 images, 8 expressions each (tasks per hour)
 #   mixed   a mixed job on the slice preset: half VQA with 1-4 new tokens, half captions with 8-48 (tokens per second,
-#           and how long a VQA task takes from its start to its result); today's worker on the queue as it comes
+#           and how long a VQA task takes from its start to its result); the static worker on the queue as it comes
 #           and on the same tasks sorted by setting (its best case: every batch uniform)
 #   cache   a second VQA job over the first job's images with the embedding cache on, in a fresh worker (7b)
 #
