@@ -39,8 +39,7 @@ public final class DiskEmbeddingCache: VisualEmbeddingCache, @unchecked Sendable
         self.directory = directory
         self.maxBytes = maxBytes
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        estimatedBytes = Self.entries(in: directory).reduce(0) { $0 + $1.bytes }
-        Self.removeAbandonedTemporaries(in: directory)
+        estimatedBytes = Self.scan(directory).reduce(0) { $0 + $1.bytes }
     }
 
     private func path(_ key: String) -> String { directory + "/" + key + Self.suffix }
@@ -114,7 +113,7 @@ public final class DiskEmbeddingCache: VisualEmbeddingCache, @unchecked Sendable
     /// least recently used until they take at most nine tenths of it. Also removes temporary files that processes
     /// which died while writing left behind.
     public func evict() {
-        var entries = Self.entries(in: directory).sorted { $0.used < $1.used }
+        var entries = Self.scan(directory).sorted { $0.used < $1.used }
         var total = entries.reduce(0) { $0 + $1.bytes }
         if total > maxBytes {
             let target = maxBytes / 10 * 9
@@ -123,36 +122,35 @@ public final class DiskEmbeddingCache: VisualEmbeddingCache, @unchecked Sendable
                 if unlink(oldest.path) == 0 || errno == ENOENT { total -= oldest.bytes }
             }
         }
-        Self.removeAbandonedTemporaries(in: directory)
         lock.withLock {
             estimatedBytes = total
             writtenSinceScan = 0
         }
     }
 
-    /// Removes `.<key>.<pid>.<random>.tmp` files older than `abandonedAfter`: a writer renames its file into place
-    /// within moments, so an old one belongs to a process that was killed while writing.
-    static func removeAbandonedTemporaries(in directory: String, now: Double = Date().timeIntervalSince1970) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
-            let path = directory + "/" + name
-            var status = stat()
-            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
-            let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
-            if now - modified > abandonedAfter { unlink(path) }
-        }
-    }
-
     /// Bytes of the entries now in the directory.
-    public var bytes: Int { Self.entries(in: directory).reduce(0) { $0 + $1.bytes } }
+    public var bytes: Int { Self.scan(directory).reduce(0) { $0 + $1.bytes } }
 
-    private static func entries(in directory: String) -> [(path: String, bytes: Int, used: Double)] {
+    /// The entries in `directory`, with their sizes and last uses, in one reading of it. Temporary files
+    /// (`.<key>.<pid>.<random>.tmp`) older than `abandonedAfter` are removed on the way: a writer renames its file
+    /// into place within moments, so an old one belongs to a process that was killed while writing.
+    private static func scan(_ directory: String, now: Double = Date().timeIntervalSince1970) -> [(
+        path: String, bytes: Int, used: Double
+    )] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasSuffix(suffix) && !$0.hasPrefix(".") }.compactMap { name in
+        return names.compactMap { name in
+            let entry = name.hasSuffix(suffix) && !name.hasPrefix(".")
+            let temporary = name.hasPrefix(".") && name.hasSuffix(".tmp")
+            guard entry || temporary else { return nil }
             let path = directory + "/" + name
             var status = stat()
             guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
-            return (path, Int(status.st_size), Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
+            let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
+            if temporary {
+                if now - modified > abandonedAfter { unlink(path) }
+                return nil
+            }
+            return (path, Int(status.st_size), modified)
         }
     }
 

@@ -52,9 +52,10 @@ struct ProgressCommand: ParsableCommand {
             let now = Date()
             // Tasks per second since this command started watching: steady under a worker that finishes tasks in
             // bursts (an image's tasks together) with long pauses between.
-            if first == nil { first = (now, finished) }
-            let watched = now.timeIntervalSince(first!.time)
-            let rate = watched > 0 ? Double(finished - first!.finished) / watched : 0
+            let origin = first ?? (now, finished)
+            first = origin
+            let watched = now.timeIntervalSince(origin.time)
+            let rate = watched > 0 ? Double(finished - origin.finished) / watched : 0
             let remaining = summary.total - finished
             let eta = Self.eta(remaining: remaining, rate: rate)
             let consumers = summary.isFinished ? nil : JobServices.consumers(of: summary.model, publisher: publisher)

@@ -11,8 +11,9 @@
 #
 # BASE_BINARY is `infmllm` built from the commit before the scheduler (git worktree add ../base 042ca9b; swift build
 # -c release --product infmllm there). Environment: THREADS [2], BATCH [8], GROUND_TOKENS [24], SIDES [base new: the
-# workers the ground scenario runs; the base side takes over an hour on two cores], OUT [a temporary folder; the 7b and
-# slice checkpoints are written there unless MODEL_7B / MODEL_SLICE name them].
+# workers the ground scenario runs; the base side takes over an hour on two cores], MIXED_SIDES [base-mixed
+# base-sorted new-mixed], OUT [a temporary folder; the 7b and slice checkpoints are written there unless MODEL_7B /
+# MODEL_SLICE name them].
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 base=$1
@@ -137,7 +138,7 @@ PY
                 --min-new-tokens "$count" >/dev/null 2>&1
         done
     }
-    for side in base-mixed base-sorted new-mixed; do
+    for side in ${MIXED_SIDES:-base-mixed base-sorted new-mixed}; do
         binary=$base
         [[ $side == new-* ]] && binary=$new
         suffix=$side-$stamp
