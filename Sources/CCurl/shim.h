@@ -35,6 +35,27 @@ static inline CURLcode infmllm_curl_set_header(CURL *handle, infmllm_curl_write_
     return curl_easy_setopt(handle, CURLOPT_HEADERDATA, context);
 }
 
+typedef curl_socket_t (*infmllm_curl_opensocket_callback)(void *context, curlsocktype purpose,
+                                                          struct curl_sockaddr *address);
+
+/// Routes every socket the transfer opens through `callback`, which sees the address about to be connected.
+static inline CURLcode infmllm_curl_set_opensocket(CURL *handle, infmllm_curl_opensocket_callback callback,
+                                                   void *context) {
+    CURLcode code = curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, callback);
+    if (code != CURLE_OK) return code;
+    return curl_easy_setopt(handle, CURLOPT_OPENSOCKETDATA, context);
+}
+
+/// The socket libcurl would have opened for `address`.
+static inline curl_socket_t infmllm_curl_open_socket(const struct curl_sockaddr *address) {
+    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+/// The socket address (sockaddr_in or sockaddr_in6) inside `address`.
+static inline const void *infmllm_curl_socket_address(const struct curl_sockaddr *address) {
+    return &address->addr;
+}
+
 static inline curl_version_info_data *infmllm_curl_version(void) { return curl_version_info(CURLVERSION_NOW); }
 
 static inline CURLcode infmllm_curl_get_long(CURL *handle, CURLINFO info, long *value) {

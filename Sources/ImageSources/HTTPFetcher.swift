@@ -18,11 +18,16 @@ public struct FetchSettings: Sendable {
     public var backoff: Double
     /// The longest Retry-After honoured, in seconds.
     public var maxRetryAfter: Double
+    /// Whether URLs may reach loopback, private, link-local, CGNAT, multicast and other non-public addresses. When
+    /// false, the address of every connection (each redirect's included) is checked as it is opened, so a name
+    /// that resolves differently later cannot slip past, and a refused one sends no request.
+    public var allowPrivateAddresses: Bool
 
     public init(
         timeout: Double = 60, attempts: Int = 4, maxRedirects: Int = 5, backoff: Double = 0.5,
-        maxRetryAfter: Double = 60
+        maxRetryAfter: Double = 60, allowPrivateAddresses: Bool = false
     ) {
+        self.allowPrivateAddresses = allowPrivateAddresses
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.maxRedirects = maxRedirects
@@ -85,6 +90,8 @@ final class HTTPFetcher: @unchecked Sendable {
         var bytes: [UInt8] = []
         let limit: Int
         var exceeded = false
+        /// The non-public address a connection was refused to, and its range.
+        var refused: (address: String, range: String)?
         init(limit: Int) { self.limit = limit }
     }
 
@@ -116,7 +123,26 @@ final class HTTPFetcher: @unchecked Sendable {
                 sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
                 return length
             }, context)
+        if !settings.allowPrivateAddresses {
+            _ = infmllm_curl_set_opensocket(
+                handle,
+                { context, _, address in
+                    guard let context, let address else { return CURL_SOCKET_BAD }
+                    let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
+                    let (range, text) = PrivateAddress.classify(infmllm_curl_socket_address(address))
+                    if let range {
+                        sink.refused = (text, range)
+                        return CURL_SOCKET_BAD
+                    }
+                    return infmllm_curl_open_socket(address)
+                }, context)
+        }
         let code = curl_easy_perform(handle)
+        if let refused = sink.refused, code != CURLE_OK {
+            return .permanent(
+                "refused to connect to \(refused.address) (\(refused.range)): workers fetch from non-public "
+                    + "addresses only with --allow-private-urls")
+        }
         var status = 0
         _ = infmllm_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)
         var retryAfter: curl_off_t = 0

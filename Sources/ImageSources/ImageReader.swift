@@ -6,11 +6,14 @@ import Foundation
 public final class ImageReader: Sendable {
     /// The largest image, in bytes, read from any source.
     public let maxBytes: Int
+    /// Which local files and archives may be read.
+    public let files: LocalFiles
     private let http: HTTPFetcher
     private let archives = ArchiveShelf()
 
-    public init(fetch: FetchSettings = FetchSettings(), maxBytes: Int = 64 << 20) {
+    public init(fetch: FetchSettings = FetchSettings(), maxBytes: Int = 64 << 20, files: LocalFiles? = nil) {
         self.maxBytes = maxBytes
+        self.files = files ?? .anywhere
         http = HTTPFetcher(settings: fetch)
     }
 
@@ -26,37 +29,17 @@ public final class ImageReader: Sendable {
     public func bytes(of uri: String) throws -> [UInt8] {
         switch try ImageLocation(uri) {
         case let .file(path):
-            let data: Data
-            do {
-                data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
-            } catch {
-                throw ImageSourceError(source: uri, reason: Self.reason(error))
-            }
-            guard data.count <= maxBytes else {
-                throw ImageSourceError(source: uri, reason: "\(data.count) bytes, over the \(maxBytes)-byte limit")
-            }
-            return [UInt8](data)
+            return try files.read(path, uri: uri, limit: maxBytes)
         case let .http(url):
             return try http.fetch(url, limit: maxBytes)
         case let .tarMember(archive, member), let .zipMember(archive, member):
-            return try archives.read(member: member, of: archive, uri: uri, limit: maxBytes)
+            let admitted = try files.admit(archive, uri: uri)
+            return try archives.read(member: member, of: admitted, uri: uri, limit: maxBytes)
         }
     }
 
     /// The regular members of an archive, in archive order, and why listing stopped early, if it did.
     public func members(ofArchive path: String) throws -> (names: [String], problem: String?) {
         try archives.members(of: path)
-    }
-
-    private static func reason(_ error: Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain
-        {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if nsError.domain == NSCocoaErrorDomain && nsError.code == NSFileReadNoSuchFileError {
-            return "no such file"
-        }
-        return nsError.localizedDescription
     }
 }

@@ -117,9 +117,8 @@ enum ImageFormat: Equatable {
         } else if bytes.count >= 12 && slice(4..<8) == Array("ftyp".utf8) {
             self = .other("HEIF/AVIF or MP4")
         } else {
-            let head = bytes.prefix(8).map { byte in byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
-            }
-            self = .other("unrecognised data starting \(head.joined(separator: " "))")
+            // The bytes themselves are never quoted: a reason is shown to whoever enqueued the task.
+            self = .other("unrecognised data (\(bytes.count) bytes)")
         }
     }
 

@@ -87,7 +87,8 @@ public final class InferenceWorker {
             worker: configuration.workerName)
         triage = Triage(ownKey: configuration.modelKey, deliveryLimit: configuration.deliveryLimit)
         pipeline = ImagePipeline(
-            reader: ImageReader(fetch: configuration.fetch, maxBytes: configuration.maxImageBytes),
+            reader: ImageReader(
+                fetch: configuration.fetch, maxBytes: configuration.maxImageBytes, files: configuration.localFiles),
             decoder: ImageDecoder(maxPixels: configuration.maxImagePixels),
             preprocessor: scheduler.engine.model.preprocessor, concurrency: configuration.fetchConcurrency)
         outbox = TaskOutbox(publisher: services.publisher)

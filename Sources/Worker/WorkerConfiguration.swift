@@ -27,13 +27,16 @@ public struct WorkerConfiguration: Sendable {
     public var fetch: FetchSettings
     public var maxImageBytes: Int
     public var fetchConcurrency: Int
+    /// Which local files and archives tasks may read.
+    public var localFiles: LocalFiles
 
     public init(
         modelName: String, deliveryLimit: Int = 5, prefetch: Int = 16, initialPrefetch: Int = 8,
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
         republishAfter: Double = 120, consumerTimeout: Double = 1800, fetch: FetchSettings = FetchSettings(),
-        maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16
+        maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16, localFiles: LocalFiles = .anywhere
     ) {
+        self.localFiles = localFiles
         self.modelName = modelName
         self.deliveryLimit = deliveryLimit
         self.prefetch = max(1, prefetch)

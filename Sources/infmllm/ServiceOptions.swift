@@ -25,11 +25,13 @@ struct Setting {
     static let republishAfter = Setting(variable: "INFMLLM_REPUBLISH_AFTER", defaultValue: "120")
     static let embeddingCache = Setting(variable: "INFMLLM_EMBEDDING_CACHE", defaultValue: "")
     static let embeddingCacheSize = Setting(variable: "INFMLLM_EMBEDDING_CACHE_SIZE", defaultValue: "20G")
+    static let imageRoots = Setting(variable: "INFMLLM_IMAGE_ROOTS", defaultValue: "")
+    static let allowPrivateURLs = Setting(variable: "INFMLLM_ALLOW_PRIVATE_URLS", defaultValue: "0")
 
     /// Every setting the binaries read; ops/env.example lists each with its default.
     static let all = [
         databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory, maxImagePixels, republishAfter,
-        embeddingCache, embeddingCacheSize,
+        embeddingCache, embeddingCacheSize, imageRoots, allowPrivateURLs,
     ]
 }
 

@@ -69,6 +69,16 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The largest image file, URL body or archive member read, in bytes.") var maxImageBytes = 64 << 20
     @Option(
         help: ArgumentHelp(
+            "Read local files and archives only under these directories (comma-separated), symbolic links resolved.",
+            discussion: "Env INFMLLM_IMAGE_ROOTS; default: any local path.", valueName: "dir,dir"))
+    var imageRoots: String?
+    @Flag(
+        help: ArgumentHelp(
+            "Fetch URLs that reach loopback, private, link-local, CGNAT or other non-public addresses.",
+            discussion: "Env INFMLLM_ALLOW_PRIVATE_URLS=1; refused by default, on every redirect too."))
+    var allowPrivateUrls = false
+    @Option(
+        help: ArgumentHelp(
             "Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on host:port (default: off).",
             valueName: "host:port"))
     var metricsAddress: String?
@@ -143,8 +153,10 @@ struct WorkerCommand: ParsableCommand {
             initialPrefetch: batchSize, workerName: name, device: ComputeOptions.deviceName(backend),
             maxImagePixels: try images.resolvedMaxImagePixels(environment),
             republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout,
-            fetch: FetchSettings(timeout: fetchTimeout, attempts: fetchAttempts), maxImageBytes: maxImageBytes,
-            fetchConcurrency: fetchConcurrency)
+            fetch: FetchSettings(
+                timeout: fetchTimeout, attempts: fetchAttempts,
+                allowPrivateAddresses: try resolvedAllowPrivateURLs(environment)),
+            maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: try localFiles(environment))
         let databaseURL = services.resolvedDatabaseURL(environment)
         let amqpURL = try AMQPURL(services.resolvedAMQPURL(environment))
         let workerServices = WorkerServices(
@@ -156,6 +168,27 @@ struct WorkerCommand: ParsableCommand {
             weightsFingerprint: try digest.value(log: log), stop: stop, metrics: metrics,
             hooks: WorkerFailpoints.hooks(environment, logger: logger), logger: logger)
         try worker.run()
+    }
+
+    /// The local files tasks may read: under the roots the flag or the environment name, or anywhere.
+    private func localFiles(_ environment: [String: String]) throws -> LocalFiles {
+        let text = Setting.imageRoots.resolve(imageRoots, environment: environment)
+        let roots = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        do {
+            return try LocalFiles(roots: roots)
+        } catch {
+            throw ValidationError("--image-roots: \(error)")
+        }
+    }
+
+    private func resolvedAllowPrivateURLs(_ environment: [String: String]) throws -> Bool {
+        if allowPrivateUrls { return true }
+        let text = Setting.allowPrivateURLs.resolve(nil, environment: environment).lowercased()
+        switch text {
+        case "1", "true", "yes": return true
+        case "0", "false", "no", "": return false
+        default: throw ValidationError("INFMLLM_ALLOW_PRIVATE_URLS=\(text): use 1 or 0")
+        }
     }
 
     /// The embedding cache the flags or the environment name, if any.

@@ -18,7 +18,8 @@ import Testing
         return server
     }
 
-    static let quick = FetchSettings(timeout: 2, attempts: 3, maxRedirects: 5, backoff: 0.3)
+    static let quick = FetchSettings(
+        timeout: 2, attempts: 3, maxRedirects: 5, backoff: 0.3, allowPrivateAddresses: true)
 
     /// Requests for `path` in the access log, once the first has been logged and a little longer (nginx logs a
     /// request just after answering it).
@@ -69,7 +70,7 @@ import Testing
 
     @Test func aBodySlowerThanTheTimeoutFailsAfterEveryAttempt() throws {
         let server = try Self.server()
-        let settings = FetchSettings(timeout: 1, attempts: 2, backoff: 0.1)
+        let settings = FetchSettings(timeout: 1, attempts: 2, backoff: 0.1, allowPrivateAddresses: true)
         let begin = Date()
         #expect {
             try ImageReader(fetch: settings).bytes(of: server.url("/slow/a.png"))
@@ -99,7 +100,8 @@ import Testing
         let server = try Self.server()
         let begin = Date()
         #expect {
-            try ImageReader(fetch: FetchSettings(timeout: 2, attempts: 2, backoff: 0.01)).bytes(of: server.url("/busy"))
+            try ImageReader(fetch: FetchSettings(timeout: 2, attempts: 2, backoff: 0.01, allowPrivateAddresses: true))
+                .bytes(of: server.url("/busy"))
         } throws: { "\($0)".contains("HTTP 429 (after 2 attempts)") }
         #expect(Date().timeIntervalSince(begin) >= 0.9, "waited the server's Retry-After of 1 s, not the backoff")
     }

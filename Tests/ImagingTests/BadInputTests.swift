@@ -35,6 +35,17 @@ import Testing
         }
     }
 
+    /// A reason goes back to whoever enqueued the task: it names what the data is not, never the bytes themselves
+    /// (a path to a secret file would otherwise hand out its start).
+    @Test func unrecognisedDataIsNotQuoted() {
+        let secret = Array("root:x:0:0:root:/root:/bin/bash\n".utf8)
+        #expect { try decoder.decode(secret, source: "/etc/passwd") } throws: { error in
+            let reason = "\(error)"
+            return reason.contains("unrecognised data (32 bytes)") && !reason.contains("72 6f 6f 74")
+                && !reason.contains("root:")
+        }
+    }
+
     @Test func wrongExtensionStillDecodesByContent() throws {
         let image = try decoder.decode(Self.png, source: "actually-a-png.jpg")
         #expect(image.width == 64)

@@ -67,7 +67,9 @@ import Testing
             try? server.put("/flaky/late.png", png)
         }
         fixer.start()
-        try cluster.startWorker(["--fetch-timeout", "1", "--fetch-attempts", "3", "--max-image-bytes", "1048576"])
+        try cluster.startWorker([
+            "--fetch-timeout", "1", "--fetch-attempts", "3", "--max-image-bytes", "1048576", "--allow-private-urls",
+        ])
         _ = try cluster.waitUntilFinished(job: "sources", timeout: 120)
 
         var outcome: [String: (status: String, error: String)] = [:]
