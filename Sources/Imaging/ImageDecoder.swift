@@ -44,6 +44,33 @@ public struct ImageDecoder: Sendable {
         try bytes.withUnsafeBufferPointer { try decode($0, source: source) }
     }
 
+    /// The width and height a JPEG or PNG header declares, read without decoding or allocating any pixels; nil
+    /// when the data is not a JPEG or PNG or its header cannot be read (decoding then says why).
+    public static func dimensions(of bytes: [UInt8]) -> (width: Int, height: Int)? {
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
+            var image = infmllm_image()
+            // A limit of no pixels stops both decoders right after the header, which they have checked.
+            let status: Int32
+            switch ImageFormat(sniffing: buffer) {
+            case .jpeg: status = infmllm_decode_jpeg(base, buffer.count, 0, &image)
+            case .png: status = infmllm_decode_png(base, buffer.count, 0, &image)
+            case .other: return nil
+            }
+            free(image.pixels)
+            guard status == Int32(INFMLLM_IMAGE_TOO_LARGE.rawValue) else { return nil }
+            return (Int(image.width), Int(image.height))
+        }
+    }
+
+    /// The most bytes decoding a `width` x `height` image may hold at once: the codec's samples at their widest
+    /// (16-bit RGBA, 8 bytes a pixel) and row table, then the 8-bit RGB copy.
+    public static func decodingBytes(width: Int, height: Int) -> Int {
+        let pixels = width.multipliedReportingOverflow(by: height)
+        guard !pixels.overflow, pixels.partialValue < Int.max / 16 else { return Int.max }
+        return pixels.partialValue * 11 + height * 8
+    }
+
     /// Decodes file contents held in memory that the caller owns for the duration of the call.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws -> RGBImage {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { throw ImagingError.empty(source: source) }

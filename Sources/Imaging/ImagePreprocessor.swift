@@ -72,30 +72,24 @@ public struct ImagePreprocessor: Sendable {
     }
 
     public func callAsFunction(_ image: RGBImage) -> PreprocessedImage {
-        let square = expandToSquare ? Self.expandedToSquare(image, fill: fillColor) : image
-        let resized = BicubicResampler.resize(square, width: size, height: size)
-        let frame =
-            expandToSquare
-            ? ImageFrame.square(width: image.width, height: image.height)
-            : ImageFrame(width: image.width, height: image.height)
+        guard expandToSquare && image.width != image.height else {
+            let resized = BicubicResampler.resize(image, width: size, height: size)
+            return PreprocessedImage(
+                values: normalized(resized), size: size, frame: ImageFrame(width: image.width, height: image.height))
+        }
+        // The padded square is never allocated: its side may be tens of thousands of pixels.
+        let frame = ImageFrame.square(width: image.width, height: image.height)
+        let resized = BicubicResampler.resizeOnCanvas(
+            image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: fillColor, size: size)
         return PreprocessedImage(values: normalized(resized), size: size, frame: frame)
     }
 
     /// `image` centred on a square canvas of its longer side, filled with `fill`; the offset is
-    /// floor((long - short) / 2), as LLaVA's expand2square pastes it.
+    /// floor((long - short) / 2), as LLaVA's expand2square pastes it. (Preprocessing resizes without building it.)
     public static func expandedToSquare(_ image: RGBImage, fill: (UInt8, UInt8, UInt8)) -> RGBImage {
         guard image.width != image.height else { return image }
-        let side = max(image.width, image.height)
-        var canvas = RGBImage(width: side, height: side, filledWith: fill)
         let frame = ImageFrame.square(width: image.width, height: image.height)
-        let left = frame.left, top = frame.top
-        let rowBytes = image.width * 3
-        for row in 0..<image.height {
-            let destination = ((top + row) * side + left) * 3
-            canvas.pixels.replaceSubrange(
-                destination..<(destination + rowBytes), with: image.pixels[(row * rowBytes)..<((row + 1) * rowBytes)])
-        }
-        return canvas
+        return BicubicResampler.canvas(image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: fill)
     }
 
     /// CHW floats: (value / 255 - mean) / std in single precision, the order of operations torchvision uses.

@@ -32,6 +32,7 @@ final class ImagePipeline: @unchecked Sendable {
     private let reader: ImageReader
     private let decoder: ImageDecoder
     private let preprocessor: ImagePreprocessor
+    private let memory: ImageMemory
     private let work = OperationQueue()
     // Invariant: `done`, `pending` and `nextTicket` are only read and written while holding `condition`.
     private let condition = NSCondition()
@@ -40,7 +41,12 @@ final class ImagePipeline: @unchecked Sendable {
     private var nextTicket = 0
 
     /// - Parameter concurrency: images in progress at once (URLs wait on the network, so many may run).
-    init(reader: ImageReader, decoder: ImageDecoder, preprocessor: ImagePreprocessor, concurrency: Int) {
+    /// - Parameter memory: what images being decoded may hold at once.
+    init(
+        reader: ImageReader, decoder: ImageDecoder, preprocessor: ImagePreprocessor, concurrency: Int,
+        memory: ImageMemory
+    ) {
+        self.memory = memory
         self.reader = reader
         self.decoder = decoder
         self.preprocessor = preprocessor
@@ -54,12 +60,28 @@ final class ImagePipeline: @unchecked Sendable {
             pending += 1
             return nextTicket
         }
-        let (reader, decoder, preprocessor) = (self.reader, self.decoder, self.preprocessor)
+        let (reader, decoder, preprocessor, memory) = (self.reader, self.decoder, self.preprocessor, self.memory)
         work.addOperation { [self] in
             let began = ContinuousClock.now
             let image: Result<Image, ImageFailure>
             do {
-                let decoded = try decoder.decodeWithDigest(try reader.bytes(of: uri), source: uri)
+                let bytes = try reader.bytes(of: uri)
+                // What decoding may take is reserved from the header's size before any pixel is allocated (a
+                // header past the pixel limit is refused by the decoder itself).
+                let cost =
+                    ImageDecoder.dimensions(of: bytes).map { size in
+                        size.width * size.height > decoder.maxPixels
+                            ? 0 : ImageDecoder.decodingBytes(width: size.width, height: size.height)
+                    } ?? 0
+                if cost > 0 {
+                    do {
+                        try memory.reserve(cost)
+                    } catch {
+                        throw ImageSourceError(source: uri, reason: "\(error)")
+                    }
+                }
+                defer { if cost > 0 { memory.release(cost) } }
+                let decoded = try decoder.decodeWithDigest(bytes, source: uri)
                 let input = preprocessor(decoded.image)
                 let elapsed = ContinuousClock.now - began
                 image = .success(

@@ -90,7 +90,8 @@ public final class InferenceWorker {
             reader: ImageReader(
                 fetch: configuration.fetch, maxBytes: configuration.maxImageBytes, files: configuration.localFiles),
             decoder: ImageDecoder(maxPixels: configuration.maxImagePixels),
-            preprocessor: scheduler.engine.model.preprocessor, concurrency: configuration.fetchConcurrency)
+            preprocessor: scheduler.engine.model.preprocessor, concurrency: configuration.fetchConcurrency,
+            memory: ImageMemory(capacity: configuration.imageMemory))
         outbox = TaskOutbox(publisher: services.publisher)
         backoff = Backoff(clock: services.clock)
         holding = HoldingLimit(

@@ -29,13 +29,17 @@ public struct WorkerConfiguration: Sendable {
     public var fetchConcurrency: Int
     /// Which local files and archives tasks may read.
     public var localFiles: LocalFiles
+    /// Bytes images being decoded may hold at once (see `imageMemory(of:maxImagePixels:)`).
+    public var imageMemory: Int
 
     public init(
         modelName: String, deliveryLimit: Int = 5, prefetch: Int = 16, initialPrefetch: Int = 8,
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
         republishAfter: Double = 120, consumerTimeout: Double = 1800, fetch: FetchSettings = FetchSettings(),
-        maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16, localFiles: LocalFiles = .anywhere
+        maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16, localFiles: LocalFiles = .anywhere,
+        imageMemory: Int = 1 << 30
     ) {
+        self.imageMemory = imageMemory
         self.localFiles = localFiles
         self.modelName = modelName
         self.deliveryLimit = deliveryLimit
@@ -49,6 +53,13 @@ public struct WorkerConfiguration: Sendable {
         self.fetch = fetch
         self.maxImageBytes = maxImageBytes
         self.fetchConcurrency = max(1, fetchConcurrency)
+    }
+
+    /// The share of `budget` (memory beyond the weights) a worker keeps for decoding images: room for two of the
+    /// largest images allowed, at most a quarter of the budget, at least 64 MiB. The model's working memory is sized
+    /// from the rest.
+    public static func imageMemory(of budget: Int, maxImagePixels: Int) -> Int {
+        ImageMemory.share(of: budget, maxImagePixels: maxImagePixels)
     }
 
     /// The routing key of the worker's model.

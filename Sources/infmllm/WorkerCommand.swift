@@ -2,6 +2,7 @@
 // SIGTERM/SIGINT.
 
 import ArgumentParser
+import CUDABackend
 import Foundation
 import Generation
 import ImageSources
@@ -137,8 +138,15 @@ struct WorkerCommand: ParsableCommand {
         let digest = WeightsDigest(directory: model)
         let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
         try compute.checkLoaded(backend)
+        // Images being decoded live in host memory: their share comes out of the budget the model is sized from
+        // (on a GPU, out of what the host has beside it).
+        let maxImagePixels = try images.resolvedMaxImagePixels(environment)
+        var budget = try compute.memoryBudget(for: vlm)
+        let imageMemory = WorkerConfiguration.imageMemory(
+            of: backend is CUDABackend ? ComputeOptions.machineMemory() / 2 : budget, maxImagePixels: maxImagePixels)
+        if !(backend is CUDABackend) { budget -= imageMemory }
         let engine = InferenceEngine(
-            model: vlm, memoryBudget: try compute.memoryBudget(for: vlm),
+            model: vlm, memoryBudget: budget,
             scheduling: SchedulerConfiguration(
                 maxRows: batchSize, tokenBudget: stepTokens, prefillChunk: prefillChunk, kvPositions: 0))
         let cache = try openEmbeddingCache(environment, log: log)
@@ -151,12 +159,13 @@ struct WorkerCommand: ParsableCommand {
         let configuration = WorkerConfiguration(
             modelName: servedModel, deliveryLimit: topology.deliveryLimit, prefetch: prefetch ?? 2 * batchSize,
             initialPrefetch: batchSize, workerName: name, device: ComputeOptions.deviceName(backend),
-            maxImagePixels: try images.resolvedMaxImagePixels(environment),
+            maxImagePixels: maxImagePixels,
             republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout,
             fetch: FetchSettings(
                 timeout: fetchTimeout, attempts: fetchAttempts,
                 allowPrivateAddresses: try resolvedAllowPrivateURLs(environment)),
-            maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: try localFiles(environment))
+            maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: try localFiles(environment),
+            imageMemory: imageMemory)
         let databaseURL = services.resolvedDatabaseURL(environment)
         let amqpURL = try AMQPURL(services.resolvedAMQPURL(environment))
         let workerServices = WorkerServices(

@@ -119,6 +119,15 @@ import Testing
         #expect(runs > 20)
     }
 
+    @Test func dimensionsComeFromTheHeaderAlone() {
+        #expect(ImageDecoder.dimensions(of: Self.pngHeader(width: 100_000, height: 3))! == (100_000, 3))
+        #expect(ImageDecoder.dimensions(of: Self.jpeg)! == (640, 427))
+        #expect(ImageDecoder.dimensions(of: Self.png)! == (64, 64))
+        #expect(ImageDecoder.dimensions(of: Array("not an image".utf8)) == nil)
+        #expect(ImageDecoder.decodingBytes(width: 640, height: 427) == 640 * 427 * 11 + 427 * 8)
+        #expect(ImageDecoder.decodingBytes(width: Int.max / 2, height: 3) == Int.max)
+    }
+
     static func pngHeader(width: UInt32, height: UInt32) -> [UInt8] {
         func be(_ value: UInt32) -> [UInt8] {
             (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) }

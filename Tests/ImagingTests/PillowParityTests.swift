@@ -45,6 +45,11 @@ import Testing
         let worstSquared = zip(squared.pixels, ImageFixtures.bytes(testCase.squared)).map { abs(Int($0) - Int($1)) }
             .max()
         #expect(worstSquared ?? 0 <= 1, "expand2square: \(worstSquared ?? 0) levels off")
+        let frame = ImageFrame.square(width: image.width, height: image.height)
+        let withoutCanvas = BicubicResampler.resizeOnCanvas(
+            image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: (fill[0], fill[1], fill[2]),
+            size: size)
+        #expect(withoutCanvas == squared, "the canvas-free resize gives the canvas's pixels")
     }
 
     @Test func normalizedTensorsMatchWithin1e5() throws {

@@ -1,0 +1,39 @@
+// The memory images being decoded may hold: a reservation waits for room, one larger than the whole share fails at
+// once, and the share is carved from the worker's memory budget.
+
+import Foundation
+import Testing
+
+@testable import Worker
+
+@Suite struct ImageMemoryTests {
+    @Test func aReservationWaitsUntilAnotherIsReleased() throws {
+        let memory = ImageMemory(capacity: 100)
+        try memory.reserve(70)
+        let reserved = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? memory.reserve(50)
+            reserved.signal()
+        }
+        // It cannot get in while 70 are held: it waits.
+        while memory.waiters == 0 { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(memory.inUse == 70)
+        memory.release(70)
+        reserved.wait()
+        #expect(memory.inUse == 50)
+        memory.release(50)
+    }
+
+    @Test func anImageLargerThanTheShareFailsAtOnce() {
+        let memory = ImageMemory(capacity: 1 << 20)
+        #expect { try memory.reserve(2 << 20) } throws: { "\($0)".contains("more than the 1.0 MiB") }
+        #expect(memory.inUse == 0)
+    }
+
+    @Test func theShareIsAQuarterOfTheBudgetAtMostAndRoomForTwoLargestImages() {
+        let largest = 19 * 10_000_000  // 10 million pixels in one column: 11 bytes a pixel and 8 a row
+        #expect(WorkerConfiguration.imageMemory(of: 40 << 30, maxImagePixels: 10_000_000) == 2 * largest)
+        #expect(WorkerConfiguration.imageMemory(of: 1 << 30, maxImagePixels: 89_478_485) == 256 << 20)
+        #expect(WorkerConfiguration.imageMemory(of: 100 << 20, maxImagePixels: 89_478_485) == 64 << 20)
+    }
+}
