@@ -66,12 +66,25 @@ struct ExportCommand: ParsableCommand {
             }
     }
 
+    /// `name` as one plain file name: characters other than letters, digits, `.`, `-` and `_` become `_`, and a
+    /// name that is empty or starts with a dot (`.`, `..`, hidden files) gets a `shard` in front.
+    static func safeFileName(_ name: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+        let cleaned = String(name.prefix(200).map { allowed.contains($0) ? $0 : "_" })
+        return cleaned.isEmpty || cleaned.hasPrefix(".") ? "shard" + cleaned : cleaned
+    }
+
+    /// Whether `file` lies inside `root`, once both are standardised (no `.`/`..` left).
+    static func isInside(_ file: URL, _ root: URL) -> Bool {
+        file.standardizedFileURL.path.hasPrefix(root.standardizedFileURL.path + "/")
+    }
+
     /// The output name of each archive: its file name without the extension, and where two archives in different
     /// folders share one, the later ones also a short hash of their path.
     static func shardNames(_ archives: [String]) -> [String: String] {
         var names: [String: String] = [:], taken: Set<String> = []
         for archive in archives.sorted() {
-            var name = ((archive as NSString).lastPathComponent as NSString).deletingPathExtension
+            var name = safeFileName(((archive as NSString).lastPathComponent as NSString).deletingPathExtension)
             if taken.contains(name) { name += "-" + String(SHA256.hex(of: Array(archive.utf8)).prefix(8)) }
             taken.insert(name)
             names[archive] = name
@@ -121,6 +134,7 @@ struct ExportCommand: ParsableCommand {
             }
             for (key, objects) in byKey {
                 let file = root.appendingPathComponent(shard).appendingPathComponent(key + ".json")
+                guard Self.isInside(file, root) else { throw ValidationError("\(file.path) would be outside --output") }
                 try FileManager.default.createDirectory(
                     at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
                 let value: Any = objects.count == 1 ? objects[0] : objects
@@ -128,6 +142,9 @@ struct ExportCommand: ParsableCommand {
                     .write(to: file)
             }
             if !sidecars {
+                guard Self.isInside(root.appendingPathComponent(shard + ".jsonl"), root) else {
+                    throw ValidationError("\(shard).jsonl would be outside --output")
+                }
                 try (lines.joined(separator: "\n") + "\n").write(
                     to: root.appendingPathComponent(shard + ".jsonl"), atomically: true, encoding: .utf8)
             }

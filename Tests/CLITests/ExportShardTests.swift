@@ -1,5 +1,6 @@
 // Naming the files an export writes beside archive shards.
 
+import Foundation
 import Testing
 
 @testable import infmllm
@@ -20,5 +21,24 @@ import Testing
         let names = ExportCommand.shardNames(["/a/s-000.tar", "/b/s-000.tar", "/a/s-001.zip"])
         #expect(names["/a/s-000.tar"] == "s-000" && names["/a/s-001.zip"] == "s-001")
         #expect(names["/b/s-000.tar"]!.hasPrefix("s-000-") && names["/b/s-000.tar"]!.count == "s-000-".count + 8)
+    }
+
+    /// An archive path comes from a task, which a client wrote: its output name is one plain file name, never `..`,
+    /// a hidden file, a path or a control character.
+    @Test func shardNamesAreSanitised() {
+        let archives = ["/data/..", "/data/.", "/x/.hidden.tar", "/y/a\nb c.tar", "/z/.tar", "/w/ok-1_2.tar", "/"]
+        let names = ExportCommand.shardNames(archives)
+        for archive in archives {
+            let name = names[archive]!
+            #expect(!name.isEmpty && !name.hasPrefix(".") && !name.contains("/"), "\(archive): \(name)")
+            #expect(name.allSatisfy { $0.isLetter || $0.isNumber || "._-".contains($0) }, "\(name)")
+        }
+        #expect(names["/w/ok-1_2.tar"] == "ok-1_2")
+        #expect(names["/y/a\nb c.tar"] == "a_b_c")
+        #expect(names["/data/.."]!.hasPrefix("shard"))
+        let root = URL(fileURLWithPath: "/tmp/out")
+        #expect(ExportCommand.isInside(root.appendingPathComponent("s/a.json"), root))
+        #expect(!ExportCommand.isInside(root.appendingPathComponent("../a.json"), root))
+        #expect(!ExportCommand.isInside(root.appendingPathComponent("s/../../a.json"), root))
     }
 }
