@@ -141,6 +141,7 @@ public final class InferenceWorker {
     /// One round of the loop: periodic work, new messages, finished images, new tasks into the scheduler, one
     /// model step, and recording what ended. Returns false when the worker has stopped and drained.
     func iterate() throws -> Bool {
+        metrics.loopRan()
         reconcileIfDue()
         readQueueDepthIfDue()
         if !stop.isRaised { try take() }

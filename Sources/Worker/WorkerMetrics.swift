@@ -125,6 +125,27 @@ public final class WorkerMetrics: Sendable {
     /// Whether the model is loaded and both services answered last time.
     public var isReady: Bool { readiness.isReady }
 
+    /// Seconds the worker's loop may go without a round, and the broker's consumer may stay lost, before `/healthz`
+    /// fails so that an orchestrator restarts the worker.
+    public static let stallBound: Double = 900
+    public static let consumerLostBound: Double = 300
+
+    /// A round of the worker's loop began.
+    func loopRan() { readiness.beat() }
+
+    /// Why the worker should be restarted, or nil while it is alive: its loop has not run for `stallBound`
+    /// seconds, or its broker consumer has been lost (reconnecting without success) for `consumerLostBound`.
+    public func livenessProblem(now: Double = MetricsServer.now()) -> String? {
+        let (lastRound, lostSince) = readiness.liveness
+        if let lastRound, now - lastRound > Self.stallBound {
+            return "the worker's loop has not run for \(Int(now - lastRound)) s"
+        }
+        if let lostSince, now - lostSince > Self.consumerLostBound {
+            return "the broker consumer has been lost for \(Int(now - lostSince)) s"
+        }
+        return nil
+    }
+
     /// The exposition in Prometheus' text format, with the resident memory read now.
     public func exposition() -> String {
         if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
@@ -138,12 +159,23 @@ public final class WorkerMetrics: Sendable {
 
 /// The model and service flags behind `/readyz`.
 private final class ReadinessState: @unchecked Sendable {
-    // Invariant: both properties are only read and written while holding `lock`.
+    // Invariant: every property is only read and written while holding `lock`.
     private let lock = NSLock()
     private var model = false
     private var services: [String: Bool] = ["postgres": false, "rabbitmq": false]
+    private var lastRound: Double?
+    private var consumerLostSince: Double?
 
     func set(model: Bool) { lock.withLock { self.model = model } }
-    func set(service: String, reachable: Bool) { lock.withLock { services[service] = reachable } }
+    func set(service: String, reachable: Bool) {
+        lock.withLock {
+            services[service] = reachable
+            if service == "rabbitmq" {
+                consumerLostSince = reachable ? nil : (consumerLostSince ?? MetricsServer.now())
+            }
+        }
+    }
     var isReady: Bool { lock.withLock { model && services.values.allSatisfy { $0 } } }
+    func beat() { lock.withLock { lastRound = MetricsServer.now() } }
+    var liveness: (lastRound: Double?, consumerLostSince: Double?) { lock.withLock { (lastRound, consumerLostSince) } }
 }

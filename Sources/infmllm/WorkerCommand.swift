@@ -126,6 +126,7 @@ struct WorkerCommand: ParsableCommand {
         var logger = Logger(label: "infmllm.worker")
         logger[metadataKey: "worker"] = "\(name ?? WorkerConfiguration.defaultWorkerName)"
         let log: @Sendable (String) -> Void = { [logger] in logger.info("\($0)") }
+        if let raised = Self.raiseOpenFileLimit() { log("open files limit raised to \(raised)") }
         let metrics = WorkerMetrics()
         if let metricsAddress {
             try MetricsServer(address: metricsAddress, metrics: metrics).start()
@@ -177,6 +178,16 @@ struct WorkerCommand: ParsableCommand {
             weightsFingerprint: try digest.value(log: log), stop: stop, metrics: metrics,
             hooks: WorkerFailpoints.hooks(environment, logger: logger), logger: logger)
         try worker.run()
+    }
+
+    /// Raises the soft limit on open descriptors to the hard one (connections, image files and archives all take
+    /// descriptors); returns the new limit when it changed.
+    static func raiseOpenFileLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return nil }
+        limit.rlim_cur = limit.rlim_max
+        guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        return Int(limit.rlim_cur)
     }
 
     /// The local files tasks may read: under the roots the flag or the environment name, or anywhere.

@@ -77,12 +77,19 @@ final class Cluster {
 
     /// Starts a worker process; its output goes to a log file in the scratch directory.
     @discardableResult
-    func startWorker(_ extra: [String] = [], model: String? = nil, environment more: [String: String] = [:]) throws
-        -> Process
-    {
+    /// - Parameter openFiles: a hard limit on the worker's open descriptors (set through prlimit).
+    func startWorker(
+        _ extra: [String] = [], model: String? = nil, environment more: [String: String] = [:], openFiles: Int? = nil
+    ) throws -> Process {
         let process = Process()
-        process.executableURL = try RepositoryFiles.binary()
-        process.arguments = ["worker", "--model", model ?? self.model, "--name", "w\(workers.count)"] + extra
+        let arguments = ["worker", "--model", model ?? self.model, "--name", "w\(workers.count)"] + extra
+        if let openFiles {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(openFiles):\(openFiles)", try RepositoryFiles.binary().path] + arguments
+        } else {
+            process.executableURL = try RepositoryFiles.binary()
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(more) { $1 }
             .merging(["INFMLLM_FAILPOINT_HOLD_FILE": holdFile]) { $1 }
         let log = scratch.appendingPathComponent("worker-\(workers.count).log")

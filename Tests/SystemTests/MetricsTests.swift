@@ -118,3 +118,41 @@ final class PrometheusServer {
         #expect(checked.status == 0, "\(checked.output)")
     }
 }
+
+/// The metrics port against clients that misbehave, on a worker running a job: nothing they do takes the worker's
+/// descriptors or memory, and /metrics answers again once they are gone.
+@Suite struct MetricsPortAbuseTests {
+    static func answers(_ port: Int, _ path: String) -> String {
+        (try? TCPClient(port: port).get(path)) ?? ""
+    }
+
+    @Test func anEndlessHeaderAnd1500IdleConnectionsLeaveTheWorkerWorking() throws {
+        let cluster = try Cluster()
+        let port = try NginxServer.freePort()
+        // 1,024 descriptors in all: without a cap on connections, 1,500 idle ones would take every descriptor the
+        // worker has, and its image files would fail to open.
+        let worker = try cluster.startWorker(["--metrics-address", "127.0.0.1:\(port)"], openFiles: 1024)
+        try cluster.wait(for: "the metrics port", timeout: 120) { Self.answers(port, "/healthz").contains("200 OK") }
+
+        let endless = try TCPClient(port: port)
+        endless.send(Array("GET /metrics HTTP/1.1\r\nX-Filler: ".utf8) + [UInt8](repeating: 97, count: 1 << 20))
+        #expect(endless.readToEnd().hasPrefix("HTTP/1.1 431"))
+
+        #expect(TCPClient.allowOpenFiles(1700) >= 1600, "this test needs 1,600 descriptors of its own")
+        let idle = try (0..<1500).map { _ in try TCPClient(port: port, waiting: false) }
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", Cluster.images, "--job", "besieged", "--model", "tiny",
+                "--max-new-tokens", "3",
+            ]))
+        let counts = try cluster.waitUntilFinished(job: "besieged")
+        let expected = try cluster.query("SELECT count(*) AS n FROM tasks").first!.int("n")
+        #expect(counts == ["done": expected], "\(counts)\n\(cluster.workerLogs())")
+        #expect(worker.isRunning)
+        for client in idle { client.close() }
+        try cluster.wait(for: "/metrics after the idle connections closed", timeout: 120, every: 0.5) {
+            Self.answers(port, "/metrics").contains("infmllm_tasks_total")
+        }
+        cluster.stopWorkers()
+    }
+}
