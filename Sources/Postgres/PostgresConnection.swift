@@ -18,12 +18,33 @@ public final class PostgresConnection {
 
     /// Connects to `url` (`postgresql://user:password@host:port/database`, or a libpq `key=value` string).
     ///
-    /// - Parameter connectTimeout: seconds before an unreachable server is reported, as libpq's `connect_timeout`.
-    public init(url: String, connectTimeout: Int = 10) throws {
+    /// TCP keepalive probes start after 30 s of silence and unacknowledged data fails the connection after 60 s,
+    /// so a server that vanishes without closing is noticed; settings in `url` take precedence.
+    ///
+    /// - Parameters:
+    ///   - connectTimeout: seconds before an unreachable server is reported, as libpq's `connect_timeout`.
+    ///   - applicationName: what `pg_stat_activity` shows for the connection.
+    ///   - statementTimeout, lockTimeout: milliseconds a statement may run, and wait for a lock, before the server
+    ///     cancels it (nil: the server's defaults).
+    public init(
+        url: String, connectTimeout: Int = 10, applicationName: String = "infmllm", statementTimeout: Int? = nil,
+        lockTimeout: Int? = nil
+    ) throws {
         target = Secrets.redacted(url)
-        let keys = ["dbname", "connect_timeout", "application_name"]
-        let values = [url, String(connectTimeout), "infmllm"]
-        // expand_dbname=1: the dbname value is itself a URL or conninfo string whose settings apply first.
+        var keys = ["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"]
+        var values = ["1", "30", "10", "3", "60000"]
+        let options = [
+            statementTimeout.map { "-c statement_timeout=\($0)" }, lockTimeout.map { "-c lock_timeout=\($0)" },
+        ]
+        .compactMap { $0 }
+        if !options.isEmpty {
+            keys.append("options")
+            values.append(options.joined(separator: " "))
+        }
+        // expand_dbname=1: the dbname value is itself a URL or conninfo string; its settings replace the ones
+        // before it, and the ones after it replace its own.
+        keys += ["dbname", "connect_timeout", "application_name"]
+        values += [url, String(connectTimeout), applicationName]
         let connection = withCStrings(keys) { keyPointers in
             withCStrings(values) { valuePointers in
                 PQconnectdbParams(keyPointers, valuePointers, 1)

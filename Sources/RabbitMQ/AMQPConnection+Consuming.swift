@@ -62,6 +62,7 @@ extension AMQPConnection {
             let status = amqp_simple_wait_frame_noblock(connectionState, &frame, &wait)
             if status == AMQP_STATUS_TIMEOUT.rawValue { return nil }
             guard status == AMQP_STATUS_OK.rawValue else {
+                if Self.brokenStatuses.contains(status) { markBroken() }
                 throw AMQPError.library(operation: "reading a frame", message: Self.message(for: status))
             }
             if frame.frame_type == UInt8(AMQP_FRAME_METHOD) {

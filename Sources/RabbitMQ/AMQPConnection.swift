@@ -73,6 +73,10 @@ public final class AMQPConnection {
     private var loggedIn = false
     /// Seconds a call waits for the broker before `AMQPError.timedOut`.
     public let timeout: Double
+    /// The `connection_name` the broker's tools show for this connection.
+    public let name: String?
+    /// The heartbeat interval negotiated with the broker, in seconds (0: none).
+    public private(set) var heartbeat = 0
 
     /// Connects, logs in and opens a channel.
     ///
@@ -81,7 +85,12 @@ public final class AMQPConnection {
     ///     heartbeats inside its own calls, so a caller that blocks longer than two intervals between calls
     ///     should pass 0 and rely on TCP.
     ///   - timeout: seconds to wait for the TCP connection and for each broker reply.
-    public init(url: AMQPURL, heartbeatSeconds: Int = 0, timeout: Double = 15) throws {
+    ///   - name: the `connection_name` client property (the program and its role), shown by the broker's tools.
+    ///
+    /// The socket also gets TCP keepalive (probes after 30 s of silence) and a 60 s TCP user timeout, so a peer
+    /// that vanishes without closing is noticed even between heartbeats.
+    public init(url: AMQPURL, heartbeatSeconds: Int = 0, timeout: Double = 15, name: String? = nil) throws {
+        self.name = name
         guard let state = amqp_new_connection() else {
             throw AMQPError.connectionFailed(target: url.description, message: "librabbitmq could not allocate")
         }
@@ -129,14 +138,16 @@ public final class AMQPConnection {
             throw AMQPError.connectionFailed(target: url.description, message: Self.message(for: status))
         }
         _ = amqp_set_rpc_timeout(state, &wait)
-        let login = infmllm_amqp_login_plain(
-            state, url.virtualHost, 0, 131_072, Int32(heartbeatSeconds), url.user, url.password)
+        _ = infmllm_tcp_keepalive(amqp_socket_get_sockfd(socket), 30, 10, 3, 60_000)
+        let login = infmllm_amqp_login_named(
+            state, url.virtualHost, 0, 131_072, Int32(heartbeatSeconds), url.user, url.password, name)
         do {
             try check(login, "login")
         } catch {
             throw AMQPError.connectionFailed(target: url.description, message: "\(error)")
         }
         loggedIn = true
+        heartbeat = Int(amqp_get_heartbeat(state))
         try openChannel()
     }
 
@@ -216,6 +227,15 @@ public final class AMQPConnection {
     // MARK: - Errors
 
     /// Turns a librabbitmq RPC reply into a thrown error, answering a broker's close so the link stays in step.
+    /// Skips the closing handshake from now on: the connection is known dead.
+    func markBroken() { loggedIn = false }
+
+    /// librabbitmq statuses after which the connection cannot be used, or even closed, any more.
+    static let brokenStatuses: Set<Int32> = [
+        AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue, AMQP_STATUS_CONNECTION_CLOSED.rawValue,
+        AMQP_STATUS_SOCKET_ERROR.rawValue, AMQP_STATUS_SOCKET_CLOSED.rawValue, AMQP_STATUS_SSL_ERROR.rawValue,
+    ]
+
     func check(_ reply: amqp_rpc_reply_t, _ operation: String) throws {
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
@@ -225,6 +245,8 @@ public final class AMQPConnection {
             if status == AMQP_STATUS_TIMEOUT.rawValue {
                 throw AMQPError.timedOut(operation: operation, seconds: timeout)
             }
+            // The socket is gone or the broker went silent: closing politely would only wait on it.
+            if Self.brokenStatuses.contains(status) { markBroken() }
             throw AMQPError.library(operation: operation, message: Self.message(for: status))
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             try handleBrokerClose(method: reply.reply, operation: operation)

@@ -8,11 +8,14 @@ public final class RabbitTaskPublisher: TaskPublisher {
     public let url: AMQPURL
     public let prefix: String
     public let deliveryLimit: Int
+    /// The `connection_name` of its connection: the program, its role and its name.
+    public let connectionName: String?
     private var connection: AMQPConnection?
     /// Models whose queues this connection has declared.
     private var declared: Set<String> = []
 
-    public init(url: AMQPURL, prefix: String, deliveryLimit: Int) {
+    public init(url: AMQPURL, prefix: String, deliveryLimit: Int, connectionName: String? = nil) {
+        self.connectionName = connectionName
         self.url = url
         self.prefix = prefix
         self.deliveryLimit = deliveryLimit
@@ -64,7 +67,7 @@ public final class RabbitTaskPublisher: TaskPublisher {
     /// the next call.
     private func withConnection<T>(_ body: (AMQPConnection) throws -> T) throws -> T {
         do {
-            let connection = try self.connection ?? AMQPConnection(url: url)
+            let connection = try self.connection ?? AMQPConnection(url: url, name: connectionName)
             self.connection = connection
             return try body(connection)
         } catch let error as AMQPError {

@@ -23,7 +23,17 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     /// After `stopConsuming`, nothing new is taken.
     private var stopped = false
 
-    public init(url: AMQPURL, topology: TaskTopology, prefetch: Int) {
+    /// Seconds between heartbeats on the consuming connection (0: none). librabbitmq sends and checks them inside
+    /// its calls, which the worker makes between model steps: a step must take less than two intervals.
+    public let heartbeat: Int
+    /// The `connection_name` of the consuming connection.
+    public let connectionName: String?
+
+    public init(
+        url: AMQPURL, topology: TaskTopology, prefetch: Int, heartbeat: Int = 30, connectionName: String? = nil
+    ) {
+        self.heartbeat = heartbeat
+        self.connectionName = connectionName
         self.url = url
         self.topology = topology
         prefetchCount = prefetch
@@ -39,7 +49,7 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     public func connect() throws {
         try lock.withLock {
             consumer = nil
-            let connection = try AMQPConnection(url: url)
+            let connection = try AMQPConnection(url: url, heartbeatSeconds: heartbeat, name: connectionName)
             try topology.declare(on: connection)
             try connection.setPrefetch(prefetchCount)
             deadLetterConsumerTags = []

@@ -75,7 +75,7 @@ struct DoctorCommand: ParsableCommand {
 
     private func rabbitCheck(_ environment: [String: String]) throws -> String {
         let url = try AMQPURL(services.resolvedAMQPURL(environment))
-        let connection = try AMQPConnection(url: url)
+        let connection = try AMQPConnection(url: url, name: "infmllm doctor")
         let topology = TaskTopology(
             prefix: services.resolvedQueuePrefix(environment), model: model ?? "",
             deliveryLimit: try services.resolvedDeliveryLimit(environment))

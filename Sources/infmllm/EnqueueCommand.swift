@@ -139,7 +139,7 @@ struct EnqueueCommand: ParsableCommand {
         guard !tasks.isEmpty else { throw ValidationError("no images found to enqueue") }
 
         let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
-        let outbox = try services.outbox(environment)
+        let outbox = try services.outbox(environment, role: "enqueue")
         // Tasks of earlier runs whose messages never got out (the broker was down, say) go out first; a failure
         // there is reported and left to the workers' reconciler.
         JobServices.reconcile(outbox, store: store, grace: try services.resolvedRepublishAfter(environment))

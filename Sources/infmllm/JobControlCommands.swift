@@ -60,7 +60,7 @@ struct RetryCommand: ParsableCommand {
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let resolved = try JobServices(job, options: services)
-        let outbox = try services.outbox(environment)
+        let outbox = try services.outbox(environment, role: "retry")
         JobServices.reconcile(outbox, store: resolved.store, grace: try services.resolvedRepublishAfter(environment))
         let tasks = try resolved.store.requeueFailed(job: resolved.job.id)
         try resolved.publish(tasks, outbox: outbox)

@@ -38,7 +38,7 @@ struct ProgressCommand: ParsableCommand {
 
     func run() throws {
         let resolved = try JobServices(job, options: services)
-        let publisher = try services.publisher(ProcessInfo.processInfo.environment)
+        let publisher = try services.publisher(ProcessInfo.processInfo.environment, role: "progress")
         let terminal = isatty(STDOUT_FILENO) == 1 && !json
         let start = Date()
         var first: (time: Date, finished: Int)?

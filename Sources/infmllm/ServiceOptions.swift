@@ -102,14 +102,15 @@ struct ServiceOptions: ParsableArguments {
     }
 
     /// The publisher of task messages for these services.
-    func outbox(_ environment: [String: String]) throws -> TaskOutbox {
-        TaskOutbox(publisher: try publisher(environment))
+    func outbox(_ environment: [String: String], role: String) throws -> TaskOutbox {
+        TaskOutbox(publisher: try publisher(environment, role: role))
     }
 
-    func publisher(_ environment: [String: String]) throws -> RabbitTaskPublisher {
+    /// - Parameter role: what the connection is for, in its `connection_name` ("enqueue", "worker w3 publisher").
+    func publisher(_ environment: [String: String], role: String) throws -> RabbitTaskPublisher {
         RabbitTaskPublisher(
             url: try AMQPURL(resolvedAMQPURL(environment)), prefix: resolvedQueuePrefix(environment),
-            deliveryLimit: try resolvedDeliveryLimit(environment))
+            deliveryLimit: try resolvedDeliveryLimit(environment), connectionName: "infmllm \(role)")
     }
 }
 

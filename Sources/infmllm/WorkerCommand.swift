@@ -83,6 +83,13 @@ struct WorkerCommand: ParsableCommand {
             "Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on host:port (default: off).",
             valueName: "host:port"))
     var metricsAddress: String?
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between heartbeats on the broker connection (0: none).",
+            discussion:
+                "A broker connection cut without a close is noticed after two missed heartbeats; a model step must take less than two intervals."
+        ))
+    var heartbeat = 30
     @Option(help: "Log lines as text, logfmt or json.") var logFormat: String = "text"
     @Option(help: "Least severe level logged: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -95,6 +102,9 @@ struct WorkerCommand: ParsableCommand {
         }
         guard prefillChunk <= stepTokens else {
             throw ValidationError("--prefill-chunk (\(prefillChunk)) must be at most --step-tokens (\(stepTokens))")
+        }
+        guard heartbeat >= 0, heartbeat <= 3600 else {
+            throw ValidationError("--heartbeat must be between 0 (none) and 3600 seconds")
         }
         guard consumerTimeout > 0, consumerTimeout <= 86_400 * 365 else {
             throw ValidationError("--consumer-timeout must be > 0 seconds and at most a year")
@@ -169,10 +179,18 @@ struct WorkerCommand: ParsableCommand {
             imageMemory: imageMemory)
         let databaseURL = services.resolvedDatabaseURL(environment)
         let amqpURL = try AMQPURL(services.resolvedAMQPURL(environment))
+        let role = "worker \(configuration.workerName)"
         let workerServices = WorkerServices(
-            makeStore: { PostgresJobStore(connection: try PostgresConnection(url: databaseURL)) },
-            queue: RabbitTaskQueue(url: amqpURL, topology: topology, prefetch: batchSize),
-            publisher: try services.publisher(environment))
+            makeStore: {
+                PostgresJobStore(
+                    connection: try PostgresConnection(
+                        url: databaseURL, applicationName: "infmllm \(role)", statementTimeout: 60_000,
+                        lockTimeout: 10_000))
+            },
+            queue: RabbitTaskQueue(
+                url: amqpURL, topology: topology, prefetch: batchSize, heartbeat: heartbeat,
+                connectionName: "infmllm \(role) consumer"),
+            publisher: try services.publisher(environment, role: "\(role) publisher"))
         let worker = InferenceWorker(
             configuration: configuration, scheduler: scheduler, services: workerServices,
             weightsFingerprint: try digest.value(log: log), stop: stop, metrics: metrics,

@@ -17,6 +17,23 @@ import Testing
         #expect(try row.string("echoed") == value)
     }
 
+    /// The worker's sessions carry their name and time limits; the URL's own settings still win.
+    @Test func sessionsCarryTheirNameAndStatementLimits() throws {
+        let connection = try PostgresConnection(
+            url: TestDatabase.serverURL, applicationName: "infmllm test-role", statementTimeout: 300, lockTimeout: 200)
+        #expect(try connection.execute("SHOW statement_timeout").first?.string("statement_timeout") == "300ms")
+        #expect(try connection.execute("SHOW lock_timeout").first?.string("lock_timeout") == "200ms")
+        #expect(
+            try connection.execute("SHOW application_name").first?.string("application_name") == "infmllm test-role")
+        #expect {
+            try connection.execute("SELECT pg_sleep(5)")
+        } throws: { "\($0)".contains("statement timeout") }
+        let separator = TestDatabase.serverURL.contains("?") ? "&" : "?"
+        let overridden = try PostgresConnection(
+            url: TestDatabase.serverURL + separator + "options=-c%20statement_timeout%3D900", statementTimeout: 300)
+        #expect(try overridden.execute("SHOW statement_timeout").first?.string("statement_timeout") == "900ms")
+    }
+
     @Test func textArraysRoundTripThroughUnnest() throws {
         let connection = try PostgresConnection(url: TestDatabase.serverURL)
         let values = ["plain", "", "NULL", "a,b", "{braces}", "say \"hi\"", "back\\slash", "猫 🐈", " spaced "]
