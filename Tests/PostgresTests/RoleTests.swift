@@ -89,9 +89,30 @@ import Testing
                 "INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name, prompt, decoding, device, worker) VALUES (2, 1, 'x', 1, 1, 'm', 'p', '{}', 'cpu', 'w')",
                 "UPDATE tasks SET attempts = 0", "UPDATE jobs SET model = 'other'", "SELECT * FROM private.notes",
                 "CREATE TABLE public.mine (x int)",
+                // Status values are the workers': a client cannot mark tasks done, failed or running, cancel a
+                // finished one, or write an error.
+                "UPDATE tasks SET status = 'done' WHERE id = 1", "UPDATE tasks SET status = 'failed' WHERE id = 1",
+                "UPDATE tasks SET status = 'running' WHERE id = 1", "UPDATE tasks SET last_error = 'x' WHERE id = 1",
             ] {
                 #expect(Self.refused(client, sql), "\(sql)")
             }
+        }
+    }
+
+    @Test func aClientCannotTurnAFinishedTaskBack() throws {
+        try Self.withRoles { owner, login in
+            try owner.executeScript(
+                "UPDATE tasks SET status = 'done' WHERE id = 1; UPDATE tasks SET status = 'failed' WHERE id = 2")
+            let client = try login("client")
+            #expect(Self.refused(client, "UPDATE tasks SET status = 'cancelled' WHERE id = 1"))
+            #expect(Self.refused(client, "UPDATE tasks SET status = 'queued' WHERE id = 1"))
+            try client.executeScript("UPDATE tasks SET status = 'queued', last_error = NULL WHERE id = 2")
+            // The owner (migrations, operators) is not limited.
+            try owner.executeScript("UPDATE tasks SET status = 'failed', last_error = 'by hand' WHERE id = 2")
+            let schemaCreate = try owner.execute(
+                "SELECT has_schema_privilege('public', 'public', 'CREATE') AS c"
+            ).first!.bool("c")
+            #expect(schemaCreate == false)
         }
     }
 
