@@ -2,7 +2,7 @@
 
 import Jobs
 
-/// Names and settings of one model's task queue, the shared dead-letter queue and the queue of rejected messages.
+/// Names and settings of one model's task queue, its dead-letter queue and the shared queue of rejected messages.
 ///
 /// Tasks are routed per model: the task exchange is direct, and each model has its own queue (`<prefix>.model.<key>`,
 /// bound with the model's key), so a worker only ever receives tasks for the model it has loaded, and workers of
@@ -12,7 +12,10 @@ import Jobs
 /// A task queue is a durable quorum queue with an explicit delivery limit (RabbitMQ 3.10 has no default, so a message
 /// that crashes every worker would otherwise be redelivered forever). Past the limit, and on a reject without
 /// requeue, a message goes to the dead-letter exchange with at-least-once dead-lettering, which 3.10 honours only
-/// together with `x-overflow: reject-publish`. Every model's dead letters land in one queue that every worker reads.
+/// together with `x-overflow: reject-publish`. Dead letters are routed by the model's key into the model's own
+/// dead-letter queue (`<prefix>.dead.<key>`), which only that model's workers read, so one model's dead letters never
+/// reach another model's workers; it has a delivery limit of its own, past which a dead letter is dropped (its task
+/// is then found by the reconciler, from its lease or its age).
 public struct TaskTopology: Sendable, Equatable {
     /// The prefix of every name.
     public var prefix: String
@@ -22,6 +25,7 @@ public struct TaskTopology: Sendable, Equatable {
     /// The model's routing key.
     public var routingKey: String
     public var deadLetterExchange: String
+    /// The model's dead-letter queue.
     public var deadLetterQueue: String
     /// Where workers park messages that cannot be tasks, with the reason in a header; nobody consumes it.
     public var rejectedQueue: String
@@ -29,7 +33,7 @@ public struct TaskTopology: Sendable, Equatable {
     public var deliveryLimit: Int
 
     /// The topology under the name `prefix` for `model` (`infmllm.tasks`, `infmllm.model.<key>`, `infmllm.dead`,
-    /// `infmllm.tasks.dead`, `infmllm.tasks.rejected`).
+    /// `infmllm.dead.<key>`, `infmllm.tasks.rejected`).
     public init(prefix: String = "infmllm", model: String, deliveryLimit: Int = 5) {
         let key = Self.modelKey(model)
         self.prefix = prefix
@@ -37,7 +41,7 @@ public struct TaskTopology: Sendable, Equatable {
         queue = "\(prefix).model.\(key)"
         routingKey = key
         deadLetterExchange = "\(prefix).dead"
-        deadLetterQueue = "\(prefix).tasks.dead"
+        deadLetterQueue = "\(prefix).dead.\(key)"
         rejectedQueue = "\(prefix).tasks.rejected"
         self.deliveryLimit = deliveryLimit
     }
@@ -52,26 +56,31 @@ public struct TaskTopology: Sendable, Equatable {
             ("x-queue-type", .string("quorum")),
             ("x-delivery-limit", .int(Int64(deliveryLimit))),
             ("x-dead-letter-exchange", .string(deadLetterExchange)),
-            ("x-dead-letter-routing-key", .string("dead")),
+            ("x-dead-letter-routing-key", .string(routingKey)),
             ("x-dead-letter-strategy", .string("at-least-once")),
             ("x-overflow", .string("reject-publish")),
         ]
     }
 
-    /// Declares the exchanges, the model's queue, the dead-letter and rejected queues and their bindings;
+    /// Declares the exchanges, the model's queue and dead-letter queue, the rejected queue and their bindings;
     /// declaring an existing, identical topology changes nothing.
     public func declare(on connection: AMQPConnection) throws {
         try declareShared(on: connection)
         try connection.declareExchange(exchange)
         try connection.declareQueue(queue, arguments: queueArguments)
         try connection.bindQueue(queue, exchange: exchange, routingKey: routingKey)
+        try connection.declareQueue(deadLetterQueue, arguments: deadLetterQueueArguments)
+        try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange, routingKey: routingKey)
     }
 
-    /// Declares what every model shares: the dead-letter exchange and queue, bound, and the rejected queue.
+    /// The dead-letter queue's arguments: a quorum queue with the same delivery limit as the task queue.
+    public var deadLetterQueueArguments: [(String, AMQPValue)] {
+        [("x-queue-type", .string("quorum")), ("x-delivery-limit", .int(Int64(deliveryLimit)))]
+    }
+
+    /// Declares what every model shares: the dead-letter exchange and the rejected queue.
     public func declareShared(on connection: AMQPConnection) throws {
         try connection.declareExchange(deadLetterExchange)
-        try connection.declareQueue(deadLetterQueue, arguments: [("x-queue-type", .string("quorum"))])
-        try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange, routingKey: "dead")
         try connection.declareQueue(rejectedQueue, arguments: [("x-queue-type", .string("quorum"))])
     }
 }

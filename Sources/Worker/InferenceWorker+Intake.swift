@@ -68,12 +68,23 @@ extension InferenceWorker {
         }
         for (key, group) in forwards {
             let round = Int(key.prefix { $0 != " " })!, model = String(key.drop { $0 != " " }.dropFirst())
-            try withStore("sending tasks on") { store in
-                try withPublisher("sending tasks on") {
-                    try outbox.publish(
-                        group.map { TaskMessage.Task(taskID: $0.taskID, jobID: $0.jobID, imageURI: $0.imageURI) },
-                        model: model, store: store, round: round)
+            do {
+                try withStore("sending tasks on") { store in
+                    try withPublisher("sending tasks on") {
+                        try outbox.publish(
+                            group.map { TaskMessage.Task(taskID: $0.taskID, jobID: $0.jobID, imageURI: $0.imageURI) },
+                            model: model, store: store, round: round)
+                    }
                 }
+            } catch  where !Backoff.isTransient(error) && !stop.isRaised {
+                // The broker refuses the other model's queue for good (a declaration whose arguments differ from
+                // the queue's, no permission): the tasks fail with the reason, and this worker goes on.
+                let reason = "could not be sent on to the queue of model \(ModelKey.of(model)): \(error)"
+                logger.error("\(group.count) task(s) \(reason)")
+                for task in group {
+                    outcomes.append((TaskRequests.failure(task, reason), task.taskKind.rawValue, "forwarding"))
+                }
+                continue
             }
             for task in group { settle(task.taskID) }
         }

@@ -79,10 +79,10 @@ struct DoctorCommand: ParsableCommand {
         let topology = TaskTopology(
             prefix: services.resolvedQueuePrefix(environment), model: model ?? "",
             deliveryLimit: try services.resolvedDeliveryLimit(environment))
-        var queues = [topology.deadLetterQueue]
+        var queues = [topology.rejectedQueue]
         if model != nil {
             try topology.declare(on: connection)
-            queues.insert(topology.queue, at: 0)
+            queues = [topology.queue, topology.deadLetterQueue]
         } else {
             try topology.declareShared(on: connection)
         }

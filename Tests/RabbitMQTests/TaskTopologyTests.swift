@@ -14,14 +14,19 @@ import Testing
         #expect(TaskTopology.modelKey(model) == key)
     }
 
-    @Test func eachModelHasItsQueueAndAllShareTheDeadLetters() {
+    @Test func eachModelHasItsQueueAndDeadLetterQueue() {
         let seven = TaskTopology(prefix: "p", model: "/models/InfMLLM-7B")
         let chat = TaskTopology(prefix: "p", model: "InfMLLM-7B-Chat")
         #expect(seven.queue == "p.model.InfMLLM-7B" && seven.routingKey == "InfMLLM-7B")
         #expect(chat.queue == "p.model.InfMLLM-7B-Chat")
-        #expect(seven.exchange == chat.exchange && seven.deadLetterQueue == chat.deadLetterQueue)
-        #expect(seven.rejectedQueue == "p.tasks.rejected" && seven.deadLetterQueue == "p.tasks.dead")
+        #expect(seven.exchange == chat.exchange && seven.deadLetterExchange == chat.deadLetterExchange)
+        #expect(seven.deadLetterQueue == "p.dead.InfMLLM-7B" && chat.deadLetterQueue == "p.dead.InfMLLM-7B-Chat")
+        #expect(seven.rejectedQueue == "p.tasks.rejected")
         #expect(TaskTopology(prefix: "p", model: "dead").queue != seven.deadLetterQueue)
+        // Dead letters keep the model's key, which routes them to the model's own dead-letter queue.
+        let routing = seven.queueArguments.first { $0.0 == "x-dead-letter-routing-key" }?.1
+        #expect(routing == .string("InfMLLM-7B"))
+        #expect(seven.deadLetterQueueArguments.contains { $0.0 == "x-delivery-limit" && $0.1 == .int(5) })
     }
 
     @Test func aConsumerTimeoutIsTransientOtherPreconditionFailuresAreNot() {
