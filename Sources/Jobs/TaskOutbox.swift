@@ -1,7 +1,9 @@
 // Publishing task messages so that none is lost between the database and the broker: a task's row is committed
 // first, its message published with a confirm, and then the row marked published. Whatever dies in between (the
 // broker, the process), the reconciler finds the queued tasks without a confirmed message and publishes them
-// again. A task published twice is harmless: the second delivery finds its result and is only acknowledged.
+// again; publishers claim the rows they publish, so that two of them never send the same task. A task published
+// twice anyway (a confirm lost with its connection) is harmless: the second delivery finds its result and is only
+// acknowledged.
 
 /// Publishes and republishes task messages for `enqueue`, `retry` and workers.
 public struct TaskOutbox {
@@ -30,22 +32,70 @@ public struct TaskOutbox {
         }
     }
 
-    /// Publishes the unconfirmed tasks of `job` (or of every job) queued at least `grace` seconds ago, a chunk at a
-    /// time, holding the reconciler's lock.
-    ///
-    /// - Returns: how many were published, or nil when another reconciler holds the lock.
+    /// Publishes the unconfirmed tasks of `job` (or of every job) queued at least `grace` seconds ago, a claimed
+    /// chunk at a time: several publishers on one job (two `enqueue` runs, a worker's reconciler) never send the
+    /// same task twice. Needs no lock.
+    /// - Returns: how many were published.
     @discardableResult
-    public func reconcile(store: any TaskStore, grace: Double, job: Int64? = nil) throws -> Int? {
-        try store.withReconcilerLock {
-            var published = 0
-            while true {
-                let stranded = try store.unpublished(olderThan: grace, job: job, limit: 5000)
-                for (model, tasks) in Dictionary(grouping: stranded, by: \.model) {
-                    try publish(tasks.map(\.task), model: model, store: store)
+    public func publishUnpublished(store: any TaskStore, grace: Double, job: Int64? = nil) throws -> Int {
+        try store.claimUnpublished(olderThan: grace, job: job, limit: 1000) { chunk in
+            for (model, tasks) in Dictionary(grouping: chunk, by: \.model) {
+                for messages in Self.chunks(TaskMessage.grouping(tasks.map(\.task))) {
+                    try publisher.publish(messages, model: model, round: 0)
                 }
-                published += stranded.count
-                if stranded.count < 5000 { return published }
             }
         }
+    }
+
+    /// What one reconciler run did.
+    public struct Reconciled: Sendable, Equatable {
+        /// Running tasks whose lease had expired, queued again, with the worker that held each.
+        public var expired: [Int64] = []
+        public var expiredWorkers: Set<String> = []
+        /// Queued tasks whose message was confirmed long ago and never delivered, with their queue empty.
+        public var undelivered = 0
+        /// Messages published for tasks that had none.
+        public var published = 0
+
+        public init() {}
+    }
+
+    /// The reconciler, one at a time across workers: queues again the tasks whose lease expired, marks for
+    /// publishing again the tasks whose messages were confirmed more than `undeliveredAfter` seconds ago and never
+    /// delivered while their model's queue is empty (a purged queue), and publishes every task without a confirmed
+    /// message queued at least `grace` seconds ago.
+    ///
+    /// - Returns: what it did, or nil when another reconciler holds the lock.
+    public func reconcile(store: any TaskStore, grace: Double, undeliveredAfter: Double, holder: String) throws
+        -> Reconciled?
+    {
+        try store.withReconcilerLock(holder: holder) {
+            var done = Reconciled()
+            let expired = try store.requeueExpiredLeases()
+            done.expired = expired.map(\.taskID)
+            done.expiredWorkers = Set(expired.map(\.worker))
+            for model in try store.modelsWithUndelivered(publishedBefore: undeliveredAfter)
+            where try publisher.queueState(model: model).ready == 0 {
+                done.undelivered += try store.requeueUndelivered(model: model, publishedBefore: undeliveredAfter)
+            }
+            done.published = try publishUnpublished(store: store, grace: grace)
+            return done
+        }
+    }
+
+    /// Messages in runs of about a thousand tasks, one confirm each.
+    static func chunks(_ messages: [TaskMessage]) -> [[TaskMessage]] {
+        var chunks: [[TaskMessage]] = [], current: [TaskMessage] = [], count = 0
+        for message in messages {
+            if count >= 1000 {
+                chunks.append(current)
+                current = []
+                count = 0
+            }
+            current.append(message)
+            count += message.taskIDs.count
+        }
+        if !current.isEmpty { chunks.append(current) }
+        return chunks
     }
 }

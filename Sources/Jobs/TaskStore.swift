@@ -32,9 +32,13 @@ public protocol TaskStore {
 
     /// The rows of `ids` with their jobs' settings; ids with no row (a deleted job) are absent.
     func tasks(_ ids: [Int64]) throws -> [Int64: TaskRow]
-    /// Marks tasks as started by `worker`, right before the model runs on them: running, one more attempt. Tasks
-    /// already done or cancelled are left alone.
-    func start(_ ids: [Int64], worker: String) throws
+    /// Marks tasks as started by `worker`, right before the model runs on them: running, one more attempt, and a
+    /// lease of `lease` seconds. Tasks already done or cancelled are left alone.
+    func start(_ ids: [Int64], worker: String, lease: Double) throws
+    /// Extends by `lease` seconds from now the leases of the tasks `worker` is running.
+    func renewLeases(worker: String, lease: Double) throws
+    /// Records that a worker received the messages of `ids`.
+    func markDelivered(_ ids: [Int64]) throws
     /// Commits outcomes in one transaction: results (once per task: a second result for a task is ignored), boxes,
     /// and task states.
     func record(_ outcomes: [TaskOutcome], provenance: Provenance) throws
@@ -46,9 +50,20 @@ public protocol TaskStore {
 
     /// Records that the broker confirmed the messages of `ids`.
     func markPublished(_ ids: [Int64]) throws
-    /// Queued tasks of live jobs (of `job`, or of every job) whose message was never confirmed, queued at least
-    /// `grace` seconds ago, oldest first.
-    func unpublished(olderThan grace: Double, job: Int64?, limit: Int) throws -> [UnpublishedTask]
-    /// Runs `body` holding the reconciler's lock, or returns nil at once when another holds it.
-    func withReconcilerLock<T>(_ body: () throws -> T) throws -> T?
+    /// Claims the queued tasks of live jobs (of `job`, or of every job) whose message was never confirmed, queued at
+    /// least `grace` seconds ago, `limit` at a time, oldest first; hands each chunk to `publish` and marks it
+    /// published, so that no two publishers send the same task. Returns how many were published.
+    func claimUnpublished(
+        olderThan grace: Double, job: Int64?, limit: Int, _ publish: ([UnpublishedTask]) throws -> Void
+    ) throws -> Int
+    /// Queues again the running tasks whose lease expired; returns them with the worker that held each.
+    func requeueExpiredLeases() throws -> [(taskID: Int64, worker: String)]
+    /// The models with queued tasks confirmed more than `age` seconds ago and not delivered since.
+    func modelsWithUndelivered(publishedBefore age: Double) throws -> [String]
+    /// Marks those tasks of `model` unpublished again (when its queue is empty, their messages are gone).
+    func requeueUndelivered(model: String, publishedBefore age: Double) throws -> Int
+    /// Runs `body` holding the reconciler's lock for `holder`, or returns nil at once when another holds it.
+    func withReconcilerLock<T>(holder: String, _ body: () throws -> T) throws -> T?
+    /// Seconds since the reconciler last finished a run, or nil when it never has.
+    func reconcilerIdleSeconds() throws -> Double?
 }

@@ -1,5 +1,7 @@
-// The outbox side of the task table: which tasks still need their queue message, and marking them published once
-// the broker has confirmed it. One reconciler at a time holds an advisory lock.
+// The outbox side of the task table: which tasks still need their queue message, claimed a chunk at a time so that
+// no two publishers send the same task, and marked published once the broker has confirmed it. The reconciler's
+// other work: leases that expired, and messages published long ago and never delivered. One reconciler at a time
+// holds the lease on the `reconciler` row, which only workers may update.
 
 import Jobs
 
@@ -14,34 +16,107 @@ extension PostgresJobStore {
             """)
     }
 
-    /// Queued tasks of jobs not cancelled (of `job`, or of every job) whose message was never confirmed, queued at
-    /// least `grace` seconds ago (younger ones may still be on their way from `enqueue`), oldest first.
-    public func unpublished(olderThan grace: Double, job: Int64? = nil, limit: Int) throws -> [UnpublishedTask] {
-        try connection.execute(
-            """
-            SELECT t.id, t.job_id, t.image_uri, j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
-            WHERE t.published_at IS NULL AND t.status = 'queued' AND j.cancelled_at IS NULL
-              AND t.enqueued_at <= now() - make_interval(secs => \(grace))
-              AND (\(job.map(Int.init))::bigint IS NULL OR t.job_id = \(job.map(Int.init))::bigint)
-            ORDER BY t.enqueued_at, t.id LIMIT \(limit)
-            """
-        ).map {
-            UnpublishedTask(
-                task: TaskMessage.Task(
-                    taskID: Int64(try $0.int("id")), jobID: Int64(try $0.int("job_id")),
-                    imageURI: try $0.string("image_uri")),
-                model: try $0.string("model"))
+    /// Claims the queued tasks of jobs not cancelled (of `job`, or of every job) whose message was never confirmed,
+    /// queued at least `grace` seconds ago, `limit` at a time and oldest first, and hands each chunk to `publish`
+    /// inside a transaction that holds the chunk's rows: another publisher skips them, and finds them published once
+    /// the transaction commits. A chunk `publish` throws on stays unpublished.
+    /// - Returns: how many tasks were published.
+    public func claimUnpublished(
+        olderThan grace: Double, job: Int64?, limit: Int, _ publish: ([UnpublishedTask]) throws -> Void
+    ) throws -> Int {
+        var published = 0
+        while true {
+            let chunk = try connection.transaction {
+                let claimed = try connection.execute(
+                    """
+                    SELECT t.id, t.job_id, t.image_uri, j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
+                    WHERE t.published_at IS NULL AND t.status = 'queued' AND j.cancelled_at IS NULL
+                      AND t.enqueued_at <= now() - make_interval(secs => \(grace))
+                      AND (\(job.map(Int.init))::bigint IS NULL OR t.job_id = \(job.map(Int.init))::bigint)
+                    ORDER BY t.enqueued_at, t.id LIMIT \(limit)
+                    FOR UPDATE OF t SKIP LOCKED
+                    """
+                ).map {
+                    UnpublishedTask(
+                        task: TaskMessage.Task(
+                            taskID: Int64(try $0.int("id")), jobID: Int64(try $0.int("job_id")),
+                            imageURI: try $0.string("image_uri")),
+                        model: try $0.string("model"))
+                }
+                guard !claimed.isEmpty else { return 0 }
+                try publish(claimed)
+                try markPublished(claimed.map(\.task.taskID))
+                return claimed.count
+            }
+            published += chunk
+            if chunk < limit { return published }
         }
     }
 
-    /// Runs `body` holding the reconciler's session advisory lock, or returns nil at once when another session
-    /// holds it.
-    public func withReconcilerLock<T>(_ body: () throws -> T) throws -> T? {
-        let key = 0x696E_666D_6F75_7462  // "infmoutb"
-        guard try connection.execute("SELECT pg_try_advisory_lock(\(key)) AS got").first?.bool("got") == true else {
-            return nil
+    /// Queues again the running tasks whose lease expired (their worker died or hangs), to be published again.
+    /// - Returns: the tasks, with the worker that held each.
+    public func requeueExpiredLeases() throws -> [(taskID: Int64, worker: String)] {
+        try connection.execute(
+            """
+            UPDATE tasks SET status = 'queued', published_at = NULL, lease_expires_at = NULL
+            WHERE status = 'running' AND lease_expires_at < now()
+            RETURNING id, coalesce(worker, '') AS worker
+            """
+        ).map { (Int64(try $0.int("id")), try $0.string("worker")) }
+    }
+
+    /// The models with queued tasks whose message was confirmed more than `age` seconds ago and not delivered to a
+    /// worker since.
+    public func modelsWithUndelivered(publishedBefore age: Double) throws -> [String] {
+        try connection.execute(
+            """
+            SELECT DISTINCT j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
+            WHERE t.status = 'queued' AND j.cancelled_at IS NULL
+              AND t.published_at < now() - make_interval(secs => \(age))
+              AND (t.delivered_at IS NULL OR t.delivered_at < t.published_at)
+            """
+        ).map { try $0.string("model") }
+    }
+
+    /// Marks unpublished, to be published again, `model`'s queued tasks whose message was confirmed more than `age`
+    /// seconds ago and never delivered since. Call it only when the model's queue holds no ready message: then
+    /// those messages are gone.
+    /// - Returns: how many.
+    public func requeueUndelivered(model: String, publishedBefore age: Double) throws -> Int {
+        try connection.execute(
+            """
+            UPDATE tasks t SET published_at = NULL FROM jobs j
+            WHERE j.id = t.job_id AND j.model = \(model) AND j.cancelled_at IS NULL AND t.status = 'queued'
+              AND t.published_at < now() - make_interval(secs => \(age))
+              AND (t.delivered_at IS NULL OR t.delivered_at < t.published_at)
+            RETURNING t.id
+            """
+        ).count
+    }
+
+    /// Runs `body` holding the reconciler's lease for `holder` (ten minutes, released at the end), or returns nil at
+    /// once when another holder's lease is current. Taking it needs UPDATE on `reconciler`, which only workers have.
+    public func withReconcilerLock<T>(holder: String, _ body: () throws -> T) throws -> T? {
+        let taken = try connection.execute(
+            """
+            UPDATE reconciler SET holder = \(holder), held_until = now() + interval '10 minutes'
+            WHERE id = 1 AND (held_until IS NULL OR held_until < now() OR holder = \(holder))
+            RETURNING id
+            """)
+        guard !taken.isEmpty else { return nil }
+        defer {
+            _ = try? connection.execute(
+                "UPDATE reconciler SET held_until = NULL WHERE id = 1 AND holder = \(holder)")
         }
-        defer { _ = try? connection.execute("SELECT pg_advisory_unlock(\(key))") }
-        return try body()
+        let value = try body()
+        try connection.execute("UPDATE reconciler SET last_run_at = now() WHERE id = 1 AND holder = \(holder)")
+        return value
+    }
+
+    /// Seconds since the reconciler last finished a run, or nil when it never has.
+    public func reconcilerIdleSeconds() throws -> Double? {
+        try connection.execute(
+            "SELECT extract(epoch FROM now() - last_run_at)::float8 AS idle FROM reconciler WHERE id = 1"
+        ).first.flatMap { try? $0.double("idle") }
     }
 }

@@ -36,15 +36,33 @@ extension PostgresJobStore: TaskStore {
         return rows
     }
 
-    /// Marks tasks as started by `worker`, right before the model runs on them: running, one more attempt.
-    /// Tasks already done or cancelled are left alone.
-    public func start(_ ids: [Int64], worker: String) throws {
+    /// Marks tasks as started by `worker`, right before the model runs on them: running, one more attempt, and a
+    /// lease of `lease` seconds. Tasks already done or cancelled are left alone.
+    public func start(_ ids: [Int64], worker: String, lease: Double) throws {
         guard !ids.isEmpty else { return }
         try connection.execute(
             """
-            UPDATE tasks SET status = 'running', attempts = attempts + 1, worker = \(worker), started_at = now()
+            UPDATE tasks SET status = 'running', attempts = attempts + 1, worker = \(worker), started_at = now(),
+                lease_expires_at = now() + make_interval(secs => \(lease))
             WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status NOT IN ('done', 'cancelled')
             """)
+    }
+
+    /// Extends by `lease` seconds from now the leases of the tasks `worker` is running.
+    public func renewLeases(worker: String, lease: Double) throws {
+        try connection.execute(
+            """
+            UPDATE tasks SET lease_expires_at = now() + make_interval(secs => \(lease))
+            WHERE worker = \(worker) AND status = 'running'
+            """)
+    }
+
+    /// Records that a worker received the messages of `ids`.
+    public func markDelivered(_ ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try connection.execute(
+            "UPDATE tasks SET delivered_at = now() WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'queued'"
+        )
     }
 
     /// For tasks of jobs that reuse results: copies the earliest result of another task with the same image content

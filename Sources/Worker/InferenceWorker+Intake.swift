@@ -30,7 +30,11 @@ extension InferenceWorker {
             }
         }
         guard !messages.isEmpty else { return }
-        let rows = try withStore("loading tasks") { try $0.tasks(messages.flatMap(\.1.taskIDs)) }
+        let ids = messages.flatMap(\.1.taskIDs)
+        let rows = try withStore("loading tasks") { store in
+            try store.markDelivered(ids)
+            return try store.tasks(ids)
+        }
         var cancelled: [Int64] = []
         var forwards: [String: [TaskRow]] = [:]
         var images: [String: [Pending]] = [:]

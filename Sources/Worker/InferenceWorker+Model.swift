@@ -55,7 +55,8 @@ extension InferenceWorker {
         guard !starting.isEmpty else { return 0 }
         do {
             try withStore("starting tasks") {
-                try $0.start(starting.map(\.0.task.taskID), worker: configuration.workerName)
+                try $0.start(
+                    starting.map(\.0.task.taskID), worker: configuration.workerName, lease: configuration.lease)
             }
         } catch  where stop.isRaised {
             // Stopping while the database is away: these tasks stay queued and go back with their messages, and

@@ -49,24 +49,59 @@ extension InferenceWorker {
     /// Lines about trouble the worker works around (retries, reconnections).
     func warn(_ message: String) { logger.warning("\(message)") }
 
-    /// Publishes queued tasks whose messages were never confirmed (an `enqueue` that lost the broker after its
-    /// commit, say), every half grace period at most once a minute; one worker at a time does it.
+    /// The reconciler (queued tasks whose messages were never confirmed, leases that expired, messages never
+    /// delivered), every half grace period and at most once a minute; one worker at a time does it. When another
+    /// holds it and it has not finished a run for ten intervals, that is logged and counted.
     func reconcileIfDue() {
         let interval = max(1, min(60, configuration.republishAfter / 2))
         let now = services.clock.now()
         guard now - lastReconcile >= interval, !stop.isRaised else { return }
         lastReconcile = now
         do {
-            let published = try withStore("publishing unconfirmed tasks") { store in
-                try withPublisher("publishing unconfirmed tasks") {
-                    try outbox.reconcile(store: store, grace: configuration.republishAfter)
+            let reconciled = try withStore("reconciling") { store in
+                try withPublisher("reconciling") {
+                    try outbox.reconcile(
+                        store: store, grace: configuration.republishAfter,
+                        undeliveredAfter: configuration.undeliveredAfter, holder: configuration.workerName)
                 }
             }
-            if let published, published > 0 {
-                log("published \(published) queued task(s) whose messages were never confirmed")
+            guard let reconciled else {
+                let idle = try withStore("reading the reconciler's last run") { try $0.reconcilerIdleSeconds() }
+                if let idle, idle > 10 * max(interval, 60) {
+                    metrics.reconcilerOverdue()
+                    warn("the reconciler has not finished a run for \(Int(idle)) s (another worker holds its lock)")
+                }
+                return
+            }
+            metrics.reconcilerRan()
+            if !reconciled.expired.isEmpty {
+                warn(
+                    "queued again \(reconciled.expired.count) running task(s) whose lease expired (worker "
+                        + "\(reconciled.expiredWorkers.sorted().joined(separator: ", ")))")
+            }
+            if reconciled.undelivered > 0 {
+                warn("\(reconciled.undelivered) queued task(s) whose messages were never delivered go out again")
+            }
+            if reconciled.published > 0 {
+                log("published \(reconciled.published) queued task(s) whose messages were never confirmed")
             }
         } catch {
-            log("publishing unconfirmed tasks failed (tried again later): \(error)")
+            log("reconciling failed (tried again later): \(error)")
+        }
+    }
+
+    /// Renews the leases of the tasks this worker runs, every third of the lease.
+    func renewLeasesIfDue() {
+        let now = services.clock.now()
+        guard now - lastLeaseRenewal >= configuration.lease / 3 else { return }
+        lastLeaseRenewal = now
+        guard !scheduler.isIdle else { return }
+        do {
+            try withStore("renewing leases", evenWhenStopping: true) {
+                try $0.renewLeases(worker: configuration.workerName, lease: configuration.lease)
+            }
+        } catch {
+            log("renewing the leases of running tasks failed (tried again later): \(error)")
         }
     }
 

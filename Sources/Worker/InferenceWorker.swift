@@ -53,6 +53,7 @@ public final class InferenceWorker {
     /// Outcomes to record, with the task's kind and the failure's reason class for the metrics.
     var outcomes: [(outcome: TaskOutcome, kind: String, reason: String)] = []
     var lastReconcile = -Double.infinity
+    var lastLeaseRenewal = -Double.infinity
     var lastDepthRead = -Double.infinity
     /// When the scheduler last started working or last finished tasks: throughput readings for `holding`.
     var lastObservation: Double?
@@ -143,6 +144,7 @@ public final class InferenceWorker {
     func iterate() throws -> Bool {
         metrics.loopRan()
         reconcileIfDue()
+        renewLeasesIfDue()
         readQueueDepthIfDue()
         if !stop.isRaised { try take() }
         try collectImages()

@@ -31,15 +31,23 @@ public struct WorkerConfiguration: Sendable {
     public var localFiles: LocalFiles
     /// Bytes images being decoded may hold at once (see `imageMemory(of:maxImagePixels:)`).
     public var imageMemory: Int
+    /// Seconds a started task's lease lasts; the worker renews its leases every third of it. A task whose lease
+    /// expires (its worker died or hangs) is queued again by the reconciler.
+    public var lease: Double
+    /// Seconds after which a queued task whose message was confirmed and never delivered, with its model's queue
+    /// empty, is published again (a purged queue).
+    public var undeliveredAfter: Double
 
     public init(
         modelName: String, deliveryLimit: Int = 5, prefetch: Int = 16, initialPrefetch: Int = 8,
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
         republishAfter: Double = 120, consumerTimeout: Double = 1800, fetch: FetchSettings = FetchSettings(),
         maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16, localFiles: LocalFiles = .anywhere,
-        imageMemory: Int = 1 << 30
+        imageMemory: Int = 1 << 30, lease: Double = 300, undeliveredAfter: Double = 600
     ) {
         self.imageMemory = imageMemory
+        self.lease = max(1, lease)
+        self.undeliveredAfter = max(1, undeliveredAfter)
         self.localFiles = localFiles
         self.modelName = modelName
         self.deliveryLimit = deliveryLimit

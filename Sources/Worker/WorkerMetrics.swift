@@ -22,6 +22,8 @@ public final class WorkerMetrics: Sendable {
     private let prefixesShared: Counter
     private let prefixesComputed: Counter
     private let preemptions: Counter
+    private let reconcilerRuns: Counter
+    private let reconcilerOverdueCount: Counter
     private let readiness = ReadinessState()
     static let phases = ["decode_image", "vision", "prefill", "decode", "generate"]
 
@@ -55,6 +57,12 @@ public final class WorkerMetrics: Sendable {
                 + "and prefixes computed (computed).")
         prefixesShared = registry.makeCounter(descriptor: prefixes, labels: [("result", "shared")])
         prefixesComputed = registry.makeCounter(descriptor: prefixes, labels: [("result", "computed")])
+        reconcilerRuns = registry.makeCounter(
+            descriptor: Self.named("infmllm_reconciler_runs_total", "Reconciler runs this worker finished."))
+        reconcilerOverdueCount = registry.makeCounter(
+            descriptor: Self.named(
+                "infmllm_reconciler_overdue_total",
+                "Times this worker found the reconciler held by another and without a finished run for too long."))
         preemptions = registry.makeCounter(
             descriptor: Self.named(
                 "infmllm_preemptions_total", "Sequences set back for key/value memory, to be computed again."))
@@ -129,6 +137,9 @@ public final class WorkerMetrics: Sendable {
     /// fails so that an orchestrator restarts the worker.
     public static let stallBound: Double = 900
     public static let consumerLostBound: Double = 300
+
+    func reconcilerRan() { reconcilerRuns.increment() }
+    func reconcilerOverdue() { reconcilerOverdueCount.increment() }
 
     /// A round of the worker's loop began.
     func loopRan() { readiness.beat() }

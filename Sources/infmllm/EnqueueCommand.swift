@@ -140,31 +140,26 @@ struct EnqueueCommand: ParsableCommand {
 
         let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
         let outbox = try services.outbox(environment, role: "enqueue")
-        // Tasks of earlier runs whose messages never got out (the broker was down, say) go out first; a failure
-        // there is reported and left to the workers' reconciler.
-        JobServices.reconcile(outbox, store: store, grace: try services.resolvedRepublishAfter(environment))
         let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
         let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
         let opened = try store.openJob(
             name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation,
             reuseResults: skipDone)
         let wanted = skipDone ? try store.withoutResults(tasks, model: model, promptTemplate: prompt) : tasks
-        // Commit, publish and mark a chunk at a time, so a failure strands at most one chunk (which the next
-        // enqueue, retry or worker reconciler publishes).
-        var added = 0
+        // Commit a chunk, then publish the job's tasks without a message, claimed so that another run on the same
+        // job (or a worker's reconciler) never sends them too. A failure strands at most one chunk, which the next
+        // run on the job or a worker's reconciler publishes; tasks an earlier run left unpublished go out here too.
+        var added = 0, published = 0
         for start in stride(from: 0, to: wanted.count, by: 5000) {
-            let new = try store.addTasks(Array(wanted[start..<min(start + 5000, wanted.count)]), to: opened.id)
-            try outbox.publish(new, model: model, store: store)
-            added += new.count
+            added += try store.addTasks(Array(wanted[start..<min(start + 5000, wanted.count)]), to: opened.id).count
+            published += try outbox.publishUnpublished(store: store, grace: 0, job: opened.id)
         }
-        // This job's tasks left unpublished by an earlier run of the same command are published now, not after
-        // the grace period.
-        let republished = try outbox.reconcile(store: store, grace: 0, job: opened.id) ?? 0
+        if wanted.isEmpty { published += try outbox.publishUnpublished(store: store, grace: 0, job: opened.id) }
         let consumers = JobServices.consumers(of: model, publisher: outbox.publisher)
         let outcome = Outcome(
             job_id: opened.id, job: name, created: opened.created, found: tasks.count,
             skipped_done: tasks.count - wanted.count,
-            added: added, published: added + republished, refused: refused, skipped_members: report.skippedMembers,
+            added: added, published: published, refused: refused, skipped_members: report.skippedMembers,
             damaged_archives: report.damagedArchives, model_key: ModelKey.of(model), consumers: consumers)
         if json {
             print(try JSONOutput.encode(outcome))
@@ -173,7 +168,7 @@ struct EnqueueCommand: ParsableCommand {
                 Data(
                     summary(
                         name: name, found: tasks.count, added: added, skipped: tasks.count - wanted.count,
-                        republished: republished, skippedMembers: report.skippedMembers
+                        republished: max(0, published - added), skippedMembers: report.skippedMembers
                     ).utf8))
             print(opened.id)
             if consumers == 0 { FileHandle.standardError.write(Data((JobServices.nobodyServes(model) + "\n").utf8)) }

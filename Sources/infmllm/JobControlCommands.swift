@@ -18,19 +18,6 @@ struct JobServices {
         self.job = job
     }
 
-    /// Publishes queued tasks whose messages were never confirmed, reporting (not throwing) a failure: the
-    /// command's own work goes on, and workers reconcile too.
-    static func reconcile(_ outbox: TaskOutbox, store: PostgresJobStore, grace: Double) {
-        do {
-            if let published = try outbox.reconcile(store: store, grace: grace), published > 0 {
-                FileHandle.standardError.write(
-                    Data("published \(published) queued task(s) whose messages were never confirmed\n".utf8))
-            }
-        } catch {
-            FileHandle.standardError.write(Data("could not publish earlier unconfirmed tasks: \(error)\n".utf8))
-        }
-    }
-
     /// Consumers of `model`'s queue, or nil when the broker cannot be asked.
     static func consumers(of model: String, publisher: any TaskPublisher) -> Int? {
         try? publisher.queueState(model: model).consumers
@@ -44,8 +31,9 @@ struct JobServices {
     }
 
     /// Publishes `tasks` of the job to its model's queue with confirms, marking them published.
-    func publish(_ tasks: [TaskMessage.Task], outbox: TaskOutbox) throws {
-        try outbox.publish(tasks, model: job.model, store: store)
+    /// Publishes the job's queued tasks without a message, claimed so that no other publisher sends them too.
+    func publishUnpublished(outbox: TaskOutbox) throws -> Int {
+        try outbox.publishUnpublished(store: store, grace: 0, job: job.id)
     }
 }
 
@@ -61,9 +49,8 @@ struct RetryCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let resolved = try JobServices(job, options: services)
         let outbox = try services.outbox(environment, role: "retry")
-        JobServices.reconcile(outbox, store: resolved.store, grace: try services.resolvedRepublishAfter(environment))
         let tasks = try resolved.store.requeueFailed(job: resolved.job.id)
-        try resolved.publish(tasks, outbox: outbox)
+        _ = try resolved.publishUnpublished(outbox: outbox)
         print(
             json
                 ? try JSONOutput.encode(["job_id": resolved.job.id, "requeued": Int64(tasks.count)])

@@ -90,6 +90,16 @@ struct WorkerCommand: ParsableCommand {
                 "A broker connection cut without a close is noticed after two missed heartbeats; a model step must take less than two intervals."
         ))
     var heartbeat = 30
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a started task's lease lasts (renewed every third of it); an expired one is queued again.",
+            valueName: "seconds"))
+    var lease: Double = 300
+    @Option(
+        help: ArgumentHelp(
+            "Seconds after which a queued task whose message was never delivered is published again, once its model's queue is empty.",
+            valueName: "seconds"))
+    var requeueUndeliveredAfter: Double = 600
     @Option(help: "Log lines as text, logfmt or json.") var logFormat: String = "text"
     @Option(help: "Least severe level logged: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -102,6 +112,9 @@ struct WorkerCommand: ParsableCommand {
         }
         guard prefillChunk <= stepTokens else {
             throw ValidationError("--prefill-chunk (\(prefillChunk)) must be at most --step-tokens (\(stepTokens))")
+        }
+        guard lease >= 1, lease <= 86_400, requeueUndeliveredAfter >= 1, requeueUndeliveredAfter.isFinite else {
+            throw ValidationError("--lease must be between 1 s and a day, --requeue-undelivered-after at least 1 s")
         }
         guard heartbeat >= 0, heartbeat <= 3600 else {
             throw ValidationError("--heartbeat must be between 0 (none) and 3600 seconds")
@@ -176,7 +189,7 @@ struct WorkerCommand: ParsableCommand {
                 timeout: fetchTimeout, attempts: fetchAttempts,
                 allowPrivateAddresses: try resolvedAllowPrivateURLs(environment)),
             maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: try localFiles(environment),
-            imageMemory: imageMemory)
+            imageMemory: imageMemory, lease: lease, undeliveredAfter: requeueUndeliveredAfter)
         let databaseURL = services.resolvedDatabaseURL(environment)
         let amqpURL = try AMQPURL(services.resolvedAMQPURL(environment))
         let role = "worker \(configuration.workerName)"

@@ -265,7 +265,7 @@ final class FakeStore: TaskStore {
         return rows.filter { ids.contains($0.key) }
     }
 
-    func start(_ ids: [Int64], worker: String) throws {
+    func start(_ ids: [Int64], worker: String, lease: Double) throws {
         try call()
         if startFailures > 0 {
             startFailures -= 1
@@ -323,7 +323,31 @@ final class FakeStore: TaskStore {
 
     func markPublished(_ ids: [Int64]) throws { published.formUnion(ids) }
 
-    func unpublished(olderThan grace: Double, job: Int64?, limit: Int) throws -> [UnpublishedTask] { [] }
+    /// Lease renewals by worker, and tasks whose messages were received.
+    var renewals: [String] = []
+    var delivered: Set<Int64> = []
 
-    func withReconcilerLock<T>(_ body: () throws -> T) throws -> T? { try body() }
+    func renewLeases(worker: String, lease: Double) throws {
+        try call()
+        renewals.append(worker)
+    }
+
+    func markDelivered(_ ids: [Int64]) throws {
+        try call()
+        delivered.formUnion(ids)
+    }
+
+    func claimUnpublished(
+        olderThan grace: Double, job: Int64?, limit: Int, _ publish: ([UnpublishedTask]) throws -> Void
+    ) throws -> Int { 0 }
+
+    func requeueExpiredLeases() throws -> [(taskID: Int64, worker: String)] { [] }
+
+    func modelsWithUndelivered(publishedBefore age: Double) throws -> [String] { [] }
+
+    func requeueUndelivered(model: String, publishedBefore age: Double) throws -> Int { 0 }
+
+    func withReconcilerLock<T>(holder: String, _ body: () throws -> T) throws -> T? { try body() }
+
+    func reconcilerIdleSeconds() throws -> Double? { nil }
 }

@@ -1,0 +1,100 @@
+// The outbox and reconciler queries on a real database: publishers claim disjoint tasks, expired leases are found,
+// messages confirmed long ago and never delivered are found, and only workers can take the reconciler's lock.
+
+import Foundation
+import Jobs
+import Postgres
+import Testing
+
+@Suite struct ReconcilerStoreTests {
+    /// A migrated database with one job of `count` queued tasks, and a store on it as the owner.
+    static func withJob(count: Int, _ body: (String, PostgresJobStore, Int64) throws -> Void) throws {
+        try TestDatabase.withEmpty { url in
+            let owner = try PostgresConnection(url: url)
+            try Migrator(connection: owner).migrate(Migration.load(directory: TestDatabase.migrationsDirectory))
+            let store = PostgresJobStore(connection: owner)
+            let job = try store.openJob(
+                name: "j", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}",
+                reuseResults: false)
+            _ = try store.addTasks((0..<count).map { NewTask(imageURI: "/\($0).jpg", inputText: "") }, to: job.id)
+            try body(url, store, job.id)
+        }
+    }
+
+    @Test func twoPublishersOnOneJobNeverClaimTheSameTask() throws {
+        try Self.withJob(count: 10) { url, store, job in
+            let other = PostgresJobStore(connection: try PostgresConnection(url: url))
+            var first: [Int64] = [], second: [Int64] = []
+            // While the first holds its chunk (publishing it), the second claims what is left, and nothing of it.
+            _ = try store.claimUnpublished(olderThan: 0, job: job, limit: 6) { chunk in
+                first += chunk.map(\.task.taskID)
+                _ = try other.claimUnpublished(olderThan: 0, job: job, limit: 100) { chunk in
+                    second += chunk.map(\.task.taskID)
+                }
+            }
+            #expect(first.count == 10 - second.count && second.count == 4, "\(first) \(second)")
+            #expect(Set(first).isDisjoint(with: second))
+            // All are published now: nothing is left to claim.
+            #expect(try store.claimUnpublished(olderThan: 0, job: job, limit: 100) { _ in } == 0)
+            // A chunk whose publishing fails stays unpublished.
+            try store.connection.execute("UPDATE tasks SET published_at = NULL WHERE id = 1")
+            #expect(throws: CancellationError.self) {
+                _ = try store.claimUnpublished(olderThan: 0, job: job, limit: 100) { _ in throw CancellationError() }
+            }
+            #expect(try store.claimUnpublished(olderThan: 0, job: job, limit: 100) { _ in } == 1)
+        }
+    }
+
+    @Test func expiredLeasesAreQueuedAgainAndRenewedOnesAreNot() throws {
+        try Self.withJob(count: 3) { _, store, _ in
+            try store.start([1, 2], worker: "w1", lease: 0.001)
+            try store.start([3], worker: "w2", lease: 0.001)
+            try store.renewLeases(worker: "w2", lease: 3600)
+            var expired: [(taskID: Int64, worker: String)] = []
+            while expired.isEmpty { expired = try store.requeueExpiredLeases() }
+            #expect(expired.map(\.taskID).sorted() == [1, 2] && Set(expired.map(\.worker)) == ["w1"])
+            let rows = try store.tasks([1, 2, 3])
+            #expect(rows[1]?.status == .queued && rows[3]?.status == .running)
+            let unpublished = try store.connection.execute("SELECT count(*) AS n FROM tasks WHERE published_at IS NULL")
+            #expect(try unpublished.first!.int("n") == 3, "the requeued ones go out again (and the third never did)")
+        }
+    }
+
+    @Test func messagesConfirmedLongAgoAndNeverDeliveredAreFound() throws {
+        try Self.withJob(count: 3) { _, store, _ in
+            try store.connection.execute(
+                "UPDATE tasks SET published_at = now() - interval '1 hour' WHERE id IN (1, 2)")
+            try store.markDelivered([2])
+            #expect(try store.modelsWithUndelivered(publishedBefore: 600) == ["tiny"])
+            #expect(try store.requeueUndelivered(model: "tiny", publishedBefore: 600) == 1)
+            let published = try store.connection.execute("SELECT id FROM tasks WHERE published_at IS NOT NULL")
+            #expect(try published.map { try $0.int("id") } == [2])
+            #expect(try store.modelsWithUndelivered(publishedBefore: 600).isEmpty)
+        }
+    }
+
+    @Test func onlyWorkersTakeTheReconcilersLockAndOneAtATime() throws {
+        try Self.withJob(count: 1) { url, store, _ in
+            let database = String(url[url.index(after: url.range(of: "/", options: .backwards)!.lowerBound)...])
+            func login(_ group: String) throws -> PostgresJobStore {
+                let user = "infmllm_\(group)_login"
+                return PostgresJobStore(
+                    connection: try PostgresConnection(url: "postgresql://\(user):\(user)@127.0.0.1:5432/\(database)"))
+            }
+            let worker = try login("worker"), client = try login("client")
+            #expect(try worker.reconcilerIdleSeconds() == nil)
+            let inner: Int?? = try worker.withReconcilerLock(holder: "w1") {
+                // Held by w1: another worker is turned away at once; a client may not take it at all.
+                let other = try login("worker")
+                let second = try other.withReconcilerLock(holder: "w2") { 2 }
+                #expect {
+                    _ = try client.withReconcilerLock(holder: "c") { 3 }
+                } throws: { "\($0)".contains("permission denied") }
+                return second
+            }
+            #expect(inner == .some(nil))
+            #expect((try worker.reconcilerIdleSeconds() ?? 99) < 60)
+            #expect(try store.withReconcilerLock(holder: "w2") { 5 } == 5, "released after the run")
+        }
+    }
+}
