@@ -5,6 +5,7 @@
 #   ops/test-broker.sh start DIR PORT CONSUMER_TIMEOUT_MS
 #   ops/test-broker.sh start-tls DIR PORT        TLS only (amqps), with a CA made for it: DIR/tls/ca.pem, and an
 #                                                unrelated DIR/tls/other-ca.pem for refusal tests
+#   ops/test-broker.sh join DIR PORT SEED_PORT   the started node of PORT joins the cluster of the node of SEED_PORT
 #   ops/test-broker.sh stop DIR PORT
 #
 # The channel tick (how often the broker checks consumer timeouts) is set to half a second, so a short timeout takes
@@ -60,8 +61,16 @@ CONF
         rabbitmqctl -q wait --timeout 90 "$dir/pid" </dev/null >>"$dir/out.log" 2>&1
         rabbitmqctl -q await_startup --timeout 90 </dev/null >>"$dir/out.log" 2>&1
         ;;
+    join)
+        {
+            rabbitmqctl -q stop_app
+            rabbitmqctl -q join_cluster "infmllm-test-$4@localhost"
+            rabbitmqctl -q start_app
+            rabbitmqctl -q await_startup --timeout 90
+        } </dev/null >>"$dir/out.log" 2>&1
+        ;;
     stop)
         rabbitmqctl -q shutdown </dev/null >>"$dir/out.log" 2>&1 || true
         ;;
-    *) echo "usage: ops/test-broker.sh start DIR PORT CONSUMER_TIMEOUT_MS | start-tls DIR PORT | stop DIR PORT" >&2; exit 2 ;;
+    *) echo "usage: ops/test-broker.sh start DIR PORT CONSUMER_TIMEOUT_MS | start-tls DIR PORT | join DIR PORT SEED_PORT | stop DIR PORT" >&2; exit 2 ;;
 esac

@@ -21,7 +21,8 @@ INFMLLM_NVRTC_LIBRARY=$(tools/nvrtc.sh)
 export INFMLLM_NVRTC_LIBRARY INFMLLM_REQUIRE_NVRTC=1
 step "running the tests"
 swift test --skip ServiceRestartTests --skip ConsumerTimeoutTests
-step "running the service-restart, consumer-timeout and TLS tests on their own (restarts, timing, brokers of their own)"
+step "running the service-restart, consumer-timeout, TLS and broker-cluster tests on their own (restarts, timing, brokers of their own)"
 INFMLLM_RESTART_TESTS=1 swift test --filter ServiceRestartTests
 INFMLLM_RESTART_TESTS=1 swift test --filter ConsumerTimeoutTests
 INFMLLM_RESTART_TESTS=1 swift test --filter TLSTests
+INFMLLM_RESTART_TESTS=1 swift test --filter BrokerClusterTests

@@ -5,7 +5,8 @@ import Jobs
 
 /// The `TaskPublisher` of `enqueue`, `retry` and workers on RabbitMQ. One caller at a time.
 public final class RabbitTaskPublisher: TaskPublisher {
-    public let url: AMQPURL
+    /// The broker's nodes, tried in turn.
+    public let urls: [AMQPURL]
     public let prefix: String
     public let deliveryLimit: Int
     /// The `connection_name` of its connection: the program, its role and its name.
@@ -14,9 +15,12 @@ public final class RabbitTaskPublisher: TaskPublisher {
     /// Models whose queues this connection has declared.
     private var declared: Set<String> = []
 
-    public init(url: AMQPURL, prefix: String, deliveryLimit: Int, connectionName: String? = nil) {
+    /// Connections made, so that after a failure the next node is tried first.
+    private var attempts = 0
+
+    public init(urls: [AMQPURL], prefix: String, deliveryLimit: Int, connectionName: String? = nil) {
         self.connectionName = connectionName
-        self.url = url
+        self.urls = urls
         self.prefix = prefix
         self.deliveryLimit = deliveryLimit
     }
@@ -67,7 +71,13 @@ public final class RabbitTaskPublisher: TaskPublisher {
     /// the next call.
     private func withConnection<T>(_ body: (AMQPConnection) throws -> T) throws -> T {
         do {
-            let connection = try self.connection ?? AMQPConnection(url: url, name: connectionName)
+            let connection: AMQPConnection
+            if let open = self.connection {
+                connection = open
+            } else {
+                attempts += 1
+                connection = try AMQPConnection.first(of: urls, from: attempts - 1, name: connectionName)
+            }
             self.connection = connection
             return try body(connection)
         } catch let error as AMQPError {

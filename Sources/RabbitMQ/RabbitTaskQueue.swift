@@ -7,7 +7,8 @@ import Jobs
 /// The `TaskQueue` of a worker on RabbitMQ. Thread-safe: every call holds one lock, as librabbitmq needs one caller
 /// at a time.
 public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
-    public let url: AMQPURL
+    /// The broker's nodes: a connection goes to the first that answers, starting after the last one that failed.
+    public let urls: [AMQPURL]
     public let topology: TaskTopology
     // Invariant: every property below is read and written only while holding `lock`.
     private let lock = NSLock()
@@ -30,11 +31,11 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     public let connectionName: String?
 
     public init(
-        url: AMQPURL, topology: TaskTopology, prefetch: Int, heartbeat: Int = 30, connectionName: String? = nil
+        urls: [AMQPURL], topology: TaskTopology, prefetch: Int, heartbeat: Int = 30, connectionName: String? = nil
     ) {
         self.heartbeat = heartbeat
         self.connectionName = connectionName
-        self.url = url
+        self.urls = urls
         self.topology = topology
         prefetchCount = prefetch
     }
@@ -49,7 +50,9 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     public func connect() throws {
         try lock.withLock {
             consumer = nil
-            let connection = try AMQPConnection(url: url, heartbeatSeconds: heartbeat, name: connectionName)
+            // After a failure, the next node first: the one that failed may be the one that is gone.
+            let connection = try AMQPConnection.first(
+                of: urls, from: generation, heartbeatSeconds: heartbeat, name: connectionName)
             try topology.declare(on: connection)
             try connection.setPrefetch(prefetchCount)
             deadLetterConsumerTags = []

@@ -74,8 +74,8 @@ struct DoctorCommand: ParsableCommand {
     }
 
     private func rabbitCheck(_ environment: [String: String]) throws -> String {
-        let url = try AMQPURL(services.resolvedAMQPURL(environment))
-        let connection = try AMQPConnection(url: url, name: "infmllm doctor")
+        let urls = try AMQPURL.list(services.resolvedAMQPURL(environment))
+        let connection = try AMQPConnection.first(of: urls, name: "infmllm doctor")
         let topology = TaskTopology(
             prefix: services.resolvedQueuePrefix(environment), model: model ?? "",
             deliveryLimit: try services.resolvedDeliveryLimit(environment))
@@ -90,7 +90,7 @@ struct DoctorCommand: ParsableCommand {
             let counts = try connection.queueCounts(queue)
             return "queue \(queue): \(counts.messageCount) ready, \(counts.consumerCount) consumer(s)"
         }
-        return "\(url), " + counts.joined(separator: "; ")
+        return "\(connection.url), " + counts.joined(separator: "; ")
     }
 }
 

@@ -47,7 +47,8 @@ struct ServiceOptions: ParsableArguments {
     @Option(
         name: .customLong("amqp-url"),
         help: ArgumentHelp(
-            "RabbitMQ URL.", discussion: "Env INFMLLM_AMQP_URL; default \(Setting.amqpURL.defaultValue)",
+            "RabbitMQ URL; for a cluster, one per node, comma-separated.",
+            discussion: "Env INFMLLM_AMQP_URL; default \(Setting.amqpURL.defaultValue)",
             valueName: "url"))
     var amqpURL: String?
 
@@ -109,7 +110,7 @@ struct ServiceOptions: ParsableArguments {
     /// - Parameter role: what the connection is for, in its `connection_name` ("enqueue", "worker w3 publisher").
     func publisher(_ environment: [String: String], role: String) throws -> RabbitTaskPublisher {
         RabbitTaskPublisher(
-            url: try AMQPURL(resolvedAMQPURL(environment)), prefix: resolvedQueuePrefix(environment),
+            urls: try AMQPURL.list(resolvedAMQPURL(environment)), prefix: resolvedQueuePrefix(environment),
             deliveryLimit: try resolvedDeliveryLimit(environment), connectionName: "infmllm \(role)")
     }
 }

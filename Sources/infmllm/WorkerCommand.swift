@@ -191,7 +191,7 @@ struct WorkerCommand: ParsableCommand {
             maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: try localFiles(environment),
             imageMemory: imageMemory, lease: lease, undeliveredAfter: requeueUndeliveredAfter)
         let databaseURL = services.resolvedDatabaseURL(environment)
-        let amqpURL = try AMQPURL(services.resolvedAMQPURL(environment))
+        let amqpURLs = try AMQPURL.list(services.resolvedAMQPURL(environment))
         let role = "worker \(configuration.workerName)"
         let workerServices = WorkerServices(
             makeStore: {
@@ -201,7 +201,7 @@ struct WorkerCommand: ParsableCommand {
                         lockTimeout: 10_000))
             },
             queue: RabbitTaskQueue(
-                url: amqpURL, topology: topology, prefetch: batchSize, heartbeat: heartbeat,
+                urls: amqpURLs, topology: topology, prefetch: batchSize, heartbeat: heartbeat,
                 connectionName: "infmllm \(role) consumer"),
             publisher: try services.publisher(environment, role: "\(role) publisher"))
         let worker = InferenceWorker(

@@ -38,4 +38,12 @@ import Testing
         #expect(try !AMQPURL("amqps://h/?verify=verify_none").verifyPeer)
         #expect(try !AMQPURL("amqp://h").tls)
     }
+
+    @Test func aClusterIsAListOfNodeURLs() throws {
+        let nodes = try AMQPURL.list("amqp://u:p@n1:5672/%2f, amqp://u:p@n2:5673/%2f,amqps://u:p@n3/%2f")
+        #expect(nodes.map(\.host) == ["n1", "n2", "n3"] && nodes.map(\.port) == [5672, 5673, 5671])
+        #expect(try AMQPURL.list("amqp://h").count == 1)
+        #expect(throws: AMQPError.self) { try AMQPURL.list("") }
+        #expect(throws: AMQPError.self) { try AMQPURL.list("amqp://h,http://x") }
+    }
 }
