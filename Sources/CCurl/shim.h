@@ -51,9 +51,14 @@ static inline curl_socket_t infmllm_curl_open_socket(const struct curl_sockaddr 
     return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
-/// The socket address (sockaddr_in or sockaddr_in6) inside `address`.
+/// The socket address (sockaddr_in or sockaddr_in6) inside `address`; libcurl keeps it in storage of
+/// `addrlen` bytes.
 static inline const void *infmllm_curl_socket_address(const struct curl_sockaddr *address) {
     return &address->addr;
+}
+
+static inline unsigned int infmllm_curl_socket_address_length(const struct curl_sockaddr *address) {
+    return address->addrlen;
 }
 
 static inline curl_version_info_data *infmllm_curl_version(void) { return curl_version_info(CURLVERSION_NOW); }

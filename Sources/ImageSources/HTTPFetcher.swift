@@ -124,12 +124,16 @@ final class HTTPFetcher: @unchecked Sendable {
                 return length
             }, context)
         if !settings.allowPrivateAddresses {
+            // A proxy from the environment would be the only address checked: connect to the image's host itself.
+            _ = infmllm_curl_set_string(handle, CURLOPT_PROXY, "")
             _ = infmllm_curl_set_opensocket(
                 handle,
                 { context, _, address in
                     guard let context, let address else { return CURL_SOCKET_BAD }
                     let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
-                    let (range, text) = PrivateAddress.classify(infmllm_curl_socket_address(address))
+                    let (range, text) = PrivateAddress.classify(
+                        infmllm_curl_socket_address(address),
+                        length: Int(infmllm_curl_socket_address_length(address)))
                     if let range {
                         sink.refused = (text, range)
                         return CURL_SOCKET_BAD

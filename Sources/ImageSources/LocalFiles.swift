@@ -1,6 +1,9 @@
 // Local files as a worker reads them for a task: under the configured roots after resolving symbolic links, regular
-// files only, opened without blocking (a FIFO or a device never stalls a read), sized with fstat before reading and
-// read to that size at most. A task names a path; the worker, not the task, decides which paths may be read.
+// files only, opened without blocking (a FIFO never stalls a read), sized with fstat before reading and read to that
+// size at most. Where a path leads is checked before it is opened (opening a device can act on it) and again through
+// the opened descriptor (a link swapped in between is not followed out of the roots). A task names a path; the worker, not the task, decides which paths may be read.
+
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -90,6 +93,15 @@ public struct LocalFiles: Sendable {
     /// (through the descriptor, so no link swapped in after the check is followed) and size.
     private func open(_ path: String, uri: String) throws -> Opened {
         func refuse(_ reason: String) -> ImageSourceError { ImageSourceError(source: uri, reason: reason) }
+        let outside = "outside the worker's image roots (--image-roots)"
+        let kernel = "a file of the kernel's /proc, /sys or /dev, not an image"
+        // Before opening anything (opening a device can act on it): where the path leads now.
+        if let resolved = Self.realPath(path) {
+            guard allows(realPath: resolved) else { throw refuse(outside) }
+            guard !Self.isKernelFile(resolved) else { throw refuse(kernel) }
+        } else if roots != nil, !allows(realPath: URL(fileURLWithPath: path).standardizedFileURL.path) {
+            throw refuse(outside)  // the same answer whether or not such a file exists
+        }
         let descriptor = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard descriptor >= 0 else {
             let reason = errno == ENOENT ? "no such file" : String(cString: strerror(errno))
@@ -99,25 +111,28 @@ public struct LocalFiles: Sendable {
         defer { if !keep { close(descriptor) } }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw refuse("cannot stat: \(String(cString: strerror(errno)))") }
-        guard let realPath = Self.realPath(ofDescriptor: descriptor) ?? Self.realPath(path) else {
-            throw refuse("cannot resolve the path: \(String(cString: strerror(errno)))")
+        // Again on what was opened, through its descriptor: a link swapped in since is not followed out of the
+        // roots. With roots, a descriptor whose path cannot be read is refused rather than guessed.
+        guard let realPath = Self.realPath(ofDescriptor: descriptor) ?? (roots == nil ? Self.realPath(path) : nil)
+        else {
+            throw refuse("cannot resolve the path of what was opened")
         }
-        guard allows(realPath: realPath) else {
-            throw refuse("outside the worker's image roots (--image-roots)")
-        }
+        guard allows(realPath: realPath) else { throw refuse(outside) }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
             throw refuse("not a regular file (\(Self.kind(status.st_mode)))")
         }
-        if Self.kernelDirectories.contains(where: { realPath == $0 || realPath.hasPrefix($0 + "/") }) {
-            throw refuse("a file of the kernel's /proc or /sys, not an image")
-        }
+        if Self.isKernelFile(realPath) { throw refuse(kernel) }
         guard status.st_size > 0 else { throw refuse("an empty file") }
         keep = true
         return Opened(descriptor: descriptor, size: Int(status.st_size), realPath: realPath)
     }
 
-    /// Where the kernel's made-up files live (their sizes and contents are produced when read).
+    /// Where the kernel's made-up files and devices live (their sizes and contents are produced when read).
     static let kernelDirectories = ["/proc", "/sys", "/dev"]
+
+    static func isKernelFile(_ realPath: String) -> Bool {
+        kernelDirectories.contains { realPath == $0 || realPath.hasPrefix($0 + "/") }
+    }
 
     static func kind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {

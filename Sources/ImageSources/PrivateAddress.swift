@@ -18,14 +18,15 @@ public enum PrivateAddress {
         }
     }
 
-    /// The range of the address of `socket` (AF_INET or AF_INET6), and the address as text.
-    public static func classify(_ socket: UnsafeRawPointer) -> (range: String?, text: String) {
+    /// The range of the address of `socket` (AF_INET or AF_INET6, `length` bytes), and the address as text.
+    public static func classify(_ socket: UnsafeRawPointer, length: Int) -> (range: String?, text: String) {
+        guard length >= MemoryLayout<sa_family_t>.size else { return ("a truncated address", "?") }
         let family = Int32(socket.load(as: sa_family_t.self))
         switch family {
-        case AF_INET:
+        case AF_INET where length >= MemoryLayout<sockaddr_in>.size:
             let bytes = withUnsafeBytes(of: socket.load(as: sockaddr_in.self).sin_addr) { Array($0) }
             return (range(of: bytes), text(bytes))
-        case AF_INET6:
+        case AF_INET6 where length >= MemoryLayout<sockaddr_in6>.size:
             let bytes = withUnsafeBytes(of: socket.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
             return (range(of: bytes), text(bytes))
         default:
@@ -52,6 +53,7 @@ public enum PrivateAddress {
         case (192, 0, 0): return "reserved (192.0.0.0/24)"
         case (192, 168, _): return "private"
         case (198, 18...19, _): return "reserved (198.18.0.0/15)"
+        case (192, 0, 2), (198, 51, 100), (203, 0, 113): return "documentation"
         case (224...239, _, _): return "multicast"
         case (240...255, _, _): return a == [255, 255, 255, 255] ? "broadcast" : "reserved (240.0.0.0/4)"
         default: return nil
@@ -69,6 +71,8 @@ public enum PrivateAddress {
             return ipv4(Array(a[12..<16]))  // ::a.b.c.d, IPv4-compatible (deprecated)
         }
         if a[0..<12] == [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] { return ipv4(Array(a[12..<16])) }  // NAT64
+        if a[0..<6] == [0x00, 0x64, 0xff, 0x9b, 0x00, 0x01] { return "local-use NAT64 (64:ff9b:1::/48)" }
+        if a[0..<4] == [0x20, 0x01, 0x00, 0x00] { return "Teredo (2001::/32)" }
         if a[0] == 0x20 && a[1] == 0x02 { return ipv4(Array(a[2..<6])) }  // 6to4
         if a[0] & 0xfe == 0xfc { return "unique local (private)" }
         if a[0] == 0xfe && a[1] & 0xc0 == 0x80 { return "link-local" }

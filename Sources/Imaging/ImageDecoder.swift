@@ -63,12 +63,13 @@ public struct ImageDecoder: Sendable {
         }
     }
 
-    /// The most bytes decoding a `width` x `height` image may hold at once: the codec's samples at their widest
-    /// (16-bit RGBA, 8 bytes a pixel) and row table, then the 8-bit RGB copy.
+    /// The most bytes decoding a `width` x `height` image may hold at once, 16 a pixel and 8 a row: the codec's
+    /// samples at their widest (16-bit RGBA, 8 bytes; a progressive or CMYK JPEG's coefficient buffers take about as
+    /// much) and its row table, then the 8-bit RGB copy, with room to spare.
     public static func decodingBytes(width: Int, height: Int) -> Int {
         let pixels = width.multipliedReportingOverflow(by: height)
-        guard !pixels.overflow, pixels.partialValue < Int.max / 16 else { return Int.max }
-        return pixels.partialValue * 11 + height * 8
+        guard !pixels.overflow, pixels.partialValue < Int.max / 32 else { return Int.max }
+        return pixels.partialValue * 16 + height * 8
     }
 
     /// Decodes file contents held in memory that the caller owns for the duration of the call.

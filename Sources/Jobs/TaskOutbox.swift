@@ -49,10 +49,9 @@ public struct TaskOutbox {
 
     /// What one reconciler run did.
     public struct Reconciled: Sendable, Equatable {
-        /// Running tasks whose lease had expired, queued again, with the worker that held each.
-        public var expired: [Int64] = []
-        public var expiredWorkers: Set<String> = []
-        /// Queued tasks whose message was confirmed long ago and never delivered, with their queue empty.
+        /// Running tasks whose lease had expired, with the worker that held each and what became of them.
+        public var expired: [ExpiredLease] = []
+        /// Queued tasks whose message was last seen long ago, with their queue empty: published again.
         public var undelivered = 0
         /// Messages published for tasks that had none.
         public var published = 0
@@ -60,20 +59,18 @@ public struct TaskOutbox {
         public init() {}
     }
 
-    /// The reconciler, one at a time across workers: queues again the tasks whose lease expired, marks for
-    /// publishing again the tasks whose messages were confirmed more than `undeliveredAfter` seconds ago and never
-    /// delivered while their model's queue is empty (a purged queue), and publishes every task without a confirmed
-    /// message queued at least `grace` seconds ago.
+    /// The reconciler, one at a time across workers: ends the leases that expired (a task started `maxAttempts`
+    /// times fails), marks for publishing again the queued tasks whose message was last seen more than
+    /// `undeliveredAfter` seconds ago while their model's queue is empty (a purged queue), and publishes every task
+    /// without a confirmed message queued at least `grace` seconds ago.
     ///
     /// - Returns: what it did, or nil when another reconciler holds the lock.
-    public func reconcile(store: any TaskStore, grace: Double, undeliveredAfter: Double, holder: String) throws
-        -> Reconciled?
-    {
+    public func reconcile(
+        store: any TaskStore, grace: Double, undeliveredAfter: Double, maxAttempts: Int, holder: String
+    ) throws -> Reconciled? {
         try store.withReconcilerLock(holder: holder) {
             var done = Reconciled()
-            let expired = try store.requeueExpiredLeases()
-            done.expired = expired.map(\.taskID)
-            done.expiredWorkers = Set(expired.map(\.worker))
+            done.expired = try store.endExpiredLeases(maxAttempts: maxAttempts)
             for model in try store.modelsWithUndelivered(publishedBefore: undeliveredAfter)
             where try publisher.queueState(model: model).ready == 0 {
                 done.undelivered += try store.requeueUndelivered(model: model, publishedBefore: undeliveredAfter)

@@ -24,6 +24,17 @@ public struct UnpublishedTask: Sendable, Equatable {
     }
 }
 
+/// A task whose lease expired, the worker that held it, and the status it has now.
+public struct ExpiredLease: Sendable, Equatable {
+    public var taskID: Int64
+    public var worker: String
+    public var status: TaskStatus
+
+    public init(taskID: Int64, worker: String, status: TaskStatus) {
+        (self.taskID, self.worker, self.status) = (taskID, worker, status)
+    }
+}
+
 /// The job system's records. One caller at a time; a failure that `ServiceError.isTransient` accepts leaves the
 /// store to be replaced by a new connection.
 public protocol TaskStore {
@@ -56,9 +67,11 @@ public protocol TaskStore {
     func claimUnpublished(
         olderThan grace: Double, job: Int64?, limit: Int, _ publish: ([UnpublishedTask]) throws -> Void
     ) throws -> Int
-    /// Queues again the running tasks whose lease expired; returns them with the worker that held each.
-    func requeueExpiredLeases() throws -> [(taskID: Int64, worker: String)]
-    /// The models with queued tasks confirmed more than `age` seconds ago and not delivered since.
+    /// Ends the leases that expired: cancelled with their job, failed after `maxAttempts` starts, queued again
+    /// otherwise.
+    func endExpiredLeases(maxAttempts: Int) throws -> [ExpiredLease]
+    /// The models with queued tasks whose message was last seen (confirmed or delivered) more than `age` seconds
+    /// ago.
     func modelsWithUndelivered(publishedBefore age: Double) throws -> [String]
     /// Marks those tasks of `model` unpublished again (when its queue is empty, their messages are gone).
     func requeueUndelivered(model: String, publishedBefore age: Double) throws -> Int

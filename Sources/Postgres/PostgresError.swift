@@ -28,8 +28,9 @@ public enum PostgresError: ServiceError, CustomStringConvertible, Sendable {
 
     /// Whether the failure comes from the connection or the server's state rather than from the request itself,
     /// so the same request may succeed after reconnecting: connection exceptions (class 08), operator
-    /// intervention such as a shutdown (class 57), serialization failures and deadlocks (40001, 40P01),
-    /// and insufficient resources (class 53).
+    /// intervention such as a shutdown or a statement timeout (class 57), serialization failures and deadlocks
+    /// (40001, 40P01), a lock timeout (55P03: another session holds the rows for now), and insufficient resources
+    /// (class 53).
     public var isTransient: Bool {
         switch self {
         case .connectionFailed:
@@ -37,7 +38,7 @@ public enum PostgresError: ServiceError, CustomStringConvertible, Sendable {
         case let .queryFailed(_, sqlState, _):
             guard let sqlState else { return true }  // no SQLSTATE: the connection broke mid-statement
             return sqlState.hasPrefix("08") || sqlState.hasPrefix("57") || sqlState.hasPrefix("53")
-                || sqlState == "40001" || sqlState == "40P01"
+                || sqlState == "40001" || sqlState == "40P01" || sqlState == "55P03"
         case .unexpectedResult, .migration:
             return false
         }

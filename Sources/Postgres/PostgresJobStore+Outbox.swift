@@ -53,42 +53,56 @@ extension PostgresJobStore {
         }
     }
 
-    /// Queues again the running tasks whose lease expired (their worker died or hangs), to be published again.
-    /// - Returns: the tasks, with the worker that held each.
-    public func requeueExpiredLeases() throws -> [(taskID: Int64, worker: String)] {
+    /// Ends the leases that expired (their worker died or hangs): a task of a cancelled job is cancelled, a task the
+    /// model has started `maxAttempts` times fails with the reason (it may be what hangs workers), and the rest are
+    /// queued again, to be published again.
+    /// - Returns: the tasks, with the worker that held each and the status they now have.
+    public func endExpiredLeases(maxAttempts: Int) throws -> [ExpiredLease] {
         try connection.execute(
             """
-            UPDATE tasks SET status = 'queued', published_at = NULL, lease_expires_at = NULL
-            WHERE status = 'running' AND lease_expires_at < now()
-            RETURNING id, coalesce(worker, '') AS worker
+            UPDATE tasks t SET
+                status = CASE WHEN j.cancelled_at IS NOT NULL THEN 'cancelled'
+                              WHEN t.attempts >= \(maxAttempts) THEN 'failed' ELSE 'queued' END,
+                last_error = CASE WHEN j.cancelled_at IS NULL AND t.attempts >= \(maxAttempts)
+                    THEN 'its lease expired after the model started on it ' || t.attempts || ' time(s), last on worker '
+                         || coalesce(t.worker, '?') || ' (the worker died or hung each time)'
+                    ELSE t.last_error END,
+                finished_at = CASE WHEN j.cancelled_at IS NOT NULL OR t.attempts >= \(maxAttempts) THEN now() END,
+                published_at = NULL, lease_expires_at = NULL
+            FROM jobs j
+            WHERE j.id = t.job_id AND t.status = 'running' AND t.lease_expires_at < now()
+            RETURNING t.id, coalesce(t.worker, '') AS worker, t.status
             """
-        ).map { (Int64(try $0.int("id")), try $0.string("worker")) }
+        ).map {
+            ExpiredLease(
+                taskID: Int64(try $0.int("id")), worker: try $0.string("worker"),
+                status: TaskStatus(rawValue: try $0.string("status")) ?? .queued)
+        }
     }
 
-    /// The models with queued tasks whose message was confirmed more than `age` seconds ago and not delivered to a
-    /// worker since.
+    /// The models with queued tasks whose message was last seen (confirmed by the broker, or delivered to a worker)
+    /// more than `age` seconds ago.
     public func modelsWithUndelivered(publishedBefore age: Double) throws -> [String] {
         try connection.execute(
             """
             SELECT DISTINCT j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
             WHERE t.status = 'queued' AND j.cancelled_at IS NULL
-              AND t.published_at < now() - make_interval(secs => \(age))
-              AND (t.delivered_at IS NULL OR t.delivered_at < t.published_at)
+              AND greatest(t.published_at, t.delivered_at) < now() - make_interval(secs => \(age))
             """
         ).map { try $0.string("model") }
     }
 
-    /// Marks unpublished, to be published again, `model`'s queued tasks whose message was confirmed more than `age`
-    /// seconds ago and never delivered since. Call it only when the model's queue holds no ready message: then
-    /// those messages are gone.
+    /// Marks unpublished, to be published again, `model`'s queued tasks whose message was last seen more than `age`
+    /// seconds ago. Call it only when the model's queue holds no ready message: then those messages are gone (a
+    /// purged queue, a dead letter dropped past its limit), since a worker holds none longer than the broker's
+    /// consumer timeout.
     /// - Returns: how many.
     public func requeueUndelivered(model: String, publishedBefore age: Double) throws -> Int {
         try connection.execute(
             """
             UPDATE tasks t SET published_at = NULL FROM jobs j
             WHERE j.id = t.job_id AND j.model = \(model) AND j.cancelled_at IS NULL AND t.status = 'queued'
-              AND t.published_at < now() - make_interval(secs => \(age))
-              AND (t.delivered_at IS NULL OR t.delivered_at < t.published_at)
+              AND greatest(t.published_at, t.delivered_at) < now() - make_interval(secs => \(age))
             RETURNING t.id
             """
         ).count

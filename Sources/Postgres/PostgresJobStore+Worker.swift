@@ -57,12 +57,16 @@ extension PostgresJobStore: TaskStore {
             """)
     }
 
-    /// Records that a worker received the messages of `ids`.
+    /// Records that a worker received the messages of `ids`; rows another session holds (a publisher between its
+    /// claim and its commit) are skipped rather than waited for.
     public func markDelivered(_ ids: [Int64]) throws {
         guard !ids.isEmpty else { return }
         try connection.execute(
-            "UPDATE tasks SET delivered_at = now() WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'queued'"
-        )
+            """
+            UPDATE tasks SET delivered_at = now() WHERE id IN (
+                SELECT id FROM tasks WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'queued'
+                FOR UPDATE SKIP LOCKED)
+            """)
     }
 
     /// For tasks of jobs that reuse results: copies the earliest result of another task with the same image content

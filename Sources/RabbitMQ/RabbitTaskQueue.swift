@@ -4,6 +4,10 @@
 import Foundation
 import Jobs
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The `TaskQueue` of a worker on RabbitMQ. Thread-safe: every call holds one lock, as librabbitmq needs one caller
 /// at a time.
 public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
@@ -23,6 +27,10 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     private var prefetchCount: Int
     /// After `stopConsuming`, nothing new is taken.
     private var stopped = false
+    /// Deliveries the keep-alive read while the worker was busy, handed out first.
+    private var pumped: [Delivery] = []
+    /// When the connection was last read (monotonic seconds).
+    private var lastRead = 0.0
 
     /// Seconds between heartbeats on the consuming connection (0: none). librabbitmq sends and checks them inside
     /// its calls, which the worker makes between model steps: a step must take less than two intervals.
@@ -38,6 +46,55 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
         self.urls = urls
         self.topology = topology
         prefetchCount = prefetch
+        if heartbeat > 0 { startKeepAlive() }
+    }
+
+    /// librabbitmq sends and checks heartbeats only inside its calls, and the worker makes none during a long model
+    /// step or while it waits out a database outage: a thread of its own reads the connection whenever it has not
+    /// been read for a quarter of the interval, keeping what arrives for `next`, so the broker never takes the
+    /// worker's messages back just because it was busy.
+    private func startKeepAlive() {
+        let interval = Double(heartbeat) / 4
+        Thread.detachNewThread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                guard let self else { return }
+                self.keepAlive(idle: interval)
+            }
+        }
+    }
+
+    private func keepAlive(idle: Double) {
+        lock.withLock {
+            guard let consumer, Self.now() - lastRead >= idle else { return }
+            lastRead = Self.now()
+            do {
+                guard let message = try consumer.nextDelivery(timeout: 0) else { return }
+                if stopped {
+                    try consumer.reject(message.deliveryTag, requeue: true)
+                } else {
+                    pumped.append(delivery(message))
+                }
+            } catch {
+                self.consumer = nil  // the worker's next call reconnects
+            }
+        }
+    }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// A delivery of the current connection (under the lock).
+    private func delivery(_ message: DeliveredMessage) -> Delivery {
+        Delivery(
+            body: message.body, contentType: message.contentType,
+            isDeadLetter: deadLetterConsumerTags.contains(message.consumerTag),
+            isRedelivery: message.redelivered || message.deliveryCount > 0, deliveryCount: message.deliveryCount,
+            round: Int(message.headers[Self.roundHeader]?.intValue ?? 0), tag: message.deliveryTag,
+            connection: generation)
     }
 
     public var isConnected: Bool { lock.withLock { consumer != nil } }
@@ -50,6 +107,7 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     public func connect() throws {
         try lock.withLock {
             consumer = nil
+            pumped = []  // deliveries of the old connection: the broker has them back
             // After a failure, the next node first: the one that failed may be the one that is gone.
             let connection = try AMQPConnection.first(
                 of: urls, from: generation, heartbeatSeconds: heartbeat, name: connectionName)
@@ -72,16 +130,10 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     public func next(timeout: Double) throws -> Delivery? {
         try lock.withLock {
             guard let consumer else { throw AMQPError.library(operation: "consuming", message: "not connected") }
+            if !pumped.isEmpty { return pumped.removeFirst() }
+            lastRead = Self.now()
             do {
-                return try consumer.nextDelivery(timeout: timeout).map { message in
-                    Delivery(
-                        body: message.body, contentType: message.contentType,
-                        isDeadLetter: deadLetterConsumerTags.contains(message.consumerTag),
-                        isRedelivery: message.redelivered || message.deliveryCount > 0,
-                        deliveryCount: message.deliveryCount,
-                        round: Int(message.headers[Self.roundHeader]?.intValue ?? 0), tag: message.deliveryTag,
-                        connection: generation)
-                }
+                return try consumer.nextDelivery(timeout: timeout).map(delivery)
             } catch {
                 // Consumers live on the channel: after any failure, start over on a new connection.
                 self.consumer = nil
@@ -137,6 +189,11 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             do {
                 for tag in [taskConsumerTag, deadLetterConsumerTag] where !tag.isEmpty { try consumer.cancel(tag) }
                 var returned = 0
+                for delivery in pumped {
+                    try consumer.reject(delivery.tag, requeue: true)
+                    returned += 1
+                }
+                pumped = []
                 while let message = try consumer.nextDelivery(timeout: 0.05) {
                     try consumer.reject(message.deliveryTag, requeue: true)
                     returned += 1

@@ -11,10 +11,14 @@ import Models
 final class ImageMemory: @unchecked Sendable {
     /// Bytes images may hold at once.
     let capacity: Int
-    // Invariant: `held` and `waiting` are only read and written while holding `condition`.
+    // Invariant: `held`, `waiting`, `nextTicket` and `serving` are only read and written while holding `condition`.
     private let condition = NSCondition()
     private var held = 0
     private var waiting = 0
+    /// Reservations are served in the order they came: one waiting for much room is not passed forever by small
+    /// ones.
+    private var nextTicket = 0
+    private var serving = 0
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -39,10 +43,14 @@ final class ImageMemory: @unchecked Sendable {
     func reserve(_ bytes: Int) throws {
         guard bytes <= capacity else { throw ImageMemoryError(needed: bytes, capacity: capacity) }
         condition.withLock {
+            let ticket = nextTicket
+            nextTicket += 1
             waiting += 1
-            while held + bytes > capacity { condition.wait() }
+            while ticket != serving || held + bytes > capacity { condition.wait() }
             waiting -= 1
+            serving += 1
             held += bytes
+            condition.broadcast()  // the next ticket may fit too
         }
     }
 

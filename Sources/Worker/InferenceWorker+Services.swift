@@ -62,7 +62,8 @@ extension InferenceWorker {
                 try withPublisher("reconciling") {
                     try outbox.reconcile(
                         store: store, grace: configuration.republishAfter,
-                        undeliveredAfter: configuration.undeliveredAfter, holder: configuration.workerName)
+                        undeliveredAfter: configuration.undeliveredAfter,
+                        maxAttempts: configuration.deliveryLimit + 1, holder: configuration.workerName)
                 }
             }
             guard let reconciled else {
@@ -75,12 +76,16 @@ extension InferenceWorker {
             }
             metrics.reconcilerRan()
             if !reconciled.expired.isEmpty {
+                let workers = Set(reconciled.expired.map(\.worker)).sorted().joined(separator: ", ")
+                let ended = Dictionary(grouping: reconciled.expired, by: \.status).map { "\($1.count) \($0.rawValue)" }
                 warn(
-                    "queued again \(reconciled.expired.count) running task(s) whose lease expired (worker "
-                        + "\(reconciled.expiredWorkers.sorted().joined(separator: ", ")))")
+                    "ended \(reconciled.expired.count) running task(s) whose lease expired (worker \(workers)): "
+                        + ended.sorted().joined(separator: ", "))
             }
             if reconciled.undelivered > 0 {
-                warn("\(reconciled.undelivered) queued task(s) whose messages were never delivered go out again")
+                warn(
+                    "\(reconciled.undelivered) queued task(s) whose messages were lost (none seen for long) go out again"
+                )
             }
             if reconciled.published > 0 {
                 log("published \(reconciled.published) queued task(s) whose messages were never confirmed")

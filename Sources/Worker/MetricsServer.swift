@@ -102,6 +102,8 @@ public final class MetricsServer: @unchecked Sendable {
 
     private func serve() {
         var connections: [Connection] = []
+        // Out of descriptors, the listener stays readable: it is left alone for a moment instead of spinning.
+        var listenAfter = 0.0
         while true {
             let now = Self.now()
             // Past their deadline: closed, whatever they were doing.
@@ -110,12 +112,12 @@ public final class MetricsServer: @unchecked Sendable {
                 close(connection.socket)
                 return true
             }
-            let accepting = connections.count < limits.maxConnections
+            let accepting = connections.count < limits.maxConnections && now >= listenAfter
             var descriptors: [pollfd] = connections.map {
                 pollfd(fd: $0.socket, events: Int16($0.reply.isEmpty || $0.draining ? POLLIN : POLLOUT), revents: 0)
             }
             if accepting { descriptors.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0)) }
-            let nearest = connections.map(\.deadline).min().map { max(0, $0 - now) } ?? 1
+            let nearest = (connections.map(\.deadline) + [listenAfter]).filter { $0 > now }.min().map { $0 - now } ?? 1
             let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(min(1, nearest) * 1000) + 1)
             guard ready > 0 else { continue }
             var next: [Connection] = []
@@ -133,7 +135,12 @@ public final class MetricsServer: @unchecked Sendable {
             if accepting, let listening = descriptors.last, listening.revents & Int16(POLLIN) != 0 {
                 while connections.count < limits.maxConnections {
                     let client = accept(listener, nil, nil)
-                    guard client >= 0 else { break }  // EAGAIN, or out of descriptors: the rest wait
+                    guard client >= 0 else {  // EAGAIN, or out of descriptors: the rest wait
+                        if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+                            listenAfter = Self.now() + 0.1
+                        }
+                        break
+                    }
                     _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
                     _ = fcntl(client, F_SETFD, FD_CLOEXEC)
                     connections.append(Connection(socket: client, deadline: Self.now() + limits.readTimeout))

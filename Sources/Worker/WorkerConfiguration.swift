@@ -34,8 +34,9 @@ public struct WorkerConfiguration: Sendable {
     /// Seconds a started task's lease lasts; the worker renews its leases every third of it. A task whose lease
     /// expires (its worker died or hangs) is queued again by the reconciler.
     public var lease: Double
-    /// Seconds after which a queued task whose message was confirmed and never delivered, with its model's queue
-    /// empty, is published again (a purged queue).
+    /// Seconds after which a queued task whose message was last seen (confirmed or delivered) that long ago, with its
+    /// model's queue empty, is published again (a purged queue, a dead letter dropped). Above the broker's consumer
+    /// timeout, no live worker still holds it.
     public var undeliveredAfter: Double
 
     public init(
@@ -43,7 +44,7 @@ public struct WorkerConfiguration: Sendable {
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
         republishAfter: Double = 120, consumerTimeout: Double = 1800, fetch: FetchSettings = FetchSettings(),
         maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16, localFiles: LocalFiles = .anywhere,
-        imageMemory: Int = 1 << 30, lease: Double = 300, undeliveredAfter: Double = 600
+        imageMemory: Int = 1 << 30, lease: Double = 300, undeliveredAfter: Double = 1800
     ) {
         self.imageMemory = imageMemory
         self.lease = max(1, lease)

@@ -97,9 +97,9 @@ struct WorkerCommand: ParsableCommand {
     var lease: Double = 300
     @Option(
         help: ArgumentHelp(
-            "Seconds after which a queued task whose message was never delivered is published again, once its model's queue is empty.",
+            "Seconds without its message seen (published or delivered) after which a queued task is published again, once its model's queue is empty; keep it above the broker's consumer timeout.",
             valueName: "seconds"))
-    var requeueUndeliveredAfter: Double = 600
+    var requeueUndeliveredAfter: Double = 1800
     @Option(help: "Log lines as text, logfmt or json.") var logFormat: String = "text"
     @Option(help: "Least severe level logged: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"

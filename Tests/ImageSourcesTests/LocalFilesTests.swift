@@ -55,9 +55,9 @@ import Testing
     @Test func devicesDirectoriesAndKernelFilesAreRefused() throws {
         let reader = ImageReader()
         for (path, expected) in [
-            ("/dev/zero", "not a regular file (a character device)"), ("/tmp", "not a regular file (a directory)"),
-            ("/proc/self/environ", "a file of the kernel's /proc or /sys"),
-            ("/proc/self/cmdline", "a file of the kernel's /proc or /sys"),
+            ("/dev/zero", "a file of the kernel's /proc, /sys or /dev"), ("/tmp", "not a regular file (a directory)"),
+            ("/proc/self/environ", "a file of the kernel's /proc, /sys or /dev"),
+            ("/proc/self/cmdline", "a file of the kernel's /proc, /sys or /dev"),
         ] {
             let reason = Self.failure { _ = try reader.bytes(of: path) }
             #expect(reason?.contains(expected) == true, "\(path): \(reason ?? "")")
@@ -83,6 +83,8 @@ import Testing
         for path in [
             secret, escape, dotted, linkedDirectory + "/outside/secret", "file://" + escape, "/etc/passwd",
             "tar:\(escape)!/a.png", "zip:\(secret)!/a.png",
+            // A missing file outside the roots gets the same answer as one that exists: no way to probe for files.
+            outside.path + "/missing.png",
         ] {
             #expect(throws: ImageSourceError.self, "\(path)") { try reader.bytes(of: path) }
             do {

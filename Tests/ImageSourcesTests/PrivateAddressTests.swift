@@ -31,7 +31,8 @@ import Testing
         ("::ffff:169.254.169.254", "link-local"), ("::127.0.0.1", "loopback"), ("64:ff9b::a9fe:a9fe", "link-local"),
         ("2002:7f00:1::", "loopback"), ("fc00::1", "unique local"), ("fd12:3456::1", "unique local"),
         ("fe80::1", "link-local"), ("febf::1", "link-local"), ("fec0::1", "site-local"), ("ff02::1", "multicast"),
-        ("2001:db8::1", "documentation"),
+        ("2001:db8::1", "documentation"), ("192.0.2.7", "documentation"), ("203.0.113.9", "documentation"),
+        ("64:ff9b:1::a00:1", "local-use NAT64"), ("2001:0:4136:e378::1", "Teredo"),
     ])
     func nonPublicAddressesAreNamed(_ address: String, _ range: String) {
         #expect(PrivateAddress.range(of: Self.bytes(address))?.contains(range) == true, "\(address)")

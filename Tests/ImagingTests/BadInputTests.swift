@@ -124,7 +124,7 @@ import Testing
         #expect(ImageDecoder.dimensions(of: Self.jpeg)! == (640, 427))
         #expect(ImageDecoder.dimensions(of: Self.png)! == (64, 64))
         #expect(ImageDecoder.dimensions(of: Array("not an image".utf8)) == nil)
-        #expect(ImageDecoder.decodingBytes(width: 640, height: 427) == 640 * 427 * 11 + 427 * 8)
+        #expect(ImageDecoder.decodingBytes(width: 640, height: 427) == 640 * 427 * 16 + 427 * 8)
         #expect(ImageDecoder.decodingBytes(width: Int.max / 2, height: 3) == Int.max)
     }
 

@@ -45,18 +45,29 @@ import Testing
         }
     }
 
-    @Test func expiredLeasesAreQueuedAgainAndRenewedOnesAreNot() throws {
-        try Self.withJob(count: 3) { _, store, _ in
-            try store.start([1, 2], worker: "w1", lease: 0.001)
+    @Test func expiredLeasesAreEndedAndRenewedOnesAreNot() throws {
+        try Self.withJob(count: 4) { _, store, job in
+            // Task 4 was started five times already: a sixth expiry fails it with the reason.
+            try store.connection.execute("UPDATE tasks SET attempts = 5 WHERE id = 4")
+            try store.start([1, 2, 4], worker: "w1", lease: 0.001)
             try store.start([3], worker: "w2", lease: 0.001)
             try store.renewLeases(worker: "w2", lease: 3600)
-            var expired: [(taskID: Int64, worker: String)] = []
-            while expired.isEmpty { expired = try store.requeueExpiredLeases() }
-            #expect(expired.map(\.taskID).sorted() == [1, 2] && Set(expired.map(\.worker)) == ["w1"])
-            let rows = try store.tasks([1, 2, 3])
-            #expect(rows[1]?.status == .queued && rows[3]?.status == .running)
-            let unpublished = try store.connection.execute("SELECT count(*) AS n FROM tasks WHERE published_at IS NULL")
-            #expect(try unpublished.first!.int("n") == 3, "the requeued ones go out again (and the third never did)")
+            var expired: [ExpiredLease] = []
+            while expired.isEmpty { expired = try store.endExpiredLeases(maxAttempts: 6) }
+            #expect(expired.map(\.taskID).sorted() == [1, 2, 4] && Set(expired.map(\.worker)) == ["w1"])
+            let rows = try store.tasks([1, 2, 3, 4])
+            #expect(rows[1]?.status == .queued && rows[3]?.status == .running && rows[4]?.status == .failed)
+            let reason = try store.connection.execute("SELECT last_error FROM tasks WHERE id = 4").first!
+            #expect(try reason.string("last_error").contains("lease expired after the model started on it 6 time(s)"))
+            let unpublished = try store.connection.execute(
+                "SELECT count(*) AS n FROM tasks WHERE published_at IS NULL AND status = 'queued'")
+            #expect(try unpublished.first!.int("n") == 2, "the requeued ones go out again")
+            // A task of a cancelled job whose lease expires is cancelled, not queued.
+            try store.start([1], worker: "w1", lease: 0.001)
+            try store.connection.execute("UPDATE jobs SET cancelled_at = now() WHERE id = \(job)")
+            var cancelled: [ExpiredLease] = []
+            while cancelled.isEmpty { cancelled = try store.endExpiredLeases(maxAttempts: 6) }
+            #expect(cancelled.map(\.status) == [.cancelled])
         }
     }
 

@@ -79,7 +79,7 @@ import Testing
             #expect(reasons[path]?.contains("outside the worker's image roots") == true, "\(path): \(reasons)")
         }
         #expect(reasons[fifo]?.contains("not a regular file (a FIFO)") == true, "\(reasons)")
-        #expect(reasons["/proc/self/environ"]?.contains("a file of the kernel's /proc or /sys") == true)
+        #expect(reasons["/proc/self/environ"]?.contains("a file of the kernel's /proc, /sys or /dev") == true)
         #expect(reasons[loopback]?.contains("refused to connect to 127.0.0.1 (loopback)") == true, "\(reasons)")
         #expect(!reasons.values.contains { $0.contains("root:") || $0.contains("72 6f") })
         #expect(!server.accessLog().contains { $0.contains("/inside.png") }, "the server saw no request")

@@ -341,7 +341,7 @@ final class FakeStore: TaskStore {
         olderThan grace: Double, job: Int64?, limit: Int, _ publish: ([UnpublishedTask]) throws -> Void
     ) throws -> Int { 0 }
 
-    func requeueExpiredLeases() throws -> [(taskID: Int64, worker: String)] { [] }
+    func endExpiredLeases(maxAttempts: Int) throws -> [ExpiredLease] { [] }
 
     func modelsWithUndelivered(publishedBefore age: Double) throws -> [String] { [] }
 

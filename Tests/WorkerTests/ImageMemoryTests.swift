@@ -24,6 +24,29 @@ import Testing
         memory.release(50)
     }
 
+    @Test func reservationsAreServedInTheOrderTheyCame() throws {
+        let memory = ImageMemory(capacity: 100)
+        try memory.reserve(60)
+        let order = OrderLog()
+        // A large one asks first, then a small one that would fit now: the small one waits its turn.
+        Thread.detachNewThread {
+            try? memory.reserve(90)
+            order.append("large")
+            memory.release(90)
+        }
+        while memory.waiters < 1 { Thread.sleep(forTimeInterval: 0.001) }
+        Thread.detachNewThread {
+            try? memory.reserve(30)
+            order.append("small")
+            memory.release(30)
+        }
+        while memory.waiters < 2 { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(order.items.isEmpty)
+        memory.release(60)
+        while order.items.count < 2 { Thread.sleep(forTimeInterval: 0.001) }
+        #expect(order.items == ["large", "small"])
+    }
+
     @Test func anImageLargerThanTheShareFailsAtOnce() {
         let memory = ImageMemory(capacity: 1 << 20)
         #expect { try memory.reserve(2 << 20) } throws: { "\($0)".contains("more than the 1.0 MiB") }
@@ -31,9 +54,18 @@ import Testing
     }
 
     @Test func theShareIsAQuarterOfTheBudgetAtMostAndRoomForTwoLargestImages() {
-        let largest = 19 * 10_000_000  // 10 million pixels in one column: 11 bytes a pixel and 8 a row
+        let largest = 24 * 10_000_000  // 10 million pixels in one column: 16 bytes a pixel and 8 a row
         #expect(WorkerConfiguration.imageMemory(of: 40 << 30, maxImagePixels: 10_000_000) == 2 * largest)
         #expect(WorkerConfiguration.imageMemory(of: 1 << 30, maxImagePixels: 89_478_485) == 256 << 20)
         #expect(WorkerConfiguration.imageMemory(of: 100 << 20, maxImagePixels: 89_478_485) == 64 << 20)
     }
+}
+
+/// Names appended from several threads.
+final class OrderLog: @unchecked Sendable {
+    // Invariant: `values` is only read and written while holding `lock`.
+    private let lock = NSLock()
+    private var values: [String] = []
+    func append(_ value: String) { lock.withLock { values.append(value) } }
+    var items: [String] { lock.withLock { values } }
 }
