@@ -42,6 +42,26 @@ import Testing
         cluster.stopWorkers()
     }
 
+    /// Heartbeats must not cost a busy worker its messages: with a 1 s heartbeat and model steps of 3 s, the
+    /// broker would close a connection nobody read for two intervals and hand every message back. The worker's
+    /// keep-alive reads it meanwhile, so the job ends with each task started once and no reconnection.
+    @Test func stepsLongerThanTwoHeartbeatsKeepTheConnection() throws {
+        let cluster = try Cluster()
+        let images = try cluster.imageDirectory(count: 3)
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", images, "--job", "slow", "--model", "tiny", "--max-new-tokens", "2",
+            ]))
+        try cluster.startWorker(
+            ["--heartbeat", "1", "--batch-size", "4"], environment: ["INFMLLM_FAILPOINT_STEP_DELAY_MS": "3000"])
+        let counts = try cluster.waitUntilFinished(job: "slow", timeout: 180)
+        #expect(counts == ["done": 3], "\(counts)")
+        let attempts = try cluster.query("SELECT max(attempts) AS a FROM tasks").first!.int("a")
+        #expect(attempts == 1, "\(cluster.workerLogs())")
+        #expect(!cluster.workerLogs().contains("retrying"), "\(cluster.workerLogs())")
+        cluster.stopWorkers()
+    }
+
     @Test func connectionsAreNamedAfterTheWorkerAndItsRole() throws {
         let cluster = try Cluster()
         try cluster.check(

@@ -13,7 +13,7 @@ public final class TCPClient {
 
     /// - Parameter waiting: false to return at once, the connection still being set up (for opening many).
     public init(port: Int, waiting: Bool = true) throws {
-        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard socket >= 0 else { throw NginxError(message: "socket: \(String(cString: strerror(errno)))") }
         if !waiting { _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK) }
         var address = sockaddr_in()

@@ -21,7 +21,7 @@ public final class TCPProxy: @unchecked Sendable {
 
     public init(target: Int) throws {
         self.target = target
-        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var yes: Int32 = 1
         setsockopt(listening, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
@@ -61,11 +61,12 @@ public final class TCPProxy: @unchecked Sendable {
         while true {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)  // not inherited by the processes tests start
             guard let upstream = try? TCPClient(port: target) else {
                 close(client)
                 continue
             }
-            let server = dup(upstream.socket)
+            let server = fcntl(upstream.socket, F_DUPFD_CLOEXEC, 0)
             let born = lock.withLock {
                 sockets += [client, server]
                 return generation
