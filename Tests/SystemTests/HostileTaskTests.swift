@@ -63,14 +63,19 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: escape, withDestinationPath: secret)
         let fifo = roots.appendingPathComponent("pipe.png").path
         #expect(mkfifo(fifo, 0o600) == 0)
+        // A PNG header declaring 4294967295 x 4294967295 pixels: more than an Int holds, multiplied.
+        let absurd = roots.appendingPathComponent("absurd.png").path
+        var header: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+        header += [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 8, 2, 0, 0, 0, 0, 0, 0, 0]
+        try Data(header).write(to: URL(fileURLWithPath: absurd))
         let server = try NginxServer()
         try server.put("/inside.png", try Data(contentsOf: URL(fileURLWithPath: good)))
         let loopback = server.url("/inside.png")
-        let inputs = [good, escape, secret, fifo, "/proc/self/environ", "tar:\(secret)!/a.png", loopback]
+        let inputs = [good, escape, secret, fifo, absurd, "/proc/self/environ", "tar:\(secret)!/a.png", loopback]
         try cluster.check(try cluster.run(["enqueue", "caption"] + inputs + ["--job", "hostile", "--model", "tiny"]))
         let worker = try cluster.startWorker(["--image-roots", roots.path + ",/proc"])
         let counts = try cluster.waitUntilFinished(job: "hostile")
-        #expect(counts == ["done": 1, "failed": 6], "\(counts)")
+        #expect(counts == ["done": 1, "failed": 7], "\(counts)")
         let rows = try cluster.query("SELECT image_uri, status, coalesce(last_error, '') AS e FROM tasks")
         var reasons: [String: String] = [:]
         for row in rows { reasons[try row.string("image_uri")] = try row.string("e") }
@@ -79,6 +84,7 @@ import Testing
             #expect(reasons[path]?.contains("outside the worker's image roots") == true, "\(path): \(reasons)")
         }
         #expect(reasons[fifo]?.contains("not a regular file (a FIFO)") == true, "\(reasons)")
+        #expect(reasons[absurd]?.contains("4294967295 x 4294967295") == true, "\(reasons)")
         #expect(reasons["/proc/self/environ"]?.contains("a file of the kernel's /proc, /sys or /dev") == true)
         #expect(reasons[loopback]?.contains("refused to connect to 127.0.0.1 (loopback)") == true, "\(reasons)")
         #expect(!reasons.values.contains { $0.contains("root:") || $0.contains("72 6f") })
