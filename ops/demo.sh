@@ -18,6 +18,10 @@ infmllm="$(swift build -c release --show-bin-path)/infmllm"
 step "migrating the database and checking the services"
 "$infmllm" migrate
 export INFMLLM_QUEUE_PREFIX=${INFMLLM_QUEUE_PREFIX:-infmllm-demo}
+# The demo's queues start empty: messages of earlier runs, and queues declared by an older release with other
+# arguments (which the broker would refuse to declare again), go.
+rabbitmqctl -q list_queues name --no-table-headers 2>/dev/null | grep "^$INFMLLM_QUEUE_PREFIX\\." |
+    while read -r queue; do rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null; done || true
 "$infmllm" doctor
 
 work=${TMPDIR:-/tmp}/infmllm-demo
