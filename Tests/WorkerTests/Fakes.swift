@@ -347,7 +347,13 @@ final class FakeStore: TaskStore {
 
     func requeueUndelivered(model: String, publishedBefore age: Double) throws -> Int { 0 }
 
-    func withReconcilerLock<T>(holder: String, _ body: () throws -> T) throws -> T? { try body() }
+    /// Another worker holds the reconciler's lock, and the reconciler last finished this long ago.
+    var reconcilerHeldElsewhere = false
+    var reconcilerIdle: Double?
 
-    func reconcilerIdleSeconds() throws -> Double? { nil }
+    func withReconcilerLock<T>(holder: String, _ body: () throws -> T) throws -> T? {
+        reconcilerHeldElsewhere ? nil : try body()
+    }
+
+    func reconcilerIdleSeconds() throws -> Double? { reconcilerIdle }
 }

@@ -300,4 +300,23 @@ import Testing
         #expect(harness.store.status(second[0].taskID) == .done)
         #expect(harness.store.starts.count == startsBefore, "the model did not run")
     }
+
+    /// A reconciler that another worker holds without finishing a run for too long is logged and counted; one that
+    /// ran recently is not.
+    @Test func aReconcilerHeldElsewhereForTooLongIsCounted() throws {
+        let harness = WorkerHarness()
+        harness.store.reconcilerHeldElsewhere = true
+        harness.store.reconcilerIdle = 30
+        harness.startWorker()
+        harness.worker.reconcileIfDue()
+        #expect(harness.worker.metrics.exposition().contains("infmllm_reconciler_overdue_total 0"))
+        harness.store.reconcilerIdle = 3600
+        harness.clock.advance(120)
+        harness.worker.reconcileIfDue()
+        #expect(harness.worker.metrics.exposition().contains("infmllm_reconciler_overdue_total 1"))
+        harness.store.reconcilerHeldElsewhere = false
+        harness.clock.advance(120)
+        harness.worker.reconcileIfDue()
+        #expect(harness.worker.metrics.exposition().contains("infmllm_reconciler_runs_total 1"))
+    }
 }
