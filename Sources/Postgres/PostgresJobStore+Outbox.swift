@@ -27,14 +27,19 @@ extension PostgresJobStore {
         var published = 0
         while true {
             let chunk = try connection.transaction {
+                // One write per row: marking the chunk published locks it (another publisher skips it), and the
+                // mark is undone with the transaction when publishing fails.
                 let claimed = try connection.execute(
                     """
-                    SELECT t.id, t.job_id, t.image_uri, j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
-                    WHERE t.published_at IS NULL AND t.status = 'queued' AND j.cancelled_at IS NULL
-                      AND t.enqueued_at <= now() - make_interval(secs => \(grace))
-                      AND (\(job.map(Int.init))::bigint IS NULL OR t.job_id = \(job.map(Int.init))::bigint)
-                    ORDER BY t.enqueued_at, t.id LIMIT \(limit)
-                    FOR UPDATE OF t SKIP LOCKED
+                    UPDATE tasks t SET published_at = now() FROM jobs j
+                    WHERE j.id = t.job_id AND t.id IN (
+                        SELECT c.id FROM tasks c JOIN jobs cj ON cj.id = c.job_id
+                        WHERE c.published_at IS NULL AND c.status = 'queued' AND cj.cancelled_at IS NULL
+                          AND c.enqueued_at <= now() - make_interval(secs => \(grace))
+                          AND (\(job.map(Int.init))::bigint IS NULL OR c.job_id = \(job.map(Int.init))::bigint)
+                        ORDER BY c.enqueued_at, c.id LIMIT \(limit)
+                        FOR UPDATE OF c SKIP LOCKED)
+                    RETURNING t.id, t.job_id, t.image_uri, j.model
                     """
                 ).map {
                     UnpublishedTask(
@@ -42,10 +47,9 @@ extension PostgresJobStore {
                             taskID: Int64(try $0.int("id")), jobID: Int64(try $0.int("job_id")),
                             imageURI: try $0.string("image_uri")),
                         model: try $0.string("model"))
-                }
+                }.sorted { $0.task.taskID < $1.task.taskID }
                 guard !claimed.isEmpty else { return 0 }
                 try publish(claimed)
-                try markPublished(claimed.map(\.task.taskID))
                 return claimed.count
             }
             published += chunk
