@@ -156,8 +156,7 @@ public struct LocalFiles: Sendable {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink("/proc/self/fd/\(descriptor)", &buffer, Int(PATH_MAX))
         guard count > 0, buffer[0] == CChar(UInt8(ascii: "/")) else { return nil }
-        buffer[count] = 0
-        let path = String(cString: buffer)
+        let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return path.hasSuffix(" (deleted)") ? nil : path
     }
 }

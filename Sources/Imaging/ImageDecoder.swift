@@ -72,6 +72,15 @@ public struct ImageDecoder: Sendable {
         return pixels.partialValue * 16 + height * 8
     }
 
+    /// The bytes decoding `bytes` may hold at once (`decodingBytes(width:height:)`), from its header; nil when the
+    /// header cannot be read or declares more than `maxPixels` (decoding then refuses it before allocating anything).
+    public func decodingBytes(of bytes: [UInt8]) -> Int? {
+        guard let size = Self.dimensions(of: bytes) else { return nil }
+        let pixels = size.width.multipliedReportingOverflow(by: size.height)
+        guard !pixels.overflow, pixels.partialValue <= maxPixels else { return nil }
+        return Self.decodingBytes(width: size.width, height: size.height)
+    }
+
     /// Decodes file contents held in memory that the caller owns for the duration of the call.
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, source: String) throws -> RGBImage {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { throw ImagingError.empty(source: source) }

@@ -29,8 +29,9 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     private var stopped = false
     /// Deliveries the keep-alive read while the worker was busy, handed out first.
     private var pumped: [Delivery] = []
-    /// When the connection was last read (monotonic seconds).
+    /// When the connection was last read (seconds of `clock`).
     private var lastRead = 0.0
+    private let clock = SystemClock()
 
     /// Seconds between heartbeats on the consuming connection (0: none). librabbitmq sends and checks them inside
     /// its calls, which the worker makes between model steps: a step must take less than two intervals.
@@ -66,8 +67,8 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
 
     private func keepAlive(idle: Double) {
         lock.withLock {
-            guard let consumer, Self.now() - lastRead >= idle else { return }
-            lastRead = Self.now()
+            guard let consumer, clock.now() - lastRead >= idle else { return }
+            lastRead = clock.now()
             do {
                 guard let message = try consumer.nextDelivery(timeout: 0) else { return }
                 if stopped {
@@ -79,12 +80,6 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
                 self.consumer = nil  // the worker's next call reconnects
             }
         }
-    }
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     /// A delivery of the current connection (under the lock).
@@ -131,7 +126,7 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
         try lock.withLock {
             guard let consumer else { throw AMQPError.library(operation: "consuming", message: "not connected") }
             if !pumped.isEmpty { return pumped.removeFirst() }
-            lastRead = Self.now()
+            lastRead = clock.now()
             do {
                 return try consumer.nextDelivery(timeout: timeout).map(delivery)
             } catch {

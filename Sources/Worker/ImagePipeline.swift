@@ -68,7 +68,7 @@ final class ImagePipeline: @unchecked Sendable {
                 let bytes = try reader.bytes(of: uri)
                 // What decoding may take is reserved from the header's size before any pixel is allocated (a
                 // header past the pixel limit is refused by the decoder itself).
-                let cost = Self.decodingCost(bytes, maxPixels: decoder.maxPixels)
+                let cost = decoder.decodingBytes(of: bytes) ?? 0
                 if cost > 0 {
                     do {
                         try memory.reserve(cost)
@@ -95,15 +95,6 @@ final class ImagePipeline: @unchecked Sendable {
             }
         }
         return ticket
-    }
-
-    /// The bytes decoding `bytes` may hold at once, from its header; 0 when the header cannot be read or declares
-    /// more than `maxPixels` (the decoder then refuses it before allocating anything).
-    static func decodingCost(_ bytes: [UInt8], maxPixels: Int) -> Int {
-        guard let size = ImageDecoder.dimensions(of: bytes) else { return 0 }
-        let pixels = size.width.multipliedReportingOverflow(by: size.height)
-        guard !pixels.overflow, pixels.partialValue <= maxPixels else { return 0 }
-        return ImageDecoder.decodingBytes(width: size.width, height: size.height)
     }
 
     /// Images asked for and not yet taken.

@@ -9,6 +9,7 @@
 // /metrics answers again once they are gone.
 
 import Foundation
+import Jobs
 
 #if canImport(Glibc)
     import Glibc
@@ -30,6 +31,7 @@ public final class MetricsServer: @unchecked Sendable {
     private let host: String
     private let port: UInt16
     private let limits: Limits
+    private let clock = SystemClock()
     // Invariant: `listener` is set once by `start` before the serving thread starts, and read only by that thread.
     private var listener: Int32 = -1
 
@@ -105,7 +107,7 @@ public final class MetricsServer: @unchecked Sendable {
         // Out of descriptors, the listener stays readable: it is left alone for a moment instead of spinning.
         var listenAfter = 0.0
         while true {
-            let now = Self.now()
+            let now = clock.now()
             // Past their deadline: closed, whatever they were doing.
             connections.removeAll { connection in
                 guard connection.deadline <= now else { return false }
@@ -137,13 +139,13 @@ public final class MetricsServer: @unchecked Sendable {
                     let client = accept(listener, nil, nil)
                     guard client >= 0 else {  // EAGAIN, or out of descriptors: the rest wait
                         if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
-                            listenAfter = Self.now() + 0.1
+                            listenAfter = clock.now() + 0.1
                         }
                         break
                     }
                     _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
                     _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-                    connections.append(Connection(socket: client, deadline: Self.now() + limits.readTimeout))
+                    connections.append(Connection(socket: client, deadline: clock.now() + limits.readTimeout))
                 }
             }
         }
@@ -233,13 +235,6 @@ public final class MetricsServer: @unchecked Sendable {
             "HTTP/1.1 \(status) \(phrase)\r\nContent-Type: \(contentType)\r\nContent-Length: \(bytes.count)\r\n"
             + "Connection: close\r\n\r\n"
         return Array(head.utf8) + bytes
-    }
-
-    /// Seconds on the monotonic clock.
-    public static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }
 

@@ -4,6 +4,7 @@
 
 import Foundation
 import Generation
+import Jobs
 import Prometheus
 
 /// A worker's metrics, in Prometheus' registry. Thread-safe.
@@ -146,7 +147,7 @@ public final class WorkerMetrics: Sendable {
 
     /// Why the worker should be restarted, or nil while it is alive: its loop has not run for `stallBound`
     /// seconds, or its broker consumer has been lost (reconnecting without success) for `consumerLostBound`.
-    public func livenessProblem(now: Double = MetricsServer.now()) -> String? {
+    public func livenessProblem(now: Double = SystemClock().now()) -> String? {
         let (lastRound, lostSince) = readiness.liveness
         if let lastRound, now - lastRound > Self.stallBound {
             return "the worker's loop has not run for \(Int(now - lastRound)) s"
@@ -182,11 +183,11 @@ private final class ReadinessState: @unchecked Sendable {
         lock.withLock {
             services[service] = reachable
             if service == "rabbitmq" {
-                consumerLostSince = reachable ? nil : (consumerLostSince ?? MetricsServer.now())
+                consumerLostSince = reachable ? nil : (consumerLostSince ?? SystemClock().now())
             }
         }
     }
     var isReady: Bool { lock.withLock { model && services.values.allSatisfy { $0 } } }
-    func beat() { lock.withLock { lastRound = MetricsServer.now() } }
+    func beat() { lock.withLock { lastRound = SystemClock().now() } }
     var liveness: (lastRound: Double?, consumerLostSince: Double?) { lock.withLock { (lastRound, consumerLostSince) } }
 }

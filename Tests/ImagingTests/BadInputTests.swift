@@ -90,7 +90,7 @@ import Testing
 
     @Test func decompressionBombIsRefusedFromTheHeader() {
         // A PNG header claiming 100,000 x 100,000 pixels, with a valid CRC, and no data behind it.
-        let bomb = Self.pngHeader(width: 100_000, height: 100_000)
+        let bomb = PNGWriter.header(width: 100_000, height: 100_000)
         let limited = ImageDecoder(maxPixels: 50_000_000)
         #expect(throws: ImagingError.tooLarge(source: "bomb.png", width: 100_000, height: 100_000, limit: 50_000_000)) {
             try limited.decode(bomb, source: "bomb.png")
@@ -120,28 +120,11 @@ import Testing
     }
 
     @Test func dimensionsComeFromTheHeaderAlone() {
-        #expect(ImageDecoder.dimensions(of: Self.pngHeader(width: 100_000, height: 3))! == (100_000, 3))
+        #expect(ImageDecoder.dimensions(of: PNGWriter.header(width: 100_000, height: 3))! == (100_000, 3))
         #expect(ImageDecoder.dimensions(of: Self.jpeg)! == (640, 427))
         #expect(ImageDecoder.dimensions(of: Self.png)! == (64, 64))
         #expect(ImageDecoder.dimensions(of: Array("not an image".utf8)) == nil)
         #expect(ImageDecoder.decodingBytes(width: 640, height: 427) == 640 * 427 * 16 + 427 * 8)
         #expect(ImageDecoder.decodingBytes(width: Int.max / 2, height: 3) == Int.max)
-    }
-
-    static func pngHeader(width: UInt32, height: UInt32) -> [UInt8] {
-        func be(_ value: UInt32) -> [UInt8] {
-            (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) }
-        }
-        let chunk = Array("IHDR".utf8) + be(width) + be(height) + [8, 2, 0, 0, 0]
-        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + chunk + be(crc32(chunk))
-    }
-
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        }
-        return ~crc
     }
 }

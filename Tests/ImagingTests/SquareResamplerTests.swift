@@ -58,17 +58,10 @@ import Testing
     func aThinImageNeedsNoSquareCanvas(_ width: Int, _ height: Int) throws {
         let preprocessor = ImagePreprocessor(size: 224, expandToSquare: true)
         let image = RGBImage(width: width, height: height, filledWith: (200, 10, 30))
-        let before = Self.residentPeakKilobytes()
+        let before = ProcessMemory.peakResidentKilobytes()
         let input = preprocessor(image)
         #expect(input.values.count == 3 * 224 * 224 && input.frame.frameWidth == 65500)
-        let grown = Self.residentPeakKilobytes() - before
+        let grown = ProcessMemory.peakResidentKilobytes() - before
         #expect(grown < 1 << 20, "peak resident memory grew by \(grown) kB")
-    }
-
-    /// The process's peak resident set (VmHWM), in kilobytes.
-    static func residentPeakKilobytes() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }

@@ -15,12 +15,6 @@ import Testing
         if: ProcessInfo.processInfo.environment["INFMLLM_RESTART_TESTS"] == "1",
         "starts and stops brokers of its own; run alone with INFMLLM_RESTART_TESTS=1 (ops/test.sh does)"))
 struct BrokerClusterTests {
-    static func broker(_ action: String, _ arguments: [String]) throws {
-        let result = try ProcessResult.run(
-            URL(fileURLWithPath: "/bin/bash"), [RepositoryFiles.path("ops/test-broker.sh"), action] + arguments)
-        guard result.status == 0 else { throw ClusterError(message: "\(action) \(arguments): \(result.output)") }
-    }
-
     @Test func aNodeStoppedMidJobLeavesEveryTaskDoneOnce() throws {
         let ports = ["5691", "5692", "5693"]
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -28,11 +22,13 @@ struct BrokerClusterTests {
         ).path
         let directories = ports.map { root + "/" + $0 }
         defer {
-            for (directory, port) in zip(directories, ports) { try? Self.broker("stop", [directory, port]) }
+            for (directory, port) in zip(directories, ports) { try? Cluster.testBroker("stop", [directory, port]) }
         }
-        for (directory, port) in zip(directories, ports) { try Self.broker("start", [directory, port, "1800000"]) }
+        for (directory, port) in zip(directories, ports) {
+            try Cluster.testBroker("start", [directory, port, "1800000"])
+        }
         for (directory, port) in zip(directories, ports).dropFirst() {
-            try Self.broker("join", [directory, port, ports[0]])
+            try Cluster.testBroker("join", [directory, port, ports[0]])
         }
         let urls = ports.map { "amqp://guest:guest@127.0.0.1:\($0)/%2f" }.joined(separator: ",")
         let cluster = try Cluster(amqpURL: urls)
@@ -46,7 +42,7 @@ struct BrokerClusterTests {
         cluster.hold()
         let worker = try cluster.startWorker(["--batch-size", "2", "--prefetch", "4"])
         try cluster.waitForFirst("running", job: "failover")
-        try Self.broker("stop", [directories[0], ports[0]])
+        try Cluster.testBroker("stop", [directories[0], ports[0]])
         cluster.release()
         let counts = try cluster.waitUntilFinished(job: "failover", timeout: 180)
         #expect(counts == ["done": total], "\(counts)\n\(cluster.workerLogs())")

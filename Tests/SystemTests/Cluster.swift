@@ -233,3 +233,19 @@ struct ClusterError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 }
+
+extension ProcessResult {
+    /// `command` run by /bin/sh.
+    static func shell(_ command: String) throws -> ProcessResult {
+        try ProcessResult.run(URL(fileURLWithPath: "/bin/sh"), ["-c", command])
+    }
+}
+
+extension Cluster {
+    /// `ops/test-broker.sh ACTION ARGUMENTS...`: a RabbitMQ node of a test's own; fails with the script's output.
+    static func testBroker(_ action: String, _ arguments: [String]) throws {
+        let result = try ProcessResult.run(
+            URL(fileURLWithPath: "/bin/bash"), [RepositoryFiles.path("ops/test-broker.sh"), action] + arguments)
+        guard result.status == 0 else { throw ClusterError(message: "\(action) \(arguments): \(result.output)") }
+    }
+}

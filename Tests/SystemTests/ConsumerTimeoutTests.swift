@@ -15,12 +15,6 @@ import Testing
         if: ProcessInfo.processInfo.environment["INFMLLM_RESTART_TESTS"] == "1",
         "times batches against a short broker timeout; run alone with INFMLLM_RESTART_TESTS=1 (ops/test.sh does)"))
 struct ConsumerTimeoutTests {
-    static func broker(_ action: String, _ arguments: [String]) throws {
-        let result = try ProcessResult.run(
-            URL(fileURLWithPath: "/bin/bash"), [RepositoryFiles.path("ops/test-broker.sh"), action] + arguments)
-        guard result.status == 0 else { throw ClusterError(message: result.output) }
-    }
-
     @Test func aWorkerHoldsOnlyWhatItFinishesWithinTheConsumerTimeout() throws {
         let port = "5682"
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -28,9 +22,9 @@ struct ConsumerTimeoutTests {
         ).path
         // Ten seconds. A task takes at least 25 steps of 100 ms, 4 at a time: at least 0.6 s each, so half the
         // timeout holds at most 8 of the 24 messages, while the first 4 (held before any is timed) end in seconds.
-        try Self.broker("start", [directory, port, "10000"])
+        try Cluster.testBroker("start", [directory, port, "10000"])
         defer {
-            try? Self.broker("stop", [directory, port])
+            try? Cluster.testBroker("stop", [directory, port])
             try? FileManager.default.removeItem(atPath: directory)
         }
         let cluster = try Cluster(preset: "bench", amqpURL: "amqp://guest:guest@127.0.0.1:\(port)/%2f")

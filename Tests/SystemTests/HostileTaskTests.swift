@@ -65,9 +65,7 @@ import Testing
         #expect(mkfifo(fifo, 0o600) == 0)
         // A PNG header declaring 4294967295 x 4294967295 pixels: more than an Int holds, multiplied.
         let absurd = roots.appendingPathComponent("absurd.png").path
-        var header: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
-        header += [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 8, 2, 0, 0, 0, 0, 0, 0, 0]
-        try Data(header).write(to: URL(fileURLWithPath: absurd))
+        try Data(PNGWriter.header(width: .max, height: .max)).write(to: URL(fileURLWithPath: absurd))
         let server = try NginxServer()
         try server.put("/inside.png", try Data(contentsOf: URL(fileURLWithPath: good)))
         let loopback = server.url("/inside.png")
@@ -118,19 +116,12 @@ import Testing
                 ]))
         let worker = try cluster.startWorker(["--max-memory", "2G"], model: chat)
         #expect(try cluster.waitUntilFinished(job: "thin") == ["done": 2], "\(cluster.workerLogs())")
-        let peak = Self.residentPeakKilobytes(of: worker.processIdentifier)
+        let peak = ProcessMemory.peakResidentKilobytes(of: worker.processIdentifier)
         #expect(peak > 0 && peak < 1 << 20, "the worker's peak resident memory: \(peak) kB")
         let sizes = try cluster.query("SELECT image_width AS w, image_height AS h FROM tasks ORDER BY w").map {
             "\(try $0.int("w"))x\(try $0.int("h"))"
         }
         #expect(sizes == ["1x65500", "65500x1"])
         cluster.stopWorkers()
-    }
-
-    /// A process's peak resident set (VmHWM), in kilobytes.
-    static func residentPeakKilobytes(of process: Int32) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }

@@ -10,24 +10,20 @@ import RabbitMQ
 import TestSupport
 import Testing
 
-@Suite(.serialized) struct LeastPrivilegeTests {
-    static func shell(_ command: String) throws -> ProcessResult {
-        try ProcessResult.run(URL(fileURLWithPath: "/bin/sh"), ["-c", command])
-    }
-
+@Suite struct LeastPrivilegeTests {
     @Test func theComposeLoginsRunAJobWithOnlyTheirOwnRights() throws {
         let cluster = try Cluster()
         let definitions = RepositoryFiles.path("ops/compose/rabbitmq-definitions.json")
-        let imported = try Self.shell("rabbitmqctl -q import_definitions '\(definitions)' 2>&1")
+        let imported = try ProcessResult.shell("rabbitmqctl -q import_definitions '\(definitions)' 2>&1")
         try #require(imported.status == 0, "\(imported.output)")
         defer {
             for user in ["infmllm-admin", "infmllm-worker", "infmllm-client"] {
-                _ = try? Self.shell("rabbitmqctl -q delete_user '\(user)' >/dev/null 2>&1")
+                _ = try? ProcessResult.shell("rabbitmqctl -q delete_user '\(user)' >/dev/null 2>&1")
             }
         }
         // The hashes in the file are those of the documented passwords.
         for user in ["infmllm-admin", "infmllm-worker", "infmllm-client"] {
-            let checked = try Self.shell("rabbitmqctl -q authenticate_user '\(user)' '\(user)' 2>&1")
+            let checked = try ProcessResult.shell("rabbitmqctl -q authenticate_user '\(user)' '\(user)' 2>&1")
             #expect(checked.status == 0, "\(user): \(checked.output)")
         }
         let database = cluster.database

@@ -9,10 +9,6 @@ import TestSupport
 import Testing
 
 @Suite struct SecretsInLogsTests {
-    static func shell(_ command: String) throws -> ProcessResult {
-        try ProcessResult.run(URL(fileURLWithPath: "/bin/sh"), ["-c", command])
-    }
-
     @Test func noPasswordReachesAnyOutput() throws {
         let cluster = try Cluster()
         let id = UInt64.random(in: 0...UInt64.max).hex
@@ -21,18 +17,19 @@ import Testing
         let role = "infmllm_secret_c_\(id)", workerRole = "infmllm_secret_w_\(id)"
         let pgPassword = "pgpw\(id)x", workerPassword = "pgpw\(id)w"
         let mqUser = "infmllm-secret-\(id)", mqPassword = "mqpw\(id)y"
-        let create = try Self.shell(
+        let create = try ProcessResult.shell(
             "su postgres -c \"psql -q -p 5432 -c \\\"CREATE ROLE \(role) LOGIN PASSWORD '\(pgPassword)' IN ROLE infmllm_client; "
                 + "CREATE ROLE \(workerRole) LOGIN PASSWORD '\(workerPassword)' IN ROLE infmllm_worker\\\"\"")
         try #require(create.status == 0, "\(create.output)")
         defer {
-            _ = try? Self.shell("su postgres -c \"psql -q -p 5432 -c 'DROP ROLE \(role); DROP ROLE \(workerRole)'\"")
+            _ = try? ProcessResult.shell(
+                "su postgres -c \"psql -q -p 5432 -c 'DROP ROLE \(role); DROP ROLE \(workerRole)'\"")
         }
-        let user = try Self.shell(
+        let user = try ProcessResult.shell(
             "rabbitmqctl -q add_user '\(mqUser)' '\(mqPassword)' >/dev/null 2>&1 && "
                 + "rabbitmqctl -q set_permissions -p / '\(mqUser)' '.*' '.*' '.*' >/dev/null 2>&1")
         try #require(user.status == 0, "\(user.output)")
-        defer { _ = try? Self.shell("rabbitmqctl -q delete_user '\(mqUser)' >/dev/null 2>&1") }
+        defer { _ = try? ProcessResult.shell("rabbitmqctl -q delete_user '\(mqUser)' >/dev/null 2>&1") }
 
         let keyValues = "host=127.0.0.1 port=5432 dbname=\(cluster.database) user=\(role) password='\(pgPassword)'"
         let databaseURL = "postgresql://\(role):\(pgPassword)@127.0.0.1:5432/\(cluster.database)"

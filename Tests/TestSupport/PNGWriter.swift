@@ -15,6 +15,14 @@ public enum PNGWriter {
         return png(width: width, height: height, raw: raw)
     }
 
+    /// The signature and an IHDR chunk (8-bit RGB) declaring `width` x `height`, with its CRC, and nothing after:
+    /// what decoders read a size from before any pixel data.
+    public static func header(width: UInt32, height: UInt32) -> [UInt8] {
+        signature + chunk("IHDR", bigEndian(width) + bigEndian(height) + [8, 2, 0, 0, 0])
+    }
+
+    static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+
     static func png(width: Int, height: Int, raw: [UInt8]) -> Data {
         var zlib: [UInt8] = [0x78, 0x01]
         var offset = 0
@@ -26,8 +34,7 @@ public enum PNGWriter {
             offset += count
         } while offset < raw.count
         zlib += bigEndian(adler32(raw))
-        var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        file += chunk("IHDR", bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [8, 2, 0, 0, 0])
+        var file = header(width: UInt32(width), height: UInt32(height))
         file += chunk("IDAT", zlib)
         file += chunk("IEND", [])
         return Data(file)

@@ -2,6 +2,8 @@
 // once, and the share is carved from the worker's memory budget.
 
 import Foundation
+import Imaging
+import TestSupport
 import Testing
 
 @testable import Worker
@@ -50,18 +52,11 @@ import Testing
     /// A header's size is checked for overflow before anything is computed from it: 4294967295 x 4294967295 declares
     /// more pixels than an Int holds.
     @Test func theCostComesFromTheHeaderAndSurvivesAbsurdSizes() {
-        func png(_ width: UInt32, _ height: UInt32) -> [UInt8] {
-            func be(_ value: UInt32) -> [UInt8] {
-                (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32($0))) }
-            }
-            // The signature and an IHDR chunk; the decoder reads the size before checking anything else.
-            return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + Array("IHDR".utf8) + be(width)
-                + be(height) + [8, 2, 0, 0, 0, 0, 0, 0, 0]
-        }
-        #expect(ImagePipeline.decodingCost(png(.max, .max), maxPixels: 89_478_485) == 0)
-        #expect(ImagePipeline.decodingCost(png(100_000, 100_000), maxPixels: 89_478_485) == 0)
-        #expect(ImagePipeline.decodingCost(png(640, 480), maxPixels: 89_478_485) == 640 * 480 * 16 + 480 * 8)
-        #expect(ImagePipeline.decodingCost(Array("text".utf8), maxPixels: 89_478_485) == 0)
+        func png(_ width: UInt32, _ height: UInt32) -> [UInt8] { PNGWriter.header(width: width, height: height) }
+        #expect(ImageDecoder(maxPixels: 89_478_485).decodingBytes(of: png(.max, .max)) == nil)
+        #expect(ImageDecoder(maxPixels: 89_478_485).decodingBytes(of: png(100_000, 100_000)) == nil)
+        #expect(ImageDecoder(maxPixels: 89_478_485).decodingBytes(of: png(640, 480)) == 640 * 480 * 16 + 480 * 8)
+        #expect(ImageDecoder(maxPixels: 89_478_485).decodingBytes(of: Array("text".utf8)) == nil)
     }
 
     @Test func anImageLargerThanTheShareFailsAtOnce() {

@@ -3,6 +3,7 @@
 // byte at a time; /healthz fails when the worker's loop or its consumer is stuck.
 
 import Foundation
+import Jobs
 import TestSupport
 import Testing
 
@@ -78,14 +79,14 @@ import Testing
 
     @Test func healthFailsWhenTheLoopOrTheConsumerIsStuck() throws {
         let metrics = WorkerMetrics()
-        let now = MetricsServer.now()
+        let now = SystemClock().now()
         #expect(metrics.livenessProblem(now: now) == nil, "nothing has run yet: alive while loading")
         metrics.loopRan()
         #expect(metrics.livenessProblem(now: now + 10) == nil)
         #expect(metrics.livenessProblem(now: now + WorkerMetrics.stallBound + 5)?.contains("loop has not run") == true)
         metrics.service("rabbitmq", reachable: false)
         metrics.loopRan()
-        let lost = MetricsServer.now()
+        let lost = SystemClock().now()
         #expect(metrics.livenessProblem(now: lost + 10) == nil)
         #expect(
             metrics.livenessProblem(now: lost + WorkerMetrics.consumerLostBound + 5)?.contains("consumer has been lost")
