@@ -77,15 +77,15 @@ public struct ImagePreprocessor: Sendable {
             return PreprocessedImage(
                 values: normalized(resized), size: size, frame: ImageFrame(width: image.width, height: image.height))
         }
-        // The padded square is never allocated: its side may be tens of thousands of pixels.
-        let frame = ImageFrame.square(width: image.width, height: image.height)
-        let resized = BicubicResampler.resizeOnCanvas(
-            image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: fillColor, size: size)
-        return PreprocessedImage(values: normalized(resized), size: size, frame: frame)
+        // A thin image's padded square is never built: its side may be tens of thousands of pixels.
+        let resized = BicubicResampler.resizeExpandedToSquare(image, fill: fillColor, size: size)
+        return PreprocessedImage(
+            values: normalized(resized), size: size, frame: ImageFrame.square(width: image.width, height: image.height))
     }
 
     /// `image` centred on a square canvas of its longer side, filled with `fill`; the offset is
-    /// floor((long - short) / 2), as LLaVA's expand2square pastes it. (Preprocessing resizes without building it.)
+    /// floor((long - short) / 2), as LLaVA's expand2square pastes it. (Preprocessing builds it only for images
+    /// that are not thin: `BicubicResampler.resizeExpandedToSquare`.)
     public static func expandedToSquare(_ image: RGBImage, fill: (UInt8, UInt8, UInt8)) -> RGBImage {
         guard image.width != image.height else { return image }
         let frame = ImageFrame.square(width: image.width, height: image.height)

@@ -10,6 +10,19 @@
 // their taps reach the image's columns. Integer sums are the same in any order (wrapping, as the resampler's are).
 
 extension BicubicResampler {
+    /// `image` centred on a square of its longer side filled with `fill` (LLaVA's expand2square), resized to
+    /// `size` x `size`. The square is built when it holds at most four times the image's pixels (the faster way);
+    /// past that its pixels are summed without it (`resizeOnCanvas`), so memory stays within the image's own.
+    /// Both give the same pixels.
+    public static func resizeExpandedToSquare(_ image: RGBImage, fill: (UInt8, UInt8, UInt8), size: Int) -> RGBImage {
+        let frame = ImageFrame.square(width: image.width, height: image.height)
+        if frame.frameWidth * frame.frameHeight <= 4 * image.width * image.height {
+            let canvas = canvas(image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: fill)
+            return resize(canvas, width: size, height: size)
+        }
+        return resizeOnCanvas(image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: fill, size: size)
+    }
+
     /// `image` placed at (`left`, `top`) on a `side` x `side` canvas of `fill`, resized to `size` x `size`.
     public static func resizeOnCanvas(
         _ image: RGBImage, side: Int, left: Int, top: Int, fill: (UInt8, UInt8, UInt8), size: Int

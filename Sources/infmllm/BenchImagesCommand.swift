@@ -37,6 +37,12 @@ struct BenchImagesCommand: ParsableCommand {
     @Flag(help: "Decode only, without resizing, to separate the two costs.")
     var decodeOnly = false
 
+    @Option(
+        help: ArgumentHelp(
+            "The chat model's expand-to-square before the resize: none, canvas (pad to the square, then resize), direct (resize the padded square without building it) or auto (the choice workers make).",
+            valueName: "how"))
+    var square = "none"
+
     func run() throws {
         let files: [String]
         if let directory {
@@ -55,6 +61,11 @@ struct BenchImagesCommand: ParsableCommand {
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let size = self.size
         let decodeOnly = self.decodeOnly
+        guard ["none", "canvas", "direct", "auto"].contains(square) else {
+            throw ValidationError("--square \(square): use none, canvas, direct or auto")
+        }
+        let square = self.square
+        let fill = ImagePreprocessor(size: size, expandToSquare: true).fillColor
         let work = (0..<passes).flatMap { _ in files }
         let failures = SharedTotal()
         let start = ContinuousClock.now
@@ -63,7 +74,20 @@ struct BenchImagesCommand: ParsableCommand {
             for index in stride(from: worker, to: work.count, by: threads) {
                 do {
                     let image = try decoder.decode(try reader.bytes(of: work[index]), source: work[index])
-                    if !decodeOnly { _ = BicubicResampler.resize(image, width: size, height: size) }
+                    guard !decodeOnly else { continue }
+                    let frame = ImageFrame.square(width: image.width, height: image.height)
+                    switch square {
+                    case "canvas":
+                        let canvas = ImagePreprocessor.expandedToSquare(image, fill: fill)
+                        _ = BicubicResampler.resize(canvas, width: size, height: size)
+                    case "direct":
+                        _ = BicubicResampler.resizeOnCanvas(
+                            image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: fill, size: size)
+                    case "auto":
+                        _ = BicubicResampler.resizeExpandedToSquare(image, fill: fill, size: size)
+                    default:
+                        _ = BicubicResampler.resize(image, width: size, height: size)
+                    }
                 } catch {
                     failures.add(1)
                 }

@@ -29,6 +29,8 @@ import Testing
             let actual = BicubicResampler.resizeOnCanvas(
                 image, side: frame.frameWidth, left: frame.left, top: frame.top, fill: fill, size: size)
             #expect(actual == expected, "\(width)x\(height) to \(size)")
+            // The choice preprocessing makes between the two ways gives the same pixels either way.
+            #expect(BicubicResampler.resizeExpandedToSquare(image, fill: fill, size: size) == expected)
         }
     }
 
