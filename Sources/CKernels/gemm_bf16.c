@@ -1,5 +1,6 @@
 // c = a Wᵀ over packed bf16 panels: an AVX-512 BF16 micro-kernel (vdpbf16ps, up to 12 rows x 32 columns held in
-// 24 accumulators) and a portable kernel with the same results up to f32 summation order.
+// 24 accumulators), an AVX2 one (6 rows x 16 columns in 12 accumulators, the panels' bf16 pairs widened to f32 in
+// registers by a shift and a mask, f32 FMA) and a portable kernel, with the same results up to f32 summation order.
 #include "ckernels.h"
 #include "internal.h"
 
@@ -111,6 +112,189 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
     }
 }
 
+// MARK: AVX2 + FMA
+
+#define CK_A2_MR 6
+#define CK_A2_KC 128  // pairs of k per block: a block of 8 panels (128 KiB), 192 rows of a and their c fit a 512 KiB L2
+
+/// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (f32, row stride 2 * CK_A2_KC) times the half
+/// panel at b (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
+CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
+kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
+                 const float *bias, __m256i m0, __m256i m1) {
+    __m256 acc0[CK_A2_MR], acc1[CK_A2_MR];
+    __m256 bias0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
+    __m256 bias1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
+    for (int r = 0; r < rows; r++) {
+        if (load) {
+            acc0[r] = _mm256_add_ps(_mm256_maskload_ps(c + r * ldc, m0), bias0);
+            acc1[r] = _mm256_add_ps(_mm256_maskload_ps(c + r * ldc + 8, m1), bias1);
+        } else {
+            acc0[r] = bias0;
+            acc1[r] = bias1;
+        }
+    }
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    for (int p = 0; p < pairs; p++) {
+        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH, _MM_HINT_T0);
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + p * 64));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 16));
+        // The even input's weights are the low halves of each lane, the odd input's the high halves.
+        __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p);
+            acc0[r] = _mm256_fmadd_ps(x, e0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(x, e1, acc1[r]);
+        }
+        // Loaded again rather than kept (the empty asm stops the compiler reusing the first load): 12 accumulators,
+        // two weight vectors, a broadcast and the mask fill the 16 registers, and a load beats a spill and reload.
+        __asm__ volatile("" ::: "memory");
+        __m256 o0 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64)), _mm256_castsi256_ps(high));
+        __m256 o1 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16)), _mm256_castsi256_ps(high));
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p + 1);
+            acc0[r] = _mm256_fmadd_ps(x, o0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm256_maskstore_ps(c + r * ldc, m0, acc0[r]);
+        _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);
+    }
+}
+
+/// Rows [0, rows) (at most 2) of a whole panel's 32 columns: decoding's kernel, which reads each panel front to back.
+CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
+kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc,
+                       int load, const float *bias, const __m256i *masks) {
+    __m256 acc[2][4];
+    for (int r = 0; r < rows; r++) {
+        for (int v = 0; v < 4; v++) {
+            __m256 start = bias ? _mm256_maskload_ps(bias + 8 * v, masks[v]) : _mm256_setzero_ps();
+            acc[r][v] = load ? _mm256_add_ps(_mm256_maskload_ps(c + r * ldc + 8 * v, masks[v]), start) : start;
+        }
+    }
+    const __m256 high = _mm256_castsi256_ps(_mm256_set1_epi32((int)0xffff0000u));
+    for (int p = 0; p < pairs; p++) {
+        _mm_prefetch((const char *)(b + p * 64) + 4 * CK_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + p * 64) + 4 * CK_PREFETCH + 64, _MM_HINT_T0);
+        __m256 e[4];
+        for (int v = 0; v < 4; v++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 16 * v));
+            e[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+        }
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p);
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
+        }
+        for (int v = 0; v < 4; v++) e[v] = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16 * v)), high);
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p + 1);
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int v = 0; v < 4; v++) _mm256_maskstore_ps(c + r * ldc + 8 * v, masks[v], acc[r][v]);
+    }
+}
+
+CK_TARGET_AVX2 static void panel_bf16_avx2(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
+                                           ptrdiff_t ldc, int load, const float *bias, int columns) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i masks[4];
+    for (int v = 0; v < 4; v++) masks[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8 * v), lane);
+    if (rows == 1) {
+        kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks);
+    } else {
+        kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks);
+    }
+}
+
+#define CK_A2_CASE(R)                                                                                            \
+    case R: kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1); break;
+
+CK_TARGET_AVX2 static void tile_bf16_avx2(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
+                                          ptrdiff_t ldc, int load, const float *bias, int columns) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns), lane);
+    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8), lane);
+    switch (rows) {
+        CK_A2_CASE(1) CK_A2_CASE(2) CK_A2_CASE(3) CK_A2_CASE(4) CK_A2_CASE(5) CK_A2_CASE(6)
+    default: break;
+    }
+}
+
+/// Rows [0, rows) of a (bf16, row stride lda), pairs [kb, kb + count), as f32 into aw (row stride 2 * CK_A2_KC).
+CK_TARGET_AVX2 static void widen_rows_avx2(int rows, int kb, int count, const uint16_t *a, ptrdiff_t lda, float *aw) {
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *in = a + r * lda + 2 * kb;
+        float *out = aw + r * 2 * CK_A2_KC;
+        int i = 0;
+        for (; i + 8 <= 2 * count; i += 8) {
+            __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(in + i)));
+            _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)));
+        }
+        for (; i < 2 * count; i++) out[i] = ck_bf16_value(in[i]);
+    }
+}
+
+CK_TARGET_AVX2 static void gemm_bf16_avx2(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
+                                          const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
+                                          const float *bias, int panel_begin, int panel_end) {
+    int pairs = (k + 1) / 2;
+    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
+    float aw[CK_A2_MR * 2 * CK_A2_KC] __attribute__((aligned(64)));
+    if (m <= CK_A2_MR) {
+        // Few rows (decoding): each panel is read once, front to back.
+        for (int panel = panel_begin; panel < panel_end; panel++) {
+            for (int kb = 0; kb < pairs; kb += CK_A2_KC) {
+                int count = min_int(CK_A2_KC, pairs - kb);
+                widen_rows_avx2(m, kb, count, a, lda, aw);
+                if (m <= 2) {
+                    int column = panel * CK_PANEL;
+                    panel_bf16_avx2(m, count, aw, packed + panel * panel_size + (size_t)kb * 64, c + column, ldc,
+                                    accumulate || kb > 0, bias && kb == 0 ? bias + column : NULL,
+                                    min_int(CK_PANEL, n - column));
+                    continue;
+                }
+                for (int half = 0; half < 2; half++) {
+                    int column = panel * CK_PANEL + 16 * half;
+                    if (column >= n) break;
+                    tile_bf16_avx2(m, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 32 * half,
+                                   c + column, ldc, accumulate || kb > 0, bias && kb == 0 ? bias + column : NULL,
+                                   min_int(16, n - column));
+                }
+            }
+        }
+        return;
+    }
+    // A group of panels by a chunk of rows is finished over all of k before the next (as for AVX-512); a tile's
+    // rows of a are widened once per k block and serve every panel of the group.
+    for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
+        int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
+        for (int chunk = 0; chunk < m; chunk += CK_MC) {
+            int chunk_end = min_int(chunk + CK_MC, m);
+            for (int kb = 0; kb < pairs; kb += CK_A2_KC) {
+                int count = min_int(CK_A2_KC, pairs - kb);
+                int load = accumulate || kb > 0;
+                for (int i = chunk; i < chunk_end; i += CK_A2_MR) {
+                    int rows = min_int(CK_A2_MR, chunk_end - i);
+                    widen_rows_avx2(rows, kb, count, a + i * lda, lda, aw);
+                    for (int panel = group; panel < group_end; panel++) {
+                        for (int half = 0; half < 2; half++) {
+                            int column = panel * CK_PANEL + 16 * half;
+                            if (column >= n) break;
+                            tile_bf16_avx2(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 32 * half,
+                                           c + i * ldc + column, ldc, load, bias && kb == 0 ? bias + column : NULL,
+                                           min_int(16, n - column));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #endif
 
 static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed,
@@ -140,8 +324,13 @@ static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, ptrdiff_t
 void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c,
                   ptrdiff_t ldc, int accumulate, const float *bias, int panel_begin, int panel_end) {
 #if defined(__x86_64__)
-    if (ck_fast_kernels()) {
+    int set = ck_kernels();
+    if (set == CK_KERNELS_AVX512_BF16) {
         gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
+        return;
+    }
+    if (set != CK_KERNELS_PORTABLE) {
+        gemm_bf16_avx2(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
         return;
     }
 #endif

@@ -1,6 +1,10 @@
 // c = a Wᵀ over int8 panels: integer dot products of int8 + 128 activations with int8 weights per group of 64
 // inputs (vpdpbusd, 64 multiply-adds an instruction), the +128 taken back with the group's weight sum, then scaled
 // by the activation's and the weight's scales into f32 sums. Decoding reads half the bytes of bf16.
+//
+// On AVX2 without VNNI, vpmaddubsw would saturate on int8 + 128 activations (255 x 127 x 2 > 32767), so the kernel
+// multiplies |x| by the weight with x's sign (at most 2 x 127 x 127, exact) and widens the pairs with vpmaddwd;
+// no +128 correction is needed there. With AVX-VNNI, vpdpbusd works on the stored form as on AVX-512.
 #include "ckernels.h"
 #include "internal.h"
 
@@ -105,6 +109,131 @@ CK_TARGET_BF16 static void gemm_int8_avx512(int m, int n, int k, const uint8_t *
     }
 }
 
+// MARK: AVX2, with or without AVX-VNNI
+
+#define CK_Q8_A2_MR 4
+
+/// For one tile of rows and the groups [group_begin, group_end): the activation bytes the AVX2 kernel broadcasts.
+/// With VNNI the stored int8 + 128; without, the signed values and their magnitudes (row stride CK_Q8_A2_STRIDE).
+#define CK_Q8_A2_STRIDE (CK_Q8_GROUPS * CK_INT8_GROUP)
+
+// The micro-kernel, compiled once for AVX2 and once for AVX-VNNI (a kernel may only be inlined into code built for
+// at least its instructions).
+#define CK_Q8_A2_BODY kernel_q8_avx2_body
+#define CK_Q8_A2_TARGET CK_TARGET_AVX2
+#define CK_Q8_A2_VNNI 0
+#include "q8_avx2_kernel.h"
+#undef CK_Q8_A2_BODY
+#undef CK_Q8_A2_TARGET
+#undef CK_Q8_A2_VNNI
+#define CK_Q8_A2_BODY kernel_q8_avx2_vnni_body
+#define CK_Q8_A2_TARGET CK_TARGET_AVX2_VNNI
+#define CK_Q8_A2_VNNI 1
+#include "q8_avx2_kernel.h"
+
+#define CK_Q8_A2_CASE(R, V, BODY)                                                                                \
+    case R:                                                                                                      \
+        BODY(R, V, group_begin, group_end, quads, x, magnitude, a_scales, groups, b, w_scales, w_sums, c, ldc,   \
+             load, masks);                                                                                       \
+        break;
+
+/// `columns` of c (at most 32: a whole panel for one row, else 16, half of one) for rows [0, rows).
+#define CK_Q8_A2_TILE(NAME, TARGET, BODY)                                                                        \
+    TARGET static void NAME(int rows, int group_begin, int group_end, int quads, const uint8_t *x,               \
+                            const uint8_t *magnitude, const float *a_scales, int groups, const int8_t *b,        \
+                            const float *w_scales, const int32_t *w_sums, float *c, ptrdiff_t ldc, int load,     \
+                            int columns) {                                                                       \
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                          \
+        __m256i masks[4];                                                                                        \
+        for (int v = 0; v < 4; v++) masks[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8 * v), lane);     \
+        if (columns > 16) {                                                                                      \
+            BODY(1, 4, group_begin, group_end, quads, x, magnitude, a_scales, groups, b, w_scales, w_sums, c,    \
+                 ldc, load, masks);                                                                              \
+            return;                                                                                              \
+        }                                                                                                        \
+        switch (rows) {                                                                                          \
+            CK_Q8_A2_CASE(1, 2, BODY) CK_Q8_A2_CASE(2, 2, BODY) CK_Q8_A2_CASE(3, 2, BODY)                        \
+            CK_Q8_A2_CASE(4, 2, BODY)                                                                            \
+        default: break;                                                                                          \
+        }                                                                                                        \
+    }
+
+CK_Q8_A2_TILE(tile_q8_avx2, CK_TARGET_AVX2, kernel_q8_avx2_body)
+CK_Q8_A2_TILE(tile_q8_avx2_vnni, CK_TARGET_AVX2_VNNI, kernel_q8_avx2_vnni_body)
+
+/// The tile's activation bytes for the kernel: rows [0, rows) of a, groups [group_begin, group_end).
+CK_TARGET_AVX2 static void q8_rows_avx2(int rows, int vnni, int group_begin, int group_end, int quads,
+                                        const uint8_t *a, ptrdiff_t lda, uint8_t *x, uint8_t *magnitude) {
+    int begin = 4 * group_begin * CK_QUADS_PER_GROUP;
+    int end = min_int(4 * group_end * CK_QUADS_PER_GROUP, 4 * quads);
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *in = a + r * lda + begin;
+        uint8_t *out = x + r * CK_Q8_A2_STRIDE, *size = magnitude + r * CK_Q8_A2_STRIDE;
+        int count = end - begin, i = 0;
+        if (vnni) {
+            memcpy(out, in, (size_t)count);
+            continue;
+        }
+        for (; i + 32 <= count; i += 32) {
+            __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(in + i)), bias);
+            _mm256_storeu_si256((__m256i *)(out + i), v);
+            _mm256_storeu_si256((__m256i *)(size + i), _mm256_abs_epi8(v));
+        }
+        for (; i < count; i++) {
+            int value = (int)in[i] - 128;
+            out[i] = (uint8_t)(int8_t)value;
+            size[i] = (uint8_t)(value < 0 ? -value : value);
+        }
+    }
+}
+
+CK_TARGET_AVX2 static void gemm_int8_avx2(int vnni, int m, int n, int k, const uint8_t *a, ptrdiff_t lda,
+                                          const float *a_scales, const int8_t *packed, const float *scales,
+                                          const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate,
+                                          int panel_begin, int panel_end) {
+    int quads = (k + 3) / 4, groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
+    size_t panel_size = (size_t)quads * CK_PANEL * 4, panel_scales = (size_t)groups * CK_PANEL;
+    uint8_t x[CK_Q8_A2_MR * CK_Q8_A2_STRIDE] __attribute__((aligned(64)));
+    uint8_t magnitude[CK_Q8_A2_MR * CK_Q8_A2_STRIDE] __attribute__((aligned(64)));
+    // Few rows (decoding): one panel at a time, read front to back; many rows: groups of panels that stay in L2.
+    int panel_group = m <= CK_Q8_A2_MR ? 1 : CK_Q8_PANEL_GROUP;
+    for (int set = panel_begin; set < panel_end; set += panel_group) {
+        int set_end = min_int(set + panel_group, panel_end);
+        for (int chunk = 0; chunk < m; chunk += CK_Q8_MC) {
+            int chunk_end = min_int(chunk + CK_Q8_MC, m);
+            for (int gb = 0; gb < groups; gb += CK_Q8_GROUPS) {
+                int ge = min_int(gb + CK_Q8_GROUPS, groups);
+                int load = accumulate || gb > 0;
+                for (int i = chunk; i < chunk_end; i += CK_Q8_A2_MR) {
+                    int rows = min_int(CK_Q8_A2_MR, chunk_end - i);
+                    q8_rows_avx2(rows, vnni, gb, ge, quads, a + i * lda, lda, x, magnitude);
+                    for (int panel = set; panel < set_end; panel++) {
+                        // One row takes a whole panel at a time (read front to back); more rows, half of one.
+                        int width = rows == 1 ? CK_PANEL : 16;
+                        for (int part = 0; part * width < CK_PANEL; part++) {
+                            int column = panel * CK_PANEL + width * part;
+                            if (column >= n) break;
+                            const int8_t *b = packed + panel * panel_size + 4 * width * part;
+                            const float *ws = scales + panel * panel_scales + width * part;
+                            const int32_t *wsum = sums + panel * panel_scales + width * part;
+                            if (vnni) {
+                                tile_q8_avx2_vnni(rows, gb, ge, quads, x, magnitude, a_scales + (size_t)i * groups,
+                                                  groups, b, ws, wsum, c + i * ldc + column, ldc, load,
+                                                  min_int(width, n - column));
+                            } else {
+                                tile_q8_avx2(rows, gb, ge, quads, x, magnitude, a_scales + (size_t)i * groups,
+                                             groups, b, ws, wsum, c + i * ldc + column, ldc, load,
+                                             min_int(width, n - column));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #endif
 
 static void gemm_int8_portable(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales,
@@ -143,7 +272,13 @@ void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const fl
                   const float *scales, const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate, int panel_begin,
                   int panel_end) {
 #if defined(__x86_64__)
-    if (ck_fast_kernels()) {
+    int set = ck_kernels();
+    if (set == CK_KERNELS_AVX2 || set == CK_KERNELS_AVX2_VNNI) {
+        gemm_int8_avx2(set == CK_KERNELS_AVX2_VNNI, m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc,
+                       accumulate, panel_begin, panel_end);
+        return;
+    }
+    if (set == CK_KERNELS_AVX512_BF16) {
         gemm_int8_avx512(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
                          panel_end);
         return;

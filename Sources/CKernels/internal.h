@@ -10,9 +10,8 @@
 
 #define CK_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni,fma")))
 
-/// Nonzero when the AVX-512 BF16 and VNNI kernels run on this thread: the CPU has them and this thread has not
-/// forced the portable ones (ck_force_portable). Detection runs once; safe from any thread.
-int ck_fast_kernels(void);
+#define CK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define CK_TARGET_AVX2_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 
 static inline uint16_t ck_bf16_bits(float value) {
     uint32_t bits;

@@ -95,7 +95,7 @@ CK_TARGET_BF16 static void pack_columns_avx512(const void *src, int type, ptrdif
 void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
                   uint16_t *dst, int panel_begin, int panel_end) {
 #if defined(__x86_64__)
-    if (ck_fast_kernels() && (src_type == CK_F32 || src_type == CK_BF16)) {
+    if (ck_kernels() == CK_KERNELS_AVX512_BF16 && (src_type == CK_F32 || src_type == CK_BF16)) {
         if (column_stride == 1) {
             pack_rows_avx512(src, src_type, row_stride, n, k, dst, panel_begin, panel_end);
             return;
@@ -161,7 +161,7 @@ CK_TARGET_BF16 static void rows_to_bf16_avx512(const float *x, ptrdiff_t ldx, in
 void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
                      int row_end) {
 #if defined(__x86_64__)
-    if (ck_fast_kernels()) {
+    if (ck_kernels() == CK_KERNELS_AVX512_BF16) {
         rows_to_bf16_avx512(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }

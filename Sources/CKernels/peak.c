@@ -19,11 +19,27 @@ CK_TARGET_BF16 static double peak_avx512bf16(long iterations) {
     return (double)iterations * 24 * 32 * 2;
 }
 
+CK_TARGET_AVX2 static double peak_avx2(long iterations) {
+    __m256 acc[12];
+    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
+    __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
+    for (long n = 0; n < iterations; n++) {
+        for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+    }
+    __m256 sum = acc[0];
+    for (int i = 1; i < 12; i++) sum = _mm256_add_ps(sum, acc[i]);
+    volatile float keep = _mm256_cvtss_f32(sum);
+    (void)keep;
+    return (double)iterations * 12 * 8 * 2;
+}
+
 #endif
 
 double ck_peak_bf16(long iterations) {
 #if defined(__x86_64__)
-    if (ck_fast_kernels()) return peak_avx512bf16(iterations);
+    int set = ck_kernels();
+    if (set == CK_KERNELS_AVX512_BF16) return peak_avx512bf16(iterations);
+    if (set != CK_KERNELS_PORTABLE) return peak_avx2(iterations);
 #endif
     float acc[64];
     for (int i = 0; i < 64; i++) acc[i] = (float)i;

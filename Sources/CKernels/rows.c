@@ -131,11 +131,36 @@ CK_TARGET_BF16 static float row_maximum_avx512(const float *row, int limit, floa
     }
     return _mm512_reduce_max_ps(maximum);
 }
+
+CK_TARGET_AVX2 static float row_maximum_avx2(const float *row, int limit, float scale, const uint8_t *valid) {
+    const __m256 lowest = _mm256_set1_ps(-INFINITY), factor = _mm256_set1_ps(scale);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 maximum = lowest;
+    for (int s = 0; s < limit; s += 8) {
+        __m256i inside = _mm256_cmpgt_epi32(_mm256_set1_epi32(limit - s), lane);
+        if (valid) {
+            int64_t flags = 0;
+            memcpy(&flags, valid + s, limit - s >= 8 ? 8 : (size_t)(limit - s));
+            __m256i wide = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(flags));
+            inside = _mm256_andnot_si256(_mm256_cmpeq_epi32(wide, _mm256_setzero_si256()), inside);
+        }
+        __m256 v = _mm256_mul_ps(_mm256_maskload_ps(row + s, inside), factor);
+        v = _mm256_blendv_ps(lowest, v, _mm256_castsi256_ps(inside));
+        // vmaxps gives its second operand when either is NaN: a NaN score leaves the maximum as it was.
+        maximum = _mm256_max_ps(v, maximum);
+    }
+    __m128 m = _mm_max_ps(_mm256_extractf128_ps(maximum, 1), _mm256_castps256_ps128(maximum));
+    m = _mm_max_ps(_mm_movehl_ps(m, m), m);
+    m = _mm_max_ss(_mm_movehdup_ps(m), m);
+    return _mm_cvtss_f32(m);
+}
 #endif
 
 static float row_maximum(const float *row, int limit, float scale, const uint8_t *valid) {
 #if defined(__x86_64__)
-    if (ck_fast_kernels()) return row_maximum_avx512(row, limit, scale, valid);
+    int set = ck_kernels();
+    if (set == CK_KERNELS_AVX512_BF16) return row_maximum_avx512(row, limit, scale, valid);
+    if (set != CK_KERNELS_PORTABLE) return row_maximum_avx2(row, limit, scale, valid);
 #endif
     return row_maximum_portable(row, limit, scale, valid);
 }

@@ -1,5 +1,6 @@
 // The CPU implementation of the compute seam: f32 products through OpenBLAS (the exact mode), bf16 or int8 products
-// through the AVX-512 BF16/VNNI kernels of CKernels (the fast modes), and vectorised row kernels, all on one pool.
+// through the kernels of CKernels (the fast modes: AVX-512 BF16, AVX2 or portable, chosen at run time; KernelSet),
+// and vectorised row kernels, all on one pool.
 
 import CKernels
 import COpenBLAS
@@ -20,7 +21,7 @@ public struct CPUBackend: ComputeBackend {
     public init(precision: ComputePrecision, threads: Int) {
         self.precision = precision
         pool = ThreadPool(threads: threads)
-        _ = ck_has_avx512bf16()
+        _ = ck_best_kernels()
     }
 
     public var kvElementType: KVElementType { precision == .f32 ? .f32 : .bf16 }
@@ -28,13 +29,15 @@ public struct CPUBackend: ComputeBackend {
     /// The int8 and bf16 modes share activations, attention and row kernels; only the weights differ.
     var isFast: Bool { precision != .f32 }
 
+    /// "cpu bf16, 2 threads, avx2 kernels (...; this processor lacks AVX-512 BF16)": the mode and the kernels in use,
+    /// and why those.
     public var summary: String {
         "cpu \(precision.rawValue), \(pool.threads) threads, "
-            + (precision == .f32 ? "OpenBLAS sgemm" : "\(String(cString: ck_kernel_name())) kernels")
+            + (precision == .f32 ? "OpenBLAS sgemm" : "kernels \(KernelSet.explanation)")
     }
 
     public var arithmetic: String {
-        "cpu \(precision.rawValue) " + (precision == .f32 ? "openblas sgemm" : String(cString: ck_kernel_name()))
+        "cpu \(precision.rawValue) " + (precision == .f32 ? "openblas sgemm" : KernelSet.current.description)
     }
 
     /// OpenBLAS's own threads (the f32 mode's products): a setting of the whole process, made once by the program

@@ -20,6 +20,13 @@ struct BenchKernelsCommand: ParsableCommand {
     )
 
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Kernel sets to measure, comma-separated: auto (the best here), avx512bf16, avx2vnni, avx2, portable.",
+            discussion:
+                "Each set's peak and bf16/int8 products are measured in turn; a set the processor lacks is skipped."
+        ))
+    var kernels = "auto"
     @Option(help: "Compute modes to measure, comma-separated.") var modes = "bf16,f32"
     @Option(help: "Products as m,n,k;m,n,k;...")
     var shapes =
@@ -34,22 +41,31 @@ struct BenchKernelsCommand: ParsableCommand {
     func run() throws {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         let pool = ThreadPool(threads: threads)
-        // bf16 multiply-add peak, every thread on registers; each thread reports the operations it did.
-        let iterations = 20_000_000
-        var best = 0.0
-        for _ in 0..<3 {
-            let operations = SharedTotal()
-            let start = ContinuousClock.now
-            pool.run(threads) { range in
-                for _ in range { operations.add(Int(ck_peak_bf16(iterations))) }
-            }
-            best = max(best, Double(operations.total) / (ContinuousClock.now - start).seconds)
+        var sets: [KernelSet] = []
+        for name in kernels.split(separator: ",") {
+            guard let set = KernelSet.named(String(name)) else { throw ValidationError("unknown kernel set \(name)") }
+            let chosen = set ?? KernelSet.best
+            if chosen.isRunnable && !sets.contains(chosen) { sets.append(chosen) }
         }
-        print(
-            try JSONOutput.encode(
-                Line(
-                    kind: "peak", mode: String(cString: ck_kernel_name()), threads: threads, shape: nil, seconds: nil,
-                    gflops: best / 1e9, gbps: nil)))
+        for set in sets {
+            // Multiply-add peak of the set's bf16 products, every thread on registers; each reports what it did.
+            KernelSet.limit(to: set)
+            let iterations = 20_000_000
+            var best = 0.0
+            for _ in 0..<3 {
+                let operations = SharedTotal()
+                let start = ContinuousClock.now
+                pool.run(threads) { range in
+                    for _ in range { operations.add(Int(ck_peak_bf16(iterations))) }
+                }
+                best = max(best, Double(operations.total) / (ContinuousClock.now - start).seconds)
+            }
+            print(
+                try JSONOutput.encode(
+                    Line(
+                        kind: "peak", mode: nil, kernels: set.description, threads: threads, shape: nil, seconds: nil,
+                        gflops: best / 1e9, gbps: nil)))
+        }
         // Read bandwidth over 1 GiB.
         let count = 1 << 28
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
@@ -64,12 +80,19 @@ struct BenchKernelsCommand: ParsableCommand {
         print(
             try JSONOutput.encode(
                 Line(
-                    kind: "read-bandwidth", mode: nil, threads: threads, shape: nil, seconds: nil, gflops: nil,
+                    kind: "read-bandwidth", mode: nil, kernels: nil, threads: threads, shape: nil, seconds: nil,
+                    gflops: nil,
                     gbps: bandwidth / 1e9)))
+        var runs: [(ComputePrecision, KernelSet?)] = []
         for mode in modes.split(separator: ",") {
             guard let precision = ComputePrecision(rawValue: String(mode)) else {
                 throw ValidationError("unknown mode \(mode)")
             }
+            // f32 runs OpenBLAS, the same whatever the kernel set.
+            runs += precision == .f32 ? [(precision, nil)] : sets.map { (precision, $0) }
+        }
+        for (precision, set) in runs {
+            KernelSet.limit(to: set)
             let backend = CPUBackend(precision: precision, threads: threads)
             for shape in shapes.split(separator: ";") {
                 let parts = shape.split(separator: ",").compactMap { Int($0) }
@@ -94,7 +117,8 @@ struct BenchKernelsCommand: ParsableCommand {
                 print(
                     try JSONOutput.encode(
                         Line(
-                            kind: "linear", mode: precision.rawValue, threads: threads, shape: [m, n, k],
+                            kind: "linear", mode: precision.rawValue, kernels: set?.description, threads: threads,
+                            shape: [m, n, k],
                             seconds: fastest, gflops: 2 * Double(m * n * k) / fastest / 1e9,
                             gbps: Double(n * k * 2) / fastest / 1e9)))
             }
@@ -104,6 +128,8 @@ struct BenchKernelsCommand: ParsableCommand {
     struct Line: Encodable {
         let kind: String
         let mode: String?
+        /// The CPU kernel set (nil for f32's OpenBLAS products and for the bandwidth probe).
+        let kernels: String?
         let threads: Int
         let shape: [Int]?
         let seconds: Double?

@@ -21,16 +21,26 @@ struct ComputeOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Compute mode: f32 (exact, the reference), bf16 (fast) or int8 (faster still, half the memory).",
+            "Compute mode: auto, f32 (exact, the reference), bf16 (fast) or int8 (faster still, half the memory).",
             discussion: """
                 f32 computes as PyTorch does in f32: the generated ids match transformers' generate. bf16 holds the \
                 weight matrices as bf16 (packed once at load), multiplies bf16 activations with f32 accumulation \
-                (AVX-512 BF16 where the CPU has it, portable code elsewhere) and keeps the key/value cache in bf16. \
-                int8 quantises the weight matrices at load (one scale per output and 64 inputs) and otherwise \
-                computes as bf16: decoding reads half the bytes, at some cost in accuracy (see BENCHMARKS.md). \
-                Default: bf16 for checkpoints stored in bf16, f32 otherwise.
-                """, valueName: "f32|bf16|int8"))
+                and keeps the key/value cache in bf16. int8 quantises the weight matrices at load (one scale per \
+                output and 64 inputs) and otherwise computes as bf16: decoding reads half the bytes, at some cost in \
+                accuracy (see BENCHMARKS.md). auto (the default): bf16 for a checkpoint stored in bf16 or f16 where \
+                the device has fast bf16 products (a GPU, or a CPU with AVX2 + FMA or better: see --kernels), f32 \
+                otherwise; a checkpoint stored in f32 runs in f32.
+                """, valueName: "auto|f32|bf16|int8"))
     var dtype: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "CPU kernels for bf16 and int8: auto (the best this processor runs), avx512bf16, avx2vnni, avx2, portable.",
+            discussion: """
+                A set the processor lacks falls to the best one below it. Env INFMLLM_KERNELS. `infmllm doctor` and \
+                the worker's first log line name the set in use and why.
+                """, valueName: "set"))
+    var kernels: String?
 
     @Option(help: ArgumentHelp("CPU threads for every kernel (default: all cores).", valueName: "n"))
     var threads: Int?
@@ -68,16 +78,34 @@ struct ComputeOptions: ParsableArguments {
         if let maxMemory, Self.bytes(maxMemory) == nil {
             throw ValidationError("--max-memory \(maxMemory): give bytes, or a number with K, M, G or T")
         }
-        if let dtype, ComputePrecision(rawValue: dtype) == nil {
-            throw ValidationError("--dtype \(dtype): use f32, bf16 or int8")
+        if let dtype, dtype != "auto", ComputePrecision(rawValue: dtype) == nil {
+            throw ValidationError("--dtype \(dtype): use auto, f32, bf16 or int8")
         }
+        _ = try kernelLimit()
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// The mode for `directory`: the flag, else bf16 for a bf16 checkpoint, else f32.
-    func resolvedPrecision(modelDirectory: String) throws -> ComputePrecision {
+    /// The mode for `directory`: the flag, else (auto) bf16 for a checkpoint stored in bf16 or f16 when `fastBF16`
+    /// (the device multiplies bf16 fast), else f32.
+    func resolvedPrecision(modelDirectory: String, fastBF16: Bool) throws -> ComputePrecision {
         if let dtype, let precision = ComputePrecision(rawValue: dtype) { return precision }
-        return try VisionLanguageModel.storedMatrixType(directory: modelDirectory) == .bf16 ? .bf16 : .f32
+        let stored = try VisionLanguageModel.storedMatrixType(directory: modelDirectory)
+        return (stored == .bf16 || stored == .f16) && fastBF16 ? .bf16 : .f32
+    }
+
+    /// The kernel set --kernels (or INFMLLM_KERNELS) limits the CPU to; nil for auto.
+    func kernelLimit() throws -> KernelSet? {
+        try Self.kernelLimit(named: kernels ?? ProcessInfo.processInfo.environment["INFMLLM_KERNELS"])
+    }
+
+    /// The kernel set called `name` (nil, empty or auto: no limit).
+    static func kernelLimit(named name: String?) throws -> KernelSet? {
+        let name = name.flatMap { $0.isEmpty ? nil : $0 } ?? "auto"
+        guard let set = KernelSet.named(name) else {
+            let names = ["auto"] + KernelSet.allCases.reversed().map(\.description)
+            throw ValidationError("--kernels \(name): use " + names.joined(separator: ", "))
+        }
+        return set
     }
 
     /// "20G", "800M", "1.5G", "123456" as bytes.
@@ -125,12 +153,14 @@ struct ComputeOptions: ParsableArguments {
     func backend(modelDirectory: String) throws -> any ComputeBackend {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         CPUBackend.useOpenBLASThreads(threads)
-        let precision = try resolvedPrecision(modelDirectory: modelDirectory)
+        KernelSet.limit(to: try kernelLimit())
+        let cpuPrecision = try resolvedPrecision(modelDirectory: modelDirectory, fastBF16: KernelSet.hasFastProducts)
         switch parsedDevice ?? .cpu {
         case .cpu:
-            return CPUBackend(precision: precision, threads: threads)
+            return CPUBackend(precision: cpuPrecision, threads: threads)
         case .cuda(let ordinal):
             do {
+                let precision = try resolvedPrecision(modelDirectory: modelDirectory, fastBF16: true)
                 let gpu = try CUDABackend(precision: precision, ordinal: ordinal)
                 try Self.checkFits(modelDirectory: modelDirectory, on: gpu)
                 return gpu
@@ -139,12 +169,13 @@ struct ComputeOptions: ParsableArguments {
             }
         case .auto:
             do {
+                let precision = try resolvedPrecision(modelDirectory: modelDirectory, fastBF16: true)
                 let gpu = try CUDABackend(precision: precision)
                 try Self.checkFits(modelDirectory: modelDirectory, on: gpu)
                 return gpu
             } catch {
                 FileHandle.standardError.write(Data("infmllm: --device auto runs on the CPU: \(error)\n".utf8))
-                return CPUBackend(precision: precision, threads: threads)
+                return CPUBackend(precision: cpuPrecision, threads: threads)
             }
         }
     }

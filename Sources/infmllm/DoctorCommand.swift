@@ -1,7 +1,8 @@
-// `infmllm doctor`: checks that PostgreSQL and RabbitMQ are reachable and set up for infmllm, and with --cuda that
-// this machine can run `--device cuda`.
+// `infmllm doctor`: checks that PostgreSQL and RabbitMQ are reachable and set up for infmllm, names the CPU kernels
+// this machine runs, and with --cuda checks that it can run `--device cuda`.
 
 import ArgumentParser
+import CPUBackend
 import CUDABackend
 import Foundation
 import Postgres
@@ -39,6 +40,7 @@ struct DoctorCommand: ParsableCommand {
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         var checks = [
+            check("cpu") { try cpuCheck(environment) },
             check("postgres") { try postgresCheck(environment) },
             check("rabbitmq") { try rabbitCheck(environment) },
         ]
@@ -59,6 +61,16 @@ struct DoctorCommand: ParsableCommand {
         } catch {
             return Check(name: name, ok: false, detail: "\(error)")
         }
+    }
+
+    /// The kernel set workers here use (after INFMLLM_KERNELS) and why, and what `--dtype auto` makes of it.
+    private func cpuCheck(_ environment: [String: String]) throws -> String {
+        KernelSet.limit(to: try ComputeOptions.kernelLimit(named: environment["INFMLLM_KERNELS"]))
+        let auto =
+            KernelSet.hasFastProducts
+            ? "bf16 for checkpoints stored in bf16 or f16" : "f32 (the bf16 kernels would be slower here)"
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores, kernels \(KernelSet.explanation); --dtype auto: "
+            + auto
     }
 
     private func postgresCheck(_ environment: [String: String]) throws -> String {

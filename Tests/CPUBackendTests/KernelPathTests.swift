@@ -1,6 +1,6 @@
-// The AVX-512 forms of packing and of the softmax's maximum give bit for bit what the portable loops give, on both
-// source layouts, both source types, partial panels, odd k and the values where rounding differs (ties, NaN,
-// infinities, subnormals).
+// Every kernel set's packing and softmax maximum give bit for bit what the portable loops give, on both source
+// layouts, both source types, partial panels, odd k and the values where rounding differs (ties, NaN, infinities,
+// subnormals).
 
 import CKernels
 import Testing
@@ -12,12 +12,12 @@ import Testing
         Float(bitPattern: 0x0000_0001), -Float(bitPattern: 0x0040_0000), -0.0, 0, Float(bitPattern: 0x7f7f_ffff),
     ]
 
-    /// ck_pack_bf16 of a [n, k] matrix read through (row stride, column stride), on one path.
+    /// ck_pack_bf16 of a [n, k] matrix read through (row stride, column stride), with one kernel set.
     static func pack(
-        _ values: [Float], type: Int32, rowStride: Int, columnStride: Int, n: Int, k: Int, portable: Bool
+        _ values: [Float], type: Int32, rowStride: Int, columnStride: Int, n: Int, k: Int, set: Int32
     ) -> [UInt16] {
-        ck_force_portable(portable ? 1 : 0)
-        defer { ck_force_portable(0) }
+        ck_force_kernels(set)
+        defer { ck_force_kernels(-1) }
         var packed = [UInt16](repeating: 0xdead, count: ck_packed_count(Int32(n), Int32(k)))
         let panels = Int32((n + 31) / 32)
         if type == CK_BF16 {
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test(arguments: [Int32(CK_F32), Int32(CK_BF16)], [false, true])
-    func packingIsTheSameOnBothPaths(type: Int32, transposed: Bool) {
+    func packingIsTheSameWithEveryKernelSet(type: Int32, transposed: Bool) {
         for (n, k) in [(1, 1), (5, 2), (33, 45), (88, 67), (70, 130)] {
             // The source: [n, k] with rows `k + 3` apart, or Vᵀ-like with W's rows adjacent and columns `n + 5`
             // apart.
@@ -39,16 +39,21 @@ import Testing
             for (index, value) in Self.edgeValues.enumerated() where index * 7 < values.count {
                 values[index * 7] = value
             }
-            let fast = Self.pack(
-                values, type: type, rowStride: rowStride, columnStride: columnStride, n: n, k: k, portable: false)
             let portable = Self.pack(
-                values, type: type, rowStride: rowStride, columnStride: columnStride, n: n, k: k, portable: true)
-            let first = fast.indices.first { fast[$0] != portable[$0] }
-            #expect(first == nil, "type \(type) transposed \(transposed) n \(n) k \(k): element \(first ?? 0) differs")
+                values, type: type, rowStride: rowStride, columnStride: columnStride, n: n, k: k,
+                set: Int32(CK_KERNELS_PORTABLE))
+            for set in runnableKernelSets {
+                let packed = Self.pack(
+                    values, type: type, rowStride: rowStride, columnStride: columnStride, n: n, k: k, set: set)
+                let first = packed.indices.first { packed[$0] != portable[$0] }
+                #expect(
+                    first == nil,
+                    "set \(set) type \(type) transposed \(transposed) n \(n) k \(k): element \(first ?? 0) differs")
+            }
         }
     }
 
-    @Test func softmaxIsTheSameOnBothPaths() {
+    @Test func softmaxIsTheSameWithEveryKernelSet() {
         for count in [1, 5, 16, 17, 40, 70] {
             let base = randomValues(count, seed: UInt64(count)).map { $0 * 20 }
             let valid = (0..<count).map { UInt8($0 % 3 == 1 ? 0 : 1) }
@@ -59,23 +64,25 @@ import Testing
                 if count == 40 && peak == 7 { row[3] = .nan }
                 for limit in [0, count / 2, count] {
                     for mask in [nil, valid] {
-                        let results = [false, true].map { portable in
-                            Self.softmax(row, limit: limit, valid: mask, portable: portable)
+                        let portable = Self.softmax(row, limit: limit, valid: mask, set: Int32(CK_KERNELS_PORTABLE))
+                        for set in runnableKernelSets {
+                            let result = Self.softmax(row, limit: limit, valid: mask, set: set)
+                            let first = result.indices.first { result[$0] != portable[$0] }
+                            let masked = mask != nil
+                            #expect(
+                                first == nil,
+                                "set \(set) count \(count) peak \(peak) limit \(limit) masked \(masked): \(first ?? 0)")
                         }
-                        let first = results[0].indices.first { results[0][$0] != results[1][$0] }
-                        #expect(
-                            first == nil,
-                            "count \(count) peak \(peak) limit \(limit) masked \(mask != nil): element \(first ?? 0)")
                     }
                 }
             }
         }
     }
 
-    /// ck_softmax of `row` on one path, as bit patterns.
-    static func softmax(_ row: [Float], limit: Int, valid: [UInt8]?, portable: Bool) -> [UInt32] {
-        ck_force_portable(portable ? 1 : 0)
-        defer { ck_force_portable(0) }
+    /// ck_softmax of `row` with one kernel set, as bit patterns.
+    static func softmax(_ row: [Float], limit: Int, valid: [UInt8]?, set: Int32) -> [UInt32] {
+        ck_force_kernels(set)
+        defer { ck_force_kernels(-1) }
         var copy = row
         if let valid {
             ck_softmax(&copy, Int32(row.count), 0.7, Int32(limit), valid)

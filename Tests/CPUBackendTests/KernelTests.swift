@@ -1,5 +1,6 @@
-// The CPU backend's kernels against plain double-precision loops: bf16 products on both kernel paths (AVX-512 BF16
-// and portable) with odd sizes and partial panels, the row kernels, rotary positions and every attention path.
+// The CPU backend's kernels against plain double-precision loops: bf16 and int8 products on every kernel set this
+// processor runs (AVX-512 BF16, AVX2 with and without AVX-VNNI, portable) with odd sizes and partial panels, the
+// row kernels, rotary positions and every attention path.
 
 import CKernels
 import CPUBackend
@@ -16,6 +17,17 @@ func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 
 func roundedToBF16(_ values: [Float]) -> [Float] {
     values.map { Float(bitPattern: UInt32(DType.bfloat16Bits($0)) << 16) }
+}
+
+/// The kernel sets this processor runs, each of which the tests force in turn.
+let runnableKernelSets: [Int32] = (0..<Int32(CK_KERNEL_SETS)).filter { ck_runs_kernels($0) != 0 }
+
+/// `body` with kernel set `set` forced on the calling thread (products run there with a pool of one thread).
+func withKernels<T>(_ set: Int32, _ body: () throws -> T) rethrows -> T {
+    ck_force_kernels(set)
+    defer { ck_force_kernels(-1) }
+    #expect(ck_kernels() == set, "kernel set \(set) is not the one in use")
+    return try body()
 }
 
 /// Largest |a - b| over the largest |b|.
@@ -38,24 +50,28 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
 @Suite struct KernelTests {
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (1, 33, 7), (3, 64, 130), (12, 32, 64), (13, 95, 257), (29, 70, 600), (40, 200, 1031),
+        (1, 70, 1100), (2, 45, 520),  // decoding's whole-panel kernels over several k blocks, a partial panel
+        (197, 45, 520),  // more rows than one chunk
     ]
 
-    @Test(arguments: [false, true])
-    func bf16ProductsMatchTheReference(portable: Bool) throws {
-        ck_force_portable(portable ? 1 : 0)
-        defer { ck_force_portable(0) }
+    @Test(arguments: runnableKernelSets)
+    func bf16ProductsMatchTheReference(set: Int32) throws {
+        try withKernels(set) { try Self.bf16Products(set: set) }
+    }
+
+    static func bf16Products(set: Int32) throws {
         for (index, shape) in Self.shapes.enumerated() {
             let x = randomValues(shape.m * shape.k, seed: UInt64(index))
             let w = randomValues(shape.n * shape.k, seed: UInt64(100 + index))
             let bias = randomValues(shape.n, seed: UInt64(200 + index))
-            let backend = CPUBackend(precision: .bf16, threads: portable ? 1 : 2)  // forcing is per thread
+            let backend = CPUBackend(precision: .bf16, threads: 1)  // forcing is per thread
             let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
             let layer = Linear(weight: weight, bias: bias, backend: backend)
             let actual = layer(x, rows: shape.m)
             var expected = referenceProduct(roundedToBF16(x), roundedToBF16(w), m: shape.m, n: shape.n, k: shape.k)
             for i in expected.indices { expected[i] += bias[i % shape.n] }
             let error = relativeError(actual, expected)
-            #expect(error < 1e-5, "\(shape) portable=\(portable): \(error)")
+            #expect(error < 1e-5, "\(shape) kernels \(set): \(error)")
         }
     }
 
@@ -76,16 +92,18 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
         return out
     }
 
-    @Test(arguments: [false, true])
-    func int8ProductsMatchTheDequantisedReference(portable: Bool) throws {
-        ck_force_portable(portable ? 1 : 0)
-        defer { ck_force_portable(0) }
+    @Test(arguments: runnableKernelSets)
+    func int8ProductsMatchTheDequantisedReference(set: Int32) throws {
+        try withKernels(set) { try Self.int8Products(set: set) }
+    }
+
+    static func int8Products(set: Int32) throws {
         let shapes = Self.shapes + [(m: 2, n: 40, k: 1100), (m: 30, n: 64, k: 700)]  // several groups and blocks
         for (index, shape) in shapes.enumerated() {
             let x = randomValues(shape.m * shape.k, seed: UInt64(300 + index))
             let w = randomValues(shape.n * shape.k, seed: UInt64(400 + index))
             let bias = randomValues(shape.n, seed: UInt64(500 + index))
-            let backend = CPUBackend(precision: .int8, threads: portable ? 1 : 2)  // forcing is per thread
+            let backend = CPUBackend(precision: .int8, threads: 1)  // forcing is per thread
             let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
             let actual = Linear(weight: weight, bias: bias, backend: backend)(x, rows: shape.m)
             var expected = referenceProduct(
@@ -93,7 +111,7 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
                 m: shape.m, n: shape.n, k: shape.k)
             for i in expected.indices { expected[i] += bias[i % shape.n] }
             let error = relativeError(actual, expected)
-            #expect(error < 1e-5, "\(shape) portable=\(portable): \(error)")
+            #expect(error < 1e-5, "\(shape) kernels \(set): \(error)")
             // Against the unquantised product: int8's own error, a few percent of the largest output at most.
             var exact = referenceProduct(x, w, m: shape.m, n: shape.n, k: shape.k)
             for i in exact.indices { exact[i] += bias[i % shape.n] }

@@ -1,5 +1,6 @@
-// The CPU backend's arithmetic: bf16 weight products on packed panels, and the row kernels, with
-// run-time dispatch between AVX-512 BF16 code and portable C that runs on any x86-64 (or other) processor.
+// The CPU backend's arithmetic: bf16 and int8 weight products on packed panels, and the row kernels, with run-time
+// dispatch between kernel sets for AVX-512 BF16, AVX2 (with or without AVX-VNNI) and portable C that runs on any
+// processor.
 //
 // Every function works on a caller-given range (rows, panels or elements) so that the caller's thread pool
 // splits the work; nothing here starts a thread or allocates memory except where a function says so.
@@ -14,13 +15,37 @@ extern "C" {
 #endif
 
 // MARK: CPU features
+//
+// Kernel sets, in order: each runs on processors with the instructions named, and the products of every set agree
+// with the others up to f32 summation order.
 
-/// 1 when the processor and the operating system support AVX-512F, DQ, BW, VL, VNNI and BF16, else 0.
-int ck_has_avx512bf16(void);
-/// Forces the portable kernels (1) or allows the fast ones again (0) on the calling thread only: for tests of the
-/// fallback path, which run their products on that thread (a pool of one).
-void ck_force_portable(int portable);
-/// "avx512bf16" or "portable": the kernels that ck_gemm_* run now.
+enum {
+    /// Plain C: any processor.
+    CK_KERNELS_PORTABLE = 0,
+    /// AVX2, FMA and F16C (Haswell and later, Zen): bf16 weights widened to f32 in registers, f32 FMA; int8 with
+    /// vpmaddubsw and vpmaddwd.
+    CK_KERNELS_AVX2 = 1,
+    /// The same with AVX-VNNI's vpdpbusd for int8 (Alder Lake, Sapphire Rapids, Zen 5).
+    CK_KERNELS_AVX2_VNNI = 2,
+    /// AVX-512F, DQ, BW, VL, VNNI and BF16 (Cooper Lake, Sapphire Rapids, Zen 4): vdpbf16ps and vpdpbusd.
+    CK_KERNELS_AVX512_BF16 = 3,
+    CK_KERNEL_SETS = 4
+};
+
+/// 1 when this processor (and the operating system) runs kernel set `set`, else 0.
+int ck_runs_kernels(int set);
+/// The best set this processor runs.
+int ck_best_kernels(void);
+/// Limits every thread to the best runnable set at or below `set` (-1: no limit). Set once, at start.
+void ck_limit_kernels(int set);
+/// On the calling thread only, uses the best runnable set at or below `set` (-1: back to the process's choice):
+/// for tests, which run their products on that thread (a pool of one).
+void ck_force_kernels(int set);
+/// The set that ck_gemm_* and the other dispatched kernels run on the calling thread now.
+int ck_kernels(void);
+/// "portable", "avx2", "avx2vnni" or "avx512bf16".
+const char *ck_kernels_name(int set);
+/// The name of ck_kernels().
 const char *ck_kernel_name(void);
 /// A spin-wait hint (x86 `pause`), for threads that poll for work.
 static inline void ck_spin_pause(void) {
@@ -146,8 +171,9 @@ void ck_widen(const void *src, int src_type, float *dst, size_t begin, size_t en
 
 // MARK: Machine ceilings, for benchmarks
 
-/// Runs `iterations` rounds of 24 independent vdpbf16ps on registers (portable: f32 multiply-adds) and returns
-/// the floating-point operations done (2 per multiply-add), so that ops / seconds is one core's peak.
+/// Runs `iterations` rounds of independent multiply-adds on registers in the calling thread's kernel set (vdpbf16ps;
+/// f32 FMA on AVX2, which the bf16 products run on there; scalar f32 when portable) and returns the floating-point
+/// operations done (2 per multiply-add), so that ops / seconds is one core's peak for the bf16 products.
 double ck_peak_bf16(long iterations);
 /// Sums `count` floats with vector loads (a read-bandwidth probe); returns the sum so nothing is elided.
 float ck_read_sum(const float *x, size_t begin, size_t end);
