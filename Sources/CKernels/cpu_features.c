@@ -1,6 +1,6 @@
 // Which kernels this processor runs: CPUID for the instruction sets and XGETBV for the OS saving their registers.
-// The set in use is the best one the processor runs at or below a process-wide limit (--kernels) and, in tests, a
-// per-thread choice.
+// The set in use is the best one the processor runs, or the best at or below the calling thread's choice (which
+// the CPU backend's pool sets for a backend limited by --kernels, and tests set to try each set).
 #include "ckernels.h"
 #include "internal.h"
 
@@ -9,7 +9,6 @@
 #endif
 
 static int detected = -1;  // bit s set: the processor runs set s; written once (atomically) by the first caller
-static int process_limit = CK_KERNELS_AVX512_BF16;
 static _Thread_local int thread_choice = -1;
 
 static int detect(void) {
@@ -60,15 +59,13 @@ static int runnable_at_most(int set) {
 
 int ck_best_kernels(void) { return runnable_at_most(CK_KERNEL_SETS - 1); }
 
-void ck_limit_kernels(int set) {
-    __atomic_store_n(&process_limit, set < 0 ? CK_KERNEL_SETS - 1 : set, __ATOMIC_RELEASE);
+int ck_force_kernels(int set) {
+    int previous = thread_choice;
+    thread_choice = set < 0 ? -1 : set;
+    return previous;
 }
 
-void ck_force_kernels(int set) { thread_choice = set; }
-
-int ck_kernels(void) {
-    return runnable_at_most(thread_choice >= 0 ? thread_choice : __atomic_load_n(&process_limit, __ATOMIC_ACQUIRE));
-}
+int ck_kernels(void) { return runnable_at_most(thread_choice >= 0 ? thread_choice : CK_KERNEL_SETS - 1); }
 
 const char *ck_kernels_name(int set) {
     switch (set) {

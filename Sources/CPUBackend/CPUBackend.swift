@@ -18,11 +18,14 @@ public struct CPUBackend: ComputeBackend {
     /// - Parameters:
     ///   - precision: f32 (exact), bf16 or int8 (fast).
     ///   - threads: cores for the pool every kernel runs on (OpenBLAS's own threads: `useOpenBLASThreads`).
-    public init(precision: ComputePrecision, threads: Int) {
+    ///   - kernels: the most capable kernel set to use (nil: the best this processor runs).
+    public init(precision: ComputePrecision, threads: Int, kernels: KernelSet? = nil) {
         self.precision = precision
-        pool = ThreadPool(threads: threads)
-        _ = ck_best_kernels()
+        pool = ThreadPool(threads: threads, kernels: kernels)
     }
+
+    /// The kernel set this backend's bf16 and int8 products run with.
+    public var kernels: KernelSet { KernelSet.chosen(limit: pool.kernels) }
 
     public var kvElementType: KVElementType { precision == .f32 ? .f32 : .bf16 }
 
@@ -33,11 +36,11 @@ public struct CPUBackend: ComputeBackend {
     /// and why those.
     public var summary: String {
         "cpu \(precision.rawValue), \(pool.threads) threads, "
-            + (precision == .f32 ? "OpenBLAS sgemm" : "kernels \(KernelSet.explanation)")
+            + (precision == .f32 ? "OpenBLAS sgemm" : "kernels \(KernelSet.explanation(limit: pool.kernels))")
     }
 
     public var arithmetic: String {
-        "cpu \(precision.rawValue) " + (precision == .f32 ? "openblas sgemm" : KernelSet.current.description)
+        "cpu \(precision.rawValue) " + (precision == .f32 ? "openblas sgemm" : kernels.description)
     }
 
     /// OpenBLAS's own threads (the f32 mode's products): a setting of the whole process, made once by the program

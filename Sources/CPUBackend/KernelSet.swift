@@ -1,5 +1,5 @@
-// The CPU kernel sets (CKernels), by name: which one this processor runs best, the one in use and why, and the
-// process-wide limit that `--kernels` sets.
+// The CPU kernel sets (CKernels), by name: which one this processor runs best, and which one a backend limited by
+// `--kernels` uses, and why.
 
 import CKernels
 
@@ -29,43 +29,34 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
     /// The best set this processor runs.
     public static var best: KernelSet { KernelSet(rawValue: ck_best_kernels()) ?? .portable }
 
-    /// The set the products run with now: the best one at or below the limit.
-    public static var current: KernelSet { KernelSet(rawValue: ck_kernels()) ?? .portable }
+    /// The set products run with under `limit`: the best runnable one at or below it (nil: the best there is).
+    public static func chosen(limit: KernelSet?) -> KernelSet {
+        let ceiling = limit ?? best
+        return allCases.reversed().first { $0.rawValue <= ceiling.rawValue && $0.isRunnable } ?? .portable
+    }
 
-    /// Whether the bf16 and int8 modes have fast kernels here (any set but the portable one, which runs several times
-    /// slower than the f32 mode's OpenBLAS).
-    public static var hasFastProducts: Bool { current != .portable }
-
-    /// The set named `name` (`auto`: no limit).
+    /// The set named `name` (`auto`: no limit, `.some(nil)`); nil when there is none of that name.
     public static func named(_ name: String) -> KernelSet?? {
         if name == "auto" { return .some(nil) }
         guard let set = allCases.first(where: { $0.description == name }) else { return nil }
         return .some(set)
     }
 
-    /// Every thread uses the best runnable set at or below `set` from now on (nil: the best there is). Set once, at
-    /// start, before any product runs.
-    public static func limit(to set: KernelSet?) {
-        ck_limit_kernels(set?.rawValue ?? -1)
-    }
-
-    /// The set in use and why: "avx2 (AVX2 + FMA: ...; this processor has no AVX-512 BF16)".
-    public static var explanation: String {
-        let current = current, best = best
-        var reasons: [String] = []
+    /// The set chosen under `limit` and why: "avx2 (AVX2 + FMA: ...; this processor lacks AVX-512 BF16)".
+    public static func explanation(limit: KernelSet?) -> String {
+        let current = chosen(limit: limit), best = best
+        var reason = ""
         if current != best {
-            reasons.append("limited by --kernels; the processor runs \(best)")
+            reason = "; limited by --kernels; the processor runs \(best)"
         } else {
             let missing = allCases.filter { $0.rawValue > current.rawValue && !$0.isRunnable }
-            if !missing.isEmpty {
-                reasons.append("this processor lacks " + missing.map { $0.instructionsName }.joined(separator: " and "))
-            }
+            if !missing.isEmpty { reason = "; this processor lacks " + missing.map(\.needs).joined(separator: " and ") }
         }
-        return "\(current) (\(current.instructions)" + (reasons.isEmpty ? ")" : "; \(reasons.joined(separator: "; ")))")
+        return "\(current) (\(current.instructions)\(reason))"
     }
 
     /// The instructions a set needs beyond the one below it, for saying what a processor lacks.
-    private var instructionsName: String {
+    private var needs: String {
         switch self {
         case .portable: return "nothing"
         case .avx2: return "AVX2, FMA or F16C"

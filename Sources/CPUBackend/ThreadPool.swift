@@ -12,9 +12,13 @@ import Synchronization
 /// to wake on a virtual machine (an idle vCPU halts), which a step would otherwise pay each time.
 public struct ThreadPool: Sendable {
     public let threads: Int
+    /// The most capable kernel set every part of a run may use: CKernels' choice on the thread that runs a part is
+    /// set to it around the part. nil: each thread's own choice (the best set, unless a test forced another).
+    public let kernels: KernelSet?
 
-    public init(threads: Int) {
+    public init(threads: Int, kernels: KernelSet? = nil) {
         self.threads = max(1, threads)
+        self.kernels = kernels
     }
 
     /// Runs `body` over `0..<count` cut into up to `threads` ranges of near-equal size, each at least
@@ -22,6 +26,19 @@ public struct ThreadPool: Sendable {
     public func run(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let parts = min(threads, max(1, count / max(1, minimumChunk)))
+        if let kernels {
+            let limit = kernels.rawValue
+            run(count, parts: parts) { range in
+                let previous = ck_force_kernels(limit)
+                body(range)
+                ck_force_kernels(previous)
+            }
+        } else {
+            run(count, parts: parts, body)
+        }
+    }
+
+    private func run(_ count: Int, parts: Int, _ body: (Range<Int>) -> Void) {
         if parts == 1 {
             body(0..<count)
             return

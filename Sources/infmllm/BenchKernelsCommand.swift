@@ -40,7 +40,6 @@ struct BenchKernelsCommand: ParsableCommand {
 
     func run() throws {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let pool = ThreadPool(threads: threads)
         var sets: [KernelSet] = []
         for name in kernels.split(separator: ",") {
             guard let set = KernelSet.named(String(name)) else { throw ValidationError("unknown kernel set \(name)") }
@@ -49,7 +48,7 @@ struct BenchKernelsCommand: ParsableCommand {
         }
         for set in sets {
             // Multiply-add peak of the set's bf16 products, every thread on registers; each reports what it did.
-            KernelSet.limit(to: set)
+            let pool = ThreadPool(threads: threads, kernels: set)
             let iterations = 20_000_000
             var best = 0.0
             for _ in 0..<3 {
@@ -67,6 +66,7 @@ struct BenchKernelsCommand: ParsableCommand {
                         gflops: best / 1e9, gbps: nil)))
         }
         // Read bandwidth over 1 GiB.
+        let pool = ThreadPool(threads: threads)
         let count = 1 << 28
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { buffer.deallocate() }
@@ -92,8 +92,7 @@ struct BenchKernelsCommand: ParsableCommand {
             runs += precision == .f32 ? [(precision, nil)] : sets.map { (precision, $0) }
         }
         for (precision, set) in runs {
-            KernelSet.limit(to: set)
-            let backend = CPUBackend(precision: precision, threads: threads)
+            let backend = CPUBackend(precision: precision, threads: threads, kernels: set)
             for shape in shapes.split(separator: ";") {
                 let parts = shape.split(separator: ",").compactMap { Int($0) }
                 guard parts.count == 3 else { throw ValidationError("a shape is m,n,k, not \(shape)") }

@@ -153,11 +153,12 @@ struct ComputeOptions: ParsableArguments {
     func backend(modelDirectory: String) throws -> any ComputeBackend {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         CPUBackend.useOpenBLASThreads(threads)
-        KernelSet.limit(to: try kernelLimit())
-        let cpuPrecision = try resolvedPrecision(modelDirectory: modelDirectory, fastBF16: KernelSet.hasFastProducts)
+        let kernels = try kernelLimit()
+        let cpuPrecision = try resolvedPrecision(
+            modelDirectory: modelDirectory, fastBF16: KernelSet.chosen(limit: kernels) != .portable)
         switch parsedDevice ?? .cpu {
         case .cpu:
-            return CPUBackend(precision: cpuPrecision, threads: threads)
+            return CPUBackend(precision: cpuPrecision, threads: threads, kernels: kernels)
         case .cuda(let ordinal):
             do {
                 let precision = try resolvedPrecision(modelDirectory: modelDirectory, fastBF16: true)
@@ -175,7 +176,7 @@ struct ComputeOptions: ParsableArguments {
                 return gpu
             } catch {
                 FileHandle.standardError.write(Data("infmllm: --device auto runs on the CPU: \(error)\n".utf8))
-                return CPUBackend(precision: cpuPrecision, threads: threads)
+                return CPUBackend(precision: cpuPrecision, threads: threads, kernels: kernels)
             }
         }
     }

@@ -65,12 +65,12 @@ struct DoctorCommand: ParsableCommand {
 
     /// The kernel set workers here use (after INFMLLM_KERNELS) and why, and what `--dtype auto` makes of it.
     private func cpuCheck(_ environment: [String: String]) throws -> String {
-        KernelSet.limit(to: try ComputeOptions.kernelLimit(named: environment["INFMLLM_KERNELS"]))
+        let limit = try ComputeOptions.kernelLimit(named: environment["INFMLLM_KERNELS"])
         let auto =
-            KernelSet.hasFastProducts
+            KernelSet.chosen(limit: limit) != .portable
             ? "bf16 for checkpoints stored in bf16 or f16" : "f32 (the bf16 kernels would be slower here)"
-        return "\(ProcessInfo.processInfo.activeProcessorCount) cores, kernels \(KernelSet.explanation); --dtype auto: "
-            + auto
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores, kernels \(KernelSet.explanation(limit: limit)); "
+            + "--dtype auto: \(auto)"
     }
 
     private func postgresCheck(_ environment: [String: String]) throws -> String {

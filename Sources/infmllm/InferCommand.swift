@@ -89,7 +89,7 @@ struct InferCommand: ParsableCommand {
             // Each request ends on its own: one that cannot run (a prompt too long, too little memory) fails alone.
             for (pair, result) in zip(requests, try engine.results(requests.map(\.request))) {
                 switch result {
-                case let .success(answer): report(line: lines[pair.index], result: answer)
+                case let .success(answer): report(line: lines[pair.index], result: answer, compute: backend.arithmetic)
                 case let .failure(error):
                     failed = true
                     report(line: lines[pair.index], error: error)
@@ -99,9 +99,9 @@ struct InferCommand: ParsableCommand {
         if failed && manifest == nil { throw ExitCode.failure }
     }
 
-    private func report(line: ManifestLine, result: InferenceResult) {
+    private func report(line: ManifestLine, result: InferenceResult, compute: String) {
         if json {
-            print((try? JSONOutput.encode(InferOutput(line: line, result: result))) ?? "{}")
+            print((try? JSONOutput.encode(InferOutput(line: line, result: result, compute: compute))) ?? "{}")
         } else {
             print(result.text)
             for box in result.boxes {
@@ -188,8 +188,11 @@ struct InferOutput: Encodable {
     let batch: Int
     let prompt_positions: Int
     let decode_steps: Int
+    /// What computed it: "cpu bf16 avx2", "cpu f32 openblas sgemm", "cuda bf16".
+    let compute: String
 
-    init(line: ManifestLine, result: InferenceResult) {
+    init(line: ManifestLine, result: InferenceResult, compute: String) {
+        self.compute = compute
         image = line.image
         task = line.task
         text = result.text

@@ -122,7 +122,10 @@ import Testing
         #expect(preset.status != 0 && preset.output.contains("unknown preset"))
         let dtype = try ProcessResult.run(
             binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--dtype", "f16"])
-        #expect(dtype.status != 0 && dtype.output.contains("use f32, bf16 or int8"))
+        #expect(dtype.status != 0 && dtype.output.contains("use auto, f32, bf16 or int8"))
+        let kernels = try ProcessResult.run(
+            binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--kernels", "avx3"])
+        #expect(kernels.status != 0 && kernels.output.contains("--kernels avx3: use auto, avx512bf16"))
         let memory = try ProcessResult.run(
             binary, ["infer", "--model", "/tmp/x", "--image", Self.image, "--max-memory", "lots"])
         #expect(memory.status != 0 && memory.output.contains("--max-memory lots"))
@@ -143,6 +146,38 @@ import Testing
         #expect(Set(timings.keys).isSuperset(of: ["vision", "prefill", "decode", "generate"]), "\(timings)")
         #expect((object?["tokens"] as? [Int])?.count == 6)
         #expect(object?["decode_steps"] as? Int == 5 && object?["batch"] as? Int == 1)
+    }
+
+    static let hasAVX2 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") ?? false
+
+    /// --dtype auto: a checkpoint stored in bf16 runs in bf16 where the kernels are fast and in f32 with only the
+    /// portable ones; one stored in f32 runs in f32. --kernels names the set the products use.
+    @Test(arguments: ["bf16", "f32"])
+    func autoPicksTheModeFromTheCheckpointAndTheKernels(_ stored: String) throws {
+        let binary = try RepositoryFiles.binary()
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let created = try ProcessResult.run(
+            binary, ["model", "init", "--preset", "tiny", "--dtype", stored, "--seed", "7", "--out", directory])
+        #expect(created.status == 0, "\(created.output)")
+        for kernels in ["auto", "avx2", "portable"] {
+            let result = try ProcessResult.run(
+                binary,
+                [
+                    "infer", "--model", directory, "--image", Self.image, "--json", "--threads", "2", "--kernels",
+                    kernels,
+                    "--max-new-tokens", "2",
+                ])
+            #expect(result.status == 0, "\(result.output)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+            let compute = object?["compute"] as? String ?? ""
+            switch (stored, kernels) {
+            case ("f32", _), ("bf16", "portable"): #expect(compute == "cpu f32 openblas sgemm", "\(kernels)")
+            case (_, "avx2") where Self.hasAVX2: #expect(compute == "cpu bf16 avx2", "\(kernels)")
+            case (_, "avx2"): #expect(compute == "cpu f32 openblas sgemm", "\(kernels) without AVX2")
+            default: #expect(compute.hasPrefix("cpu bf16 "), "\(kernels): \(compute)")
+            }
+        }
     }
 
     @Test func aRequestThatCannotFitTheMemoryBudgetFailsAloneWithTheReason() throws {

@@ -22,7 +22,7 @@ func roundedToBF16(_ values: [Float]) -> [Float] {
 /// The kernel sets this processor runs, each of which the tests force in turn.
 let runnableKernelSets: [Int32] = (0..<Int32(CK_KERNEL_SETS)).filter { ck_runs_kernels($0) != 0 }
 
-/// `body` with kernel set `set` forced on the calling thread (products run there with a pool of one thread).
+/// `body` with kernel set `set` forced on the calling thread, for the kernels called directly.
 func withKernels<T>(_ set: Int32, _ body: () throws -> T) rethrows -> T {
     ck_force_kernels(set)
     defer { ck_force_kernels(-1) }
@@ -56,15 +56,12 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
 
     @Test(arguments: runnableKernelSets)
     func bf16ProductsMatchTheReference(set: Int32) throws {
-        try withKernels(set) { try Self.bf16Products(set: set) }
-    }
-
-    static func bf16Products(set: Int32) throws {
         for (index, shape) in Self.shapes.enumerated() {
             let x = randomValues(shape.m * shape.k, seed: UInt64(index))
             let w = randomValues(shape.n * shape.k, seed: UInt64(100 + index))
             let bias = randomValues(shape.n, seed: UInt64(200 + index))
-            let backend = CPUBackend(precision: .bf16, threads: 1)  // forcing is per thread
+            let backend = CPUBackend(precision: .bf16, threads: 2, kernels: KernelSet(rawValue: set))
+            #expect(backend.kernels.rawValue == set)
             let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
             let layer = Linear(weight: weight, bias: bias, backend: backend)
             let actual = layer(x, rows: shape.m)
@@ -94,16 +91,12 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
 
     @Test(arguments: runnableKernelSets)
     func int8ProductsMatchTheDequantisedReference(set: Int32) throws {
-        try withKernels(set) { try Self.int8Products(set: set) }
-    }
-
-    static func int8Products(set: Int32) throws {
         let shapes = Self.shapes + [(m: 2, n: 40, k: 1100), (m: 30, n: 64, k: 700)]  // several groups and blocks
         for (index, shape) in shapes.enumerated() {
             let x = randomValues(shape.m * shape.k, seed: UInt64(300 + index))
             let w = randomValues(shape.n * shape.k, seed: UInt64(400 + index))
             let bias = randomValues(shape.n, seed: UInt64(500 + index))
-            let backend = CPUBackend(precision: .int8, threads: 1)  // forcing is per thread
+            let backend = CPUBackend(precision: .int8, threads: 2, kernels: KernelSet(rawValue: set))
             let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
             let actual = Linear(weight: weight, bias: bias, backend: backend)(x, rows: shape.m)
             var expected = referenceProduct(

@@ -33,9 +33,13 @@ struct BF16Reference: Decodable {
         return try engine.promptLogits(requests)
     }
 
-    @Test func prefillLogitsAreAsCloseToF32AsPyTorchBF16Is() throws {
-        let model = try VisionLanguageModel(
-            directory: EngineFixtures.modelDirectory("multitask"), backend: EngineFixtures.bf16)
+    /// The kernel sets this processor runs: the model-level bounds hold for each.
+    static let kernelSets = KernelSet.allCases.filter(\.isRunnable)
+
+    @Test(arguments: kernelSets)
+    func prefillLogitsAreAsCloseToF32AsPyTorchBF16Is(kernels: KernelSet) throws {
+        let backend = CPUBackend(precision: .bf16, threads: 2, kernels: kernels)
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory("multitask"), backend: backend)
         let ours = try Self.prefillLogits(model)
         let f32 = EngineFixtures.cases.multitask.prefill_logits
         let torchBF16 = BF16Reference.loaded
@@ -44,8 +48,8 @@ struct BF16Reference: Decodable {
             let againstTorch = EngineFixtures.relativeError(ours[row], torchBF16.prefill_logits[row])
             // PyTorch bf16 is 0.009-0.028 from f32 on these rows; the bf16 mode must be no further than 0.05 from
             // either, and must pick the same most likely token as both.
-            #expect(againstF32 <= 0.05, "row \(row): \(againstF32) from f32")
-            #expect(againstTorch <= 0.05, "row \(row): \(againstTorch) from PyTorch bf16")
+            #expect(againstF32 <= 0.05, "\(kernels) row \(row): \(againstF32) from f32")
+            #expect(againstTorch <= 0.05, "\(kernels) row \(row): \(againstTorch) from PyTorch bf16")
             let argmax = ours[row].indices.max { ours[row][$0] < ours[row][$1] }!
             #expect(argmax == torchBF16.f32_prefill_argmax[row] && argmax == torchBF16.prefill_argmax[row])
         }
@@ -81,29 +85,30 @@ struct BF16Reference: Decodable {
         #expect(sameAsF32 * 2 >= total, "\(sameAsF32) of \(total) sequences equal the f32 reference")
     }
 
-    @Test func int8PrefillLogitsStayCloseToF32() throws {
-        let model = try VisionLanguageModel(
-            directory: EngineFixtures.modelDirectory("multitask"), backend: CPUBackend(precision: .int8, threads: 2))
+    @Test(arguments: kernelSets)
+    func int8PrefillLogitsStayCloseToF32(kernels: KernelSet) throws {
+        let backend = CPUBackend(precision: .int8, threads: 2, kernels: kernels)
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory("multitask"), backend: backend)
         let ours = try Self.prefillLogits(model)
         let f32 = EngineFixtures.cases.multitask.prefill_logits
         print(
-            "int8 mode: prefill logits \(ours.indices.map { EngineFixtures.relativeError(ours[$0], f32[$0]) }) from f32"
+            "int8 mode, \(kernels): prefill logits \(ours.indices.map { EngineFixtures.relativeError(ours[$0], f32[$0]) }) "
+                + "from f32"
         )
         for row in ours.indices {
             let error = EngineFixtures.relativeError(ours[row], f32[row])
             // int8 weights and activations (one scale per 64 values) are 0.023-0.036 from f32 on these rows (PyTorch
             // bf16: 0.009-0.028); the bound leaves room for the summation order of other machines.
-            #expect(error <= 0.08, "row \(row): \(error) from f32")
+            #expect(error <= 0.08, "\(kernels) row \(row): \(error) from f32")
             let argmax = ours[row].indices.max { ours[row][$0] < ours[row][$1] }!
-            #expect(argmax == BF16Reference.loaded.f32_prefill_argmax[row], "row \(row)")
+            #expect(argmax == BF16Reference.loaded.f32_prefill_argmax[row], "\(kernels) row \(row)")
         }
     }
 
-    @Test(arguments: [ComputePrecision.bf16, .int8])
-    func batchedEqualsSingle(_ precision: ComputePrecision) throws {
-        let model = try VisionLanguageModel(
-            directory: EngineFixtures.modelDirectory("multitask"), backend: CPUBackend(precision: precision, threads: 2)
-        )
+    @Test(arguments: [ComputePrecision.bf16, .int8], kernelSets)
+    func batchedEqualsSingle(_ precision: ComputePrecision, kernels: KernelSet) throws {
+        let backend = CPUBackend(precision: precision, threads: 2, kernels: kernels)
+        let model = try VisionLanguageModel(directory: EngineFixtures.modelDirectory("multitask"), backend: backend)
         let engine = InferenceEngine(model: model)
         let reference = EngineFixtures.cases.multitask
         let requests = try EngineFixtures.requests(

@@ -36,11 +36,10 @@ enum {
 int ck_runs_kernels(int set);
 /// The best set this processor runs.
 int ck_best_kernels(void);
-/// Limits every thread to the best runnable set at or below `set` (-1: no limit). Set once, at start.
-void ck_limit_kernels(int set);
-/// On the calling thread only, uses the best runnable set at or below `set` (-1: back to the process's choice):
-/// for tests, which run their products on that thread (a pool of one).
-void ck_force_kernels(int set);
+/// On the calling thread only, uses the best runnable set at or below `set` (-1: the best there is) and returns the
+/// previous choice: the CPU backend's pool sets a backend's limit (--kernels) around each part of a run, and tests
+/// try each set.
+int ck_force_kernels(int set);
 /// The set that ck_gemm_* and the other dispatched kernels run on the calling thread now.
 int ck_kernels(void);
 /// "portable", "avx2", "avx2vnni" or "avx512bf16".
