@@ -95,12 +95,11 @@ struct ComputeOptions: ParsableArguments {
 
     /// The kernel set --kernels (or INFMLLM_KERNELS) limits the CPU to; nil for auto.
     func kernelLimit() throws -> KernelSet? {
-        try Self.kernelLimit(named: kernels ?? ProcessInfo.processInfo.environment["INFMLLM_KERNELS"])
+        try Self.kernelLimit(named: Setting.kernels.resolve(kernels, environment: ProcessInfo.processInfo.environment))
     }
 
-    /// The kernel set called `name` (nil, empty or auto: no limit).
-    static func kernelLimit(named name: String?) throws -> KernelSet? {
-        let name = name.flatMap { $0.isEmpty ? nil : $0 } ?? "auto"
+    /// The kernel set called `name` (auto: no limit).
+    static func kernelLimit(named name: String) throws -> KernelSet? {
         guard let set = KernelSet.named(name) else {
             let names = ["auto"] + KernelSet.allCases.reversed().map(\.description)
             throw ValidationError("--kernels \(name): use " + names.joined(separator: ", "))

@@ -65,7 +65,7 @@ struct DoctorCommand: ParsableCommand {
 
     /// The kernel set workers here use (after INFMLLM_KERNELS) and why, and what `--dtype auto` makes of it.
     private func cpuCheck(_ environment: [String: String]) throws -> String {
-        let limit = try ComputeOptions.kernelLimit(named: environment["INFMLLM_KERNELS"])
+        let limit = try ComputeOptions.kernelLimit(named: Setting.kernels.resolve(nil, environment: environment))
         let auto =
             KernelSet.chosen(limit: limit) != .portable
             ? "bf16 for checkpoints stored in bf16 or f16" : "f32 (the bf16 kernels would be slower here)"

@@ -27,10 +27,11 @@ struct Setting {
     static let embeddingCacheSize = Setting(variable: "INFMLLM_EMBEDDING_CACHE_SIZE", defaultValue: "20G")
     static let imageRoots = Setting(variable: "INFMLLM_IMAGE_ROOTS", defaultValue: "")
     static let allowPrivateURLs = Setting(variable: "INFMLLM_ALLOW_PRIVATE_URLS", defaultValue: "0")
+    static let kernels = Setting(variable: "INFMLLM_KERNELS", defaultValue: "auto")
 
     /// Every setting the binaries read; ops/env.example lists each with its default.
     static let all = [
-        databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory, maxImagePixels, republishAfter,
+        databaseURL, amqpURL, queuePrefix, deliveryLimit, migrationsDirectory, maxImagePixels, republishAfter, kernels,
         embeddingCache, embeddingCacheSize, imageRoots, allowPrivateURLs,
     ]
 }

@@ -5,7 +5,9 @@
 #   tools/bench/backend_bench.sh [CHECKPOINT_DIR]      (default: a fresh `slice` checkpoint, bf16)
 #
 # Environment: THREADS [2], NEW_TOKENS [16], PYTHON [venv/bin/python: torch, transformers, safetensors, numpy,
-# pillow, see tools/bench/torch_reference.py], OURS_MODES [bf16 int8 f32], TORCH_MODES [bf16 f32], LLAMA [1: also run
+# pillow, see tools/bench/torch_reference.py], OURS_MODES [bf16 int8 f32], KERNELS [auto: the CPU kernel sets our
+# bf16 and int8 modes run with, e.g. "avx512bf16 avx2vnni avx2"; f32 runs once], TORCH_MODES [bf16 f32; " " for
+# none], LLAMA [1: also run
 # tools/bench/llamacpp_reference.sh when its llama.cpp build is found], ROUNDS [2], OUT [a temporary folder: raw
 # JSON lines].
 #
@@ -39,22 +41,30 @@ for count in 1 8; do
 done
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F)" | tee "$out/machine.txt"
+kernel_sets=${KERNELS:-auto}
 ceilings() {
-    "$bin" bench kernels --threads "$threads" --modes bf16 --shapes "1025,6144,1408;280,11008,4096;1,11008,4096" \
-        | tee -a "$out/kernels.jsonl"
+    "$bin" bench kernels --threads "$threads" --kernels "${kernel_sets// /,}" --modes bf16 \
+        --shapes "1025,6144,1408;280,11008,4096;1,11008,4096" | tee -a "$out/kernels.jsonl"
 }
 : >"$out/kernels.jsonl"
 ours() {
-    local round=$1 mode count
-    for mode in ${OURS_MODES:-bf16 int8 f32}; do
-        for count in 1 8; do
-            # One line per batch (every request of a batch carries the batch's timings), tagged with its pass.
-            "$bin" infer --model "$model" --manifest "$out/manifest$count.jsonl" --batch-size "$count" \
-                --dtype "$mode" --threads "$threads" --json \
-                | awk -v c="$count" -v m="$mode" -v r="$round" '(NR - 1) % c == 0 {
-                    sub(/^{/, "{\"mode\":\"" m "\",\"round\":" r ",\"pass\":" int((NR - 1) / c) ","); print }' \
-                    >>"$out/ours.jsonl"
+    local round=$1 mode count set tag first=1
+    for set in $kernel_sets; do
+        for mode in ${OURS_MODES:-bf16 int8 f32}; do
+            # f32 runs OpenBLAS whatever the kernel set: once. Other modes are tagged with their set ("bf16/avx2").
+            if [[ $mode == f32 && $first == 0 ]]; then continue; fi
+            tag=$mode
+            if [[ $set != auto && $mode != f32 ]]; then tag="$mode/$set"; fi
+            for count in 1 8; do
+                # One line per batch (every request of a batch carries the batch's timings), tagged with its pass.
+                "$bin" infer --model "$model" --manifest "$out/manifest$count.jsonl" --batch-size "$count" \
+                    --dtype "$mode" --kernels "$set" --threads "$threads" --json \
+                    | awk -v c="$count" -v m="$tag" -v r="$round" '(NR - 1) % c == 0 {
+                        sub(/^{/, "{\"mode\":\"" m "\",\"round\":" r ",\"pass\":" int((NR - 1) / c) ","); print }' \
+                        >>"$out/ours.jsonl"
+            done
         done
+        first=0
     done
 }
 torch() {
