@@ -32,7 +32,7 @@ public struct CPUBackend: ComputeBackend {
     /// The int8 and bf16 modes share activations, attention and row kernels; only the weights differ.
     var isFast: Bool { precision != .f32 }
 
-    /// "cpu bf16, 2 threads, avx2 kernels (...; this processor lacks AVX-512 BF16)": the mode and the kernels in use,
+    /// "cpu bf16, 2 threads, kernels avx2 (...; this processor lacks AVX-512 BF16)": the mode and the kernels in use,
     /// and why those.
     public var summary: String {
         "cpu \(precision.rawValue), \(pool.threads) threads, "
