@@ -59,20 +59,24 @@ def add(phase, batch, name, rate, unit, achieved, ceiling):
 for r in lines("ours.jsonl"):
     if "timings_ms" not in r or r.get("pass", 1) == 0:  # pass 0 is the warm-up batch
         continue
+    # A request's timings are its share of the work (InferenceResult.timings): its image's encoder pass divided
+    # among the images encoded together, its prompt's positions, and of each decoding step the part its row took.
+    # So one request's vision time is the batch's time an image, and its decode time is the batch's time a token.
     ms, mode, batch = r["timings_ms"], r["mode"], r["batch"]
     name = f"infmllm {mode}"
     ceiling = set_peaks.get(mode.split("/")[1], peak) if "/" in mode else peak
-    add("vision", batch, name, batch / (ms["vision"] / 1000), "images/s",
-        batch * vision_flops / (ms["vision"] / 1000) / 1e9, ceiling)
+    add("vision", batch, name, 1 / (ms["vision"] / 1000), "images/s",
+        vision_flops / (ms["vision"] / 1000) / 1e9, ceiling)
     positions = r["prompt_positions"]
-    add("prefill", batch, name, batch * positions / (ms["prefill"] / 1000), "tokens/s",
-        batch * prefill_flops(positions) / (ms["prefill"] / 1000) / 1e9, ceiling)
+    add("prefill", batch, name, positions / (ms["prefill"] / 1000), "tokens/s",
+        prefill_flops(positions) / (ms["prefill"] / 1000) / 1e9, ceiling)
     steps = r["decode_steps"]
     if steps:
-        step = ms["decode"] / 1000 / steps
+        per_token = ms["decode"] / 1000 / steps  # the batch's time for one token of every row, over the rows
         # int8 panels: 1 byte a weight plus a 4-byte scale and a 4-byte sum per 64 weights.
         scale = 1.125 / 2 if mode.split("/")[0] == "int8" else 1
-        add("decode", batch, name, batch / step, "tokens/s", decoder_bytes * scale / step / 1e9, bandwidth)
+        add("decode", batch, name, 1 / per_token, "tokens/s",
+            decoder_bytes * scale / (per_token * batch) / 1e9, bandwidth)
 
 for r in lines("torch.jsonl"):
     if "phase" not in r:
