@@ -1,9 +1,11 @@
 // Which kernels this processor runs: CPUID for the instruction sets and XGETBV for the OS saving their registers.
-// The set in use is the best one the processor runs, or the best at or below the calling thread's choice (which
+// The set in use is the best one the processor runs (between the two AVX-512 sets, the faster here), or the best at
+// or below the calling thread's choice (which
 // the CPU backend's pool sets for a backend limited by --kernels, and tests set to try each set).
 #include "ckernels.h"
 #include "internal.h"
 
+#include <time.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -31,7 +33,10 @@ static int detect(void) {
     if (!__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) a1 = 0;
     if ((a1 >> 4) & 1) sets |= 1 << CK_KERNELS_AVX2_VNNI;  // AVX-VNNI: VEX-encoded, not implied by AVX-512 VNNI
     int zmm = (lo & 0xe6) == 0xe6;                          // opmask and ZMM state too
-    if (zmm && f && dq && bw && vl && vnni512 && ((a1 >> 5) & 1)) sets |= 1 << CK_KERNELS_AVX512_BF16;
+    if (zmm && f && dq && bw && vl && vnni512) {
+        sets |= 1 << CK_KERNELS_AVX512;
+        if ((a1 >> 5) & 1) sets |= 1 << CK_KERNELS_AVX512_BF16;
+    }
 #endif
     return sets;
 }
@@ -45,6 +50,7 @@ static int runnable(void) {
     return value;
 }
 
+
 int ck_runs_kernels(int set) { return set >= 0 && set < CK_KERNEL_SETS && ((runnable() >> set) & 1); }
 
 /// The best set at or below `set` that the processor runs.
@@ -57,7 +63,44 @@ static int runnable_at_most(int set) {
     return CK_KERNELS_PORTABLE;
 }
 
-int ck_best_kernels(void) { return runnable_at_most(CK_KERNEL_SETS - 1); }
+static int preferred = -1;  // the best set; written once (atomically) by the first caller
+
+/// Where both AVX-512 sets run, the one whose bf16 products are faster here. vdpbf16ps does two multiply-adds a
+/// lane where a 512-bit FMA does one, but processors differ in how many of each they issue: Zen 4 runs vdpbf16ps at
+/// about twice the FMA rate, while on some Xeons FMA measures twice vdpbf16ps. The peaks are measured on this thread
+/// (a few milliseconds, three times each, the best kept) and FMA is chosen only when 1.25 times faster, a margin
+/// far from where either kind of processor lies, so the choice does not move with noise.
+static int prefer(int sets) {
+    int both = (1 << CK_KERNELS_AVX512) | (1 << CK_KERNELS_AVX512_BF16);
+    if ((sets & both) != both) return runnable_at_most(CK_KERNEL_SETS - 1);
+    int previous = ck_force_kernels(CK_KERNELS_AVX512_BF16);
+    double fma = 0, dot = 0;
+    for (int round = 0; round < 3; round++) {
+        struct timespec t0, t1, t2;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_force_kernels(CK_KERNELS_AVX512_BF16);
+        double dot_ops = ck_peak_bf16(40000);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ck_force_kernels(CK_KERNELS_AVX512);
+        double fma_ops = ck_peak_bf16(40000);
+        clock_gettime(CLOCK_MONOTONIC, &t2);
+        double dot_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        double fma_seconds = (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) * 1e-9;
+        if (dot_seconds > 0 && dot_ops / dot_seconds > dot) dot = dot_ops / dot_seconds;
+        if (fma_seconds > 0 && fma_ops / fma_seconds > fma) fma = fma_ops / fma_seconds;
+    }
+    ck_force_kernels(previous);
+    return fma > 1.25 * dot ? CK_KERNELS_AVX512 : CK_KERNELS_AVX512_BF16;
+}
+
+int ck_best_kernels(void) {
+    int value = __atomic_load_n(&preferred, __ATOMIC_ACQUIRE);
+    if (value < 0) {
+        value = prefer(runnable());
+        __atomic_store_n(&preferred, value, __ATOMIC_RELEASE);
+    }
+    return value;
+}
 
 int ck_force_kernels(int set) {
     int previous = thread_choice;
@@ -65,12 +108,13 @@ int ck_force_kernels(int set) {
     return previous;
 }
 
-int ck_kernels(void) { return runnable_at_most(thread_choice >= 0 ? thread_choice : CK_KERNEL_SETS - 1); }
+int ck_kernels(void) { return thread_choice >= 0 ? runnable_at_most(thread_choice) : ck_best_kernels(); }
 
 const char *ck_kernels_name(int set) {
     switch (set) {
     case CK_KERNELS_AVX2: return "avx2";
     case CK_KERNELS_AVX2_VNNI: return "avx2vnni";
+    case CK_KERNELS_AVX512: return "avx512";
     case CK_KERNELS_AVX512_BF16: return "avx512bf16";
     default: return "portable";
     }

@@ -1,5 +1,6 @@
 // c = a Wᵀ over packed bf16 panels: an AVX-512 BF16 micro-kernel (vdpbf16ps, up to 12 rows x 32 columns held in
-// 24 accumulators), an AVX2 one (6 rows x 16 columns in 12 accumulators, the panels' bf16 pairs widened to f32 in
+// 24 accumulators), one for AVX-512 without BF16 (the same tile, the panels' bf16 pairs widened to f32 in registers
+// and 512-bit FMA), an AVX2 one (6 rows x 16 columns in 12 accumulators, the panels' bf16 pairs widened to f32 in
 // registers by a shift and a mask, f32 FMA) and a portable kernel, with the same results up to f32 summation order.
 #include "ckernels.h"
 #include "internal.h"
@@ -112,23 +113,142 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
     }
 }
 
+// MARK: AVX-512 without BF16: widened in registers, 512-bit FMA
+
+#define CK_F_KC 64  // pairs of k per block, as for AVX2
+
+/// Rows [0, rows) of a whole panel's 32 columns += aw (f32, row stride 2 * CK_F_KC) times the panel at b.
+CK_TARGET_AVX512 static inline __attribute__((always_inline)) void
+kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
+                   const float *bias, __mmask16 m0, __mmask16 m1) {
+    __m512 acc0[CK_MR], acc1[CK_MR];
+    __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < rows; r++) {
+        if (load) {
+            acc0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c + r * ldc), bias0);
+            acc1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + r * ldc + 16), bias1);
+        } else {
+            acc0[r] = bias0;
+            acc1[r] = bias1;
+        }
+    }
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    for (int p = 0; p < pairs; p++) {
+        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH + 64, _MM_HINT_T0);
+        __m512i w0 = _mm512_loadu_si512(b + p * 64), w1 = _mm512_loadu_si512(b + p * 64 + 32);
+        __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
+        __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
+        __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
+        __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
+        for (int r = 0; r < rows; r++) {
+            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_F_KC + 2 * p]);
+            acc0[r] = _mm512_fmadd_ps(x, e0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(x, e1, acc1[r]);
+        }
+        for (int r = 0; r < rows; r++) {
+            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_F_KC + 2 * p + 1]);
+            acc0[r] = _mm512_fmadd_ps(x, o0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(x, o1, acc1[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
+    }
+}
+
+#define CK_F_CASE(R)                                                                                             \
+    case R: kernel_bf16_fma512(R, pairs, aw, b, c, ldc, load, bias, m0, m1); break;
+
+CK_TARGET_AVX512 static void tile_bf16_fma512(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
+                                              ptrdiff_t ldc, int load, const float *bias, int columns) {
+    __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
+    __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
+    switch (rows) {
+        CK_F_CASE(1) CK_F_CASE(2) CK_F_CASE(3) CK_F_CASE(4) CK_F_CASE(5) CK_F_CASE(6) CK_F_CASE(7) CK_F_CASE(8)
+        CK_F_CASE(9) CK_F_CASE(10) CK_F_CASE(11) CK_F_CASE(12)
+    default: break;
+    }
+}
+
+/// Rows [0, rows) of a (bf16, row stride lda), pairs [kb, kb + count), as f32 into aw (row stride 2 * CK_F_KC).
+CK_TARGET_AVX512 static void widen_rows_avx512(int rows, int kb, int count, const uint16_t *a, ptrdiff_t lda,
+                                               float *aw) {
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *in = a + r * lda + 2 * kb;
+        float *out = aw + r * 2 * CK_F_KC;
+        int i = 0;
+        for (; i + 16 <= 2 * count; i += 16) {
+            __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(in + i)));
+            _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)));
+        }
+        for (; i < 2 * count; i++) out[i] = ck_bf16_value(in[i]);
+    }
+}
+
+CK_TARGET_AVX512 static void gemm_bf16_fma512(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
+                                              const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
+                                              const float *bias, int panel_begin, int panel_end) {
+    int pairs = (k + 1) / 2;
+    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
+    float aw[CK_MR * 2 * CK_F_KC] __attribute__((aligned(64)));
+    // Few rows (decoding): one panel at a time, front to back; many rows: groups of panels by chunks of rows, as
+    // for AVX2, a tile's rows widened once per k block for every panel of the group.
+    int group_size = m <= CK_MR ? 1 : CK_PANEL_GROUP;
+    for (int group = panel_begin; group < panel_end; group += group_size) {
+        int group_end = min_int(group + group_size, panel_end);
+        for (int chunk = 0; chunk < m; chunk += CK_MC) {
+            int chunk_end = min_int(chunk + CK_MC, m);
+            for (int kb = 0; kb < pairs; kb += CK_F_KC) {
+                int count = min_int(CK_F_KC, pairs - kb);
+                int load = accumulate || kb > 0;
+                for (int i = chunk; i < chunk_end; i += CK_MR) {
+                    int rows = min_int(CK_MR, chunk_end - i);
+                    widen_rows_avx512(rows, kb, count, a + i * lda, lda, aw);
+                    for (int panel = group; panel < group_end; panel++) {
+                        int column = panel * CK_PANEL;
+                        tile_bf16_fma512(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64,
+                                         c + i * ldc + column, ldc, load, bias && kb == 0 ? bias + column : NULL,
+                                         min_int(CK_PANEL, n - column));
+                    }
+                }
+            }
+        }
+    }
+}
+
 // MARK: AVX2 + FMA
 
 #define CK_A2_MR 6
-#define CK_A2_KC 128  // pairs of k per block: a block of 8 panels (128 KiB), 192 rows of a and their c fit a 512 KiB L2
+#define CK_A2_KC 64  // pairs of k per block: the best of 32 to 256 measured (a 6-row tile's a in 3 KiB)
+
+/// c's 8 columns at `p`: a plain load or store when all 8 are real (vmaskmovps stores are slow on some processors).
+CK_TARGET_AVX2 static inline __attribute__((always_inline)) __m256 load8(const float *p, __m256i mask, int full) {
+    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+CK_TARGET_AVX2 static inline __attribute__((always_inline)) void store8(float *p, __m256i mask, __m256 v, int full) {
+    if (full) {
+        _mm256_storeu_ps(p, v);
+    } else {
+        _mm256_maskstore_ps(p, mask, v);
+    }
+}
 
 /// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (f32, row stride 2 * CK_A2_KC) times the half
 /// panel at b (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
 kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
-                 const float *bias, __m256i m0, __m256i m1) {
+                 const float *bias, __m256i m0, __m256i m1, const int full) {
     __m256 acc0[CK_A2_MR], acc1[CK_A2_MR];
-    __m256 bias0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
-    __m256 bias1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
+    __m256 bias0 = bias ? load8(bias, m0, full) : _mm256_setzero_ps();
+    __m256 bias1 = bias ? load8(bias + 8, m1, full) : _mm256_setzero_ps();
     for (int r = 0; r < rows; r++) {
         if (load) {
-            acc0[r] = _mm256_add_ps(_mm256_maskload_ps(c + r * ldc, m0), bias0);
-            acc1[r] = _mm256_add_ps(_mm256_maskload_ps(c + r * ldc + 8, m1), bias1);
+            acc0[r] = _mm256_add_ps(load8(c + r * ldc, m0, full), bias0);
+            acc1[r] = _mm256_add_ps(load8(c + r * ldc + 8, m1, full), bias1);
         } else {
             acc0[r] = bias0;
             acc1[r] = bias1;
@@ -158,20 +278,20 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
         }
     }
     for (int r = 0; r < rows; r++) {
-        _mm256_maskstore_ps(c + r * ldc, m0, acc0[r]);
-        _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);
+        store8(c + r * ldc, m0, acc0[r], full);
+        store8(c + r * ldc + 8, m1, acc1[r], full);
     }
 }
 
 /// Rows [0, rows) (at most 2) of a whole panel's 32 columns: decoding's kernel, which reads each panel front to back.
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
 kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc,
-                       int load, const float *bias, const __m256i *masks) {
+                       int load, const float *bias, const __m256i *masks, const int full) {
     __m256 acc[2][4];
     for (int r = 0; r < rows; r++) {
         for (int v = 0; v < 4; v++) {
-            __m256 start = bias ? _mm256_maskload_ps(bias + 8 * v, masks[v]) : _mm256_setzero_ps();
-            acc[r][v] = load ? _mm256_add_ps(_mm256_maskload_ps(c + r * ldc + 8 * v, masks[v]), start) : start;
+            __m256 start = bias ? load8(bias + 8 * v, masks[v], full) : _mm256_setzero_ps();
+            acc[r][v] = load ? _mm256_add_ps(load8(c + r * ldc + 8 * v, masks[v], full), start) : start;
         }
     }
     const __m256 high = _mm256_castsi256_ps(_mm256_set1_epi32((int)0xffff0000u));
@@ -194,7 +314,7 @@ kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_
         }
     }
     for (int r = 0; r < rows; r++) {
-        for (int v = 0; v < 4; v++) _mm256_maskstore_ps(c + r * ldc + 8 * v, masks[v], acc[r][v]);
+        for (int v = 0; v < 4; v++) store8(c + r * ldc + 8 * v, masks[v], acc[r][v], full);
     }
 }
 
@@ -203,15 +323,27 @@ CK_TARGET_AVX2 static void panel_bf16_avx2(int rows, int pairs, const float *aw,
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i masks[4];
     for (int v = 0; v < 4; v++) masks[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8 * v), lane);
-    if (rows == 1) {
-        kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks);
+    if (columns == CK_PANEL) {
+        if (rows == 1) {
+            kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks, 1);
+        } else {
+            kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks, 1);
+        }
+    } else if (rows == 1) {
+        kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks, 0);
     } else {
-        kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks);
+        kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks, 0);
     }
 }
 
 #define CK_A2_CASE(R)                                                                                            \
-    case R: kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1); break;
+    case R:                                                                                                      \
+        if (columns == 16) {                                                                                     \
+            kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1, 1);                                    \
+        } else {                                                                                                 \
+            kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1, 0);                                    \
+        }                                                                                                        \
+        break;
 
 CK_TARGET_AVX2 static void tile_bf16_avx2(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
                                           ptrdiff_t ldc, int load, const float *bias, int columns) {
@@ -327,6 +459,10 @@ void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const u
     int set = ck_kernels();
     if (set == CK_KERNELS_AVX512_BF16) {
         gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
+        return;
+    }
+    if (set == CK_KERNELS_AVX512) {
+        gemm_bf16_fma512(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
         return;
     }
     if (set != CK_KERNELS_PORTABLE) {

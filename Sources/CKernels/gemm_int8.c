@@ -21,7 +21,7 @@
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
 #if defined(__x86_64__)
-CK_TARGET_BF16 static inline __attribute__((always_inline)) void
+CK_TARGET_AVX512 static inline __attribute__((always_inline)) void
 kernel_q8(const int rows, int group_begin, int group_end, int quads, const uint8_t *a, ptrdiff_t lda,
           const float *a_scales, int groups, const int8_t *b, const float *w_scales, const int32_t *w_sums, float *c,
           ptrdiff_t ldc, int load, __mmask16 m0, __mmask16 m1) {
@@ -67,7 +67,7 @@ kernel_q8(const int rows, int group_begin, int group_end, int quads, const uint8
                   m0, m1);                                                                                       \
         break;
 
-CK_TARGET_BF16 static void tile_q8(int rows, int group_begin, int group_end, int quads, const uint8_t *a,
+CK_TARGET_AVX512 static void tile_q8(int rows, int group_begin, int group_end, int quads, const uint8_t *a,
                                    ptrdiff_t lda, const float *a_scales, int groups, const int8_t *b,
                                    const float *w_scales, const int32_t *w_sums, float *c, ptrdiff_t ldc, int load,
                                    int columns) {
@@ -79,7 +79,7 @@ CK_TARGET_BF16 static void tile_q8(int rows, int group_begin, int group_end, int
     }
 }
 
-CK_TARGET_BF16 static void gemm_int8_avx512(int m, int n, int k, const uint8_t *a, ptrdiff_t lda,
+CK_TARGET_AVX512 static void gemm_int8_avx512(int m, int n, int k, const uint8_t *a, ptrdiff_t lda,
                                             const float *a_scales, const int8_t *packed, const float *scales,
                                             const int32_t *sums, float *c, ptrdiff_t ldc, int accumulate,
                                             int panel_begin, int panel_end) {
@@ -134,7 +134,7 @@ CK_TARGET_BF16 static void gemm_int8_avx512(int m, int n, int k, const uint8_t *
 #define CK_Q8_A2_CASE(R, V, BODY)                                                                                \
     case R:                                                                                                      \
         BODY(R, V, group_begin, group_end, quads, x, magnitude, a_scales, groups, b, w_scales, w_sums, c, ldc,   \
-             load, masks);                                                                                       \
+             load, masks, columns >= 8 * V);                                                                     \
         break;
 
 /// `columns` of c (at most 32: a whole panel for one row, else 16, half of one) for rows [0, rows).
@@ -148,7 +148,7 @@ CK_TARGET_BF16 static void gemm_int8_avx512(int m, int n, int k, const uint8_t *
         for (int v = 0; v < 4; v++) masks[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8 * v), lane);     \
         if (columns > 16) {                                                                                      \
             BODY(1, 4, group_begin, group_end, quads, x, magnitude, a_scales, groups, b, w_scales, w_sums, c,    \
-                 ldc, load, masks);                                                                              \
+                 ldc, load, masks, columns == CK_PANEL);                                                         \
             return;                                                                                              \
         }                                                                                                        \
         switch (rows) {                                                                                          \
@@ -278,7 +278,7 @@ void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const fl
                        accumulate, panel_begin, panel_end);
         return;
     }
-    if (set == CK_KERNELS_AVX512_BF16) {
+    if (set == CK_KERNELS_AVX512 || set == CK_KERNELS_AVX512_BF16) {
         gemm_int8_avx512(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
                          panel_end);
         return;

@@ -10,6 +10,7 @@
 
 #define CK_TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx512vnni,fma")))
 
+#define CK_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma")))
 #define CK_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define CK_TARGET_AVX2_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 

@@ -23,7 +23,7 @@ static inline uint16_t load_bf16(const void *src, int type, ptrdiff_t index) {
 
 #if defined(__x86_64__)
 /// 16 values (f32 or bf16, `count` of them, the rest zero) as bf16, rounded as ck_bf16_bits does.
-CK_TARGET_BF16 static inline __m256i load_bf16x16(const void *src, int type, __mmask16 valid) {
+CK_TARGET_AVX512 static inline __m256i load_bf16x16(const void *src, int type, __mmask16 valid) {
     if (type == CK_BF16) return _mm256_maskz_loadu_epi16(valid, src);
     __m512i bits = _mm512_maskz_loadu_epi32(valid, src);
     __m512i rounded = _mm512_add_epi32(
@@ -41,7 +41,7 @@ static inline __mmask16 first_lanes(int count) {
 }
 
 /// Rows of W contiguous along k (column_stride 1): each row's pairs go to its slot of every pair of the panel.
-CK_TARGET_BF16 static void pack_rows_avx512(const void *src, int type, ptrdiff_t row_stride, int n, int k,
+CK_TARGET_AVX512 static void pack_rows_avx512(const void *src, int type, ptrdiff_t row_stride, int n, int k,
                                             uint16_t *dst, int panel_begin, int panel_end) {
     size_t pairs = ((size_t)k + 1) / 2, panel_size = pairs * CK_PANEL * 2;
     size_t element = type == CK_F32 ? 4 : 2;
@@ -65,7 +65,7 @@ CK_TARGET_BF16 static void pack_rows_avx512(const void *src, int type, ptrdiff_t
 
 /// W's rows adjacent in memory (row_stride 1, as Vᵀ from a row-major V): each pair of k is two runs of 32 values,
 /// interleaved into the panel's 64.
-CK_TARGET_BF16 static void pack_columns_avx512(const void *src, int type, ptrdiff_t column_stride, int n, int k,
+CK_TARGET_AVX512 static void pack_columns_avx512(const void *src, int type, ptrdiff_t column_stride, int n, int k,
                                                uint16_t *dst, int panel_begin, int panel_end) {
     size_t pairs = ((size_t)k + 1) / 2, panel_size = pairs * CK_PANEL * 2;
     size_t element = type == CK_F32 ? 4 : 2;
@@ -95,7 +95,7 @@ CK_TARGET_BF16 static void pack_columns_avx512(const void *src, int type, ptrdif
 void ck_pack_bf16(const void *src, int src_type, ptrdiff_t row_stride, ptrdiff_t column_stride, int n, int k,
                   uint16_t *dst, int panel_begin, int panel_end) {
 #if defined(__x86_64__)
-    if (ck_kernels() == CK_KERNELS_AVX512_BF16 && (src_type == CK_F32 || src_type == CK_BF16)) {
+    if (ck_kernels() >= CK_KERNELS_AVX512 && (src_type == CK_F32 || src_type == CK_BF16)) {
         if (column_stride == 1) {
             pack_rows_avx512(src, src_type, row_stride, n, k, dst, panel_begin, panel_end);
             return;
@@ -156,6 +156,20 @@ CK_TARGET_BF16 static void rows_to_bf16_avx512(const float *x, ptrdiff_t ldx, in
     }
 }
 
+/// The same without AVX-512 BF16: rounded in integer lanes as the packing does, bit for bit ck_bf16_bits.
+CK_TARGET_AVX512 static void rows_to_bf16_avx512f(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo,
+                                                  int row_begin, int row_end) {
+    for (int r = row_begin; r < row_end; r++) {
+        const float *in = x + (ptrdiff_t)r * ldx;
+        uint16_t *o = out + (ptrdiff_t)r * ldo;
+        for (int c = 0; c < k; c += 16) {
+            __mmask16 lanes = first_lanes(k - c);
+            _mm256_mask_storeu_epi16(o + c, lanes, load_bf16x16(in + c, CK_F32, lanes));
+        }
+        if (k & 1) o[k] = 0;
+    }
+}
+
 #endif
 
 void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
@@ -163,6 +177,10 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
 #if defined(__x86_64__)
     if (ck_kernels() == CK_KERNELS_AVX512_BF16) {
         rows_to_bf16_avx512(x, ldx, k, out, ldo, row_begin, row_end);
+        return;
+    }
+    if (ck_kernels() == CK_KERNELS_AVX512) {
+        rows_to_bf16_avx512f(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }
 #endif

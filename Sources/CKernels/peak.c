@@ -19,6 +19,20 @@ CK_TARGET_BF16 static double peak_avx512bf16(long iterations) {
     return (double)iterations * 24 * 32 * 2;
 }
 
+CK_TARGET_AVX512 static double peak_avx512(long iterations) {
+    __m512 acc[24];
+    for (int i = 0; i < 24; i++) acc[i] = _mm512_set1_ps((float)i);
+    __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
+    for (long n = 0; n < iterations; n++) {
+        for (int i = 0; i < 24; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    }
+    __m512 sum = acc[0];
+    for (int i = 1; i < 24; i++) sum = _mm512_add_ps(sum, acc[i]);
+    volatile float keep = _mm512_reduce_add_ps(sum);
+    (void)keep;
+    return (double)iterations * 24 * 16 * 2;
+}
+
 CK_TARGET_AVX2 static double peak_avx2(long iterations) {
     __m256 acc[12];
     for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
@@ -39,6 +53,7 @@ double ck_peak_bf16(long iterations) {
 #if defined(__x86_64__)
     int set = ck_kernels();
     if (set == CK_KERNELS_AVX512_BF16) return peak_avx512bf16(iterations);
+    if (set == CK_KERNELS_AVX512) return peak_avx512(iterations);
     if (set != CK_KERNELS_PORTABLE) return peak_avx2(iterations);
 #endif
     float acc[64];

@@ -4,15 +4,18 @@
 
 /// c's 8 x `vectors` columns (b at the first quad of those columns; 2 vectors: half a panel, 4: a whole one) for
 /// rows [0, rows), over the groups [group_begin, group_end) of k. `x` and `magnitude` are the tile's activation
-/// bytes from group_begin on; `masks` the columns to load and store. rows x vectors is at most 8.
+/// bytes from group_begin on; `masks` the columns to load and store (`full`: all of them). rows x vectors is at most
+/// 8.
 CK_Q8_A2_TARGET static inline __attribute__((always_inline)) void
 CK_Q8_A2_BODY(const int rows, const int vectors, int group_begin, int group_end, int quads, const uint8_t *x,
               const uint8_t *magnitude, const float *a_scales, int groups, const int8_t *b, const float *w_scales,
-              const int32_t *w_sums, float *c, ptrdiff_t ldc, int load, const __m256i *masks) {
+              const int32_t *w_sums, float *c, ptrdiff_t ldc, int load, const __m256i *masks, int full) {
     __m256 acc[CK_Q8_A2_MR][4];
     for (int r = 0; r < rows; r++) {
         for (int v = 0; v < vectors; v++) {
-            acc[r][v] = load ? _mm256_maskload_ps(c + r * ldc + 8 * v, masks[v]) : _mm256_setzero_ps();
+            acc[r][v] = !load ? _mm256_setzero_ps()
+                        : full ? _mm256_loadu_ps(c + r * ldc + 8 * v)
+                               : _mm256_maskload_ps(c + r * ldc + 8 * v, masks[v]);
         }
     }
 #if !CK_Q8_A2_VNNI
@@ -61,6 +64,12 @@ CK_Q8_A2_BODY(const int rows, const int vectors, int group_begin, int group_end,
         }
     }
     for (int r = 0; r < rows; r++) {
-        for (int v = 0; v < vectors; v++) _mm256_maskstore_ps(c + r * ldc + 8 * v, masks[v], acc[r][v]);
+        for (int v = 0; v < vectors; v++) {
+            if (full) {  // plain stores where every column is real: vmaskmovps stores are slow on some processors
+                _mm256_storeu_ps(c + r * ldc + 8 * v, acc[r][v]);
+            } else {
+                _mm256_maskstore_ps(c + r * ldc + 8 * v, masks[v], acc[r][v]);
+            }
+        }
     }
 }

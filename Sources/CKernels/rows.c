@@ -119,7 +119,7 @@ static float row_maximum_portable(const float *row, int limit, float scale, cons
 
 #if defined(__x86_64__)
 // A running maximum is a serial chain the compiler keeps scalar; 16 lanes of it are not.
-CK_TARGET_BF16 static float row_maximum_avx512(const float *row, int limit, float scale, const uint8_t *valid) {
+CK_TARGET_AVX512 static float row_maximum_avx512(const float *row, int limit, float scale, const uint8_t *valid) {
     __m512 maximum = _mm512_set1_ps(-INFINITY), factor = _mm512_set1_ps(scale);
     for (int s = 0; s < limit; s += 16) {
         __mmask16 lanes = limit - s >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (limit - s)) - 1);
@@ -159,7 +159,7 @@ CK_TARGET_AVX2 static float row_maximum_avx2(const float *row, int limit, float 
 static float row_maximum(const float *row, int limit, float scale, const uint8_t *valid) {
 #if defined(__x86_64__)
     int set = ck_kernels();
-    if (set == CK_KERNELS_AVX512_BF16) return row_maximum_avx512(row, limit, scale, valid);
+    if (set >= CK_KERNELS_AVX512) return row_maximum_avx512(row, limit, scale, valid);
     if (set != CK_KERNELS_PORTABLE) return row_maximum_avx2(row, limit, scale, valid);
 #endif
     return row_maximum_portable(row, limit, scale, valid);

@@ -8,9 +8,10 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
     case portable = 0
     case avx2 = 1
     case avx2VNNI = 2
-    case avx512BF16 = 3
+    case avx512 = 3
+    case avx512BF16 = 4
 
-    /// The name `--kernels` takes and logs show: portable, avx2, avx2vnni, avx512bf16.
+    /// The name `--kernels` takes and logs show: portable, avx2, avx2vnni, avx512, avx512bf16.
     public var description: String { String(cString: ck_kernels_name(rawValue)) }
 
     /// The instructions the set's products use.
@@ -19,6 +20,7 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
         case .portable: return "plain C"
         case .avx2: return "AVX2 + FMA: bf16 widened to f32 in registers; int8 through vpmaddubsw"
         case .avx2VNNI: return "AVX2 + FMA, AVX-VNNI for int8"
+        case .avx512: return "AVX-512: bf16 widened to f32 in registers, 512-bit FMA; int8 through VNNI"
         case .avx512BF16: return "AVX-512 BF16 and VNNI"
         }
     }
@@ -26,13 +28,13 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
     /// Whether this processor (and its operating system) runs the set.
     public var isRunnable: Bool { ck_runs_kernels(rawValue) != 0 }
 
-    /// The best set this processor runs.
+    /// The best set this processor runs (where both AVX-512 sets run, the one measured faster for bf16 products).
     public static var best: KernelSet { KernelSet(rawValue: ck_best_kernels()) ?? .portable }
 
-    /// The set products run with under `limit`: the best runnable one at or below it (nil: the best there is).
+    /// The set products run with under `limit`: the best runnable one at or below it (nil: `best`).
     public static func chosen(limit: KernelSet?) -> KernelSet {
-        let ceiling = limit ?? best
-        return allCases.reversed().first { $0.rawValue <= ceiling.rawValue && $0.isRunnable } ?? .portable
+        guard let limit else { return best }
+        return allCases.reversed().first { $0.rawValue <= limit.rawValue && $0.isRunnable } ?? .portable
     }
 
     /// The set named `name` (`auto`: no limit, `.some(nil)`); nil when there is none of that name.
@@ -42,12 +44,15 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
         return .some(set)
     }
 
-    /// The set chosen under `limit` and why: "avx2 (AVX2 + FMA: ...; this processor lacks AVX-512 BF16)".
+    /// The set chosen under `limit` and why: "avx2 (AVX2 + FMA: ...; this processor lacks AVX-512 BF16)", or "(...;
+    /// set by --kernels, where auto runs avx512)".
     public static func explanation(limit: KernelSet?) -> String {
         let current = chosen(limit: limit), best = best
         var reason = ""
         if current != best {
-            reason = "; limited by --kernels; the processor runs \(best)"
+            reason = "; set by --kernels, where auto runs \(best)"
+        } else if current == .avx512 && avx512BF16.isRunnable {
+            reason = "; its 512-bit FMA measured faster here than vdpbf16ps"
         } else {
             let missing = allCases.filter { $0.rawValue > current.rawValue && !$0.isRunnable }
             if !missing.isEmpty { reason = "; this processor lacks " + missing.map(\.needs).joined(separator: " and ") }
@@ -61,6 +66,7 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
         case .portable: return "nothing"
         case .avx2: return "AVX2, FMA or F16C"
         case .avx2VNNI: return "AVX-VNNI"
+        case .avx512: return "AVX-512 with VNNI"
         case .avx512BF16: return "AVX-512 BF16"
         }
     }

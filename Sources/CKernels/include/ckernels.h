@@ -1,6 +1,6 @@
 // The CPU backend's arithmetic: bf16 and int8 weight products on packed panels, and the row kernels, with run-time
-// dispatch between kernel sets for AVX-512 BF16, AVX2 (with or without AVX-VNNI) and portable C that runs on any
-// processor.
+// dispatch between kernel sets for AVX-512 (with or without BF16), AVX2 (with or without AVX-VNNI) and portable C
+// that runs on any processor.
 //
 // Every function works on a caller-given range (rows, panels or elements) so that the caller's thread pool
 // splits the work; nothing here starts a thread or allocates memory except where a function says so.
@@ -27,14 +27,18 @@ enum {
     CK_KERNELS_AVX2 = 1,
     /// The same with AVX-VNNI's vpdpbusd for int8 (Alder Lake, Sapphire Rapids, Zen 5).
     CK_KERNELS_AVX2_VNNI = 2,
-    /// AVX-512F, DQ, BW, VL, VNNI and BF16 (Cooper Lake, Sapphire Rapids, Zen 4): vdpbf16ps and vpdpbusd.
-    CK_KERNELS_AVX512_BF16 = 3,
-    CK_KERNEL_SETS = 4
+    /// AVX-512F, DQ, BW, VL and VNNI (Cascade Lake, Ice Lake): bf16 weights widened to f32 in registers, 512-bit
+    /// FMA; int8 with vpdpbusd.
+    CK_KERNELS_AVX512 = 3,
+    /// The same with BF16 (Cooper Lake, Sapphire Rapids, Zen 4): vdpbf16ps and vpdpbusd.
+    CK_KERNELS_AVX512_BF16 = 4,
+    CK_KERNEL_SETS = 5
 };
 
 /// 1 when this processor (and the operating system) runs kernel set `set`, else 0.
 int ck_runs_kernels(int set);
-/// The best set this processor runs.
+/// The best set this processor runs: the highest, except that where both AVX-512 sets run, the one whose bf16
+/// products are faster here (measured once, on first use, in a few milliseconds).
 int ck_best_kernels(void);
 /// On the calling thread only, uses the best runnable set at or below `set` (-1: the best there is) and returns the
 /// previous choice: the CPU backend's pool sets a backend's limit (--kernels) around each part of a run, and tests
@@ -42,7 +46,7 @@ int ck_best_kernels(void);
 int ck_force_kernels(int set);
 /// The set that ck_gemm_* and the other dispatched kernels run on the calling thread now.
 int ck_kernels(void);
-/// "portable", "avx2", "avx2vnni" or "avx512bf16".
+/// "portable", "avx2", "avx2vnni", "avx512" or "avx512bf16".
 const char *ck_kernels_name(int set);
 /// The name of ck_kernels().
 const char *ck_kernel_name(void);
@@ -171,7 +175,7 @@ void ck_widen(const void *src, int src_type, float *dst, size_t begin, size_t en
 // MARK: Machine ceilings, for benchmarks
 
 /// Runs `iterations` rounds of independent multiply-adds on registers in the calling thread's kernel set (vdpbf16ps;
-/// f32 FMA on AVX2, which the bf16 products run on there; scalar f32 when portable) and returns the floating-point
+/// f32 FMA on AVX2 and AVX-512 without BF16, which the bf16 products run on there; scalar f32 when portable) and returns the floating-point
 /// operations done (2 per multiply-add), so that ops / seconds is one core's peak for the bf16 products.
 double ck_peak_bf16(long iterations);
 /// Sums `count` floats with vector loads (a read-bandwidth probe); returns the sum so nothing is elided.
