@@ -1,7 +1,7 @@
 // Which kernels this processor runs: CPUID for the instruction sets and XGETBV for the OS saving their registers.
 // The set in use is the best one the processor runs (between the two AVX-512 sets, the faster here), or the best at
-// or below the calling thread's choice (which
-// the CPU backend's pool sets for a backend limited by --kernels, and tests set to try each set).
+// or below the calling thread's choice (which the CPU backend's pool sets for a backend limited by --kernels, and
+// tests set to try each set).
 #include "ckernels.h"
 #include "internal.h"
 
@@ -96,8 +96,11 @@ static int prefer(int sets) {
 int ck_best_kernels(void) {
     int value = __atomic_load_n(&preferred, __ATOMIC_ACQUIRE);
     if (value < 0) {
-        value = prefer(runnable());
-        __atomic_store_n(&preferred, value, __ATOMIC_RELEASE);
+        // Threads that measure at once keep the first answer stored, so that every thread uses the same set.
+        int expected = -1, measured = prefer(runnable());
+        value = __atomic_compare_exchange_n(&preferred, &expected, measured, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+                    ? measured
+                    : expected;
     }
     return value;
 }

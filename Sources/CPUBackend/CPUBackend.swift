@@ -22,6 +22,7 @@ public struct CPUBackend: ComputeBackend {
     public init(precision: ComputePrecision, threads: Int, kernels: KernelSet? = nil) {
         self.precision = precision
         pool = ThreadPool(threads: threads, kernels: kernels)
+        _ = KernelSet.best  // the choice between the AVX-512 sets is measured here, before any product runs
     }
 
     /// The kernel set this backend's bf16 and int8 products run with.
