@@ -35,8 +35,9 @@ struct ComputeOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "CPU kernels for bf16 and int8: auto (the best this processor runs), avx512bf16, avx2vnni, avx2, portable.",
+            "CPU kernels for bf16 and int8: auto, avx512bf16, avx512, avx2vnni, avx2 or portable.",
             discussion: """
+                auto: the best set this processor runs (between the two AVX-512 sets, the one measured faster here). \
                 A set the processor lacks falls to the best one below it. Env INFMLLM_KERNELS. `infmllm doctor` and \
                 the worker's first log line name the set in use and why.
                 """, valueName: "set"))
