@@ -115,7 +115,7 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
 
 // MARK: AVX-512 without BF16: widened in registers, 512-bit FMA
 
-#define CK_F_KC 64  // pairs of k per block, as for AVX2
+#define CK_F_KC 64  // pairs of k per block: the best of 32, 64 and 128 measured
 
 /// Rows [0, rows) of a whole panel's 32 columns += aw (f32, row stride 2 * CK_F_KC) times the panel at b.
 CK_TARGET_AVX512 static inline __attribute__((always_inline)) void
