@@ -170,6 +170,30 @@ CK_TARGET_AVX512 static void rows_to_bf16_avx512f(const float *x, ptrdiff_t ldx,
     }
 }
 
+/// The same on AVX2: 8 values at a time, rounded in integer lanes bit for bit as ck_bf16_bits.
+CK_TARGET_AVX2 static void rows_to_bf16_avx2(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo,
+                                             int row_begin, int row_end) {
+    const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff), quiet_bit = _mm256_set1_epi32(0x40);
+    const __m256i magnitude = _mm256_set1_epi32(0x7fffffff), infinity = _mm256_set1_epi32(0x7f800000);
+    for (int r = row_begin; r < row_end; r++) {
+        const float *in = x + (ptrdiff_t)r * ldx;
+        uint16_t *o = out + (ptrdiff_t)r * ldo;
+        int c = 0;
+        for (; c + 8 <= k; c += 8) {
+            __m256i bits = _mm256_loadu_si256((const __m256i *)(in + c));
+            __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), one);
+            __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(half, odd));
+            __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(bits, 16), quiet_bit);
+            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(bits, magnitude), infinity);
+            __m256i halves = _mm256_blendv_epi8(_mm256_srli_epi32(rounded, 16), quiet, nan);
+            __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(halves, halves), 0x08);
+            _mm_storeu_si128((__m128i *)(o + c), _mm256_castsi256_si128(packed));
+        }
+        for (; c < k; c++) o[c] = ck_bf16_bits(in[c]);
+        if (k & 1) o[k] = 0;
+    }
+}
+
 #endif
 
 void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
@@ -181,6 +205,10 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
     }
     if (ck_kernels() == CK_KERNELS_AVX512) {
         rows_to_bf16_avx512f(x, ldx, k, out, ldo, row_begin, row_end);
+        return;
+    }
+    if (ck_kernels() == CK_KERNELS_AVX2 || ck_kernels() == CK_KERNELS_AVX2_VNNI) {
+        rows_to_bf16_avx2(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }
 #endif
