@@ -115,9 +115,11 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
 
 // MARK: AVX-512 without BF16: widened in registers, 512-bit FMA
 
-#define CK_F_KC 64  // pairs of k per block: the best of 32, 64 and 128 measured
+// Pairs of k per block for the kernels that widen panels in registers (here and AVX2): the best of 32 to 256
+// measured on both (a 12-row tile's activations in 6 KiB).
+#define CK_WIDE_KC 64
 
-/// Rows [0, rows) of a whole panel's 32 columns += aw (f32, row stride 2 * CK_F_KC) times the panel at b.
+/// Rows [0, rows) of a whole panel's 32 columns += aw (f32, row stride 2 * CK_WIDE_KC) times the panel at b.
 CK_TARGET_AVX512 static inline __attribute__((always_inline)) void
 kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
                    const float *bias, __mmask16 m0, __mmask16 m1) {
@@ -143,12 +145,12 @@ kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b
         __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
         __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
         for (int r = 0; r < rows; r++) {
-            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_F_KC + 2 * p]);
+            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_WIDE_KC + 2 * p]);
             acc0[r] = _mm512_fmadd_ps(x, e0, acc0[r]);
             acc1[r] = _mm512_fmadd_ps(x, e1, acc1[r]);
         }
         for (int r = 0; r < rows; r++) {
-            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_F_KC + 2 * p + 1]);
+            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_WIDE_KC + 2 * p + 1]);
             acc0[r] = _mm512_fmadd_ps(x, o0, acc0[r]);
             acc1[r] = _mm512_fmadd_ps(x, o1, acc1[r]);
         }
@@ -173,56 +175,9 @@ CK_TARGET_AVX512 static void tile_bf16_fma512(int rows, int pairs, const float *
     }
 }
 
-/// Rows [0, rows) of a (bf16, row stride lda), pairs [kb, kb + count), as f32 into aw (row stride 2 * CK_F_KC).
-CK_TARGET_AVX512 static void widen_rows_avx512(int rows, int kb, int count, const uint16_t *a, ptrdiff_t lda,
-                                               float *aw) {
-    for (int r = 0; r < rows; r++) {
-        const uint16_t *in = a + r * lda + 2 * kb;
-        float *out = aw + r * 2 * CK_F_KC;
-        int i = 0;
-        for (; i + 16 <= 2 * count; i += 16) {
-            __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(in + i)));
-            _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)));
-        }
-        for (; i < 2 * count; i++) out[i] = ck_bf16_value(in[i]);
-    }
-}
-
-CK_TARGET_AVX512 static void gemm_bf16_fma512(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
-                                              const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
-                                              const float *bias, int panel_begin, int panel_end) {
-    int pairs = (k + 1) / 2;
-    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    float aw[CK_MR * 2 * CK_F_KC] __attribute__((aligned(64)));
-    // Few rows (decoding): one panel at a time, front to back; many rows: groups of panels by chunks of rows, as
-    // for AVX2, a tile's rows widened once per k block for every panel of the group.
-    int group_size = m <= CK_MR ? 1 : CK_PANEL_GROUP;
-    for (int group = panel_begin; group < panel_end; group += group_size) {
-        int group_end = min_int(group + group_size, panel_end);
-        for (int chunk = 0; chunk < m; chunk += CK_MC) {
-            int chunk_end = min_int(chunk + CK_MC, m);
-            for (int kb = 0; kb < pairs; kb += CK_F_KC) {
-                int count = min_int(CK_F_KC, pairs - kb);
-                int load = accumulate || kb > 0;
-                for (int i = chunk; i < chunk_end; i += CK_MR) {
-                    int rows = min_int(CK_MR, chunk_end - i);
-                    widen_rows_avx512(rows, kb, count, a + i * lda, lda, aw);
-                    for (int panel = group; panel < group_end; panel++) {
-                        int column = panel * CK_PANEL;
-                        tile_bf16_fma512(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64,
-                                         c + i * ldc + column, ldc, load, bias && kb == 0 ? bias + column : NULL,
-                                         min_int(CK_PANEL, n - column));
-                    }
-                }
-            }
-        }
-    }
-}
-
 // MARK: AVX2 + FMA
 
 #define CK_A2_MR 6
-#define CK_A2_KC 64  // pairs of k per block: the best of 32 to 256 measured (a 6-row tile's a in 3 KiB)
 
 /// c's 8 columns at `p`: a plain load or store when all 8 are real (vmaskmovps stores are slow on some processors).
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) __m256 load8(const float *p, __m256i mask, int full) {
@@ -237,7 +192,7 @@ CK_TARGET_AVX2 static inline __attribute__((always_inline)) void store8(float *p
     }
 }
 
-/// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (f32, row stride 2 * CK_A2_KC) times the half
+/// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (f32, row stride 2 * CK_WIDE_KC) times the half
 /// panel at b (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
 kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
@@ -262,7 +217,7 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
         // The even input's weights are the low halves of each lane, the odd input's the high halves.
         __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
         for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p);
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p);
             acc0[r] = _mm256_fmadd_ps(x, e0, acc0[r]);
             acc1[r] = _mm256_fmadd_ps(x, e1, acc1[r]);
         }
@@ -272,7 +227,7 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
         __m256 o0 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64)), _mm256_castsi256_ps(high));
         __m256 o1 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16)), _mm256_castsi256_ps(high));
         for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p + 1);
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p + 1);
             acc0[r] = _mm256_fmadd_ps(x, o0, acc0[r]);
             acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
         }
@@ -304,12 +259,12 @@ kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_
             e[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
         }
         for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p);
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p);
             for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
         }
         for (int v = 0; v < 4; v++) e[v] = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16 * v)), high);
         for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_A2_KC + 2 * p + 1);
+            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p + 1);
             for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
         }
     }
@@ -356,11 +311,12 @@ CK_TARGET_AVX2 static void tile_bf16_avx2(int rows, int pairs, const float *aw, 
     }
 }
 
-/// Rows [0, rows) of a (bf16, row stride lda), pairs [kb, kb + count), as f32 into aw (row stride 2 * CK_A2_KC).
+/// Rows [0, rows) of a (bf16, row stride lda), pairs [kb, kb + count), as f32 into aw (row stride 2 * CK_WIDE_KC), for
+/// every set that widens panels (AVX2 or AVX-512 alike: this is a small part of a product).
 CK_TARGET_AVX2 static void widen_rows_avx2(int rows, int kb, int count, const uint16_t *a, ptrdiff_t lda, float *aw) {
     for (int r = 0; r < rows; r++) {
         const uint16_t *in = a + r * lda + 2 * kb;
-        float *out = aw + r * 2 * CK_A2_KC;
+        float *out = aw + r * 2 * CK_WIDE_KC;
         int i = 0;
         for (; i + 8 <= 2 * count; i += 8) {
             __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(in + i)));
@@ -370,55 +326,47 @@ CK_TARGET_AVX2 static void widen_rows_avx2(int rows, int kb, int count, const ui
     }
 }
 
-CK_TARGET_AVX2 static void gemm_bf16_avx2(int m, int n, int k, const uint16_t *a, ptrdiff_t lda,
-                                          const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
-                                          const float *bias, int panel_begin, int panel_end) {
+/// The tile kernels of a set that widens panels in registers: `panel` multiplies a whole panel (32 columns) for up
+/// to `panel_rows` rows, `half` half of one (16 columns) for more, up to `rows`.
+typedef void (*ck_widened_tile)(int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc,
+                                int load, const float *bias, int columns);
+struct ck_widened_kernels {
+    int rows, panel_rows;
+    ck_widened_tile panel, half;
+};
+
+static const struct ck_widened_kernels widened_fma512 = {CK_MR, CK_MR, tile_bf16_fma512, NULL};
+static const struct ck_widened_kernels widened_avx2 = {CK_A2_MR, 2, panel_bf16_avx2, tile_bf16_avx2};
+
+/// c = a Wᵀ with one of those sets. A group of panels by a chunk of rows is finished over all of k before the next
+/// (as for AVX-512 BF16); a tile's rows of a are widened once per k block and serve every panel of the group. Few
+/// rows (decoding) take one panel at a time, so each is read once, front to back.
+static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, int n, int k, const uint16_t *a,
+                              ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
+                              const float *bias, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    float aw[CK_A2_MR * 2 * CK_A2_KC] __attribute__((aligned(64)));
-    if (m <= CK_A2_MR) {
-        // Few rows (decoding): each panel is read once, front to back.
-        for (int panel = panel_begin; panel < panel_end; panel++) {
-            for (int kb = 0; kb < pairs; kb += CK_A2_KC) {
-                int count = min_int(CK_A2_KC, pairs - kb);
-                widen_rows_avx2(m, kb, count, a, lda, aw);
-                if (m <= 2) {
-                    int column = panel * CK_PANEL;
-                    panel_bf16_avx2(m, count, aw, packed + panel * panel_size + (size_t)kb * 64, c + column, ldc,
-                                    accumulate || kb > 0, bias && kb == 0 ? bias + column : NULL,
-                                    min_int(CK_PANEL, n - column));
-                    continue;
-                }
-                for (int half = 0; half < 2; half++) {
-                    int column = panel * CK_PANEL + 16 * half;
-                    if (column >= n) break;
-                    tile_bf16_avx2(m, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 32 * half,
-                                   c + column, ldc, accumulate || kb > 0, bias && kb == 0 ? bias + column : NULL,
-                                   min_int(16, n - column));
-                }
-            }
-        }
-        return;
-    }
-    // A group of panels by a chunk of rows is finished over all of k before the next (as for AVX-512); a tile's
-    // rows of a are widened once per k block and serve every panel of the group.
-    for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
-        int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
+    float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
+    int group_size = m <= kernels->rows ? 1 : CK_PANEL_GROUP;
+    for (int group = panel_begin; group < panel_end; group += group_size) {
+        int group_end = min_int(group + group_size, panel_end);
         for (int chunk = 0; chunk < m; chunk += CK_MC) {
             int chunk_end = min_int(chunk + CK_MC, m);
-            for (int kb = 0; kb < pairs; kb += CK_A2_KC) {
-                int count = min_int(CK_A2_KC, pairs - kb);
+            for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
+                int count = min_int(CK_WIDE_KC, pairs - kb);
                 int load = accumulate || kb > 0;
-                for (int i = chunk; i < chunk_end; i += CK_A2_MR) {
-                    int rows = min_int(CK_A2_MR, chunk_end - i);
+                for (int i = chunk; i < chunk_end; i += kernels->rows) {
+                    int rows = min_int(kernels->rows, chunk_end - i);
                     widen_rows_avx2(rows, kb, count, a + i * lda, lda, aw);
+                    int width = rows <= kernels->panel_rows ? CK_PANEL : 16;
+                    ck_widened_tile tile = rows <= kernels->panel_rows ? kernels->panel : kernels->half;
                     for (int panel = group; panel < group_end; panel++) {
-                        for (int half = 0; half < 2; half++) {
-                            int column = panel * CK_PANEL + 16 * half;
+                        for (int part = 0; part * width < CK_PANEL; part++) {
+                            int column = panel * CK_PANEL + width * part;
                             if (column >= n) break;
-                            tile_bf16_avx2(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 32 * half,
-                                           c + i * ldc + column, ldc, load, bias && kb == 0 ? bias + column : NULL,
-                                           min_int(16, n - column));
+                            tile(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 2 * width * part,
+                                 c + i * ldc + column, ldc, load, bias && kb == 0 ? bias + column : NULL,
+                                 min_int(width, n - column));
                         }
                     }
                 }
@@ -462,11 +410,13 @@ void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const u
         return;
     }
     if (set == CK_KERNELS_AVX512) {
-        gemm_bf16_fma512(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
+        gemm_bf16_widened(&widened_fma512, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin,
+                          panel_end);
         return;
     }
     if (set != CK_KERNELS_PORTABLE) {
-        gemm_bf16_avx2(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
+        gemm_bf16_widened(&widened_avx2, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin,
+                          panel_end);
         return;
     }
 #endif

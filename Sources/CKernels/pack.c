@@ -199,15 +199,16 @@ CK_TARGET_AVX2 static void rows_to_bf16_avx2(const float *x, ptrdiff_t ldx, int 
 void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdiff_t ldo, int row_begin,
                      int row_end) {
 #if defined(__x86_64__)
-    if (ck_kernels() == CK_KERNELS_AVX512_BF16) {
+    int set = ck_kernels();
+    if (set == CK_KERNELS_AVX512_BF16) {
         rows_to_bf16_avx512(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }
-    if (ck_kernels() == CK_KERNELS_AVX512) {
+    if (set == CK_KERNELS_AVX512) {
         rows_to_bf16_avx512f(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }
-    if (ck_kernels() == CK_KERNELS_AVX2 || ck_kernels() == CK_KERNELS_AVX2_VNNI) {
+    if (set != CK_KERNELS_PORTABLE) {
         rows_to_bf16_avx2(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }

@@ -25,6 +25,10 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether the set's bf16 products beat the f32 mode's OpenBLAS (every set but the portable one, which runs
+    /// several times slower): what `--dtype auto` goes by.
+    public var multipliesBF16Fast: Bool { self != .portable }
+
     /// Whether this processor (and its operating system) runs the set.
     public var isRunnable: Bool { ck_runs_kernels(rawValue) != 0 }
 

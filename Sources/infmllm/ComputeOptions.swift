@@ -155,7 +155,7 @@ struct ComputeOptions: ParsableArguments {
         CPUBackend.useOpenBLASThreads(threads)
         let kernels = try kernelLimit()
         let cpuPrecision = try resolvedPrecision(
-            modelDirectory: modelDirectory, fastBF16: KernelSet.chosen(limit: kernels) != .portable)
+            modelDirectory: modelDirectory, fastBF16: KernelSet.chosen(limit: kernels).multipliesBF16Fast)
         switch parsedDevice ?? .cpu {
         case .cpu:
             return CPUBackend(precision: cpuPrecision, threads: threads, kernels: kernels)

@@ -67,7 +67,7 @@ struct DoctorCommand: ParsableCommand {
     private func cpuCheck(_ environment: [String: String]) throws -> String {
         let limit = try ComputeOptions.kernelLimit(named: Setting.kernels.resolve(nil, environment: environment))
         let auto =
-            KernelSet.chosen(limit: limit) != .portable
+            KernelSet.chosen(limit: limit).multipliesBF16Fast
             ? "bf16 for checkpoints stored in bf16 or f16" : "f32 (the bf16 kernels would be slower here)"
         return "\(ProcessInfo.processInfo.activeProcessorCount) cores, kernels \(KernelSet.explanation(limit: limit)); "
             + "--dtype auto: \(auto)"
