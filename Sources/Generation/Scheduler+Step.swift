@@ -1,5 +1,6 @@
-// One decoder pass of the scheduler: every decoding row, then prompt chunks (prefixes and admitted requests' own
-// positions, oldest first) while the token budget lasts; afterwards each request's logits go to its decoding rule.
+// One decoder pass of the scheduler: every decoding row, then prompt chunks (admitted requests' own positions, then
+// prefixes) while the token budget lasts, paced over the decoding steps left; afterwards each request's logits go to
+// its decoding rule.
 
 import Foundation
 import Models
@@ -36,56 +37,88 @@ extension Scheduler {
         batch.inputs = model.decoder.embed(tokens)
     }
 
-    /// Prompt chunks, oldest work first, while they fit beside the decoding rows in the token budget (one chunk at
-    /// least when nothing decodes).
+    /// Prompt chunks while they fit beside the decoding rows in the step's budget (one chunk at least when nothing
+    /// decodes): admitted requests' own positions first, which their decoding waits for, then prefixes, each in the
+    /// order it came. While rows decode, the chunks are paced over the decoding steps left (`pacedPositions`).
     func planPrefill(_ batch: inout StepBatch) {
         enum Work {
             case prefix(PrefixKey)
             case prompt(Int)
         }
-        var work: [(order: Int, work: Work)] = prefixes.values.filter { !$0.isReady && $0.visual != nil }.map {
-            ($0.order, .prefix($0.key))
-        }
-        work += running.filter { entries[$0]!.phase == .prefilling }.map { (entries[$0]!.admission, .prompt($0)) }
+        let prompts: [Work] = running.filter { entries[$0]!.phase == .prefilling }
+            .sorted { entries[$0]!.admission < entries[$1]!.admission }.map { .prompt($0) }
+        let ready = prefixes.values.filter { !$0.isReady && $0.visual != nil }.sorted { $0.order < $1.order }
+        let work = prompts + ready.map { .prefix($0.key) }
         var budget = configuration.tokenBudget - batch.decodeRows
+        if batch.decodeRows > 0 {
+            let left =
+                running.reduce(0) {
+                    entries[$1]!.phase == .prefilling ? $0 + entries[$1]!.plan.length - entries[$1]!.past : $0
+                } + ready.reduce(0) { $0 + $1.plan.sharedLength - $1.computed }
+            budget = min(budget, pacedPositions(left))
+        }
         let hidden = model.configuration.text.hiddenSize
         let embed = { (ids: [Int]) in self.model.decoder.embed(ids) }
-        for item in work.sorted(by: { $0.order < $1.order }) {
-            switch item.work {
+        for item in work {
+            switch item {
             case let .prefix(key):
                 let prefix = prefixes[key]!
-                let chunk = PromptPlan.chunk(
-                    after: prefix.computed, from: 0, to: prefix.plan.sharedLength, size: configuration.prefillChunk)
-                guard chunk.count <= budget || batch.segments.isEmpty else { return }
                 let visual = prefix.visual!
-                batch.inputs += prefix.plan.embeddings(chunk, hidden: hidden, embed: embed) {
-                    visual[($0.lowerBound * hidden)..<($0.upperBound * hidden)]
+                var done = prefix.computed
+                while done < prefix.plan.sharedLength {
+                    let chunk = PromptPlan.chunk(
+                        after: done, from: 0, to: prefix.plan.sharedLength, size: configuration.prefillChunk)
+                    guard chunk.count <= budget || batch.segments.isEmpty else { return }
+                    batch.inputs += prefix.plan.embeddings(chunk, hidden: hidden, embed: embed) {
+                        visual[($0.lowerBound * hidden)..<($0.upperBound * hidden)]
+                    }
+                    batch.segments.append(
+                        DecoderSegment(region: prefix.region, past: done, count: chunk.count, wantsLogits: false))
+                    batch.owners.append(.prefix(key))
+                    budget -= chunk.count
+                    done = chunk.upperBound
                 }
-                batch.segments.append(
-                    DecoderSegment(region: prefix.region, past: prefix.computed, count: chunk.count, wantsLogits: false)
-                )
-                batch.owners.append(.prefix(key))
-                budget -= chunk.count
             case let .prompt(serial):
                 let entry = entries[serial]!
                 let plan = entry.plan
-                let chunk = PromptPlan.chunk(
-                    after: entry.past, from: plan.sharedLength, to: plan.length, size: configuration.prefillChunk)
-                guard chunk.count <= budget || batch.segments.isEmpty else { return }
                 // Only the last visual row can fall in a request's own positions (a prompt ending with the image).
                 let last = entry.lastVisualRow
-                batch.inputs += plan.embeddings(chunk, hidden: hidden, embed: embed) { range in
-                    precondition(range.upperBound == plan.visualCount && range.count == 1, "own visual rows")
-                    return last[...]
+                var done = entry.past
+                while done < plan.length {
+                    let chunk = PromptPlan.chunk(
+                        after: done, from: plan.sharedLength, to: plan.length, size: configuration.prefillChunk)
+                    guard chunk.count <= budget || batch.segments.isEmpty else { return }
+                    batch.inputs += plan.embeddings(chunk, hidden: hidden, embed: embed) { range in
+                        precondition(range.upperBound == plan.visualCount && range.count == 1, "own visual rows")
+                        return last[...]
+                    }
+                    batch.segments.append(
+                        DecoderSegment(
+                            region: entry.regions[0], past: done, count: chunk.count,
+                            wantsLogits: chunk.upperBound == plan.length))
+                    batch.owners.append(.prompt(serial))
+                    budget -= chunk.count
+                    done = chunk.upperBound
                 }
-                batch.segments.append(
-                    DecoderSegment(
-                        region: entry.regions[0], past: entry.past, count: chunk.count,
-                        wantsLogits: chunk.upperBound == plan.length))
-                batch.owners.append(.prompt(serial))
-                budget -= chunk.count
             }
         }
+    }
+
+    /// Prompt positions to run beside this step's decoding rows, of `left` positions ready to compute: spread evenly
+    /// over the decoding steps the running sequences have left (at most, by their new-token limits), and at least one
+    /// chunk. A decoding step reads every weight once whatever its rows, so prompt positions beside it cost little
+    /// until its arithmetic outgrows that read (about 20 rows in bf16 on a CPU reading 14 GB/s at 280 GFLOP/s, a few
+    /// hundred on a GPU); paced this way, the next image's prompt rides in the current image's decoding steps instead
+    /// of a step of its own that the decoding rows wait for.
+    func pacedPositions(_ left: Int) -> Int {
+        var steps = 1
+        for serial in running {
+            let entry = entries[serial]!
+            guard entry.phase == .decoding else { continue }
+            let generated = entry.past - entry.plan.length + 1
+            steps = max(steps, entry.request.parameters.maxNewTokens - generated)
+        }
+        return max(configuration.prefillChunk, (left + steps - 1) / steps)
     }
 
     /// Hands the pass's results out: progress of prefixes and prompts, logits to decoding rules, and each owner its

@@ -36,6 +36,10 @@ public final class Scheduler {
         /// Requests admitted onto a prefix already computed, and prefixes computed.
         public var prefixHits = 0
         public var prefixesComputed = 0
+        /// Prompt positions computed (prefixes' and requests' own), and those of them computed in steps that also
+        /// decoded: prompts riding in decoding steps, whose weight reads they share.
+        public var promptPositions = 0
+        public var promptPositionsBesideDecoding = 0
         /// Sequences preempted (to be computed again later), and decoder steps run.
         public var preemptions = 0
         public var steps = 0
@@ -200,6 +204,9 @@ public final class Scheduler {
         planPrefill(&batch)
         guard !batch.segments.isEmpty else { return completions }
         statistics.steps += 1
+        let promptPositions = batch.segments.reduce(0) { $0 + $1.count } - batch.decodeRows
+        statistics.promptPositions += promptPositions
+        if batch.decodeRows > 0 { statistics.promptPositionsBesideDecoding += promptPositions }
         let began = ContinuousClock.now
         let logits = model.decoder.forward(batch.inputs, segments: batch.segments, arena: &arena)
         let milliseconds = (ContinuousClock.now - began).milliseconds

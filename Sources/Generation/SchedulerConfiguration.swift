@@ -12,7 +12,7 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     public var tokenBudget: Int
     /// Prompt positions per chunk, at most the step budget. Chunk boundaries depend only on the prompt, so a
     /// request's values never depend on what runs beside it; changing this may change the last bits of results in
-    /// the fast modes.
+    /// the fast modes. A step runs as many chunks of a prompt as its budget takes; while rows decode, at least one.
     public var prefillChunk: Int
     /// Images whose visual tokens are computed at most in one vision pass (and prefixes computed at once).
     public var visionBatch: Int
@@ -22,7 +22,9 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     public var decodeReserve: Int
 
     public init(
-        maxRows: Int = 8, tokenBudget: Int = 512, prefillChunk: Int = 128, visionBatch: Int = 4, kvPositions: Int,
+        maxRows: Int = 8, tokenBudget: Int = 512,
+        prefillChunk: Int = SchedulerConfiguration.defaultPrefillChunk(gpu: false),
+        visionBatch: Int = 4, kvPositions: Int,
         decodeReserve: Int = 32
     ) {
         self.maxRows = max(1, maxRows)
@@ -32,6 +34,12 @@ public struct SchedulerConfiguration: Sendable, Equatable {
         self.kvPositions = max(0, kvPositions)
         self.decodeReserve = max(1, decodeReserve)
     }
+
+    /// The prompt chunk for a CPU or a GPU. On a CPU a decoding step has room for about a dozen prompt positions
+    /// before its arithmetic outgrows the read of the weights it makes anyway (`Scheduler.pacedPositions`), so
+    /// chunks are small there: 16 positions. On a GPU that room is a few hundred positions, and each chunk is an
+    /// attention launch of its own: 128.
+    public static func defaultPrefillChunk(gpu: Bool) -> Int { gpu ? 128 : 16 }
 
     /// Bytes of working memory besides the key/value arena: the larger of a vision pass and a decoder step, plus
     /// the visual tokens of the images in hand. An estimate with headroom.

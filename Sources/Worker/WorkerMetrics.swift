@@ -1,6 +1,6 @@
 // What a worker tells Prometheus: tasks by kind and outcome, rows per model step, per-phase latencies, tokens and
-// images, the scheduler's vision passes, embedding-cache and prefix hits and preemptions, model load time, resident
-// memory, the queue depth as last seen, reconnects, and whether it is ready.
+// images, the scheduler's vision passes, embedding-cache and prefix hits, prompt positions beside decoding rows,
+// preemptions, model load time, resident memory, the queue depth as last seen, reconnects, and whether it is ready.
 
 import Foundation
 import Generation
@@ -23,6 +23,8 @@ public final class WorkerMetrics: Sendable {
     private let prefixesShared: Counter
     private let prefixesComputed: Counter
     private let preemptions: Counter
+    private let promptPositionsAlone: Counter
+    private let promptPositionsBesideDecoding: Counter
     private let reconcilerRuns: Counter
     private let reconcilerOverdueCount: Counter
     private let readiness = ReadinessState()
@@ -67,6 +69,12 @@ public final class WorkerMetrics: Sendable {
         preemptions = registry.makeCounter(
             descriptor: Self.named(
                 "infmllm_preemptions_total", "Sequences set back for key/value memory, to be computed again."))
+        let positions = Self.named(
+            "infmllm_prompt_positions_total",
+            "Prompt positions computed, by the steps they ran in: beside decoding rows, sharing their weight reads "
+                + "(decoding), or in steps without them (prompt).")
+        promptPositionsAlone = registry.makeCounter(descriptor: positions, labels: [("step", "prompt")])
+        promptPositionsBesideDecoding = registry.makeCounter(descriptor: positions, labels: [("step", "decoding")])
     }
 
     /// A task that ended: `outcome` done, reused or failed; failures by `reason` class (image, model, crashed,
@@ -94,6 +102,9 @@ public final class WorkerMetrics: Sendable {
         prefixesShared.increment(by: Int64(now.prefixHits - earlier.prefixHits))
         prefixesComputed.increment(by: Int64(now.prefixesComputed - earlier.prefixesComputed))
         preemptions.increment(by: Int64(now.preemptions - earlier.preemptions))
+        let beside = now.promptPositionsBesideDecoding - earlier.promptPositionsBesideDecoding
+        promptPositionsBesideDecoding.increment(by: Int64(beside))
+        promptPositionsAlone.increment(by: Int64(now.promptPositions - earlier.promptPositions - beside))
     }
 
     /// One task's phase timings in milliseconds, as results record them.

@@ -1,6 +1,7 @@
 // `infmllm infer`: one request, or a JSONL manifest of them in batches, with no queue and no database.
 
 import ArgumentParser
+import CUDABackend
 import Foundation
 import Generation
 import ImageSources
@@ -53,7 +54,11 @@ struct InferCommand: ParsableCommand {
         let backend = try compute.backend(modelDirectory: model)
         let vlm = try VisionLanguageModel(directory: model, languageDirectory: language.directory, backend: backend)
         try compute.checkLoaded(backend)
-        let engine = InferenceEngine(model: vlm, memoryBudget: try compute.memoryBudget(for: vlm))
+        let engine = InferenceEngine(
+            model: vlm, memoryBudget: try compute.memoryBudget(for: vlm),
+            scheduling: SchedulerConfiguration(
+                maxRows: 64, prefillChunk: SchedulerConfiguration.defaultPrefillChunk(gpu: backend is CUDABackend),
+                kvPositions: 0))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let reader = ImageReader()
         let lines: [ManifestLine]

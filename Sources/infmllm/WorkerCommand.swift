@@ -38,11 +38,11 @@ struct WorkerCommand: ParsableCommand {
     var stepTokens = 512
     @Option(
         help: ArgumentHelp(
-            "Prompt positions per chunk.",
+            "Prompt positions per chunk (default 16 on a CPU, 128 on a GPU).",
             discussion:
-                "Chunks start at fixed positions of each prompt, so a task's result never depends on what runs beside it; changing this may change the last bits of results in the bf16 and int8 modes."
+                "Chunks start at fixed positions of each prompt, so a task's result never depends on what runs beside it; changing this may change the last bits of results in the bf16 and int8 modes. While tasks decode, the next prompts' chunks are paced over their decoding steps, at least one a step."
         ))
-    var prefillChunk = 128
+    var prefillChunk: Int?
     @Option(
         help: ArgumentHelp(
             "Keep visual tokens in this directory across jobs (off by default), shared by the workers of a host.",
@@ -107,10 +107,10 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var images: ImageOptions
 
     func validate() throws {
-        guard batchSize >= 1, stepTokens >= 1, prefillChunk >= 1 else {
+        guard batchSize >= 1, stepTokens >= 1, prefillChunk ?? 1 >= 1 else {
             throw ValidationError("--batch-size, --step-tokens and --prefill-chunk must be ≥ 1")
         }
-        guard prefillChunk <= stepTokens else {
+        if let prefillChunk, prefillChunk > stepTokens {
             throw ValidationError("--prefill-chunk (\(prefillChunk)) must be at most --step-tokens (\(stepTokens))")
         }
         guard lease >= 1, lease <= 86_400, requeueUndeliveredAfter >= 1, requeueUndeliveredAfter.isFinite else {
@@ -172,7 +172,11 @@ struct WorkerCommand: ParsableCommand {
         let engine = InferenceEngine(
             model: vlm, memoryBudget: budget,
             scheduling: SchedulerConfiguration(
-                maxRows: batchSize, tokenBudget: stepTokens, prefillChunk: prefillChunk, kvPositions: 0))
+                maxRows: batchSize, tokenBudget: stepTokens,
+                prefillChunk: min(
+                    stepTokens,
+                    prefillChunk ?? SchedulerConfiguration.defaultPrefillChunk(gpu: backend is CUDABackend)),
+                kvPositions: 0))
         let cache = try openEmbeddingCache(environment, log: log)
         let scheduler = try engine.scheduler(
             embeddingCache: cache, visionFingerprint: cache == nil ? nil : vlm.visionFingerprint())

@@ -1,16 +1,18 @@
 // The scheduler: a request's ids are the same alone, beside others, admitted mid-decode, on a shared prefix, from
-// cached visual tokens and after preemption, in every compute mode; vision and prefixes run once per image; short
-// answers leave as soon as they end; a request that cannot fit fails alone.
+// cached visual tokens, after preemption and with its chunks run together or apart, in every compute mode; vision and
+// prefixes run once per image; prompts arriving during decoding are paced over its steps; short answers leave as
+// soon as they end; a request that cannot fit fails alone.
 
 import CPUBackend
 import Compute
 import Foundation
-import Generation
 import Imaging
 import Jobs
 import Models
 import Synchronization
 import Testing
+
+@testable import Generation
 
 /// Visual tokens in memory, counting what it was asked.
 final class MemoryEmbeddingCache: VisualEmbeddingCache {
@@ -178,6 +180,86 @@ final class MemoryEmbeddingCache: VisualEmbeddingCache {
         let result = try Self.run(requests, engine: engine, configuration: tight)
         #expect(result.scheduler.statistics.preemptions > 0)
         #expect(result.outputs.differences(from: alone) == [])
+    }
+
+    /// A step runs as many chunks of a prompt as its budget takes: the same bits as one chunk a step, in fewer steps.
+    @Test(arguments: [ComputePrecision.bf16, .int8])
+    func aPromptsChunksGiveTheSameBitsTogetherOrApart(_ precision: ComputePrecision) throws {
+        let model = try Self.model(precision)
+        let engine = InferenceEngine(model: model)
+        let requests = try Self.requests(model)
+        let together = SchedulerConfiguration(maxRows: 6, tokenBudget: 512, prefillChunk: 4, kvPositions: 4096)
+        var apart = together
+        apart.tokenBudget = 4
+        let many = try Self.run(requests, engine: engine, configuration: together)
+        let one = try Self.run(requests, engine: engine, configuration: apart)
+        #expect(many.outputs.differences(from: one.outputs) == [])
+        #expect(many.scheduler.statistics.promptPositions == one.scheduler.statistics.promptPositions)
+        #expect(many.scheduler.statistics.steps < one.scheduler.statistics.steps)
+    }
+
+    /// A prompt that arrives while another request decodes rides in its decoding steps, a chunk or so a step, rather
+    /// than in steps of its own that the decoding row waits for; its result is the same as alone.
+    @Test func aPromptArrivingDuringDecodingIsPacedOverTheDecodingSteps() throws {
+        let model = try Self.model(.bf16)
+        let engine = InferenceEngine(model: model)
+        let all = try Self.requests(model)
+        var caption = all[0]  // the first image
+        caption.parameters.maxNewTokens = 40
+        caption.parameters.minNewTokens = 40
+        let question = all[6]  // the second image
+        let configuration = SchedulerConfiguration(maxRows: 6, tokenBudget: 512, prefillChunk: 4, kvPositions: 4096)
+        let scheduler = Scheduler(engine: engine, configuration: configuration)
+        scheduler.submit(caption, id: 0)
+        var tokens: [Int: [Int]] = [:]
+        for _ in 0..<10 where scheduler.entries.values.first?.phase != .decoding {
+            for completion in scheduler.step() { tokens[completion.id] = try completion.result.get().tokens }
+        }
+        #expect(scheduler.entries.values.first?.phase == .decoding)
+        // Alone, the caption's whole prefix ran in its first step.
+        #expect(scheduler.statistics.promptPositionsBesideDecoding == 0)
+        let beforeQuestion = scheduler.statistics.promptPositions
+        scheduler.submit(question, id: 1)
+        var perStep: [Int] = []
+        for _ in 0..<100 where !scheduler.isIdle {
+            let before = scheduler.statistics.promptPositions
+            for completion in scheduler.step() { tokens[completion.id] = try completion.result.get().tokens }
+            perStep.append(scheduler.statistics.promptPositions - before)
+        }
+        #expect(scheduler.isIdle)
+        let length = try engine.plan(question).length
+        #expect(length > 3 * configuration.prefillChunk)
+        // Its prefix and own positions: all of them beside the caption's decoding row, one chunk a step (its few
+        // positions spread over the caption's 39 steps left come to less than a chunk a step).
+        #expect(scheduler.statistics.promptPositions - beforeQuestion == length)
+        #expect(scheduler.statistics.promptPositionsBesideDecoding == length)
+        #expect(perStep.allSatisfy { $0 <= configuration.prefillChunk }, "\(perStep)")
+        #expect(tokens[1] == (try Self.run([question], engine: engine).outputs.tokens[0]))
+        #expect(tokens[0]?.count == 40)
+    }
+
+    /// With few decoding steps left, the pace rises to several chunks a step, so that the prompt is done about when
+    /// the decoding is.
+    @Test func thePaceRisesWhenFewDecodingStepsAreLeft() throws {
+        let model = try Self.model(.bf16)
+        let engine = InferenceEngine(model: model)
+        let all = try Self.requests(model)
+        var caption = all[0]
+        caption.parameters.maxNewTokens = 4
+        caption.parameters.minNewTokens = 4
+        // Chunks of one position: the fixture's prefixes are a few positions long.
+        let configuration = SchedulerConfiguration(maxRows: 6, tokenBudget: 512, prefillChunk: 1, kvPositions: 4096)
+        let scheduler = Scheduler(engine: engine, configuration: configuration)
+        scheduler.submit(caption, id: 0)
+        for _ in 0..<10 where scheduler.entries.values.first?.phase != .decoding { _ = scheduler.step() }
+        scheduler.submit(all[6], id: 1)
+        let before = scheduler.statistics.promptPositionsBesideDecoding
+        _ = scheduler.step()
+        // 3 steps left: a third of the question's prefix beside the caption's row.
+        let shared = try engine.plan(all[6]).sharedLength
+        #expect(shared >= 4)
+        #expect(scheduler.statistics.promptPositionsBesideDecoding - before == (shared + 2) / 3)
+        #expect(scheduler.drain().count == 2)
     }
 
     @Test func aShortAnswerLeavesAsSoonAsItEnds() throws {

@@ -10,8 +10,9 @@
 #   tools/bench/scheduler_bench.sh BASE_BINARY [ground] [mixed] [cache]
 #
 # BASE_BINARY is `infmllm` built from the commit before the scheduler (git worktree add ../base 042ca9b; swift build
-# -c release --product infmllm there). Environment: THREADS [2], BATCH [8], GROUND_TOKENS [24], SIDES [base new: the
-# workers the ground scenario runs; the base side takes over an hour on two cores], MIXED_SIDES [base-mixed
+# -c release --product infmllm there). Environment: THREADS [2], BATCH [8], GROUND_TOKENS [24], GROUND_IMAGES [20],
+# SIDES [base new: the workers the ground scenario runs; the base side takes over an hour on two cores], NEW_FLAGS
+# [more flags for the new worker, --step-tokens 512 say, to compare scheduling settings], MIXED_SIDES [base-mixed
 # base-sorted new-mixed], OUT [a temporary folder; the 7b and slice checkpoints are written there unless MODEL_7B /
 # MODEL_SLICE name them].
 set -euo pipefail
@@ -86,7 +87,8 @@ if [[ " $scenarios " == *" ground "* ]]; then
     m7b=$(model 7b)
     expressions=("the man on the left" "the red car" "a dog near the door" "the tallest building" "the woman in blue"
         "the sign above the shop" "the second bicycle from the right" "the cup on the table")
-    for ((i = 0; i < 20; i++)); do
+    ground_images=${GROUND_IMAGES:-20}
+    for ((i = 0; i < ground_images; i++)); do
         for expression in "${expressions[@]}"; do
             printf '{"image": "%s", "expression": "%s"}\n' "${images[i]}" "$expression"
         done
@@ -97,8 +99,11 @@ if [[ " $scenarios " == *" ground "* ]]; then
         job=ground-$side-$stamp
         INFMLLM_QUEUE_PREFIX=bench-$job "$binary" enqueue ground --manifest "$out/ground.jsonl" --job "$job" \
             --model "$m7b" --max-new-tokens "${GROUND_TOKENS:-24}" --min-new-tokens "${GROUND_TOKENS:-24}" >/dev/null
-        span=$(run "bench-$job" "$binary" "$m7b" "$job" --)
-        python3 -c "print(f'ground, $side worker: 160 tasks in $span s = {160 * 3600 / $span:.0f} tasks/hour')"
+        flags=()
+        [[ $side == new ]] && read -ra flags <<<"${NEW_FLAGS:-}"
+        span=$(run "bench-$job" "$binary" "$m7b" "$job" -- "${flags[@]}")
+        tasks=$((ground_images * 8))
+        python3 -c "print(f'ground, $side worker ${flags[*]}: $tasks tasks in $span s = {$tasks * 3600 / $span:.0f} tasks/hour')"
     done
 fi
 
