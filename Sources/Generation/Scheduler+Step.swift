@@ -1,6 +1,6 @@
 // One decoder pass of the scheduler: every decoding row, then prompt chunks (admitted requests' own positions, then
-// prefixes) while the token budget lasts, paced over the decoding steps left; afterwards each request's logits go to
-// its decoding rule.
+// prefixes, paced over the decoding steps until a row frees when every row is taken) while the token budget lasts;
+// afterwards each request's logits go to its decoding rule.
 
 import Foundation
 import Models
@@ -38,8 +38,9 @@ extension Scheduler {
     }
 
     /// Prompt chunks while they fit beside the decoding rows in the step's budget (one chunk at least when nothing
-    /// decodes): admitted requests' own positions first, which their decoding waits for, then prefixes, each in the
-    /// order it came. While rows decode, the chunks are paced over the decoding steps left (`pacedPositions`).
+    /// decodes): admitted requests' own positions first, which their rows wait for, then prefixes, each in the order
+    /// it came. While every row is taken, prefixes are paced over the decoding steps until a row frees
+    /// (`pacedPositions`).
     func planPrefill(_ batch: inout StepBatch) {
         enum Work {
             case prefix(PrefixKey)
@@ -50,12 +51,9 @@ extension Scheduler {
         let ready = prefixes.values.filter { !$0.isReady && $0.visual != nil }.sorted { $0.order < $1.order }
         let work = prompts + ready.map { .prefix($0.key) }
         var budget = configuration.tokenBudget - batch.decodeRows
-        if batch.decodeRows > 0 {
-            let left =
-                running.reduce(0) {
-                    entries[$1]!.phase == .prefilling ? $0 + entries[$1]!.plan.length - entries[$1]!.past : $0
-                } + ready.reduce(0) { $0 + $1.plan.sharedLength - $1.computed }
-            budget = min(budget, pacedPositions(left))
+        var prefixBudget = Int.max
+        if batch.decodeRows > 0 && runningRows >= configuration.maxRows {
+            prefixBudget = pacedPositions(ready.reduce(0) { $0 + $1.plan.sharedLength - $1.computed })
         }
         let hidden = model.configuration.text.hiddenSize
         let embed = { (ids: [Int]) in self.model.decoder.embed(ids) }
@@ -68,7 +66,7 @@ extension Scheduler {
                 while done < prefix.plan.sharedLength {
                     let chunk = PromptPlan.chunk(
                         after: done, from: 0, to: prefix.plan.sharedLength, size: configuration.prefillChunk)
-                    guard chunk.count <= budget || batch.segments.isEmpty else { return }
+                    guard chunk.count <= min(budget, prefixBudget) || batch.segments.isEmpty else { return }
                     batch.inputs += prefix.plan.embeddings(chunk, hidden: hidden, embed: embed) {
                         visual[($0.lowerBound * hidden)..<($0.upperBound * hidden)]
                     }
@@ -76,6 +74,7 @@ extension Scheduler {
                         DecoderSegment(region: prefix.region, past: done, count: chunk.count, wantsLogits: false))
                     batch.owners.append(.prefix(key))
                     budget -= chunk.count
+                    prefixBudget -= chunk.count
                     done = chunk.upperBound
                 }
             case let .prompt(serial):
@@ -104,20 +103,21 @@ extension Scheduler {
         }
     }
 
-    /// Prompt positions to run beside this step's decoding rows, of `left` positions ready to compute: spread evenly
-    /// over the decoding steps the running sequences have left (at most, by their new-token limits), and at least one
-    /// chunk. A decoding step reads every weight once whatever its rows, so prompt positions beside it cost little
-    /// until its arithmetic outgrows that read (about 20 rows in bf16 on a CPU reading 14 GB/s at 280 GFLOP/s, a few
-    /// hundred on a GPU); paced this way, the next image's prompt rides in the current image's decoding steps instead
-    /// of a step of its own that the decoding rows wait for.
+    /// Prefix positions to run beside this step's decoding rows while every row is taken, of `left` ready to
+    /// compute: spread evenly over the decoding steps until the first row frees (at most, by the running sequences'
+    /// new-token limits), and at least one chunk, so that the next request's prefix is ready when a row is. A decoding
+    /// step reads every weight once whatever its rows, so positions beside it can cost less than in a step of their
+    /// own (little less with this CPU engine, whose products overlap little of that read with their arithmetic; on a
+    /// GPU, up to a few hundred positions ride almost free).
     func pacedPositions(_ left: Int) -> Int {
-        var steps = 1
+        var steps = Int.max
         for serial in running {
             let entry = entries[serial]!
             guard entry.phase == .decoding else { continue }
             let generated = entry.past - entry.plan.length + 1
-            steps = max(steps, entry.request.parameters.maxNewTokens - generated)
+            steps = min(steps, max(1, entry.request.parameters.maxNewTokens - generated))
         }
+        guard steps < Int.max else { return Int.max }
         return max(configuration.prefillChunk, (left + steps - 1) / steps)
     }
 

@@ -198,9 +198,9 @@ final class MemoryEmbeddingCache: VisualEmbeddingCache {
         #expect(many.scheduler.statistics.steps < one.scheduler.statistics.steps)
     }
 
-    /// A prompt that arrives while another request decodes rides in its decoding steps, a chunk or so a step, rather
-    /// than in steps of its own that the decoding row waits for; its result is the same as alone.
-    @Test func aPromptArrivingDuringDecodingIsPacedOverTheDecodingSteps() throws {
+    /// A prefix that arrives while every row decodes rides in the decoding steps, a chunk or so a step, rather than
+    /// in steps of its own that the decoding rows wait for; its result is the same as alone.
+    @Test func aPrefixArrivingWhileEveryRowDecodesIsPacedOverTheDecodingSteps() throws {
         let model = try Self.model(.bf16)
         let engine = InferenceEngine(model: model)
         let all = try Self.requests(model)
@@ -208,7 +208,7 @@ final class MemoryEmbeddingCache: VisualEmbeddingCache {
         caption.parameters.maxNewTokens = 40
         caption.parameters.minNewTokens = 40
         let question = all[6]  // the second image
-        let configuration = SchedulerConfiguration(maxRows: 6, tokenBudget: 512, prefillChunk: 4, kvPositions: 4096)
+        let configuration = SchedulerConfiguration(maxRows: 1, tokenBudget: 512, prefillChunk: 2, kvPositions: 4096)
         let scheduler = Scheduler(engine: engine, configuration: configuration)
         scheduler.submit(caption, id: 0)
         var tokens: [Int: [Int]] = [:]
@@ -227,39 +227,78 @@ final class MemoryEmbeddingCache: VisualEmbeddingCache {
             perStep.append(scheduler.statistics.promptPositions - before)
         }
         #expect(scheduler.isIdle)
-        let length = try engine.plan(question).length
-        #expect(length > 3 * configuration.prefillChunk)
-        // Its prefix and own positions: all of them beside the caption's decoding row, one chunk a step (its few
-        // positions spread over the caption's 39 steps left come to less than a chunk a step).
-        #expect(scheduler.statistics.promptPositions - beforeQuestion == length)
-        #expect(scheduler.statistics.promptPositionsBesideDecoding == length)
-        #expect(perStep.allSatisfy { $0 <= configuration.prefillChunk }, "\(perStep)")
+        let plan = try engine.plan(question)
+        #expect(plan.sharedLength > 2 * configuration.prefillChunk)
+        // Its prefix beside the caption's decoding row, one chunk a step (its few positions spread over the
+        // caption's 39 steps left come to less than a chunk a step); its own positions once the caption is done.
+        #expect(scheduler.statistics.promptPositions - beforeQuestion == plan.length)
+        #expect(scheduler.statistics.promptPositionsBesideDecoding == plan.sharedLength)
+        #expect(perStep.prefix(3).allSatisfy { $0 == configuration.prefillChunk }, "\(perStep)")
         #expect(tokens[1] == (try Self.run([question], engine: engine).outputs.tokens[0]))
         #expect(tokens[0]?.count == 40)
     }
 
-    /// With few decoding steps left, the pace rises to several chunks a step, so that the prompt is done about when
-    /// the decoding is.
-    @Test func thePaceRisesWhenFewDecodingStepsAreLeft() throws {
+    /// With few decoding steps before a row frees, the pace rises to several chunks a step, so that the prefix is
+    /// ready when the row is; with a row free, a prefix runs at once.
+    @Test func thePaceRisesWhenARowFreesSoonAndStopsWhenOneIsFree() throws {
         let model = try Self.model(.bf16)
         let engine = InferenceEngine(model: model)
         let all = try Self.requests(model)
         var caption = all[0]
         caption.parameters.maxNewTokens = 4
         caption.parameters.minNewTokens = 4
-        // Chunks of one position: the fixture's prefixes are a few positions long.
-        let configuration = SchedulerConfiguration(maxRows: 6, tokenBudget: 512, prefillChunk: 1, kvPositions: 4096)
-        let scheduler = Scheduler(engine: engine, configuration: configuration)
-        scheduler.submit(caption, id: 0)
-        for _ in 0..<10 where scheduler.entries.values.first?.phase != .decoding { _ = scheduler.step() }
-        scheduler.submit(all[6], id: 1)
-        let before = scheduler.statistics.promptPositionsBesideDecoding
-        _ = scheduler.step()
-        // 3 steps left: a third of the question's prefix beside the caption's row.
         let shared = try engine.plan(all[6]).sharedLength
         #expect(shared >= 4)
-        #expect(scheduler.statistics.promptPositionsBesideDecoding - before == (shared + 2) / 3)
-        #expect(scheduler.drain().count == 2)
+        for rows in [1, 2] {
+            // Chunks of one position: the fixture's prefixes are a few positions long.
+            let configuration = SchedulerConfiguration(
+                maxRows: rows, tokenBudget: 512, prefillChunk: 1, kvPositions: 4096)
+            let scheduler = Scheduler(engine: engine, configuration: configuration)
+            scheduler.submit(caption, id: 0)
+            for _ in 0..<10 where scheduler.entries.values.first?.phase != .decoding { _ = scheduler.step() }
+            scheduler.submit(all[6], id: 1)
+            let before = scheduler.statistics.promptPositionsBesideDecoding
+            _ = scheduler.step()
+            // Its one row taken, 3 steps before it frees: a third of the question's prefix beside the caption's row.
+            // With a second row free, all of it.
+            let expected = rows == 1 ? (shared + 2) / 3 : shared
+            #expect(scheduler.statistics.promptPositionsBesideDecoding - before == expected, "\(rows) row(s)")
+            #expect(scheduler.drain().count == 2)
+        }
+    }
+
+    /// Paced prefixes are ready when the first row frees, not when the longest sequence ends: a question arriving
+    /// while a long caption and a short answer hold every row starts decoding right after the short answer.
+    @Test func aPacedPrefixIsReadyWhenTheFirstRowFrees() throws {
+        let model = try Self.model(.bf16)
+        let engine = InferenceEngine(model: model)
+        let all = try Self.requests(model)
+        var caption = all[0], short = all[5], question = all[11]  // three images
+        caption.parameters.maxNewTokens = 40
+        caption.parameters.minNewTokens = 40
+        short.parameters.maxNewTokens = 3
+        short.parameters.minNewTokens = 3
+        question.parameters.maxNewTokens = 2
+        question.parameters.minNewTokens = 2
+        let configuration = SchedulerConfiguration(maxRows: 2, tokenBudget: 512, prefillChunk: 1, kvPositions: 4096)
+        let scheduler = Scheduler(engine: engine, configuration: configuration)
+        scheduler.submit(caption, id: 0)
+        scheduler.submit(short, id: 1)
+        var finished: [Int: Int] = [:]
+        var step = 0
+        while scheduler.entries.values.contains(where: { $0.phase != .decoding }) && step < 20 {
+            for completion in scheduler.step() { finished[completion.id] = step }
+            step += 1
+        }
+        scheduler.submit(question, id: 2)
+        while !scheduler.isIdle && step < 200 {
+            for completion in scheduler.step() { finished[completion.id] = step }
+            step += 1
+        }
+        // The short answer frees its row; in the next step the question computes its own positions (its first
+        // token), in the one after its second token.
+        #expect(finished[2]! == finished[1]! + 2, "\(finished)")
+        #expect(finished[2]! < finished[0]!, "\(finished)")
     }
 
     @Test func aShortAnswerLeavesAsSoonAsItEnds() throws {

@@ -12,7 +12,7 @@
 # BASE_BINARY is `infmllm` built from the commit before the scheduler (git worktree add ../base 042ca9b; swift build
 # -c release --product infmllm there). Environment: THREADS [2], BATCH [8], GROUND_TOKENS [24], GROUND_IMAGES [20],
 # SIDES [base new: the workers the ground scenario runs; the base side takes over an hour on two cores], NEW_FLAGS
-# [more flags for the new worker, --step-tokens 512 say, to compare scheduling settings], MIXED_SIDES [base-mixed
+# [more flags for the new worker in the ground and mixed scenarios, --step-tokens 512 say], MIXED_SIDES [base-mixed
 # base-sorted new-mixed], OUT [a temporary folder; the 7b and slice checkpoints are written there unless MODEL_7B /
 # MODEL_SLICE name them].
 set -euo pipefail
@@ -151,11 +151,13 @@ PY
         jobs=()
         for count in "${vqa[@]}"; do jobs+=("mixed-vqa-$count-$suffix"); done
         for count in "${captions[@]}"; do jobs+=("mixed-caption-$count-$suffix"); done
-        span=$(run "bench-$suffix" "$binary" "$slice" "${jobs[@]}" --)
+        flags=()
+        [[ $side == new-* ]] && read -ra flags <<<"${NEW_FLAGS:-}"
+        span=$(run "bench-$suffix" "$binary" "$slice" "${jobs[@]}" -- "${flags[@]}")
         generated=$(tokens "${jobs[@]}")
         latency=$(sql "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - t.started_at))::numeric, 2) || ' s median, ' || round(max(extract(epoch FROM t.finished_at - t.started_at))::numeric, 2) || ' s max'
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.name LIKE 'mixed-vqa-%-$suffix'")
-        python3 -c "print(f'mixed, $side: 128 tasks, $generated tokens in $span s = {$generated / $span:.1f} tokens/s; a VQA task from its start to its result: $latency')"
+        python3 -c "print(f'mixed, $side ${flags[*]}: 128 tasks, $generated tokens in $span s = {$generated / $span:.1f} tokens/s; a VQA task from its start to its result: $latency')"
     done
 fi
 
