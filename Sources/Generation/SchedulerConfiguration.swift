@@ -12,7 +12,8 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     public var tokenBudget: Int
     /// Prompt positions per chunk, at most the step budget. Chunk boundaries depend only on the prompt, so a
     /// request's values never depend on what runs beside it; changing this may change the last bits of results in
-    /// the fast modes. A step runs as many chunks of a prompt as its budget takes; while rows decode, at least one.
+    /// the fast modes. A step runs as many chunks of a prompt as its budget takes (prefixes paced while every row is
+    /// taken, at least one chunk a step).
     public var prefillChunk: Int
     /// Images whose visual tokens are computed at most in one vision pass (and prefixes computed at once).
     public var visionBatch: Int
@@ -35,8 +36,8 @@ public struct SchedulerConfiguration: Sendable, Equatable {
         self.decodeReserve = max(1, decodeReserve)
     }
 
-    /// The prompt chunk for a CPU or a GPU. On a CPU a decoding step has room for about a dozen prompt positions
-    /// before its arithmetic outgrows the read of the weights it makes anyway (`Scheduler.pacedPositions`), so
+    /// The prompt chunk for a CPU or a GPU. On a CPU a decoding step has room for a dozen or two prompt positions at
+    /// most before its arithmetic outgrows the read of the weights it makes anyway (`Scheduler.pacedPositions`), so
     /// chunks are small there: 16 positions. On a GPU that room is a few hundred positions, and each chunk is an
     /// attention launch of its own: 128.
     public static func defaultPrefillChunk(gpu: Bool) -> Int { gpu ? 128 : 16 }

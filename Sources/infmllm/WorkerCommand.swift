@@ -40,7 +40,7 @@ struct WorkerCommand: ParsableCommand {
         help: ArgumentHelp(
             "Prompt positions per chunk (default 16 on a CPU, 128 on a GPU).",
             discussion:
-                "Chunks start at fixed positions of each prompt, so a task's result never depends on what runs beside it; changing this may change the last bits of results in the bf16 and int8 modes. While tasks decode, the next prompts' chunks are paced over their decoding steps, at least one a step."
+                "Chunks start at fixed positions of each prompt, so a task's result never depends on what runs beside it; changing this may change the last bits of results in the bf16 and int8 modes. While every row decodes, the next images' prefixes are paced over the decoding steps until a row frees, at least one chunk a step."
         ))
     var prefillChunk: Int?
     @Option(
