@@ -5,6 +5,9 @@
 #include "ckernels.h"
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdlib.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -14,6 +17,11 @@
 #define CK_MC 192        // rows per chunk when many rows share the panels
 #define CK_PANEL_GROUP 8 // panels whose k block stays in L2 while every row block passes over them
 #define CK_PREFETCH 1024 // bytes ahead in the panel stream
+// Rows that take the few-row path of the sets that widen panels in registers (decoding steps and prompt chunks beside
+// them): each panel streamed once over the whole of k, this many bytes ahead, which is what lets the arithmetic of 8
+// to 24 rows overlap the stream (1024 bytes left an 8-row product at 1.3-1.5x the time of reading the weights).
+#define CK_FEW_ROWS 24
+#define CK_STREAM_AHEAD 4096
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -119,10 +127,11 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
 // measured on both (a 12-row tile's activations in 6 KiB).
 #define CK_WIDE_KC 64
 
-/// Rows [0, rows) of a whole panel's 32 columns += aw (f32, row stride 2 * CK_WIDE_KC) times the panel at b.
+/// Rows [0, rows) of a whole panel's 32 columns += aw (widened activations, see widen_tile) times the panel at b,
+/// prefetching `ahead` bytes ahead in the panel.
 CK_TARGET_AVX512 static inline __attribute__((always_inline)) void
 kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
-                   const float *bias, __mmask16 m0, __mmask16 m1) {
+                   const float *bias, __mmask16 m0, __mmask16 m1, const int ahead) {
     __m512 acc0[CK_MR], acc1[CK_MR];
     __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
@@ -136,23 +145,28 @@ kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b
         }
     }
     const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
-    for (int p = 0; p < pairs; p++) {
-        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH, _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH + 64, _MM_HINT_T0);
-        __m512i w0 = _mm512_loadu_si512(b + p * 64), w1 = _mm512_loadu_si512(b + p * 64 + 32);
-        __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
-        __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
-        __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
-        __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
-        for (int r = 0; r < rows; r++) {
-            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_WIDE_KC + 2 * p]);
-            acc0[r] = _mm512_fmadd_ps(x, e0, acc0[r]);
-            acc1[r] = _mm512_fmadd_ps(x, e1, acc1[r]);
-        }
-        for (int r = 0; r < rows; r++) {
-            __m512 x = _mm512_set1_ps(aw[r * 2 * CK_WIDE_KC + 2 * p + 1]);
-            acc0[r] = _mm512_fmadd_ps(x, o0, acc0[r]);
-            acc1[r] = _mm512_fmadd_ps(x, o1, acc1[r]);
+    for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
+        const float *ab = aw + (size_t)kb * rows * 2;
+        const uint16_t *bb = b + (size_t)kb * 64;
+        int count = min_int(CK_WIDE_KC, pairs - kb);
+        for (int p = 0; p < count; p++) {
+            _mm_prefetch((const char *)(bb + p * 64) + ahead, _MM_HINT_T0);
+            _mm_prefetch((const char *)(bb + p * 64) + ahead + 64, _MM_HINT_T0);
+            __m512i w0 = _mm512_loadu_si512(bb + p * 64), w1 = _mm512_loadu_si512(bb + p * 64 + 32);
+            __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
+            __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
+            __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
+            __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
+            for (int r = 0; r < rows; r++) {
+                __m512 x = _mm512_set1_ps(ab[r * 2 * CK_WIDE_KC + 2 * p]);
+                acc0[r] = _mm512_fmadd_ps(x, e0, acc0[r]);
+                acc1[r] = _mm512_fmadd_ps(x, e1, acc1[r]);
+            }
+            for (int r = 0; r < rows; r++) {
+                __m512 x = _mm512_set1_ps(ab[r * 2 * CK_WIDE_KC + 2 * p + 1]);
+                acc0[r] = _mm512_fmadd_ps(x, o0, acc0[r]);
+                acc1[r] = _mm512_fmadd_ps(x, o1, acc1[r]);
+            }
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -162,10 +176,10 @@ kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b
 }
 
 #define CK_F_CASE(R)                                                                                             \
-    case R: kernel_bf16_fma512(R, pairs, aw, b, c, ldc, load, bias, m0, m1); break;
+    case R: kernel_bf16_fma512(R, pairs, aw, b, c, ldc, load, bias, m0, m1, ahead); break;
 
 CK_TARGET_AVX512 static void tile_bf16_fma512(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
-                                              ptrdiff_t ldc, int load, const float *bias, int columns) {
+                                              ptrdiff_t ldc, int load, const float *bias, int columns, int ahead) {
     __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
     __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
     switch (rows) {
@@ -196,7 +210,7 @@ CK_TARGET_AVX2 static inline __attribute__((always_inline)) void store8(float *p
 /// panel at b (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
 kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
-                 const float *bias, __m256i m0, __m256i m1, const int full) {
+                 const float *bias, __m256i m0, __m256i m1, const int full, const int ahead) {
     __m256 acc0[CK_A2_MR], acc1[CK_A2_MR];
     __m256 bias0 = bias ? load8(bias, m0, full) : _mm256_setzero_ps();
     __m256 bias1 = bias ? load8(bias + 8, m1, full) : _mm256_setzero_ps();
@@ -210,26 +224,33 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
         }
     }
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
-    for (int p = 0; p < pairs; p++) {
-        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH, _MM_HINT_T0);
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + p * 64));
-        __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 16));
-        // The even input's weights are the low halves of each lane, the odd input's the high halves.
-        __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
-        for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p);
-            acc0[r] = _mm256_fmadd_ps(x, e0, acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(x, e1, acc1[r]);
-        }
-        // Loaded again rather than kept (the empty asm stops the compiler reusing the first load): 12 accumulators,
-        // two weight vectors, a broadcast and the mask fill the 16 registers, and a load beats a spill and reload.
-        __asm__ volatile("" ::: "memory");
-        __m256 o0 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64)), _mm256_castsi256_ps(high));
-        __m256 o1 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16)), _mm256_castsi256_ps(high));
-        for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p + 1);
-            acc0[r] = _mm256_fmadd_ps(x, o0, acc0[r]);
-            acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
+    for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
+        const float *ab = aw + (size_t)kb * rows * 2;
+        const uint16_t *bb = b + (size_t)kb * 64;
+        int count = min_int(CK_WIDE_KC, pairs - kb);
+        for (int p = 0; p < count; p++) {
+            _mm_prefetch((const char *)(bb + p * 64) + ahead, _MM_HINT_T0);
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(bb + p * 64));
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(bb + p * 64 + 16));
+            // The even input's weights are the low halves of each lane, the odd input's the high halves.
+            __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
+            __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+            for (int r = 0; r < rows; r++) {
+                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p);
+                acc0[r] = _mm256_fmadd_ps(x, e0, acc0[r]);
+                acc1[r] = _mm256_fmadd_ps(x, e1, acc1[r]);
+            }
+            // Loaded again rather than kept (the empty asm stops the compiler reusing the first load): 12
+            // accumulators, two weight vectors, a broadcast and the mask fill the 16 registers, and a load beats a
+            // spill and reload.
+            __asm__ volatile("" ::: "memory");
+            __m256 o0 = _mm256_and_ps(_mm256_loadu_ps((const float *)(bb + p * 64)), _mm256_castsi256_ps(high));
+            __m256 o1 = _mm256_and_ps(_mm256_loadu_ps((const float *)(bb + p * 64 + 16)), _mm256_castsi256_ps(high));
+            for (int r = 0; r < rows; r++) {
+                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p + 1);
+                acc0[r] = _mm256_fmadd_ps(x, o0, acc0[r]);
+                acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
+            }
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -241,7 +262,7 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
 /// Rows [0, rows) (at most 2) of a whole panel's 32 columns: decoding's kernel, which reads each panel front to back.
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
 kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc,
-                       int load, const float *bias, const __m256i *masks, const int full) {
+                       int load, const float *bias, const __m256i *masks, const int full, const int ahead) {
     __m256 acc[2][4];
     for (int r = 0; r < rows; r++) {
         for (int v = 0; v < 4; v++) {
@@ -250,22 +271,29 @@ kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_
         }
     }
     const __m256 high = _mm256_castsi256_ps(_mm256_set1_epi32((int)0xffff0000u));
-    for (int p = 0; p < pairs; p++) {
-        _mm_prefetch((const char *)(b + p * 64) + 4 * CK_PREFETCH, _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + p * 64) + 4 * CK_PREFETCH + 64, _MM_HINT_T0);
-        __m256 e[4];
-        for (int v = 0; v < 4; v++) {
-            __m256i w = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 16 * v));
-            e[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-        }
-        for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p);
-            for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
-        }
-        for (int v = 0; v < 4; v++) e[v] = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16 * v)), high);
-        for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(aw + r * 2 * CK_WIDE_KC + 2 * p + 1);
-            for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
+    for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
+        const float *ab = aw + (size_t)kb * rows * 2;
+        const uint16_t *bb = b + (size_t)kb * 64;
+        int count = min_int(CK_WIDE_KC, pairs - kb);
+        for (int p = 0; p < count; p++) {
+            _mm_prefetch((const char *)(bb + p * 64) + ahead, _MM_HINT_T0);
+            _mm_prefetch((const char *)(bb + p * 64) + ahead + 64, _MM_HINT_T0);
+            __m256 e[4];
+            for (int v = 0; v < 4; v++) {
+                __m256i w = _mm256_loadu_si256((const __m256i *)(bb + p * 64 + 16 * v));
+                e[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+            }
+            for (int r = 0; r < rows; r++) {
+                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p);
+                for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
+            }
+            for (int v = 0; v < 4; v++) {
+                e[v] = _mm256_and_ps(_mm256_loadu_ps((const float *)(bb + p * 64 + 16 * v)), high);
+            }
+            for (int r = 0; r < rows; r++) {
+                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p + 1);
+                for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
+            }
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -274,34 +302,34 @@ kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_
 }
 
 CK_TARGET_AVX2 static void panel_bf16_avx2(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
-                                           ptrdiff_t ldc, int load, const float *bias, int columns) {
+                                           ptrdiff_t ldc, int load, const float *bias, int columns, int ahead) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i masks[4];
     for (int v = 0; v < 4; v++) masks[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8 * v), lane);
     if (columns == CK_PANEL) {
         if (rows == 1) {
-            kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks, 1);
+            kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks, 1, ahead);
         } else {
-            kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks, 1);
+            kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks, 1, ahead);
         }
     } else if (rows == 1) {
-        kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks, 0);
+        kernel_bf16_avx2_panel(1, pairs, aw, b, c, ldc, load, bias, masks, 0, ahead);
     } else {
-        kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks, 0);
+        kernel_bf16_avx2_panel(2, pairs, aw, b, c, ldc, load, bias, masks, 0, ahead);
     }
 }
 
 #define CK_A2_CASE(R)                                                                                            \
     case R:                                                                                                      \
         if (columns == 16) {                                                                                     \
-            kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1, 1);                                    \
+            kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1, 1, ahead);                             \
         } else {                                                                                                 \
-            kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1, 0);                                    \
+            kernel_bf16_avx2(R, pairs, aw, b, c, ldc, load, bias, m0, m1, 0, ahead);                             \
         }                                                                                                        \
         break;
 
 CK_TARGET_AVX2 static void tile_bf16_avx2(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
-                                          ptrdiff_t ldc, int load, const float *bias, int columns) {
+                                          ptrdiff_t ldc, int load, const float *bias, int columns, int ahead) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns), lane);
     __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8), lane);
@@ -329,7 +357,7 @@ CK_TARGET_AVX2 static void widen_rows_avx2(int rows, int kb, int count, const ui
 /// The tile kernels of a set that widens panels in registers: `panel` multiplies a whole panel (32 columns) for up
 /// to `panel_rows` rows, `half` half of one (16 columns) for more, up to `rows`.
 typedef void (*ck_widened_tile)(int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc,
-                                int load, const float *bias, int columns);
+                                int load, const float *bias, int columns, int ahead);
 struct ck_widened_kernels {
     int rows, panel_rows;
     ck_widened_tile panel, half;
@@ -338,18 +366,78 @@ struct ck_widened_kernels {
 static const struct ck_widened_kernels widened_fma512 = {CK_MR, CK_MR, tile_bf16_fma512, NULL};
 static const struct ck_widened_kernels widened_avx2 = {CK_A2_MR, 2, panel_bf16_avx2, tile_bf16_avx2};
 
-/// c = a Wᵀ with one of those sets. A group of panels by a chunk of rows is finished over all of k before the next
-/// (as for AVX-512 BF16); a tile's rows of a are widened once per k block and serve every panel of the group. Few
-/// rows (decoding) take one panel at a time, so each is read once, front to back.
+/// The calling thread's scratch of at least `count` floats (64-byte aligned), kept for its next product and freed when
+/// the thread ends; NULL when memory is short.
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_key_make(void) { pthread_key_create(&scratch_key, free); }
+
+static float *thread_scratch(size_t count) {
+    pthread_once(&scratch_once, scratch_key_make);
+    size_t *block = pthread_getspecific(scratch_key);
+    if (block && block[0] >= count) return (float *)(block + 8);
+    free(block);
+    pthread_setspecific(scratch_key, NULL);
+    block = aligned_alloc(64, 64 + (count * sizeof(float) + 63) / 64 * 64);
+    if (!block) return NULL;
+    block[0] = count;
+    pthread_setspecific(scratch_key, block);
+    return (float *)(block + 8);
+}
+
+/// c = a Wᵀ for few rows (decoding steps and the prompt chunks beside them): every row of a is widened once, tile by
+/// tile of `kernels->rows` rows, each tile as k blocks of CK_WIDE_KC pairs in widen_rows_avx2's layout; then each
+/// panel is streamed from memory once, front to back over the whole of k with the accumulators in registers, by the
+/// first tile (the stream prefetched CK_STREAM_AHEAD bytes ahead, so that the arithmetic overlaps it), and read from
+/// L2 by the others. The sums are those of the blocked path, in the same order.
+static void gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, float *aw, int m, int n, int k,
+                                  const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc,
+                                  int accumulate, const float *bias, int panel_begin, int panel_end) {
+    int pairs = (k + 1) / 2;
+    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
+    size_t row_floats = (size_t)(pairs + CK_WIDE_KC - 1) / CK_WIDE_KC * 2 * CK_WIDE_KC;
+    for (int i = 0; i < m; i += kernels->rows) {
+        int rows = min_int(kernels->rows, m - i);
+        for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
+            widen_rows_avx2(rows, kb, min_int(CK_WIDE_KC, pairs - kb), a + i * lda, lda,
+                            aw + i * row_floats + (size_t)kb * rows * 2);
+        }
+    }
+    for (int panel = panel_begin; panel < panel_end; panel++) {
+        for (int i = 0; i < m; i += kernels->rows) {
+            int rows = min_int(kernels->rows, m - i);
+            int width = rows <= kernels->panel_rows ? CK_PANEL : 16;
+            ck_widened_tile tile = rows <= kernels->panel_rows ? kernels->panel : kernels->half;
+            for (int part = 0; part * width < CK_PANEL; part++) {
+                int column = panel * CK_PANEL + width * part;
+                if (column >= n) break;
+                tile(rows, pairs, aw + i * row_floats, packed + panel * panel_size + 2 * width * part,
+                     c + i * ldc + column, ldc, accumulate, bias ? bias + column : NULL, min_int(width, n - column),
+                     CK_STREAM_AHEAD);
+            }
+        }
+    }
+}
+
+/// c = a Wᵀ with one of those sets. Few rows take gemm_bf16_widened_few. Otherwise a group of panels by a chunk of
+/// rows is finished over all of k before the next (as for AVX-512 BF16); a tile's rows of a are widened once per k
+/// block and serve every panel of the group.
 static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, int n, int k, const uint16_t *a,
                               ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
                               const float *bias, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
+    if (m <= CK_FEW_ROWS) {
+        float *wide = thread_scratch((size_t)m * ((pairs + CK_WIDE_KC - 1) / CK_WIDE_KC) * 2 * CK_WIDE_KC);
+        if (wide) {
+            gemm_bf16_widened_few(kernels, wide, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin,
+                                  panel_end);
+            return;
+        }
+    }
     float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
-    int group_size = m <= kernels->rows ? 1 : CK_PANEL_GROUP;
-    for (int group = panel_begin; group < panel_end; group += group_size) {
-        int group_end = min_int(group + group_size, panel_end);
+    for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
+        int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
         for (int chunk = 0; chunk < m; chunk += CK_MC) {
             int chunk_end = min_int(chunk + CK_MC, m);
             for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
@@ -366,7 +454,7 @@ static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, i
                             if (column >= n) break;
                             tile(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 2 * width * part,
                                  c + i * ldc + column, ldc, load, bias && kb == 0 ? bias + column : NULL,
-                                 min_int(width, n - column));
+                                 min_int(width, n - column), CK_PREFETCH);
                         }
                     }
                 }

@@ -51,6 +51,7 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (1, 33, 7), (3, 64, 130), (12, 32, 64), (13, 95, 257), (29, 70, 600), (40, 200, 1031),
         (1, 70, 1100), (2, 45, 520),  // decoding's whole-panel kernels over several k blocks, a partial panel
+        (24, 70, 389), (17, 33, 1100),  // the few-row path's tiles over several k blocks, odd k, partial panels
         (197, 45, 520),  // more rows than one chunk
     ]
 
@@ -69,6 +70,23 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
             for i in expected.indices { expected[i] += bias[i % shape.n] }
             let error = relativeError(actual, expected)
             #expect(error < 1e-5, "\(shape) kernels \(set): \(error)")
+        }
+    }
+
+    /// A row's bf16 product has the same bits whichever path computes it: alone or among a decoding step's few rows
+    /// (each panel streamed once over the whole of k) or among a prompt's many (blocked over k), with a bias or not.
+    @Test(arguments: runnableKernelSets)
+    func bf16RowsHaveTheSameBitsAloneAndAmongFewOrManyRows(set: Int32) {
+        let k = 1031, n = 70, rows = 40
+        let x = randomValues(rows * k, seed: 61)
+        let weight = OwnedBytes.tensor(name: "w", shape: [n, k], values: randomValues(n * k, seed: 62), as: .f32)
+        let layer = Linear(
+            weight: weight, bias: randomValues(n, seed: 63),
+            backend: CPUBackend(precision: .bf16, threads: 2, kernels: KernelSet(rawValue: set)))
+        let many = layer(x, rows: rows)
+        for m in [1, 8, 13, 24] {
+            let few = layer(Array(x[0..<(m * k)]), rows: m)
+            #expect(few == Array(many[0..<(m * n)]), "kernels \(set): \(m) rows against \(rows)")
         }
     }
 
