@@ -124,11 +124,12 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
 // MARK: AVX-512 without BF16: widened in registers, 512-bit FMA
 
 // Pairs of k per block for the kernels that widen panels in registers (here and AVX2): the best of 32 to 256
-// measured on both (a 12-row tile's activations in 6 KiB).
+// measured on both (a 12-row tile's activations in 6 KiB). A tile's widened activations (aw) are its rows' f32 values
+// k block by k block: block b's `rows` rows of 2 * CK_WIDE_KC floats each, at aw + b * rows * 2 * CK_WIDE_KC.
 #define CK_WIDE_KC 64
 
-/// Rows [0, rows) of a whole panel's 32 columns += aw (widened activations, see widen_tile) times the panel at b,
-/// prefetching `ahead` bytes ahead in the panel.
+/// Rows [0, rows) of a whole panel's 32 columns += aw (widened activations) times the panel at b, prefetching `ahead`
+/// bytes ahead in the panel.
 CK_TARGET_AVX512 static inline __attribute__((always_inline)) void
 kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
                    const float *bias, __mmask16 m0, __mmask16 m1, const int ahead) {
@@ -206,8 +207,8 @@ CK_TARGET_AVX2 static inline __attribute__((always_inline)) void store8(float *p
     }
 }
 
-/// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (f32, row stride 2 * CK_WIDE_KC) times the half
-/// panel at b (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
+/// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (widened activations) times the half panel at b
+/// (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
 kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
                  const float *bias, __m256i m0, __m256i m1, const int full, const int ahead) {
