@@ -6,7 +6,8 @@
 #   tools/bench/kernel_pairs.sh BEFORE_BINARY AFTER_BINARY
 #
 # Environment: SHAPES (m,n,k;... [decoding rows 1-32 against a 268 MB weight, streamed from memory as in decoding]),
-# THREADS [2], KERNELS [each build's default], MODES [bf16], ROUNDS [5], DISTINCT [1], SECONDS_EACH [0.5] (seconds a measurement).
+# THREADS [2], KERNELS [each build's default], MODES [bf16], ROUNDS [5], DISTINCT [1], SECONDS_EACH [0.5]
+# (seconds a measurement).
 set -euo pipefail
 if [[ $# -ne 2 || ! -x $1 || ! -x $2 ]]; then
     echo "usage: $0 BEFORE_BINARY AFTER_BINARY" >&2
