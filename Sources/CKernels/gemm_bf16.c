@@ -128,6 +128,12 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
 // k block by k block: block b's `rows` rows of 2 * CK_WIDE_KC floats each, at aw + b * rows * 2 * CK_WIDE_KC.
 #define CK_WIDE_KC 64
 
+/// Row 0's values of pair p (even input, then odd) in a tile's widened activations; row r's are r * 2 * CK_WIDE_KC
+/// floats further.
+static inline const float *widened_pair(const float *aw, int rows, int p) {
+    return aw + (size_t)(p / CK_WIDE_KC) * rows * 2 * CK_WIDE_KC + 2 * (p % CK_WIDE_KC);
+}
+
 /// Rows [0, rows) of a whole panel's 32 columns += aw (widened activations) times the panel at b, prefetching `ahead`
 /// bytes ahead in the panel.
 CK_TARGET_AVX512 static inline __attribute__((always_inline)) void
@@ -146,28 +152,24 @@ kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b
         }
     }
     const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
-    for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
-        const float *ab = aw + (size_t)kb * rows * 2;
-        const uint16_t *bb = b + (size_t)kb * 64;
-        int count = min_int(CK_WIDE_KC, pairs - kb);
-        for (int p = 0; p < count; p++) {
-            _mm_prefetch((const char *)(bb + p * 64) + ahead, _MM_HINT_T0);
-            _mm_prefetch((const char *)(bb + p * 64) + ahead + 64, _MM_HINT_T0);
-            __m512i w0 = _mm512_loadu_si512(bb + p * 64), w1 = _mm512_loadu_si512(bb + p * 64 + 32);
-            __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
-            __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
-            __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
-            __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
-            for (int r = 0; r < rows; r++) {
-                __m512 x = _mm512_set1_ps(ab[r * 2 * CK_WIDE_KC + 2 * p]);
-                acc0[r] = _mm512_fmadd_ps(x, e0, acc0[r]);
-                acc1[r] = _mm512_fmadd_ps(x, e1, acc1[r]);
-            }
-            for (int r = 0; r < rows; r++) {
-                __m512 x = _mm512_set1_ps(ab[r * 2 * CK_WIDE_KC + 2 * p + 1]);
-                acc0[r] = _mm512_fmadd_ps(x, o0, acc0[r]);
-                acc1[r] = _mm512_fmadd_ps(x, o1, acc1[r]);
-            }
+    for (int p = 0; p < pairs; p++) {
+        const float *ap = widened_pair(aw, rows, p);
+        _mm_prefetch((const char *)(b + p * 64) + ahead, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + p * 64) + ahead + 64, _MM_HINT_T0);
+        __m512i w0 = _mm512_loadu_si512(b + p * 64), w1 = _mm512_loadu_si512(b + p * 64 + 32);
+        __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
+        __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
+        __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(w0, high));
+        __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(w1, high));
+        for (int r = 0; r < rows; r++) {
+            __m512 x = _mm512_set1_ps(ap[r * 2 * CK_WIDE_KC]);
+            acc0[r] = _mm512_fmadd_ps(x, e0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(x, e1, acc1[r]);
+        }
+        for (int r = 0; r < rows; r++) {
+            __m512 x = _mm512_set1_ps(ap[r * 2 * CK_WIDE_KC + 1]);
+            acc0[r] = _mm512_fmadd_ps(x, o0, acc0[r]);
+            acc1[r] = _mm512_fmadd_ps(x, o1, acc1[r]);
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -225,33 +227,29 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
         }
     }
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
-    for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
-        const float *ab = aw + (size_t)kb * rows * 2;
-        const uint16_t *bb = b + (size_t)kb * 64;
-        int count = min_int(CK_WIDE_KC, pairs - kb);
-        for (int p = 0; p < count; p++) {
-            _mm_prefetch((const char *)(bb + p * 64) + ahead, _MM_HINT_T0);
-            __m256i w0 = _mm256_loadu_si256((const __m256i *)(bb + p * 64));
-            __m256i w1 = _mm256_loadu_si256((const __m256i *)(bb + p * 64 + 16));
-            // The even input's weights are the low halves of each lane, the odd input's the high halves.
-            __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
-            __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
-            for (int r = 0; r < rows; r++) {
-                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p);
-                acc0[r] = _mm256_fmadd_ps(x, e0, acc0[r]);
-                acc1[r] = _mm256_fmadd_ps(x, e1, acc1[r]);
-            }
-            // Loaded again rather than kept (the empty asm stops the compiler reusing the first load): 12
-            // accumulators, two weight vectors, a broadcast and the mask fill the 16 registers, and a load beats a
-            // spill and reload.
-            __asm__ volatile("" ::: "memory");
-            __m256 o0 = _mm256_and_ps(_mm256_loadu_ps((const float *)(bb + p * 64)), _mm256_castsi256_ps(high));
-            __m256 o1 = _mm256_and_ps(_mm256_loadu_ps((const float *)(bb + p * 64 + 16)), _mm256_castsi256_ps(high));
-            for (int r = 0; r < rows; r++) {
-                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p + 1);
-                acc0[r] = _mm256_fmadd_ps(x, o0, acc0[r]);
-                acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
-            }
+    for (int p = 0; p < pairs; p++) {
+        const float *ap = widened_pair(aw, rows, p);
+        _mm_prefetch((const char *)(b + p * 64) + ahead, _MM_HINT_T0);
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + p * 64));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 16));
+        // The even input's weights are the low halves of each lane, the odd input's the high halves.
+        __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16));
+        __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(ap + r * 2 * CK_WIDE_KC);
+            acc0[r] = _mm256_fmadd_ps(x, e0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(x, e1, acc1[r]);
+        }
+        // Loaded again rather than kept (the empty asm stops the compiler reusing the first load): 12
+        // accumulators, two weight vectors, a broadcast and the mask fill the 16 registers, and a load beats a
+        // spill and reload.
+        __asm__ volatile("" ::: "memory");
+        __m256 o0 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64)), _mm256_castsi256_ps(high));
+        __m256 o1 = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16)), _mm256_castsi256_ps(high));
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(ap + r * 2 * CK_WIDE_KC + 1);
+            acc0[r] = _mm256_fmadd_ps(x, o0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -272,29 +270,25 @@ kernel_bf16_avx2_panel(const int rows, int pairs, const float *aw, const uint16_
         }
     }
     const __m256 high = _mm256_castsi256_ps(_mm256_set1_epi32((int)0xffff0000u));
-    for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
-        const float *ab = aw + (size_t)kb * rows * 2;
-        const uint16_t *bb = b + (size_t)kb * 64;
-        int count = min_int(CK_WIDE_KC, pairs - kb);
-        for (int p = 0; p < count; p++) {
-            _mm_prefetch((const char *)(bb + p * 64) + ahead, _MM_HINT_T0);
-            _mm_prefetch((const char *)(bb + p * 64) + ahead + 64, _MM_HINT_T0);
-            __m256 e[4];
-            for (int v = 0; v < 4; v++) {
-                __m256i w = _mm256_loadu_si256((const __m256i *)(bb + p * 64 + 16 * v));
-                e[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-            }
-            for (int r = 0; r < rows; r++) {
-                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p);
-                for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
-            }
-            for (int v = 0; v < 4; v++) {
-                e[v] = _mm256_and_ps(_mm256_loadu_ps((const float *)(bb + p * 64 + 16 * v)), high);
-            }
-            for (int r = 0; r < rows; r++) {
-                __m256 x = _mm256_broadcast_ss(ab + r * 2 * CK_WIDE_KC + 2 * p + 1);
-                for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
-            }
+    for (int p = 0; p < pairs; p++) {
+        const float *ap = widened_pair(aw, rows, p);
+        _mm_prefetch((const char *)(b + p * 64) + ahead, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + p * 64) + ahead + 64, _MM_HINT_T0);
+        __m256 e[4];
+        for (int v = 0; v < 4; v++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 16 * v));
+            e[v] = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+        }
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(ap + r * 2 * CK_WIDE_KC);
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
+        }
+        for (int v = 0; v < 4; v++) {
+            e[v] = _mm256_and_ps(_mm256_loadu_ps((const float *)(b + p * 64 + 16 * v)), high);
+        }
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(ap + r * 2 * CK_WIDE_KC + 1);
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm256_fmadd_ps(x, e[v], acc[r][v]);
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -390,13 +384,16 @@ static float *thread_scratch(size_t count) {
 /// tile of `kernels->rows` rows, each tile as k blocks of CK_WIDE_KC pairs in widen_rows_avx2's layout; then each
 /// panel is streamed from memory once, front to back over the whole of k with the accumulators in registers, by the
 /// first tile (the stream prefetched CK_STREAM_AHEAD bytes ahead, so that the arithmetic overlaps it), and read from
-/// L2 by the others. The sums are those of the blocked path, in the same order.
-static void gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, float *aw, int m, int n, int k,
-                                  const uint16_t *a, ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc,
-                                  int accumulate, const float *bias, int panel_begin, int panel_end) {
+/// L2 by the others. The sums are those of the blocked path, in the same order. Returns 0, having done nothing, when
+/// there is no memory for the widened rows.
+static int gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, int m, int n, int k, const uint16_t *a,
+                                 ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
+                                 const float *bias, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
     size_t row_floats = (size_t)(pairs + CK_WIDE_KC - 1) / CK_WIDE_KC * 2 * CK_WIDE_KC;
+    float *aw = thread_scratch((size_t)m * row_floats);
+    if (!aw) return 0;
     for (int i = 0; i < m; i += kernels->rows) {
         int rows = min_int(kernels->rows, m - i);
         for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
@@ -418,6 +415,7 @@ static void gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, floa
             }
         }
     }
+    return 1;
 }
 
 /// c = a Wᵀ with one of those sets. Few rows take gemm_bf16_widened_few. Otherwise a group of panels by a chunk of
@@ -428,13 +426,9 @@ static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, i
                               const float *bias, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    if (m <= CK_FEW_ROWS) {
-        float *wide = thread_scratch((size_t)m * ((pairs + CK_WIDE_KC - 1) / CK_WIDE_KC) * 2 * CK_WIDE_KC);
-        if (wide) {
-            gemm_bf16_widened_few(kernels, wide, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin,
-                                  panel_end);
-            return;
-        }
+    if (m <= CK_FEW_ROWS &&
+        gemm_bf16_widened_few(kernels, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end)) {
+        return;
     }
     float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
     for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
