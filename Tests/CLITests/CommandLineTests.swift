@@ -57,13 +57,16 @@ import Testing
     }
 
     /// Removes the queues and exchanges that `doctor` declared under `prefix`.
-    static func deleteTopology(prefix: String) {
+    /// Deletes the exchanges and queues under `prefix`: each of `models`' queues and the shared ones.
+    static func deleteTopology(prefix: String, models: [String] = ["tiny"]) {
         let amqpURL = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
         guard let connection = try? AMQPConnection(url: AMQPURL(amqpURL)) else { return }
         let topology = TaskTopology(prefix: prefix, model: "tiny")
-        for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] {
-            _ = try? connection.deleteQueue(queue)
+        for model in models.map({ TaskTopology(prefix: prefix, model: $0) }) {
+            _ = try? connection.deleteQueue(model.queue)
+            _ = try? connection.deleteQueue(model.deadLetterQueue)
         }
+        _ = try? connection.deleteQueue(topology.rejectedQueue)
         _ = try? connection.deleteExchange(topology.exchange)
         _ = try? connection.deleteExchange(topology.deadLetterExchange)
     }

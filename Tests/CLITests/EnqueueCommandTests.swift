@@ -33,8 +33,9 @@ struct Sandbox {
         try ProcessResult.run(try RepositoryFiles.binary(), arguments, environment: environment)
     }
 
-    func remove() {
-        CommandLineTests.deleteTopology(prefix: prefix)
+    /// Deletes the database and the queues of `models` (the tiny preset's, and any other a test enqueued for).
+    func remove(models: [String] = ["tiny"]) {
+        CommandLineTests.deleteTopology(prefix: prefix, models: models)
         _ = try? ProcessResult.run(
             URL(fileURLWithPath: "/usr/bin/psql"),
             [CommandLineTests.serverURL, "-qc", "DROP DATABASE \(database) WITH (FORCE)"])
@@ -172,9 +173,12 @@ struct SandboxError: Error, CustomStringConvertible {
 
     @Test func settingsNoPromptCouldFitAreRefusedAtEnqueue() throws {
         let sandbox = try Sandbox.make()
-        defer { sandbox.remove() }
         let model = FileManager.default.temporaryDirectory
             .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        defer {
+            sandbox.remove(models: ["tiny", model])
+            try? FileManager.default.removeItem(atPath: model)
+        }
         #expect(try sandbox.run(["model", "init", "--preset", "tiny", "--out", model]).status == 0)
         // The tiny model has 512 positions and 4 visual tokens.
         let refused = try sandbox.run([

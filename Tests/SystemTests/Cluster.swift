@@ -41,8 +41,8 @@ final class Cluster {
 
     let deliveryLimit: Int
     let amqpURL: String
-    /// Queues a test declared beyond the cluster model's, deleted with the cluster.
-    var extraQueues: [String] = []
+    /// Models beside the cluster's that a test sent tasks to: their queues are deleted with the cluster's.
+    var otherModels: [String] = []
 
     var environment: [String: String] {
         [
@@ -217,7 +217,11 @@ final class Cluster {
         }
         if let connection = try? AMQPConnection(url: AMQPURL(amqpURL), timeout: 3) {
             let topology = TaskTopology(prefix: prefix, model: model)
-            for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] + extraQueues {
+            for other in otherModels.map({ TaskTopology(prefix: prefix, model: $0) }) {
+                _ = try? connection.deleteQueue(other.queue)
+                _ = try? connection.deleteQueue(other.deadLetterQueue)
+            }
+            for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] {
                 _ = try? connection.deleteQueue(queue)
             }
             _ = try? connection.deleteExchange(topology.exchange)

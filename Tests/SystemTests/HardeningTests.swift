@@ -188,7 +188,7 @@ import Testing
         let cluster = try Cluster()
         let other = cluster.scratch.appendingPathComponent("other").path
         try cluster.check(try cluster.run(["model", "init", "--preset", "tiny", "--seed", "4", "--out", other]))
-        cluster.extraQueues.append(TaskTopology(prefix: cluster.prefix, model: other).queue)
+        cluster.otherModels.append(other)
         // Nobody serves the other model yet: enqueue says so, naming the key the job is routed by.
         let enqueued = try cluster.run([
             "enqueue", "caption", "--dir", Cluster.images, "--job", "for-other", "--model", other,

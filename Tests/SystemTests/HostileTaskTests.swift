@@ -101,7 +101,7 @@ import Testing
         let chat = cluster.scratch.appendingPathComponent("chat").path
         try cluster.check(
             try cluster.run(["model", "init", "--preset", "tiny", "--variant", "chat", "--seed", "5", "--out", chat]))
-        cluster.extraQueues.append(TaskTopology(prefix: cluster.prefix, model: chat).queue)
+        cluster.otherModels.append(chat)
         var paths: [String] = []
         for (width, height) in [(65500, 1), (1, 65500)] {
             let path = cluster.scratch.appendingPathComponent("thin-\(width)x\(height).png").path

@@ -15,7 +15,7 @@ import Testing
         try cluster.check(try cluster.run(["model", "init", "--preset", "tiny", "--seed", "4", "--out", other]))
         let otherTopology = TaskTopology(prefix: cluster.prefix, model: other)
         let tinyTopology = TaskTopology(prefix: cluster.prefix, model: "tiny")
-        cluster.extraQueues += [otherTopology.queue, otherTopology.deadLetterQueue]
+        cluster.otherModels.append(other)
         let image = Cluster.images + "/rgb_64x64.png"
         for (job, model) in [("for-other", other), ("for-tiny", "tiny")] {
             try cluster.check(try cluster.run(["enqueue", "caption", image, "--job", job, "--model", model]))
@@ -53,8 +53,7 @@ import Testing
         let cluster = try Cluster()
         let other = cluster.scratch.appendingPathComponent("other").path
         try cluster.check(try cluster.run(["model", "init", "--preset", "tiny", "--seed", "4", "--out", other]))
-        let otherTopology = TaskTopology(prefix: cluster.prefix, model: other)
-        cluster.extraQueues += [otherTopology.queue, otherTopology.deadLetterQueue]
+        cluster.otherModels.append(other)
         // The other model's queue was declared by a deployment with another delivery limit: declaring it with this
         // worker's arguments is refused (406 PRECONDITION_FAILED).
         let enqueued = try ProcessResult.run(
