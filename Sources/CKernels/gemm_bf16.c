@@ -28,7 +28,7 @@ static inline int min_int(int a, int b) { return a < b ? a : b; }
 #if defined(__x86_64__)
 CK_TARGET_BF16 static inline __attribute__((always_inline)) void
 kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b, float *c, ptrdiff_t ldc,
-            int load, const float *bias, __mmask16 m0, __mmask16 m1) {
+            int load, const float *bias, __mmask16 m0, __mmask16 m1, const int ahead) {
     __m512 acc0[CK_MR], acc1[CK_MR];
     const int32_t *ar[CK_MR];
     // The bias starts the sums (once, with the first k block), in place of a separate pass over c.
@@ -45,8 +45,8 @@ kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const u
         }
     }
     for (int p = 0; p < pairs; p++) {
-        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH, _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + p * 64) + CK_PREFETCH + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + p * 64) + ahead, _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + p * 64) + ahead + 64, _MM_HINT_T0);
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + p * 64);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + p * 64 + 32);
         for (int r = 0; r < rows; r++) {
@@ -62,10 +62,10 @@ kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const u
 }
 
 #define CK_KERNEL_CASE(R)                                                                                        \
-    case R: kernel_bf16(R, pairs, a, lda, b, c, ldc, load, bias, m0, m1); break;
+    case R: kernel_bf16(R, pairs, a, lda, b, c, ldc, load, bias, m0, m1, ahead); break;
 
 CK_TARGET_BF16 static void tile_bf16(int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b,
-                                     float *c, ptrdiff_t ldc, int load, const float *bias, int columns) {
+                                     float *c, ptrdiff_t ldc, int load, const float *bias, int columns, int ahead) {
     __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
     __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
     switch (rows) {
@@ -81,12 +81,19 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
                                             const float *bias, int panel_begin, int panel_end) {
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    if (m <= CK_MR) {
-        // Few rows (decoding): each panel streams once over the whole of k.
+    if (m <= CK_FEW_ROWS) {
+        // Few rows (decoding steps and the prompt chunks beside them): each panel streams from memory once over the
+        // whole of k, by the first tile of rows, and the others read it from L2. Up to 8 rows the product is bound
+        // by the stream and the nearer prefetch did as well or better (on Zen 4); beyond, the far one lets the
+        // arithmetic overlap the stream.
+        int ahead = m <= 8 ? CK_PREFETCH : CK_STREAM_AHEAD;
         for (int panel = panel_begin; panel < panel_end; panel++) {
             int column = panel * CK_PANEL;
-            tile_bf16(m, pairs, a, lda, packed + panel * panel_size, c + column, ldc, accumulate,
-                      bias ? bias + column : NULL, min_int(CK_PANEL, n - column));
+            for (int i = 0; i < m; i += CK_MR) {
+                tile_bf16(min_int(CK_MR, m - i), pairs, a + i * lda, lda, packed + panel * panel_size,
+                          c + i * ldc + column, ldc, accumulate, bias ? bias + column : NULL,
+                          min_int(CK_PANEL, n - column), ahead);
+            }
         }
         return;
     }
@@ -113,7 +120,8 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
                         }
                         tile_bf16(rows, count, a + i * lda + 2 * kb, lda,
                                   packed + panel * panel_size + (size_t)kb * 64, c + i * ldc + column, ldc, load,
-                                  bias && kb == 0 ? bias + column : NULL, min_int(CK_PANEL, n - column));
+                                  bias && kb == 0 ? bias + column : NULL, min_int(CK_PANEL, n - column),
+                                  CK_PREFETCH);
                     }
                 }
             }
