@@ -110,7 +110,17 @@ rmq_start() {
         log "RabbitMQ already running"
         return
     fi
-    rabbitmq-server -detached </dev/null >>"$rmq_log" 2>&1
+    if [[ $(id -u) == 0 ]]; then
+        # As Debian's rabbitmq-server wrapper does (su to rabbitmq, not su -: the settings above pass through), but
+        # with the soft limit on open files raised to the hard one (at most 65536): su leaves it at 1024, from which
+        # the broker keeps about 830 for sockets and counts every quorum queue's files against the same sum, so
+        # a few hundred queues leave no room for connections (new ones then hang at login).
+        su rabbitmq -s /bin/sh -c 'hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=65536
+            ulimit -n $((hard < 65536 ? hard : 65536)) || true
+            cd /var/lib/rabbitmq && exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached' </dev/null >>"$rmq_log" 2>&1
+    else
+        rabbitmq-server -detached </dev/null >>"$rmq_log" 2>&1
+    fi
     # `await_startup` right after -detached fails before the node registers with epmd; wait on the pid file.
     rabbitmqctl -q wait --timeout 90 "$rmq_pidfile" </dev/null >>"$rmq_log" 2>&1
     rabbitmqctl -q await_startup --timeout 90 </dev/null >>"$rmq_log" 2>&1

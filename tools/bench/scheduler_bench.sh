@@ -58,6 +58,11 @@ run() {
     wait_for "${names%,}" "$pid" "$out/$label.log"
     kill -TERM "$pid"
     wait "$pid" || true
+    # The run's queues go with it: every quorum queue left in the broker holds file handles it counts against the
+    # connections' budget.
+    rabbitmqctl -q list_queues name </dev/null 2>/dev/null | grep -F "$label." | while read -r queue; do
+        rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true
+    done
     sql "SELECT round(extract(epoch FROM max(t.finished_at) - min(t.started_at))::numeric, 1)
          FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.name IN (${names%,})"
 }
