@@ -56,8 +56,7 @@ import Testing
         }
     }
 
-    /// Removes the queues and exchanges that `doctor` declared under `prefix`.
-    /// Deletes the exchanges and queues under `prefix`: each of `models`' queues and the shared ones.
+    /// Removes the queues and exchanges declared under `prefix`: each of `models`' queues and the shared ones.
     static func deleteTopology(prefix: String, models: [String] = ["tiny"]) {
         let amqpURL = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
         guard let connection = try? AMQPConnection(url: AMQPURL(amqpURL)) else { return }
