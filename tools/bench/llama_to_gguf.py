@@ -25,7 +25,8 @@ The step 1 half needs only the Python standard library; step 2 needs llama.cpp's
 for its converter (which imports torch and transformers). Setup used for this project (outside the repository):
 
     # llama.cpp's source at /work/llama.cpp, from the llama-cpp-python sdist on PyPI (it vendors llama.cpp):
-    pip download --no-deps --no-binary :all: llama-cpp-python -d /tmp/lcpp
+    # (--no-binary for this package only: with :all: pip also builds its build tools, cmake among them, from source)
+    pip download --no-deps --no-binary llama-cpp-python llama-cpp-python -d /tmp/lcpp
     tar -xzf /tmp/lcpp/llama_cpp_python-*.tar.gz -C /tmp/lcpp
     mkdir -p /work/llama.cpp && cp -a /tmp/lcpp/llama_cpp_python-*/vendor/llama.cpp/. /work/llama.cpp/
     rm -f /work/llama.cpp/.git          # a submodule pointer to a gitdir that the sdist does not ship
