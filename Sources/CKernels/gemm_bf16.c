@@ -17,11 +17,14 @@
 #define CK_MC 192        // rows per chunk when many rows share the panels
 #define CK_PANEL_GROUP 8 // panels whose k block stays in L2 while every row block passes over them
 #define CK_PREFETCH 1024 // bytes ahead in the panel stream
-// Rows that take the few-row path of the sets that widen panels in registers (decoding steps and prompt chunks beside
-// them): each panel streamed once over the whole of k, this many bytes ahead, which is what lets the arithmetic of 8
-// to 24 rows overlap the stream (1024 bytes left an 8-row product at 1.3-1.5x the time of reading the weights).
+// Rows that take the few-row path of every set (decoding steps and prompt chunks beside them): each panel streamed
+// once over the whole of k, this many bytes ahead, which is what lets the arithmetic of 8 to 24 rows overlap the
+// stream (1024 bytes left an 8-row product at 1.3-1.5x the time of reading the weights on the widening sets). With
+// vdpbf16ps, up to CK_BF16_STREAM_ROWS rows are bound by the stream alone and keep CK_PREFETCH (as fast or faster
+// there on Zen 4).
 #define CK_FEW_ROWS 24
 #define CK_STREAM_AHEAD 4096
+#define CK_BF16_STREAM_ROWS 8
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -83,10 +86,8 @@ CK_TARGET_BF16 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t 
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
     if (m <= CK_FEW_ROWS) {
         // Few rows (decoding steps and the prompt chunks beside them): each panel streams from memory once over the
-        // whole of k, by the first tile of rows, and the others read it from L2. Up to 8 rows the product is bound
-        // by the stream and the nearer prefetch did as well or better (on Zen 4); beyond, the far one lets the
-        // arithmetic overlap the stream.
-        int ahead = m <= 8 ? CK_PREFETCH : CK_STREAM_AHEAD;
+        // whole of k, by the first tile of rows, and the others read it from L2.
+        int ahead = m <= CK_BF16_STREAM_ROWS ? CK_PREFETCH : CK_STREAM_AHEAD;
         for (int panel = panel_begin; panel < panel_end; panel++) {
             int column = panel * CK_PANEL;
             for (int i = 0; i < m; i += CK_MR) {

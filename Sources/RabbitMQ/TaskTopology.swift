@@ -78,6 +78,19 @@ public struct TaskTopology: Sendable, Equatable {
         [("x-queue-type", .string("quorum")), ("x-delivery-limit", .int(Int64(deliveryLimit)))]
     }
 
+    /// Deletes the model's queue and dead-letter queue, with their messages: what `declare` made for this model alone.
+    public func delete(on connection: AMQPConnection) throws {
+        try connection.deleteQueue(queue)
+        try connection.deleteQueue(deadLetterQueue)
+    }
+
+    /// Deletes what every model under the prefix shares: the rejected queue and the two exchanges.
+    public func deleteShared(on connection: AMQPConnection) throws {
+        try connection.deleteQueue(rejectedQueue)
+        try connection.deleteExchange(exchange)
+        try connection.deleteExchange(deadLetterExchange)
+    }
+
     /// Declares what every model shares: the dead-letter exchange and the rejected queue.
     public func declareShared(on connection: AMQPConnection) throws {
         try connection.declareExchange(deadLetterExchange)

@@ -60,14 +60,10 @@ import Testing
     static func deleteTopology(prefix: String, models: [String] = ["tiny"]) {
         let amqpURL = ProcessInfo.processInfo.environment["INFMLLM_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/%2f"
         guard let connection = try? AMQPConnection(url: AMQPURL(amqpURL)) else { return }
-        let topology = TaskTopology(prefix: prefix, model: "tiny")
-        for model in models.map({ TaskTopology(prefix: prefix, model: $0) }) {
-            _ = try? connection.deleteQueue(model.queue)
-            _ = try? connection.deleteQueue(model.deadLetterQueue)
+        for model in models {
+            try? TaskTopology(prefix: prefix, model: model).delete(on: connection)
         }
-        _ = try? connection.deleteQueue(topology.rejectedQueue)
-        _ = try? connection.deleteExchange(topology.exchange)
-        _ = try? connection.deleteExchange(topology.deadLetterExchange)
+        try? TaskTopology(prefix: prefix, model: "tiny").deleteShared(on: connection)
     }
 
     @Test func unreachableDatabaseFailsWithAClearMessage() throws {

@@ -20,11 +20,8 @@ enum TestBroker {
         let topology = TaskTopology(
             prefix: "infmllm-test-\(UInt64.random(in: 0...UInt64.max).hex)", model: "m", deliveryLimit: deliveryLimit)
         defer {
-            for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] {
-                _ = try? connection.deleteQueue(queue)
-            }
-            _ = try? connection.deleteExchange(topology.exchange)
-            _ = try? connection.deleteExchange(topology.deadLetterExchange)
+            try? topology.delete(on: connection)
+            try? topology.deleteShared(on: connection)
         }
         try topology.declare(on: connection)
         return try body(connection, topology)

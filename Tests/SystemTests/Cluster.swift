@@ -216,16 +216,10 @@ final class Cluster {
             worker.waitUntilExit()
         }
         if let connection = try? AMQPConnection(url: AMQPURL(amqpURL), timeout: 3) {
-            let topology = TaskTopology(prefix: prefix, model: model)
-            for other in otherModels.map({ TaskTopology(prefix: prefix, model: $0) }) {
-                _ = try? connection.deleteQueue(other.queue)
-                _ = try? connection.deleteQueue(other.deadLetterQueue)
+            for each in [model] + otherModels {
+                try? TaskTopology(prefix: prefix, model: each).delete(on: connection)
             }
-            for queue in [topology.queue, topology.deadLetterQueue, topology.rejectedQueue] {
-                _ = try? connection.deleteQueue(queue)
-            }
-            _ = try? connection.deleteExchange(topology.exchange)
-            _ = try? connection.deleteExchange(topology.deadLetterExchange)
+            try? TaskTopology(prefix: prefix, model: model).deleteShared(on: connection)
         }
         _ = try? PostgresConnection(url: Self.serverURL).execute(
             "DROP DATABASE IF EXISTS \(identifier: database) WITH (FORCE)")
