@@ -12,9 +12,10 @@
 # BASE_BINARY is `infmllm` built from the commit before the scheduler (git worktree add ../base 042ca9b; swift build
 # -c release --product infmllm there). Environment: THREADS [2], BATCH [8], GROUND_TOKENS [24], GROUND_IMAGES [20],
 # SIDES [base new: the workers the ground scenario runs; the base side takes over an hour on two cores], NEW_FLAGS
-# [more flags for the new worker in the ground and mixed scenarios, --step-tokens 512 say], MIXED_SIDES [base-mixed
-# base-sorted new-mixed], OUT [a temporary folder; the 7b and slice checkpoints are written there unless MODEL_7B /
-# MODEL_SLICE name them].
+# [more flags for the new worker in the ground and mixed scenarios, --step-tokens 512 say], NEW_BINARY [the release
+# build of this tree; another build of the scheduler, to run two of them beside one static run], MIXED_SIDES
+# [base-mixed base-sorted new-mixed], OUT [a temporary folder; the 7b and slice checkpoints are written there unless
+# MODEL_7B / MODEL_SLICE name them].
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 base=$1
@@ -22,8 +23,12 @@ shift
 scenarios=${*:-ground mixed cache}
 threads=${THREADS:-2}
 batch=${BATCH:-8}
-swift build -c release --product infmllm >/dev/null
-new=$(swift build -c release --show-bin-path)/infmllm
+if [[ -n ${NEW_BINARY:-} ]]; then
+    new=$NEW_BINARY
+else
+    swift build -c release --product infmllm >/dev/null
+    new=$(swift build -c release --show-bin-path)/infmllm
+fi
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 export PGPASSWORD=infmllm
