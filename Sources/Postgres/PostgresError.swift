@@ -12,6 +12,8 @@ public enum PostgresError: ServiceError, CustomStringConvertible, Sendable {
     case unexpectedResult(sql: String, message: String)
     /// A migration file could not be read or applied.
     case migration(file: String, reason: String)
+    /// The request does not fit what the database holds (a job of that name with other settings, or cancelled).
+    case refused(reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,8 @@ public enum PostgresError: ServiceError, CustomStringConvertible, Sendable {
             "unexpected result from `\(sql.abbreviated)`: \(message)"
         case let .migration(file, reason):
             "migration \(file): \(reason)"
+        case let .refused(reason):
+            reason
         }
     }
 
@@ -39,7 +43,7 @@ public enum PostgresError: ServiceError, CustomStringConvertible, Sendable {
             guard let sqlState else { return true }  // no SQLSTATE: the connection broke mid-statement
             return sqlState.hasPrefix("08") || sqlState.hasPrefix("57") || sqlState.hasPrefix("53")
                 || sqlState == "40001" || sqlState == "40P01" || sqlState == "55P03"
-        case .unexpectedResult, .migration:
+        case .unexpectedResult, .migration, .refused:
             return false
         }
     }

@@ -81,7 +81,7 @@ extension PostgresJobStore: TaskStore {
                 UPDATE tasks t SET image_sha256 = i.sha, image_width = i.width, image_height = i.height
                 FROM jsonb_to_recordset(\(try Self.json(images.map { ["task_id": $0.taskID, "sha": $0.sha256, "width": $0.width, "height": $0.height] }))::jsonb)
                      AS i(task_id bigint, sha text, width integer, height integer)
-                WHERE t.id = i.task_id
+                WHERE t.id = i.task_id AND t.status <> 'done'
                 """)
             let reused = try connection.execute(
                 """
@@ -188,12 +188,22 @@ extension PostgresJobStore: TaskStore {
                     """)
             }
             if !done.isEmpty {
+                // The image a task was read as is the one its result came from: a result that lost to another
+                // (the task ran twice, and a URL's content changed between the reads) leaves it as it is, or
+                // --skip-done would reuse that result for the other content.
+                let marked = done.map { row in
+                    var row = row
+                    row["fresh"] = fresh.contains(row["task_id"] as! Int64)
+                    return row
+                }
                 try connection.execute(
                     """
                     UPDATE tasks t SET status = 'done', last_error = NULL, finished_at = now(),
-                        image_sha256 = coalesce(d.sha, t.image_sha256), image_width = coalesce(d.width, t.image_width),
-                        image_height = coalesce(d.height, t.image_height)
-                    FROM jsonb_to_recordset(\(try Self.json(done))::jsonb) AS d(task_id bigint, sha text, width integer, height integer)
+                        image_sha256 = CASE WHEN d.fresh THEN coalesce(d.sha, t.image_sha256) ELSE t.image_sha256 END,
+                        image_width = CASE WHEN d.fresh THEN coalesce(d.width, t.image_width) ELSE t.image_width END,
+                        image_height = CASE WHEN d.fresh THEN coalesce(d.height, t.image_height) ELSE t.image_height END
+                    FROM jsonb_to_recordset(\(try Self.json(marked))::jsonb)
+                         AS d(task_id bigint, sha text, width integer, height integer, fresh boolean)
                     WHERE t.id = d.task_id
                     """)
             }
@@ -220,13 +230,18 @@ extension PostgresJobStore: TaskStore {
         return String(decoding: try JSONSerialization.data(withJSONObject: cleaned), as: UTF8.self)
     }
 
-    /// Failed tasks of `job` back to queued, to be published again (`enqueued_at` becomes now, so the
-    /// reconciler's grace period counts from the retry); returns them in id order.
+    /// Failed tasks of `job` back to queued, to be published again, as new tasks: no error, no attempts counted
+    /// against the limits that fail a task the model started on too often, and `enqueued_at` now, so that the
+    /// reconciler's grace period counts from the retry. Returns them in id order; none when the job was cancelled
+    /// (its tasks are never published).
     public func requeueFailed(job: Int64) throws -> [TaskMessage.Task] {
         try connection.execute(
             """
-            UPDATE tasks SET status = 'queued', last_error = NULL, published_at = NULL, enqueued_at = now()
-            WHERE job_id = \(job) AND status = 'failed' RETURNING id, image_uri
+            UPDATE tasks t SET status = 'queued', last_error = NULL, attempts = 0, published_at = NULL,
+                   enqueued_at = now()
+            FROM jobs j
+            WHERE t.job_id = \(job) AND t.status = 'failed' AND j.id = t.job_id AND j.cancelled_at IS NULL
+            RETURNING t.id, t.image_uri
             """
         ).map {
             TaskMessage.Task(taskID: Int64(try $0.int("id")), jobID: job, imageURI: try $0.string("image_uri"))

@@ -24,8 +24,9 @@ public struct JobSummary: Sendable, Codable, Equatable {
     public var counts: [String: Int]
 
     public var total: Int { counts.values.reduce(0, +) }
-    /// Whether every task has ended (done, failed or cancelled).
-    public var isFinished: Bool { total > 0 && (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0 }
+    /// Whether every task has ended (done, failed or cancelled): true for a job that has no task, such as one whose
+    /// every image `enqueue --skip-done` left out.
+    public var isFinished: Bool { (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0 }
 
     enum CodingKeys: String, CodingKey {
         case id, name, taskKind = "task_kind", model, createdAt = "created_at", cancelled, counts
@@ -42,13 +43,21 @@ public struct PostgresJobStore {
 
     /// The job called `name`, created with these settings if it does not exist.
     /// - Returns: its id, and whether this call created it.
-    /// - Throws: when a job of that name exists with another task kind or model.
+    /// - Throws: `PostgresError.refused` when the name reads as a number (commands would take it for a job id), or
+    ///   a job of that name exists with another task kind, model, prompt template or decoding parameters (its
+    ///   tasks run with its own: new ones would silently not get the ones asked for), or was cancelled (its tasks
+    ///   would never be published).
     /// - Parameter reuseResults: reuse earlier results for the same image content (`--skip-done`); turned on for
     ///   an existing job when asked, never off.
     public func openJob(
         name: String, kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String,
         reuseResults: Bool = false
     ) throws -> (id: Int64, created: Bool) {
+        guard Int64(name) == nil else {
+            throw PostgresError.refused(
+                reason: "a job name that reads as a number (\"\(name)\") would be taken for a job id; "
+                    + "use a name with a letter in it")
+        }
         if let row = try connection.execute(
             """
             INSERT INTO jobs (name, task_kind, model, prompt_template, generation, reuse_results)
@@ -58,16 +67,33 @@ public struct PostgresJobStore {
         ).first {
             return (Int64(try row.int("id")), true)
         }
-        guard let row = try connection.execute("SELECT id, task_kind, model FROM jobs WHERE name = \(name)").first
+        guard
+            let row = try connection.execute(
+                """
+                SELECT id, task_kind, model, prompt_template IS NOT DISTINCT FROM \(promptTemplate) AS same_template,
+                       generation = \(generationJSON)::jsonb AS same_generation, generation::text AS generation,
+                       cancelled_at IS NOT NULL AS cancelled
+                FROM jobs WHERE name = \(name)
+                """
+            ).first
         else {
             throw PostgresError.unexpectedResult(sql: "jobs", message: "job \(name) vanished while being opened")
         }
         let existingKind = try row.string("task_kind"), existingModel = try row.string("model")
+        let refuse = { (reason: String) in PostgresError.refused(reason: "job \"\(name)\" \(reason)") }
         guard existingKind == kind.rawValue, existingModel == model else {
-            throw PostgresError.unexpectedResult(
-                sql: "jobs",
-                message: "job \"\(name)\" already exists for \(existingKind) with model \(existingModel); "
-                    + "use another --job name")
+            throw refuse("already exists for \(existingKind) with model \(existingModel); use another --job name")
+        }
+        guard try row.bool("same_template") else {
+            throw refuse("already exists with another prompt template; use the same --prompt or another --job name")
+        }
+        guard try row.bool("same_generation") else {
+            throw refuse(
+                "already exists with other decoding settings (\(try row.string("generation"))), which its tasks run "
+                    + "with; give the same flags or use another --job name")
+        }
+        guard !(try row.bool("cancelled")) else {
+            throw refuse("was cancelled: tasks added to it would never run; use another --job name")
         }
         if reuseResults {
             try connection.execute("UPDATE jobs SET reuse_results = true WHERE id = \(Int64(try row.int("id")))")
@@ -96,14 +122,19 @@ public struct PostgresJobStore {
         return added
     }
 
-    /// The tasks among `tasks` (image and text) with no result yet in any job for `model` with `prompt`.
-    public func withoutResults(_ tasks: [NewTask], model: String, promptTemplate: String?) throws -> [NewTask] {
+    /// The tasks among `tasks` (image and text) with no result yet in any job of the same kind for `model`, with
+    /// the same prompt template and decoding parameters (`generationJSON`, compared as JSON): a caption with other
+    /// settings, or a VQA answer to a question now asked in a chat job, is not this task's result.
+    public func withoutResults(
+        _ tasks: [NewTask], kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String
+    ) throws -> [NewTask] {
         guard !tasks.isEmpty else { return [] }
         let done = try connection.execute(
             """
             SELECT DISTINCT t.image_uri, t.input_text
             FROM tasks t JOIN results r ON r.task_id = t.id JOIN jobs j ON j.id = t.job_id
-            WHERE j.model = \(model) AND j.prompt_template IS NOT DISTINCT FROM \(promptTemplate)
+            WHERE j.model = \(model) AND j.task_kind = \(kind.rawValue)
+              AND j.prompt_template IS NOT DISTINCT FROM \(promptTemplate) AND j.generation = \(generationJSON)::jsonb
               AND t.image_uri = ANY(\(PostgresArray(tasks.map(\.imageURI)))::text[])
             """
         ).map { NewTask(imageURI: try $0.string("image_uri"), inputText: try $0.string("input_text")) }

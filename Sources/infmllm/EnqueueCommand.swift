@@ -56,7 +56,7 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "Sampling seed.") var seed: UInt64?
     @Flag(
         help: ArgumentHelp(
-            "Skip images that already have a result from this model, prompt and decoding settings.",
+            "Skip images that already have a result from this model, task, prompt and decoding settings.",
             discussion:
                 "Images with a result under the same URI are left out here; the workers reuse any result for the same image content (SHA-256) and input from the same weights, wherever it came from."
         ))
@@ -145,7 +145,10 @@ struct EnqueueCommand: ParsableCommand {
         let opened = try store.openJob(
             name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation,
             reuseResults: skipDone)
-        let wanted = skipDone ? try store.withoutResults(tasks, model: model, promptTemplate: prompt) : tasks
+        let wanted =
+            skipDone
+            ? try store.withoutResults(
+                tasks, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation) : tasks
         // Commit a chunk, then publish the job's tasks without a message, claimed so that another run on the same
         // job (or a worker's reconciler) never sends them too. A failure strands at most one chunk, which the next
         // run on the job or a worker's reconciler publishes; tasks an earlier run left unpublished go out here too.

@@ -30,7 +30,6 @@ struct JobServices {
             + "(`infmllm worker --model DIR` whose folder is named \(key), or with --model-name \(key))"
     }
 
-    /// Publishes `tasks` of the job to its model's queue with confirms, marking them published.
     /// Publishes the job's queued tasks without a message, claimed so that no other publisher sends them too.
     func publishUnpublished(outbox: TaskOutbox) throws -> Int {
         try outbox.publishUnpublished(store: store, grace: 0, job: job.id)
@@ -48,6 +47,11 @@ struct RetryCommand: ParsableCommand {
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let resolved = try JobServices(job, options: services)
+        guard !resolved.job.cancelled else {
+            throw ValidationError(
+                "job \(resolved.job.name) was cancelled, and its tasks are never run again: enqueue the failed ones "
+                    + "into a new job (`infmllm export \(resolved.job.name) --format jsonl` lists them)")
+        }
         let outbox = try services.outbox(environment, role: "retry")
         let tasks = try resolved.store.requeueFailed(job: resolved.job.id)
         _ = try resolved.publishUnpublished(outbox: outbox)

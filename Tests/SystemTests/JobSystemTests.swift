@@ -68,7 +68,7 @@ import Testing
         try cluster.check(
             try cluster.run([
                 "enqueue", "vqa", directory.appendingPathComponent("missing.jpg").path, "--question", "Where?", "--job",
-                "bad", "--model", "tiny",
+                "bad", "--model", "tiny", "--max-new-tokens", "4",
             ]))
         try cluster.startWorker(["--max-image-pixels", "1000000"])
         let counts = try cluster.waitUntilFinished(job: "bad")
@@ -230,12 +230,32 @@ import Testing
         #expect(jsonl.output.split(separator: "\n").count == 2)
         let csv = try cluster.run(["export", "g", "--format", "csv"])
         #expect(csv.output.hasPrefix("task_id,image,width,height,input,status"))
+        // --skip-done leaves out what has a result from the same settings: a job with nothing to do, which has
+        // ended. Other decoding settings are another result, and a job is added to with its own settings only.
+        let ground = ["enqueue", "ground", "--dir", directory.path, "--expression", "the square", "--model", "tiny"]
+        let same = try cluster.run(ground + ["--job", "g-again", "--max-new-tokens", "6", "--skip-done", "--json"])
+        #expect(same.output.contains("\"added\":0") && same.output.contains("\"skipped_done\":2"), "\(same.output)")
+        let ended = try cluster.run(["progress", "g-again", "--json", "--timeout", "10"])
+        #expect(ended.status == 0 && ended.output.contains("\"finished\":true"), "\(ended.output)")
+        let longer = try cluster.run(ground + ["--job", "g-longer", "--max-new-tokens", "7", "--skip-done", "--json"])
+        #expect(longer.output.contains("\"added\":2"), "\(longer.output)")
+        let other = try cluster.run(ground + ["--job", "g", "--max-new-tokens", "9"])
+        #expect(other.status != 0 && other.output.contains("other decoding settings"), "\(other.output)")
         cluster.stopWorkers()
 
         try cluster.check(
             try cluster.run(["enqueue", "caption", "--dir", Cluster.images, "--job", "c", "--model", "tiny"]))
         let cancel = try cluster.run(["cancel", "c", "--json"])
         #expect(cancel.output.contains("\"cancelled\":"))
+        // A cancelled job's tasks are never published again: neither a retry nor new tasks are taken.
+        let retryCancelled = try cluster.run(["retry", "c"])
+        #expect(
+            retryCancelled.status != 0 && retryCancelled.output.contains("was cancelled"), "\(retryCancelled.output)")
+        let addToCancelled = try cluster.run([
+            "enqueue", "caption", "--dir", Cluster.images, "--job", "c", "--model", "tiny",
+        ])
+        #expect(
+            addToCancelled.status != 0 && addToCancelled.output.contains("was cancelled"), "\(addToCancelled.output)")
         try cluster.startWorker()
         let counts = try cluster.waitUntilFinished(job: "c")
         #expect(counts.keys.sorted() == ["cancelled"], "\(counts)")

@@ -1,0 +1,157 @@
+// Jobs and tasks on a real database: `enqueue --skip-done`'s lookup (an image and text count as done only by a result
+// of a job for the same model and task kind, with the same prompt template and decoding parameters), the jobs
+// `enqueue` refuses to add to, and `retry`.
+
+import Jobs
+import Postgres
+import Testing
+
+@Suite struct JobStoreTests {
+    @Test func onlyAResultWithTheSameModelKindTemplateAndSettingsCountsAsDone() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            // A finished VQA job: two images asked "What is it?" with at most 8 new tokens.
+            let settings = #"{"max_new_tokens": 8, "beams": 1}"#
+            let job = try store.openJob(
+                name: "answered", kind: .vqa, model: "tiny", promptTemplate: nil, generationJSON: settings)
+            let answered = [
+                NewTask(imageURI: "/a.jpg", inputText: "What is it?"),
+                NewTask(imageURI: "/b.jpg", inputText: "What is it?"),
+            ]
+            let added = try store.addTasks(answered, to: job.id)
+            try store.record(
+                added.map {
+                    TaskOutcome(
+                        taskID: $0.taskID, jobID: job.id,
+                        ending: .result(
+                            text: "a cat", tokens: [264, 6635], promptTokenCount: 270, boxes: [], prompt: "p",
+                            decodingJSON: settings, timingsJSON: "{}"))
+                },
+                provenance: Provenance(
+                    modelName: "tiny", weightsSHA256: String(repeating: "0", count: 64), device: "cpu bf16",
+                    worker: "w"))
+            let asked =
+                answered + [
+                    NewTask(imageURI: "/c.jpg", inputText: "What is it?"),
+                    NewTask(imageURI: "/a.jpg", inputText: "Who is it?"),
+                ]
+            // The same settings (the same JSON in another key order and spacing): the two answered are done.
+            let same = try store.withoutResults(
+                asked, kind: .vqa, model: "tiny", promptTemplate: nil,
+                generationJSON: #"{ "beams": 1, "max_new_tokens": 8 }"#)
+            #expect(same == Array(asked[2...]))
+            // A chat job asking the same question, another model, prompt template or decoding settings: none is.
+            let others: [(TaskKind, String, String?, String)] = [
+                (.chat, "tiny", nil, settings), (.vqa, "other", nil, settings),
+                (.vqa, "tiny", "Question: {question} <ImageHere>", settings),
+                (.vqa, "tiny", nil, #"{"max_new_tokens": 16, "beams": 1}"#),
+            ]
+            for (kind, model, template, generation) in others {
+                let left = try store.withoutResults(
+                    asked, kind: kind, model: model, promptTemplate: template, generationJSON: generation)
+                #expect(left == asked, "\(kind) \(model) \(template ?? "default") \(generation)")
+            }
+        }
+    }
+
+    @Test func aJobIsOpenedAgainOnlyWithItsOwnSettingsAndNeverOnceCancelled() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            let settings = #"{"max_new_tokens": 8}"#
+            let job = try store.openJob(
+                name: "photos", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: settings)
+            #expect(job.created)
+            // The same settings (as JSON) open it again.
+            let again = try store.openJob(
+                name: "photos", kind: .caption, model: "tiny", promptTemplate: nil,
+                generationJSON: #"{ "max_new_tokens" : 8 }"#)
+            #expect(again.id == job.id && !again.created)
+            let refusals: [(TaskKind, String, String?, String, String)] = [
+                (.vqa, "tiny", nil, settings, "already exists for caption with model tiny"),
+                (.caption, "other", nil, settings, "already exists for caption with model tiny"),
+                (.caption, "tiny", "Describe <ImageHere>", settings, "another prompt template"),
+                (.caption, "tiny", nil, #"{"max_new_tokens": 9}"#, "other decoding settings"),
+            ]
+            for (kind, model, template, generation, reason) in refusals {
+                let error = #expect(throws: PostgresError.self) {
+                    try store.openJob(
+                        name: "photos", kind: kind, model: model, promptTemplate: template, generationJSON: generation)
+                }
+                #expect(error.map { "\($0)" }?.contains(reason) == true, "\(String(describing: error))")
+            }
+            _ = try store.cancel(job: job.id)
+            let cancelled = #expect(throws: PostgresError.self) {
+                try store.openJob(
+                    name: "photos", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: settings)
+            }
+            #expect(cancelled.map { "\($0)" }?.contains("was cancelled") == true)
+            // A name of digits would be read as a job id by every command that takes one.
+            for name in ["42", "007"] {
+                #expect(throws: PostgresError.self) {
+                    try store.openJob(
+                        name: name, kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: settings)
+                }
+            }
+            #expect(try store.jobs().count == 1)
+        }
+    }
+
+    @Test func aRetryQueuesFailedTasksAsNewOnesUnlessTheJobWasCancelled() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            let job = try store.openJob(
+                name: "photos", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            _ = try store.addTasks((1...3).map { NewTask(imageURI: "/\($0).jpg") }, to: job.id)
+            // Task 1 failed after the model started on it four times; task 2 is done.
+            try connection.executeScript(
+                """
+                UPDATE tasks SET status = 'failed', attempts = 4, last_error = 'lease expired', finished_at = now()
+                WHERE id = 1;
+                UPDATE tasks SET status = 'done', attempts = 1, finished_at = now() WHERE id = 2;
+                """)
+            #expect(try store.requeueFailed(job: job.id).map(\.taskID) == [1])
+            let rows = try store.tasks([1, 2, 3])
+            #expect(rows[1]?.status == .queued && rows[1]?.attempts == 0)
+            #expect(rows[2]?.status == .done && rows[3]?.status == .queued)
+            let error = try connection.execute("SELECT last_error FROM tasks WHERE id = 1").first!
+            #expect(try error.text("last_error") == nil)
+            // A cancelled job's tasks are never published: a retry there would strand them as queued.
+            try connection.execute("UPDATE tasks SET status = 'failed', finished_at = now() WHERE id = 1")
+            _ = try store.cancel(job: job.id)
+            #expect(try store.requeueFailed(job: job.id).isEmpty)
+            #expect(try store.tasks([1])[1]?.status == .failed)
+        }
+    }
+
+    /// A task that ran twice (a lease expired), its URL's content changing between the reads: the first result
+    /// stays, and so does the image it was computed from, which `--skip-done` matches results by.
+    @Test func aResultThatLostToAnotherLeavesTheImageTheFirstWasComputedFrom() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            let job = try store.openJob(
+                name: "web", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let task = try store.addTasks([NewTask(imageURI: "https://example.com/a.jpg")], to: job.id)[0]
+            let provenance = Provenance(
+                modelName: "tiny", weightsSHA256: String(repeating: "0", count: 64), device: "cpu bf16", worker: "w")
+            for (text, sha, width) in [("a cat", "a", 64), ("a dog", "b", 48)] {
+                try store.record(
+                    [
+                        TaskOutcome(
+                            taskID: task.taskID, jobID: job.id,
+                            ending: .result(
+                                text: text, tokens: [1], promptTokenCount: 3, boxes: [], prompt: "p",
+                                decodingJSON: "{}", timingsJSON: "{}"),
+                            imageSHA256: String(repeating: sha, count: 64), imageWidth: width, imageHeight: width)
+                    ], provenance: provenance)
+            }
+            let row = try connection.execute(
+                """
+                SELECT r.output_text, t.image_sha256, t.image_width, t.status
+                FROM tasks t JOIN results r ON r.task_id = t.id
+                """
+            ).first!
+            #expect(try row.string("output_text") == "a cat" && row.string("status") == "done")
+            #expect(try row.string("image_sha256") == String(repeating: "a", count: 64) && row.int("image_width") == 64)
+        }
+    }
+}
