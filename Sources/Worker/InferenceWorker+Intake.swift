@@ -73,12 +73,10 @@ extension InferenceWorker {
         for (key, group) in forwards {
             let round = Int(key.prefix { $0 != " " })!, model = String(key.drop { $0 != " " }.dropFirst())
             do {
-                try withStore("sending tasks on") { store in
-                    try withPublisher("sending tasks on") {
-                        try outbox.publish(
-                            group.map { TaskMessage.Task(taskID: $0.taskID, jobID: $0.jobID, imageURI: $0.imageURI) },
-                            model: model, store: store, round: round)
-                    }
+                try withStore("sending tasks on", publishing: true) { store in
+                    try outbox.publish(
+                        group.map { TaskMessage.Task(taskID: $0.taskID, jobID: $0.jobID, imageURI: $0.imageURI) },
+                        model: model, store: store, round: round)
                 }
             } catch  where !Backoff.isTransient(error) && !stop.isRaised {
                 // The broker refuses the other model's queue for good (a declaration whose arguments differ from
@@ -133,7 +131,7 @@ extension InferenceWorker {
         let reused = Set(
             reusable.isEmpty
                 ? []
-                : try withStore("reusing results") {
+                : try withStore("reusing results", evenWhenStopping: true) {
                     try $0.reuseResults(for: reusable, weightsSHA256: provenance.weightsSHA256)
                 })
         for pending in arrived {

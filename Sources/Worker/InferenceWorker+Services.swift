@@ -7,11 +7,17 @@ import Jobs
 
 extension InferenceWorker {
     /// Runs `body` on the store, reconnecting and retrying transient failures until it works or a stop is
-    /// requested; with `evenWhenStopping`, also after a stop request (the commit of the tasks in hand).
-    func withStore<T>(_ what: String, evenWhenStopping: Bool = false, _ body: (any TaskStore) throws -> T) throws -> T {
+    /// requested; with `evenWhenStopping`, also after a stop request (the commit of the tasks in hand). With
+    /// `publishing`, `body` publishes too, and a failure may be the broker's, from which the publisher recovers on
+    /// its own (a new connection): the store is then made anew only when its connection was lost.
+    func withStore<T>(
+        _ what: String, evenWhenStopping: Bool = false, publishing: Bool = false,
+        _ body: (any TaskStore) throws -> T
+    ) throws -> T {
         let result = try backoff.retry(
             what, stop: evenWhenStopping ? StopSignal() : stop, log: warn, isTransient: Backoff.isTransient,
             reconnect: {
+                if publishing, store?.isHealthy == true { return }
                 metrics.service("postgres", reachable: false)
                 metrics.reconnected(to: "postgres")
                 store = try services.makeStore()
@@ -41,7 +47,8 @@ extension InferenceWorker {
         return result
     }
 
-    /// Retries publishing, which opens a new connection of its own after a failure.
+    /// Retries publishing, which opens a new connection of its own after a failure. Not for a body that uses the
+    /// store as well: its retries would keep the store's lost connection (`withStore(publishing:)` is for that).
     func withPublisher<T>(_ what: String, _ body: () throws -> T) throws -> T {
         try backoff.retry(what, stop: stop, log: warn, isTransient: Backoff.isTransient, reconnect: {}, body)
     }
@@ -58,13 +65,11 @@ extension InferenceWorker {
         guard now - lastReconcile >= interval, !stop.isRaised else { return }
         lastReconcile = now
         do {
-            let reconciled = try withStore("reconciling") { store in
-                try withPublisher("reconciling") {
-                    try outbox.reconcile(
-                        store: store, grace: configuration.republishAfter,
-                        undeliveredAfter: configuration.undeliveredAfter,
-                        maxAttempts: configuration.deliveryLimit + 1, holder: configuration.workerName)
-                }
+            let reconciled = try withStore("reconciling", publishing: true) { store in
+                try outbox.reconcile(
+                    store: store, grace: configuration.republishAfter,
+                    undeliveredAfter: configuration.undeliveredAfter,
+                    maxAttempts: configuration.deliveryLimit + 1, holder: configuration.workerName)
             }
             guard let reconciled else {
                 let idle = try withStore("reading the reconciler's last run") { try $0.reconcilerIdleSeconds() }

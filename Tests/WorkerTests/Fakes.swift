@@ -26,6 +26,10 @@ final class FakeBroker: @unchecked Sendable {
         var headers: [String: String] = [:]
     }
 
+    /// Publishes that fail with a transient error before the next one works (a lost broker connection, which the
+    /// publisher replaces by itself).
+    var publishFailures = 0
+
     enum Queue: Hashable {
         case model(String)
         case dead
@@ -192,6 +196,10 @@ final class FakePublisher: TaskPublisher {
     init(broker: FakeBroker) { self.broker = broker }
 
     func publish(_ messages: [TaskMessage], model: String, round: Int) throws {
+        if broker.publishFailures > 0 {
+            broker.publishFailures -= 1
+            throw FakeError(transient: true, "broker connection lost")
+        }
         for message in messages { broker.publish(message.encoded(), to: .model(ModelKey.of(model)), round: round) }
     }
 
@@ -232,7 +240,30 @@ final class FakeStore: TaskStore {
     var onStartFailure: () -> Void = {}
     private var nextID: Int64 = 0
 
-    var isHealthy: Bool { true }
+    /// The connection is lost (the database restarted): every call fails with a transient error until the worker
+    /// makes a new store (`reconnect`); as with libpq, `isHealthy` says so only once a call has failed on it. Past
+    /// 20 calls on the lost connection the fake gives up with a permanent error, so that a worker that never
+    /// reconnects fails a test instead of hanging it.
+    var connectionLost = false
+    private var callsWhileLost = 0
+    /// Stores made by the worker (`reconnect`), its first included.
+    private(set) var connections = 0
+
+    var isHealthy: Bool { !(connectionLost && callsWhileLost > 0) }
+
+    /// The worker makes a new store: a new connection.
+    func reconnect() -> FakeStore {
+        connectionLost = false
+        callsWhileLost = 0
+        connections += 1
+        return self
+    }
+
+    private func checkConnection() throws {
+        guard connectionLost else { return }
+        callsWhileLost += 1
+        throw FakeError(transient: callsWhileLost <= 20, "connection lost, and no new store made")
+    }
 
     /// Adds a job's tasks; returns them in order.
     @discardableResult
@@ -254,6 +285,7 @@ final class FakeStore: TaskStore {
     var counts: [TaskStatus: Int] { Dictionary(grouping: rows.values, by: \.status).mapValues(\.count) }
 
     private func call() throws {
+        try checkConnection()
         if transientFailures > 0 {
             transientFailures -= 1
             throw FakeError(transient: true, "connection lost")
@@ -352,7 +384,8 @@ final class FakeStore: TaskStore {
     var reconcilerIdle: Double?
 
     func withReconcilerLock<T>(holder: String, _ body: () throws -> T) throws -> T? {
-        reconcilerHeldElsewhere ? nil : try body()
+        try checkConnection()
+        return reconcilerHeldElsewhere ? nil : try body()
     }
 
     func reconcilerIdleSeconds() throws -> Double? { reconcilerIdle }

@@ -77,7 +77,8 @@ final class WorkerHarness {
         let stop = StopSignal()
         let scheduler = Scheduler(engine: InferenceEngine(model: Self.model), configuration: scheduling)
         let services = WorkerServices(
-            makeStore: { [store] in store }, queue: queue, publisher: FakePublisher(broker: broker), clock: clock)
+            makeStore: { [store] in store.reconnect() }, queue: queue, publisher: FakePublisher(broker: broker),
+            clock: clock)
         let worker = InferenceWorker(
             configuration: configuration, scheduler: scheduler, services: services, weightsFingerprint: "weights",
             stop: stop, hooks: hooks, logger: Logger(label: "test"))

@@ -220,8 +220,12 @@ import Testing
         for task in other + cancelled + mine {
             harness.broker.publish(TaskMessage(jobID: task.jobID, taskIDs: [task.taskID]).encoded(), to: .model("tiny"))
         }
+        // The broker fails the first publish: the publisher recovers by itself, and the store's connection, which
+        // did not fail, is kept.
+        harness.broker.publishFailures = 1
         harness.startWorker()
         try harness.run { harness.worker.isIdle && harness.broker.messages(in: .model("tiny")).isEmpty }
+        #expect(harness.broker.publishFailures == 0 && harness.store.connections == 1)
         #expect(harness.store.status(other[0].taskID) == .queued)
         #expect(harness.broker.messages(in: .model("other")).count == 1)
         #expect(harness.store.published.contains(other[0].taskID))
@@ -299,6 +303,21 @@ import Testing
         try harness.runToCompletion()
         #expect(harness.store.status(second[0].taskID) == .done)
         #expect(harness.store.starts.count == startsBefore, "the model did not run")
+    }
+
+    /// The database restarts while the worker idles: its next reconciler run finds the store's connection lost and
+    /// makes a new store, instead of retrying the publishing on the lost connection for as long as the worker lives.
+    @Test func aReconcilerRunAfterTheDatabaseRestartedMakesANewStore() throws {
+        let harness = WorkerHarness()
+        harness.startWorker()
+        harness.worker.reconcileIfDue()
+        #expect(harness.worker.metrics.exposition().contains("infmllm_reconciler_runs_total 1"))
+        let connections = harness.store.connections
+        harness.store.connectionLost = true
+        harness.clock.advance(120)
+        harness.worker.reconcileIfDue()
+        #expect(harness.store.connections == connections + 1, "a new store")
+        #expect(harness.worker.metrics.exposition().contains("infmllm_reconciler_runs_total 2"))
     }
 
     /// A reconciler that another worker holds without finishing a run for too long is logged and counted; one that
