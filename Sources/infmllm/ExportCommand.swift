@@ -15,7 +15,7 @@ struct ExportCommand: ParsableCommand {
             For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
             per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
             writes webdataset-style sidecars (<shard>/<key>.json); both need --output DIR. Other images are left \
-            out of those two formats, with a count.
+            out of those two formats, with a count. CSV has a line per task, or per box of a grounding result that             holds several (the column box numbers them from 0).
             """)
 
     @Argument(help: "The job's id or name.") var job: String
@@ -38,7 +38,7 @@ struct ExportCommand: ParsableCommand {
         switch format {
         case "jsonl":
             text = try rows.map { try JSONOutput.encode($0) }.joined(separator: "\n") + (rows.isEmpty ? "" : "\n")
-        case "csv": text = csv(rows)
+        case "csv": text = Self.csv(rows)
         case "coco": text = try coco(rows, kind: resolved.job.taskKind)
         default: throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl or sidecars")
         }
@@ -157,21 +157,27 @@ struct ExportCommand: ParsableCommand {
                     .utf8))
     }
 
-    private func csv(_ rows: [ExportRow]) -> String {
+    static func csv(_ rows: [ExportRow]) -> String {
         func field(_ value: String?) -> String {
             guard let value else { return "" }
             return value.contains(where: { ",\"\n\r".contains($0) })
                 ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
         }
-        var lines = ["task_id,image,width,height,input,status,error,output,model,x1,y1,x2,y2"]
+        // One line per task, or per box of a result with several (`box` numbers them from 0; empty with none).
+        var lines = ["task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2"]
         for row in rows {
-            let box = row.boxes.first.map { $0.prefix(4).map { String($0) } } ?? ["", "", "", ""]
-            lines.append(
-                ([
-                    String(row.taskID), field(row.image), row.width.map(String.init) ?? "",
-                    row.height.map(String.init) ?? "",
-                    field(row.input), row.status, field(row.error), field(row.output), field(row.model),
-                ] + box).joined(separator: ","))
+            let task = [
+                String(row.taskID), field(row.image), row.width.map(String.init) ?? "",
+                row.height.map(String.init) ?? "",
+                field(row.input), row.status, field(row.error), field(row.output), field(row.model),
+            ]
+            guard !row.boxes.isEmpty else {
+                lines.append((task + ["", "", "", "", ""]).joined(separator: ","))
+                continue
+            }
+            for (ordinal, box) in row.boxes.enumerated() {
+                lines.append((task + [String(ordinal)] + box.prefix(4).map { String($0) }).joined(separator: ","))
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -1,0 +1,35 @@
+// The CSV export: a line per task, or per box of a result with several, with fields quoted where they need it.
+
+import Foundation
+import Postgres
+import Testing
+
+@testable import infmllm
+
+@Suite struct ExportCSVTests {
+    static func row(_ id: Int, output: String?, boxes: [[Double]], status: String = "done") throws -> ExportRow {
+        let object: [String: Any] = [
+            "task_id": id, "image": "/images/\(id).jpg", "width": 640, "height": 480, "input": "the dog, left",
+            "status": status, "output": output ?? NSNull(), "model": "tiny", "boxes": boxes, "error": NSNull(),
+        ]
+        return try JSONDecoder().decode(ExportRow.self, from: JSONSerialization.data(withJSONObject: object))
+    }
+
+    @Test func everyBoxHasALineAndATaskWithoutOneHasOne() throws {
+        let rows = [
+            try Self.row(
+                1, output: "<ref>the dog</ref><box>(1,2),(3,4)</box><box>(5,6),(7,8)</box>",
+                boxes: [[10, 20, 30, 40, 0.1, 0.2, 0.3, 0.4], [50, 60, 70, 80, 0.5, 0.6, 0.7, 0.8]]),
+            try Self.row(2, output: "no box here", boxes: []),
+            try Self.row(3, output: nil, boxes: [], status: "failed"),
+        ]
+        let lines = ExportCommand.csv(rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[0] == "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2")
+        let quoted = "\"the dog, left\""
+        #expect(lines[1].hasPrefix("1,/images/1.jpg,640,480,\(quoted),done,,"))
+        #expect(lines[1].hasSuffix(",tiny,0,10.0,20.0,30.0,40.0") && lines[2].hasSuffix(",tiny,1,50.0,60.0,70.0,80.0"))
+        #expect(lines[3] == "2,/images/2.jpg,640,480,\(quoted),done,,no box here,tiny,,,,,")
+        #expect(lines[4] == "3,/images/3.jpg,640,480,\(quoted),failed,,,tiny,,,,,")
+        #expect(lines.count == 6 && lines[5].isEmpty)
+    }
+}
