@@ -133,6 +133,12 @@ public enum ImageListing {
         return absolute((base as NSString).appendingPathComponent(image))
     }
 
+    /// The lines of a URL list or a JSONL manifest, ended by LF, CRLF (a file written on Windows) or CR. (Swift
+    /// reads CRLF as one character, which splitting on LF alone would leave inside a line.)
+    public static func lines(_ text: String) -> [Substring] {
+        text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
+    }
+
     /// The folder of a file, for resolving the relative paths it lists.
     public static func folder(of file: String) -> String {
         (absolute(file) as NSString).deletingLastPathComponent
@@ -161,9 +167,7 @@ public enum ImageListing {
         }
         let base = folder(of: path)
         var images: [ListedImage] = []
-        for (number, raw) in String(decoding: data, as: UTF8.self).split(
-            separator: "\n", omittingEmptySubsequences: false
-        ).enumerated() {
+        for (number, raw) in lines(String(decoding: data, as: UTF8.self)).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.contains("\u{0}") {
@@ -269,7 +273,7 @@ public enum ImageListing {
                 take(task(image: row[imageColumn], input: textColumn.map { row[$0] } ?? sharedText), line: number + 2)
             }
         } else {
-            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for (number, line) in lines(text).enumerated() {
                 guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
                 guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
                     let image = object["image"] as? String

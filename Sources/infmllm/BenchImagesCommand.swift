@@ -51,7 +51,7 @@ struct BenchImagesCommand: ParsableCommand {
                 .map { ImageListing.absolute((directory as NSString).appendingPathComponent($0)) }
         } else if let uris, let text = FileManager.default.contents(atPath: uris) {
             let base = ImageListing.folder(of: uris)
-            files = String(decoding: text, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+            files = ImageListing.lines(String(decoding: text, as: UTF8.self)).map(String.init).filter { !$0.isEmpty }
                 .map { ImageListing.resolve($0, against: base) }
         } else {
             throw ValidationError("give --directory or a readable --uris file")

@@ -147,7 +147,7 @@ struct ManifestLine: Codable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read the manifest \(path)")
         }
-        return try String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated().compactMap {
+        return try ImageListing.lines(String(decoding: data, as: UTF8.self)).enumerated().compactMap {
             number, line in
             guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
             do {

@@ -34,6 +34,35 @@ import Testing
         #expect(report.refused.first?.reason.contains("s3") == true)
     }
 
+    /// Lists and manifests written on Windows (CRLF) or old Macs (CR) have as many lines as on Linux.
+    @Test func listsAndManifestsWithCRLFOrCRLineEndsHaveEveryLine() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infmllm-lines-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let list = folder.appendingPathComponent("urls.txt"), manifest = folder.appendingPathComponent("m.jsonl")
+        try Data(
+            "https://x.example/a.jpg\r\n# a comment\r\n\r\nhttps://x.example/b.jpg\rhttps://x.example/c.jpg\r\n".utf8
+        )
+        .write(to: list)
+        try Data(
+            (#"{"image": "/d/a.jpg", "question": "What?"}"# + "\r\n" + #"{"image": "/d/b.jpg", "question": "Who?"}"#
+                + "\r\n\r\nnot json\r\n").utf8
+        ).write(to: manifest)
+        var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+        request.urls = list.path
+        var report = ImageListing.Report()
+        let urls = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(urls.map(\.uri) == ["https://x.example/a.jpg", "https://x.example/b.jpg", "https://x.example/c.jpg"])
+        #expect(report.refused.isEmpty)
+        request = ImageListing.Request(takesText: true, textName: "question", sharedText: "")
+        request.manifest = manifest.path
+        report = ImageListing.Report()
+        let tasks = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(tasks.map(\.uri) == ["/d/a.jpg", "/d/b.jpg"] && tasks.map(\.text) == ["What?", "Who?"])
+        #expect(report.refused.map(\.line) == [4], "the bad line keeps its number")
+    }
+
     @Test func relativeImagesResolveAgainstTheirBaseAndURIsStayAsGiven() {
         let resolve = { (image: String) in ImageListing.resolve(image, against: "/data/lists") }
         #expect(resolve("a.jpg") == "/data/lists/a.jpg")
