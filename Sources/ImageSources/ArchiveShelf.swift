@@ -63,11 +63,18 @@ public final class ArchiveShelf: @unchecked Sendable {
             let data = UnsafeRawBufferPointer(rebasing: archive.file.bytes[entry.data])
             let bytes: [UInt8]
             switch entry.method {
-            case 0: bytes = Array(data)
+            case 0:
+                // Stored: the data is the member, so the limit checked above must hold for it too.
+                guard data.count == entry.uncompressedSize else {
+                    throw fail(
+                        "the stored member's sizes disagree (\(data.count) bytes stored, \(entry.uncompressedSize) "
+                            + "declared)")
+                }
+                bytes = Array(data)
             case 8: bytes = try Self.inflate(data, size: entry.uncompressedSize, uri: uri)
             default: throw fail("zip compression method \(entry.method) is not supported (stored or deflated only)")
             }
-            let crc = bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+            let crc = Self.crc32(of: bytes)
             guard crc == entry.crc32 else { throw fail("the member is damaged: its CRC-32 does not match") }
             return bytes
         }
@@ -113,8 +120,25 @@ public final class ArchiveShelf: @unchecked Sendable {
         recent.append(path)
     }
 
-    /// Raw deflate, as zip entries hold it, into exactly `size` bytes.
+    /// CRC-32 of `bytes`, in runs that zlib's 32-bit lengths hold.
+    static func crc32(of bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { buffer in
+            var crc: uLong = 0
+            for start in stride(from: 0, to: buffer.count, by: 1 << 30) {
+                let count = min(1 << 30, buffer.count - start)
+                crc = CZlib.crc32(crc, buffer.baseAddress! + start, uInt(count))
+            }
+            return UInt32(crc)
+        }
+    }
+
+    /// Raw deflate, as zip entries hold it, into exactly `size` bytes. Inflating reads only as much of `data` as
+    /// the stream takes, so a compressed size past zlib's 32-bit lengths (which a member of at most `size` bytes
+    /// never needs) is cut to them.
     static func inflate(_ data: UnsafeRawBufferPointer, size: Int, uri: String) throws -> [UInt8] {
+        guard size <= Int(UInt32.max) else {
+            throw ImageSourceError(source: uri, reason: "\(size) bytes: over the 4 GiB zlib inflates at once")
+        }
         var output = [UInt8](repeating: 0, count: size)
         var stream = z_stream()
         guard infmllm_inflate_raw_init(&stream) == Z_OK else {
@@ -123,7 +147,7 @@ public final class ArchiveShelf: @unchecked Sendable {
         defer { inflateEnd(&stream) }
         let status: Int32 = output.withUnsafeMutableBytes { out in
             stream.next_in = UnsafeMutablePointer(mutating: data.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = uInt(data.count)
+            stream.avail_in = uInt(min(data.count, Int(UInt32.max)))
             stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
             stream.avail_out = uInt(size)
             return CZlib.inflate(&stream, Z_FINISH)

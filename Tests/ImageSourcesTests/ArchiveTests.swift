@@ -117,6 +117,23 @@ import Testing
         } throws: { "\($0)".contains("damaged") }
     }
 
+    /// A stored member whose central directory declares fewer bytes than it stores (under the limit, where the
+    /// stored data is not) is refused, not read whole.
+    @Test func aStoredMemberWhoseSizesDisagreeIsRefused() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let zip = try Self.archive(root, "sizes.zip", "zip -q -r0", ["top.jpg"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: zip)))
+        let central = (0..<(bytes.count - 4)).first {
+            bytes[$0] == 0x50 && bytes[$0 + 1] == 0x4B && bytes[$0 + 2] == 1 && bytes[$0 + 3] == 2
+        }!
+        bytes.replaceSubrange((central + 24)..<(central + 28), with: [16, 0, 0, 0])  // its uncompressed size
+        try Data(bytes).write(to: URL(fileURLWithPath: zip))
+        #expect {
+            try ImageReader().bytes(of: "zip:\(zip)!/top.jpg")
+        } throws: { "\($0)".contains("sizes disagree") }
+    }
+
     @Test func listingTakesImageMembersAndCountsTheRest() throws {
         let root = try Self.tree()
         defer { try? FileManager.default.removeItem(at: root) }
