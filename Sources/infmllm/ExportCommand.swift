@@ -58,12 +58,12 @@ struct ExportCommand: ParsableCommand {
         return folder.isEmpty ? stem : folder + "/" + stem
     }
 
-    /// Whether `key` stays inside the folder it is written under: relative, without `.` or `..` components.
+    /// Whether `key` stays inside the folder it is written under: relative, without `..` or empty components. (`.`
+    /// components stay: `tar -C images -cf shard.tar .` names every member `./...`.)
     static func isSafe(key: String) -> Bool {
         !key.isEmpty && !key.hasPrefix("/")
-            && !key.split(separator: "/", omittingEmptySubsequences: false).contains {
-                $0 == ".." || $0 == "." || $0.isEmpty
-            }
+            && !key.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == ".." || $0.isEmpty }
+            && key.split(separator: "/").contains { $0 != "." }
     }
 
     /// `name` as one plain file name: characters other than letters, digits, `.`, `-` and `_` become `_`, and a
