@@ -99,7 +99,8 @@ final class HTTPFetcher: @unchecked Sendable {
         curl_easy_reset(handle)  // settings only: the connection cache stays
         let sink = Sink(limit: limit)
         let context = Unmanaged.passUnretained(sink).toOpaque()
-        let milliseconds = Int(settings.timeout * 1000)
+        // At least 1: curl reads 0 as no limit at all.
+        let milliseconds = max(1, Int((settings.timeout * 1000).rounded(.up)))
         _ = infmllm_curl_set_string(handle, CURLOPT_URL, url)
         _ = infmllm_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
         _ = infmllm_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, 1)

@@ -81,6 +81,16 @@ import Testing
         #expect(Date().timeIntervalSince(begin) < 6)
     }
 
+    /// A timeout under a millisecond is still a limit: curl reads 0 ms as none, and the slow body would take
+    /// two minutes.
+    @Test func aTimeoutUnderAMillisecondStillLimits() throws {
+        let server = try Self.server()
+        let settings = FetchSettings(timeout: 0.0004, attempts: 1, backoff: 0.1, allowPrivateAddresses: true)
+        #expect {
+            try ImageReader(fetch: settings).bytes(of: server.url("/slow/a.png"))
+        } throws: { ($0 as? ImageSourceError)?.reason.contains("no complete answer within 0.0004 s") == true }
+    }
+
     @Test func aRedirectLoopIsCutShort() throws {
         let server = try Self.server()
         #expect {
