@@ -22,6 +22,26 @@ static void on_error(j_common_ptr info) {
     longjmp(errors->escape, 1);
 }
 
+// Scans a progressive file may take: real files have about ten, and each scan passes over every block of the image,
+// so a small file of many thousands of empty scans would hold a decoder for hours (libjpeg-turbo suggests a limit
+// of this order).
+#define INFMLLM_JPEG_MAX_SCANS 500
+
+typedef struct {
+    struct jpeg_progress_mgr base;
+    error_manager *errors;
+} scan_limit;
+
+static void on_progress(j_common_ptr info) {
+    j_decompress_ptr decompress = (j_decompress_ptr)info;
+    if (info->is_decompressor && decompress->input_scan_number > INFMLLM_JPEG_MAX_SCANS) {
+        scan_limit *limit = (scan_limit *)info->progress;
+        snprintf(limit->errors->message, sizeof limit->errors->message,
+                 "more than %d progressive scans (real images have a few dozen at most)", INFMLLM_JPEG_MAX_SCANS);
+        longjmp(limit->errors->escape, 1);
+    }
+}
+
 static void on_message(j_common_ptr info, int level) {
     error_manager *errors = (error_manager *)info->err;
     // Warnings (level -1): a premature end of data is an error for us, as it is for Pillow by default.
@@ -47,6 +67,8 @@ int infmllm_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, i
         return INFMLLM_IMAGE_CORRUPT;
     }
     jpeg_create_decompress(&info);
+    scan_limit progress = {.base = {.progress_monitor = on_progress}, .errors = &errors};
+    info.progress = &progress.base;
     jpeg_mem_src(&info, data, (unsigned long)size);
     jpeg_save_markers(&info, JPEG_APP0 + 14, 0);
     jpeg_read_header(&info, TRUE);

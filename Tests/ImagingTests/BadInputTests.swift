@@ -102,6 +102,23 @@ import Testing
         }
     }
 
+    /// A progressive JPEG whose last scan is repeated thousands of times (a small file, each scan a pass over
+    /// every block) is refused after 500 scans, where decoding it whole would take far longer; 400 decode.
+    @Test func aJPEGOfThousandsOfScansIsRefused() throws {
+        let progressive = try [UInt8](
+            Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("progressive_64x48.jpg"))))
+        let lastScan = (0..<(progressive.count - 1)).last { progressive[$0] == 0xFF && progressive[$0 + 1] == 0xDA }!
+        let scan = progressive[lastScan..<(progressive.count - 2)]  // up to the end-of-image marker
+        func repeated(_ count: Int) -> [UInt8] {
+            Array(progressive[..<(progressive.count - 2)]) + Array(repeating: scan, count: count).flatMap { $0 }
+                + [0xFF, 0xD9]
+        }
+        #expect(try decoder.decode(repeated(400), source: "many.jpg").width == 64)
+        #expect { try decoder.decode(repeated(5000), source: "scans.jpg") } throws: { error in
+            "\(error)".contains("more than 500 progressive scans") && (error as? ImagingError)?.source == "scans.jpg"
+        }
+    }
+
     @Test func randomDamageNeverCrashes() {
         var generator = SplitMix64(seed: 7)
         let deadline = ContinuousClock.now + .seconds(4)
