@@ -21,17 +21,30 @@ static inline amqp_rpc_reply_t infmllm_amqp_login_plain(amqp_connection_state_t 
     return amqp_login(state, vhost, channel_max, frame_max, heartbeat, AMQP_SASL_METHOD_PLAIN, user, password);
 }
 
-// Logs in with the client property `connection_name` (what the broker's tools show for the connection) when
-// `name` is not NULL.
+// Logs in with the capability `consumer_cancel_notify` (so that the broker sends basic.cancel to a consumer whose
+// queue was deleted, instead of leaving it waiting on a queue that is gone; librabbitmq merges it with its own
+// capabilities) and, when `name` is not NULL, the client property `connection_name` (what the broker's tools show
+// for the connection).
 static inline amqp_rpc_reply_t infmllm_amqp_login_named(amqp_connection_state_t state, const char *vhost,
                                                         int channel_max, int frame_max, int heartbeat,
                                                         const char *user, const char *password, const char *name) {
-    if (name == NULL) return infmllm_amqp_login_plain(state, vhost, channel_max, frame_max, heartbeat, user, password);
-    amqp_table_entry_t entry;
-    entry.key = amqp_cstring_bytes("connection_name");
-    entry.value.kind = AMQP_FIELD_KIND_UTF8;
-    entry.value.value.bytes = amqp_cstring_bytes(name);
-    amqp_table_t properties = {1, &entry};
+    amqp_table_entry_t capability;
+    capability.key = amqp_cstring_bytes("consumer_cancel_notify");
+    capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability.value.value.boolean = 1;
+    amqp_table_entry_t entries[2];
+    entries[0].key = amqp_cstring_bytes("capabilities");
+    entries[0].value.kind = AMQP_FIELD_KIND_TABLE;
+    entries[0].value.value.table.num_entries = 1;
+    entries[0].value.value.table.entries = &capability;
+    int count = 1;
+    if (name != NULL) {
+        entries[1].key = amqp_cstring_bytes("connection_name");
+        entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
+        entries[1].value.value.bytes = amqp_cstring_bytes(name);
+        count = 2;
+    }
+    amqp_table_t properties = {count, entries};
     return amqp_login_with_properties(state, vhost, channel_max, frame_max, heartbeat, &properties,
                                       AMQP_SASL_METHOD_PLAIN, user, password);
 }

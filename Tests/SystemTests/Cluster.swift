@@ -131,6 +131,18 @@ final class Cluster {
         throw ClusterError(message: "no queue \(queue) in rabbitmqctl's list:\n\(result.output)")
     }
 
+    /// Consumers of `queue`, as the broker counts them; nil while there is no such queue.
+    func queueConsumers(_ queue: String) throws -> Int? {
+        let result = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/sbin/rabbitmqctl"),
+            ["-q", "list_queues", "name", "consumers", "--no-table-headers"])
+        for line in result.output.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.count == 2, fields[0] == queue { return Int(fields[1]) }
+        }
+        return nil
+    }
+
     /// Waits until `condition` holds, looking every `interval` seconds; fails after `timeout` seconds.
     func wait(for what: String, timeout: Double = 60, every interval: Double = 0.05, _ condition: () throws -> Bool)
         throws

@@ -184,6 +184,27 @@ import Testing
         cluster.stopWorkers()
     }
 
+    /// The model's queue is deleted under a running worker (an operator's `rabbitmqctl delete_queue`, an upgrade):
+    /// the broker cancels the worker's consumer, and the worker declares its queue again and serves new tasks,
+    /// where it used to wait on the deleted queue for good.
+    @Test func aWorkerWhoseQueueIsDeletedServesItAgain() throws {
+        let cluster = try Cluster()
+        let queue = TaskTopology(prefix: cluster.prefix, model: "tiny").queue
+        try cluster.startWorker()
+        try cluster.wait(for: "the worker to consume") { try cluster.queueConsumers(queue) == 1 }
+        try cluster.check(
+            try ProcessResult.run(URL(fileURLWithPath: "/usr/sbin/rabbitmqctl"), ["-q", "delete_queue", queue]))
+        try cluster.wait(for: "the worker to declare its queue again and consume it") {
+            try cluster.queueConsumers(queue) == 1
+        }
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", Cluster.images + "/rgb_64x64.png", "--job", "after", "--model", "tiny",
+            ]))
+        #expect(try cluster.waitUntilFinished(job: "after") == ["done": 1], "\(cluster.workerLogs())")
+        cluster.stopWorkers()
+    }
+
     @Test func aJobForAnotherModelWaitsForThatModelsWorkers() throws {
         let cluster = try Cluster()
         let other = cluster.scratch.appendingPathComponent("other").path
