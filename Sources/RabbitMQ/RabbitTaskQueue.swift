@@ -55,14 +55,21 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     /// been read for a quarter of the interval, keeping what arrives for `next`, so the broker never takes the
     /// worker's messages back just because it was busy.
     private func startKeepAlive() {
-        let interval = Double(heartbeat) / 4
         Thread.detachNewThread { [weak self] in
             while true {
+                guard let interval = self?.keepAliveInterval else { return }
                 Thread.sleep(forTimeInterval: interval)
                 guard let self else { return }
                 self.keepAlive(idle: interval)
             }
         }
+    }
+
+    /// A quarter of the heartbeat agreed with the broker, which is `heartbeat` or the broker's own when that is
+    /// shorter.
+    private var keepAliveInterval: Double {
+        let agreed = lock.withLock { consumer?.heartbeat ?? 0 }
+        return Double(agreed > 0 ? min(agreed, heartbeat) : heartbeat) / 4
     }
 
     private func keepAlive(idle: Double) {
