@@ -6,9 +6,10 @@ import Imaging
 import Jobs
 
 public enum BoxParser {
-    /// Every box in `text`, in order. Groups of four numbers count only when nothing but brackets, commas and
-    /// spaces separates them and every value lies in 0...1; anything else is ignored rather than guessed at,
-    /// so an output with no box gives an empty list (never a made-up (0,0,0,0)).
+    /// Every box in `text`, in order. Groups of four numbers count only when each two are separated by one comma
+    /// and nothing else but brackets and spaces, and every value lies in 0...1 (a number after a minus sign is
+    /// negative); anything else is ignored rather than guessed at, so an output with no box gives an empty list
+    /// (never a made-up (0,0,0,0)), and a number before a box (`1. [x1, y1, x2, y2]`) is not taken into it.
     public static func boxes(in text: String, width: Int, height: Int) -> [GroundingBox] {
         boxes(in: text, frame: ImageFrame(width: width, height: height))
     }
@@ -23,7 +24,8 @@ public enum BoxParser {
         while index + 3 < numbers.count {
             let group = numbers[index..<(index + 4)]
             let joined = zip(group.dropLast(), group.dropFirst()).allSatisfy { pair in
-                text[pair.0.range.upperBound..<pair.1.range.lowerBound].allSatisfy { " ,()[]\t".contains($0) }
+                let gap = text[pair.0.range.upperBound..<pair.1.range.lowerBound]
+                return gap.allSatisfy { " ,()[]\t".contains($0) } && gap.filter { $0 == "," }.count == 1
             }
             let values = group.map(\.value)
             guard joined, values.allSatisfy({ (0...1).contains($0) }) else {
@@ -52,7 +54,7 @@ public enum BoxParser {
         return (extent > 0 ? pixel / Double(extent) : 0, pixel)
     }
 
-    /// Unsigned decimal numbers (`12`, `0.5`, `.5`, `1.`) and where they are.
+    /// Decimal numbers (`12`, `0.5`, `.5`, `1.`, negative after `-`) and where they are.
     static func scanNumbers(_ text: String) -> [(value: Double, range: Range<String.Index>)] {
         var found: [(Double, Range<String.Index>)] = []
         var index = text.startIndex
@@ -75,7 +77,8 @@ public enum BoxParser {
             if let value = Double(
                 text[index..<end].hasSuffix(".") ? String(text[index..<end]) + "0" : String(text[index..<end]))
             {
-                found.append((value, index..<end))
+                let negative = index > text.startIndex && text[text.index(before: index)] == "-"
+                found.append((negative ? -value : value, index..<end))
             }
             index = end
         }

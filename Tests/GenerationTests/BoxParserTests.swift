@@ -8,6 +8,8 @@ import Testing
     @Test(arguments: [
         "(0.12,0.34),(0.56,0.78)", "[0.12, 0.34, 0.56, 0.78]", "<box>(0.12,0.34),(0.56,0.78)</box>",
         "the dog is at [0.12,0.34,0.56,0.78].", "(0.56,0.78),(0.12,0.34)",
+        // A number before the box (a list's numbering) is not taken into it.
+        "1. [0.12, 0.34, 0.56, 0.78]", "1 (0.12,0.34),(0.56,0.78)",
     ])
     func oneBoxInAnyForm(_ text: String) {
         let boxes = BoxParser.boxes(in: text, width: 200, height: 100)
@@ -48,7 +50,7 @@ import Testing
 
     @Test(arguments: [
         "", "I cannot find it.", "0.1, 0.2, 0.3", "[12, 34, 56, 78]", "(0.1,0.2) and later (0.3,0.4)", "1000 dogs",
-        "[0.1,0.2,0.3,1.5]",
+        "[0.1,0.2,0.3,1.5]", "[-0.05, 0.2, 0.3, 0.4]", "(0.1 0.2) (0.3 0.4)",
     ])
     func noBoxIsFoundWhereThereIsNone(_ text: String) {
         #expect(BoxParser.boxes(in: text, width: 100, height: 100).isEmpty)
