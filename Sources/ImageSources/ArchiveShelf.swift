@@ -19,15 +19,32 @@ public final class ArchiveShelf: @unchecked Sendable {
 
     private struct Shelved {
         let index: Index
-        let size: Int
-        let modified: timespec
+        let file: FileIdentity
+    }
+
+    /// What tells one version of a file from another: its device and inode (a file replaced by rename is another),
+    /// its size, and the times its contents and its inode last changed (a copy that keeps the old modification
+    /// time, `rsync -a`, still changes the latter).
+    private struct FileIdentity: Equatable {
+        let device: UInt64, inode: UInt64, size: Int
+        let modified: Int64, modifiedNanoseconds: Int, changed: Int64, changedNanoseconds: Int
+
+        init(_ status: stat) {
+            device = UInt64(status.st_dev)
+            inode = UInt64(status.st_ino)
+            size = Int(status.st_size)
+            modified = Int64(status.st_mtim.tv_sec)
+            modifiedNanoseconds = Int(status.st_mtim.tv_nsec)
+            changed = Int64(status.st_ctim.tv_sec)
+            changedNanoseconds = Int(status.st_ctim.tv_nsec)
+        }
     }
 
     // Invariant: `shelved` and `recent` are only read and written while holding `lock`.
     private let lock = NSLock()
     private var shelved: [String: Shelved] = [:]
-    /// Paths from least to most recently used; past `capacity`, the least recent is let go (unmapped once no
-    /// reader holds it).
+    /// Keys (the kind and the path) from least to most recently used; past `capacity`, the least recent is let go
+    /// (unmapped once no reader holds it).
     private var recent: [String] = []
     public let capacity: Int
 
@@ -35,18 +52,20 @@ public final class ArchiveShelf: @unchecked Sendable {
         self.capacity = max(1, capacity)
     }
 
-    /// The regular members of the archive at `path`, in archive order, and why listing stopped early, if it did.
+    /// The regular members of the archive at `path` (a zip file when its name ends in .zip, a tar file otherwise),
+    /// in archive order, and why listing stopped early, if it did.
     public func members(of path: String) throws -> (names: [String], problem: String?) {
-        switch try index(path) {
+        switch try index(path, zip: path.lowercased().hasSuffix(".zip")) {
         case let .tar(_, index): return (index.names, index.problem)
         case let .zip(archive): return (archive.names.filter { !$0.hasSuffix("/") }, nil)
         }
     }
 
-    /// The bytes of `member`, at most `limit` of them.
-    public func read(member: String, of path: String, uri: String, limit: Int) throws -> [UInt8] {
+    /// The bytes of `member` of the zip file (`zip`) or tar file at `path`, at most `limit` of them. The kind is the
+    /// URI's, not `path`'s name: `path` is where links led, whose name need not end in .zip.
+    public func read(member: String, of path: String, zip: Bool, uri: String, limit: Int) throws -> [UInt8] {
         func fail(_ reason: String) -> ImageSourceError { ImageSourceError(source: uri, reason: reason) }
-        switch try index(path, uri: uri) {
+        switch try index(path, zip: zip, uri: uri) {
         case let .tar(file, index):
             guard let range = index.members[member] else {
                 throw fail(
@@ -80,44 +99,39 @@ public final class ArchiveShelf: @unchecked Sendable {
         }
     }
 
-    private func index(_ path: String, uri: String? = nil) throws -> Index {
+    private func index(_ path: String, zip: Bool, uri: String? = nil) throws -> Index {
         var status = stat()
         guard stat(path, &status) == 0 else {
             throw ImageSourceError(
                 source: uri ?? path, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        let size = Int(status.st_size), modified = status.st_mtim
+        let identity = FileIdentity(status)
+        let key = (zip ? "zip:" : "tar:") + path
         let cached: Index? = lock.withLock {
-            guard let found = shelved[path], found.size == size, found.modified.tv_sec == modified.tv_sec,
-                found.modified.tv_nsec == modified.tv_nsec
-            else { return nil }
-            touch(path)
+            guard let found = shelved[key], found.file == identity else { return nil }
+            touch(key)
             return found.index
         }
         if let cached { return cached }
         let index: Index
         do {
             let file = try MappedFile(path: path)
-            if path.lowercased().hasSuffix(".zip") {
-                index = .zip(try ZipArchive(file: file))
-            } else {
-                index = .tar(file, TarIndex(bytes: file.bytes))
-            }
+            index = zip ? .zip(try ZipArchive(file: file)) : .tar(file, TarIndex(bytes: file.bytes))
         } catch {
             throw ImageSourceError(source: uri ?? path, reason: "\(error)")
         }
         lock.withLock {
-            shelved[path] = Shelved(index: index, size: size, modified: modified)
-            touch(path)
+            shelved[key] = Shelved(index: index, file: identity)
+            touch(key)
             while recent.count > capacity { shelved[recent.removeFirst()] = nil }
         }
         return index
     }
 
-    /// Marks `path` most recently used (under the lock).
-    private func touch(_ path: String) {
-        if let at = recent.lastIndex(of: path) { recent.remove(at: at) }
-        recent.append(path)
+    /// Marks `key` most recently used (under the lock).
+    private func touch(_ key: String) {
+        if let at = recent.lastIndex(of: key) { recent.remove(at: at) }
+        recent.append(key)
     }
 
     /// CRC-32 of `bytes`, in runs that zlib's 32-bit lengths hold.

@@ -32,9 +32,12 @@ public final class ImageReader: Sendable {
             return try files.read(path, uri: uri, limit: maxBytes)
         case let .http(url):
             return try http.fetch(url, limit: maxBytes)
-        case let .tarMember(archive, member), let .zipMember(archive, member):
+        case let .tarMember(archive, member):
             let admitted = try files.admit(archive, uri: uri)
-            return try archives.read(member: member, of: admitted, uri: uri, limit: maxBytes)
+            return try archives.read(member: member, of: admitted, zip: false, uri: uri, limit: maxBytes)
+        case let .zipMember(archive, member):
+            let admitted = try files.admit(archive, uri: uri)
+            return try archives.read(member: member, of: admitted, zip: true, uri: uri, limit: maxBytes)
         }
     }
 

@@ -134,6 +134,43 @@ import Testing
         } throws: { "\($0)".contains("sizes disagree") }
     }
 
+    /// A zip URI whose archive is a link to a file without the .zip name (a content-addressed store) is read as a
+    /// zip: the kind is the URI's, not the name where the link leads.
+    @Test func aZipReachedThroughALinkIsReadAsAZip() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let zip = try Self.archive(root, "ab12cd.blob", "zip -q -r", ["top.jpg"])
+        let link = root.appendingPathComponent("batch.zip").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: zip)
+        let bytes = try ImageReader().bytes(of: "zip:\(link)!/top.jpg")
+        #expect(Data(bytes) == FileManager.default.contents(atPath: root.path + "/tree/top.jpg"))
+    }
+
+    /// An archive replaced by another of the same size and modification time (a rename, `rsync -a`) is read anew,
+    /// not from the index and mapping of the one it replaced.
+    @Test func anArchiveReplacedWithTheSameSizeAndTimeIsReadAnew() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let first = try Self.archive(root, "shard.tar", "tar -cf", ["nested/a.png"])
+        let image = root.appendingPathComponent("tree/nested/a.png")
+        var changed = [UInt8](try Data(contentsOf: image))
+        changed[changed.count - 20] ^= 0xFF  // same size, other bytes
+        try Data(changed).write(to: image)
+        let second = try Self.archive(root, "next.tar", "tar -cf", ["nested/a.png"])
+        let reader = ImageReader()
+        let before = try reader.bytes(of: "tar:\(first)!/nested/a.png")
+        // The same modification time to the nanosecond, as `rsync -a` keeps it.
+        let touched = try ProcessResult.run(URL(fileURLWithPath: "/usr/bin/touch"), ["-r", first, second])
+        #expect(touched.status == 0, "\(touched.output)")
+        var old = stat(), new = stat()
+        #expect(stat(first, &old) == 0 && stat(second, &new) == 0)
+        #expect(old.st_size == new.st_size && old.st_mtim.tv_sec == new.st_mtim.tv_sec)
+        #expect(old.st_mtim.tv_nsec == new.st_mtim.tv_nsec)
+        #expect(rename(second, first) == 0)
+        let after = try reader.bytes(of: "tar:\(first)!/nested/a.png")
+        #expect(after == changed && before != changed)
+    }
+
     @Test func listingTakesImageMembersAndCountsTheRest() throws {
         let root = try Self.tree()
         defer { try? FileManager.default.removeItem(at: root) }
