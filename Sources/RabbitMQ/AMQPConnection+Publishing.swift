@@ -56,6 +56,8 @@ extension AMQPConnection {
             }
         }
         guard status == AMQP_STATUS_OK.rawValue else {
+            // A dead socket: closing politely would wait out the timeout twice for a peer that is gone.
+            if Self.brokenStatuses.contains(status) { markBroken() }
             throw AMQPError.library(
                 operation: "basic.publish to \(message.exchange)", message: Self.message(for: status))
         }
@@ -75,6 +77,7 @@ extension AMQPConnection {
             let status = amqp_simple_wait_frame_noblock(connectionState, &frame, &wait)
             if status == AMQP_STATUS_TIMEOUT.rawValue { continue }
             guard status == AMQP_STATUS_OK.rawValue else {
+                if Self.brokenStatuses.contains(status) { markBroken() }
                 throw AMQPError.library(operation: "waiting for publisher confirms", message: Self.message(for: status))
             }
             guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { continue }
