@@ -34,13 +34,14 @@ public enum LoRAMerge {
                 throw TensorError.badTensor(
                     file: source, tensor: prefix, reason: "a LoRA pair needs lora_A, lora_B and the base weight")
             }
-            let rank = a.shape[0]
-            guard a.shape.count == 2, b.shape.count == 2, b.shape[1] == rank, base.shape == [b.shape[0], a.shape[1]]
+            guard a.shape.count == 2, b.shape.count == 2, a.shape[0] > 0, b.shape[1] == a.shape[0],
+                base.shape == [b.shape[0], a.shape[1]]
             else {
                 throw TensorError.badTensor(
                     file: source, tensor: prefix,
                     reason: "LoRA shapes A \(a.shape), B \(b.shape) do not fit \(base.shape)")
             }
+            let rank = a.shape[0]
             var weight = base.floats()
             let aValues = a.floats(), bValues = b.floats()
             let scale = (alpha ?? Float(rank)) / Float(rank)

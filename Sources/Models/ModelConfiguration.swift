@@ -140,8 +140,11 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         let text = try decoder.decode(TextConfiguration.self, from: textData)
         var vision = evaViTG
         if let override = object["infmllm_vision"] {
+            guard let settings = override as? [String: Any] else {
+                throw ModelError.badConfiguration(file: file, reason: "infmllm_vision is not an object of settings")
+            }
             vision = try decoder.decode(
-                VisionConfiguration.self, from: JSONSerialization.data(withJSONObject: override))
+                VisionConfiguration.self, from: JSONSerialization.data(withJSONObject: settings))
         } else if let width = object["mm_hidden_size"] as? Int {
             vision.hiddenSize = width
         }
@@ -184,6 +187,12 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         try require(
             text.resolvedKVHeadCount > 0 && text.headCount % text.resolvedKVHeadCount == 0,
             "num_key_value_heads \(text.resolvedKVHeadCount) does not divide num_attention_heads \(text.headCount)")
+        try require(
+            vision.layerCount >= 0 && text.layerCount >= 0 && vision.hiddenSize > 0 && text.hiddenSize > 0
+                && vision.intermediateSize > 0 && text.intermediateSize > 0 && text.vocabularySize > 0
+                && text.maxPositionEmbeddings > 0,
+            "layer counts must not be negative, and sizes (hidden, intermediate, vocabulary, positions) must be positive"
+        )
         try require(imageMean.map { $0.count == 3 } ?? true, "image_mean needs 3 values")
         try require(imageStd.map { $0.count == 3 && !$0.contains(0) } ?? true, "image_std needs 3 non-zero values")
     }

@@ -27,6 +27,14 @@ public enum PickledCheckpoint {
             }
             return entry.data
         }
+        // torch.save writes the byte order of the machine that saved (since 2.1); the tensors are read as they lie.
+        if let order = archive.entries[prefix + "byteorder"] {
+            let text = String(decoding: file.bytes[try stored(prefix + "byteorder", order)], as: UTF8.self)
+            guard text.trimmingCharacters(in: .whitespacesAndNewlines) == "little" else {
+                throw TensorError.badHeader(
+                    file: path, reason: "saved on a \(text.prefix(16))-endian machine; this reads little-endian only")
+            }
+        }
         var machine = Unpickler(bytes: file.bytes, range: try stored(pickle.key, pickle.value), path: path)
         let root = try machine.run()
         guard case let .dict(items) = root else {
@@ -43,8 +51,10 @@ public enum PickledCheckpoint {
                     file: path, tensor: name, reason: "storage \(storage.key) is not in the archive")
             }
             let range = try stored(prefix + "data/" + storage.key, entry)
-            let count = shape.reduce(1, *)
-            guard offset >= 0, (offset + count) * storage.dtype.size <= range.count else {
+            let elements = range.count / storage.dtype.size
+            guard let count = WeightTensor.elementCount(of: shape, size: storage.dtype.size), offset >= 0,
+                offset <= elements, count <= elements - offset
+            else {
                 throw TensorError.badTensor(file: path, tensor: name, reason: "its elements run past its storage")
             }
             let base = file.bytes.baseAddress! + range.lowerBound + offset * storage.dtype.size
@@ -268,9 +278,12 @@ struct Unpickler {
                 guard case let .int(stride) = value else { throw fail("a tensor stride is not an integer") }
                 return stride
             }
+            guard WeightTensor.elementCount(of: shape) != nil else {
+                throw fail("a tensor of sizes \(shape) is too large to address")
+            }
             var expected = [Int](repeating: 1, count: shape.count)
             for index in stride(from: shape.count - 2, through: 0, by: -1) {
-                expected[index] = expected[index + 1] * shape[index + 1]
+                expected[index] = expected[index + 1] &* shape[index + 1]  // any product, if a size is 0
             }
             guard strides == expected || shape.contains(0) else {
                 throw fail("a tensor with strides \(strides) is not contiguous; save it with .contiguous()")

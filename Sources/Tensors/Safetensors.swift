@@ -45,13 +45,15 @@ public enum Safetensors {
         else {
             throw TensorError.badTensor(file: path, tensor: name, reason: "data_offsets is not [begin, end]")
         }
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+        guard let count = WeightTensor.elementCount(of: shape, size: dtype.size) else {
+            throw TensorError.badTensor(file: path, tensor: name, reason: "shape \(shape) is too large to address")
+        }
         guard offsets[1] - offsets[0] == count * dtype.size else {
             throw TensorError.badTensor(
                 file: path, tensor: name,
                 reason: "\(offsets[1] - offsets[0]) bytes do not hold \(shape) \(dtype.rawValue) elements")
         }
-        guard dataStart + offsets[1] <= file.bytes.count else {
+        guard offsets[1] <= file.bytes.count - dataStart else {
             throw TensorError.badTensor(
                 file: path, tensor: name, reason: "its data runs past the end of the file (truncated?)")
         }

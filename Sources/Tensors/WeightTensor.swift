@@ -21,6 +21,18 @@ public struct WeightTensor: @unchecked Sendable {
 
     public var count: Int { shape.reduce(1, *) }
 
+    /// The elements of `shape`, or nil when their count (or their bytes at `size` each) overflows an Int: what a
+    /// damaged file's header may claim, checked before anything is computed from it.
+    public static func elementCount(of shape: [Int], size: Int = 1) -> Int? {
+        var count = size
+        for extent in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+            if overflow || extent < 0 { return nil }
+            count = product
+        }
+        return count / max(size, 1)
+    }
+
     /// The same elements under another shape with the same count (a view, no copy).
     public func reshaped(_ newShape: [Int]) -> WeightTensor {
         precondition(newShape.reduce(1, *) == count, "\(name): cannot view \(shape) as \(newShape)")

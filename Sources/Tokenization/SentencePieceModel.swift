@@ -76,7 +76,8 @@ public struct SentencePieceModel: Sendable {
             case (1, .lengthDelimited): piece.text = try reader.string()
             case (2, .fixed32): piece.score = try reader.float()
             case (3, .varint):
-                let raw = Int(try reader.varint())
+                // An enum: a negative value comes as ten bytes, the 64-bit two's complement.
+                let raw = Int(Int64(bitPattern: try reader.varint()))
                 guard let kind = PieceKind(rawValue: raw) else {
                     throw ProtobufReader.Failure(reason: "piece \"\(piece.text)\" has unknown type \(raw)")
                 }
@@ -93,7 +94,7 @@ public struct SentencePieceModel: Sendable {
             let (number, wireType) = try reader.nextField()
             switch (number, wireType) {
             case (3, .varint):
-                let raw = Int(try reader.varint())
+                let raw = Int(Int64(bitPattern: try reader.varint()))
                 guard let type = ModelType(rawValue: raw) else {
                     throw ProtobufReader.Failure(reason: "unknown model_type \(raw)")
                 }
