@@ -123,11 +123,13 @@ extension Array: SQLBindable where Element == Int {
 }
 
 extension String {
-    fileprivate func replacingAll(_ target: Character, with replacement: String) -> String {
+    /// Every `target` replaced, scalar by scalar: a quote followed by a combining mark is one Character in Swift,
+    /// and would not compare equal to the quote.
+    fileprivate func replacingAll(_ target: Unicode.Scalar, with replacement: String) -> String {
         var result = ""
-        result.reserveCapacity(count)
-        for character in self {
-            if character == target { result += replacement } else { result.append(character) }
+        result.reserveCapacity(utf8.count)
+        for scalar in unicodeScalars {
+            if scalar == target { result += replacement } else { result.unicodeScalars.append(scalar) }
         }
         return result
     }
@@ -141,10 +143,11 @@ public struct PostgresArray: SQLBindable {
         sqlText =
             "{"
             + values.map { value in
+                // Scalar by scalar: a quote or backslash followed by a combining mark is one Character.
                 var quoted = "\""
-                for character in value.storable {
-                    if character == "\"" || character == "\\" { quoted.append("\\") }
-                    quoted.append(character)
+                for scalar in value.storable.unicodeScalars {
+                    if scalar == "\"" || scalar == "\\" { quoted.unicodeScalars.append("\\") }
+                    quoted.unicodeScalars.append(scalar)
                 }
                 return quoted + "\""
             }.joined(separator: ",") + "}"

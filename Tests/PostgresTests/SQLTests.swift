@@ -40,6 +40,21 @@ import Testing
         #expect(PostgresArray([Int64(1), 2]).sqlText == "{1,2}")
     }
 
+    /// A quote or backslash followed by a combining mark is one Character in Swift; it is still escaped, and the
+    /// text comes back from the database as it went in.
+    @Test func quotesAndBackslashesBeforeCombiningMarksAreEscaped() throws {
+        let values = ["say \"\u{301}hi\"", "back\\\u{FE0F}slash", "\"\u{200D}"]
+        #expect(
+            PostgresArray(values).sqlText == "{\"say \\\"\u{301}hi\\\"\",\"back\\\\\u{FE0F}slash\",\"\\\"\u{200D}\"}")
+        let sql: SQL = "CREATE DATABASE \(identifier: "odd\"\u{301}name")"
+        #expect(sql.text == "CREATE DATABASE \"odd\"\"\u{301}name\"")
+        try TestDatabase.withMigrated { connection in
+            let rows = try connection.execute("SELECT unnest(\(PostgresArray(values))::text[]) AS t")
+            let back = try rows.map { try $0.string("t") }
+            #expect(back.map { Array($0.unicodeScalars) } == values.map { Array($0.unicodeScalars) })
+        }
+    }
+
     @Test func textLosesOnlyTheNULPostgreSQLCannotStore() throws {
         #expect("a\u{0}b\u{0}".storable == "ab")
         #expect("naïve 🙂".storable == "naïve 🙂")
