@@ -46,10 +46,15 @@ for n in 1 2; do
 done
 trap 'kill -TERM "${pids[@]}" 2>/dev/null || true; wait || true' EXIT
 
+# With a time limit, and the workers' logs if it runs out (a worker that could not load the model, say).
 for job in "$captions" "$answers" "$boxes"; do
-    "$infmllm" progress "$job" --interval 0.5
+    if ! "$infmllm" progress "$job" --interval 0.5 --timeout 600; then
+        echo "demo: job $job did not finish within 10 minutes; the workers' logs:" >&2
+        tail -n 20 "$work"/worker-*.log >&2
+        exit 1
+    fi
 done
-kill -TERM "${pids[@]}"
+kill -TERM "${pids[@]}" 2>/dev/null || true
 wait || true
 trap - EXIT
 

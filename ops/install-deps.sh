@@ -28,4 +28,5 @@ if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
 $sudo apt-get update -q
 # policy-rc.d on minimal images refuses to start services during install; ops/services.sh starts them instead.
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Through env: sudo would drop DEBIAN_FRONTEND set before it, and debconf could then stop to ask (tzdata).
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

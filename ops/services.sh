@@ -66,10 +66,17 @@ pg_start() {
         log "PostgreSQL $pg_version/$pg_cluster started on 127.0.0.1:$pg_port"
     fi
     pg_isready -q -h 127.0.0.1 -p "$pg_port" -t 30
-    # The role may create databases: integration tests migrate a fresh database of their own each run.
-    su postgres -c "psql -q -p $pg_port -v ON_ERROR_STOP=1 -v user=$db_user -v password=$db_password -v db=$db_name" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password')
+    # The role may create databases: integration tests migrate a fresh database of their own each run. Its name,
+    # password and database reach psql through the environment (\getenv), never a command line (any character, and
+    # nothing in `ps`); a changed INFMLLM_DB_PASSWORD changes the role's.
+    INFMLLM_USER="$db_user" INFMLLM_PASSWORD="$db_password" INFMLLM_DB="$db_name" \
+        su postgres -c "psql -q -p $pg_port -v ON_ERROR_STOP=1" <<'SQL'
+\getenv user INFMLLM_USER
+\getenv password INFMLLM_PASSWORD
+\getenv db INFMLLM_DB
+SELECT format('CREATE ROLE %I LOGIN CREATEDB', :'user')
     WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', :'user', :'password')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
     WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\gexec
 SELECT format('CREATE ROLE %I NOLOGIN', r) FROM unnest(ARRAY['infmllm_worker', 'infmllm_client', 'infmllm_reader']) r
@@ -148,6 +155,16 @@ status() {
 
 action=${1:-status}
 which=${2:-all}
+# Starting and stopping act as the services' own users (su postgres, su rabbitmq) and write under /etc and /var:
+# root's work. Another user runs this again through sudo, keeping these settings.
+if [[ $action != status && $(id -u) != 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+        exec sudo --preserve-env=INFMLLM_PG_VERSION,INFMLLM_PG_CLUSTER,INFMLLM_PG_PORT,INFMLLM_DB_USER,INFMLLM_DB_PASSWORD,INFMLLM_DB_NAME,INFMLLM_WORKER_PASSWORD,INFMLLM_CLIENT_PASSWORD,INFMLLM_READER_PASSWORD \
+            "$0" "$@"
+    fi
+    echo "ops/services.sh $action needs root (or sudo): it runs the services as their own users" >&2
+    exit 1
+fi
 case "$action:$which" in
     start:all) pg_start; rmq_start ;;
     start:postgres) pg_start ;;

@@ -14,6 +14,7 @@ require_swift
 # removes its own; names made by tests carry a random hexadecimal id after these prefixes.
 remove_leftovers() {
     local queues='^infmllm-(system|enqueue|cli-test|test)-[0-9a-f]+[.]' queue database
+    local pg_port=${INFMLLM_PG_PORT:-5432}
     # All at once inside the broker (hundreds take a second); one rabbitmqctl call a queue where that fails.
     if ! rabbitmqctl -q eval "
         Gone = [rabbit_amqqueue:delete(Q, false, false, <<\"ops/test.sh\">>)
@@ -25,8 +26,9 @@ remove_leftovers() {
         done < <(rabbitmqctl -q list_queues name </dev/null 2>/dev/null | grep -E "$queues" || true)
     fi
     while read -r database; do
-        su postgres -c "psql -q -c 'DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)'" </dev/null >/dev/null || true
-    done < <(su postgres -c "psql -Atc 'SELECT datname FROM pg_database'" </dev/null |
+        su postgres -c "psql -q -p $pg_port -c 'DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)'" </dev/null >/dev/null ||
+            true
+    done < <(su postgres -c "psql -p $pg_port -Atc 'SELECT datname FROM pg_database'" </dev/null |
         grep -E '^infmllm_(system|enqueue|cli|test)_[0-9a-f]+$' || true)
 }
 
