@@ -27,7 +27,7 @@ rabbitmqctl -q list_queues name --no-table-headers 2>/dev/null | grep "^$INFMLLM
 work=${TMPDIR:-/tmp}/infmllm-demo
 mkdir -p "$work"
 step "making a tiny random-weight model in $work/model"
-"$infmllm" model init --preset tiny --seed 1 --out "$work/model"
+"$infmllm" model init --preset tiny --seed 1 --out "$work/model" --force
 images=Tests/ImagingTests/Fixtures/images
 stamp=$(date +%Y%m%d-%H%M%S)
 

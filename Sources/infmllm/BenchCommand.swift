@@ -31,6 +31,10 @@ struct BenchTokenizerCommand: ParsableCommand {
     @Option(help: "Threads encoding in parallel, each a share of the strings.")
     var threads = 1
 
+    func validate() throws {
+        guard passes >= 1, threads >= 1 else { throw ValidationError("--passes and --threads must be ≥ 1") }
+    }
+
     func run() throws {
         let tokenizer = try SentencePieceTokenizer(contentsOf: tokenizer)
         let strings = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: corpus)))

@@ -43,6 +43,12 @@ struct BenchImagesCommand: ParsableCommand {
             valueName: "how"))
     var square = "none"
 
+    func validate() throws {
+        guard passes >= 1, threads >= 1, size >= 1 else {
+            throw ValidationError("--passes, --threads and --size must be ≥ 1")
+        }
+    }
+
     func run() throws {
         let files: [String]
         if let directory {

@@ -38,6 +38,21 @@ struct BenchKernelsCommand: ParsableCommand {
         ))
     var distinct = 1
 
+    func validate() throws {
+        guard seconds.isFinite, seconds > 0, seconds <= 3600 else {
+            throw ValidationError("--seconds must be a number of seconds > 0, at most an hour")
+        }
+        guard threads.map({ $0 >= 1 }) ?? true, distinct >= 1 else {
+            throw ValidationError("--threads and --distinct must be ≥ 1")
+        }
+        for shape in shapes.split(separator: ";") {
+            let parts = shape.split(separator: ",").compactMap { Int($0) }
+            guard parts.count == 3, parts.allSatisfy({ $0 >= 1 }), parts[0] * parts[2] <= 1 << 32,
+                parts[1] * parts[2] <= 1 << 32
+            else { throw ValidationError("a shape is m,n,k of sizes ≥ 1 (m·k and n·k at most 2^32), not \(shape)") }
+        }
+    }
+
     func run() throws {
         let threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         var sets: [KernelSet] = []

@@ -16,7 +16,7 @@ struct InferCommand: ParsableCommand {
         discussion: """
             Manifest lines are objects with "image", "task" and optionally "question", "expression", "prompt", \
             "max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "temperature", "top_p", "top_k", \
-            "seed". A line that fails (unreadable image, bad prompt) prints an error object and the rest go on.
+            "seed". A line that fails (unreadable image, bad prompt) prints an error object and the rest go on;             the exit status is then 3, as for enqueue's refused lines.
             """
     )
 
@@ -101,7 +101,7 @@ struct InferCommand: ParsableCommand {
                 }
             }
         }
-        if failed && manifest == nil { throw ExitCode.failure }
+        if failed { throw manifest == nil ? ExitCode.failure : ExitCode(3) }
     }
 
     private func report(line: ManifestLine, result: InferenceResult, compute: String) {

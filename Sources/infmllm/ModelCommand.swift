@@ -36,10 +36,31 @@ struct ModelInitCommand: ParsableCommand {
     @Option(help: "Stored element type: f32, f16 or bf16.")
     var dtype: String = "f32"
 
-    @Option(help: ArgumentHelp("The directory to write.", valueName: "dir"))
+    @Option(help: ArgumentHelp("The directory to write (new, or empty).", valueName: "dir"))
     var out: String
 
+    @Flag(
+        help:
+            "Write into a directory that is not empty, replacing its config.json, tokenizer.model and model.safetensors (a link among them is replaced, not written through)."
+    )
+    var force = false
+
+    /// The files `model init` writes.
+    static let written = ["config.json", "tokenizer.model", "model.safetensors"]
+
     func run() throws {
+        let manager = FileManager.default
+        if let contents = try? manager.contentsOfDirectory(atPath: out), !contents.isEmpty {
+            guard force else {
+                throw ValidationError(
+                    "\(out) exists and is not empty (a model's files would be replaced): give --force to replace "
+                        + "its config.json, tokenizer.model and model.safetensors")
+            }
+            // Removed first, so that a link (a `model import` directory's) goes, not the file it points to.
+            for name in Self.written where contents.contains(name) {
+                try manager.removeItem(atPath: (out as NSString).appendingPathComponent(name))
+            }
+        }
         guard let preset = ModelPreset(rawValue: preset) else {
             throw ValidationError("unknown preset \"\(preset)\": use tiny, bench, slice or 7b")
         }

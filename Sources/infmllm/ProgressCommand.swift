@@ -36,6 +36,13 @@ struct ProgressCommand: ParsableCommand {
         let consumers: Int?
     }
 
+    func validate() throws {
+        guard interval.isFinite, interval > 0 else {
+            throw ValidationError("--interval must be a number of seconds > 0")
+        }
+        guard timeout.isFinite, timeout >= 0 else { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
+    }
+
     func run() throws {
         let resolved = try JobServices(job, options: services)
         let publisher = try services.publisher(ProcessInfo.processInfo.environment, role: "progress")

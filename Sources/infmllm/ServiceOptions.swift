@@ -70,7 +70,7 @@ struct ServiceOptions: ParsableArguments {
     @Option(
         name: .customLong("republish-after"),
         help: ArgumentHelp(
-            "Seconds after which a queued task whose message the broker never confirmed is published again.",
+            "Seconds after which the workers' reconciler publishes again a queued task whose message the broker never confirmed (enqueue and retry publish their own job's at once).",
             discussion: "Env INFMLLM_REPUBLISH_AFTER; default \(Setting.republishAfter.defaultValue)",
             valueName: "seconds"))
     var republishAfter: Double?

@@ -253,8 +253,11 @@ struct WorkerCommand: ParsableCommand {
         let directory = Setting.embeddingCache.resolve(embeddingCache, environment: environment)
         guard !directory.isEmpty else { return nil }
         let sizeText = Setting.embeddingCacheSize.resolve(embeddingCacheSize, environment: environment)
-        guard let size = ComputeOptions.bytes(sizeText) else {
-            throw ValidationError("--embedding-cache-size \(sizeText): use bytes or a size like 500M or 20G")
+        // At least a megabyte: a smaller cache (20 meant as 20G) would hold nothing, and each write would evict
+        // every entry of the directory the host's workers share.
+        guard let size = ComputeOptions.bytes(sizeText), size >= 1 << 20 else {
+            throw ValidationError(
+                "--embedding-cache-size \(sizeText): use a size of at least 1M, in bytes or like 500M or 20G")
         }
         let cache = try DiskEmbeddingCache(directory: directory, maxBytes: size)
         log("visual tokens cached in \(directory) (up to \(byteCount(size)); \(byteCount(cache.bytes)) there now)")

@@ -33,6 +33,19 @@ import Testing
         #expect(try options.resolvedDeliveryLimit([:]) == 5)
     }
 
+    /// Values that would loop without pause, trap or never stop are refused when the command is parsed.
+    @Test(arguments: [
+        ["progress", "j", "--interval", "0"], ["progress", "j", "--interval", "nan"],
+        ["progress", "j", "--timeout", "-1"],
+        ["bench", "kernels", "--seconds", "nan"], ["bench", "kernels", "--seconds", "1e300"],
+        ["bench", "kernels", "--shapes", "-1,4,4"],
+        ["bench", "tokenizer", "--tokenizer", "t", "--corpus", "c", "--passes", "-1"],
+        ["bench", "images", "--directory", "d", "--passes", "0"],
+    ])
+    func valuesThatCannotWorkAreRefusedAtParsing(_ arguments: [String]) {
+        #expect(throws: (any Error).self) { _ = try InfMLLM.parseAsRoot(arguments) }
+    }
+
     @Test func everySettingIsListedInTheEnvironmentExample() throws {
         let example = try String(contentsOfFile: RepositoryFiles.path("ops/env.example"), encoding: .utf8)
         for setting in Setting.all {
