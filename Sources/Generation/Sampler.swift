@@ -15,6 +15,9 @@ enum Sampler {
     static func draw(_ logits: [Float], parameters: GenerationParameters, random: inout SplitMix64) -> Int {
         let temperature = parameters.temperature ?? 1
         var scaled = logits.map { $0 / temperature }
+        // A temperature so small that the largest logit overflows (to +inf, or every logit to -inf) leaves a
+        // distribution of NaNs: it is the greedy choice in the limit, so that is what it gives.
+        if let top = scaled.max(), !top.isFinite { return argmax(logits) }
         let order = scaled.indices.sorted { scaled[$0] > scaled[$1] || (scaled[$0] == scaled[$1] && $0 < $1) }
         if parameters.topK > 0 && parameters.topK < order.count {
             for index in order[parameters.topK...] { scaled[index] = -.infinity }

@@ -36,6 +36,9 @@ public enum TaskPrompt {
     }
 
     /// The filled-in prompt. VQA questions for the multitask model are normalised as its QuestionProcessor does.
+    /// The placeholders are the template's only: the request's text is put in as it is, never read for
+    /// placeholders itself (a question about `{expression}` stays that), and must not hold the image marker (the
+    /// prompt would be split at it, and the text after it lost).
     public static func render(template: String, task: TaskKind, variant: ModelVariant, text: String) throws
         -> String
     {
@@ -43,8 +46,14 @@ public enum TaskPrompt {
             throw ModelError.badRequest("the prompt must contain \(imageMarker) exactly once: \(template)")
         }
         let input = task == .vqa && variant == .multitask ? processedQuestion(text) : text
-        return template.replacingOccurrences(of: "{question}", with: input).replacingOccurrences(
-            of: "{expression}", with: input)
+        guard !input.contains(imageMarker) else {
+            throw ModelError.badRequest(
+                "the \(task == .ground ? "expression" : "question") contains \(imageMarker), which marks where the "
+                    + "image goes in a prompt")
+        }
+        return template.components(separatedBy: "{question}").map {
+            $0.replacingOccurrences(of: "{expression}", with: input)
+        }.joined(separator: input)
     }
 
     /// Lower-case, drop `. ! " ( ) * # : ; ~`, strip trailing spaces, keep the first 50 words.

@@ -1,7 +1,9 @@
 // Sampling is reproducible from its seed and reduces to greedy decoding at top_k = 1; parameters are checked.
 
-import Generation
+import Tensors
 import Testing
+
+@testable import Generation
 
 /// Logits that depend only on the last token, so every decoding rule can be checked by hand.
 enum TableModel {
@@ -65,6 +67,18 @@ enum TableModel {
         sampled.topK = 1
         sampled.seed = 9
         #expect(try run(sampled) == (try run(greedy)))
+    }
+
+    /// A valid temperature so small that the logits overflow once divided by it (to +inf, or all to -inf) is the
+    /// greedy choice, not whichever overflowed token comes first.
+    @Test func aVanishingTemperatureIsGreedy() throws {
+        var parameters = GenerationParameters()
+        parameters.temperature = 1e-39
+        try parameters.validate()
+        var random = SplitMix64(seed: 3)
+        for logits: [Float] in [[5, 6, 1], [-5, -4, -6], [0, 0.5, 0.25]] {
+            #expect(Sampler.draw(logits, parameters: parameters, random: &random) == 1, "\(logits)")
+        }
     }
 
     @Test func minNewTokensHoldsBackEndOfSequence() throws {
