@@ -45,6 +45,11 @@ public struct Migration: Sendable, Equatable {
             }
             migrations.append(Migration(version: version, fileName: name, sql: sql))
         }
+        // A directory without one (a wrong INFMLLM_MIGRATIONS_DIR) would make every database look current.
+        guard !migrations.isEmpty else {
+            throw PostgresError.migration(
+                file: directory, reason: "no NNNN_name.sql migrations there (is --migrations-dir right?)")
+        }
         return migrations.sorted { $0.version < $1.version }
     }
 

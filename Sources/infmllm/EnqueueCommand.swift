@@ -89,7 +89,21 @@ struct EnqueueCommand: ParsableCommand {
         let consumers: Int?
     }
 
+    /// `--model` as jobs record it: a directory that ends in `.` or `..` (`--model .` inside the model's folder) as
+    /// its absolute path, so that it routes by the folder's name as the worker serving it does; anything else as
+    /// typed.
+    static func recorded(model: String) -> String {
+        let last = (model as NSString).lastPathComponent
+        var isDirectory: ObjCBool = false
+        guard last == "." || last == "..",
+            FileManager.default.fileExists(atPath: (model as NSString).expandingTildeInPath, isDirectory: &isDirectory),
+            isDirectory.boolValue
+        else { return model }
+        return ImageListing.absolute((model as NSString).expandingTildeInPath)
+    }
+
     func run() throws {
+        let model = Self.recorded(model: self.model)
         guard let kind = TaskKind(rawValue: task) else {
             throw ValidationError("unknown task \"\(task)\": use caption, vqa, ground or chat")
         }

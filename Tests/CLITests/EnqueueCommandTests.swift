@@ -190,4 +190,23 @@ struct SandboxError: Error, CustomStringConvertible {
         ])
         #expect(accepted.status == 0, "\(accepted.output)")
     }
+
+    /// `--model DIR/.` (`--model .` inside the model's folder) routes by the folder's name, as the worker serving
+    /// that folder consumes it, not by a key made of the dot.
+    @Test func aModelDirectoryGivenAsItsDotRoutesByItsName() throws {
+        let sandbox = try Sandbox.make()
+        let model = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        defer {
+            sandbox.remove(models: [model])
+            try? FileManager.default.removeItem(atPath: model)
+        }
+        #expect(try sandbox.run(["model", "init", "--preset", "tiny", "--out", model]).status == 0)
+        let result = try sandbox.run([
+            "enqueue", "caption", Self.images + "/rgb_64x64.png", "--model", model + "/.", "--json",
+        ])
+        #expect(result.status == 0, "\(result.output)")
+        let key = (model as NSString).lastPathComponent
+        #expect(Self.json(result.output)["model_key"] as? String == key, "\(result.output)")
+    }
 }

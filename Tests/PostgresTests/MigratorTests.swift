@@ -129,6 +129,11 @@ import Testing
         #expect { try Migration.load(directory: directory) } throws: { "\($0)".contains("also used by") }
     }
 
+    @Test func aDirectoryWithoutMigrationsIsRefused() throws {
+        let directory = try temporaryDirectory(files: ["README.md": "notes"])
+        #expect { try Migration.load(directory: directory) } throws: { "\($0)".contains("no NNNN_name.sql migrations") }
+    }
+
     @Test func missingDirectoryIsNamed() {
         #expect { try Migration.load(directory: "/no/such/dir") } throws: { "\($0)".contains("/no/such/dir") }
     }
