@@ -160,7 +160,18 @@ struct ModelImportCommand: ParsableCommand {
         if manager.fileExists(atPath: out), !(try manager.contentsOfDirectory(atPath: out)).isEmpty {
             throw ValidationError("\(out) exists and is not empty")
         }
+        let existed = manager.fileExists(atPath: out)
         try manager.createDirectory(atPath: out, withIntermediateDirectories: true)
+        // What a failed import wrote goes again, so that running it once more (fixed) finds the directory as it was.
+        var finished = false
+        defer {
+            if !finished {
+                for name in (try? manager.contentsOfDirectory(atPath: out)) ?? [] {
+                    try? manager.removeItem(atPath: out + "/" + name)
+                }
+                if !existed { try? manager.removeItem(atPath: out) }
+            }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(configuration).write(to: URL(fileURLWithPath: out + "/config.json"))
@@ -181,6 +192,7 @@ struct ModelImportCommand: ParsableCommand {
             }
             throw ValidationError("\(out): the weights match no known layout (\(fits.joined(separator: "; ")))")
         }
+        finished = true
         print(
             "wrote \(out): config.json (\(configuration.variant.rawValue), \(layout) layout), links to "
                 + "\(linked.joined(separator: ", ")) and tokenizer.model")

@@ -84,6 +84,21 @@ import Testing
         #expect(again.status != 0 && again.output.contains("not empty"))
     }
 
+    /// An import whose weights fit no layout leaves nothing behind, so that the same command runs again once the
+    /// source is fixed.
+    @Test func aFailedImportLeavesNoHalfWrittenDirectory() throws {
+        let binary = try RepositoryFiles.binary()
+        let source = try Self.makeModel(variant: "multitask")
+        let header = Array(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.utf8)
+        let file = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) } + header + [0, 0, 0, 0]
+        try Data(file).write(to: URL(fileURLWithPath: source + "/model.safetensors"))
+        let out = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-import-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let failed = try ProcessResult.run(binary, ["model", "import", source, "--out", out])
+        #expect(failed.status != 0 && failed.output.contains("no known layout"), "\(failed.output)")
+        #expect(!FileManager.default.fileExists(atPath: out), "nothing left behind")
+    }
+
     @Test func theSameSeedGivesTheSameWeightsAndAnswers() throws {
         let first = try Self.makeModel(variant: "multitask"), second = try Self.makeModel(variant: "multitask")
         let a = try Data(contentsOf: URL(fileURLWithPath: first + "/model.safetensors"))
