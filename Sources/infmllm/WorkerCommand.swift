@@ -155,6 +155,15 @@ struct WorkerCommand: ParsableCommand {
             try MetricsServer(address: metricsAddress, metrics: metrics).start()
             log("metrics on http://\(metricsAddress)/metrics")
         }
+        // Settings from the environment are checked before the model loads (minutes for a 7B model), so that a typo
+        // stops the worker at once.
+        let maxImagePixels = try images.resolvedMaxImagePixels(environment)
+        let deliveryLimit = try services.resolvedDeliveryLimit(environment)
+        let republishAfter = try services.resolvedRepublishAfter(environment)
+        let allowPrivateURLs = try resolvedAllowPrivateURLs(environment)
+        let fileRoots = try localFiles(environment)
+        let amqpURLs = try AMQPURL.list(services.resolvedAMQPURL(environment))
+        let cache = try openEmbeddingCache(environment, log: log)
         let loadBegan = Date()
         let backend = try compute.backend(modelDirectory: model)
         log("loading \(model) on \(backend.summary)")
@@ -164,7 +173,6 @@ struct WorkerCommand: ParsableCommand {
         try compute.checkLoaded(backend)
         // Images being decoded live in host memory: their share comes out of the budget the model is sized from
         // (on a GPU, out of what the host has beside it).
-        let maxImagePixels = try images.resolvedMaxImagePixels(environment)
         var budget = try compute.memoryBudget(for: vlm)
         let imageMemory = WorkerConfiguration.imageMemory(
             of: backend is CUDABackend ? ComputeOptions.machineMemory() / 2 : budget, maxImagePixels: maxImagePixels)
@@ -177,25 +185,23 @@ struct WorkerCommand: ParsableCommand {
                     stepTokens,
                     prefillChunk ?? SchedulerConfiguration.defaultPrefillChunk(gpu: backend is CUDABackend)),
                 kvPositions: 0))
-        let cache = try openEmbeddingCache(environment, log: log)
         let scheduler = try engine.scheduler(
             embeddingCache: cache, visionFingerprint: cache == nil ? nil : vlm.visionFingerprint())
         metrics.modelLoaded(seconds: Date().timeIntervalSince(loadBegan))
         let topology = TaskTopology(
             prefix: services.resolvedQueuePrefix(environment), model: servedModel,
-            deliveryLimit: try services.resolvedDeliveryLimit(environment))
+            deliveryLimit: deliveryLimit)
         let configuration = WorkerConfiguration(
             modelName: servedModel, deliveryLimit: topology.deliveryLimit, prefetch: prefetch ?? 2 * batchSize,
             initialPrefetch: batchSize, workerName: name, device: ComputeOptions.deviceName(backend),
             maxImagePixels: maxImagePixels,
-            republishAfter: try services.resolvedRepublishAfter(environment), consumerTimeout: consumerTimeout,
+            republishAfter: republishAfter, consumerTimeout: consumerTimeout,
             fetch: FetchSettings(
                 timeout: fetchTimeout, attempts: fetchAttempts,
-                allowPrivateAddresses: try resolvedAllowPrivateURLs(environment)),
-            maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: try localFiles(environment),
+                allowPrivateAddresses: allowPrivateURLs),
+            maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: fileRoots,
             imageMemory: imageMemory, lease: lease, undeliveredAfter: requeueUndeliveredAfter)
         let databaseURL = services.resolvedDatabaseURL(environment)
-        let amqpURLs = try AMQPURL.list(services.resolvedAMQPURL(environment))
         let role = "worker \(configuration.workerName)"
         let workerServices = WorkerServices(
             makeStore: {

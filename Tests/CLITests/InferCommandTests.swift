@@ -99,6 +99,20 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: out), "nothing left behind")
     }
 
+    /// A worker's settings from the environment are checked before the model loads (minutes for a 7B model): a
+    /// bad one is reported at once, here before the missing model is even looked for.
+    @Test(arguments: [
+        ["INFMLLM_DELIVERY_LIMIT": "many"],
+        ["INFMLLM_EMBEDDING_CACHE": "/tmp/x", "INFMLLM_EMBEDDING_CACHE_SIZE": "20"],
+        ["INFMLLM_ALLOW_PRIVATE_URLS": "perhaps"], ["INFMLLM_MAX_IMAGE_PIXELS": "lots"],
+    ])
+    func aWorkersBadEnvironmentStopsItBeforeTheModelLoads(_ environment: [String: String]) throws {
+        let result = try ProcessResult.run(
+            try RepositoryFiles.binary(), ["worker", "--model", "/no/such/model"], environment: environment)
+        #expect(result.status != 0, "\(result.output)")
+        #expect(!result.output.contains("/no/such/model"), "the setting is named first: \(result.output)")
+    }
+
     @Test func theSameSeedGivesTheSameWeightsAndAnswers() throws {
         let first = try Self.makeModel(variant: "multitask"), second = try Self.makeModel(variant: "multitask")
         let a = try Data(contentsOf: URL(fileURLWithPath: first + "/model.safetensors"))
