@@ -62,6 +62,12 @@ public struct CPUBackend: ComputeBackend {
     /// `x` `[rows, in]` times the weight's transpose, plus `bias`, on host arrays.
     public func linear(_ x: [Float], rows: Int, weight: any PreparedMatrix, bias: [Float]?) -> [Float] {
         let n = weight.outFeatures
+        // The kernels read n bias values and k inputs a row, and write every output only when k > 0.
+        precondition(
+            bias.map { $0.count == n } ?? true, "\(weight.name): a bias of \(bias?.count ?? 0) for \(n) outputs")
+        precondition(
+            weight.inFeatures > 0 && x.count >= rows * weight.inFeatures,
+            "\(weight.name): \(x.count) inputs for \(rows) rows")
         var y: [Float]
         switch weight {
         case let packed as PackedBF16Matrix:
@@ -269,6 +275,8 @@ public struct CPUBackend: ComputeBackend {
 
     public func rotary(_ x: inout [Float], heads: Int, headSize: Int, positions: [Int], inverseFrequencies: [Float]) {
         precondition(headSize / 2 <= 512 && inverseFrequencies.count == headSize / 2, "rotary: head size \(headSize)")
+        precondition(
+            x.count >= positions.count * heads * headSize, "rotary: \(x.count) values for \(positions.count) rows")
         let positions32 = positions.map { Int32(truncatingIfNeeded: $0) }
         x.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
