@@ -45,11 +45,18 @@ struct BenchKernelsCommand: ParsableCommand {
         guard threads.map({ $0 >= 1 }) ?? true, distinct >= 1 else {
             throw ValidationError("--threads and --distinct must be ≥ 1")
         }
-        for shape in shapes.split(separator: ";") {
+        _ = try products()
+    }
+
+    /// `--shapes` as (m, n, k) triples: sizes ≥ 1, with m·k and n·k at most 2^32 (the values made for them).
+    func products() throws -> [(m: Int, n: Int, k: Int)] {
+        try shapes.split(separator: ";").map { shape in
             let parts = shape.split(separator: ",").compactMap { Int($0) }
-            guard parts.count == 3, parts.allSatisfy({ $0 >= 1 }), parts[0] * parts[2] <= 1 << 32,
-                parts[1] * parts[2] <= 1 << 32
+            guard parts.count == 3, parts.allSatisfy({ $0 >= 1 }),
+                let inputs = WeightTensor.elementCount(of: [parts[0], parts[2]]), inputs <= 1 << 32,
+                let weights = WeightTensor.elementCount(of: [parts[1], parts[2]]), weights <= 1 << 32
             else { throw ValidationError("a shape is m,n,k of sizes ≥ 1 (m·k and n·k at most 2^32), not \(shape)") }
+            return (parts[0], parts[1], parts[2])
         }
     }
 
@@ -108,10 +115,7 @@ struct BenchKernelsCommand: ParsableCommand {
         }
         for (precision, set) in runs {
             let backend = CPUBackend(precision: precision, threads: threads, kernels: set)
-            for shape in shapes.split(separator: ";") {
-                let parts = shape.split(separator: ",").compactMap { Int($0) }
-                guard parts.count == 3 else { throw ValidationError("a shape is m,n,k, not \(shape)") }
-                let (m, n, k) = (parts[0], parts[1], parts[2])
+            for (m, n, k) in try products() {
                 var random = SplitMix64(seed: 1)
                 let values = (0..<(n * k)).map { _ in Float(Int(random.next() % 2001) - 1000) / 50_000 }
                 let weight = OwnedBytes.tensor(name: "w", shape: [n, k], values: values, as: .bf16)

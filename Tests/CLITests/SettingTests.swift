@@ -38,7 +38,7 @@ import Testing
         ["progress", "j", "--interval", "0"], ["progress", "j", "--interval", "nan"],
         ["progress", "j", "--timeout", "-1"],
         ["bench", "kernels", "--seconds", "nan"], ["bench", "kernels", "--seconds", "1e300"],
-        ["bench", "kernels", "--shapes", "-1,4,4"],
+        ["bench", "kernels", "--shapes", "-1,4,4"], ["bench", "kernels", "--shapes", "9223372036854775807,2,2"],
         ["bench", "tokenizer", "--tokenizer", "t", "--corpus", "c", "--passes", "-1"],
         ["bench", "images", "--directory", "d", "--passes", "0"],
     ])
