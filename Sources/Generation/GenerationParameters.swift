@@ -18,10 +18,13 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
     public var topK: Int = 0
     /// Seed of the sampler's generator: the same seed gives the same tokens.
     public var seed: UInt64 = 0
+    /// Whose beam search rules a beam group follows (ignored with one beam).
+    public var beamRules: BeamRules = .transformers431
 
     enum CodingKeys: String, CodingKey {
         case maxNewTokens = "max_new_tokens", minNewTokens = "min_new_tokens", beamCount = "num_beams"
         case lengthPenalty = "length_penalty", temperature, topP = "top_p", topK = "top_k", seed
+        case beamRules = "beam_rules"
     }
 
     public init() {}
@@ -38,6 +41,22 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
         topP = try container.decodeIfPresent(Float.self, forKey: .topP) ?? defaults.topP
         topK = try container.decodeIfPresent(Int.self, forKey: .topK) ?? defaults.topK
         seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        beamRules = try container.decodeIfPresent(BeamRules.self, forKey: .beamRules) ?? defaults.beamRules
+    }
+
+    /// `beam_rules` is written only for beam search, where it decides tokens: greedy and sampled settings keep the
+    /// JSON they had before the key existed, so `--skip-done` still finds their results.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(maxNewTokens, forKey: .maxNewTokens)
+        try container.encode(minNewTokens, forKey: .minNewTokens)
+        try container.encode(beamCount, forKey: .beamCount)
+        try container.encode(lengthPenalty, forKey: .lengthPenalty)
+        try container.encodeIfPresent(temperature, forKey: .temperature)
+        try container.encode(topP, forKey: .topP)
+        try container.encode(topK, forKey: .topK)
+        try container.encode(seed, forKey: .seed)
+        if beamCount > 1 { try container.encode(beamRules, forKey: .beamRules) }
     }
 
     public var isSampling: Bool { temperature != nil && beamCount == 1 }
@@ -46,7 +65,8 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
     /// parameters.
     public static func overriding(
         maxNewTokens: Int? = nil, minNewTokens: Int? = nil, beams: Int? = nil, lengthPenalty: Float? = nil,
-        temperature: Float? = nil, topP: Float? = nil, topK: Int? = nil, seed: UInt64? = nil
+        temperature: Float? = nil, topP: Float? = nil, topK: Int? = nil, seed: UInt64? = nil,
+        beamRules: BeamRules? = nil
     ) throws -> GenerationParameters {
         var parameters = GenerationParameters()
         if let maxNewTokens { parameters.maxNewTokens = maxNewTokens }
@@ -57,6 +77,7 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
         if let topP { parameters.topP = topP }
         if let topK { parameters.topK = topK }
         if let seed { parameters.seed = seed }
+        if let beamRules { parameters.beamRules = beamRules }
         try parameters.validate()
         return parameters
     }
@@ -81,6 +102,13 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
         try require(topP > 0 && topP <= 1, "top_p must be in (0, 1]")
         try require(topK >= 0, "top_k must not be negative")
     }
+}
+
+/// The transformers release whose beam search a beam group reproduces token for token. The released InfMLLM
+/// checkpoints were evaluated with 4.31, the default; 5.x scores and stops differently once a beam ends with EOS.
+public enum BeamRules: String, Sendable, Codable, Hashable, CaseIterable {
+    case transformers431 = "transformers-4.31"
+    case transformers5 = "transformers-5"
 }
 
 /// A generation request that cannot run.

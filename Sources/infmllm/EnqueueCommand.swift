@@ -50,6 +50,7 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "New tokens at most.") var maxNewTokens: Int?
     @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
     @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
+    @Option(help: BeamRules.help) var beamRules: BeamRules?
     @Option(help: "Sample with this temperature.") var temperature: Float?
     @Option(help: "Nucleus sampling mass.") var topP: Float?
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
@@ -112,7 +113,7 @@ struct EnqueueCommand: ParsableCommand {
         do {
             parameters = try GenerationParameters.overriding(
                 maxNewTokens: maxNewTokens, minNewTokens: minNewTokens, beams: beams, lengthPenalty: lengthPenalty,
-                temperature: temperature, topP: topP, topK: topK, seed: seed)
+                temperature: temperature, topP: topP, topK: topK, seed: seed, beamRules: beamRules)
         } catch {
             throw ValidationError("\(error)")
         }

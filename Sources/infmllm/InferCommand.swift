@@ -16,7 +16,8 @@ struct InferCommand: ParsableCommand {
         discussion: """
             Manifest lines are objects with "image", "task" and optionally "question", "expression", "prompt", \
             "max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "temperature", "top_p", "top_k", \
-            "seed". A line that fails (unreadable image, bad prompt) prints an error object and the rest go on;             the exit status is then 3, as for enqueue's refused lines.
+            "seed", "beam_rules". A line that fails (unreadable image, bad prompt) prints an error object and the \
+            rest go on; the exit status is then 3, as for enqueue's refused lines.
             """
     )
 
@@ -30,6 +31,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "New tokens at most.") var maxNewTokens: Int?
     @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
     @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
+    @Option(help: BeamRules.help) var beamRules: BeamRules?
     @Option(help: "Sample with this temperature instead of taking the most likely token.") var temperature: Float?
     @Option(help: "Nucleus sampling mass.") var topP: Float?
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
@@ -69,7 +71,8 @@ struct InferCommand: ParsableCommand {
                 ManifestLine(
                     image: image!, task: task, question: question, expression: expression, prompt: prompt,
                     max_new_tokens: maxNewTokens, min_new_tokens: minNewTokens, num_beams: beams,
-                    length_penalty: lengthPenalty, temperature: temperature, top_p: topP, top_k: topK, seed: seed)
+                    length_penalty: lengthPenalty, temperature: temperature, top_p: topP, top_k: topK, seed: seed,
+                    beam_rules: beamRules)
             ]
         }
         // Relative image paths: against the manifest's folder, as `enqueue` reads manifests; against the working
@@ -142,6 +145,7 @@ struct ManifestLine: Codable {
     var top_p: Float?
     var top_k: Int?
     var seed: UInt64?
+    var beam_rules: BeamRules?
 
     static func read(_ path: String) throws -> [ManifestLine] {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -168,7 +172,7 @@ struct ManifestLine: Codable {
         }
         let parameters = try GenerationParameters.overriding(
             maxNewTokens: max_new_tokens, minNewTokens: min_new_tokens, beams: num_beams, lengthPenalty: length_penalty,
-            temperature: temperature, topP: top_p, topK: top_k, seed: seed)
+            temperature: temperature, topP: top_p, topK: top_k, seed: seed, beamRules: beam_rules)
         let text = (kind == .ground ? expression : question) ?? ""
         if kind != .caption && text.isEmpty && prompt == nil {
             throw ModelError.badRequest("task \(task) needs --\(kind == .ground ? "expression" : "question")")

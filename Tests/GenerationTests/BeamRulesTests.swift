@@ -1,0 +1,127 @@
+// Beam search (and greedy decoding) against transformers' own `generate` of releases 4.31 and 5.x, on the scripted
+// models of tools/reference/beam_fixtures.py, which end hypotheses with EOS at every step: the finishing, scoring,
+// early stopping and length-limit rules of each release, token for token.
+
+import Foundation
+import Tensors
+import Testing
+
+@testable import Generation
+
+struct BeamCases: Decodable {
+    struct Case: Decodable {
+        let seed: UInt64
+        let vocab: Int
+        let spread: Double
+        let eos_bias: Double
+        let settings: [String: Double]
+        let ids: [Int]
+    }
+
+    let transformers: String
+    let bos: Int
+    let eos: Int
+    let cases: [Case]
+
+    static func load(_ file: String) throws -> BeamCases {
+        let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures").appendingPathComponent(file)
+        return try JSONDecoder().decode(BeamCases.self, from: Data(contentsOf: url))
+    }
+}
+
+/// The scripted model of one case: the logit of `token` after `step` generated tokens, the last of them `previous`.
+struct ScriptedModel {
+    let scripted: BeamCases.Case
+    let eos: Int
+
+    func logits(step: Int, previous: Int) -> [Float] {
+        (0..<scripted.vocab).map { token in
+            var x = scripted.seed
+            for value in [step, previous, token] {
+                var mixer = SplitMix64(seed: x ^ UInt64(value))
+                x = mixer.next()
+            }
+            let unit = Double(x >> 11) * 0x1p-53
+            let value = scripted.spread * (2 * unit - 1) + (token == eos ? scripted.eos_bias : 0)
+            return Float(value)
+        }
+    }
+
+    /// Runs a request's decoding to the end the way the scheduler feeds it: each row's logits follow its own tokens.
+    func generate(_ parameters: GenerationParameters, bos: Int) -> [Int] {
+        var decoding = parameters.decoding(vocabulary: scripted.vocab, eos: eos, stream: 0)
+        var rows: [[Int]] = [[]]
+        var logits = self.logits(step: 0, previous: bos)
+        while true {
+            switch decoding.advance(logits[...]) {
+            case let .finished(sequence): return sequence.tokens
+            case let .next(tokens, sources):
+                rows = zip(tokens, sources).map { token, source in rows[source] + [token] }
+                logits = rows.flatMap { self.logits(step: $0.count, previous: $0.last!) }
+            }
+        }
+    }
+}
+
+@Suite struct BeamRulesTests {
+    /// The case's settings as flags. `max_length` and `min_length` (the evaluation scripts' form) count the dummy
+    /// BOS, so they are one more than the new tokens, as README's table of the paper's settings says.
+    static func parameters(_ settings: [String: Double], rules: BeamRules) throws -> GenerationParameters {
+        try GenerationParameters.overriding(
+            maxNewTokens: settings["max_new_tokens"].map { Int($0) } ?? settings["max_length"].map { Int($0) - 1 },
+            minNewTokens: settings["min_new_tokens"].map { Int($0) } ?? settings["min_length"].map { Int($0) - 1 },
+            beams: settings["num_beams"].map { Int($0) }, lengthPenalty: settings["length_penalty"].map { Float($0) },
+            beamRules: rules)
+    }
+
+    @Test(arguments: [
+        ("beam_cases_4.31.json", BeamRules.transformers431), ("beam_cases_5.json", BeamRules.transformers5),
+    ])
+    func everyCaseMatchesTransformers(file: String, rules: BeamRules) throws {
+        let fixture = try BeamCases.load(file)
+        #expect(fixture.transformers.hasPrefix(rules == .transformers431 ? "4.31." : "5."))
+        var ended = 0, differing: [String] = []
+        for (index, scripted) in fixture.cases.enumerated() {
+            let parameters = try Self.parameters(scripted.settings, rules: rules)
+            let ids = ScriptedModel(scripted: scripted, eos: fixture.eos).generate(parameters, bos: fixture.bos)
+            if ids.last == fixture.eos { ended += 1 }
+            if ids != scripted.ids { differing.append("case \(index) \(scripted.settings): \(ids) != \(scripted.ids)") }
+        }
+        #expect(differing.isEmpty, "\(differing.count) of \(fixture.cases.count): \(differing.prefix(5))")
+        // The cases exercise what the releases differ on: sequences that end with EOS, and ones that reach the limit.
+        #expect(ended > fixture.cases.count / 4 && ended < fixture.cases.count * 3 / 4)
+    }
+
+    /// The two releases' fixtures are not interchangeable: each rule set fails on some of the other's cases, so
+    /// the comparison above tells them apart.
+    @Test func theReleasesDisagreeOnSomeCases() throws {
+        for (file, rules) in [
+            ("beam_cases_4.31.json", BeamRules.transformers5), ("beam_cases_5.json", BeamRules.transformers431),
+        ] {
+            let fixture = try BeamCases.load(file)
+            let differing = try fixture.cases.filter { scripted in
+                let parameters = try Self.parameters(scripted.settings, rules: rules)
+                return ScriptedModel(scripted: scripted, eos: fixture.eos).generate(parameters, bos: fixture.bos)
+                    != scripted.ids
+            }
+            #expect(!differing.isEmpty, "\(file) under \(rules)")
+        }
+    }
+
+    @Test func rulesAreWrittenOnlyForBeamSearch() throws {
+        var greedy = GenerationParameters()
+        greedy.beamRules = .transformers5
+        let greedyJSON = String(decoding: try JSONEncoder().encode(greedy), as: UTF8.self)
+        #expect(!greedyJSON.contains("beam_rules"))
+        var beams = greedy
+        beams.beamCount = 3
+        let decoded = try JSONDecoder().decode(GenerationParameters.self, from: try JSONEncoder().encode(beams))
+        #expect(decoded == beams)
+        // Settings written before the key existed take the default, 4.31's rules.
+        let old = try JSONDecoder().decode(GenerationParameters.self, from: Data(#"{"num_beams": 5}"#.utf8))
+        #expect(old.beamRules == .transformers431)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(GenerationParameters.self, from: Data(#"{"beam_rules": "4.31"}"#.utf8))
+        }
+    }
+}
