@@ -20,7 +20,9 @@ enum Sampler {
         if let top = scaled.max(), !top.isFinite { return argmax(logits) }
         let order = scaled.indices.sorted { scaled[$0] > scaled[$1] || (scaled[$0] == scaled[$1] && $0 < $1) }
         if parameters.topK > 0 && parameters.topK < order.count {
-            for index in order[parameters.topK...] { scaled[index] = -.infinity }
+            // Every token below the k-th largest value goes; tokens tied with it stay (TopKLogitsWarper).
+            let kth = scaled[order[parameters.topK - 1]]
+            for index in order[parameters.topK...] where scaled[index] < kth { scaled[index] = -.infinity }
         }
         var probabilities = RowMath.softmaxed(scaled)
         if parameters.topP < 1 {

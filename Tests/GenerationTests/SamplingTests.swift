@@ -59,21 +59,37 @@ enum TableModel {
         #expect(Set(streams).count > 1, "different streams should sample differently")
     }
 
+    /// With a single largest logit, top_k 1 leaves only it.
     @Test func topKOfOneIsGreedy() throws {
-        var greedy = GenerationParameters()
-        greedy.maxNewTokens = 10
-        var sampled = greedy
-        sampled.temperature = 0.7
-        sampled.topK = 1
-        sampled.seed = 9
-        #expect(try run(sampled) == (try run(greedy)))
+        var parameters = GenerationParameters()
+        parameters.temperature = 0.7
+        parameters.topK = 1
+        var random = SplitMix64(seed: 9)
+        for _ in 0..<50 {
+            let logits = (0..<12).map { _ in Float(random.next() >> 40) / Float(1 << 20) }
+            #expect(Sampler.draw(logits, parameters: parameters, random: &random) == Sampler.argmax(logits))
+        }
+    }
+
+    /// transformers' top-k keeps every token tied with the k-th largest logit, so with top_k 1 and two equal
+    /// largest logits both are drawn.
+    @Test func topKKeepsTokensTiedWithTheKth() throws {
+        var parameters = GenerationParameters()
+        parameters.temperature = 1
+        parameters.topK = 1
+        var random = SplitMix64(seed: 5)
+        let drawn = Set((0..<64).map { _ in Sampler.draw([0, 3, 3, 1], parameters: parameters, random: &random) })
+        #expect(drawn == [1, 2])
+        parameters.topK = 2
+        let wider = Set((0..<64).map { _ in Sampler.draw([0, 3, 2, 2], parameters: parameters, random: &random) })
+        #expect(wider == [1, 2, 3])
     }
 
     /// A valid temperature so small that the logits overflow once divided by it (to +inf, or all to -inf) is the
     /// greedy choice, not whichever overflowed token comes first.
     @Test func aVanishingTemperatureIsGreedy() throws {
         var parameters = GenerationParameters()
-        parameters.temperature = 1e-39
+        parameters.temperature = 0x1p-130  // about 7e-40: valid, and small enough to overflow
         try parameters.validate()
         var random = SplitMix64(seed: 3)
         for logits: [Float] in [[5, 6, 1], [-5, -4, -6], [0, 0.5, 0.25]] {
