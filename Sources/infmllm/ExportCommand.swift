@@ -15,7 +15,8 @@ struct ExportCommand: ParsableCommand {
             For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
             per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
             writes webdataset-style sidecars (<shard>/<key>.json); both need --output DIR. Other images are left \
-            out of those two formats, with a count. CSV has a line per task, or per box of a grounding result that             holds several (the column box numbers them from 0).
+            out of those two formats, with a count. CSV has a line per task, or per box of a grounding result that \
+            holds several (the column box numbers them from 0).
             """)
 
     @Argument(help: "The job's id or name.") var job: String

@@ -11,7 +11,7 @@ import Postgres
 
 struct ProgressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "progress", abstract: "Follow a job until every task has ended: counts, images per second, ETA.")
+        commandName: "progress", abstract: "Follow a job until every task has ended: counts, tasks per second, ETA.")
 
     @Argument(help: "The job's id or name.") var job: String
     @Option(help: "Seconds between updates.") var interval: Double = 1
@@ -97,14 +97,23 @@ struct ProgressCommand: ParsableCommand {
         return seconds.isFinite && seconds < 365 * 86_400 ? seconds : nil
     }
 
+    /// A duration as m:ss, h:mm:ss from an hour, and with days from a day ("2d 03:04:05").
+    static func clock(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        let (days, hours, minutes, rest) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60)
+        if days > 0 { return String(format: "%dd %02d:%02d:%02d", days, hours, minutes, rest) }
+        if hours > 0 { return String(format: "%d:%02d:%02d", hours, minutes, rest) }
+        return String(format: "%d:%02d", minutes, rest)
+    }
+
     private func describe(_ u: Update, name: String) -> String {
         let fraction = u.total > 0 ? Double(u.done + u.failed + u.cancelled) / Double(u.total) : 0
         let width = 30, filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let eta = u.eta_seconds.map { String(format: "%d:%02d", Int($0) / 60, Int($0) % 60) } ?? "-"
+        let eta = u.eta_seconds.map(Self.clock) ?? "-"
         let waiting = u.consumers == 0 && u.queued > 0 ? " | " + JobServices.nobodyServes(u.model_key) : ""
         return "\(name) [\(bar)] \(Int(fraction * 100))% done \(u.done) failed \(u.failed) queued \(u.queued) "
-            + "running \(u.running) of \(u.total) | \(String(format: "%.1f", u.images_per_second)) img/s | ETA \(eta)"
+            + "running \(u.running) of \(u.total) | \(String(format: "%.1f", u.images_per_second)) tasks/s | ETA \(eta)"
             + waiting
     }
 }

@@ -60,5 +60,8 @@ import Testing
         #expect(ProgressCommand.eta(remaining: 100, rate: 0) == nil, "no task ended yet")
         #expect(ProgressCommand.eta(remaining: 144, rate: 1e-70) == nil, "beyond a year, not a trap")
         #expect(ProgressCommand.eta(remaining: 1, rate: .nan) == nil)
+        #expect(ProgressCommand.clock(75) == "1:15")
+        #expect(ProgressCommand.clock(3 * 3600 + 5) == "3:00:05")
+        #expect(ProgressCommand.clock(3 * 86_400 + 3661) == "3d 01:01:01")
     }
 }
