@@ -38,11 +38,23 @@ struct JobServices {
 
 struct RetryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "retry", abstract: "Queue a job's failed tasks again.")
+        commandName: "retry", abstract: "Queue a job's failed tasks again.",
+        discussion: """
+            `infmllm show JOB` lists the failure reasons with their counts; --reason retries only the tasks whose \
+            reason contains a text from it (e.g. --reason "timed out" after a network outage), leaving failures \
+            that would only fail again (an unreadable file) as they are.
+            """)
 
     @Argument(help: "The job's id or name.") var job: String
+    @Option(help: "Only the failed tasks whose reason contains this text.") var reason: String?
     @OptionGroup var services: ServiceOptions
     @Flag(help: "Print the outcome as JSON.") var json = false
+
+    func validate() throws {
+        if let reason, reason.isEmpty || reason.utf8.contains(0) {
+            throw ValidationError("--reason must be a non-empty text without NUL characters")
+        }
+    }
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -53,7 +65,7 @@ struct RetryCommand: ParsableCommand {
                     + "into a new job (`infmllm export \(resolved.job.name) --format jsonl` lists them)")
         }
         let outbox = try services.outbox(environment, role: "retry")
-        let tasks = try resolved.store.requeueFailed(job: resolved.job.id)
+        let tasks = try resolved.store.requeueFailed(job: resolved.job.id, reasonContaining: reason)
         _ = try resolved.publishUnpublished(outbox: outbox)
         print(
             json

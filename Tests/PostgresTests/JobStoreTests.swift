@@ -123,6 +123,31 @@ import Testing
         }
     }
 
+    /// `retry --reason`: only the failures whose reason contains the text go back to the queue.
+    @Test func aRetryCanTakeOnlyTheFailuresWithAReason() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            let job = try store.openJob(
+                name: "web", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            _ = try store.addTasks((1...4).map { NewTask(imageURI: "https://example.com/\($0).jpg") }, to: job.id)
+            try connection.executeScript(
+                """
+                UPDATE tasks SET status = 'failed', finished_at = now(), last_error = CASE id
+                    WHEN 1 THEN 'https://example.com/1.jpg: operation timed out (after 4 attempts)'
+                    WHEN 2 THEN 'https://example.com/2.jpg: not a JPEG or PNG file'
+                    WHEN 3 THEN 'https://example.com/3.jpg: 100% timed out_' END
+                WHERE id <= 3;
+                """)
+            // The text is matched as it is: no pattern characters.
+            #expect(try store.requeueFailed(job: job.id, reasonContaining: "100% timed out_").map(\.taskID) == [3])
+            #expect(try store.requeueFailed(job: job.id, reasonContaining: "%").isEmpty)
+            #expect(try store.requeueFailed(job: job.id, reasonContaining: "timed out").map(\.taskID) == [1])
+            let rows = try store.tasks([1, 2, 3, 4])
+            #expect(rows[1]?.status == .queued && rows[2]?.status == .failed && rows[4]?.status == .queued)
+            #expect(try store.requeueFailed(job: job.id).map(\.taskID) == [2])
+        }
+    }
+
     /// A task that ran twice (a lease expired), its URL's content changing between the reads: the first result
     /// stays, and so does the image it was computed from, which `--skip-done` matches results by.
     @Test func aResultThatLostToAnotherLeavesTheImageTheFirstWasComputedFrom() throws {
