@@ -1,22 +1,20 @@
-// LLaMA's tokenizer as Hugging Face's slow `LlamaTokenizer` with `legacy=False` uses it: special tokens written
-// in the text (`<s>`, `</s>`, `<unk>`) become their ids, and text right after one gets no dummy-prefix space.
+// LLaMA's tokenizer as transformers 4.31's slow `LlamaTokenizer` with `legacy=False` uses it (vicuna-7b-v1.5's
+// settings, loaded with `from_pretrained`): special tokens written in the text (`<s>`, `</s>`, `<unk>`) become their
+// ids, and the text after one is encoded with SentencePiece's dummy prefix, which is then taken off its first piece
+// unless the text starts with a space. Taking it off can leave a piece the vocabulary does not have (`▁USER` becomes
+// `USER`, or <unk>): that is what the released model was trained and evaluated with, and what is reproduced here.
 
 /// The tokenizer InfMLLM's prompts are built with.
 public struct LlamaTokenizer: Sendable {
     public let pieces: SentencePieceTokenizer
     /// Special tokens recognised in text, longest first: the unknown, BOS and EOS pieces.
     private let specials: [(text: [UInt8], id: Int)]
-    /// The unknown token's text and how many pieces it encodes to, for the prefix trick in `encodeChunk`.
-    private let unknownText: String
-    private let unknownPrefixLength: Int
 
     public init(_ pieces: SentencePieceTokenizer) {
         self.pieces = pieces
         let ids = [pieces.unknownID, pieces.bosID, pieces.eosID]
         specials = ids.compactMap { id in pieces.piece(for: id).map { (Array($0.utf8), id) } }
             .sorted { $0.text.count > $1.text.count }
-        unknownText = pieces.piece(for: pieces.unknownID) ?? "<unk>"
-        unknownPrefixLength = pieces.encode(unknownText, addDummyPrefix: false).count
     }
 
     /// Reads a `tokenizer.model` file.
@@ -33,7 +31,6 @@ public struct LlamaTokenizer: Sendable {
     public func encode(_ text: String, addBOS: Bool = false) -> [Int] {
         var ids: [Int] = addBOS ? [bosID] : []
         guard !text.isEmpty else { return ids }
-        let start = ids.count
         // The text's own ▁ characters are spaces; a ▁ is then put in front of the whole text.
         var bytes = Array("\u{2581}".utf8)
         for byte in Array(text.replacingSpaceSymbols().utf8) { bytes.append(byte) }
@@ -41,7 +38,7 @@ public struct LlamaTokenizer: Sendable {
         var position = 0
         while position < bytes.count {
             if let special = special(in: bytes, at: position) {
-                encodeChunk(bytes[chunkStart..<position], into: &ids)
+                encodeChunk(bytes[chunkStart..<position], first: chunkStart == 0, into: &ids)
                 ids.append(special.id)
                 position += special.text.count
                 chunkStart = position
@@ -49,21 +46,13 @@ public struct LlamaTokenizer: Sendable {
                 position += 1
             }
         }
-        encodeChunk(bytes[chunkStart..<bytes.count], into: &ids)
-        // A text that opens with a special token keeps no lone ▁ in front of it.
-        if ids.count - start > 1, pieces.piece(for: ids[start]) == "\u{2581}", isSpecial(ids[start + 1]) {
-            ids.remove(at: start)
-        }
+        encodeChunk(bytes[chunkStart..<bytes.count], first: chunkStart == 0, into: &ids)
         return ids
     }
 
     /// Decodes generated ids; special tokens are dropped unless `skipSpecialTokens` is false.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) -> String {
         pieces.decode(ids, skipSpecialTokens: skipSpecialTokens)
-    }
-
-    private func isSpecial(_ id: Int) -> Bool {
-        specials.contains { $0.id == id }
     }
 
     private func special(in bytes: [UInt8], at position: Int) -> (text: [UInt8], id: Int)? {
@@ -73,19 +62,23 @@ public struct LlamaTokenizer: Sendable {
         }
     }
 
-    /// One stretch of text between special tokens. A stretch that starts with a space or ▁ keeps it as its own
-    /// ▁ (encoded behind the unknown token's text so SentencePiece cannot drop it); any other stretch is encoded
-    /// without a dummy prefix.
-    private func encodeChunk(_ chunk: ArraySlice<UInt8>, into ids: inout [Int]) {
-        guard !chunk.isEmpty else { return }
-        let text = String(decoding: chunk, as: UTF8.self)
-        if chunk.first == 0x20 || chunk.starts(with: SentencePieceTokenizer.spaceSymbol) {
-            let encoded = pieces.encode(unknownText + text, addDummyPrefix: false)
-            ids.append(
-                contentsOf: encoded.count >= unknownPrefixLength ? encoded.dropFirst(unknownPrefixLength) : encoded[...]
-            )
+    /// One stretch of text between special tokens (`LlamaTokenizer._tokenize`). The first stretch starts with the
+    /// ▁ put in front of the whole text, which stands for SentencePiece's dummy prefix. Any other stretch is
+    /// encoded with the dummy prefix too, and unless it starts with a space its first piece loses its leading ▁:
+    /// the piece spelled without it, <unk> when there is none, nothing when the piece was a lone ▁.
+    private func encodeChunk(_ chunk: ArraySlice<UInt8>, first: Bool, into ids: inout [Int]) {
+        let text = first ? chunk.dropFirst(SentencePieceTokenizer.spaceSymbol.count) : chunk
+        guard !text.isEmpty else { return }
+        let start = ids.count
+        ids.append(contentsOf: pieces.encode(String(decoding: text, as: UTF8.self)))
+        guard !first, text.first != 0x20, ids.count > start, let piece = pieces.piece(for: ids[start]),
+            piece.hasPrefix("\u{2581}")
+        else { return }
+        let rest = String(piece.dropFirst())
+        if rest.isEmpty {
+            ids.remove(at: start)
         } else {
-            pieces.encode(text, addDummyPrefix: false, into: &ids)
+            ids[start] = pieces.id(forPiece: rest) ?? unknownID
         }
     }
 }

@@ -8,12 +8,17 @@ Same trainer settings as tokenizer_fixtures.py (LLaMA's: BPE, byte fallback, spl
 pseudo-random order; every file and every source has a fixed byte cap; a fixed share of lines (blocks of four) is
 held out of training and the corpus cases are sampled from those held-out lines only.
 
-Reference implementations: Python `sentencepiece` (encode, decode) for the corpus strings, and Hugging Face's slow
-`LlamaTokenizer(vocab_file=..., legacy=False)` (transformers 4.x; 5.x has no slow tokenizer) for InfMLLM-7B-Chat's
-vicuna_v1 chat prompts, `tokenizer(text).input_ids` (BOS added, `</s>` in the text recognised as EOS).
+Reference implementations: Python `sentencepiece` (encode, decode) for the corpus strings, and the slow
+`LlamaTokenizer` of transformers 4.31.0 as `from_pretrained` builds it for vicuna-7b-v1.5 (tokenizer_fixtures.py's
+`vicuna_slow_tokenizer`) for InfMLLM-7B-Chat's vicuna_v1 chat prompts, `tokenizer(text).input_ids` (BOS added,
+`</s>` in the text recognised as EOS).
 
-    python3 -m venv /work/venv-tok && /work/venv-tok/bin/pip install sentencepiece "transformers<5" protobuf
+    python3 -m venv /work/venv-tok && /work/venv-tok/bin/pip install sentencepiece torch "numpy<2" \
+        transformers==4.31.0 protobuf
     nice -n 19 /work/venv-tok/bin/python tools/reference/tokenizer32k_fixtures.py Tests/TokenizationTests/Fixtures/llama32k
+    /work/venv-tok/bin/python tools/reference/tokenizer32k_fixtures.py --reference-only Tests/TokenizationTests/Fixtures/llama32k
+
+--reference-only keeps the trained model and the corpus cases and records the chat prompts' ids again.
 
 Writes tokenizer.model and cases.json into the directory. Training runs on one thread, loads every training
 sentence (no sampling, no shuffling), and is deterministic: the same versions and the same installed files give
@@ -33,7 +38,7 @@ import sys
 import sentencepiece as spm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tokenizer_fixtures import LLAMA_TRAINER  # noqa: E402  (LLaMA's trainer settings, defined once)
+from tokenizer_fixtures import LLAMA_TRAINER, chat_segments, vicuna_slow_tokenizer  # noqa: E402  (defined once)
 
 SEED = 32000
 
@@ -252,7 +257,6 @@ def write_json(path, header, sections):
 def main(directory):
     import google.protobuf
     import transformers
-    from transformers import LlamaTokenizer
 
     os.makedirs(directory, exist_ok=True)
     training, held, stats = gather()
@@ -271,13 +275,7 @@ def main(directory):
         ids = sp.encode(s)
         corpus.append({"text": s, "ids": ids, "decoded": sp.decode(ids)})
 
-    hf = LlamaTokenizer(vocab_file=model_path, legacy=False)
-    assert hf.add_bos_token and not hf.add_eos_token
-    chat = []
-    for prompt in CHAT:
-        parts = [hf(part).input_ids for part in prompt.split("<image>")]
-        segments = [parts[0]] + [p[1:] if p and p[0] == hf.bos_token_id else p for p in parts[1:]]
-        chat.append({"text": prompt, "ids": hf(prompt).input_ids, "segments": segments})
+    chat = chat_cases(vicuna_slow_tokenizer(model_path))
 
     header = {
         "versions": {"sentencepiece": spm.__version__, "transformers": transformers.__version__,
@@ -293,5 +291,27 @@ def main(directory):
           f"{hashlib.sha256(open(model_path, 'rb').read()).hexdigest()}")
 
 
+def chat_cases(hf):
+    return [{"text": prompt, "ids": hf(prompt).input_ids, "segments": chat_segments(hf, prompt, "<image>")}
+            for prompt in CHAT]
+
+
+def reference_only(directory):
+    import transformers
+
+    path = os.path.join(directory, "cases.json")
+    with open(path, encoding="utf-8") as f:
+        cases = json.load(f)
+    chat = chat_cases(vicuna_slow_tokenizer(os.path.join(directory, "tokenizer.model")))
+    assert [case["text"] for case in chat] == [case["text"] for case in cases["chat"]], "CHAT changed: retrain"
+    header = {key: cases[key] for key in cases if key not in ("corpus", "chat")}
+    header["versions"]["transformers"] = transformers.__version__
+    write_json(path, header, {"corpus": cases["corpus"], "chat": chat})
+    print(f"{len(chat)} chat prompts recorded again")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "Tests/TokenizationTests/Fixtures/llama32k")
+    if sys.argv[1:2] == ["--reference-only"]:
+        reference_only(sys.argv[2] if len(sys.argv) > 2 else "Tests/TokenizationTests/Fixtures/llama32k")
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "Tests/TokenizationTests/Fixtures/llama32k")

@@ -2,14 +2,18 @@
 implementations do with it, for the Swift tokenizer's golden tests.
 
 Reference implementations: Python `sentencepiece` (encode and decode) and Hugging Face's slow
-`LlamaTokenizer` with legacy=False (transformers 4.x; 5.x has no slow tokenizer) for text containing
-special tokens.
+`LlamaTokenizer` of transformers 4.31.0, the release InfMLLM pins, loaded with `from_pretrained` from
+vicuna-7b-v1.5's tokenizer settings (legacy=False, special tokens as AddedTokens) for text containing special
+tokens. Later 4.x releases encode the text after a special token differently (no dummy prefix to take off), so the
+version matters.
 
-    python3 -m venv venv && venv/bin/pip install sentencepiece "transformers<5" protobuf
+    python3 -m venv venv && venv/bin/pip install sentencepiece torch "numpy<2" transformers==4.31.0 protobuf
     venv/bin/python tools/reference/tokenizer_fixtures.py Tests/TokenizationTests/Fixtures
+    venv/bin/python tools/reference/tokenizer_fixtures.py --reference-only Tests/TokenizationTests/Fixtures
 
 Writes tokenizer.model, tokenizer.json (the same BPE in Hugging Face's format) and tokenizer_cases.json.
-Deterministic: the same versions give the same files.
+Deterministic: the same versions give the same files. --reference-only keeps the trained model and every text,
+and records the slow tokenizer's ids for them again.
 """
 
 import io
@@ -48,6 +52,52 @@ LLAMA_TRAINER = dict(
     max_sentencepiece_length=16,
     unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
 )
+
+
+# vicuna-7b-v1.5's tokenizer_config.json and special_tokens_map.json, the settings InfMLLM loads its tokenizer with.
+VICUNA_SPECIAL = {name: {"content": text, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False}
+                  for name, text in (("bos_token", "<s>"), ("eos_token", "</s>"), ("unk_token", "<unk>"))}
+VICUNA_CONFIG = dict({name: dict(value, __type="AddedToken") for name, value in VICUNA_SPECIAL.items()},
+                     add_bos_token=True, add_eos_token=False, clean_up_tokenization_spaces=False, legacy=False,
+                     model_max_length=4096, pad_token=None, padding_side="right", sp_model_kwargs={},
+                     tokenizer_class="LlamaTokenizer")
+
+
+def vicuna_slow_tokenizer(model_path):
+    """The slow LlamaTokenizer as `from_pretrained` builds it for vicuna-7b-v1.5, on the SentencePiece model at
+    `model_path`."""
+    import shutil
+    import tempfile
+
+    from transformers import LlamaTokenizer
+
+    directory = tempfile.mkdtemp()
+    shutil.copy(model_path, os.path.join(directory, "tokenizer.model"))
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump(VICUNA_CONFIG, f)
+    with open(os.path.join(directory, "special_tokens_map.json"), "w") as f:
+        json.dump(VICUNA_SPECIAL, f)
+    tokenizer = LlamaTokenizer.from_pretrained(directory)
+    shutil.rmtree(directory)
+    assert tokenizer.add_bos_token and not tokenizer.add_eos_token and not tokenizer.legacy
+    return tokenizer
+
+
+def chat_segments(hf, prompt, marker):
+    """LLaVA's tokenizer_image_token: each chunk with BOS, kept on the first chunk only."""
+    parts = [hf(part).input_ids for part in prompt.split(marker)]
+    return [parts[0]] + [p[1:] if p and p[0] == hf.bos_token_id else p for p in parts[1:]]
+
+
+def reference_ids(hf, special, chunks):
+    """The slow tokenizer's ids for the special-token texts and the prompts split at image markers."""
+    for case in special:
+        case["ids"] = hf(case["text"], add_special_tokens=False).input_ids
+        case["ids_bos"] = hf(case["text"], add_special_tokens=True).input_ids
+    for case in chunks:
+        parts = case["prompt"].split(case["marker"])
+        case["segments"] = (chat_segments(hf, case["prompt"], case["marker"]) if case["bos"] else
+                            [hf(part, add_special_tokens=False).input_ids for part in parts])
 
 
 def training_corpus(rng):
@@ -150,11 +200,11 @@ def main(directory):
     sp = spm.SentencePieceProcessor(model_file=model_path)
     rng = random.Random(20261126)
 
-    from transformers import LlamaTokenizer, LlamaTokenizerFast
-
-    hf = LlamaTokenizer(vocab_file=model_path, legacy=False, add_bos_token=True, add_eos_token=False)
-    fast = LlamaTokenizerFast.from_pretrained if False else None  # conversion below
+    import transformers
+    from transformers import LlamaTokenizer
     from transformers.convert_slow_tokenizer import convert_slow_tokenizer
+
+    hf = vicuna_slow_tokenizer(model_path)
 
     converted = convert_slow_tokenizer(LlamaTokenizer(vocab_file=model_path, legacy=True))
     converted.save(os.path.join(directory, "tokenizer.json"))
@@ -164,13 +214,7 @@ def main(directory):
         ids = sp.encode(s)
         encode.append({"text": s, "ids": ids, "decoded": sp.decode(ids), "fast": converted.encode(s, add_special_tokens=False).ids})
 
-    special = []
-    for s in special_cases(rng):
-        special.append({
-            "text": s,
-            "ids": hf(s, add_special_tokens=False).input_ids,
-            "ids_bos": hf(s, add_special_tokens=True).input_ids,
-        })
+    special = [{"text": s} for s in special_cases(rng)]
 
     # Prompts split at the image marker, each chunk tokenized on its own (spec section 4): the multitask model
     # without special tokens; the chat model (LLaVA's tokenizer_image_token) with BOS, kept on the first chunk only.
@@ -180,14 +224,12 @@ def main(directory):
     for prompt in ["<image><ImageHere>Question:what colour is the bus Short answer:",
                    "<image><ImageHere><ref>the man in red on the left</ref>", "<ImageHere>A photo of", "no marker",
                    "<ImageHere>", "a<ImageHere>b<ImageHere>c"]:
-        chunks.append({"prompt": prompt, "marker": "<ImageHere>", "bos": False,
-                       "segments": [hf(part, add_special_tokens=False).input_ids for part in prompt.split("<ImageHere>")]})
+        chunks.append({"prompt": prompt, "marker": "<ImageHere>", "bos": False})
     for prompt in [system + " USER: <image>\nWhat is the cat watching ? ASSISTANT:",
                    system + " USER: <image>\nWhy? ASSISTANT: A cat.</s>USER: What season is it ? ASSISTANT:",
                    "<image>\nDescribe.", "USER: no image ASSISTANT:"]:
-        parts = [hf(part).input_ids for part in prompt.split("<image>")]
-        segments = [parts[0]] + [p[1:] if p and p[0] == hf.bos_token_id else p for p in parts[1:]]
-        chunks.append({"prompt": prompt, "marker": "<image>", "bos": True, "segments": segments})
+        chunks.append({"prompt": prompt, "marker": "<image>", "bos": True})
+    reference_ids(hf, special, chunks)
 
     decode = []
     vocab = sp.get_piece_size()
@@ -206,11 +248,27 @@ def main(directory):
         decode.append({"ids": ids, "text": sp.decode(ids), "hf_skip_special": hf.decode(ids, skip_special_tokens=True)})
 
     with open(os.path.join(directory, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
-        json.dump({"sentencepiece": spm.__version__, "encode": encode, "special": special, "decode": decode,
-                   "chunks": chunks},
+        json.dump({"sentencepiece": spm.__version__, "transformers": transformers.__version__, "encode": encode,
+                   "special": special, "decode": decode, "chunks": chunks},
                   f, ensure_ascii=False, indent=0)
     print(f"{len(encode)} encode cases, {len(special)} special-token cases, {len(decode)} decode cases, vocab {vocab}")
 
 
+def reference_only(directory):
+    import transformers
+
+    path = os.path.join(directory, "tokenizer_cases.json")
+    with open(path, encoding="utf-8") as f:
+        cases = json.load(f)
+    reference_ids(vicuna_slow_tokenizer(os.path.join(directory, "tokenizer.model")), cases["special"], cases["chunks"])
+    cases["transformers"] = transformers.__version__
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(cases, f, ensure_ascii=False, indent=0)
+    print(f"{len(cases['special'])} special-token cases and {len(cases['chunks'])} prompts recorded again")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "Tests/TokenizationTests/Fixtures")
+    if sys.argv[1:2] == ["--reference-only"]:
+        reference_only(sys.argv[2] if len(sys.argv) > 2 else "Tests/TokenizationTests/Fixtures")
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "Tests/TokenizationTests/Fixtures")
