@@ -4,10 +4,14 @@ For each generated JPEG or PNG (many sizes, aspect ratios and kinds): the pixels
 `Image.open(f).convert("RGB")`, the S x S bicubic resize (stretched, as the multitask model does) and the
 expand2square + resize (as the chat model does), and for a few images the normalised CHW floats.
 
-    python3 -m venv venv && venv/bin/pip install pillow numpy pypng
+    python3 -m venv venv && venv/bin/pip install "pillow==10.0.1" numpy pypng
     venv/bin/python tools/reference/image_fixtures.py Tests/ImagingTests/Fixtures
+    venv/bin/python tools/reference/image_fixtures.py --reference-only Tests/ImagingTests/Fixtures
 
-Deterministic for a given Pillow version (recorded in the output).
+Deterministic for a given Pillow version (recorded in the output). The pinned environment of the released model
+(torch 2.1) ran a Pillow of 2023; every Pillow through 12.x resizes the same way. Pillow 13 runs the vertical pass
+first when the height shrinks much more than the width, which changes portrait photos' pixels, so the fixtures come
+from Pillow 10.0.1. --reference-only keeps the committed image files and records what Pillow does with them again.
 """
 
 import base64
@@ -112,10 +116,14 @@ def b64(data):
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def main(directory):
+def main(directory, reference_only=False):
     image_dir = os.path.join(directory, "images")
     os.makedirs(image_dir, exist_ok=True)
-    images = make(image_dir)
+    if reference_only:
+        with open(os.path.join(directory, "images.json")) as f:
+            images = [(record["file"], record["kind"]) for record in json.load(f)["images"]]
+    else:
+        images = make(image_dir)
     records = []
     for index, (name, kind) in enumerate(images):
         with Image.open(os.path.join(image_dir, name)) as im:
@@ -141,4 +149,5 @@ def main(directory):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "Tests/ImagingTests/Fixtures")
+    arguments = [a for a in sys.argv[1:] if a != "--reference-only"]
+    main(arguments[0] if arguments else "Tests/ImagingTests/Fixtures", reference_only="--reference-only" in sys.argv)
