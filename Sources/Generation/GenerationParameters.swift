@@ -61,19 +61,25 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
 
     public var isSampling: Bool { temperature != nil && beamCount == 1 }
 
-    /// The defaults with every given value applied, validated: how command-line flags and manifest fields become
-    /// parameters.
+    /// `base` (the defaults, or a preset's settings) with every given value applied, validated: how command-line
+    /// flags and manifest fields become parameters.
     public static func overriding(
+        _ base: GenerationParameters = GenerationParameters(),
         maxNewTokens: Int? = nil, minNewTokens: Int? = nil, beams: Int? = nil, lengthPenalty: Float? = nil,
         temperature: Float? = nil, topP: Float? = nil, topK: Int? = nil, seed: UInt64? = nil,
         beamRules: BeamRules? = nil
     ) throws -> GenerationParameters {
-        var parameters = GenerationParameters()
+        var parameters = base
         if let maxNewTokens { parameters.maxNewTokens = maxNewTokens }
-        if let minNewTokens { parameters.minNewTokens = minNewTokens }
+        if let minNewTokens {
+            parameters.minNewTokens = minNewTokens
+        } else if let maxNewTokens {
+            // A preset's minimum gives way to a smaller maximum asked for.
+            parameters.minNewTokens = min(parameters.minNewTokens, maxNewTokens)
+        }
         if let beams { parameters.beamCount = beams }
         if let lengthPenalty { parameters.lengthPenalty = lengthPenalty }
-        parameters.temperature = temperature
+        if let temperature { parameters.temperature = temperature }
         if let topP { parameters.topP = topP }
         if let topK { parameters.topK = topK }
         if let seed { parameters.seed = seed }

@@ -51,6 +51,7 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
     @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
     @Option(help: BeamRules.help) var beamRules: BeamRules?
+    @Option(help: DecodingPreset.help) var preset: DecodingPreset = .greedy
     @Option(help: "Sample with this temperature.") var temperature: Float?
     @Option(help: "Nucleus sampling mass.") var topP: Float?
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
@@ -112,6 +113,7 @@ struct EnqueueCommand: ParsableCommand {
         let parameters: GenerationParameters
         do {
             parameters = try GenerationParameters.overriding(
+                try Self.presetParameters(preset, task: kind, model: model),
                 maxNewTokens: maxNewTokens, minNewTokens: minNewTokens, beams: beams, lengthPenalty: lengthPenalty,
                 temperature: temperature, topP: topP, topK: topK, seed: seed, beamRules: beamRules)
         } catch {
@@ -205,6 +207,22 @@ struct EnqueueCommand: ParsableCommand {
     /// When `model` is a model directory, refuses decoding settings that no prompt could fit in its context: the
     /// visual tokens, BOS and the new tokens alone. (Prompts longer than that, and memory, are checked by the
     /// worker, which fails such a task with the reason.)
+    /// `preset`'s settings for `task`. The evaluation settings depend on the model's variant, read from the
+    /// configuration of `model`, which must then be the model's directory.
+    static func presetParameters(_ preset: DecodingPreset, task: TaskKind, model: String) throws
+        -> GenerationParameters
+    {
+        guard preset == .evaluation else { return preset.parameters(task, variant: .multitask) }
+        let directory = (model as NSString).expandingTildeInPath
+        guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("config.json"))
+        else {
+            throw ValidationError(
+                "--preset evaluation depends on the model's variant: give --model as the model's directory, or the "
+                    + "settings as flags (README, \"Using the released models\")")
+        }
+        return preset.parameters(task, variant: try ModelConfiguration.load(directory: directory).variant)
+    }
+
     static func checkFits(_ parameters: GenerationParameters, model: String) throws {
         let directory = (model as NSString).expandingTildeInPath
         guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("config.json"))

@@ -16,7 +16,7 @@ struct InferCommand: ParsableCommand {
         discussion: """
             Manifest lines are objects with "image", "task" and optionally "question", "expression", "prompt", \
             "max_new_tokens", "min_new_tokens", "num_beams", "length_penalty", "temperature", "top_p", "top_k", \
-            "seed", "beam_rules". A line that fails (unreadable image, bad prompt) prints an error object and the \
+            "seed", "beam_rules", "preset". A line that fails (unreadable image, bad prompt) prints an error object and the \
             rest go on; the exit status is then 3, as for enqueue's refused lines.
             """
     )
@@ -32,6 +32,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
     @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
     @Option(help: BeamRules.help) var beamRules: BeamRules?
+    @Option(help: DecodingPreset.help) var preset: DecodingPreset = .greedy
     @Option(help: "Sample with this temperature instead of taking the most likely token.") var temperature: Float?
     @Option(help: "Nucleus sampling mass.") var topP: Float?
     @Option(help: "Keep only the k most likely tokens when sampling.") var topK: Int?
@@ -87,7 +88,8 @@ struct InferCommand: ParsableCommand {
                         (
                             start + offset,
                             try line.request(
-                                base: base, decoder: decoder, reader: reader, preprocessor: vlm.preprocessor)
+                                base: base, preset: preset, variant: vlm.configuration.variant, decoder: decoder,
+                                reader: reader, preprocessor: vlm.preprocessor)
                         ))
                 } catch {
                     failed = true
@@ -97,7 +99,10 @@ struct InferCommand: ParsableCommand {
             // Each request ends on its own: one that cannot run (a prompt too long, too little memory) fails alone.
             for (pair, result) in zip(requests, try engine.results(requests.map(\.request))) {
                 switch result {
-                case let .success(answer): report(line: lines[pair.index], result: answer, compute: backend.arithmetic)
+                case let .success(answer):
+                    report(
+                        line: lines[pair.index], result: answer, decoding: pair.request.parameters,
+                        compute: backend.arithmetic)
                 case let .failure(error):
                     failed = true
                     report(line: lines[pair.index], error: error)
@@ -107,9 +112,10 @@ struct InferCommand: ParsableCommand {
         if failed { throw manifest == nil ? ExitCode.failure : ExitCode(3) }
     }
 
-    private func report(line: ManifestLine, result: InferenceResult, compute: String) {
+    private func report(line: ManifestLine, result: InferenceResult, decoding: GenerationParameters, compute: String) {
         if json {
-            print((try? JSONOutput.encode(InferOutput(line: line, result: result, compute: compute))) ?? "{}")
+            let output = InferOutput(line: line, result: result, decoding: decoding, compute: compute)
+            print((try? JSONOutput.encode(output)) ?? "{}")
         } else {
             print(result.text)
             for box in result.boxes {
@@ -146,6 +152,7 @@ struct ManifestLine: Codable {
     var top_k: Int?
     var seed: UInt64?
     var beam_rules: BeamRules?
+    var preset: DecodingPreset?
 
     static func read(_ path: String) throws -> [ManifestLine] {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -164,13 +171,15 @@ struct ManifestLine: Codable {
 
     /// The request of this line; the image is a path (relative ones against the folder `base`) or any URI the
     /// workers read (URL, archive member).
-    func request(base: String, decoder: ImageDecoder, reader: ImageReader, preprocessor: ImagePreprocessor) throws
-        -> InferenceRequest
-    {
+    func request(
+        base: String, preset: DecodingPreset, variant: ModelVariant, decoder: ImageDecoder, reader: ImageReader,
+        preprocessor: ImagePreprocessor
+    ) throws -> InferenceRequest {
         guard let kind = TaskKind(rawValue: task) else {
             throw ModelError.badRequest("unknown task \"\(task)\": use caption, vqa, ground or chat")
         }
         let parameters = try GenerationParameters.overriding(
+            (self.preset ?? preset).parameters(kind, variant: variant),
             maxNewTokens: max_new_tokens, minNewTokens: min_new_tokens, beams: num_beams, lengthPenalty: length_penalty,
             temperature: temperature, topP: top_p, topK: top_k, seed: seed, beamRules: beam_rules)
         let text = (kind == .ground ? expression : question) ?? ""
@@ -199,9 +208,12 @@ struct InferOutput: Encodable {
     let decode_steps: Int
     /// What computed it: "cpu bf16 avx2", "cpu f32 openblas sgemm", "cuda bf16".
     let compute: String
+    /// The decoding settings it ran with (a preset's, with the given values applied).
+    let decoding: GenerationParameters
 
-    init(line: ManifestLine, result: InferenceResult, compute: String) {
+    init(line: ManifestLine, result: InferenceResult, decoding: GenerationParameters, compute: String) {
         self.compute = compute
+        self.decoding = decoding
         image = line.image
         task = line.task
         text = result.text

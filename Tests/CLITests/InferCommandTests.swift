@@ -55,6 +55,43 @@ import Testing
         #expect(object?["text"] is String)
     }
 
+    /// `--preset evaluation` runs the released evaluation scripts' settings for the task and the model's variant,
+    /// the same tokens as those settings given as flags; flags beside the preset override its values.
+    @Test func theEvaluationPresetRunsTheScriptsSettings() throws {
+        func infer(_ model: String, _ arguments: [String]) throws -> [String: Any] {
+            let result = try ProcessResult.run(
+                try RepositoryFiles.binary(),
+                ["infer", "--model", model, "--image", Self.image, "--question", "What is it?", "--json"] + arguments)
+            #expect(result.status == 0, "\(result.output)")
+            return try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any] ?? [:]
+        }
+        let multitask = try Self.makeModel(variant: "multitask")
+        let preset = try infer(multitask, ["--task", "vqa", "--preset", "evaluation"])
+        let flags = try infer(
+            multitask, ["--task", "vqa", "--beams", "5", "--max-new-tokens", "10", "--length-penalty", "0"])
+        #expect(preset["tokens"] as? [Int] == flags["tokens"] as? [Int])
+        let decoding = preset["decoding"] as? [String: Any]
+        #expect(decoding?["num_beams"] as? Int == 5 && decoding?["max_new_tokens"] as? Int == 10)
+        #expect(
+            decoding?["length_penalty"] as? Double == 0 && decoding?["beam_rules"] as? String == "transformers-4.31")
+        let shorter = try infer(multitask, ["--task", "caption", "--preset", "evaluation", "--max-new-tokens", "3"])
+        let overridden = shorter["decoding"] as? [String: Any]
+        #expect(overridden?["num_beams"] as? Int == 5 && overridden?["max_new_tokens"] as? Int == 3)
+        #expect(overridden?["min_new_tokens"] as? Int == 3, "the preset's 7, held to the new maximum")
+        let chat = try infer(try Self.makeModel(variant: "chat"), ["--task", "vqa", "--preset", "evaluation"])
+        let greedy = chat["decoding"] as? [String: Any]
+        #expect(greedy?["num_beams"] as? Int == 1 && greedy?["max_new_tokens"] as? Int == 128)
+    }
+
+    /// Without the model's directory, `enqueue` cannot tell the variant the evaluation settings depend on.
+    @Test func enqueueRefusesTheEvaluationPresetForAModelName() throws {
+        let result = try ProcessResult.run(
+            try RepositoryFiles.binary(),
+            ["enqueue", "caption", Self.image, "--model", "InfMLLM-7B", "--preset", "evaluation"])
+        #expect(
+            result.status != 0 && result.output.contains("give --model as the model's directory"), "\(result.output)")
+    }
+
     @Test func inspectDescribesAModelAsJSON() throws {
         let model = try Self.makeModel(variant: "chat")
         let result = try ProcessResult.run(try RepositoryFiles.binary(), ["model", "inspect", model, "--json"])

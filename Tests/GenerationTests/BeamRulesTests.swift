@@ -3,6 +3,8 @@
 // early stopping and length-limit rules of each release, token for token.
 
 import Foundation
+import Jobs
+import Models
 import Tensors
 import Testing
 
@@ -123,5 +125,39 @@ struct ScriptedModel {
         #expect(throws: DecodingError.self) {
             try JSONDecoder().decode(GenerationParameters.self, from: Data(#"{"beam_rules": "4.31"}"#.utf8))
         }
+    }
+}
+
+@Suite struct EvaluationSettingsTests {
+    /// Reference §8: the evaluation scripts' settings, with 4.31's lengths (which count the dummy BOS) as new tokens.
+    @Test func thePresetHoldsTheScriptsSettings() {
+        func settings(_ task: TaskKind, _ variant: ModelVariant) -> [Double] {
+            let p = GenerationParameters.evaluation(task, variant: variant)
+            return [Double(p.beamCount), Double(p.maxNewTokens), Double(p.minNewTokens), Double(p.lengthPenalty)]
+        }
+        #expect(settings(.vqa, .multitask) == [5, 10, 0, 0])
+        #expect(settings(.ground, .multitask) == [5, 29, 0, 1])
+        #expect(settings(.caption, .multitask) == [5, 29, 7, 1])
+        #expect(settings(.chat, .multitask) == [5, 100, 0, 0])
+        for task in [TaskKind.caption, .vqa, .ground] { #expect(settings(task, .chat) == [1, 128, 0, 1]) }
+        #expect(settings(.chat, .chat) == [1, 1024, 0, 1])
+        for task in TaskKind.allCases {
+            for variant in [ModelVariant.multitask, .chat] {
+                let parameters = DecodingPreset.evaluation.parameters(task, variant: variant)
+                #expect(parameters.beamRules == .transformers431 && parameters.temperature == nil)
+                #expect(throws: Never.self) { try parameters.validate() }
+            }
+        }
+        #expect(DecodingPreset.greedy.parameters(.ground, variant: .multitask) == GenerationParameters())
+    }
+
+    /// Flags override a preset's values; a preset's minimum gives way to a smaller maximum.
+    @Test func flagsOverrideThePreset() throws {
+        let base = GenerationParameters.evaluation(.caption, variant: .multitask)
+        let shorter = try GenerationParameters.overriding(base, maxNewTokens: 4)
+        #expect(shorter.beamCount == 5 && shorter.maxNewTokens == 4 && shorter.minNewTokens == 4)
+        let greedy = try GenerationParameters.overriding(base, beams: 1, lengthPenalty: 2)
+        #expect(greedy.beamCount == 1 && greedy.lengthPenalty == 2 && greedy.maxNewTokens == 29)
+        #expect(throws: GenerationError.self) { try GenerationParameters.overriding(base, minNewTokens: 40) }
     }
 }
