@@ -125,11 +125,21 @@ import Testing
     }
 
     @Test func aReaderSeesTheViewsOnly() throws {
-        try Self.withRoles { _, login in
+        try Self.withRoles { owner, login in
             let reader = try login("reader")
             let captions = try reader.execute("SELECT caption FROM captions")
             #expect(try captions.first?.string("caption") == "a cat")
             try reader.executeScript("SELECT * FROM answers; SELECT * FROM boxes;")
+            // Provenance and progress (migration 0008): how the result was made, and where the job stands.
+            let made = try reader.execute("SELECT device, worker, decoding::text AS decoding FROM captions").first
+            #expect(try made?.string("device") == "cpu" && made?.string("decoding") == "{}")
+            let states = try reader.execute("SELECT status, tasks FROM task_states WHERE job = 'j' ORDER BY status")
+            #expect(try states.map { "\(try $0.string("status")) \(try $0.int("tasks"))" } == ["queued 2"])
+            try owner.execute(
+                "UPDATE tasks SET status = 'failed', last_error = 'not a JPEG', finished_at = now() WHERE id = 2")
+            let failures = try reader.execute("SELECT image_uri, reason FROM failures WHERE job = 'j'")
+            #expect(
+                try failures.map { try $0.string("image_uri") + ": " + $0.string("reason") } == ["/b.jpg: not a JPEG"])
             for sql in [
                 "SELECT * FROM tasks", "SELECT * FROM results", "SELECT * FROM jobs",
                 "UPDATE tasks SET status = 'done'",
