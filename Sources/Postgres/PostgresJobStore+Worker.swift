@@ -280,30 +280,54 @@ public struct ExportRow: Sendable, Codable {
     }
 }
 
+/// The order of exported rows.
+public enum ExportOrder: Sendable {
+    /// By task id: the order tasks were enqueued in.
+    case task
+    /// By image URI, then task id: an image's tasks together, and an archive's members together.
+    case image
+}
+
 extension PostgresJobStore {
-    /// Every task of `job` in id order, with its result and boxes when it has them.
-    public func exportRows(job: Int64) throws -> [ExportRow] {
-        try connection.execute(
-            """
+    /// Every task of `job` with its result and boxes, handed to `body` a batch at a time through a cursor: a job of
+    /// millions of tasks is exported in the memory of one batch.
+    public func exportRows(job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void) throws {
+        let columns: SQL = """
             SELECT t.id, t.image_uri, t.image_width, t.image_height, t.input_text, t.status, t.last_error,
                    r.output_text, r.model_name,
                    coalesce((SELECT string_agg(concat_ws(',', x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm), ';' ORDER BY ordinal)
                              FROM result_boxes b WHERE b.task_id = t.id), '') AS boxes
             FROM tasks t LEFT JOIN results r ON r.task_id = t.id
-            WHERE t.job_id = \(job) ORDER BY t.id
             """
-        ).map { row in
-            let boxes = try row.string("boxes").split(separator: ";").map {
-                $0.split(separator: ",").compactMap { Double($0) }
-            }
-            return ExportRow(
-                taskID: Int64(try row.int("id")), image: try row.string("image_uri"),
-                width: try row.text("image_width").flatMap { Int($0) },
-                height: try row.text("image_height").flatMap { Int($0) },
-                input: try row.string("input_text"), status: try row.string("status"),
-                error: try row.text("last_error"),
-                output: try row.text("output_text"), model: try row.text("model_name"), boxes: boxes)
+        var declare: SQL = "DECLARE export_rows NO SCROLL CURSOR FOR "
+        declare.append(columns)
+        switch order {
+        case .task: declare.append(" WHERE t.job_id = \(job) ORDER BY t.id")
+        // Byte order: an archive's URIs share the prefix `tar:ARCHIVE!/`, and only there does that put them together.
+        case .image: declare.append(" WHERE t.job_id = \(job) ORDER BY t.image_uri COLLATE \"C\", t.id")
         }
+        try connection.transaction {
+            try connection.execute(declare)
+            while true {
+                let rows = try connection.execute("FETCH FORWARD 2000 FROM export_rows").map(Self.exportRow)
+                if rows.isEmpty { break }
+                try body(rows)
+            }
+            try connection.execute("CLOSE export_rows")
+        }
+    }
+
+    private static func exportRow(_ row: PostgresRow) throws -> ExportRow {
+        let boxes = try row.string("boxes").split(separator: ";").map {
+            $0.split(separator: ",").compactMap { Double($0) }
+        }
+        return ExportRow(
+            taskID: Int64(try row.int("id")), image: try row.string("image_uri"),
+            width: try row.text("image_width").flatMap { Int($0) },
+            height: try row.text("image_height").flatMap { Int($0) },
+            input: try row.string("input_text"), status: try row.string("status"),
+            error: try row.text("last_error"),
+            output: try row.text("output_text"), model: try row.text("model_name"), boxes: boxes)
     }
 }
 

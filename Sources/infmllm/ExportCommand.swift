@@ -29,24 +29,27 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let resolved = try JobServices(job, options: services)
-        let rows = try resolved.store.exportRows(job: resolved.job.id)
-        if format == "shard-jsonl" || format == "sidecars" {
-            guard let output else { throw ValidationError("--format \(format) needs --output DIR") }
-            try writeShards(rows, to: output, sidecars: format == "sidecars")
-            return
-        }
-        let text: String
+        let (store, id) = (resolved.store, resolved.job.id)
         switch format {
-        case "jsonl":
-            text = try rows.map { try JSONOutput.encode($0) }.joined(separator: "\n") + (rows.isEmpty ? "" : "\n")
-        case "csv": text = Self.csv(rows)
-        case "coco": text = try coco(rows, kind: resolved.job.taskKind)
-        default: throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl or sidecars")
-        }
-        if let output {
-            try text.write(toFile: output, atomically: true, encoding: .utf8)
-        } else {
-            print(text, terminator: "")
+        case "shard-jsonl", "sidecars":
+            guard let output else { throw ValidationError("--format \(format) needs --output DIR") }
+            try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
+        case "jsonl", "csv", "coco":
+            let sink = try ExportSink(path: output)
+            switch format {
+            case "jsonl":
+                try store.exportRows(job: id) { rows in
+                    for row in rows { try sink.write(try JSONOutput.encode(row) + "\n") }
+                }
+            case "csv":
+                try sink.write(Self.csvHeader + "\n")
+                try store.exportRows(job: id) { rows in try sink.write(Self.csvLines(rows)) }
+            default:
+                try writeCOCO(store: store, job: id, kind: resolved.job.taskKind, to: sink)
+            }
+            try sink.finish()
+        default:
+            throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl or sidecars")
         }
     }
 
@@ -80,92 +83,107 @@ struct ExportCommand: ParsableCommand {
         file.standardizedFileURL.path.hasPrefix(root.standardizedFileURL.path + "/")
     }
 
-    /// The output name of each archive: its file name without the extension, and where two archives in different
-    /// folders share one, the later ones also a short hash of their path.
+    /// The output name of each archive, as `ShardNamer` gives them in sorted order.
     static func shardNames(_ archives: [String]) -> [String: String] {
-        var names: [String: String] = [:], taken: Set<String> = []
-        for archive in archives.sorted() {
-            var name = safeFileName(((archive as NSString).lastPathComponent as NSString).deletingPathExtension)
-            if taken.contains(name) { name += "-" + String(SHA256.hex(of: Array(archive.utf8)).prefix(8)) }
-            taken.insert(name)
-            names[archive] = name
-        }
-        return names
+        var namer = ShardNamer()
+        return Dictionary(uniqueKeysWithValues: archives.sorted().map { ($0, namer.name(for: $0)) })
     }
 
     /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`. Every task of a key (several
     /// questions about one image, or `a.jpg` beside `a.png`) goes in its sidecar, as an object for one task and an
-    /// array for several; keys that would leave the folder (`..`, absolute) are left out with a count.
-    private func writeShards(_ rows: [ExportRow], to directory: String, sidecars: Bool) throws {
-        var byArchive: [String: [(key: String, member: String, row: ExportRow)]] = [:]
-        var loose = 0, unsafe = 0
-        for row in rows {
-            switch try? ImageLocation(row.image) {
-            case let .tarMember(archive, member), let .zipMember(archive, member):
-                let key = Self.key(ofMember: member)
-                guard Self.isSafe(key: key) else {
-                    unsafe += 1
-                    continue
-                }
-                byArchive[archive, default: []].append((key, member, row))
-            default:
-                loose += 1
-            }
-        }
+    /// array for several; keys that would leave the folder (`..`, absolute) are left out with a count. Rows come by
+    /// image URI, so each archive's members arrive together and one shard at a time is held in memory.
+    private func writeShards(store: PostgresJobStore, job: Int64, to directory: String, sidecars: Bool) throws {
         let root = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let names = Self.shardNames(Array(byArchive.keys))
-        for (archive, members) in byArchive {
-            let shard = names[archive]!
-            var lines: [String] = []
-            var byKey: [String: [[String: Any]]] = [:]
-            for (key, member, row) in members {
-                var object =
-                    try JSONSerialization.jsonObject(with: Data(try JSONOutput.encode(row).utf8)) as? [String: Any]
-                    ?? [:]
-                object["__key__"] = key
-                object["member"] = member
-                if sidecars {
-                    byKey[key, default: []].append(object)
-                } else {
-                    let data = try JSONSerialization.data(
-                        withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-                    lines.append(String(decoding: data, as: UTF8.self))
-                }
+        var namer = ShardNamer()
+        var current: (archive: String, members: [(key: String, member: String, row: ExportRow)])?
+        var written: Set<String> = [], loose = 0, unsafe = 0, results = 0
+        func flush() throws {
+            guard let shard = current else { return }
+            current = nil
+            guard written.insert(shard.archive).inserted else {
+                throw ExportError("the rows of \(shard.archive) did not arrive together")
             }
-            for (key, objects) in byKey {
-                let file = root.appendingPathComponent(shard).appendingPathComponent(key + ".json")
-                guard Self.isInside(file, root) else { throw ValidationError("\(file.path) would be outside --output") }
-                try FileManager.default.createDirectory(
-                    at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-                let value: Any = objects.count == 1 ? objects[0] : objects
-                try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
-                    .write(to: file)
-            }
-            if !sidecars {
-                guard Self.isInside(root.appendingPathComponent(shard + ".jsonl"), root) else {
-                    throw ValidationError("\(shard).jsonl would be outside --output")
+            try Self.writeShard(
+                shard.members, name: namer.name(for: shard.archive), under: root, sidecars: sidecars)
+            results += shard.members.count
+        }
+        try store.exportRows(job: job, order: .image) { rows in
+            for row in rows {
+                switch try? ImageLocation(row.image) {
+                case let .tarMember(archive, member), let .zipMember(archive, member):
+                    let key = Self.key(ofMember: member)
+                    guard Self.isSafe(key: key) else {
+                        unsafe += 1
+                        continue
+                    }
+                    if current?.archive != archive {
+                        try flush()
+                        current = (archive, [])
+                    }
+                    current?.members.append((key, member, row))
+                default:
+                    loose += 1
                 }
-                try (lines.joined(separator: "\n") + "\n").write(
-                    to: root.appendingPathComponent(shard + ".jsonl"), atomically: true, encoding: .utf8)
             }
         }
+        try flush()
         var note = loose > 0 ? "; \(loose) images not from an archive left out" : ""
         if unsafe > 0 { note += "; \(unsafe) members whose names would leave the folder (.., absolute) left out" }
         FileHandle.standardError.write(
-            Data(
-                "wrote \(rows.count - loose - unsafe) results of \(byArchive.count) shard(s) to \(directory)\(note)\n"
-                    .utf8))
+            Data("wrote \(results) results of \(written.count) shard(s) to \(directory)\(note)\n".utf8))
     }
 
-    static func csv(_ rows: [ExportRow]) -> String {
+    private static func writeShard(
+        _ members: [(key: String, member: String, row: ExportRow)], name shard: String, under root: URL,
+        sidecars: Bool
+    ) throws {
+        var lines: [String] = []
+        var byKey: [String: [[String: Any]]] = [:]
+        for (key, member, row) in members {
+            var object =
+                try JSONSerialization.jsonObject(with: Data(try JSONOutput.encode(row).utf8)) as? [String: Any]
+                ?? [:]
+            object["__key__"] = key
+            object["member"] = member
+            if sidecars {
+                byKey[key, default: []].append(object)
+            } else {
+                let data = try JSONSerialization.data(
+                    withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                lines.append(String(decoding: data, as: UTF8.self))
+            }
+        }
+        for (key, objects) in byKey {
+            let file = root.appendingPathComponent(shard).appendingPathComponent(key + ".json")
+            guard isInside(file, root) else { throw ValidationError("\(file.path) would be outside --output") }
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let value: Any = objects.count == 1 ? objects[0] : objects
+            try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+                .write(to: file)
+        }
+        if !sidecars {
+            guard isInside(root.appendingPathComponent(shard + ".jsonl"), root) else {
+                throw ValidationError("\(shard).jsonl would be outside --output")
+            }
+            try (lines.joined(separator: "\n") + "\n").write(
+                to: root.appendingPathComponent(shard + ".jsonl"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    static let csvHeader = "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2"
+
+    /// The CSV lines of `rows`: one per task, or per box of a result with several (`box` numbers them from 0;
+    /// empty with none), each ending with a newline.
+    static func csvLines(_ rows: [ExportRow]) -> String {
         func field(_ value: String?) -> String {
             guard let value else { return "" }
             return value.contains(where: { ",\"\n\r".contains($0) })
                 ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
         }
-        // One line per task, or per box of a result with several (`box` numbers them from 0; empty with none).
-        var lines = ["task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2"]
+        var lines = ""
         for row in rows {
             let task = [
                 String(row.taskID), field(row.image), row.width.map(String.init) ?? "",
@@ -173,53 +191,94 @@ struct ExportCommand: ParsableCommand {
                 field(row.input), row.status, field(row.error), field(row.output), field(row.model),
             ]
             guard !row.boxes.isEmpty else {
-                lines.append((task + ["", "", "", "", ""]).joined(separator: ","))
+                lines += (task + ["", "", "", "", ""]).joined(separator: ",") + "\n"
                 continue
             }
             for (ordinal, box) in row.boxes.enumerated() {
-                lines.append((task + [String(ordinal)] + box.prefix(4).map { String($0) }).joined(separator: ","))
+                lines += (task + [String(ordinal)] + box.prefix(4).map { String($0) }).joined(separator: ",") + "\n"
             }
         }
-        return lines.joined(separator: "\n") + "\n"
+        return lines
+    }
+
+    /// A whole CSV document of `rows`.
+    static func csv(_ rows: [ExportRow]) -> String {
+        csvHeader + "\n" + csvLines(rows)
     }
 
     /// COCO: `images` once per file; for grounding, one annotation per box with bbox [x, y, w, h] in pixels and
-    /// the expression; otherwise one caption annotation per result.
-    private func coco(_ rows: [ExportRow], kind: String) throws -> String {
-        var imageIDs: [String: Int] = [:]
-        var images: [[String: Any]] = []
-        var annotations: [[String: Any]] = []
-        for row in rows where row.status == "done" {
-            let imageID: Int
-            if let existing = imageIDs[row.image] {
-                imageID = existing
-            } else {
-                imageID = images.count + 1
-                imageIDs[row.image] = imageID
-                images.append([
-                    "id": imageID, "file_name": row.image, "width": row.width ?? 0, "height": row.height ?? 0,
-                ])
-            }
-            if kind == "ground" {
-                for box in row.boxes where box.count >= 4 {
-                    let width = box[2] - box[0], height = box[3] - box[1]
-                    annotations.append([
-                        "id": annotations.count + 1, "image_id": imageID, "category_id": 1,
-                        "bbox": [box[0], box[1], width, height],
-                        "area": width * height, "iscrowd": 0, "expression": row.input, "task_id": row.taskID,
-                    ])
+    /// the expression; otherwise one caption annotation per result. One pass over the rows by image: images go to
+    /// the sink as they come, annotations to a temporary file appended after them.
+    private func writeCOCO(store: PostgresJobStore, job: Int64, kind: String, to sink: ExportSink) throws {
+        let spool = FileManager.default.temporaryDirectory
+            .appendingPathComponent("infmllm-coco-\(UInt64.random(in: 0...UInt64.max)).json").path
+        let annotations = try ExportSink(path: spool)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        func json(_ object: [String: Any]) throws -> String {
+            String(
+                decoding: try JSONSerialization.data(
+                    withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+                as: UTF8.self)
+        }
+        var previous: String?, imageID = 0, annotationID = 0
+        try sink.write("{\"images\":[")
+        try store.exportRows(job: job, order: .image) { rows in
+            for row in rows where row.status == "done" {
+                if row.image != previous {
+                    previous = row.image
+                    imageID += 1
+                    try sink.write(
+                        (imageID > 1 ? "," : "")
+                            + json([
+                                "id": imageID, "file_name": row.image, "width": row.width ?? 0,
+                                "height": row.height ?? 0,
+                            ]))
                 }
-            } else {
-                annotations.append([
-                    "id": annotations.count + 1, "image_id": imageID, "caption": row.output ?? "",
-                    "task_id": row.taskID,
-                ])
+                var objects: [[String: Any]] = []
+                if kind == "ground" {
+                    for box in row.boxes where box.count >= 4 {
+                        let width = box[2] - box[0], height = box[3] - box[1]
+                        objects.append([
+                            "image_id": imageID, "category_id": 1, "bbox": [box[0], box[1], width, height],
+                            "area": width * height, "iscrowd": 0, "expression": row.input, "task_id": row.taskID,
+                        ])
+                    }
+                } else {
+                    objects.append(["image_id": imageID, "caption": row.output ?? "", "task_id": row.taskID])
+                }
+                for var object in objects {
+                    annotationID += 1
+                    object["id"] = annotationID
+                    try annotations.write((annotationID > 1 ? "," : "") + json(object))
+                }
             }
         }
-        var document: [String: Any] = ["images": images, "annotations": annotations]
-        if kind == "ground" { document["categories"] = [["id": 1, "name": "referred object"]] }
-        let data = try JSONSerialization.data(
-            withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self) + "\n"
+        try annotations.finish()
+        try sink.write("],\"annotations\":[")
+        guard let spooled = FileHandle(forReadingAtPath: spool) else { throw ExportError("cannot read \(spool)") }
+        defer { try? spooled.close() }
+        while let chunk = try spooled.read(upToCount: 1 << 20), !chunk.isEmpty {
+            try sink.write(chunk)
+        }
+        try sink.write("]")
+        if kind == "ground" { try sink.write(",\"categories\":[{\"id\":1,\"name\":\"referred object\"}]") }
+        try sink.write("}\n")
+    }
+}
+
+/// Output names for archives in the order they come: the file name without its extension, made a plain file name;
+/// where an earlier archive in another folder took the name, also a short hash of the path.
+struct ShardNamer {
+    private var names: [String: String] = [:]
+    private var taken: Set<String> = []
+
+    mutating func name(for archive: String) -> String {
+        if let name = names[archive] { return name }
+        var name = ExportCommand.safeFileName(
+            ((archive as NSString).lastPathComponent as NSString).deletingPathExtension)
+        if taken.contains(name) { name += "-" + String(SHA256.hex(of: Array(archive.utf8)).prefix(8)) }
+        taken.insert(name)
+        names[archive] = name
+        return name
     }
 }

@@ -123,6 +123,37 @@ import Testing
         }
     }
 
+    /// Export reads through a cursor, a batch at a time: every task once, by task id or by image URI in byte order
+    /// (an archive's members together, whatever the database's collation does with `!`, `/` and case).
+    @Test func exportHandsOverEveryTaskInBatchesInEitherOrder() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            // A linguistic collation, as a database made with a locale has (this cluster's are C.UTF-8): it sorts
+            // `S-1` between `s-0` and `s-2`, and would split an archive's members without the byte order.
+            try connection.executeScript(
+                """
+                DROP VIEW captions, answers, boxes, failures;
+                ALTER TABLE tasks ALTER COLUMN image_uri TYPE text COLLATE "und-x-icu";
+                """)
+            let job = try store.openJob(
+                name: "big", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let uris =
+                (0..<4500).map { "tar:/shards/s-\($0 % 3).tar!/\(String(format: "%05d", 4500 - $0)).jpg" }
+                + ["tar:/shards/s-1.tar.d!/x.jpg", "tar:/shards/S-1.tar!/y.jpg", "/loose/a b.jpg"]
+            _ = try store.addTasks(uris.map { NewTask(imageURI: $0) }, to: job.id)
+            var batches = 0, byTask: [ExportRow] = []
+            try store.exportRows(job: job.id) { rows in
+                batches += 1
+                byTask += rows
+            }
+            #expect(batches == 3 && byTask.count == uris.count)
+            #expect(byTask.map(\.taskID) == byTask.map(\.taskID).sorted() && byTask.map(\.image) == uris)
+            var byImage: [String] = []
+            try store.exportRows(job: job.id, order: .image) { rows in byImage += rows.map(\.image) }
+            #expect(byImage == uris.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        }
+    }
+
     /// `retry --reason`: only the failures whose reason contains the text go back to the queue.
     @Test func aRetryCanTakeOnlyTheFailuresWithAReason() throws {
         try TestDatabase.withMigrated { connection in

@@ -226,6 +226,17 @@ import Testing
         let document = try JSONSerialization.jsonObject(with: Data(coco.output.utf8)) as? [String: Any]
         #expect((document?["images"] as? [Any])?.count == 2)
         #expect(document?["categories"] != nil)
+        // Annotations are numbered from 1 and point at the images listed (written in one pass, spooled apart).
+        let imageIDs = Set(((document?["images"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? Int })
+        let annotations = (document?["annotations"] as? [[String: Any]]) ?? []
+        #expect(annotations.compactMap { $0["id"] as? Int } == (0..<annotations.count).map { $0 + 1 })
+        #expect(annotations.allSatisfy { imageIDs.contains($0["image_id"] as? Int ?? 0) })
+        // --output: the same document, in place only once complete.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("g-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try cluster.check(try cluster.run(["export", "g", "--format", "coco", "--output", file]))
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == coco.output)
+        #expect(!FileManager.default.fileExists(atPath: file + ".partial"))
         let jsonl = try cluster.run(["export", "g", "--format", "jsonl"])
         #expect(jsonl.output.split(separator: "\n").count == 2)
         let csv = try cluster.run(["export", "g", "--format", "csv"])
