@@ -76,7 +76,7 @@ public struct BeamDecoding: Decoding {
                 if rank >= beams { continue }
                 hypotheses.add(
                     running[beam].tokens + [eos],
-                    score: Double(candidate.score) / pow(Double(before + 1), Double(parameters.lengthPenalty)))
+                    score: Double(candidate.score) / pow(Double(before + 1), parameters.lengthPenalty))
             } else {
                 continuing.append(
                     Hypothesis(tokens: running[beam].tokens + [token], score: candidate.score, finished: false))
@@ -86,11 +86,11 @@ public struct BeamDecoding: Decoding {
             if continuing.count == beams { break }
         }
         let stop = hypotheses.isDone(
-            best: Double(top[0].score) / pow(Double(before + 2), Double(parameters.lengthPenalty)))
+            best: Double(top[0].score) / pow(Double(before + 2), parameters.lengthPenalty))
         running = continuing
         generated += 1
         if !stop && generated >= parameters.maxNewTokens {
-            let divisor = pow(Double(generated + 1), Double(parameters.lengthPenalty))
+            let divisor = pow(Double(generated + 1), parameters.lengthPenalty)
             for hypothesis in running { hypotheses.add(hypothesis.tokens, score: Double(hypothesis.score) / divisor) }
         }
         if stop || generated >= parameters.maxNewTokens {
@@ -111,7 +111,7 @@ public struct BeamDecoding: Decoding {
         // Continue with the best `beams` candidates that did not just end.
         let continuing = Self.top(beams, of: top.count) { top[$0].score + (hits[$0] ? -1e9 : 0) }
         // Finish the candidates among the top `beams` that ended.
-        let divisor = Float(pow(Double(generated + 1), Double(parameters.lengthPenalty)))
+        let divisor = Float(pow(Double(generated + 1), parameters.lengthPenalty))
         var merged = done
         for (rank, candidate) in top.enumerated() {
             var score = candidate.score / divisor
@@ -136,7 +136,7 @@ public struct BeamDecoding: Decoding {
         }
         generated += 1
         if improvable {
-            let best = running[0].score / Float(pow(Double(generated), Double(parameters.lengthPenalty)))
+            let best = running[0].score / Float(pow(Double(generated), parameters.lengthPenalty))
             let worstFinished = done.map(\.score).min() ?? -1e9
             improvable = done.contains { best > ($0.finished ? worstFinished : -1e9) }
         }

@@ -8,8 +8,9 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
     public var minNewTokens: Int = 0
     /// Beam search with this many beams when above 1.
     public var beamCount: Int = 1
-    /// Finished beams score sum(log p) / length^lengthPenalty (length counts generated tokens, EOS included).
-    public var lengthPenalty: Float = 1
+    /// Finished beams score sum(log p) / length^lengthPenalty, with the length `beamRules` count (a double, as
+    /// Python's float, so that the powers are the ones transformers computes).
+    public var lengthPenalty: Double = 1
     /// Sampling instead of argmax when set (and beamCount is 1).
     public var temperature: Float?
     /// Nucleus sampling: keep the smallest set of tokens whose probability reaches topP.
@@ -36,7 +37,7 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
         maxNewTokens = try container.decodeIfPresent(Int.self, forKey: .maxNewTokens) ?? defaults.maxNewTokens
         minNewTokens = try container.decodeIfPresent(Int.self, forKey: .minNewTokens) ?? defaults.minNewTokens
         beamCount = try container.decodeIfPresent(Int.self, forKey: .beamCount) ?? defaults.beamCount
-        lengthPenalty = try container.decodeIfPresent(Float.self, forKey: .lengthPenalty) ?? defaults.lengthPenalty
+        lengthPenalty = try container.decodeIfPresent(Double.self, forKey: .lengthPenalty) ?? defaults.lengthPenalty
         temperature = try container.decodeIfPresent(Float.self, forKey: .temperature)
         topP = try container.decodeIfPresent(Float.self, forKey: .topP) ?? defaults.topP
         topK = try container.decodeIfPresent(Int.self, forKey: .topK) ?? defaults.topK
@@ -65,7 +66,7 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
     /// flags and manifest fields become parameters.
     public static func overriding(
         _ base: GenerationParameters = GenerationParameters(),
-        maxNewTokens: Int? = nil, minNewTokens: Int? = nil, beams: Int? = nil, lengthPenalty: Float? = nil,
+        maxNewTokens: Int? = nil, minNewTokens: Int? = nil, beams: Int? = nil, lengthPenalty: Double? = nil,
         temperature: Float? = nil, topP: Float? = nil, topK: Int? = nil, seed: UInt64? = nil,
         beamRules: BeamRules? = nil
     ) throws -> GenerationParameters {
@@ -79,7 +80,11 @@ public struct GenerationParameters: Sendable, Codable, Hashable {
         }
         if let beams { parameters.beamCount = beams }
         if let lengthPenalty { parameters.lengthPenalty = lengthPenalty }
-        if let temperature { parameters.temperature = temperature }
+        if let temperature {
+            parameters.temperature = temperature
+            // A temperature asks for sampling, which is one beam: a preset's beams give way unless beams are given.
+            if beams == nil { parameters.beamCount = 1 }
+        }
         if let topP { parameters.topP = topP }
         if let topK { parameters.topK = topK }
         if let seed { parameters.seed = seed }

@@ -233,8 +233,9 @@ extension PostgresJobStore: TaskStore {
     /// Failed tasks of `job` back to queued, to be published again, as new tasks: no error, no attempts counted
     /// against the limits that fail a task the model started on too often, and `enqueued_at` now, so that the
     /// reconciler's grace period counts from the retry. With `text`, only the tasks whose failure reason contains
-    /// it (a fetch that timed out, say, and not a file that is no image). Returns them in id order; none when the
-    /// job was cancelled (its tasks are never published).
+    /// it (a fetch that timed out, say, and not a file that is no image), the reason as `failureReasons` gives it:
+    /// `unknown` where none was recorded. Returns them in id order; none when the job was cancelled (its tasks are
+    /// never published).
     public func requeueFailed(job: Int64, reasonContaining text: String? = nil) throws -> [TaskMessage.Task] {
         try connection.execute(
             """
@@ -242,7 +243,7 @@ extension PostgresJobStore: TaskStore {
                    enqueued_at = now()
             FROM jobs j
             WHERE t.job_id = \(job) AND t.status = 'failed' AND j.id = t.job_id AND j.cancelled_at IS NULL
-              AND (\(text)::text IS NULL OR strpos(t.last_error, \(text)::text) > 0)
+              AND (\(text)::text IS NULL OR strpos(coalesce(t.last_error, 'unknown'), \(text)::text) > 0)
             RETURNING t.id, t.image_uri
             """
         ).map {

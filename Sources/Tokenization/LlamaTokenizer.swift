@@ -71,10 +71,11 @@ public struct LlamaTokenizer: Sendable {
         guard !text.isEmpty else { return }
         let start = ids.count
         ids.append(contentsOf: pieces.encode(String(decoding: text, as: UTF8.self)))
+        // Python's `tokens[0][1:]`: the first code point, not the first grapheme (▁ with a combining mark after).
         guard !first, text.first != 0x20, ids.count > start, let piece = pieces.piece(for: ids[start]),
-            piece.hasPrefix("\u{2581}")
+            piece.unicodeScalars.first == "\u{2581}"
         else { return }
-        let rest = String(piece.dropFirst())
+        let rest = String(piece.unicodeScalars.dropFirst())
         if rest.isEmpty {
             ids.remove(at: start)
         } else {

@@ -49,7 +49,7 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "Beams for beam search.") var beams: Int?
     @Option(help: "New tokens at most.") var maxNewTokens: Int?
     @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
-    @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
+    @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Double?
     @Option(help: BeamRules.help) var beamRules: BeamRules?
     @Option(help: DecodingPreset.help) var preset: DecodingPreset = .greedy
     @Option(help: "Sample with this temperature.") var temperature: Float?
@@ -204,9 +204,6 @@ struct EnqueueCommand: ParsableCommand {
         return line + "\n"
     }
 
-    /// When `model` is a model directory, refuses decoding settings that no prompt could fit in its context: the
-    /// visual tokens, BOS and the new tokens alone. (Prompts longer than that, and memory, are checked by the
-    /// worker, which fails such a task with the reason.)
     /// `preset`'s settings for `task`. The evaluation settings depend on the model's variant, read from the
     /// configuration of `model`, which must then be the model's directory.
     static func presetParameters(_ preset: DecodingPreset, task: TaskKind, model: String) throws
@@ -223,6 +220,9 @@ struct EnqueueCommand: ParsableCommand {
         return preset.parameters(task, variant: try ModelConfiguration.load(directory: directory).variant)
     }
 
+    /// When `model` is a model directory, refuses decoding settings that no prompt could fit in its context: the
+    /// visual tokens, BOS and the new tokens alone. (Prompts longer than that, and memory, are checked by the
+    /// worker, which fails such a task with the reason.)
     static func checkFits(_ parameters: GenerationParameters, model: String) throws {
         let directory = (model as NSString).expandingTildeInPath
         guard FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("config.json"))

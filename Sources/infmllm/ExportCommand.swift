@@ -83,10 +83,14 @@ struct ExportCommand: ParsableCommand {
         file.standardizedFileURL.path.hasPrefix(root.standardizedFileURL.path + "/")
     }
 
-    /// The output name of each archive, as `ShardNamer` gives them in sorted order.
+    /// The output name of each archive (its path standing for its shard's URI), as export names shards that
+    /// come in the paths' byte order.
     static func shardNames(_ archives: [String]) -> [String: String] {
         var namer = ShardNamer()
-        return Dictionary(uniqueKeysWithValues: archives.sorted().map { ($0, namer.name(for: $0)) })
+        return Dictionary(
+            uniqueKeysWithValues: archives.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map {
+                ($0, namer.name(for: Array($0.utf8), archive: $0))
+            })
     }
 
     /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`. Every task of a key (several
@@ -97,16 +101,16 @@ struct ExportCommand: ParsableCommand {
         let root = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         var namer = ShardNamer()
-        var current: (archive: String, members: [(key: String, member: String, row: ExportRow)])?
-        var written: Set<String> = [], loose = 0, unsafe = 0, results = 0
+        // A shard is the archive part of its members' URIs as stored (`tar:/d/a.tar!/`), compared as bytes, the
+        // order the rows come in: `TAR:` beside `tar:`, or the same path in another Unicode form, is another shard.
+        var current: (uri: [UInt8], archive: String, members: [(key: String, member: String, row: ExportRow)])?
+        var shards = 0, loose = 0, unsafe = 0, results = 0
         func flush() throws {
             guard let shard = current else { return }
             current = nil
-            guard written.insert(shard.archive).inserted else {
-                throw ExportError("the rows of \(shard.archive) did not arrive together")
-            }
-            try Self.writeShard(
-                shard.members, name: namer.name(for: shard.archive), under: root, sidecars: sidecars)
+            let name = namer.name(for: shard.uri, archive: shard.archive)
+            try Self.writeShard(shard.members, name: name, under: root, sidecars: sidecars)
+            shards += 1
             results += shard.members.count
         }
         try store.exportRows(job: job, order: .image) { rows in
@@ -118,9 +122,10 @@ struct ExportCommand: ParsableCommand {
                         unsafe += 1
                         continue
                     }
-                    if current?.archive != archive {
+                    let uri = Array(row.image.utf8.prefix(row.image.utf8.count - member.utf8.count))
+                    if current?.uri != uri {
                         try flush()
-                        current = (archive, [])
+                        current = (uri, archive, [])
                     }
                     current?.members.append((key, member, row))
                 default:
@@ -132,7 +137,7 @@ struct ExportCommand: ParsableCommand {
         var note = loose > 0 ? "; \(loose) images not from an archive left out" : ""
         if unsafe > 0 { note += "; \(unsafe) members whose names would leave the folder (.., absolute) left out" }
         FileHandle.standardError.write(
-            Data("wrote \(results) results of \(written.count) shard(s) to \(directory)\(note)\n".utf8))
+            Data("wrote \(results) results of \(shards) shard(s) to \(directory)\(note)\n".utf8))
     }
 
     private static func writeShard(
@@ -266,19 +271,19 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
-/// Output names for archives in the order they come: the file name without its extension, made a plain file name;
-/// where an earlier archive in another folder took the name, also a short hash of the path.
+/// Output names for shards in the order they come (their URIs' byte order): the archive's file name without its
+/// extension, made a plain file name; where an earlier shard took the name, also a short hash of the URI.
 struct ShardNamer {
-    private var names: [String: String] = [:]
+    private var names: [[UInt8]: String] = [:]
     private var taken: Set<String> = []
 
-    mutating func name(for archive: String) -> String {
-        if let name = names[archive] { return name }
+    mutating func name(for uri: [UInt8], archive: String) -> String {
+        if let name = names[uri] { return name }
         var name = ExportCommand.safeFileName(
             ((archive as NSString).lastPathComponent as NSString).deletingPathExtension)
-        if taken.contains(name) { name += "-" + String(SHA256.hex(of: Array(archive.utf8)).prefix(8)) }
+        if taken.contains(name) { name += "-" + String(SHA256.hex(of: uri).prefix(8)) }
         taken.insert(name)
-        names[archive] = name
+        names[uri] = name
         return name
     }
 }

@@ -18,6 +18,12 @@ final class ExportSink {
             destination = nil
             return
         }
+        var isDirectory: ObjCBool = false
+        if path.hasSuffix("/")
+            || (FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue)
+        {
+            throw ExportError("--output \(path) is a directory; this format writes one file")
+        }
         let partial = path + ".partial"
         guard FileManager.default.createFile(atPath: partial, contents: nil) else {
             throw ExportError("cannot write \(partial)")
@@ -44,16 +50,18 @@ final class ExportSink {
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    /// Writes what is left and puts the file in place.
+    /// Writes what is left and puts the file in place: one rename, which replaces a file of that name at once.
     func finish() throws {
         try flush()
-        finished = true
-        guard let partial, let destination else { return }
-        try handle.close()
-        if FileManager.default.fileExists(atPath: destination) {
-            try FileManager.default.removeItem(atPath: destination)
+        guard let partial, let destination else {
+            finished = true
+            return
         }
-        try FileManager.default.moveItem(atPath: partial, toPath: destination)
+        try handle.close()
+        guard rename(partial, destination) == 0 else {
+            throw ExportError("cannot move \(partial) to \(destination): \(String(cString: strerror(errno)))")
+        }
+        finished = true
     }
 
     private func flush() throws {

@@ -30,7 +30,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Beams for beam search (1: greedy or sampling).") var beams: Int?
     @Option(help: "New tokens at most.") var maxNewTokens: Int?
     @Option(help: "New tokens before end-of-sequence is allowed.") var minNewTokens: Int?
-    @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Float?
+    @Option(help: "Beam scores divide by length^penalty.") var lengthPenalty: Double?
     @Option(help: BeamRules.help) var beamRules: BeamRules?
     @Option(help: DecodingPreset.help) var preset: DecodingPreset = .greedy
     @Option(help: "Sample with this temperature instead of taking the most likely token.") var temperature: Float?
@@ -146,7 +146,7 @@ struct ManifestLine: Codable {
     var max_new_tokens: Int?
     var min_new_tokens: Int?
     var num_beams: Int?
-    var length_penalty: Float?
+    var length_penalty: Double?
     var temperature: Float?
     var top_p: Float?
     var top_k: Int?

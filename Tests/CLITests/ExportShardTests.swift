@@ -45,4 +45,32 @@ import Testing
         #expect(!ExportCommand.isInside(root.appendingPathComponent("../a.json"), root))
         #expect(!ExportCommand.isInside(root.appendingPathComponent("s/../../a.json"), root))
     }
+
+    /// `--output` for a one-file format: a directory is refused (never replaced); a file appears only once the
+    /// export is complete, replacing the old one in one rename; an export that stops leaves the old file as it was.
+    @Test func anExportFileAppearsOnlyWhenComplete() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("keep".utf8).write(to: folder.appendingPathComponent("inside"))
+        #expect(throws: ExportError.self) { try ExportSink(path: folder.path) }
+        #expect(throws: ExportError.self) { try ExportSink(path: folder.path + "/") }
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("inside").path))
+
+        let file = folder.appendingPathComponent("out.jsonl").path
+        try Data("old\n".utf8).write(to: URL(fileURLWithPath: file))
+        do {
+            let stopped = try ExportSink(path: file)
+            try stopped.write("half")
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "old\n")
+        #expect(!FileManager.default.fileExists(atPath: file + ".partial"))
+        let sink = try ExportSink(path: file)
+        try sink.write(String(repeating: "x", count: 3 << 20))
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "old\n", "not in place before finish")
+        try sink.write("\n")
+        try sink.finish()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)).count == (3 << 20) + 1)
+        #expect(!FileManager.default.fileExists(atPath: file + ".partial"))
+    }
 }

@@ -72,7 +72,7 @@ struct ScriptedModel {
         try GenerationParameters.overriding(
             maxNewTokens: settings["max_new_tokens"].map { Int($0) } ?? settings["max_length"].map { Int($0) - 1 },
             minNewTokens: settings["min_new_tokens"].map { Int($0) } ?? settings["min_length"].map { Int($0) - 1 },
-            beams: settings["num_beams"].map { Int($0) }, lengthPenalty: settings["length_penalty"].map { Float($0) },
+            beams: settings["num_beams"].map { Int($0) }, lengthPenalty: settings["length_penalty"],
             beamRules: rules)
     }
 
@@ -159,5 +159,10 @@ struct ScriptedModel {
         let greedy = try GenerationParameters.overriding(base, beams: 1, lengthPenalty: 2)
         #expect(greedy.beamCount == 1 && greedy.lengthPenalty == 2 && greedy.maxNewTokens == 29)
         #expect(throws: GenerationError.self) { try GenerationParameters.overriding(base, minNewTokens: 40) }
+        // A temperature asks for sampling: one beam, unless beams are given too (then, as in transformers, the
+        // temperature does nothing).
+        let sampled = try GenerationParameters.overriding(base, temperature: 0.7)
+        #expect(sampled.beamCount == 1 && sampled.isSampling)
+        #expect(try GenerationParameters.overriding(base, beams: 3, temperature: 0.7).isSampling == false)
     }
 }

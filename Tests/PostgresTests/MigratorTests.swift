@@ -26,6 +26,36 @@ import Testing
         }
     }
 
+    /// Migration 0009: beam-search jobs and results stored before `beam_rules` existed were decoded with 5.x's
+    /// rules, and say so afterwards; greedy ones, and ones that name their rules, are left as they are.
+    @Test func beamSettingsStoredBeforeTheRulesKeyNameTransformers5() throws {
+        try TestDatabase.withEmpty { url throws in
+            let connection = try PostgresConnection(url: url)
+            try Migrator(connection: connection).migrate(migrations.filter { $0.version < 9 })
+            try connection.executeScript(
+                """
+                INSERT INTO jobs (name, task_kind, model, generation) VALUES
+                    ('beams', 'caption', 'm', '{"num_beams": 5, "max_new_tokens": 29}'),
+                    ('greedy', 'caption', 'm', '{"num_beams": 1}'),
+                    ('named', 'caption', 'm', '{"num_beams": 3, "beam_rules": "transformers-4.31"}'),
+                    ('odd', 'caption', 'm', '{"num_beams": "five"}');
+                INSERT INTO tasks (job_id, image_uri) VALUES (1, '/a.jpg'), (2, '/a.jpg');
+                INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count,
+                                     model_name, prompt, decoding, device, worker)
+                VALUES (1, 1, 'a', 1, 1, 'm', 'p', '{"num_beams": 5}', 'cpu', 'w'),
+                       (2, 2, 'b', 1, 1, 'm', 'p', '{"num_beams": 1}', 'cpu', 'w');
+                """)
+            try Migrator(connection: connection).migrate(migrations)
+            let jobs = try connection.execute("SELECT name, generation ->> 'beam_rules' AS rules FROM jobs ORDER BY id")
+            #expect(
+                try jobs.map { "\(try $0.string("name")) \(try $0.text("rules") ?? "-")" }
+                    == ["beams transformers-5", "greedy -", "named transformers-4.31", "odd -"])
+            let results = try connection.execute(
+                "SELECT decoding ->> 'beam_rules' AS rules FROM results ORDER BY task_id")
+            #expect(try results.map { try $0.text("rules") ?? "-" } == ["transformers-5", "-"])
+        }
+    }
+
     @Test func createsTheCoreTablesAndViews() throws {
         try TestDatabase.withMigrated { connection throws in
             let relations = try connection.execute(

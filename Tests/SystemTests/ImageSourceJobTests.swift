@@ -121,6 +121,28 @@ import Testing
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: sidecars.appendingPathComponent("s-002/a/b/two.json"))) as? [String: Any]
         #expect(sidecar?["status"] as? String == "done" && sidecar?["output"] is String)
+        // One archive spelled two ways, and another folder's archive of the same name: three shards, none
+        // overwriting another (the later ones by URI bytes get a hash of their URI in the name).
+        _ = try cluster.query(
+            """
+            INSERT INTO jobs (name, task_kind, model) VALUES ('spellings', 'caption', 'tiny');
+            """)
+        _ = try cluster.query(
+            """
+            INSERT INTO tasks (job_id, image_uri)
+            SELECT id, uri FROM jobs, unnest(ARRAY['TAR:/x/a.tar!/1.jpg', 'tar:/x/a.tar!/2.jpg', 'tar:/y/a.tar!/3.jpg',
+                                                   'tar:/x/a.tar!/4.jpg']) uri
+            WHERE name = 'spellings'
+            """)
+        let spellings = cluster.scratch.appendingPathComponent("spellings")
+        try cluster.check(
+            try cluster.run(["export", "spellings", "--format", "shard-jsonl", "--output", spellings.path]))
+        let files = try FileManager.default.contentsOfDirectory(atPath: spellings.path).sorted()
+        #expect(files.count == 3 && files.contains("a.jsonl"), "\(files)")
+        let counts = try files.map {
+            try String(contentsOf: spellings.appendingPathComponent($0), encoding: .utf8).split(separator: "\n").count
+        }
+        #expect(counts.sorted() == [1, 1, 2], "\(files): \(counts)")
         cluster.stopWorkers()
     }
 
