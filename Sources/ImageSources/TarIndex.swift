@@ -24,11 +24,11 @@ public struct TarIndex: Sendable {
         while offset + 512 <= bytes.count {
             if bytes[offset..<(offset + 512)].allSatisfy({ $0 == 0 }) { break }  // end-of-archive blocks
             guard let size = Self.number(bytes, at: offset + 124, length: 12) else {
-                problem = "a damaged header at byte \(offset)"
+                problem = Self.compressed(bytes, at: offset) ?? "a damaged header at byte \(offset)"
                 break
             }
             guard Self.checksumMatches(bytes, header: offset) else {
-                problem = "a header with a wrong checksum at byte \(offset)"
+                problem = Self.compressed(bytes, at: offset) ?? "a header with a wrong checksum at byte \(offset)"
                 break
             }
             let type = bytes[offset + 156]
@@ -70,7 +70,7 @@ public struct TarIndex: Sendable {
             offset = next
         }
         if problem == nil, offset + 512 > bytes.count, offset < bytes.count {
-            problem = "truncated after byte \(offset)"
+            problem = Self.compressed(bytes, at: offset) ?? "truncated after byte \(offset)"
         }
         self.names = names
         self.members = members
@@ -99,6 +99,17 @@ public struct TarIndex: Sendable {
             seen = true
         }
         return value
+    }
+
+    /// At the start of the file, what a compressed file (a `.tar.gz`, say) is, in place of a damaged header.
+    static func compressed(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> String? {
+        guard offset == 0 else { return nil }
+        let magics: [(String, [UInt8])] = [
+            ("gzip", [0x1F, 0x8B]), ("bzip2", Array("BZh".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
+            ("zstd", [0x28, 0xB5, 0x2F, 0xFD]),
+        ]
+        guard let (name, _) = magics.first(where: { bytes.starts(with: $0.1) }) else { return nil }
+        return "a \(name)-compressed file, not a tar archive: shards are read in place, so decompress it first"
     }
 
     /// The header's checksum: the sum of its bytes with the checksum field read as spaces.

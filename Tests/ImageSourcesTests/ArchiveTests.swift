@@ -91,6 +91,41 @@ import Testing
         } throws: { "\($0)".contains("truncated in member zz-last.png") }
     }
 
+    /// A compressed tar (`.tar.gz`, `.tar.zst`) cannot be read in place: it is named for what it is, not reported
+    /// as a damaged header, and a member read from it fails with that reason.
+    @Test func aCompressedTarIsNamedAsSuch() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var files: [(String, String)] = []
+        for members in [["top.jpg", "nested"], ["meta.json"]] {  // the second compresses to under 512 bytes
+            let tar = try Self.archive(root, "plain.tar", "tar -cf", members)
+            let gzipped = root.appendingPathComponent("shard-\(members.count).tar.gz").path
+            let result = try ProcessResult.run(
+                URL(fileURLWithPath: "/bin/sh"), ["-c", "gzip -c '\(tar)' > '\(gzipped)'"])
+            #expect(result.status == 0, "\(result.output)")
+            files.append(("gzip", gzipped))
+        }
+        // The others by their magic numbers, followed by what a compressor might write.
+        var noise = SplitMix64(seed: 9)
+        for (name, magic) in [
+            ("bzip2", Array("BZh9".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
+            ("zstd", [0x28, 0xB5, 0x2F, 0xFD]),
+        ] as [(String, [UInt8])] {
+            let path = root.appendingPathComponent("shard.tar.\(name)").path
+            try Data(magic + (0..<4000).map { _ in UInt8(truncatingIfNeeded: noise.next()) }).write(
+                to: URL(fileURLWithPath: path))
+            files.append((name, path))
+        }
+        for (name, path) in files {
+            let listing = try ImageReader().members(ofArchive: path)
+            #expect(listing.names.isEmpty)
+            #expect(listing.problem?.contains("a \(name)-compressed file, not a tar archive") == true, "\(listing)")
+            #expect {
+                try ImageReader().bytes(of: "tar:\(path)!/top.jpg")
+            } throws: { "\($0)".contains("\(name)-compressed") }
+        }
+    }
+
     @Test func aTruncatedZipIsRefusedWithTheReason() throws {
         let root = try Self.tree()
         defer { try? FileManager.default.removeItem(at: root) }
