@@ -1,5 +1,6 @@
-// `infmllm export JOB --format jsonl|csv|coco|shard-jsonl|sidecars`: a job's results for other tools; the last two
-// keep archive shards' results beside their shards, keyed as webdataset keys them.
+// `infmllm export JOB --format jsonl|csv|coco|shard-jsonl|sidecars|txt`: a job's results for other tools;
+// shard-jsonl and sidecars keep archive shards' results beside their shards, keyed as webdataset keys them, and txt
+// writes a caption file per image, as training tools read them.
 
 import ArgumentParser
 import Foundation
@@ -17,23 +18,38 @@ struct ExportCommand: ParsableCommand {
             writes webdataset-style sidecars (<shard>/<key>.json); both need --output DIR. Other images are left \
             out of those two formats, with a count. CSV has a line per task, or per box of a grounding result that \
             holds several (the column box numbers them from 0).
+
+            txt writes one text file per image with its output (the outputs of an image's tasks one per line), for \
+            training tools that read a caption beside each image: <output>/<path under --relative-to>.txt for image \
+            files (so --output equal to --relative-to writes beside the images), <output>/<shard>/<key>.txt for \
+            archive members; URLs, and files outside --relative-to, are left out with a count. With --relative-to, \
+            COCO's file_name is relative to it for the image files under it.
             """)
 
     @Argument(help: "The job's id or name.") var job: String
-    @Option(help: "jsonl, csv, coco, shard-jsonl or sidecars.") var format: String = "jsonl"
+    @Option(help: "jsonl, csv, coco, shard-jsonl, sidecars or txt.") var format: String = "jsonl"
     @Option(
         help: ArgumentHelp(
-            "Write here instead of standard output (a directory for shard-jsonl and sidecars).", valueName: "path"))
+            "Write here instead of standard output (a directory for shard-jsonl, sidecars and txt).",
+            valueName: "path"))
     var output: String?
+    @Option(
+        help: ArgumentHelp(
+            "The folder image files are named relative to (txt files, COCO file_name).", valueName: "dir"))
+    var relativeTo: String?
     @OptionGroup var services: ServiceOptions
 
     func run() throws {
         let resolved = try JobServices(job, options: services)
         let (store, id) = (resolved.store, resolved.job.id)
         switch format {
-        case "shard-jsonl", "sidecars":
+        case "shard-jsonl", "sidecars", "txt":
             guard let output else { throw ValidationError("--format \(format) needs --output DIR") }
-            try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
+            if format == "txt" {
+                try writeTextFiles(store: store, job: id, to: output)
+            } else {
+                try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
+            }
         case "jsonl", "csv", "coco":
             let sink = try ExportSink(path: output)
             switch format {
@@ -49,7 +65,7 @@ struct ExportCommand: ParsableCommand {
             }
             try sink.finish()
         default:
-            throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl or sidecars")
+            throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl, sidecars or txt")
         }
     }
 
@@ -235,7 +251,8 @@ struct ExportCommand: ParsableCommand {
                     try sink.write(
                         (imageID > 1 ? "," : "")
                             + json([
-                                "id": imageID, "file_name": row.image, "width": row.width ?? 0,
+                                "id": imageID, "file_name": relativeFileName(row.image) ?? row.image,
+                                "width": row.width ?? 0,
                                 "height": row.height ?? 0,
                             ]))
                 }

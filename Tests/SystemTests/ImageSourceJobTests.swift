@@ -121,6 +121,12 @@ import Testing
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: sidecars.appendingPathComponent("s-002/a/b/two.json"))) as? [String: Any]
         #expect(sidecar?["status"] as? String == "done" && sidecar?["output"] is String)
+        // txt: a text file per member with a result, under its shard's folder, named by its key.
+        let texts = cluster.scratch.appendingPathComponent("texts")
+        try cluster.check(try cluster.run(["export", "sources", "--format", "txt", "--output", texts.path]))
+        let caption = try String(contentsOf: texts.appendingPathComponent("s-002/a/b/two.txt"), encoding: .utf8)
+        #expect(caption == (sidecar?["output"] as? String ?? "?") + "\n")
+        #expect(!FileManager.default.fileExists(atPath: texts.appendingPathComponent("s-000/a/bad.txt").path))
         // One archive spelled two ways, and another folder's archive of the same name: three shards, none
         // overwriting another (the later ones by URI bytes get a hash of their URI in the name).
         _ = try cluster.query(

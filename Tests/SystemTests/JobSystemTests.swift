@@ -239,6 +239,34 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: file + ".partial"))
         let jsonl = try cluster.run(["export", "g", "--format", "jsonl"])
         #expect(jsonl.output.split(separator: "\n").count == 2)
+        // COCO names image files relative to --relative-to; txt writes a text file per image, beside the images
+        // when --output is their folder, and leaves image files out without --relative-to.
+        let relative = try cluster.run(["export", "g", "--format", "coco", "--relative-to", directory.path])
+        let named = try JSONSerialization.jsonObject(with: Data(relative.output.utf8)) as? [String: Any]
+        #expect(
+            Set(((named?["images"] as? [[String: Any]]) ?? []).compactMap { $0["file_name"] as? String })
+                == ["a.png", "b.png"])
+        let texts = try cluster.run([
+            "export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path,
+        ])
+        #expect(texts.status == 0 && texts.output.contains("wrote 2 text files"), "\(texts.output)")
+        let jsonlRows = jsonl.output.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        for image in ["a", "b"] {
+            let output = jsonlRows.first { ($0["image"] as? String)?.hasSuffix("/\(image).png") == true }?["output"]
+            #expect(
+                try String(contentsOf: directory.appendingPathComponent("\(image).txt"), encoding: .utf8)
+                    == "\(output as? String ?? "?")\n")
+        }
+        let elsewhere = cluster.scratch.appendingPathComponent("texts").path
+        let unnamed = try cluster.run(["export", "g", "--format", "txt", "--output", elsewhere])
+        #expect(
+            unnamed.output.contains("wrote 0 text files") && unnamed.output.contains("--relative-to"),
+            "\(unnamed.output)")
+        for image in ["a", "b"] {
+            try FileManager.default.removeItem(at: directory.appendingPathComponent("\(image).txt"))
+        }
         let csv = try cluster.run(["export", "g", "--format", "csv"])
         #expect(csv.output.hasPrefix("task_id,image,width,height,input,status"))
         // --skip-done leaves out what has a result from the same settings: a job with nothing to do, which has

@@ -1,0 +1,93 @@
+// `export --format txt`: a caption file per image, where training tools look for one (beside the image, or under a
+// folder that mirrors the images'), and names relative to the images' folder.
+
+import ArgumentParser
+import Foundation
+import ImageSources
+import Postgres
+
+extension ExportCommand {
+    /// `uri`'s path relative to `--relative-to` when it names an image file under it (a path or a `file://` URI),
+    /// standardised, without `..`; nil otherwise.
+    func relativeFileName(_ uri: String) -> String? {
+        guard let relativeTo, case let .file(path)? = try? ImageLocation(uri) else { return nil }
+        let root = URL(fileURLWithPath: relativeTo).standardizedFileURL.path
+        let file = URL(fileURLWithPath: path).standardizedFileURL.path
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        guard file.hasPrefix(prefix), file.count > prefix.count else { return nil }
+        return String(file.dropFirst(prefix.count))
+    }
+
+    /// The text file of an image's results under `root`: its relative name for an image file, `<shard>/<key>` for
+    /// an archive member; nil for a URL, a file outside `--relative-to`, or a member key that would leave the folder.
+    private func textFile(
+        for uri: String, under root: URL, namer: inout ShardNamer
+    ) -> URL? {
+        switch try? ImageLocation(uri) {
+        case .file:
+            guard let relative = relativeFileName(uri) else { return nil }
+            let stem = (relative as NSString).deletingPathExtension
+            return root.appendingPathComponent(stem + ".txt")
+        case let .tarMember(archive, member), let .zipMember(archive, member):
+            let key = Self.key(ofMember: member)
+            guard Self.isSafe(key: key) else { return nil }
+            let shard = Array(uri.utf8.prefix(uri.utf8.count - member.utf8.count))
+            return root.appendingPathComponent(namer.name(for: shard, archive: archive))
+                .appendingPathComponent(key + ".txt")
+        default:
+            return nil
+        }
+    }
+
+    /// One text file per image with a result: its tasks' outputs, one per line in task order. Rows come by image,
+    /// so an image's tasks arrive together.
+    func writeTextFiles(store: PostgresJobStore, job: Int64, to directory: String) throws {
+        let root = URL(fileURLWithPath: directory).standardizedFileURL
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        var namer = ShardNamer()
+        var current: (uri: String, outputs: [String])?
+        // The files written, by hash (8 bytes each, whatever the job's size): `a.jpg` beside `a.png` would share
+        // `a.txt`, and the second is left out rather than overwriting the first.
+        var files: Set<Int> = []
+        var written = 0, leftOut = 0, shared = 0
+        func flush() throws {
+            guard let image = current else { return }
+            current = nil
+            guard let file = textFile(for: image.uri, under: root, namer: &namer), Self.isInside(file, root) else {
+                leftOut += 1
+                return
+            }
+            guard files.insert(file.path.hashValue).inserted else {
+                shared += 1
+                return
+            }
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data((image.outputs.joined(separator: "\n") + "\n").utf8).write(to: file, options: .atomic)
+            written += 1
+        }
+        try store.exportRows(job: job, order: .image) { rows in
+            for row in rows where row.status == "done" {
+                if current?.uri.utf8.elementsEqual(row.image.utf8) != true {
+                    try flush()
+                    current = (row.image, [])
+                }
+                // One line each: a caption's own line breaks become spaces.
+                current?.outputs.append(
+                    (row.output ?? "").split(whereSeparator: \.isNewline).joined(separator: " "))
+            }
+        }
+        try flush()
+        var note = ""
+        if leftOut > 0 {
+            note =
+                "; \(leftOut) images left out (URLs"
+                + (relativeTo == nil
+                    ? ", and image files: name their folder with --relative-to"
+                    : ", files outside "
+                        + "--relative-to") + ")"
+        }
+        if shared > 0 { note += "; \(shared) images left out whose text file another image's name took (a.jpg, a.png)" }
+        FileHandle.standardError.write(Data("wrote \(written) text files to \(directory)\(note)\n".utf8))
+    }
+}
