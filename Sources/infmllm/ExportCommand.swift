@@ -37,7 +37,18 @@ struct ExportCommand: ParsableCommand {
         help: ArgumentHelp(
             "The folder image files are named relative to (txt files, COCO file_name).", valueName: "dir"))
     var relativeTo: String?
+    @Option(
+        help: ArgumentHelp(
+            "COCO categories of a grounding job: single (one, \"referred object\") or expression (one per distinct "
+                + "expression, for jobs whose expressions are class names).", valueName: "kind"))
+    var categories: String = "single"
     @OptionGroup var services: ServiceOptions
+
+    func validate() throws {
+        guard ["single", "expression"].contains(categories) else {
+            throw ValidationError("--categories is single or expression")
+        }
+    }
 
     func run() throws {
         let resolved = try JobServices(job, options: services)
@@ -242,10 +253,19 @@ struct ExportCommand: ParsableCommand {
                 as: UTF8.self)
         }
         var previous: String?, imageID = 0, annotationID = 0
+        // With --categories expression: each distinct expression's category, numbered as first met.
+        var categoryIDs: [String: Int] = [:], categoryNames: [String] = []
+        func category(_ expression: String) -> Int {
+            guard categories == "expression" else { return 1 }
+            if let id = categoryIDs[expression] { return id }
+            categoryNames.append(expression)
+            categoryIDs[expression] = categoryNames.count
+            return categoryNames.count
+        }
         try sink.write("{\"images\":[")
         try store.exportRows(job: job, order: .image) { rows in
             for row in rows where row.status == "done" {
-                if row.image != previous {
+                if previous?.utf8.elementsEqual(row.image.utf8) != true {
                     previous = row.image
                     imageID += 1
                     try sink.write(
@@ -258,15 +278,22 @@ struct ExportCommand: ParsableCommand {
                 }
                 var objects: [[String: Any]] = []
                 if kind == "ground" {
+                    // Every expression of the job is a category, whether or not its output held a box.
+                    let categoryID = category(row.input)
                     for box in row.boxes where box.count >= 4 {
                         let width = box[2] - box[0], height = box[3] - box[1]
                         objects.append([
-                            "image_id": imageID, "category_id": 1, "bbox": [box[0], box[1], width, height],
+                            "image_id": imageID, "category_id": categoryID,
+                            "bbox": [box[0], box[1], width, height],
                             "area": width * height, "iscrowd": 0, "expression": row.input, "task_id": row.taskID,
                         ])
                     }
                 } else {
-                    objects.append(["image_id": imageID, "caption": row.output ?? "", "task_id": row.taskID])
+                    var object: [String: Any] = [
+                        "image_id": imageID, "caption": row.output ?? "", "task_id": row.taskID,
+                    ]
+                    if kind != "caption" { object["question"] = row.input }
+                    objects.append(object)
                 }
                 for var object in objects {
                     annotationID += 1
@@ -283,7 +310,11 @@ struct ExportCommand: ParsableCommand {
             try sink.write(chunk)
         }
         try sink.write("]")
-        if kind == "ground" { try sink.write(",\"categories\":[{\"id\":1,\"name\":\"referred object\"}]") }
+        if kind == "ground" {
+            let names = categories == "expression" ? categoryNames : ["referred object"]
+            let list = try names.enumerated().map { try json(["id": $0.offset + 1, "name": $0.element]) }
+            try sink.write(",\"categories\":[" + list.joined(separator: ",") + "]")
+        }
         try sink.write("}\n")
     }
 }

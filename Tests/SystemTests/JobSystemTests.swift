@@ -246,6 +246,48 @@ import Testing
         #expect(
             Set(((named?["images"] as? [[String: Any]]) ?? []).compactMap { $0["file_name"] as? String })
                 == ["a.png", "b.png"])
+        let byExpression = try cluster.run(["export", "g", "--format", "coco", "--categories", "expression"])
+        let classes = try JSONSerialization.jsonObject(with: Data(byExpression.output.utf8)) as? [String: Any]
+        #expect((classes?["categories"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["the square"])
+        // Boxes as a model that finds them writes them (the tiny model's outputs hold none): bbox [x, y, w, h] in
+        // pixels, one category per expression, an image listed once for all its tasks.
+        _ = try cluster.query("INSERT INTO jobs (name, task_kind, model) VALUES ('found', 'ground', 'tiny')")
+        _ = try cluster.query(
+            """
+            INSERT INTO tasks (job_id, image_uri, input_text, status, image_width, image_height)
+            SELECT id, uri, expression, 'done', 100, 50 FROM jobs,
+                   (VALUES ('/p/1.jpg', 'cat'), ('/p/1.jpg', 'dog'), ('/p/2.jpg', 'cat')) v (uri, expression)
+            WHERE name = 'found'
+            """)
+        _ = try cluster.query(
+            """
+            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                 prompt, decoding, device, worker)
+            SELECT t.id, t.job_id, '[0.1,0.2,0.5,0.6]', 1, 1, 'tiny', 'p', '{}', 'cpu', 'w'
+            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.name = 'found';
+            """)
+        _ = try cluster.query(
+            """
+            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
+            SELECT t.id, 0, 0.1, 0.2, 0.5, 0.6, 10, 10, 50, 30
+            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.name = 'found'
+            """)
+        let found =
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    try cluster.run(["export", "found", "--format", "coco", "--categories", "expression"]).output.utf8))
+            as? [String: Any]
+        #expect(
+            (found?["images"] as? [[String: Any]])?.compactMap { $0["file_name"] as? String } == [
+                "/p/1.jpg", "/p/2.jpg",
+            ])
+        #expect((found?["categories"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["cat", "dog"])
+        let boxes = (found?["annotations"] as? [[String: Any]]) ?? []
+        #expect(boxes.compactMap { $0["image_id"] as? Int } == [1, 1, 2])
+        #expect(boxes.compactMap { $0["category_id"] as? Int } == [1, 2, 1])
+        #expect(boxes.allSatisfy { ($0["bbox"] as? [Double]) == [10, 10, 40, 20] && ($0["area"] as? Double) == 800 })
+        let refused = try cluster.run(["export", "g", "--format", "coco", "--categories", "classes"])
+        #expect(refused.status != 0 && refused.output.contains("--categories is single or expression"))
         let texts = try cluster.run([
             "export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path,
         ])
