@@ -16,14 +16,17 @@ public enum TaskPrompt {
     /// The default template of `task` for `variant`.
     ///
     /// Multitask: the released eval prompts for VQA and grounding; the caption prompt is not published, so this
-    /// uses `<image><ImageHere>A short image caption:` (override with `--prompt`). Chat: the vicuna_v1 single-turn
-    /// conversation, with LLaVA-1.5's task suffixes for VQA and grounding.
+    /// uses `<image><ImageHere>A short image caption:` (override with `--prompt`); chat is the early chat-stage
+    /// prompt of the first code drop's MME script, for checkpoints in the multitask layout (`<image>` as text, a
+    /// space after `ASSISTANT:`). Chat: the vicuna_v1 single-turn conversation, with LLaVA-1.5's task suffixes for
+    /// VQA and grounding.
     public static func defaultTemplate(_ task: TaskKind, variant: ModelVariant) -> String {
         switch (variant, task) {
         case (.multitask, .caption): "<image><ImageHere>A short image caption:"
         case (.multitask, .vqa): "<image><ImageHere>Question:{question} Short answer:"
         case (.multitask, .ground): "<image><ImageHere><ref>{expression}</ref>"
-        case (_, .chat): chat("{question}")
+        case (.multitask, .chat): "\(chatSystem) USER: <image><ImageHere>\n{question} ASSISTANT: "
+        case (.chat, .chat): chat("{question}")
         case (.chat, .caption): chat("Provide a one-sentence caption for the provided image.")
         case (.chat, .vqa): chat("{question}\nAnswer the question using a single word or phrase.")
         case (.chat, .ground):

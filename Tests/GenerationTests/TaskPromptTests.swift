@@ -25,6 +25,18 @@ import Testing
                 == "<ImageHere>why / why")
     }
 
+    /// The multitask layout's chat prompt is the first code drop's MME prompt (reference §5): `<image>` as plain
+    /// text before the visual tokens, and a space after `ASSISTANT:`.
+    @Test func theMultitaskChatPromptIsTheEarlyChatStagePrompt() throws {
+        let template = TaskPrompt.defaultTemplate(.chat, variant: .multitask)
+        let prompt = try TaskPrompt.render(template: template, task: .chat, variant: .multitask, text: "What is it?")
+        #expect(
+            prompt
+                == "A chat between a curious user and an artificial intelligence assistant. The assistant gives "
+                + "helpful, detailed, and polite answers to the user's questions. USER: <image><ImageHere>\nWhat is "
+                + "it? ASSISTANT: ")
+    }
+
     @Test(arguments: [
         (TaskKind.chat, ModelVariant.chat, "what is <ImageHere> here"), (.ground, .multitask, "a<ImageHere>b"),
         (.ground, .chat, "<ImageHere>"),

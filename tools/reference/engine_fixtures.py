@@ -235,8 +235,8 @@ def prompt(task, variant, text):
             return f"<image><ImageHere>Question:{q} Short answer:"
         if task == "ground":
             return f"<image><ImageHere><ref>{text}</ref>"
-        if task == "chat":
-            return f"{SYSTEM} USER: <ImageHere>\n{text} ASSISTANT:"
+        if task == "chat":  # the first code drop's MME prompt (spec section 5): <image> as text, a trailing space
+            return f"{SYSTEM} USER: <image><ImageHere>\n{text} ASSISTANT: "
         return "<image><ImageHere>A short image caption:"
     message = {"caption": "Provide a one-sentence caption for the provided image.",
                "vqa": f"{text}\nAnswer the question using a single word or phrase.",
