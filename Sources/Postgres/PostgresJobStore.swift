@@ -183,6 +183,21 @@ public struct PostgresJobStore {
         }
     }
 
+    /// Tasks of `job` ended (done or failed) per second over the last `window` seconds, or since the first of them
+    /// ended if that was later; nil until two have ended in it. What `progress` starts its estimate from.
+    public func recentEndRate(job: Int64, window: Double = 600) throws -> Double? {
+        let row = try connection.execute(
+            """
+            SELECT count(*) AS n, extract(epoch FROM now() - min(finished_at))::float8 AS covered FROM tasks
+            WHERE job_id = \(job) AND status IN ('done', 'failed')
+              AND finished_at > now() - make_interval(secs => \(window))
+            """
+        ).first
+        guard let row, try row.int("n") >= 2 else { return nil }
+        let covered = try row.double("covered")
+        return covered > 0 ? Double(try row.int("n")) / covered : nil
+    }
+
     /// The reasons tasks of `job` failed, most common first.
     public func failureReasons(job: Int64, limit: Int = 20) throws -> [(reason: String, count: Int)] {
         try connection.execute(

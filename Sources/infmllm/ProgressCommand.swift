@@ -48,6 +48,8 @@ struct ProgressCommand: ParsableCommand {
         let publisher = try services.publisher(ProcessInfo.processInfo.environment, role: "progress")
         let terminal = isatty(STDOUT_FILENO) == 1 && !json
         let start = Date()
+        // Until this command has watched for a while, the rate the job has kept over the last ten minutes.
+        let recent = try? resolved.store.recentEndRate(job: resolved.job.id)
         var first: (time: Date, finished: Int)?
         var lastLine = ""
         while true {
@@ -62,7 +64,8 @@ struct ProgressCommand: ParsableCommand {
             let origin = first ?? (now, finished)
             first = origin
             let watched = now.timeIntervalSince(origin.time)
-            let rate = watched > 0 ? Double(finished - origin.finished) / watched : 0
+            let rate = Self.rate(
+                watched: watched, ended: finished - origin.finished, recent: recent.flatMap { $0 })
             let remaining = summary.total - finished
             let eta = Self.eta(remaining: remaining, rate: rate)
             let consumers = summary.isFinished ? nil : JobServices.consumers(of: summary.model, publisher: publisher)
@@ -87,6 +90,14 @@ struct ProgressCommand: ParsableCommand {
             if timeout > 0 && now.timeIntervalSince(start) > timeout { throw ExitCode(2) }
             Thread.sleep(forTimeInterval: interval)
         }
+    }
+
+    /// Tasks a second: what this command saw end over `watched` seconds, or the job's `recent` rate while that is
+    /// under a minute and nothing has ended (or there is no recent rate).
+    static func rate(watched: Double, ended: Int, recent: Double?) -> Double {
+        let seen = watched > 0 ? Double(ended) / watched : 0
+        guard let recent, watched < 60, ended == 0 || watched < 10 else { return seen }
+        return recent
     }
 
     /// Seconds until `remaining` tasks end at `rate` a second; nil when the rate says nothing (no task ended yet)

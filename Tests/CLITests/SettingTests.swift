@@ -60,6 +60,12 @@ import Testing
         #expect(ProgressCommand.eta(remaining: 100, rate: 0) == nil, "no task ended yet")
         #expect(ProgressCommand.eta(remaining: 144, rate: 1e-70) == nil, "beyond a year, not a trap")
         #expect(ProgressCommand.eta(remaining: 1, rate: .nan) == nil)
+        // The job's recent rate until this command has seen tasks end for a while, then what it saw.
+        #expect(ProgressCommand.rate(watched: 0, ended: 0, recent: 0.5) == 0.5)
+        #expect(ProgressCommand.rate(watched: 30, ended: 0, recent: 0.5) == 0.5)
+        #expect(ProgressCommand.rate(watched: 30, ended: 3, recent: 0.5) == 0.1)
+        #expect(ProgressCommand.rate(watched: 90, ended: 0, recent: 0.5) == 0)
+        #expect(ProgressCommand.rate(watched: 5, ended: 0, recent: nil) == 0)
         #expect(ProgressCommand.clock(75) == "1:15")
         #expect(ProgressCommand.clock(3 * 3600 + 5) == "3:00:05")
         #expect(ProgressCommand.clock(3 * 86_400 + 3661) == "3d 01:01:01")

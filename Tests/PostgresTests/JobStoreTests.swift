@@ -157,6 +157,26 @@ import Testing
         }
     }
 
+    /// `progress` starts from the rate tasks ended at over the last ten minutes (nil until two have).
+    @Test func theRecentEndRateCountsTasksEndedInTheWindow() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            let job = try store.openJob(
+                name: "rate", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            _ = try store.addTasks((1...6).map { NewTask(imageURI: "/\($0).jpg") }, to: job.id)
+            #expect(try store.recentEndRate(job: job.id) == nil)
+            try connection.executeScript(
+                """
+                UPDATE tasks SET status = 'done', finished_at = now() - interval '100 seconds' WHERE id = 1;
+                UPDATE tasks SET status = 'failed', finished_at = now() - interval '50 seconds' WHERE id = 2;
+                UPDATE tasks SET status = 'done', finished_at = now() WHERE id IN (3, 4);
+                UPDATE tasks SET status = 'done', finished_at = now() - interval '2 hours' WHERE id = 5;
+                """)
+            let rate = try #require(try store.recentEndRate(job: job.id))
+            #expect(abs(rate - 4.0 / 100) < 0.002, "\(rate)")
+        }
+    }
+
     /// `retry --reason`: only the failures whose reason contains the text go back to the queue.
     @Test func aRetryCanTakeOnlyTheFailuresWithAReason() throws {
         try TestDatabase.withMigrated { connection in
