@@ -11,10 +11,13 @@ import Foundation
 public struct ListedImage: Sendable, Hashable {
     public var uri: String
     public var text: String
+    /// A manifest line's other fields, as a JSON object with sorted keys; nil when it had none.
+    public var metadata: String?
 
-    public init(uri: String, text: String) {
+    public init(uri: String, text: String, metadata: String? = nil) {
         self.uri = uri
         self.text = text
+        self.metadata = metadata
     }
 }
 
@@ -24,6 +27,8 @@ public enum ImageListing {
     /// The longest image URI and question or expression a manifest line may hold (UTF-8 bytes).
     public static let maximumPathBytes = 4096
     public static let maximumTextBytes = 8192
+    /// The most a manifest line's other fields may take, as JSON.
+    public static let maximumMetadataBytes = 8192
 
     /// A manifest or URL-list line that was not enqueued, and why.
     public struct Refusal: Encodable, Sendable {
@@ -107,8 +112,9 @@ public enum ImageListing {
                     ListedImage(uri: ImageLocation.memberURI(archive: archive, member: member), text: sharedText))
             }
         }
-        var seen = Set<ListedImage>()
-        return tasks.filter { seen.insert($0).inserted }
+        // One task per image and text: the first line's metadata stays.
+        var seen = Set<[String]>()
+        return tasks.filter { seen.insert([$0.uri, $0.text]).inserted }
     }
 
     public static func absolute(_ path: String) -> String {
@@ -232,10 +238,23 @@ public enum ImageListing {
         let base = folder(of: path)
         var tasks: [ListedImage] = []
         /// The task of one line, or the reason it cannot be one.
-        func task(image: String, input: String) -> Result<ListedImage, ManifestLineError> {
+        func task(image: String, input: String, metadata: [String: Any] = [:]) -> Result<ListedImage, ManifestLineError>
+        {
             if image.isEmpty { return .failure(ManifestLineError("no image")) }
-            if image.contains("\u{0}") || input.contains("\u{0}") {
+            var metadataJSON: String?
+            if !metadata.isEmpty {
+                guard
+                    let data = try? JSONSerialization.data(
+                        withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
+                else { return .failure(ManifestLineError("fields that are not JSON")) }
+                metadataJSON = String(decoding: data, as: UTF8.self)
+            }
+            if image.contains("\u{0}") || input.contains("\u{0}") || holdsNUL(metadata) {
                 return .failure(ManifestLineError("a NUL character (U+0000), which PostgreSQL cannot store"))
+            }
+            if let metadataJSON, metadataJSON.utf8.count > maximumMetadataBytes {
+                return .failure(
+                    ManifestLineError("the fields besides the image and text are over \(maximumMetadataBytes) bytes"))
             }
             if image.utf8.count > maximumPathBytes {
                 return .failure(ManifestLineError("the image path is over \(maximumPathBytes) bytes"))
@@ -250,7 +269,7 @@ public enum ImageListing {
             if let error = (Result { try ImageLocation(uri) }).failureReason {
                 return .failure(ManifestLineError("\(error): \(excerpt(image))"))
             }
-            return .success(ListedImage(uri: uri, text: takesText ? input : ""))
+            return .success(ListedImage(uri: uri, text: takesText ? input : "", metadata: metadataJSON))
         }
         func take(_ result: Result<ListedImage, ManifestLineError>, line: Int) {
             switch result {
@@ -270,7 +289,15 @@ public enum ImageListing {
                         Refusal(line: number + 2, reason: "\(row.count) fields, the header has \(header.count)"))
                     continue
                 }
-                take(task(image: row[imageColumn], input: textColumn.map { row[$0] } ?? sharedText), line: number + 2)
+                // The other columns, by their header names, as strings.
+                var metadata: [String: Any] = [:]
+                for (column, name) in header.enumerated()
+                where column != imageColumn && name != textKey && name != "text" {
+                    metadata[name] = row[column]
+                }
+                take(
+                    task(image: row[imageColumn], input: textColumn.map { row[$0] } ?? sharedText, metadata: metadata),
+                    line: number + 2)
             }
         } else {
             for (number, line) in lines(text).enumerated() {
@@ -283,10 +310,21 @@ public enum ImageListing {
                     continue
                 }
                 let input = (object[textKey] as? String) ?? (object["text"] as? String) ?? sharedText
-                take(task(image: image, input: input), line: number + 1)
+                let metadata = object.filter { $0.key != "image" && $0.key != textKey && $0.key != "text" }
+                take(task(image: image, input: input, metadata: metadata), line: number + 1)
             }
         }
         return tasks
+    }
+
+    /// Whether a JSON value holds U+0000 in a string or a key (jsonb cannot store it).
+    static func holdsNUL(_ value: Any) -> Bool {
+        switch value {
+        case let text as String: text.unicodeScalars.contains("\u{0}")
+        case let object as [String: Any]: object.contains { holdsNUL($0.key) || holdsNUL($0.value) }
+        case let array as [Any]: array.contains { holdsNUL($0) }
+        default: false
+        }
     }
 
     /// At most 40 characters of user text, escaped, for messages.

@@ -275,6 +275,9 @@ public struct ExportRow: Sendable, Codable {
     public var model: String?
     /// `[[x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm], ...]` in output order.
     public var boxes: [[Double]]
+    /// The manifest line's other fields, a JSON object as text (not among the coded keys: writers put the object
+    /// itself where they need it).
+    public var metadata: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id", image, width, height, input, status, error, output, model, boxes
@@ -295,7 +298,7 @@ extension PostgresJobStore {
     public func exportRows(job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void) throws {
         let columns: SQL = """
             SELECT t.id, t.image_uri, t.image_width, t.image_height, t.input_text, t.status, t.last_error,
-                   r.output_text, r.model_name,
+                   r.output_text, r.model_name, t.metadata::text AS metadata,
                    coalesce((SELECT string_agg(concat_ws(',', x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm), ';' ORDER BY ordinal)
                              FROM result_boxes b WHERE b.task_id = t.id), '') AS boxes
             FROM tasks t LEFT JOIN results r ON r.task_id = t.id
@@ -322,13 +325,15 @@ extension PostgresJobStore {
         let boxes = try row.string("boxes").split(separator: ";").map {
             $0.split(separator: ",").compactMap { Double($0) }
         }
-        return ExportRow(
+        var exported = ExportRow(
             taskID: Int64(try row.int("id")), image: try row.string("image_uri"),
             width: try row.text("image_width").flatMap { Int($0) },
             height: try row.text("image_height").flatMap { Int($0) },
             input: try row.string("input_text"), status: try row.string("status"),
             error: try row.text("last_error"),
             output: try row.text("output_text"), model: try row.text("model_name"), boxes: boxes)
+        exported.metadata = try row.text("metadata")
+        return exported
     }
 }
 

@@ -6,10 +6,13 @@ import Jobs
 public struct NewTask: Sendable, Hashable {
     public var imageURI: String
     public var inputText: String
+    /// The manifest line's other fields, a JSON object; nil for none.
+    public var metadataJSON: String?
 
-    public init(imageURI: String, inputText: String = "") {
+    public init(imageURI: String, inputText: String = "", metadataJSON: String? = nil) {
         self.imageURI = imageURI
         self.inputText = inputText
+        self.metadataJSON = metadataJSON
     }
 }
 
@@ -108,10 +111,11 @@ public struct PostgresJobStore {
             let chunk = tasks[start..<min(start + chunkSize, tasks.count)]
             let rows = try connection.execute(
                 """
-                INSERT INTO tasks (job_id, image_uri, input_text)
-                SELECT \(job), uri, input
-                FROM unnest(\(PostgresArray(chunk.map(\.imageURI)))::text[], \(PostgresArray(chunk.map(\.inputText)))::text[])
-                     AS t(uri, input)
+                INSERT INTO tasks (job_id, image_uri, input_text, metadata)
+                SELECT \(job), uri, input, nullif(metadata, '')::jsonb
+                FROM unnest(\(PostgresArray(chunk.map(\.imageURI)))::text[], \(PostgresArray(chunk.map(\.inputText)))::text[],
+                            \(PostgresArray(chunk.map { $0.metadataJSON ?? "" }))::text[])
+                     AS t(uri, input, metadata)
                 ON CONFLICT (job_id, image_uri, input_text) DO NOTHING
                 RETURNING id, image_uri
                 """)
@@ -137,9 +141,9 @@ public struct PostgresJobStore {
               AND j.prompt_template IS NOT DISTINCT FROM \(promptTemplate) AND j.generation = \(generationJSON)::jsonb
               AND t.image_uri = ANY(\(PostgresArray(tasks.map(\.imageURI)))::text[])
             """
-        ).map { NewTask(imageURI: try $0.string("image_uri"), inputText: try $0.string("input_text")) }
+        ).map { [try $0.string("image_uri"), try $0.string("input_text")] }
         let doneSet = Set(done)
-        return tasks.filter { !doneSet.contains($0) }
+        return tasks.filter { !doneSet.contains([$0.imageURI, $0.inputText]) }
     }
 
     /// Every job, newest first, with task counts by status.

@@ -138,7 +138,7 @@ struct EnqueueCommand: ParsableCommand {
         } catch let error as ImageSourceError {
             throw ValidationError("\(error)")
         }
-        let tasks = listed.map { NewTask(imageURI: $0.uri, inputText: $0.text) }
+        let tasks = listed.map { NewTask(imageURI: $0.uri, inputText: $0.text, metadataJSON: $0.metadata) }
         let refused = report.refused
         for refusal in refused.prefix(100) {
             FileHandle.standardError.write(

@@ -66,7 +66,7 @@ struct ExportCommand: ParsableCommand {
             switch format {
             case "jsonl":
                 try store.exportRows(job: id) { rows in
-                    for row in rows { try sink.write(try JSONOutput.encode(row) + "\n") }
+                    for row in rows { try sink.write(try Self.jsonLine(row) + "\n") }
                 }
             case "csv":
                 try sink.write(Self.csvHeader + "\n")
@@ -174,9 +174,7 @@ struct ExportCommand: ParsableCommand {
         var lines: [String] = []
         var byKey: [String: [[String: Any]]] = [:]
         for (key, member, row) in members {
-            var object =
-                try JSONSerialization.jsonObject(with: Data(try JSONOutput.encode(row).utf8)) as? [String: Any]
-                ?? [:]
+            var object = try Self.object(row)
             object["__key__"] = key
             object["member"] = member
             if sidecars {
@@ -205,7 +203,25 @@ struct ExportCommand: ParsableCommand {
         }
     }
 
-    static let csvHeader = "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2"
+    /// A row as a JSON object, with its manifest fields under `metadata` when it has some.
+    static func object(_ row: ExportRow) throws -> [String: Any] {
+        var object =
+            try JSONSerialization.jsonObject(with: Data(try JSONOutput.encode(row).utf8)) as? [String: Any] ?? [:]
+        if let metadata = row.metadata {
+            object["metadata"] = try JSONSerialization.jsonObject(with: Data(metadata.utf8))
+        }
+        return object
+    }
+
+    /// A row as one JSON line, keys sorted.
+    static func jsonLine(_ row: ExportRow) throws -> String {
+        guard row.metadata != nil else { return try JSONOutput.encode(row) }
+        let data = try JSONSerialization.data(
+            withJSONObject: try object(row), options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static let csvHeader = "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2,metadata"
 
     /// The CSV lines of `rows`: one per task, or per box of a result with several (`box` numbers them from 0;
     /// empty with none), each ending with a newline.
@@ -222,12 +238,15 @@ struct ExportCommand: ParsableCommand {
                 row.height.map(String.init) ?? "",
                 field(row.input), row.status, field(row.error), field(row.output), field(row.model),
             ]
+            let metadata = field(row.metadata)
             guard !row.boxes.isEmpty else {
-                lines += (task + ["", "", "", "", ""]).joined(separator: ",") + "\n"
+                lines += (task + ["", "", "", "", "", metadata]).joined(separator: ",") + "\n"
                 continue
             }
             for (ordinal, box) in row.boxes.enumerated() {
-                lines += (task + [String(ordinal)] + box.prefix(4).map { String($0) }).joined(separator: ",") + "\n"
+                lines +=
+                    (task + [String(ordinal)] + box.prefix(4).map { String($0) } + [metadata]).joined(separator: ",")
+                    + "\n"
             }
         }
         return lines

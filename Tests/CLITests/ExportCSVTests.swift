@@ -24,12 +24,28 @@ import Testing
             try Self.row(3, output: nil, boxes: [], status: "failed"),
         ]
         let lines = ExportCommand.csv(rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        #expect(lines[0] == "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2")
+        #expect(lines[0] == "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2,metadata")
         let quoted = "\"the dog, left\""
         #expect(lines[1].hasPrefix("1,/images/1.jpg,640,480,\(quoted),done,,"))
-        #expect(lines[1].hasSuffix(",tiny,0,10.0,20.0,30.0,40.0") && lines[2].hasSuffix(",tiny,1,50.0,60.0,70.0,80.0"))
-        #expect(lines[3] == "2,/images/2.jpg,640,480,\(quoted),done,,no box here,tiny,,,,,")
-        #expect(lines[4] == "3,/images/3.jpg,640,480,\(quoted),failed,,,tiny,,,,,")
+        #expect(
+            lines[1].hasSuffix(",tiny,0,10.0,20.0,30.0,40.0,") && lines[2].hasSuffix(",tiny,1,50.0,60.0,70.0,80.0,"))
+        #expect(lines[3] == "2,/images/2.jpg,640,480,\(quoted),done,,no box here,tiny,,,,,,")
+        #expect(lines[4] == "3,/images/3.jpg,640,480,\(quoted),failed,,,tiny,,,,,,")
         #expect(lines.count == 6 && lines[5].isEmpty)
+    }
+
+    /// A manifest line's other fields come back as a JSON object: a quoted CSV field, and `metadata` in JSONL.
+    @Test func metadataComesBackWithTheRow() throws {
+        var row = try Self.row(4, output: "a cat", boxes: [])
+        row.metadata = #"{"id":"sku-1","tags":["a","b"]}"#
+        let line = ExportCommand.csv([row]).split(separator: "\n")[1]
+        #expect(line.hasSuffix(#","{""id"":""sku-1"",""tags"":[""a"",""b""]}""#))
+        let object =
+            try JSONSerialization.jsonObject(with: Data(try ExportCommand.jsonLine(row).utf8)) as? [String: Any]
+        #expect(
+            (object?["metadata"] as? [String: Any])?["id"] as? String == "sku-1"
+                && object?["output"] as? String == "a cat")
+        row.metadata = nil
+        #expect(try ExportCommand.jsonLine(row) == (try JSONOutput.encode(row)))
     }
 }

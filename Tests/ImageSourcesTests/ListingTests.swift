@@ -63,6 +63,40 @@ import Testing
         #expect(report.refused.map(\.line) == [4], "the bad line keeps its number")
     }
 
+    /// A manifest line's other fields (JSONL keys, CSV columns) are the task's metadata, a JSON object with sorted
+    /// keys; the image and the text are not among them; too much, or a NUL, refuses the line.
+    @Test func manifestFieldsBesidesTheImageAndTextAreMetadata() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infmllm-metadata-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let jsonl = folder.appendingPathComponent("m.jsonl"), csv = folder.appendingPathComponent("m.csv")
+        try Data(
+            [
+                #"{"image": "/d/a.jpg", "question": "What?", "id": 7, "source": {"shop": "x"}}"#,
+                #"{"image": "/d/b.jpg", "question": "Who?"}"#,
+                #"{"image": "/d/a.jpg", "question": "What?", "id": 8}"#,
+                #"{"image": "/d/c.jpg", "question": "Why?", "note": "a\u0000b"}"#,
+                #"{"image": "/d/f.jpg", "question": "Whose?", "path": "C:\\u0000\\x"}"#,
+                "{\"image\": \"/d/e.jpg\", \"question\": \"How?\", \"note\": \"\(String(repeating: "x", count: 9000))\"}",
+            ].joined(separator: "\n").utf8
+        ).write(to: jsonl)
+        try Data("image,question,sku,shelf\n/d/a.jpg,What?,s-1,\"3,b\"\n".utf8).write(to: csv)
+        var request = ImageListing.Request(takesText: true, textName: "question", sharedText: "")
+        request.manifest = jsonl.path
+        var report = ImageListing.Report()
+        let tasks = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(
+            tasks.map(\.metadata) == [#"{"id":7,"source":{"shop":"x"}}"#, nil, #"{"path":"C:\\u0000\\x"}"#],
+            "the first of one image and text stays; a backslash before u0000 is no NUL")
+        #expect(report.refused.map(\.line) == [4, 6])
+        #expect(report.refused.map(\.reason).joined().contains("NUL") && report.refused[1].reason.contains("8192"))
+        request.manifest = csv.path
+        report = ImageListing.Report()
+        let rows = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(rows.map(\.metadata) == [#"{"shelf":"3,b","sku":"s-1"}"#])
+    }
+
     @Test func relativeImagesResolveAgainstTheirBaseAndURIsStayAsGiven() {
         let resolve = { (image: String) in ImageListing.resolve(image, against: "/data/lists") }
         #expect(resolve("a.jpg") == "/data/lists/a.jpg")

@@ -157,6 +157,37 @@ import Testing
         }
     }
 
+    /// A manifest line's other fields are stored with the task (the first line of an image and text wins) and come
+    /// back with the row that export reads.
+    @Test func metadataIsStoredWithTheTaskAndExported() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            let job = try store.openJob(
+                name: "shop", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            _ = try store.addTasks(
+                [
+                    NewTask(imageURI: "/a.jpg", metadataJSON: #"{"sku": "s-1", "n": 2}"#),
+                    NewTask(imageURI: "/b.jpg"),
+                    NewTask(imageURI: "/a.jpg", metadataJSON: #"{"sku": "s-9"}"#),
+                ], to: job.id)
+            var rows: [ExportRow] = []
+            try store.exportRows(job: job.id) { rows += $0 }
+            #expect(rows.map(\.metadata) == [#"{"n": 2, "sku": "s-1"}"#, nil])
+            // --skip-done finds a done task whatever metadata the new line carries.
+            try connection.executeScript(
+                """
+                UPDATE tasks SET status = 'done', finished_at = now() WHERE id = 1;
+                INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                     prompt, decoding, device, worker)
+                VALUES (1, \(job.id), 'a cat', 1, 1, 'tiny', 'p', '{}', 'cpu', 'w');
+                """)
+            let left = try store.withoutResults(
+                [NewTask(imageURI: "/a.jpg", metadataJSON: #"{"sku": "s-2"}"#), NewTask(imageURI: "/c.jpg")],
+                kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            #expect(left.map(\.imageURI) == ["/c.jpg"])
+        }
+    }
+
     /// `progress` starts from the rate tasks ended at over the last ten minutes (nil until two have).
     @Test func theRecentEndRateCountsTasksEndedInTheWindow() throws {
         try TestDatabase.withMigrated { connection in

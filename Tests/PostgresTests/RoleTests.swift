@@ -77,7 +77,7 @@ import Testing
             try client.executeScript(
                 """
                 INSERT INTO jobs (name, task_kind, model, generation) VALUES ('k', 'vqa', 'tiny', '{}');
-                INSERT INTO tasks (job_id, image_uri, input_text) VALUES (2, '/c.jpg', 'what?');
+                INSERT INTO tasks (job_id, image_uri, input_text, metadata) VALUES (2, '/c.jpg', 'what?', '{"id": 1}');
                 UPDATE tasks SET published_at = now() WHERE job_id = 2;
                 UPDATE jobs SET cancelled_at = now() WHERE id = 2;
                 UPDATE tasks SET status = 'cancelled', finished_at = now() WHERE job_id = 2;

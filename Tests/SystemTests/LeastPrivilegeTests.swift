@@ -67,6 +67,23 @@ import Testing
             try RepositoryFiles.binary(), ["progress", "least", "--json", "--timeout", "1"],
             environment: cluster.environment.merging(client) { $1 })
         #expect(progress.status == 0, "\(progress.output)")
+        // A manifest's other fields, stored by the client and given back by export (a client command too).
+        let manifest = cluster.scratch.appendingPathComponent("shop.jsonl")
+        try Data(#"{"image": "\#(Cluster.images)/rgb_64x64.png", "sku": "s-42"}"#.utf8).write(to: manifest)
+        let shop = try ProcessResult.run(
+            try RepositoryFiles.binary(),
+            [
+                "enqueue", "caption", "--manifest", manifest.path, "--job", "shop", "--model", "tiny",
+                "--max-new-tokens", "3",
+            ],
+            environment: cluster.environment.merging(client) { $1 })
+        try #require(shop.status == 0, "\(shop.output)")
+        #expect(try cluster.waitUntilFinished(job: "shop") == ["done": 1])
+        let exported = try ProcessResult.run(
+            try RepositoryFiles.binary(), ["export", "shop", "--format", "jsonl"],
+            environment: cluster.environment.merging(client) { $1 })
+        let row = try JSONSerialization.jsonObject(with: Data(exported.output.utf8)) as? [String: Any]
+        #expect((row?["metadata"] as? [String: Any])?["sku"] as? String == "s-42", "\(exported.output)")
         cluster.stopWorkers()
     }
 }
