@@ -292,7 +292,7 @@ public enum ImageListing {
                 // The other columns, by their header names, as strings.
                 var metadata: [String: Any] = [:]
                 for (column, name) in header.enumerated()
-                where column != imageColumn && name != textKey && name != "text" {
+                where column != imageColumn && !(takesText && column == textColumn) {
                     metadata[name] = row[column]
                 }
                 take(
@@ -310,7 +310,10 @@ public enum ImageListing {
                     continue
                 }
                 let input = (object[textKey] as? String) ?? (object["text"] as? String) ?? sharedText
-                let metadata = object.filter { $0.key != "image" && $0.key != textKey && $0.key != "text" }
+                // Every field but the image and the one the text came from (none for a task that takes no text).
+                let used =
+                    !takesText ? nil : object[textKey] is String ? textKey : object["text"] is String ? "text" : nil
+                let metadata = object.filter { $0.key != "image" && $0.key != used }
                 take(task(image: image, input: input, metadata: metadata), line: number + 1)
             }
         }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import ImageSources
+import Imaging
 import Postgres
 
 extension ExportCommand {
@@ -40,29 +41,54 @@ extension ExportCommand {
     }
 
     /// One text file per image with a result: its tasks' outputs, one per line in task order. Rows come by image,
-    /// so an image's tasks arrive together.
+    /// so an image's tasks arrive together. A file that exists is left as it is unless `--overwrite` (a caption
+    /// written by hand beside its image), and never is the image's own file (an image named `scan.txt`); a folder
+    /// that a symbolic link leads out of `--output` is not written into.
     func writeTextFiles(store: PostgresJobStore, job: Int64, to directory: String) throws {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let resolvedRoot = root.resolvingSymlinksInPath().path
         var namer = ShardNamer()
         var current: (uri: String, outputs: [String])?
-        // The files written, by hash (8 bytes each, whatever the job's size): `a.jpg` beside `a.png` would share
-        // `a.txt`, and the second is left out rather than overwriting the first.
-        var files: Set<Int> = []
-        var written = 0, leftOut = 0, shared = 0
+        // The files written, by a digest of their path bytes (16 bytes each, whatever the job's size): `a.jpg`
+        // beside `a.png` would share `a.txt`, and the second is left out rather than overwriting the first.
+        var files: Set<[UInt8]> = []
+        var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0
         func flush() throws {
             guard let image = current else { return }
             current = nil
             guard let file = textFile(for: image.uri, under: root, namer: &namer), Self.isInside(file, root) else {
-                leftOut += 1
+                noFile += 1
                 return
             }
-            guard files.insert(file.path.hashValue).inserted else {
+            if case let .file(path)? = try? ImageLocation(image.uri),
+                URL(fileURLWithPath: path).standardizedFileURL.path == file.path
+            {
+                noFile += 1
+                return
+            }
+            guard files.insert(Array(SHA256.digest(of: Array(file.path.utf8)).prefix(16))).inserted else {
                 shared += 1
                 return
             }
-            try FileManager.default.createDirectory(
-                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            // The deepest folder on the way that exists must resolve inside --output (folders made here are real).
+            let folder = file.deletingLastPathComponent()
+            var existingFolder = folder
+            while !FileManager.default.fileExists(atPath: existingFolder.path) && existingFolder.path != root.path {
+                existingFolder = existingFolder.deletingLastPathComponent()
+            }
+            let resolved = existingFolder.resolvingSymlinksInPath().path
+            guard resolved == resolvedRoot || resolved.hasPrefix(resolvedRoot == "/" ? "/" : resolvedRoot + "/"),
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: file.path)) == nil
+            else {
+                linked += 1
+                return
+            }
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            if !overwrite && FileManager.default.fileExists(atPath: file.path) {
+                existing += 1
+                return
+            }
             try Data((image.outputs.joined(separator: "\n") + "\n").utf8).write(to: file, options: .atomic)
             written += 1
         }
@@ -78,16 +104,17 @@ extension ExportCommand {
             }
         }
         try flush()
-        var note = ""
-        if leftOut > 0 {
-            note =
-                "; \(leftOut) images left out (URLs"
-                + (relativeTo == nil
-                    ? ", and image files: name their folder with --relative-to"
-                    : ", files outside "
-                        + "--relative-to") + ")"
+        var notes: [String] = []
+        if noFile > 0 {
+            notes.append(
+                "\(noFile) images with no text file of their own (URLs, unsafe member names, "
+                    + (relativeTo == nil
+                        ? "image files: name their folder with --relative-to)" : "files outside --relative-to)"))
         }
-        if shared > 0 { note += "; \(shared) images left out whose text file another image's name took (a.jpg, a.png)" }
+        if shared > 0 { notes.append("\(shared) whose text file another image's name took (a.jpg, a.png)") }
+        if existing > 0 { notes.append("\(existing) whose text file exists (--overwrite replaces them)") }
+        if linked > 0 { notes.append("\(linked) in folders that symbolic links lead out of \(directory)") }
+        let note = notes.isEmpty ? "" : "; left out: " + notes.joined(separator: "; ")
         FileHandle.standardError.write(Data("wrote \(written) text files to \(directory)\(note)\n".utf8))
     }
 }

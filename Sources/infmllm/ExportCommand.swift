@@ -11,7 +11,7 @@ import Postgres
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a job's results as JSONL, CSV or COCO (grounding boxes, or captions COCO-style).",
+        abstract: "Write a job's results as JSONL, CSV, COCO, per-shard files or a text file per image.",
         discussion: """
             For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
             per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
@@ -20,9 +20,10 @@ struct ExportCommand: ParsableCommand {
             holds several (the column box numbers them from 0).
 
             txt writes one text file per image with its output (the outputs of an image's tasks one per line), for \
-            training tools that read a caption beside each image: <output>/<path under --relative-to>.txt for image \
-            files (so --output equal to --relative-to writes beside the images), <output>/<shard>/<key>.txt for \
-            archive members; URLs, and files outside --relative-to, are left out with a count. With --relative-to, \
+            training tools that read a caption beside each image: for an image file, its path under --relative-to \
+            with the extension replaced by .txt, under --output (so --output equal to --relative-to writes beside \
+            the images: a.jpg, a.txt); for an archive member, <output>/<shard>/<key>.txt. URLs, files outside \
+            --relative-to, and files that exist (unless --overwrite) are left out with a count. With --relative-to, \
             COCO's file_name is relative to it for the image files under it.
             """)
 
@@ -42,12 +43,19 @@ struct ExportCommand: ParsableCommand {
             "COCO categories of a grounding job: single (one, \"referred object\") or expression (one per distinct "
                 + "expression, for jobs whose expressions are class names).", valueName: "kind"))
     var categories: String = "single"
+    @Flag(help: "txt: replace text files that exist (by default they are left as they are, with a count).")
+    var overwrite = false
     @OptionGroup var services: ServiceOptions
 
     func validate() throws {
         guard ["single", "expression"].contains(categories) else {
             throw ValidationError("--categories is single or expression")
         }
+        if categories != "single" && format != "coco" { throw ValidationError("--categories is for --format coco") }
+        if relativeTo != nil && !["txt", "coco"].contains(format) {
+            throw ValidationError("--relative-to is for --format txt and coco")
+        }
+        if overwrite && format != "txt" { throw ValidationError("--overwrite is for --format txt") }
     }
 
     func run() throws {
@@ -107,7 +115,8 @@ struct ExportCommand: ParsableCommand {
 
     /// Whether `file` lies inside `root`, once both are standardised (no `.`/`..` left).
     static func isInside(_ file: URL, _ root: URL) -> Bool {
-        file.standardizedFileURL.path.hasPrefix(root.standardizedFileURL.path + "/")
+        let base = root.standardizedFileURL.path
+        return file.standardizedFileURL.path.hasPrefix(base == "/" ? "/" : base + "/")
     }
 
     /// The output name of each archive (its path standing for its shard's URI), as export names shards that

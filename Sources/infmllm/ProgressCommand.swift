@@ -92,8 +92,8 @@ struct ProgressCommand: ParsableCommand {
         }
     }
 
-    /// Tasks a second: what this command saw end over `watched` seconds, or the job's `recent` rate while that is
-    /// under a minute and nothing has ended (or there is no recent rate).
+    /// Tasks a second: what this command saw end over `watched` seconds, or the job's `recent` rate (when there is
+    /// one) for the first ten seconds, and up to a minute while nothing has ended.
     static func rate(watched: Double, ended: Int, recent: Double?) -> Double {
         let seen = watched > 0 ? Double(ended) / watched : 0
         guard let recent, watched < 60, ended == 0 || watched < 10 else { return seen }

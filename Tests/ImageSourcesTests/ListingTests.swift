@@ -95,6 +95,19 @@ import Testing
         report = ImageListing.Report()
         let rows = try ImageListing.collect(request, reader: ImageReader(), report: &report)
         #expect(rows.map(\.metadata) == [#"{"shelf":"3,b","sku":"s-1"}"#])
+        // Only the field the text came from is left out: a caption job takes none (LAION's alt text stays), and a
+        // question beside a `text` keeps the `text`.
+        let both = folder.appendingPathComponent("both.jsonl")
+        try Data(#"{"image": "/d/a.jpg", "text": "alt text", "question": "What?"}"#.utf8).write(to: both)
+        for (takesText, expected) in [
+            (false, #"{"question":"What?","text":"alt text"}"#), (true, #"{"text":"alt text"}"#),
+        ] {
+            var request = ImageListing.Request(takesText: takesText, textName: "question", sharedText: "")
+            request.manifest = both.path
+            report = ImageListing.Report()
+            #expect(
+                try ImageListing.collect(request, reader: ImageReader(), report: &report).map(\.metadata) == [expected])
+        }
     }
 
     @Test func relativeImagesResolveAgainstTheirBaseAndURIsStayAsGiven() {

@@ -127,6 +127,16 @@ import Testing
         let caption = try String(contentsOf: texts.appendingPathComponent("s-002/a/b/two.txt"), encoding: .utf8)
         #expect(caption == (sidecar?["output"] as? String ?? "?") + "\n")
         #expect(!FileManager.default.fileExists(atPath: texts.appendingPathComponent("s-000/a/bad.txt").path))
+        // A shard folder that is a symbolic link out of --output is not written into.
+        let linked = cluster.scratch.appendingPathComponent("linked"),
+            outside = cluster.scratch.appendingPathComponent("outside")
+        try FileManager.default.createDirectory(at: linked, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            at: linked.appendingPathComponent("s-002"), withDestinationURL: outside)
+        let refusedLink = try cluster.run(["export", "sources", "--format", "txt", "--output", linked.path])
+        #expect(refusedLink.output.contains("symbolic links lead out of"), "\(refusedLink.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty)
         // One archive spelled two ways, and another folder's archive of the same name: three shards, none
         // overwriting another (the later ones by URI bytes get a hash of their URI in the name).
         _ = try cluster.query(

@@ -306,9 +306,49 @@ import Testing
         #expect(
             unnamed.output.contains("wrote 0 text files") && unnamed.output.contains("--relative-to"),
             "\(unnamed.output)")
+        // A text file that exists stays as it is (a caption written by hand) unless --overwrite.
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("b.txt"))
+        try Data("mine\n".utf8).write(to: directory.appendingPathComponent("a.txt"))
+        let kept = try cluster.run(
+            ["export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path])
+        #expect(
+            kept.output.contains("wrote 1 text files") && kept.output.contains("1 whose text file exists"),
+            "\(kept.output)")
+        #expect(try String(contentsOf: directory.appendingPathComponent("a.txt"), encoding: .utf8) == "mine\n")
+        try cluster.check(
+            try cluster.run(
+                [
+                    "export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path,
+                    "--overwrite",
+                ]))
+        #expect(try String(contentsOf: directory.appendingPathComponent("a.txt"), encoding: .utf8) != "mine\n")
         for image in ["a", "b"] {
             try FileManager.default.removeItem(at: directory.appendingPathComponent("\(image).txt"))
         }
+        // An image whose own name ends in .txt is never replaced by its caption.
+        let scan = directory.appendingPathComponent("scan.txt")
+        try FileManager.default.copyItem(atPath: Cluster.images + "/rgb_64x64.png", toPath: scan.path)
+        _ = try cluster.query("INSERT INTO jobs (name, task_kind, model) VALUES ('scan', 'caption', 'tiny')")
+        _ = try cluster.query(
+            """
+            INSERT INTO tasks (job_id, image_uri, status) SELECT id, \(scan.path), 'done' FROM jobs WHERE name = 'scan'
+            """)
+        _ = try cluster.query(
+            """
+            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                 prompt, decoding, device, worker)
+            SELECT t.id, t.job_id, 'a scan', 1, 1, 'tiny', 'p', '{}', 'cpu', 'w'
+            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.name = 'scan'
+            """)
+        let image = try Data(contentsOf: scan)
+        let spared = try cluster.run(
+            [
+                "export", "scan", "--format", "txt", "--output", directory.path, "--relative-to", directory.path,
+                "--overwrite",
+            ])
+        #expect(spared.output.contains("wrote 0 text files"), "\(spared.output)")
+        #expect(try Data(contentsOf: scan) == image)
+        try FileManager.default.removeItem(at: scan)
         let csv = try cluster.run(["export", "g", "--format", "csv"])
         #expect(csv.output.hasPrefix("task_id,image,width,height,input,status"))
         // --skip-done leaves out what has a result from the same settings: a job with nothing to do, which has
