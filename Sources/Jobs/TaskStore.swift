@@ -7,9 +7,12 @@ public struct ReadImage: Sendable, Equatable {
     public var sha256: String
     public var width: Int
     public var height: Int
+    /// The prompt the task would run with: a result is reused only if it was made from the same one (a default
+    /// template that changed between releases is stored as no template in both jobs). Nil: not compared.
+    public var prompt: String?
 
-    public init(taskID: Int64, sha256: String, width: Int, height: Int) {
-        (self.taskID, self.sha256, self.width, self.height) = (taskID, sha256, width, height)
+    public init(taskID: Int64, sha256: String, width: Int, height: Int, prompt: String? = nil) {
+        (self.taskID, self.sha256, self.width, self.height, self.prompt) = (taskID, sha256, width, height, prompt)
     }
 }
 

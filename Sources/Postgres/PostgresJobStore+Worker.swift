@@ -92,12 +92,15 @@ extension PostgresJobStore: TaskStore {
                        r.output_token_count, r.model_name, r.weights_sha256, r.prompt, r.decoding, r.device, r.worker,
                        '{}'::jsonb, r.task_id
                 FROM tasks me
+                JOIN jsonb_to_recordset(\(try Self.json(images.map { ["task_id": $0.taskID, "prompt": $0.prompt as Any] }))::jsonb)
+                     AS i(task_id bigint, prompt text) ON i.task_id = me.id
                 JOIN jobs mj ON mj.id = me.job_id AND mj.reuse_results
                 JOIN tasks t ON t.image_sha256 = me.image_sha256 AND t.input_text = me.input_text AND t.id <> me.id
                 JOIN results r ON r.task_id = t.id AND r.weights_sha256 = \(weightsSHA256) AND r.reused_from IS NULL
+                     AND (i.prompt IS NULL OR r.prompt = i.prompt)
                 JOIN jobs j ON j.id = t.job_id AND j.task_kind = mj.task_kind
                      AND j.prompt_template IS NOT DISTINCT FROM mj.prompt_template AND j.generation = mj.generation
-                WHERE me.id = ANY(\(PostgresArray(images.map(\.taskID)))::bigint[]) AND me.status <> 'done'
+                WHERE me.status <> 'done'
                 ORDER BY me.id, r.created_at, r.task_id
                 ON CONFLICT (task_id) DO NOTHING
                 RETURNING task_id, reused_from

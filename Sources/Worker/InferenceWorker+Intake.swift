@@ -124,9 +124,16 @@ extension InferenceWorker {
                 }
             }
         }
-        let reusable = arrived.filter { $0.task.reuseResults }.map {
-            ReadImage(
-                taskID: $0.task.taskID, sha256: $0.image!.sha256, width: $0.image!.width, height: $0.image!.height)
+        let reusable = arrived.filter { $0.task.reuseResults }.map { pending in
+            let image = pending.image!
+            // A task whose prompt cannot be made (a bad template) reuses nothing; the model run gives the reason.
+            let prompt =
+                (try? TaskRequests.request(for: pending.task, image: image)).flatMap {
+                    try? scheduler.engine.prompt(for: $0).text
+                } ?? "(no prompt: the template cannot be filled in)"
+            return ReadImage(
+                taskID: pending.task.taskID, sha256: image.sha256, width: image.width, height: image.height,
+                prompt: prompt)
         }
         let reused = Set(
             reusable.isEmpty
