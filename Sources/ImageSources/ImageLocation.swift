@@ -78,6 +78,7 @@ extension String {
         var position = 0
         while position < all.count {
             if all[position] == UInt8(ascii: "%"), position + 2 < all.count,
+                all[(position + 1)...(position + 2)].allSatisfy({ $0.isHexDigit }),
                 let value = UInt8(String(decoding: all[(position + 1)...(position + 2)], as: UTF8.self), radix: 16)
             {
                 bytes.append(value)
@@ -88,5 +89,12 @@ extension String {
             }
         }
         return String(validating: bytes, as: UTF8.self) ?? self
+    }
+}
+
+extension UInt8 {
+    /// 0-9, a-f or A-F (`UInt8(_:radix:)` also takes a sign, which a percent escape never has).
+    fileprivate var isHexDigit: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self)
     }
 }

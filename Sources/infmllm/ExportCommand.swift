@@ -237,7 +237,8 @@ struct ExportCommand: ParsableCommand {
     static func csvLines(_ rows: [ExportRow]) -> String {
         func field(_ value: String?) -> String {
             guard let value else { return "" }
-            return value.contains(where: { ",\"\n\r".contains($0) })
+            // By scalar: "\r\n" is one Character, equal to neither "\r" nor "\n".
+            return value.unicodeScalars.contains(where: { ",\"\n\r".unicodeScalars.contains($0) })
                 ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
         }
         var lines = ""

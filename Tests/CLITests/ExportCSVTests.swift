@@ -47,5 +47,8 @@ import Testing
                 && object?["output"] as? String == "a cat")
         row.metadata = nil
         #expect(try ExportCommand.jsonLine(row) == (try JSONOutput.encode(row)))
+        // A field holding CRLF (one Character in Swift) is quoted like one holding LF.
+        row.output = "two\r\nlines"
+        #expect(ExportCommand.csv([row]).contains(",\"two\r\nlines\","))
     }
 }

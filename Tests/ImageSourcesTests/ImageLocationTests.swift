@@ -7,6 +7,9 @@ import Testing
     @Test func everySchemeParses() throws {
         #expect(try ImageLocation("/data/a.jpg") == .file(path: "/data/a.jpg"))
         #expect(try ImageLocation("file:///data/a%20b.jpg") == .file(path: "/data/a b.jpg"))
+        // A percent escape is two hex digits, nothing else (not a sign), and may end the URI.
+        #expect(try ImageLocation("file:///data/a%-0%+4.jpg") == .file(path: "/data/a%-0%+4.jpg"))
+        #expect(try ImageLocation("file:///data/a%41") == .file(path: "/data/aA"))
         #expect(try ImageLocation("https://x.example/a.jpg?sig=1") == .http(url: "https://x.example/a.jpg?sig=1"))
         #expect(try ImageLocation("HTTP://x.example/a.jpg") == .http(url: "HTTP://x.example/a.jpg"))
         #expect(
