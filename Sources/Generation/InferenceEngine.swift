@@ -85,13 +85,19 @@ public struct InferenceEngine {
         self.scheduling = scheduling ?? SchedulerConfiguration(maxRows: 64, kvPositions: 0)
     }
 
-    /// The prompt text and its token chunks (text before and after the image) for `request`.
-    public func prompt(for request: InferenceRequest) throws -> (text: String, before: [Int], after: [Int]) {
+    /// The prompt text of `request`: its template (the request's, the model's, or the task's default) filled in.
+    public func promptText(for request: InferenceRequest) throws -> String {
         let variant = model.configuration.variant
         let template =
             request.promptTemplate ?? model.configuration.promptTemplates?[request.task.rawValue]
             ?? TaskPrompt.defaultTemplate(request.task, variant: variant)
-        let text = try TaskPrompt.render(template: template, task: request.task, variant: variant, text: request.text)
+        return try TaskPrompt.render(template: template, task: request.task, variant: variant, text: request.text)
+    }
+
+    /// The prompt text and its token chunks (text before and after the image) for `request`.
+    public func prompt(for request: InferenceRequest) throws -> (text: String, before: [Int], after: [Int]) {
+        let variant = model.configuration.variant
+        let text = try promptText(for: request)
         // Multitask: chunks without special tokens and one BOS in front (prompt_wrap). Chat: each chunk with BOS,
         // kept on the first only (LLaVA's tokenizer_image_token).
         let chat = variant == .chat

@@ -129,7 +129,7 @@ extension InferenceWorker {
             // A task whose prompt cannot be made (a bad template) reuses nothing; the model run gives the reason.
             let prompt =
                 (try? TaskRequests.request(for: pending.task, image: image)).flatMap {
-                    try? scheduler.engine.prompt(for: $0).text
+                    try? scheduler.engine.promptText(for: $0)
                 } ?? "(no prompt: the template cannot be filled in)"
             return ReadImage(
                 taskID: pending.task.taskID, sha256: image.sha256, width: image.width, height: image.height,

@@ -32,8 +32,7 @@ extension ExportCommand {
         case let .tarMember(archive, member), let .zipMember(archive, member):
             let key = Self.key(ofMember: member)
             guard Self.isSafe(key: key) else { return nil }
-            let shard = Array(uri.utf8.prefix(uri.utf8.count - member.utf8.count))
-            return root.appendingPathComponent(namer.name(for: shard, archive: archive))
+            return root.appendingPathComponent(namer.name(for: Self.shardURI(uri, member: member), archive: archive))
                 .appendingPathComponent(key + ".txt")
         default:
             return nil

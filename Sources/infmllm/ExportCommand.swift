@@ -119,14 +119,9 @@ struct ExportCommand: ParsableCommand {
         return file.standardizedFileURL.path.hasPrefix(base == "/" ? "/" : base + "/")
     }
 
-    /// The output name of each archive (its path standing for its shard's URI), as export names shards that
-    /// come in the paths' byte order.
-    static func shardNames(_ archives: [String]) -> [String: String] {
-        var namer = ShardNamer()
-        return Dictionary(
-            uniqueKeysWithValues: archives.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map {
-                ($0, namer.name(for: Array($0.utf8), archive: $0))
-            })
+    /// The archive part of an archive member's URI as stored (`tar:/d/a.tar!/`), as bytes: what tells shards apart.
+    static func shardURI(_ uri: String, member: String) -> [UInt8] {
+        Array(uri.utf8.prefix(uri.utf8.count - member.utf8.count))
     }
 
     /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`. Every task of a key (several
@@ -158,7 +153,7 @@ struct ExportCommand: ParsableCommand {
                         unsafe += 1
                         continue
                     }
-                    let uri = Array(row.image.utf8.prefix(row.image.utf8.count - member.utf8.count))
+                    let uri = Self.shardURI(row.image, member: member)
                     if current?.uri != uri {
                         try flush()
                         current = (uri, archive, [])
@@ -189,9 +184,7 @@ struct ExportCommand: ParsableCommand {
             if sidecars {
                 byKey[key, default: []].append(object)
             } else {
-                let data = try JSONSerialization.data(
-                    withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-                lines.append(String(decoding: data, as: UTF8.self))
+                lines.append(try JSONOutput.string(object))
             }
         }
         for (key, objects) in byKey {
@@ -200,8 +193,7 @@ struct ExportCommand: ParsableCommand {
             try FileManager.default.createDirectory(
                 at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             let value: Any = objects.count == 1 ? objects[0] : objects
-            try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
-                .write(to: file)
+            try JSONOutput.data(value).write(to: file)
         }
         if !sidecars {
             guard isInside(root.appendingPathComponent(shard + ".jsonl"), root) else {
@@ -224,10 +216,7 @@ struct ExportCommand: ParsableCommand {
 
     /// A row as one JSON line, keys sorted.
     static func jsonLine(_ row: ExportRow) throws -> String {
-        guard row.metadata != nil else { return try JSONOutput.encode(row) }
-        let data = try JSONSerialization.data(
-            withJSONObject: try object(row), options: [.sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        row.metadata == nil ? try JSONOutput.encode(row) : try JSONOutput.string(try object(row))
     }
 
     static let csvHeader = "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2,metadata"
@@ -275,12 +264,6 @@ struct ExportCommand: ParsableCommand {
             .appendingPathComponent("infmllm-coco-\(UInt64.random(in: 0...UInt64.max)).json").path
         let annotations = try ExportSink(path: spool)
         defer { try? FileManager.default.removeItem(atPath: spool) }
-        func json(_ object: [String: Any]) throws -> String {
-            String(
-                decoding: try JSONSerialization.data(
-                    withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-                as: UTF8.self)
-        }
         var previous: String?, imageID = 0, annotationID = 0
         // With --categories expression: each distinct expression's category, numbered as first met.
         var categoryIDs: [String: Int] = [:], categoryNames: [String] = []
@@ -299,7 +282,7 @@ struct ExportCommand: ParsableCommand {
                     imageID += 1
                     try sink.write(
                         (imageID > 1 ? "," : "")
-                            + json([
+                            + JSONOutput.string([
                                 "id": imageID, "file_name": relativeFileName(row.image) ?? row.image,
                                 "width": row.width ?? 0,
                                 "height": row.height ?? 0,
@@ -327,7 +310,7 @@ struct ExportCommand: ParsableCommand {
                 for var object in objects {
                     annotationID += 1
                     object["id"] = annotationID
-                    try annotations.write((annotationID > 1 ? "," : "") + json(object))
+                    try annotations.write((annotationID > 1 ? "," : "") + JSONOutput.string(object))
                 }
             }
         }
@@ -341,7 +324,7 @@ struct ExportCommand: ParsableCommand {
         try sink.write("]")
         if kind == "ground" {
             let names = categories == "expression" ? categoryNames : ["referred object"]
-            let list = try names.enumerated().map { try json(["id": $0.offset + 1, "name": $0.element]) }
+            let list = try names.enumerated().map { try JSONOutput.string(["id": $0.offset + 1, "name": $0.element]) }
             try sink.write(",\"categories\":[" + list.joined(separator: ",") + "]")
         }
         try sink.write("}\n")

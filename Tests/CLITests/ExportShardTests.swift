@@ -6,6 +6,16 @@ import Testing
 @testable import infmllm
 
 @Suite struct ExportShardTests {
+    /// The names export gives archives whose shards come in their paths' byte order (each path standing for its
+    /// shard's URI).
+    static func shardNames(_ archives: [String]) -> [String: String] {
+        var namer = ShardNamer()
+        return Dictionary(
+            uniqueKeysWithValues: archives.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map {
+                ($0, namer.name(for: Array($0.utf8), archive: $0))
+            })
+    }
+
     @Test func keysAreMemberPathsWithoutExtensions() {
         #expect(ExportCommand.key(ofMember: "a/b/0001.jpg") == "a/b/0001")
         #expect(ExportCommand.key(ofMember: "0001.seg.png") == "0001")
@@ -22,7 +32,7 @@ import Testing
     }
 
     @Test func shardsWithOneNameInTwoFoldersGetDistinctOutputs() {
-        let names = ExportCommand.shardNames(["/a/s-000.tar", "/b/s-000.tar", "/a/s-001.zip"])
+        let names = Self.shardNames(["/a/s-000.tar", "/b/s-000.tar", "/a/s-001.zip"])
         #expect(names["/a/s-000.tar"] == "s-000" && names["/a/s-001.zip"] == "s-001")
         #expect(names["/b/s-000.tar"]!.hasPrefix("s-000-") && names["/b/s-000.tar"]!.count == "s-000-".count + 8)
     }
@@ -31,7 +41,7 @@ import Testing
     /// a hidden file, a path or a control character.
     @Test func shardNamesAreSanitised() {
         let archives = ["/data/..", "/data/.", "/x/.hidden.tar", "/y/a\nb c.tar", "/z/.tar", "/w/ok-1_2.tar", "/"]
-        let names = ExportCommand.shardNames(archives)
+        let names = Self.shardNames(archives)
         for archive in archives {
             let name = names[archive]!
             #expect(!name.isEmpty && !name.hasPrefix(".") && !name.contains("/"), "\(archive): \(name)")

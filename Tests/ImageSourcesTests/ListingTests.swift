@@ -6,6 +6,14 @@ import Testing
 @testable import ImageSources
 
 @Suite struct ListingTests {
+    /// A new empty folder for a test's files; the test removes it.
+    static func folder(_ label: String) throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "infmllm-\(label)-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
     @Test func urlListsTakeURLsAndPathsAndRefuseUnknownSchemes() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent(
             "infmllm-urls-\(UInt64.random(in: 0...UInt64.max)).txt")
@@ -36,9 +44,7 @@ import Testing
 
     /// Lists and manifests written on Windows (CRLF) or old Macs (CR) have as many lines as on Linux.
     @Test func listsAndManifestsWithCRLFOrCRLineEndsHaveEveryLine() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-lines-\(UInt64.random(in: 0...UInt64.max))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try Self.folder("lines")
         defer { try? FileManager.default.removeItem(at: folder) }
         let list = folder.appendingPathComponent("urls.txt"), manifest = folder.appendingPathComponent("m.jsonl")
         try Data(
@@ -66,9 +72,7 @@ import Testing
     /// A manifest line's other fields (JSONL keys, CSV columns) are the task's metadata, a JSON object with sorted
     /// keys; the image and the text are not among them; too much, or a NUL, refuses the line.
     @Test func manifestFieldsBesidesTheImageAndTextAreMetadata() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-metadata-\(UInt64.random(in: 0...UInt64.max))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try Self.folder("metadata")
         defer { try? FileManager.default.removeItem(at: folder) }
         let jsonl = folder.appendingPathComponent("m.jsonl"), csv = folder.appendingPathComponent("m.csv")
         try Data(

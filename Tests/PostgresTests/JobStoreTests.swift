@@ -7,6 +7,11 @@ import Postgres
 import Testing
 
 @Suite struct JobStoreTests {
+    /// A caption job for the model `tiny`, default prompt and settings.
+    static func captionJob(_ name: String, in store: PostgresJobStore) throws -> (id: Int64, created: Bool) {
+        try store.openJob(name: name, kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+    }
+
     @Test func onlyAResultWithTheSameModelKindTemplateAndSettingsCountsAsDone() throws {
         try TestDatabase.withMigrated { connection in
             let store = PostgresJobStore(connection: connection)
@@ -99,8 +104,7 @@ import Testing
     @Test func aRetryQueuesFailedTasksAsNewOnesUnlessTheJobWasCancelled() throws {
         try TestDatabase.withMigrated { connection in
             let store = PostgresJobStore(connection: connection)
-            let job = try store.openJob(
-                name: "photos", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let job = try Self.captionJob("photos", in: store)
             _ = try store.addTasks((1...3).map { NewTask(imageURI: "/\($0).jpg") }, to: job.id)
             // Task 1 failed after the model started on it four times; task 2 is done.
             try connection.executeScript(
@@ -138,8 +142,7 @@ import Testing
                     ALTER TABLE tasks ALTER COLUMN image_uri TYPE text COLLATE "und-x-icu";
                     """)
             }
-            let job = try store.openJob(
-                name: "big", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let job = try Self.captionJob("big", in: store)
             let uris =
                 (0..<4500).map { "tar:/shards/s-\($0 % 3).tar!/\(String(format: "%05d", 4500 - $0)).jpg" }
                 + ["tar:/shards/s-1.tar.d!/x.jpg", "tar:/shards/S-1.tar!/y.jpg", "/loose/a b.jpg"]
@@ -162,8 +165,7 @@ import Testing
     @Test func metadataIsStoredWithTheTaskAndExported() throws {
         try TestDatabase.withMigrated { connection in
             let store = PostgresJobStore(connection: connection)
-            let job = try store.openJob(
-                name: "shop", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let job = try Self.captionJob("shop", in: store)
             _ = try store.addTasks(
                 [
                     NewTask(imageURI: "/a.jpg", metadataJSON: #"{"sku": "s-1", "n": 2}"#),
@@ -192,8 +194,7 @@ import Testing
     @Test func theRecentEndRateCountsTasksEndedInTheWindow() throws {
         try TestDatabase.withMigrated { connection in
             let store = PostgresJobStore(connection: connection)
-            let job = try store.openJob(
-                name: "rate", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let job = try Self.captionJob("rate", in: store)
             _ = try store.addTasks((1...6).map { NewTask(imageURI: "/\($0).jpg") }, to: job.id)
             #expect(try store.recentEndRate(job: job.id) == nil)
             try connection.executeScript(
@@ -212,8 +213,7 @@ import Testing
     @Test func aRetryCanTakeOnlyTheFailuresWithAReason() throws {
         try TestDatabase.withMigrated { connection in
             let store = PostgresJobStore(connection: connection)
-            let job = try store.openJob(
-                name: "web", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let job = try Self.captionJob("web", in: store)
             _ = try store.addTasks((1...4).map { NewTask(imageURI: "https://example.com/\($0).jpg") }, to: job.id)
             try connection.executeScript(
                 """
@@ -241,8 +241,7 @@ import Testing
     @Test func aResultThatLostToAnotherLeavesTheImageTheFirstWasComputedFrom() throws {
         try TestDatabase.withMigrated { connection in
             let store = PostgresJobStore(connection: connection)
-            let job = try store.openJob(
-                name: "web", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}")
+            let job = try Self.captionJob("web", in: store)
             let task = try store.addTasks([NewTask(imageURI: "https://example.com/a.jpg")], to: job.id)[0]
             let provenance = Provenance(
                 modelName: "tiny", weightsSHA256: String(repeating: "0", count: 64), device: "cpu bf16", worker: "w")
