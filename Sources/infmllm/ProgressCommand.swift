@@ -65,7 +65,7 @@ struct ProgressCommand: ParsableCommand {
             first = origin
             let watched = now.timeIntervalSince(origin.time)
             let rate = Self.rate(
-                watched: watched, ended: finished - origin.finished, recent: recent.flatMap { $0 })
+                watched: watched, ended: finished - origin.finished, recent: recent)
             let remaining = summary.total - finished
             let eta = Self.eta(remaining: remaining, rate: rate)
             let consumers = summary.isFinished ? nil : JobServices.consumers(of: summary.model, publisher: publisher)
