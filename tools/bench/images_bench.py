@@ -2,7 +2,10 @@
 BICUBIC)`, in 1 and 2 processes) and `infmllm bench images` (1 and 2 threads) over the same generated photos.
 
     swift build -c release --product infmllm
-    venv/bin/python tools/bench/images_bench.py .build/release/infmllm
+    venv/bin/python tools/bench/images_bench.py .build/release/infmllm [BASELINE_BINARY]
+
+With a second binary (another build of infmllm), its rows are measured beside the first's, alternately. CORPUS=portrait
+makes the photos portrait (480x640 to 720x1280), where the resize's pass order matters.
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -25,6 +28,8 @@ SIZE = 448
 def make_corpus(directory, count=40):
     rng = np.random.default_rng(3)
     sizes = [(640, 480), (1024, 768), (800, 600), (480, 640), (1280, 720)]
+    if os.environ.get("CORPUS") == "portrait":
+        sizes = [(480, 640), (768, 1024), (600, 800), (720, 1280), (360, 640)]
     for i in range(count):
         w, h = sizes[i % len(sizes)]
         y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -53,7 +58,14 @@ def pillow_rate(files, processes):
     return len(files) / (time.perf_counter() - start)
 
 
-def main(binary, passes=3):
+def ours(binary, directory, passes, threads):
+    out = subprocess.run([binary, "bench", "images", "--directory", directory, "--size", str(SIZE),
+                          "--passes", str(passes), "--threads", str(threads)], check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout)["imagesPerSecond"]
+
+
+def main(binary, baseline=None, passes=3):
     with tempfile.TemporaryDirectory() as directory:
         make_corpus(directory)
         files = sorted(os.path.join(directory, f) for f in os.listdir(directory))
@@ -61,12 +73,11 @@ def main(binary, passes=3):
         for threads in (1, 2):
             rows.append((f"Pillow {PIL.__version__} ({threads} process{'es' if threads > 1 else ''})", threads,
                          pillow_rate(files * passes, threads)))
-            out = subprocess.run([binary, "bench", "images", "--directory", directory, "--size", str(SIZE),
-                                  "--passes", str(passes), "--threads", str(threads)], check=True, capture_output=True,
-                                 text=True)
-            r = json.loads(out.stdout)
-            rows.append(("infmllm Imaging (Swift)", threads, r["imagesPerSecond"]))
-    print(f"{len(files)} images (JPEG q90 and PNG, 640x480 to 1280x720), decode + resize to {SIZE}x{SIZE}, {passes} passes\n")
+            rows.append(("infmllm Imaging (Swift)", threads, ours(binary, directory, passes, threads)))
+            if baseline:
+                rows.append((f"infmllm Imaging, {baseline}", threads, ours(baseline, directory, passes, threads)))
+    corpus = "portrait, 480x640 to 720x1280" if os.environ.get("CORPUS") == "portrait" else "640x480 to 1280x720"
+    print(f"{len(files)} images (JPEG q90 and PNG, {corpus}), decode + resize to {SIZE}x{SIZE}, {passes} passes\n")
     print("| implementation | threads | images/s |")
     print("|---|---|---|")
     for name, threads, rate in rows:
@@ -74,4 +85,4 @@ def main(binary, passes=3):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else ".build/release/infmllm")
+    main(sys.argv[1] if len(sys.argv) > 1 else ".build/release/infmllm", sys.argv[2] if len(sys.argv) > 2 else None)
