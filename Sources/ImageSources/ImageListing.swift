@@ -62,42 +62,92 @@ public enum ImageListing {
 
     /// What listing found besides the images.
     public struct Report: Sendable {
-        /// Bad manifest and URL-list lines, left out.
-        public var refused: [Refusal] = []
+        /// The most refusals kept (the first ones); `refusedCount` counts them all.
+        public static let keptRefusals = 1000
+
+        /// Bad manifest and URL-list lines, left out: the first `keptRefusals`.
+        public private(set) var refused: [Refusal] = []
+        /// Every bad line.
+        public private(set) var refusedCount = 0
         /// Archive members that are not images by name (text, JSON sidecars, ...), left out.
         public var skippedMembers = 0
         /// Archives that stop early (truncated or damaged), with the reason; their members before that are listed.
         public var damagedArchives: [String] = []
+        /// Folders under `--dir` that could not be read, with the reason; the rest of the tree is listed.
+        public var unreadableFolders: [String] = []
 
         public init() {}
+
+        mutating func refuse(line: Int, _ reason: String) {
+            refusedCount += 1
+            if refused.count < Self.keptRefusals { refused.append(Refusal(line: line, reason: reason)) }
+        }
     }
 
     /// The images to enqueue, each once per text input, in a stable order; bad lines are reported and left out.
+    /// Holds them all: `forEach` is for listings of any size.
     public static func collect(_ request: Request, reader: ImageReader, report: inout Report) throws -> [ListedImage] {
-        let sharedText = request.sharedText
-        if request.takesText && sharedText.isEmpty && request.manifest == nil {
+        try check(request)
+        // One task per image and text: the first line's metadata stays.
+        var seen = Set<[String]>()
+        var images: [ListedImage] = []
+        try forEach(request, reader: reader, report: &report) { image in
+            if seen.insert([image.uri, image.text]).inserted { images.append(image) }
+        }
+        return images
+    }
+
+    /// Refuses a request whose sources cannot be listed at all (a task that needs text without any, a folder that
+    /// is not one, a manifest or list that cannot be read, a CSV manifest without an "image" column, an archive
+    /// pattern matching nothing), so that nothing is enqueued from the others first.
+    public static func check(_ request: Request) throws {
+        if request.takesText && request.sharedText.isEmpty && request.manifest == nil {
             throw ImageSourceError(
                 source: "enqueue", reason: "this task needs --\(request.textName) or a manifest")
         }
         let here = FileManager.default.currentDirectoryPath
-        var tasks: [ListedImage] = try request.paths.map { path in
-            let uri = resolve(path, against: here)
-            _ = try ImageLocation(uri)  // an unknown scheme, refused with the reason
-            return ListedImage(uri: uri, text: sharedText)
+        for path in request.paths {
+            _ = try ImageLocation(resolve(path, against: here))  // an unknown scheme, refused with the reason
         }
         if let directory = request.directory {
-            tasks += try scan(
-                directory, include: request.include.isEmpty ? defaultIncludes : request.include,
-                exclude: request.exclude
-            ).map { ListedImage(uri: $0, text: sharedText) }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: absolute(directory), isDirectory: &isDirectory),
+                isDirectory.boolValue
+            else { throw ImageSourceError(source: directory, reason: "not a directory") }
         }
         if let manifest = request.manifest {
-            tasks += try read(
+            _ = try FileBytes(path: manifest, what: "the manifest")
+            if isCSV(manifest) { try checkHeader(manifest) }
+        }
+        if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
+        _ = try expand(request.archives)
+    }
+
+    /// Calls `body` with each image to enqueue and its text, in a stable order (arguments, the folder's files by
+    /// path, the manifest's lines, the URL list's, the archives' members), holding only one manifest line or one
+    /// folder's entries at a time. An image listed twice comes twice. Bad lines are reported and left out.
+    public static func forEach(
+        _ request: Request, reader: ImageReader, report: inout Report, _ body: (ListedImage) throws -> Void
+    ) throws {
+        try check(request)
+        let sharedText = request.sharedText
+        let here = FileManager.default.currentDirectoryPath
+        for path in request.paths {
+            try body(ListedImage(uri: resolve(path, against: here), text: sharedText))
+        }
+        if let directory = request.directory {
+            let include = request.include.isEmpty ? defaultIncludes : request.include
+            try scan(directory, include: include, exclude: request.exclude, report: &report) {
+                try body(ListedImage(uri: $0, text: sharedText))
+            }
+        }
+        if let manifest = request.manifest {
+            try read(
                 manifest: manifest, takesText: request.takesText, textName: request.textName, sharedText: sharedText,
-                refused: &report.refused)
+                report: &report, body)
         }
         if let urls = request.urls {
-            tasks += try read(urls: urls, sharedText: sharedText, refused: &report.refused)
+            try read(urls: urls, sharedText: sharedText, report: &report, body)
         }
         for archive in try expand(request.archives) {
             let listing = try reader.members(ofArchive: archive)
@@ -108,13 +158,9 @@ public enum ImageListing {
                     report.skippedMembers += 1
                     continue
                 }
-                tasks.append(
-                    ListedImage(uri: ImageLocation.memberURI(archive: archive, member: member), text: sharedText))
+                try body(ListedImage(uri: ImageLocation.memberURI(archive: archive, member: member), text: sharedText))
             }
         }
-        // One task per image and text: the first line's metadata stays.
-        var seen = Set<[String]>()
-        return tasks.filter { seen.insert([$0.uri, $0.text]).inserted }
     }
 
     public static func absolute(_ path: String) -> String {
@@ -167,56 +213,49 @@ public enum ImageListing {
     }
 
     /// A URL list: one URL or absolute path per line; blank lines and lines starting with # are skipped.
-    static func read(urls path: String, sharedText: String, refused: inout [Refusal]) throws -> [ListedImage] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImageSourceError(source: path, reason: "cannot read the URL list")
-        }
+    static func read(
+        urls path: String, sharedText: String, report: inout Report, _ body: (ListedImage) throws -> Void
+    ) throws {
+        var lines = try FileLines(path: path, what: "the URL list")
         let base = folder(of: path)
-        var images: [ListedImage] = []
-        for (number, raw) in lines(String(decoding: data, as: UTF8.self)).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        while let (number, text) = try lines.next() {
+            guard let text else {
+                report.refuse(line: number, "a line over \(FileLines.maximumBytes) bytes")
+                continue
+            }
+            let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.contains("\u{0}") {
-                refused.append(
-                    Refusal(line: number + 1, reason: "a NUL character (U+0000), which PostgreSQL cannot store"))
+                report.refuse(line: number, "a NUL character (U+0000), which PostgreSQL cannot store")
                 continue
             }
             let uri = resolve(line, against: base)
             if uri.utf8.count > maximumPathBytes {
-                refused.append(Refusal(line: number + 1, reason: "the URL is over \(maximumPathBytes) bytes"))
+                report.refuse(line: number, "the URL is over \(maximumPathBytes) bytes")
             } else if let reason = (Result { try ImageLocation(uri) }).failureReason {
-                refused.append(Refusal(line: number + 1, reason: "\(reason): \(excerpt(line))"))
+                report.refuse(line: number, "\(reason): \(excerpt(line))")
             } else {
-                images.append(ListedImage(uri: uri, text: sharedText))
+                try body(ListedImage(uri: uri, text: sharedText))
             }
         }
-        return images
     }
 
-    /// Files under `directory` whose names match an include glob and no exclude glob (case-insensitive), sorted.
-    static func scan(_ directory: String, include: [String], exclude: [String]) throws -> [String] {
-        let root = absolute(directory)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ImageSourceError(source: directory, reason: "not a directory")
-        }
-        guard let walker = FileManager.default.enumerator(atPath: root) else {
-            throw ImageSourceError(source: directory, reason: "cannot list it")
-        }
-        var found: [String] = []
-        while let relative = walker.nextObject() as? String {
+    /// Files under `directory` whose names match an include glob and no exclude glob (case-insensitive; an exclude
+    /// glob also matches the path under `directory`), in the order of their sorted paths.
+    static func scan(
+        _ directory: String, include: [String], exclude: [String], report: inout Report,
+        _ body: (String) throws -> Void
+    ) throws {
+        var unreadable: [String] = []
+        try DirectoryWalk.files(under: absolute(directory), unreadable: { unreadable.append("\($0): \($1)") }) {
+            path, relative in
             let name = (relative as NSString).lastPathComponent
             guard include.contains(where: { matches($0, name) }),
                 !exclude.contains(where: { matches($0, name) || matches($0, relative) })
-            else { continue }
-            let path = (root as NSString).appendingPathComponent(relative)
-            var entryIsDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &entryIsDirectory), !entryIsDirectory.boolValue
-            {
-                found.append(path)
-            }
+            else { return }
+            try body(path)
         }
-        return found.sorted()
+        report.unreadableFolders += unreadable
     }
 
     static func matches(_ pattern: String, _ name: String) -> Bool {
@@ -224,19 +263,15 @@ public enum ImageListing {
     }
 
     /// JSONL: one object per line with "image" and optionally "question"/"expression". CSV: a header row naming
-    /// "image" and optionally "question"/"expression" (or "text"), fields quoted as RFC 4180. Every line is
-    /// checked before anything is written; a bad line (not an object, no image, no text where the task needs one,
-    /// a NUL character, which PostgreSQL cannot store, or a path or text over the limits) is refused with its line
-    /// number and reason, quoting the user's text only in a short escaped excerpt.
+    /// "image" and optionally "question"/"expression" (or "text"), fields quoted as RFC 4180. Read a line (or
+    /// record) at a time. A bad line (not an object, no image, no text where the task needs one, a NUL character,
+    /// which PostgreSQL cannot store, a path or text over the limits, a line over 1 MiB) is refused with its line
+    /// number and reason, quoting the user's text only in a short escaped excerpt, and left out.
     static func read(
-        manifest path: String, takesText: Bool, textName textKey: String, sharedText: String, refused: inout [Refusal]
-    ) throws -> [ListedImage] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ImageSourceError(source: path, reason: "cannot read the manifest")
-        }
-        let text = String(decoding: data, as: UTF8.self)
+        manifest path: String, takesText: Bool, textName textKey: String, sharedText: String, report: inout Report,
+        _ body: (ListedImage) throws -> Void
+    ) throws {
         let base = folder(of: path)
-        var tasks: [ListedImage] = []
         /// The task of one line, or the reason it cannot be one.
         func task(image: String, input: String, metadata: [String: Any] = [:]) -> Result<ListedImage, ManifestLineError>
         {
@@ -271,42 +306,54 @@ public enum ImageListing {
             }
             return .success(ListedImage(uri: uri, text: takesText ? input : "", metadata: metadataJSON))
         }
-        func take(_ result: Result<ListedImage, ManifestLineError>, line: Int) {
+        func take(_ result: Result<ListedImage, ManifestLineError>, line: Int) throws {
             switch result {
-            case .success(let task): tasks.append(task)
-            case .failure(let error): refused.append(Refusal(line: line, reason: error.reason))
+            case .success(let task): try body(task)
+            case .failure(let error): report.refuse(line: line, error.reason)
             }
         }
-        if path.lowercased().hasSuffix(".csv") {
-            let rows = CSV.rows(text)
-            guard let header = rows.first, let imageColumn = header.firstIndex(of: "image") else {
-                throw ImageSourceError(source: path, reason: "the first row must name an \"image\" column")
-            }
-            let textColumn = header.firstIndex(of: textKey) ?? header.firstIndex(of: "text")
-            for (number, row) in rows.dropFirst().enumerated() where !(row.count == 1 && row[0].isEmpty) {
-                guard row.count == header.count else {
-                    refused.append(
-                        Refusal(line: number + 2, reason: "\(row.count) fields, the header has \(header.count)"))
+        if isCSV(path) {
+            let bytes = try FileBytes(path: path, what: "the manifest")
+            guard let header = try CSV.nextRecord(bytes.next), !header.oversized,
+                let imageColumn = header.fields.firstIndex(of: "image")
+            else { throw csvHeaderError(path) }
+            let columns = header.fields
+            let textColumn = columns.firstIndex(of: textKey) ?? columns.firstIndex(of: "text")
+            var number = 1
+            while let record = try CSV.nextRecord(bytes.next) {
+                number += 1
+                let row = record.fields
+                if record.oversized {
+                    report.refuse(line: number, "a row over \(CSV.maximumBytes) bytes")
+                    continue
+                }
+                if row.count == 1 && row[0].isEmpty { continue }
+                guard row.count == columns.count else {
+                    report.refuse(line: number, "\(row.count) fields, the header has \(columns.count)")
                     continue
                 }
                 // The other columns, by their header names, as strings.
                 var metadata: [String: Any] = [:]
-                for (column, name) in header.enumerated()
+                for (column, name) in columns.enumerated()
                 where column != imageColumn && !(takesText && column == textColumn) {
                     metadata[name] = row[column]
                 }
-                take(
+                try take(
                     task(image: row[imageColumn], input: textColumn.map { row[$0] } ?? sharedText, metadata: metadata),
-                    line: number + 2)
+                    line: number)
             }
         } else {
-            for (number, line) in lines(text).enumerated() {
+            var lines = try FileLines(path: path, what: "the manifest")
+            while let (number, text) = try lines.next() {
+                guard let line = text else {
+                    report.refuse(line: number, "a line over \(FileLines.maximumBytes) bytes")
+                    continue
+                }
                 guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
                 guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
                     let image = object["image"] as? String
                 else {
-                    refused.append(
-                        Refusal(line: number + 1, reason: "not an object with an \"image\" string: \(excerpt(line))"))
+                    report.refuse(line: number, "not an object with an \"image\" string: \(excerpt(line))")
                     continue
                 }
                 let input = (object[textKey] as? String) ?? (object["text"] as? String) ?? sharedText
@@ -314,10 +361,23 @@ public enum ImageListing {
                 let used =
                     !takesText ? nil : object[textKey] is String ? textKey : object["text"] is String ? "text" : nil
                 let metadata = object.filter { $0.key != "image" && $0.key != used }
-                take(task(image: image, input: input, metadata: metadata), line: number + 1)
+                try take(task(image: image, input: input, metadata: metadata), line: number)
             }
         }
-        return tasks
+    }
+
+    static func isCSV(_ path: String) -> Bool { path.lowercased().hasSuffix(".csv") }
+
+    /// Refuses a CSV manifest whose header row names no "image" column.
+    static func checkHeader(_ path: String) throws {
+        let bytes = try FileBytes(path: path, what: "the manifest")
+        guard let header = try CSV.nextRecord(bytes.next), !header.oversized, header.fields.contains("image") else {
+            throw csvHeaderError(path)
+        }
+    }
+
+    static func csvHeaderError(_ path: String) -> ImageSourceError {
+        ImageSourceError(source: path, reason: "the first row must name an \"image\" column")
     }
 
     /// Whether a JSON value holds U+0000 in a string or a key (jsonb cannot store it).

@@ -36,6 +36,19 @@ public struct JobSummary: Sendable, Codable, Equatable {
     }
 }
 
+/// The mean worker time of a task on one device, from `results` earlier results.
+public struct TaskCost: Sendable, Equatable {
+    public var device: String
+    public var results: Int
+    public var milliseconds: Double
+
+    public init(device: String, results: Int, milliseconds: Double) {
+        self.device = device
+        self.results = results
+        self.milliseconds = milliseconds
+    }
+}
+
 /// Job and task rows, over one connection. Not thread-safe, like the connection.
 public struct PostgresJobStore {
     public let connection: PostgresConnection
@@ -124,6 +137,31 @@ public struct PostgresJobStore {
             }.sorted { $0.taskID < $1.taskID }
         }
         return added
+    }
+
+    /// What a task of this kind cost on each device, from the newest results (at most `sample`) of jobs for `model`
+    /// with the same task kind, prompt template and decoding parameters (the newest tasks first): the mean worker time of a computed result
+    /// (its share of the vision pass and of the decoder steps it took part in), for `enqueue --dry-run`'s estimate.
+    /// Results copied from earlier ones are left out.
+    public func taskCosts(
+        kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String, sample: Int = 1000
+    ) throws -> [TaskCost] {
+        try connection.execute(
+            """
+            SELECT device, count(*) AS results, avg(ms) AS ms
+            FROM (SELECT r.device, (r.timings_ms ->> 'vision')::float8 + (r.timings_ms ->> 'generate')::float8 AS ms
+                  FROM results r JOIN jobs j ON j.id = r.job_id
+                  WHERE j.model = \(model) AND j.task_kind = \(kind.rawValue)
+                    AND j.prompt_template IS NOT DISTINCT FROM \(promptTemplate)
+                    AND j.generation = \(generationJSON)::jsonb AND r.reused_from IS NULL
+                    AND jsonb_typeof(r.timings_ms -> 'vision') = 'number'
+                    AND jsonb_typeof(r.timings_ms -> 'generate') = 'number'
+                  ORDER BY r.task_id DESC LIMIT \(sample)) newest
+            GROUP BY device ORDER BY device
+            """
+        ).map {
+            TaskCost(device: try $0.string("device"), results: try $0.int("results"), milliseconds: try $0.double("ms"))
+        }
     }
 
     /// The tasks among `tasks` (image and text) with no result yet in any job of the same kind for `model`, with

@@ -68,27 +68,43 @@ struct EnqueueCommand: ParsableCommand {
             "Refuse the whole manifest when any line is bad.",
             discussion: "Otherwise the good lines are enqueued, the bad ones listed, and the exit status is 3."))
     var strict = false
+    @Flag(
+        help: ArgumentHelp(
+            "List and check everything, count what would be added, and estimate the work; write nothing.",
+            discussion:
+                "The estimate is the mean worker time of this model's newest results with the same task, prompt and decoding settings, per device."
+        ))
+    var dryRun = false
     @OptionGroup var services: ServiceOptions
     @Flag(help: "Print the outcome as one JSON object.") var json = false
 
     struct Outcome: Encodable {
-        let job_id: Int64
+        /// The job's id; nil for a dry run on a job that does not exist yet.
+        let job_id: Int64?
         let job: String
+        /// Whether the job was created (would be, in a dry run).
         let created: Bool
+        let dry_run: Bool
+        /// Images listed (with their text), an image listed twice counted twice.
         let found: Int
         let skipped_done: Int
         let added: Int
         let published: Int
-        /// Manifest and URL-list lines left out, with their numbers and reasons.
+        /// Manifest and URL-list lines left out: the first thousand, with their numbers and reasons, and how many.
         let refused: [ImageListing.Refusal]
+        let refused_count: Int
         /// Archive members left out because they are not images.
         let skipped_members: Int
         /// Archives that stop early (truncated or damaged), with the reason.
         let damaged_archives: [String]
+        /// Folders under --dir that could not be read, with the reason.
+        let unreadable_folders: [String]
         /// The key the job's tasks are routed by, and the workers consuming that model's queue (nil when the
         /// broker could not say).
         let model_key: String
         let consumers: Int?
+        /// A dry run's estimate of the work added, per device that has run this model with these settings.
+        let estimate: [Estimate]
     }
 
     /// `--model` as jobs record it: a directory that ends in `.` or `..` (`--model .` inside the model's folder) as
@@ -131,74 +147,106 @@ struct EnqueueCommand: ParsableCommand {
         request.manifest = manifest
         request.urls = urls
         request.archives = archive
-        var report = ImageListing.Report()
-        let listed: [ListedImage]
         do {
-            listed = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+            try ImageListing.check(request)
+            if strict {
+                // Every line checked before anything is written.
+                var report = ImageListing.Report()
+                try ImageListing.forEach(request, reader: ImageReader(), report: &report) { _ in }
+                if report.refusedCount > 0 {
+                    printRefusals(report)
+                    throw ValidationError("--strict: \(report.refusedCount) bad manifest lines; nothing was enqueued")
+                }
+            }
         } catch let error as ImageSourceError {
             throw ValidationError("\(error)")
         }
-        let tasks = listed.map { NewTask(imageURI: $0.uri, inputText: $0.text, metadataJSON: $0.metadata) }
-        let refused = report.refused
-        for refusal in refused.prefix(100) {
-            FileHandle.standardError.write(
-                Data("\(manifest ?? urls ?? "manifest"):\(refusal.line): \(refusal.reason)\n".utf8))
+
+        let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
+        let publisher = try services.publisher(environment, role: "enqueue")
+        let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
+        let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
+        var writer = EnqueueWriter(
+            store: store, outbox: dryRun ? nil : TaskOutbox(publisher: publisher),
+            open: {
+                try store.openJob(
+                    name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation,
+                    reuseResults: skipDone)
+            },
+            skipDone: !skipDone
+                ? nil
+                : {
+                    try store.withoutResults(
+                        $0, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation)
+                },
+            progress: json ? nil : { FileHandle.standardError.write(Data("enqueue: \($0)\n".utf8)) })
+        var report = ImageListing.Report()
+        // A dry run writes in a transaction that is rolled back: the counts are exact, and nothing stays.
+        if dryRun { try store.connection.execute("BEGIN") }
+        do {
+            try ImageListing.forEach(request, reader: ImageReader(), report: &report) { try writer.take($0) }
+            try writer.finish()
+        } catch let error as ImageSourceError {
+            throw ValidationError("\(error)")
+        } catch {
+            throw EnqueueInterrupted(added: writer.added, dryRun: dryRun, underlying: error)
         }
+        if dryRun { try store.connection.execute("ROLLBACK") }
+        printRefusals(report)
         for damaged in report.damagedArchives {
             FileHandle.standardError.write(Data("archive \(damaged); its members before that are enqueued\n".utf8))
         }
-        if refused.count > 100 {
-            FileHandle.standardError.write(Data("... and \(refused.count - 100) more refused lines\n".utf8))
+        for folder in report.unreadableFolders {
+            FileHandle.standardError.write(Data("cannot read the folder \(folder); its images are not enqueued\n".utf8))
         }
-        if strict && !refused.isEmpty {
-            throw ValidationError("--strict: \(refused.count) bad manifest lines; nothing was enqueued")
-        }
-        guard !tasks.isEmpty else { throw ValidationError("no images found to enqueue") }
+        guard let opened = writer.opened else { throw ValidationError("no images found to enqueue") }
 
-        let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
-        let outbox = try services.outbox(environment, role: "enqueue")
-        let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
-        let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
-        let opened = try store.openJob(
-            name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation,
-            reuseResults: skipDone)
-        let wanted =
-            skipDone
-            ? try store.withoutResults(
-                tasks, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation) : tasks
-        // Commit a chunk, then publish the job's tasks without a message, claimed so that another run on the same
-        // job (or a worker's reconciler) never sends them too. A failure strands at most one chunk, which the next
-        // run on the job or a worker's reconciler publishes; tasks an earlier run left unpublished go out here too.
-        var added = 0, published = 0
-        for start in stride(from: 0, to: wanted.count, by: 5000) {
-            added += try store.addTasks(Array(wanted[start..<min(start + 5000, wanted.count)]), to: opened.id).count
-            published += try outbox.publishUnpublished(store: store, grace: 0, job: opened.id)
-        }
-        if wanted.isEmpty { published += try outbox.publishUnpublished(store: store, grace: 0, job: opened.id) }
-        let consumers = JobServices.consumers(of: model, publisher: outbox.publisher)
+        let costs =
+            dryRun
+            ? try store.taskCosts(kind: kind, model: model, promptTemplate: prompt, generationJSON: generation) : []
+        let consumers = JobServices.consumers(of: model, publisher: publisher)
         let outcome = Outcome(
-            job_id: opened.id, job: name, created: opened.created, found: tasks.count,
-            skipped_done: tasks.count - wanted.count,
-            added: added, published: published, refused: refused, skipped_members: report.skippedMembers,
-            damaged_archives: report.damagedArchives, model_key: ModelKey.of(model), consumers: consumers)
+            job_id: dryRun && opened.created ? nil : opened.id, job: name, created: opened.created,
+            dry_run: dryRun, found: writer.found, skipped_done: writer.skipped, added: writer.added,
+            published: writer.published, refused: report.refused, refused_count: report.refusedCount,
+            skipped_members: report.skippedMembers, damaged_archives: report.damagedArchives,
+            unreadable_folders: report.unreadableFolders, model_key: ModelKey.of(model), consumers: consumers,
+            estimate: costs.map { Estimate($0, tasks: writer.added) })
         if json {
             print(try JSONOutput.encode(outcome))
         } else {
             FileHandle.standardError.write(
                 Data(
                     summary(
-                        name: name, found: tasks.count, added: added, skipped: tasks.count - wanted.count,
-                        republished: max(0, published - added), skippedMembers: report.skippedMembers
+                        name: name, found: writer.found, added: writer.added, skipped: writer.skipped,
+                        republished: max(0, writer.published - writer.added), skippedMembers: report.skippedMembers
                     ).utf8))
-            print(opened.id)
+            if dryRun {
+                FileHandle.standardError.write(Data(Self.estimateLines(outcome.estimate, tasks: writer.added).utf8))
+            } else {
+                print(opened.id)
+            }
             if consumers == 0 { FileHandle.standardError.write(Data((JobServices.nobodyServes(model) + "\n").utf8)) }
         }
-        if !refused.isEmpty { throw ExitCode(3) }
+        if report.refusedCount > 0 { throw ExitCode(3) }
+    }
+
+    /// The first hundred refused lines on stderr, and how many more there were.
+    func printRefusals(_ report: ImageListing.Report) {
+        let source = manifest ?? urls ?? "manifest"
+        for refusal in report.refused.prefix(100) {
+            FileHandle.standardError.write(Data("\(source):\(refusal.line): \(refusal.reason)\n".utf8))
+        }
+        if report.refusedCount > 100 {
+            FileHandle.standardError.write(Data("... and \(report.refusedCount - 100) more refused lines\n".utf8))
+        }
     }
 
     /// The line `enqueue` prints on stderr.
     func summary(name: String, found: Int, added: Int, skipped: Int, republished: Int, skippedMembers: Int) -> String {
-        var line = "job \(name): \(found) images, \(added) new tasks queued, \(skipped) skipped as done"
+        var line =
+            "\(dryRun ? "dry run: " : "")job \(name): \(found) images, \(added) new tasks "
+            + "\(dryRun ? "would be queued" : "queued"), \(skipped) skipped as done"
         if skippedMembers > 0 { line += ", \(skippedMembers) archive members skipped as not images" }
         if republished > 0 { line += ", \(republished) unpublished tasks of earlier runs published" }
         return line + "\n"
