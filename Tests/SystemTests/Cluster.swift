@@ -110,7 +110,8 @@ final class Cluster {
 
     /// Workers stop before their next model step until `release()`.
     func hold() {
-        FileManager.default.createFile(atPath: holdFile, contents: nil)
+        let created = FileManager.default.createFile(atPath: holdFile, contents: nil)
+        precondition(created, "cannot create \(holdFile), which holds the workers")
     }
 
     func release() {

@@ -25,14 +25,23 @@ work=$(mktemp -d)
 export PGPASSWORD=infmllm
 databases=()
 prefixes=()
+# Without FORCE, which a non-superuser cannot use while autovacuum works in the database (DROP DATABASE itself stops
+# autovacuum workers); retried while the enqueue's own connection is still closing.
+drop_database() {
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        psql -q -h 127.0.0.1 -U infmllm -d infmllm -c "DROP DATABASE IF EXISTS $1" 2>/dev/null && return 0
+        sleep 1
+    done
+    echo "cannot drop the database $1" >&2
+}
 drop_queues() {
     rabbitmqctl -q list_queues name 2>/dev/null | grep "^$1\." | while read -r queue; do
-        rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
+        rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true
     done
 }
 cleanup() {
     for database in "${databases[@]}"; do
-        psql -q -h 127.0.0.1 -U infmllm -d infmllm -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" 2>/dev/null || true
+        drop_database "$database"
     done
     for prefix in "${prefixes[@]}"; do drop_queues "$prefix"; done
     rm -rf "$work"
@@ -83,7 +92,7 @@ for source in $sources; do
             added=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["added"])' "$work/out.json")
             printf '%-10s %-5s %-7s %10s %14s %10s\n' "$source" "$side" "$run" "$seconds" $((kib / 1024)) "$added"
         done
-        psql -q -h 127.0.0.1 -U infmllm -d infmllm -c "DROP DATABASE $database WITH (FORCE)"
+        drop_database "$database"
         drop_queues "$prefix"
     done
 done
