@@ -197,25 +197,38 @@ public struct PostgresJobStore {
         return try summaries(where: "j.name = \(reference)", limit: 1).first
     }
 
+    /// A job's ledger rows (`task_counts`) above which reading its counts folds them into one per state first.
+    static let countRowsBeforeCompacting = 64
+
+    /// The jobs matching `condition`, newest first, with their task counts from the `task_counts` ledger (a few rows
+    /// a job, whatever its size); a job whose ledger has grown is compacted first.
     private func summaries(where condition: SQL, limit: Int) throws -> [JobSummary] {
         // The condition's text and bindings are spliced as a unit, keeping its $n numbering.
         var sql: SQL = """
             SELECT j.id, j.name, j.task_kind, j.model, to_char(j.created_at, 'YYYY-MM-DD"T"HH24:MI:SSOF') AS created_at,
-                   j.cancelled_at IS NOT NULL AS cancelled,
-                   count(t.id) FILTER (WHERE t.status = 'queued') AS queued,
-                   count(t.id) FILTER (WHERE t.status = 'running') AS running,
-                   count(t.id) FILTER (WHERE t.status = 'done') AS done,
-                   count(t.id) FILTER (WHERE t.status = 'failed') AS failed,
-                   count(t.id) FILTER (WHERE t.status = 'cancelled') AS cancelled_tasks
-            FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id
+                   j.cancelled_at IS NOT NULL AS cancelled, c.ledger_rows,
+                   coalesce(c.queued, 0) AS queued, coalesce(c.running, 0) AS running, coalesce(c.done, 0) AS done,
+                   coalesce(c.failed, 0) AS failed, coalesce(c.cancelled, 0) AS cancelled_tasks
+            FROM jobs j CROSS JOIN LATERAL (
+                SELECT count(*) AS ledger_rows,
+                       sum(tasks) FILTER (WHERE status = 'queued') AS queued,
+                       sum(tasks) FILTER (WHERE status = 'running') AS running,
+                       sum(tasks) FILTER (WHERE status = 'done') AS done,
+                       sum(tasks) FILTER (WHERE status = 'failed') AS failed,
+                       sum(tasks) FILTER (WHERE status = 'cancelled') AS cancelled
+                FROM task_counts WHERE job_id = j.id) c
             WHERE
             """
         sql.append(" ")
         sql.append(condition)
-        sql.append(" GROUP BY j.id ORDER BY j.id DESC LIMIT \(limit)")
+        sql.append(" ORDER BY j.id DESC LIMIT \(limit)")
         return try connection.execute(sql).map { row in
-            JobSummary(
-                id: Int64(try row.int("id")), name: try row.string("name"), taskKind: try row.string("task_kind"),
+            let id = Int64(try row.int("id"))
+            if try row.int("ledger_rows") > Self.countRowsBeforeCompacting {
+                try connection.execute("SELECT compact_task_counts(\(id))")
+            }
+            return JobSummary(
+                id: id, name: try row.string("name"), taskKind: try row.string("task_kind"),
                 model: try row.string("model"), createdAt: try row.string("created_at"),
                 cancelled: try row.bool("cancelled"),
                 counts: [

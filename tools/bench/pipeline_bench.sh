@@ -2,11 +2,16 @@
 # The job system's own overhead, with the tiny model (so the model is not what sets the pace):
 #   enqueue rate (tasks/s, one manifest, publisher confirms) and end-to-end tasks/s with 1 and 2 workers.
 #   tools/bench/pipeline_bench.sh [enqueue_tasks=20000] [run_tasks=2000]
+# BIN: a built binary to measure instead of this tree's release build; INFMLLM_DATABASE_URL: another database.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 enqueue_tasks=${1:-20000}; run_tasks=${2:-2000}
-swift build -c release --product infmllm >/dev/null
-bin=$(swift build -c release --show-bin-path)/infmllm
+if [[ -n ${BIN:-} ]]; then
+    bin=$BIN
+else
+    swift build -c release --product infmllm >/dev/null
+    bin=$(swift build -c release --show-bin-path)/infmllm
+fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 export INFMLLM_QUEUE_PREFIX=bench-$$
 # The folder is named after the model key that `--model tiny` routes by.
@@ -35,7 +40,7 @@ for workers in 1 2; do
     "$bin" progress "$job" --interval 0.1 >/dev/null
     t1=$(now)
     kill -TERM "${pids[@]}"; wait || true
-    model_ms=$(PGPASSWORD=infmllm psql -h 127.0.0.1 -U infmllm -d infmllm -tAc \
+    model_ms=$(psql "${INFMLLM_DATABASE_URL:-postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm}" -tAc \
         "SELECT round(avg((timings_ms->>'vision')::float + (timings_ms->>'generate')::float)::numeric / 16, 3) FROM results r JOIN jobs j ON j.id = r.job_id WHERE j.name = '$job'")
     python3 -c "
 wall = $t1 - $t0; n = $run_tasks
