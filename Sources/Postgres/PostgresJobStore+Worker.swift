@@ -265,6 +265,45 @@ extension PostgresJobStore: TaskStore {
     }
 }
 
+extension PostgresJobStore {
+    /// What deleting a job removed.
+    public struct Deleted: Sendable, Equatable, Encodable {
+        public let tasks: Int
+        public let results: Int
+    }
+
+    /// Deletes `job` with its tasks, results and boxes, in one transaction; refused while any of its tasks is queued
+    /// or running (cancel it first; a worker's result for a deleted task would have nowhere to go). Results of
+    /// other jobs copied from its tasks (`reused_from`) stay, no longer naming their source. Messages still queued
+    /// for its tasks are dropped by the workers that receive them. The client role may not delete: it takes the
+    /// login that owns the tables.
+    public func delete(job: Int64) throws -> Deleted {
+        try connection.transaction {
+            let open = try connection.execute(
+                """
+                SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+                       count(*) FILTER (WHERE status = 'running') AS running
+                FROM (SELECT status FROM tasks WHERE job_id = \(job) AND status IN ('queued', 'running') FOR UPDATE) t
+                """
+            ).first
+            let queued = try open?.int("queued") ?? 0, running = try open?.int("running") ?? 0
+            guard queued + running == 0 else {
+                throw PostgresError.refused(
+                    reason: "job \(job) has \(queued) queued and \(running) running tasks: cancel it first "
+                        + "(`infmllm cancel`) and wait for the running ones to end")
+            }
+            let results =
+                try connection.execute("SELECT count(*) AS n FROM results WHERE job_id = \(job)").first?
+                .int("n") ?? 0
+            let tasks =
+                try connection.execute("SELECT count(*) AS n FROM tasks WHERE job_id = \(job)").first?
+                .int("n") ?? 0
+            try connection.execute("DELETE FROM jobs WHERE id = \(job)")
+            return Deleted(tasks: tasks, results: results)
+        }
+    }
+}
+
 /// One task of a job with its result, for export.
 public struct ExportRow: Sendable, Codable {
     public var taskID: Int64

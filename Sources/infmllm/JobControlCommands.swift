@@ -1,4 +1,4 @@
-// `infmllm retry JOB` and `infmllm cancel JOB`.
+// `infmllm retry JOB`, `infmllm cancel JOB` and `infmllm delete JOB`.
 
 import ArgumentParser
 import Foundation
@@ -89,5 +89,43 @@ struct CancelCommand: ParsableCommand {
             json
                 ? try JSONOutput.encode(["job_id": resolved.job.id, "cancelled": Int64(count)])
                 : "cancelled \(count) queued task(s) of job \(resolved.job.name)")
+    }
+}
+
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a job with its tasks, results and boxes.",
+        discussion: """
+            Refused while any of the job's tasks is queued or running: cancel it first and let the running ones \
+            end. Takes the database login that owns the tables (the one `infmllm migrate` runs with): the client \
+            role may cancel a job, not delete its results.
+            """)
+
+    @Argument(help: "The job's id or name.") var job: String
+    @OptionGroup var services: ServiceOptions
+    @Flag(help: "Print the outcome as JSON.") var json = false
+
+    func run() throws {
+        let resolved = try JobServices(job, options: services)
+        let deleted: PostgresJobStore.Deleted
+        do {
+            deleted = try resolved.store.delete(job: resolved.job.id)
+        } catch let PostgresError.queryFailed(_, state, _) where state == "42501" {
+            throw ValidationError(
+                "this login may not delete jobs: deleting takes the login that owns the tables (the one `infmllm "
+                    + "migrate` runs with)")
+        } catch let PostgresError.refused(reason) {
+            throw ValidationError(reason)
+        }
+        print(
+            json
+                ? try JSONOutput.encode(Outcome(job_id: resolved.job.id, job: resolved.job.name, deleted: deleted))
+                : "deleted job \(resolved.job.name): \(deleted.tasks) task(s), \(deleted.results) result(s)")
+    }
+
+    struct Outcome: Encodable {
+        let job_id: Int64
+        let job: String
+        let deleted: PostgresJobStore.Deleted
     }
 }
