@@ -352,14 +352,39 @@ extension PostgresJobStore {
         // Byte order: an archive's URIs share the prefix `tar:ARCHIVE!/`, and only there does that put them together.
         case .image: declare.append(" WHERE t.job_id = \(job) ORDER BY t.image_uri COLLATE \"C\", t.id")
         }
+        try stream(declare, cursor: "export_rows") { try body(try $0.map(Self.exportRow)) }
+    }
+
+    /// The image, text and fields of each task of `job` whose status is one of `statuses` (any when empty), in task
+    /// order, a batch at a time: what `enqueue --from-job` lists.
+    public func taskInputs(
+        job: Int64, statuses: [TaskStatus] = [],
+        _ body: ([(uri: String, text: String, metadata: String?)]) throws -> Void
+    ) throws {
+        var declare: SQL = """
+            DECLARE task_inputs NO SCROLL CURSOR FOR
+            SELECT image_uri, input_text, metadata::text AS metadata FROM tasks WHERE job_id = \(job)
+            """
+        if !statuses.isEmpty {
+            declare.append(" AND status = ANY(\(PostgresArray(statuses.map(\.rawValue)))::text[])")
+        }
+        declare.append(" ORDER BY id")
+        try stream(declare, cursor: "task_inputs") { rows in
+            try body(
+                try rows.map { (try $0.string("image_uri"), try $0.string("input_text"), try $0.text("metadata")) })
+        }
+    }
+
+    /// Runs `declare` (a `DECLARE cursor ...` statement) in a transaction and hands `body` its rows 2,000 at a time.
+    private func stream(_ declare: SQL, cursor: String, _ body: (PostgresRows) throws -> Void) throws {
         try connection.transaction {
             try connection.execute(declare)
             while true {
-                let rows = try connection.execute("FETCH FORWARD 2000 FROM export_rows").map(Self.exportRow)
+                let rows = try connection.execute("FETCH FORWARD 2000 FROM \(identifier: cursor)")
                 if rows.isEmpty { break }
                 try body(rows)
             }
-            try connection.execute("CLOSE export_rows")
+            try connection.execute("CLOSE \(identifier: cursor)")
         }
     }
 

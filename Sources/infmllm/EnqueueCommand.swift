@@ -16,8 +16,8 @@ struct EnqueueCommand: ParsableCommand {
         discussion: """
             Images come from --dir (recursive, filtered by --include/--exclude globs), from paths or URLs given as \
             arguments, from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
-            "expression"), from --urls (one URL per line), or from the image members of tar and zip --archive \
-            files. An image is a path (stored absolute: workers on other machines need the same mount; relative \
+            "expression"), from --urls (one URL per line), from the image members of tar and zip --archive \
+            files, or from an earlier job (--from-job). An image is a path (stored absolute: workers on other machines need the same mount; relative \
             ones are taken from the working directory, or from the folder of the manifest or URL list), a \
             file://, http:// or https:// URL, or an archive member, tar:/path/shard.tar!/member/name.jpg or \
             zip:/path/a.zip!/name.png, read in place by the workers. Enqueueing the same images into the same job \
@@ -40,6 +40,16 @@ struct EnqueueCommand: ParsableCommand {
         help: ArgumentHelp(
             "Tar or zip files (globs allowed) whose image members are enqueued, read in place.", valueName: "path"))
     var archive: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "The images of an existing job (id or name), with their questions or expressions and fields.",
+            discussion:
+                "To run them again with another model, prompt or settings: --question or --expression replaces their texts, --from-status takes only tasks in a state.",
+            valueName: "job"))
+    var fromJob: String?
+    @Option(
+        help: "With --from-job, only its tasks in this state (repeatable: queued, running, done, failed, cancelled).")
+    var fromStatus: [TaskStatus] = []
     @Option(help: "The job's name; a new job is created if none has it (default: the task and the time).") var job:
         String?
     @Option(help: "The model the job is for (its directory or name), recorded with every result.") var model: String
@@ -147,8 +157,11 @@ struct EnqueueCommand: ParsableCommand {
         request.manifest = manifest
         request.urls = urls
         request.archives = archive
+        let listsFiles = !paths.isEmpty || dir != nil || manifest != nil || urls != nil || !archive.isEmpty
+        let databaseURL = services.resolvedDatabaseURL(environment)
+        let source = try fromJob.map { try Self.sourceJob($0, kind: kind, sharedText: request.sharedText, databaseURL) }
         do {
-            try ImageListing.check(request)
+            if listsFiles || source == nil { try ImageListing.check(request) }
             if strict {
                 // Every line checked before anything is written.
                 var report = ImageListing.Report()
@@ -162,7 +175,7 @@ struct EnqueueCommand: ParsableCommand {
             throw ValidationError("\(error)")
         }
 
-        let store = PostgresJobStore(connection: try PostgresConnection(url: services.resolvedDatabaseURL(environment)))
+        let store = PostgresJobStore(connection: try PostgresConnection(url: databaseURL))
         let publisher = try services.publisher(environment, role: "enqueue")
         let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
         let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
@@ -184,7 +197,19 @@ struct EnqueueCommand: ParsableCommand {
         // A dry run writes in a transaction that is rolled back: the counts are exact, and nothing stays.
         if dryRun { try store.connection.execute("BEGIN") }
         do {
-            try ImageListing.forEach(request, reader: ImageReader(), report: &report) { try writer.take($0) }
+            if listsFiles {
+                try ImageListing.forEach(request, reader: ImageReader(), report: &report) { try writer.take($0) }
+            }
+            if let source {
+                // An explicit question or expression replaces the source tasks' own.
+                let shared = request.sharedText
+                try source.store.taskInputs(job: source.job.id, statuses: fromStatus) { rows in
+                    for row in rows {
+                        let text = !kind.takesTextInput ? "" : shared.isEmpty ? row.text : shared
+                        try writer.take(ListedImage(uri: row.uri, text: text, metadata: row.metadata))
+                    }
+                }
+            }
             try writer.finish()
         } catch let error as ImageSourceError {
             throw ValidationError("\(error)")
@@ -229,6 +254,21 @@ struct EnqueueCommand: ParsableCommand {
             if consumers == 0 { FileHandle.standardError.write(Data((JobServices.nobodyServes(model) + "\n").utf8)) }
         }
         if report.refusedCount > 0 { throw ExitCode(3) }
+    }
+
+    /// The job `--from-job` names, on a connection of its own (its tasks are read through a cursor while the new
+    /// ones are written); refused when it does not exist, or when the new task needs a text its tasks do not have.
+    static func sourceJob(_ reference: String, kind: TaskKind, sharedText: String, _ databaseURL: String) throws -> (
+        store: PostgresJobStore, job: JobSummary
+    ) {
+        let store = PostgresJobStore(connection: try PostgresConnection(url: databaseURL))
+        guard let job = try store.job(reference) else { throw ValidationError("no job \(reference) to enqueue from") }
+        if kind.takesTextInput && sharedText.isEmpty && !(TaskKind(rawValue: job.taskKind)?.takesTextInput ?? false) {
+            throw ValidationError(
+                "job \(job.name)'s tasks have no \(kind == .ground ? "expression" : "question"): give --"
+                    + (kind == .ground ? "expression" : "question"))
+        }
+        return (store, job)
     }
 
     /// The first hundred refused lines on stderr, and how many more there were.
@@ -286,3 +326,6 @@ struct EnqueueCommand: ParsableCommand {
         }
     }
 }
+
+/// `--from-status`'s values.
+extension TaskStatus: ExpressibleByArgument {}

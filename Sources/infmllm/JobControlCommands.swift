@@ -62,7 +62,8 @@ struct RetryCommand: ParsableCommand {
         guard !resolved.job.cancelled else {
             throw ValidationError(
                 "job \(resolved.job.name) was cancelled, and its tasks are never run again: enqueue the failed ones "
-                    + "into a new job (`infmllm export \(resolved.job.name) --format jsonl` lists them)")
+                    + "into a new job (`infmllm enqueue \(resolved.job.taskKind) --from-job \(resolved.job.name) "
+                    + "--from-status failed --job NEW --model \(resolved.job.model)`)")
         }
         let outbox = try services.outbox(environment, role: "retry")
         let tasks = try resolved.store.requeueFailed(job: resolved.job.id, reasonContaining: reason)
