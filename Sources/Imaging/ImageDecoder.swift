@@ -1,10 +1,10 @@
-// JPEG and PNG files to RGB, pixel for pixel as Pillow's `Image.open(path).convert("RGB")` gives them.
+// JPEG, PNG and WebP files to RGB, pixel for pixel as Pillow's `Image.open(path).convert("RGB")` gives them.
 // EXIF orientation is not applied, as the reference preprocessing does not apply it either.
 
 import CImageCodecs
 import Foundation
 
-/// Decodes image files into `RGBImage`s, refusing anything that is not a well-formed JPEG or PNG.
+/// Decodes image files into `RGBImage`s, refusing anything that is not a well-formed JPEG, PNG or WebP.
 ///
 /// Thread-safe: holds only its settings.
 public struct ImageDecoder: Sendable {
@@ -44,17 +44,18 @@ public struct ImageDecoder: Sendable {
         try bytes.withUnsafeBufferPointer { try decode($0, source: source) }
     }
 
-    /// The width and height a JPEG or PNG header declares, read without decoding or allocating any pixels; nil
-    /// when the data is not a JPEG or PNG or its header cannot be read (decoding then says why).
+    /// The width and height a JPEG, PNG or WebP header declares, read without decoding or allocating any pixels; nil
+    /// when the data is not one of them or its header cannot be read (decoding then says why).
     public static func dimensions(of bytes: [UInt8]) -> (width: Int, height: Int)? {
         bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
             var image = infmllm_image()
-            // A limit of no pixels stops both decoders right after the header, which they have checked.
+            // A limit of no pixels stops every decoder right after the header, which it has checked.
             let status: Int32
             switch ImageFormat(sniffing: buffer) {
             case .jpeg: status = infmllm_decode_jpeg(base, buffer.count, 0, &image)
             case .png: status = infmllm_decode_png(base, buffer.count, 0, &image)
+            case .webp: status = infmllm_decode_webp(base, buffer.count, 0, &image)
             case .other: return nil
             }
             free(image.pixels)
@@ -90,6 +91,7 @@ public struct ImageDecoder: Sendable {
         switch format {
         case .jpeg: status = infmllm_decode_jpeg(base, bytes.count, UInt64(maxPixels), &image)
         case .png: status = infmllm_decode_png(base, bytes.count, UInt64(maxPixels), &image)
+        case .webp: status = infmllm_decode_webp(base, bytes.count, UInt64(maxPixels), &image)
         case .other: status = -1
         }
         defer { free(image.pixels) }
@@ -131,7 +133,7 @@ public struct ImageDecoder: Sendable {
 
 /// What a file's first bytes say it is.
 enum ImageFormat: Equatable {
-    case jpeg, png
+    case jpeg, png, webp
     case other(String)
 
     init(sniffing bytes: UnsafeBufferPointer<UInt8>) {
@@ -144,7 +146,7 @@ enum ImageFormat: Equatable {
         } else if starts(Array("GIF8".utf8)) {
             self = .other("GIF")
         } else if starts(Array("RIFF".utf8)) && bytes.count >= 12 && slice(8..<12) == Array("WEBP".utf8) {
-            self = .other("WebP")
+            self = .webp
         } else if starts(Array("BM".utf8)) {
             self = .other("BMP")
         } else if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) {
@@ -163,6 +165,7 @@ enum ImageFormat: Equatable {
         switch self {
         case .jpeg: "JPEG"
         case .png: "PNG"
+        case .webp: "WebP"
         case let .other(name): name
         }
     }

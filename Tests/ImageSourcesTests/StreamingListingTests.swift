@@ -27,7 +27,9 @@ import Testing
     @Test func aTreeIsWalkedInPathOrderWithoutFollowingFolderLinks() throws {
         let root = try ListingTests.folder("walk")
         defer { try? FileManager.default.removeItem(at: root) }
-        let files = ["a.jpg", "a/z.jpg", "a/b/c.png", "a-b.jpg", "b.JPG", "b/0.jpg", "notes.txt", ".hidden.jpg"]
+        let files = [
+            "a.jpg", "a/z.jpg", "a/b/c.png", "a-b.jpg", "b.JPG", "b/0.jpg", "c.webp", "notes.txt", ".hidden.jpg",
+        ]
         for file in files {
             let url = root.appendingPathComponent(file)
             try FileManager.default.createDirectory(
@@ -45,7 +47,9 @@ import Testing
         let base = root.standardizedFileURL.path
         let relative = images.map { String($0.uri.dropFirst(base.count + 1)) }
         #expect(
-            relative == [".hidden.jpg", "a-b.jpg", "a.jpg", "a/b/c.png", "a/z.jpg", "b.JPG", "b/0.jpg", "link.jpg"])
+            relative == [
+                ".hidden.jpg", "a-b.jpg", "a.jpg", "a/b/c.png", "a/z.jpg", "b.JPG", "b/0.jpg", "c.webp", "link.jpg",
+            ])
         #expect(relative == relative.sorted(), "the order of the sorted paths")
         #expect(report.unreadableFolders.isEmpty)
 

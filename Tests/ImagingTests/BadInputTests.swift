@@ -9,6 +9,8 @@ import Testing
     let decoder = ImageDecoder()
     static let jpeg = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("rgb_640x427.jpg"))))
     static let png = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("rgb_64x64.png"))))
+    static let webp = try! [UInt8](
+        Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("lossy_alpha_133x51.webp"))))
 
     @Test func missingFile() {
         #expect(throws: ImagingError.unreadable(source: "/no/such.jpg", reason: "no such file")) {
@@ -25,13 +27,27 @@ import Testing
     }
 
     @Test(arguments: [
-        ("GIF89a....", "GIF"), ("RIFF\u{0}\u{0}\u{0}\u{0}WEBPVP8 ", "WebP"), ("BM......", "BMP"),
+        ("GIF89a....", "GIF"), ("BM......", "BMP"),
         ("%PDF-1.7", "PDF"), ("hello, this is text", "unrecognised"),
     ])
     func nonImagesAreNamedByWhatTheyAre(_ content: String, _ detected: String) {
         #expect { try decoder.decode(Array(content.utf8), source: "x.jpg") } throws: { error in
             guard case let .unsupportedFormat(source, what) = error as? ImagingError else { return false }
             return source == "x.jpg" && what.contains(detected)
+        }
+    }
+
+    /// WebP is decoded; a WebP cut short or with a damaged header is refused with the reason, never read past its
+    /// end.
+    @Test(arguments: [
+        ("RIFF\u{0}\u{0}\u{0}\u{0}WEBPVP8 ", "WebP"), ("RIFF\u{40}\u{0}\u{0}\u{0}WEBPVP8L\u{20}\u{0}", "WebP"),
+    ])
+    func damagedWebPIsRefusedWithTheReason(_ content: String, _ format: String) {
+        #expect { try decoder.decode(Array(content.utf8), source: "x.webp") } throws: { error in
+            switch error as? ImagingError {
+            case let .truncated(source, name, _), let .corrupt(source, name, _): source == "x.webp" && name == format
+            default: false
+            }
         }
     }
 
@@ -100,6 +116,15 @@ import Testing
             if case .tooLarge("big.jpg", 640, 427, 1000) = error as? ImagingError { return true }
             return false
         }
+        #expect { try strict.decode(Self.webp, source: "big.webp") } throws: { error in
+            if case .tooLarge("big.webp", 133, 51, 1000) = error as? ImagingError { return true }
+            return false
+        }
+        // A WebP cut short after its header is refused before any frame is decoded.
+        #expect { try decoder.decode(Array(Self.webp.prefix(Self.webp.count / 2)), source: "cut.webp") } throws: {
+            if case .truncated("cut.webp", "WebP", _) = $0 as? ImagingError { return true }
+            return false
+        }
     }
 
     /// A progressive JPEG whose last scan is repeated thousands of times (a small file, each scan a pass over
@@ -124,7 +149,7 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(4)
         var runs = 0
         while ContinuousClock.now < deadline {
-            var bytes = runs % 2 == 0 ? Self.jpeg : Self.png
+            var bytes = [Self.jpeg, Self.png, Self.webp][runs % 3]
             for _ in 0..<Int(generator.next() % 12 + 1) {
                 let index = Int(generator.next() % UInt64(bytes.count))
                 bytes[index] = UInt8(truncatingIfNeeded: generator.next())
@@ -140,6 +165,11 @@ import Testing
         #expect(ImageDecoder.dimensions(of: PNGWriter.header(width: 100_000, height: 3))! == (100_000, 3))
         #expect(ImageDecoder.dimensions(of: Self.jpeg)! == (640, 427))
         #expect(ImageDecoder.dimensions(of: Self.png)! == (64, 64))
+        #expect(ImageDecoder.dimensions(of: Self.webp)! == (133, 51))
+        let animated = try! [UInt8](
+            Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("animated_96x64.webp"))))
+        #expect(ImageDecoder.dimensions(of: animated)! == (96, 64))
+        #expect(ImageDecoder.dimensions(of: Array(Self.webp.prefix(20))) == nil)
         #expect(ImageDecoder.dimensions(of: Array("not an image".utf8)) == nil)
         #expect(ImageDecoder.decodingBytes(width: 640, height: 427) == 640 * 427 * 16 + 427 * 8)
         #expect(ImageDecoder.decodingBytes(width: Int.max / 2, height: 3) == Int.max)

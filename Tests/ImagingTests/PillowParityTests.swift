@@ -12,7 +12,8 @@ import Testing
         let kinds = Set(Self.cases.map(\.kind))
         for kind in [
             "jpeg progressive", "jpeg grayscale", "jpeg cmyk (adobe)", "png palette8", "png rgba8", "png gray16",
-            "png rgb8 interlaced", "png gray+alpha8", "png rgb16",
+            "png rgb8 interlaced", "png gray+alpha8", "png rgb16", "webp lossy", "webp lossless + alpha",
+            "webp animated (first frame)",
         ] {
             #expect(kinds.contains(kind), "no \(kind) fixture")
         }

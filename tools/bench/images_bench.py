@@ -5,7 +5,8 @@ BICUBIC)`, in 1 and 2 processes) and `infmllm bench images` (1 and 2 threads) ov
     venv/bin/python tools/bench/images_bench.py .build/release/infmllm [BASELINE_BINARY]
 
 With a second binary (another build of infmllm), its rows are measured beside the first's, alternately. CORPUS=portrait
-makes the photos portrait (480x640 to 720x1280), where the resize's pass order matters.
+makes the photos portrait (480x640 to 720x1280), where the resize's pass order matters. FORMAT=webp saves every photo
+as a lossy WebP (quality 80) instead of JPEG q90 and PNG.
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -36,7 +37,9 @@ def make_corpus(directory, count=40):
         rgb = np.stack([255 * x / w, 255 * y / h, 127 + 100 * np.sin(x / 13) * np.cos(y / 17)], axis=-1)
         rgb += rng.normal(0, 6, rgb.shape)
         im = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
-        if i % 4 == 3:
+        if os.environ.get("FORMAT") == "webp":
+            im.save(os.path.join(directory, f"{i:03}.webp"), quality=80)
+        elif i % 4 == 3:
             im.save(os.path.join(directory, f"{i:03}.png"))
         else:
             im.save(os.path.join(directory, f"{i:03}.jpg"), quality=90)
@@ -77,7 +80,8 @@ def main(binary, baseline=None, passes=3):
             if baseline:
                 rows.append((f"infmllm Imaging, {baseline}", threads, ours(baseline, directory, passes, threads)))
     corpus = "portrait, 480x640 to 720x1280" if os.environ.get("CORPUS") == "portrait" else "640x480 to 1280x720"
-    print(f"{len(files)} images (JPEG q90 and PNG, {corpus}), decode + resize to {SIZE}x{SIZE}, {passes} passes\n")
+    kinds = "WebP q80" if os.environ.get("FORMAT") == "webp" else "JPEG q90 and PNG"
+    print(f"{len(files)} images ({kinds}, {corpus}), decode + resize to {SIZE}x{SIZE}, {passes} passes\n")
     print("| implementation | threads | images/s |")
     print("|---|---|---|")
     for name, threads, rate in rows:

@@ -1,17 +1,20 @@
 """Makes the image fixtures for the Swift Imaging tests and records what Pillow does with them.
 
-For each generated JPEG or PNG (many sizes, aspect ratios and kinds): the pixels of
+For each generated JPEG, PNG or WebP (many sizes, aspect ratios and kinds): the pixels of
 `Image.open(f).convert("RGB")`, the S x S bicubic resize (stretched, as the multitask model does) and the
 expand2square + resize (as the chat model does), and for a few images the normalised CHW floats.
 
     python3 -m venv venv && venv/bin/pip install "pillow==10.0.1" numpy pypng
     venv/bin/python tools/reference/image_fixtures.py Tests/ImagingTests/Fixtures
     venv/bin/python tools/reference/image_fixtures.py --reference-only Tests/ImagingTests/Fixtures
+    venv/bin/python tools/reference/image_fixtures.py --add-webp Tests/ImagingTests/Fixtures
 
 Deterministic for a given Pillow version (recorded in the output). The pinned environment of the released model
 (torch 2.1) ran a Pillow of 2023; every Pillow through 12.x resizes the same way. Pillow 13 runs the vertical pass
 first when the height shrinks much more than the width, which changes portrait photos' pixels, so the fixtures come
-from Pillow 10.0.1. --reference-only keeps the committed image files and records what Pillow does with them again.
+from Pillow 10.0.1. --reference-only keeps the committed image files and records what Pillow does with them again;
+--add-webp keeps them too and adds the WebP files (made after the others, with a generator of their own, so that
+the committed JPEG and PNG files stay as they are).
 """
 
 import base64
@@ -109,6 +112,30 @@ def make(directory):
         idx = (gray >> 6).tolist()
         add(f"palette2_{w}x{h}.png", "png palette2", lambda p: write_png_pypng(p, idx, w, h, palette=pal, bitdepth=2))
         add(f"trns_rgb_{w}x{h}.png", "png rgb8 + tRNS", lambda p: Image.fromarray(arr, "RGB").save(p, transparency=(10, 20, 30)))
+    return images + make_webp(directory)
+
+
+def make_webp(directory):
+    """Lossy and lossless, with and without alpha, odd sizes (chroma upsampling at the edges), an animation."""
+    rng = np.random.default_rng(11)
+    images = []
+
+    def add(name, kind, save):
+        save(os.path.join(directory, name))
+        images.append((name, kind))
+
+    for w, h in [(64, 48), (133, 51), (5, 7), (640, 427), (1, 1)]:
+        arr = picture(rng, w, h)
+        im = Image.fromarray(arr, "RGB")
+        alpha = Image.fromarray(np.dstack([arr, picture(rng, w, h)[..., 0]]), "RGBA")
+        add(f"lossy_{w}x{h}.webp", "webp lossy", lambda p: im.save(p, quality=80))
+        add(f"lossy_alpha_{w}x{h}.webp", "webp lossy + alpha", lambda p: alpha.save(p, quality=80))
+        if w * h <= 100_000:  # noisy pictures compress poorly without loss
+            add(f"lossless_{w}x{h}.webp", "webp lossless", lambda p: im.save(p, lossless=True))
+            add(f"lossless_alpha_{w}x{h}.webp", "webp lossless + alpha", lambda p: alpha.save(p, lossless=True))
+    frames = [Image.fromarray(picture(rng, 96, 64), "RGB") for _ in range(3)]
+    add("animated_96x64.webp", "webp animated (first frame)",
+        lambda p: frames[0].save(p, save_all=True, append_images=frames[1:], duration=100, quality=80))
     return images
 
 
@@ -116,12 +143,14 @@ def b64(data):
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def main(directory, reference_only=False):
+def main(directory, reference_only=False, add_webp=False):
     image_dir = os.path.join(directory, "images")
     os.makedirs(image_dir, exist_ok=True)
-    if reference_only:
+    if reference_only or add_webp:
         with open(os.path.join(directory, "images.json")) as f:
             images = [(record["file"], record["kind"]) for record in json.load(f)["images"]]
+        if add_webp:
+            images = [image for image in images if not image[0].endswith(".webp")] + make_webp(image_dir)
     else:
         images = make(image_dir)
     records = []
@@ -149,5 +178,6 @@ def main(directory, reference_only=False):
 
 
 if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if a != "--reference-only"]
-    main(arguments[0] if arguments else "Tests/ImagingTests/Fixtures", reference_only="--reference-only" in sys.argv)
+    arguments = [a for a in sys.argv[1:] if a not in ("--reference-only", "--add-webp")]
+    main(arguments[0] if arguments else "Tests/ImagingTests/Fixtures", reference_only="--reference-only" in sys.argv,
+         add_webp="--add-webp" in sys.argv)

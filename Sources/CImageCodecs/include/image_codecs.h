@@ -1,5 +1,6 @@
-// JPEG and PNG decoding through libjpeg-turbo and libpng with their longjmp error paths contained here, since
-// Swift cannot call setjmp. Every failure returns a status and a message; nothing exits or prints.
+// JPEG, PNG and WebP decoding through libjpeg-turbo, libpng and libwebp, with the longjmp error paths of the first
+// two contained here, since Swift cannot call setjmp. Every failure returns a status and a message; nothing exits or
+// prints.
 #ifndef INFMLLM_IMAGE_CODECS_H
 #define INFMLLM_IMAGE_CODECS_H
 
@@ -22,7 +23,7 @@ typedef struct {
     uint32_t bit_depth;       // 8, or 16 for PNG samples (big-endian)
     uint32_t is_cmyk;         // JPEG only: the 4 channels are CMYK
     uint32_t adobe_marker;    // JPEG only: an Adobe APP14 marker was present (inverted CMYK convention)
-    uint32_t source_kind;     // PNG colour type, or JPEG colour space (J_COLOR_SPACE)
+    uint32_t source_kind;     // PNG colour type, JPEG colour space (J_COLOR_SPACE), or WebP frame count
     uint32_t progressive;     // JPEG progressive, or PNG interlaced
     char message[256];
 } infmllm_image;
@@ -33,5 +34,9 @@ int infmllm_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, i
 /// Decodes a whole PNG held in memory: palettes expanded to RGB, gray below 8 bits scaled to 8, transparency
 /// chunks ignored, 16-bit samples kept; interlacing handled.
 int infmllm_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
+
+/// Decodes a whole WebP held in memory, still or animated (its first frame on the canvas), lossy or lossless, to RGBA,
+/// as Pillow's WebP reader does through libwebp's animation decoder.
+int infmllm_decode_webp(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
 
 #endif
