@@ -10,6 +10,8 @@ import Foundation
 /// The bytes of a file, read in 1 MiB pieces.
 final class FileBytes {
     let path: String
+    /// Whether the file is a regular file (not a pipe or a device), which can be read twice.
+    let isRegularFile: Bool
     private let descriptor: Int32
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var position = 0
@@ -24,10 +26,16 @@ final class FileBytes {
         guard descriptor >= 0 else {
             throw ImageSourceError(source: path, reason: "cannot read \(what): \(String(cString: strerror(errno)))")
         }
-        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT != S_IFDIR else {
+        guard fstat(descriptor, &status) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw ImageSourceError(source: path, reason: "cannot read \(what): \(reason)")
+        }
+        guard status.st_mode & S_IFMT != S_IFDIR else {
             close(descriptor)
             throw ImageSourceError(source: path, reason: "cannot read \(what): it is a directory")
         }
+        isRegularFile = status.st_mode & S_IFMT == S_IFREG
     }
 
     deinit { close(descriptor) }
@@ -48,7 +56,8 @@ final class FileBytes {
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else {
-                throw ImageSourceError(source: path, reason: "cannot read on: \(String(cString: strerror(errno)))")
+                throw ImageSourceError(
+                    source: path, reason: "reading stopped part way: \(String(cString: strerror(errno)))")
             }
             position = 0
             end = count

@@ -87,7 +87,6 @@ public enum ImageListing {
     /// The images to enqueue, each once per text input, in a stable order; bad lines are reported and left out.
     /// Holds them all: `forEach` is for listings of any size.
     public static func collect(_ request: Request, reader: ImageReader, report: inout Report) throws -> [ListedImage] {
-        try check(request)
         // One task per image and text: the first line's metadata stays.
         var seen = Set<[String]>()
         var images: [ListedImage] = []
@@ -99,8 +98,10 @@ public enum ImageListing {
 
     /// Refuses a request whose sources cannot be listed at all (a task that needs text without any, a folder that
     /// is not one, a manifest or list that cannot be read, a CSV manifest without an "image" column, an archive
-    /// pattern matching nothing), so that nothing is enqueued from the others first.
-    public static func check(_ request: Request) throws {
+    /// pattern matching nothing, an archive that cannot be opened or indexed), so that nothing is enqueued from the
+    /// others first. A manifest that is not a regular file (a pipe) is opened, not read: its header is checked when
+    /// it is listed.
+    public static func check(_ request: Request, reader: ImageReader) throws {
         if request.takesText && request.sharedText.isEmpty && request.manifest == nil {
             throw ImageSourceError(
                 source: "enqueue", reason: "this task needs --\(request.textName) or a manifest")
@@ -116,11 +117,11 @@ public enum ImageListing {
             else { throw ImageSourceError(source: directory, reason: "not a directory") }
         }
         if let manifest = request.manifest {
-            _ = try FileBytes(path: manifest, what: "the manifest")
-            if isCSV(manifest) { try checkHeader(manifest) }
+            let file = try FileBytes(path: manifest, what: "the manifest")
+            if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest) }
         }
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
-        _ = try expand(request.archives)
+        for archive in try expand(request.archives) { _ = try reader.members(ofArchive: archive) }
     }
 
     /// Calls `body` with each image to enqueue and its text, in a stable order (arguments, the folder's files by
@@ -129,7 +130,7 @@ public enum ImageListing {
     public static func forEach(
         _ request: Request, reader: ImageReader, report: inout Report, _ body: (ListedImage) throws -> Void
     ) throws {
-        try check(request)
+        try check(request, reader: reader)
         let sharedText = request.sharedText
         let here = FileManager.default.currentDirectoryPath
         for path in request.paths {

@@ -55,14 +55,16 @@ public struct TaskOutbox {
         public var undelivered = 0
         /// Messages published for tasks that had none.
         public var published = 0
+        /// Jobs whose count bookkeeping was compacted.
+        public var compacted = 0
 
         public init() {}
     }
 
     /// The reconciler, one at a time across workers: ends the leases that expired (a task started `maxAttempts`
     /// times fails), marks for publishing again the queued tasks whose message was last seen more than
-    /// `undeliveredAfter` seconds ago while their model's queue is empty (a purged queue), and publishes every task
-    /// without a confirmed message queued at least `grace` seconds ago.
+    /// `undeliveredAfter` seconds ago while their model's queue is empty (a purged queue), publishes every task
+    /// without a confirmed message queued at least `grace` seconds ago, and compacts the job counts' bookkeeping.
     ///
     /// - Returns: what it did, or nil when another reconciler holds the lock.
     public func reconcile(
@@ -76,6 +78,7 @@ public struct TaskOutbox {
                 done.undelivered += try store.requeueUndelivered(model: model, publishedBefore: undeliveredAfter)
             }
             done.published = try publishUnpublished(store: store, grace: grace)
+            done.compacted = try store.compactTaskCounts()
             return done
         }
     }

@@ -82,4 +82,12 @@ public protocol TaskStore {
     func withReconcilerLock<T>(holder: String, _ body: () throws -> T) throws -> T?
     /// Seconds since the reconciler last finished a run, or nil when it never has.
     func reconcilerIdleSeconds() throws -> Double?
+    /// Folds the bookkeeping of job counts that has grown (the PostgreSQL store's `task_counts` ledger), so that a job
+    /// nobody watches does not leave it for the first reader; returns the jobs compacted. Stores without such
+    /// bookkeeping do nothing.
+    func compactTaskCounts() throws -> Int
+}
+
+extension TaskStore {
+    public func compactTaskCounts() throws -> Int { 0 }
 }

@@ -132,6 +132,17 @@ extension PostgresJobStore {
     }
 
     /// Seconds since the reconciler last finished a run, or nil when it never has.
+    /// Compacts the `task_counts` ledger of every job with more than `countRowsBeforeCompacting` rows in it (the
+    /// reconciler's part; readers compact the jobs they read).
+    public func compactTaskCounts() throws -> Int {
+        try connection.execute(
+            """
+            SELECT compact_task_counts(job_id) FROM task_counts
+            GROUP BY job_id HAVING count(*) > \(Self.countRowsBeforeCompacting)
+            """
+        ).count
+    }
+
     public func reconcilerIdleSeconds() throws -> Double? {
         try connection.execute(
             "SELECT extract(epoch FROM now() - last_run_at)::float8 AS idle FROM reconciler WHERE id = 1"

@@ -279,27 +279,34 @@ extension PostgresJobStore {
     /// login that owns the tables.
     public func delete(job: Int64) throws -> Deleted {
         try connection.transaction {
-            let open = try connection.execute(
-                """
-                SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-                       count(*) FILTER (WHERE status = 'running') AS running
-                FROM (SELECT status FROM tasks WHERE job_id = \(job) AND status IN ('queued', 'running') FOR UPDATE) t
-                """
-            ).first
-            let queued = try open?.int("queued") ?? 0, running = try open?.int("running") ?? 0
-            guard queued + running == 0 else {
-                throw PostgresError.refused(
-                    reason: "job \(job) has \(queued) queued and \(running) running tasks: cancel it first "
-                        + "(`infmllm cancel`) and wait for the running ones to end")
+            // The job's row locked first: a concurrent enqueue into it waits (its insert checks the job's key) and
+            // then finds it gone. The tasks are deleted and counted by state in one statement, so that a retry
+            // that queued some after any check is either seen here or waits and then finds them gone.
+            guard
+                try connection.execute("SELECT id FROM jobs WHERE id = \(job) FOR UPDATE").first != nil
+            else {
+                throw PostgresError.refused(reason: "job \(job) no longer exists")
             }
             let results =
                 try connection.execute("SELECT count(*) AS n FROM results WHERE job_id = \(job)").first?
                 .int("n") ?? 0
-            let tasks =
-                try connection.execute("SELECT count(*) AS n FROM tasks WHERE job_id = \(job)").first?
-                .int("n") ?? 0
+            let gone = try connection.execute(
+                """
+                WITH gone AS (DELETE FROM tasks WHERE job_id = \(job) RETURNING status)
+                SELECT count(*) AS tasks, count(*) FILTER (WHERE status = 'queued') AS queued,
+                       count(*) FILTER (WHERE status = 'running') AS running
+                FROM gone
+                """
+            ).first
+            let queued = try gone?.int("queued") ?? 0, running = try gone?.int("running") ?? 0
+            guard queued + running == 0 else {
+                // Thrown inside the transaction: it is rolled back and the tasks stay.
+                throw PostgresError.refused(
+                    reason: "job \(job) has \(queued) queued and \(running) running tasks: cancel it first "
+                        + "(`infmllm cancel`) and wait for the running ones to end")
+            }
             try connection.execute("DELETE FROM jobs WHERE id = \(job)")
-            return Deleted(tasks: tasks, results: results)
+            return Deleted(tasks: try gone?.int("tasks") ?? 0, results: results)
         }
     }
 }

@@ -42,7 +42,7 @@ public enum AMQPError: ServiceError, CustomStringConvertible, Sendable {
         switch self {
         case .invalidURL, .publishRejected:
             false
-        case let .closedByBroker(_, code, text):
+        case let .closedByBroker(_, code, _):
             !(400..<500).contains(code) || isConsumerTimeout
         case .connectionFailed, .library, .timedOut:
             true

@@ -135,6 +135,9 @@ struct EnqueueCommand: ParsableCommand {
         guard let kind = TaskKind(rawValue: task) else {
             throw ValidationError("unknown task \"\(task)\": use caption, vqa, ground or chat")
         }
+        guard fromStatus.isEmpty || fromJob != nil else {
+            throw ValidationError("--from-status chooses among the tasks of --from-job, which is missing")
+        }
         let environment = ProcessInfo.processInfo.environment
         let parameters: GenerationParameters
         do {
@@ -160,17 +163,9 @@ struct EnqueueCommand: ParsableCommand {
         let listsFiles = !paths.isEmpty || dir != nil || manifest != nil || urls != nil || !archive.isEmpty
         let databaseURL = services.resolvedDatabaseURL(environment)
         let source = try fromJob.map { try Self.sourceJob($0, kind: kind, sharedText: request.sharedText, databaseURL) }
+        let reader = ImageReader()
         do {
-            if listsFiles || source == nil { try ImageListing.check(request) }
-            if strict {
-                // Every line checked before anything is written.
-                var report = ImageListing.Report()
-                try ImageListing.forEach(request, reader: ImageReader(), report: &report) { _ in }
-                if report.refusedCount > 0 {
-                    printRefusals(report)
-                    throw ValidationError("--strict: \(report.refusedCount) bad manifest lines; nothing was enqueued")
-                }
-            }
+            if listsFiles || source == nil { try ImageListing.check(request, reader: reader) }
         } catch let error as ImageSourceError {
             throw ValidationError("\(error)")
         }
@@ -179,8 +174,11 @@ struct EnqueueCommand: ParsableCommand {
         let publisher = try services.publisher(environment, role: "enqueue")
         let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
         let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
+        // A dry run and --strict write in one transaction and publish nothing meanwhile: a dry run rolls it back (the
+        // counts are exact, and nothing stays); --strict commits it only when no line was refused, then publishes.
+        let oneTransaction = dryRun || strict
         var writer = EnqueueWriter(
-            store: store, outbox: dryRun ? nil : TaskOutbox(publisher: publisher),
+            store: store, outbox: oneTransaction ? nil : TaskOutbox(publisher: publisher),
             open: {
                 try store.openJob(
                     name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation,
@@ -194,11 +192,10 @@ struct EnqueueCommand: ParsableCommand {
                 },
             progress: json ? nil : { FileHandle.standardError.write(Data("enqueue: \($0)\n".utf8)) })
         var report = ImageListing.Report()
-        // A dry run writes in a transaction that is rolled back: the counts are exact, and nothing stays.
-        if dryRun { try store.connection.execute("BEGIN") }
+        if oneTransaction { try store.connection.execute("BEGIN") }
         do {
             if listsFiles {
-                try ImageListing.forEach(request, reader: ImageReader(), report: &report) { try writer.take($0) }
+                try ImageListing.forEach(request, reader: reader, report: &report) { try writer.take($0) }
             }
             if let source {
                 // An explicit question or expression replaces the source tasks' own.
@@ -211,12 +208,31 @@ struct EnqueueCommand: ParsableCommand {
                 }
             }
             try writer.finish()
-        } catch let error as ImageSourceError {
-            throw ValidationError("\(error)")
         } catch {
-            throw EnqueueInterrupted(added: writer.added, dryRun: dryRun, underlying: error)
+            // Nothing of it stays (a transaction, or no task added yet): the error as it is. Otherwise the job keeps
+            // what was added, and the same command adds the rest.
+            if oneTransaction { _ = try? store.connection.execute("ROLLBACK") }
+            guard !oneTransaction && writer.added > 0 else {
+                if let error = error as? ImageSourceError { throw ValidationError("\(error)") }
+                throw error
+            }
+            throw EnqueueInterrupted(added: writer.added, underlying: error)
         }
-        if dryRun { try store.connection.execute("ROLLBACK") }
+        var published = writer.published
+        if dryRun {
+            try store.connection.execute("ROLLBACK")
+        } else if strict {
+            guard report.refusedCount == 0 else {
+                try store.connection.execute("ROLLBACK")
+                printRefusals(report)
+                throw ValidationError("--strict: \(report.refusedCount) bad manifest lines; nothing was enqueued")
+            }
+            try store.connection.execute("COMMIT")
+            if let opened = writer.opened {
+                published += try TaskOutbox(publisher: publisher).publishUnpublished(
+                    store: store, grace: 0, job: opened.id)
+            }
+        }
         printRefusals(report)
         for damaged in report.damagedArchives {
             FileHandle.standardError.write(Data("archive \(damaged); its members before that are enqueued\n".utf8))
@@ -233,7 +249,7 @@ struct EnqueueCommand: ParsableCommand {
         let outcome = Outcome(
             job_id: dryRun && opened.created ? nil : opened.id, job: name, created: opened.created,
             dry_run: dryRun, found: writer.found, skipped_done: writer.skipped, added: writer.added,
-            published: writer.published, refused: report.refused, refused_count: report.refusedCount,
+            published: published, refused: report.refused, refused_count: report.refusedCount,
             skipped_members: report.skippedMembers, damaged_archives: report.damagedArchives,
             unreadable_folders: report.unreadableFolders, model_key: ModelKey.of(model), consumers: consumers,
             estimate: costs.map { Estimate($0, tasks: writer.added) })
@@ -244,7 +260,7 @@ struct EnqueueCommand: ParsableCommand {
                 Data(
                     summary(
                         name: name, found: writer.found, added: writer.added, skipped: writer.skipped,
-                        republished: max(0, writer.published - writer.added), skippedMembers: report.skippedMembers
+                        republished: max(0, published - writer.added), skippedMembers: report.skippedMembers
                     ).utf8))
             if dryRun {
                 FileHandle.standardError.write(Data(Self.estimateLines(outcome.estimate, tasks: writer.added).utf8))

@@ -74,14 +74,12 @@ struct EnqueueWriter {
 /// An enqueue that stopped part way: what it added stays in the job, and the same command adds the rest.
 struct EnqueueInterrupted: Error, CustomStringConvertible {
     let added: Int
-    let dryRun: Bool
     let underlying: any Error
 
     var description: String {
-        dryRun
-            ? "the dry run stopped: \(underlying)"
-            : "enqueue stopped after \(added) new tasks were queued, which the job keeps; run the same command "
-                + "again to add the rest: \(underlying)"
+        let reason = (underlying as? ImageSourceError).map { "\($0)" } ?? "\(underlying)"
+        return "enqueue stopped after \(added) new tasks were queued, which the job keeps; run the same command again "
+            + "to add the rest: \(reason)"
     }
 }
 

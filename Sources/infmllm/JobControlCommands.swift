@@ -62,8 +62,8 @@ struct RetryCommand: ParsableCommand {
         guard !resolved.job.cancelled else {
             throw ValidationError(
                 "job \(resolved.job.name) was cancelled, and its tasks are never run again: enqueue the failed ones "
-                    + "into a new job (`infmllm enqueue \(resolved.job.taskKind) --from-job \(resolved.job.name) "
-                    + "--from-status failed --job NEW --model \(resolved.job.model)`)")
+                    + "into a new job (`infmllm enqueue \(resolved.job.taskKind) --from-job JOB --from-status failed` "
+                    + "with the new job's name, the model and the job's prompt and decoding flags)")
         }
         let outbox = try services.outbox(environment, role: "retry")
         let tasks = try resolved.store.requeueFailed(job: resolved.job.id, reasonContaining: reason)

@@ -145,6 +145,7 @@ struct SandboxError: Error, CustomStringConvertible {
             "enqueue", "vqa", "--manifest", manifest, "--job", "s", "--model", "tiny", "--strict",
         ])
         #expect(strict.status != 0 && strict.output.contains("nothing was enqueued"), "\(strict.output)")
+        #expect(try sandbox.run(["show", "s"]).output.contains("no job s"), "--strict wrote nothing")
         let result = try sandbox.run([
             "enqueue", "vqa", "--manifest", manifest, "--job", "m", "--model", "tiny", "--json",
         ])
@@ -157,6 +158,19 @@ struct SandboxError: Error, CustomStringConvertible {
         #expect(Self.json(result.output)["added"] as? Int == 2, "\(result.output)")
         #expect((Self.json(result.output)["refused"] as? [Any])?.count == 4)
         #expect(try sandbox.queueDepth() == 2)
+        // --strict on good lines commits them all, then publishes.
+        let good = manifest + ".good.jsonl"
+        defer { try? FileManager.default.removeItem(atPath: good) }
+        try [
+            #"{"image": "\#(Self.images)/rgb_64x64.jpg", "question": "What is it?"}"#,
+            #"{"image": "\#(Self.images)/gray_64x48.jpg", "question": "What is it?"}"#,
+        ].joined(separator: "\n").write(toFile: good, atomically: true, encoding: .utf8)
+        let strictGood = try sandbox.run([
+            "enqueue", "vqa", "--manifest", good, "--job", "s", "--model", "tiny", "--strict", "--json",
+        ])
+        #expect(
+            strictGood.status == 0 && Self.json(strictGood.output)["published"] as? Int == 2, "\(strictGood.output)")
+        #expect(try sandbox.queueDepth() == 4)
     }
 
     @Test func missingTextAndConflictingJobsAreRefused() throws {
@@ -169,6 +183,17 @@ struct SandboxError: Error, CustomStringConvertible {
             "enqueue", "ground", Self.images + "/rgb_64x64.png", "--expression", "x", "--job", "one", "--model", "tiny",
         ])
         #expect(conflict.status != 0 && conflict.output.contains("already exists for caption"))
+        #expect(!conflict.output.contains("run the same command"), "a refusal is not an interruption")
+        // An archive that cannot be opened is refused before the folder's images are written.
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "garbage-\(UInt64.random(in: 0...UInt64.max).hex).zip")
+        defer { try? FileManager.default.removeItem(at: garbage) }
+        try Data("not a zip at all".utf8).write(to: garbage)
+        let archive = try sandbox.run([
+            "enqueue", "caption", "--dir", Self.images, "--archive", garbage.path, "--job", "z", "--model", "tiny",
+        ])
+        #expect(archive.status != 0 && archive.output.contains(garbage.path), "\(archive.output)")
+        #expect(try sandbox.run(["show", "z"]).output.contains("no job z"))
     }
 
     @Test func settingsNoPromptCouldFitAreRefusedAtEnqueue() throws {

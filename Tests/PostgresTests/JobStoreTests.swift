@@ -2,8 +2,10 @@
 // of a job for the same model and task kind, with the same prompt template and decoding parameters), the jobs
 // `enqueue` refuses to add to, and `retry`.
 
+import Foundation
 import Jobs
 import Postgres
+import Synchronization
 import Testing
 
 @Suite struct JobStoreTests {
@@ -264,6 +266,51 @@ import Testing
             ).first!
             #expect(try row.string("output_text") == "a cat" && row.string("status") == "done")
             #expect(try row.string("image_sha256") == String(repeating: "a", count: 64) && row.int("image_width") == 64)
+        }
+    }
+
+    /// A retry that queues a job's failed tasks while `delete` runs: the delete waits for it, sees the tasks it
+    /// queued, and refuses, leaving the job whole. (A check before the delete alone would have let it remove them.)
+    @Test func aDeleteRacingARetryRefusesOnceTheRetryCommits() throws {
+        try TestDatabase.withEmpty { url in
+            let first = try PostgresConnection(url: url)
+            try Migrator(connection: first).migrate(Migration.load(directory: TestDatabase.migrationsDirectory))
+            let store = PostgresJobStore(connection: first)
+            let job = try Self.captionJob("raced", in: store)
+            _ = try store.addTasks([NewTask(imageURI: "/a.jpg"), NewTask(imageURI: "/b.jpg")], to: job.id)
+            try first.execute("UPDATE tasks SET status = 'failed', finished_at = now()")
+            let second = try PostgresConnection(url: url)
+            try second.execute("BEGIN")
+            try second.execute("UPDATE tasks SET status = 'queued' WHERE job_id = \(job.id)")  // a retry, open
+            let outcome = Mutex<Result<PostgresJobStore.Deleted, any Error>?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            let id = job.id
+            let deleting = Thread {
+                let result = Result {
+                    try PostgresJobStore(connection: try PostgresConnection(url: url)).delete(job: id)
+                }
+                outcome.withLock { $0 = result }
+                done.signal()
+            }
+            deleting.start()
+            // Until the delete waits on the retry's row locks.
+            while try first.execute(
+                """
+                SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                """
+            ).isEmpty {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            try second.execute("COMMIT")
+            done.wait()
+            let result = try #require(outcome.withLock { $0 })
+            #expect(throws: PostgresError.self) { try result.get() }
+            #expect("\(result)".contains("2 queued and 0 running"), "\(result)")
+            #expect(try first.execute("SELECT count(*) AS n FROM tasks WHERE status = 'queued'").first?.int("n") == 2)
+            try first.execute("UPDATE tasks SET status = 'done'")
+            let deleted = try store.delete(job: job.id)
+            #expect(deleted.tasks == 2 && deleted.results == 0)
+            #expect(try first.execute("SELECT 1 FROM jobs").isEmpty)
         }
     }
 }
