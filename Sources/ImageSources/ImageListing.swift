@@ -100,7 +100,8 @@ public enum ImageListing {
     /// is not one, a manifest or list that cannot be read, a CSV manifest without an "image" column, an archive
     /// pattern matching nothing, an archive that cannot be opened or indexed), so that nothing is enqueued from the
     /// others first. A manifest that is not a regular file (a pipe) is opened, not read: its header is checked when
-    /// it is listed.
+    /// it is listed. Archives are indexed here only while `reader` keeps every index (so listing them reuses the
+    /// work); more are only opened, and one that turns out damaged stops the listing where it comes.
     public static func check(_ request: Request, reader: ImageReader) throws {
         if request.takesText && request.sharedText.isEmpty && request.manifest == nil {
             throw ImageSourceError(
@@ -121,7 +122,27 @@ public enum ImageListing {
             if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest) }
         }
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
-        for archive in try expand(request.archives) { _ = try reader.members(ofArchive: archive) }
+        let archives = try expand(request.archives)
+        for archive in archives {
+            if archives.count <= reader.archivesKept {
+                _ = try reader.members(ofArchive: archive)
+            } else {
+                try checkReadable(archive)
+            }
+        }
+    }
+
+    /// Refuses a file that cannot be opened for reading or is not a regular file, without reading it.
+    static func checkReadable(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            throw ImageSourceError(source: path, reason: "cannot open it: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw ImageSourceError(source: path, reason: "not a regular file")
+        }
     }
 
     /// Calls `body` with each image to enqueue and its text, in a stable order (arguments, the folder's files by

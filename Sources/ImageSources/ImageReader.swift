@@ -41,6 +41,9 @@ public final class ImageReader: Sendable {
         }
     }
 
+    /// How many archives' indexes are kept at once; an archive beyond them is indexed again when read again.
+    public var archivesKept: Int { archives.capacity }
+
     /// The regular members of an archive, in archive order, and why listing stopped early, if it did.
     public func members(ofArchive path: String) throws -> (names: [String], problem: String?) {
         try archives.members(of: path)

@@ -248,4 +248,37 @@ import Testing
             listing.names.isEmpty && listing.problem?.contains("damaged") == true,
             "\(String(describing: listing.problem))")
     }
+
+    /// A damaged zip among a few archives is refused before anything is listed; among more archives than a reader
+    /// keeps indexed, each is only opened up front (indexing them all twice would double the work), and the damaged
+    /// one stops the listing where it comes.
+    @Test func aDamagedArchiveIsRefusedUpFrontOrWhereItComes() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tar = try Self.archive(root, "shards/0000.tar", "mkdir -p ../shards && tar -cf", ["top.jpg"])
+        let bad = root.appendingPathComponent("shards/zz-bad.zip").path
+        try Data("not a zip at all".utf8).write(to: URL(fileURLWithPath: bad))
+        func listed(_ archives: [String]) -> (count: Int, error: (any Error)?) {
+            var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+            request.archives = archives
+            var report = ImageListing.Report()
+            var count = 0
+            do {
+                try ImageListing.forEach(request, reader: ImageReader(), report: &report) { _ in count += 1 }
+                return (count, nil)
+            } catch {
+                return (count, error)
+            }
+        }
+        let few = listed([tar, bad])
+        #expect(few.count == 0 && "\(few.error.map { "\($0)" } ?? "")".contains(bad))
+        let kept = ImageReader().archivesKept
+        for index in 1...kept {
+            try FileManager.default.copyItem(
+                atPath: tar, toPath: root.appendingPathComponent("shards/\(String(format: "%04d", index)).tar").path)
+        }
+        let many = listed([root.appendingPathComponent("shards").path + "/*.tar", bad])
+        #expect(many.count == kept + 1, "every tar's member before the damaged zip")
+        #expect("\(many.error.map { "\($0)" } ?? "")".contains(bad))
+    }
 }
