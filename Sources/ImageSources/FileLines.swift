@@ -18,11 +18,15 @@ final class FileBytes {
     private var end = 0
     private var exhausted = false
 
-    /// Opens `path`; `what` names the file in the error ("the manifest", "the URL list").
+    /// The path that names standard input.
+    static let standardInput = "-"
+
+    /// Opens `path` (`-`: standard input, which a second reader finds where the first left it); `what` names the
+    /// file in the error ("the manifest", "the URL list").
     init(path: String, what: String) throws {
         self.path = path
         var status = stat()
-        descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        descriptor = path == Self.standardInput ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw ImageSourceError(source: path, reason: "cannot read \(what): \(String(cString: strerror(errno)))")
         }

@@ -122,6 +122,9 @@ public enum ImageListing {
             if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest) }
         }
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
+        if request.urls == FileBytes.standardInput && request.manifest == FileBytes.standardInput {
+            throw ImageSourceError(source: "-", reason: "standard input can be the manifest or the URL list, not both")
+        }
         let archives = try expand(request.archives)
         for archive in archives {
             if archives.count <= reader.archivesKept {
@@ -215,7 +218,8 @@ public enum ImageListing {
 
     /// The folder of a file, for resolving the relative paths it lists.
     public static func folder(of file: String) -> String {
-        (absolute(file) as NSString).deletingLastPathComponent
+        if file == FileBytes.standardInput { return absolute(FileManager.default.currentDirectoryPath) }
+        return (absolute(file) as NSString).deletingLastPathComponent
     }
 
     /// Archive paths with their globs expanded, absolute, in order; a pattern that matches nothing is an error.

@@ -32,9 +32,13 @@ struct EnqueueCommand: ParsableCommand {
     var include: [String] = []
     @Option(help: "Glob of file names to leave out from --dir (repeatable).") var exclude: [String] = []
     @Option(
-        help: ArgumentHelp("A JSONL or CSV manifest of images and their questions or expressions.", valueName: "path"))
+        help: ArgumentHelp(
+            "A JSONL or CSV manifest of images and their questions or expressions (-: JSONL on standard input).",
+            valueName: "path"))
     var manifest: String?
-    @Option(help: ArgumentHelp("A file of image URLs (or paths), one per line.", valueName: "path")) var urls: String?
+    @Option(
+        help: ArgumentHelp("A file of image URLs (or paths), one per line (-: standard input).", valueName: "path"))
+    var urls: String?
     @Option(
         parsing: .upToNextOption,
         help: ArgumentHelp(
@@ -289,7 +293,8 @@ struct EnqueueCommand: ParsableCommand {
 
     /// The first hundred refused lines on stderr, and how many more there were.
     func printRefusals(_ report: ImageListing.Report) {
-        let source = manifest ?? urls ?? "manifest"
+        let named = manifest ?? urls ?? "manifest"
+        let source = named == "-" ? "standard input" : named
         for refusal in report.refused.prefix(100) {
             FileHandle.standardError.write(Data("\(source):\(refusal.line): \(refusal.reason)\n".utf8))
         }

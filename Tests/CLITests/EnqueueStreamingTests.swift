@@ -99,4 +99,36 @@ import Testing
         #expect(beams.output.contains("no earlier results of this model with these settings"), "\(beams.output)")
         #expect(try Self.sql(sandbox, "SELECT count(*) FROM jobs") == "2")
     }
+
+    /// `--urls -` and `--manifest -` read standard input (`find ... | infmllm enqueue ...`), once: --strict checks and
+    /// writes in the same pass.
+    @Test func standardInputIsAListOrAManifest() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let binary = try RepositoryFiles.binary().path
+        func piped(_ input: String, _ arguments: String) throws -> ProcessResult {
+            try ProcessResult.run(
+                URL(fileURLWithPath: "/bin/sh"),
+                ["-c", "printf '\(input)' | '\(binary)' enqueue \(arguments) --model tiny --json"],
+                environment: sandbox.environment)
+        }
+        let list = "https://x.example/a.jpg\\ns3://bucket/c.jpg\\nhttps://x.example/b.jpg\\n"
+        let urls = try piped(list, "caption --urls - --job piped")
+        #expect(urls.status == 3 && urls.output.contains("standard input:2: "), "\(urls.output)")
+        #expect(EnqueueCommandTests.json(urls.output)["added"] as? Int == 2)
+        let strict = try piped(list, "caption --urls - --job strict --strict")
+        #expect(strict.status != 0 && strict.output.contains("nothing was enqueued"), "\(strict.output)")
+        let good = try piped(
+            "https://x.example/d.jpg\\nhttps://x.example/e.jpg\\n", "caption --urls - --job strict --strict")
+        #expect(EnqueueCommandTests.json(good.output)["added"] as? Int == 2, "one pass over the pipe: \(good.output)")
+        let manifest = try piped(
+            #"{"image": "https://x.example/f.jpg", "question": "What?", "id": 7}\n"#,
+            "vqa --manifest - --job asked")
+        #expect(EnqueueCommandTests.json(manifest.output)["added"] as? Int == 1, "\(manifest.output)")
+        #expect(
+            try Self.sql(sandbox, "SELECT input_text || metadata::text FROM tasks WHERE image_uri LIKE '%f.jpg'")
+                == #"What?{"id": 7}"#)
+        let both = try piped("", "caption --urls - --manifest - --job both")
+        #expect(both.status != 0 && both.output.contains("not both"), "\(both.output)")
+    }
 }
