@@ -88,6 +88,20 @@ CREATE TRIGGER task_counts_job_deleted AFTER DELETE ON jobs REFERENCING OLD TABL
 -- The tasks there are now, with the table locked against writes until this migration commits.
 INSERT INTO public.task_counts (job_id, status, tasks) SELECT job_id, status, count(*) FROM tasks GROUP BY job_id, status;
 
+-- A job's progress in SQL from the ledger, as cheap for a job of millions of tasks as for a small one (task_states
+-- counts the tasks themselves, and has their times).
+CREATE VIEW job_progress AS
+SELECT j.name AS job, j.id AS job_id, j.task_kind, j.model, (j.cancelled_at IS NOT NULL) AS job_cancelled,
+       c.status, sum(c.tasks)::bigint AS tasks
+FROM task_counts c
+JOIN jobs j ON j.id = c.job_id
+GROUP BY j.id, c.status
+HAVING sum(c.tasks) <> 0;
+
+COMMENT ON VIEW job_progress IS 'Tasks per job and state from the task_counts ledger: a job''s progress in SQL, at any size.';
+
+GRANT SELECT ON job_progress TO infmllm_reader, infmllm_client;
+
 REVOKE ALL ON task_counts FROM PUBLIC;
 REVOKE ALL ON FUNCTION compact_task_counts(bigint) FROM PUBLIC;
 GRANT SELECT ON task_counts TO infmllm_client, infmllm_worker;

@@ -153,7 +153,11 @@ import Testing
                     #expect(RoleTests.refused(connection, sql), "\(group): \(sql)")
                 }
             }
-            #expect(RoleTests.refused(try login("reader"), "SELECT * FROM task_counts"))
+            let reader = try login("reader")
+            #expect(RoleTests.refused(reader, "SELECT * FROM task_counts"))
+            // The job_progress view reads the ledger for a reader.
+            let progress = try reader.execute("SELECT status, tasks FROM job_progress WHERE job = 'j' ORDER BY status")
+            #expect(try progress.map { "\(try $0.string("status")) \(try $0.int("tasks"))" } == ["queued 2"])
         }
     }
 
