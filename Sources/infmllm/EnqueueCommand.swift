@@ -267,7 +267,8 @@ struct EnqueueCommand: ParsableCommand {
                         republished: max(0, published - writer.added), skippedMembers: report.skippedMembers
                     ).utf8))
             if dryRun {
-                FileHandle.standardError.write(Data(Self.estimateLines(outcome.estimate, tasks: writer.added).utf8))
+                FileHandle.standardError.write(
+                    Data(Self.estimateLines(outcome.estimate, tasks: writer.added, consumers: consumers).utf8))
             } else {
                 print(opened.id)
             }

@@ -101,15 +101,23 @@ extension EnqueueCommand {
         }
     }
 
-    /// The estimate as lines for the terminal.
-    static func estimateLines(_ estimates: [Estimate], tasks: Int) -> String {
+    /// The estimate as lines for the terminal; with `consumers` workers serving the model's queue now (more than
+    /// one), also the time on that many.
+    static func estimateLines(_ estimates: [Estimate], tasks: Int, consumers: Int?) -> String {
         guard tasks > 0 else { return "dry run: nothing would be added\n" }
         guard !estimates.isEmpty else {
             return "dry run: no earlier results of this model with these settings to estimate the work from\n"
         }
         return estimates.map {
-            "dry run: on \($0.device), \(String(format: "%.2f", $0.seconds_per_task)) s a task (mean of "
-                + "\($0.results) results): \(ProgressCommand.clock($0.worker_seconds)) on one worker\n"
+            var line =
+                "dry run: on \($0.device), \(String(format: "%.2f", $0.seconds_per_task)) s a task (mean of "
+                + "\($0.results) results): \(ProgressCommand.clock($0.worker_seconds)) on one worker"
+            if let consumers, consumers > 1 {
+                line +=
+                    ", \(ProgressCommand.clock($0.worker_seconds / Double(consumers))) on the \(consumers) serving "
+                    + "the queue now"
+            }
+            return line + "\n"
         }.joined()
     }
 }

@@ -1,6 +1,7 @@
 // `enqueue`, `jobs` and `show` through the binary against the real PostgreSQL and RabbitMQ.
 
 import Foundation
+import Postgres
 import RabbitMQ
 import TestSupport
 import Testing
@@ -233,5 +234,17 @@ struct SandboxError: Error, CustomStringConvertible {
         #expect(result.status == 0, "\(result.output)")
         let key = (model as NSString).lastPathComponent
         #expect(Self.json(result.output)["model_key"] as? String == key, "\(result.output)")
+    }
+
+    /// The dry run's estimate on one worker, and on the workers serving the queue when there are several.
+    @Test func theEstimateSplitsOverTheWorkersServingTheQueue() {
+        let estimate = EnqueueCommand.Estimate(
+            TaskCost(device: "cpu bf16", results: 10, milliseconds: 12_000), tasks: 1_000)
+        #expect(estimate.worker_seconds == 12_000)
+        let one = EnqueueCommand.estimateLines([estimate], tasks: 1_000, consumers: 1)
+        #expect(one == "dry run: on cpu bf16, 12.00 s a task (mean of 10 results): 3:20:00 on one worker\n")
+        let four = EnqueueCommand.estimateLines([estimate], tasks: 1_000, consumers: 4)
+        #expect(four.hasSuffix("3:20:00 on one worker, 50:00 on the 4 serving the queue now\n"), "\(four)")
+        #expect(EnqueueCommand.estimateLines([], tasks: 1_000, consumers: nil).contains("no earlier results"))
     }
 }
