@@ -344,7 +344,10 @@ public enum ExportOrder: Sendable {
 extension PostgresJobStore {
     /// Every task of `job` with its result and boxes, handed to `body` a batch at a time through a cursor: a job of
     /// millions of tasks is exported in the memory of one batch.
-    public func exportRows(job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void) throws {
+    /// - Parameter statuses: only the tasks in these states (all when empty).
+    public func exportRows(
+        job: Int64, order: ExportOrder = .task, statuses: [TaskStatus] = [], _ body: ([ExportRow]) throws -> Void
+    ) throws {
         let columns: SQL = """
             SELECT t.id, t.image_uri, t.image_width, t.image_height, t.input_text, t.status, t.last_error,
                    r.output_text, r.model_name, t.metadata::text AS metadata,
@@ -354,10 +357,14 @@ extension PostgresJobStore {
             """
         var declare: SQL = "DECLARE export_rows NO SCROLL CURSOR FOR "
         declare.append(columns)
+        declare.append(" WHERE t.job_id = \(job)")
+        if !statuses.isEmpty {
+            declare.append(" AND t.status = ANY(\(PostgresArray(statuses.map(\.rawValue)))::text[])")
+        }
         switch order {
-        case .task: declare.append(" WHERE t.job_id = \(job) ORDER BY t.id")
+        case .task: declare.append(" ORDER BY t.id")
         // Byte order: an archive's URIs share the prefix `tar:ARCHIVE!/`, and only there does that put them together.
-        case .image: declare.append(" WHERE t.job_id = \(job) ORDER BY t.image_uri COLLATE \"C\", t.id")
+        case .image: declare.append(" ORDER BY t.image_uri COLLATE \"C\", t.id")
         }
         try stream(declare, cursor: "export_rows") { try body(try $0.map(Self.exportRow)) }
     }

@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import ImageSources
 import Imaging
+import Jobs
 import Postgres
 
 struct ExportCommand: ParsableCommand {
@@ -45,6 +46,11 @@ struct ExportCommand: ParsableCommand {
     var categories: String = "single"
     @Flag(help: "txt: replace text files that exist (by default they are left as they are, with a count).")
     var overwrite = false
+    @Option(
+        help: ArgumentHelp(
+            "jsonl, csv, shard-jsonl, sidecars: only the tasks in this state (repeatable: done, failed, queued, "
+                + "running, cancelled), such as the failures with their reasons.", valueName: "state"))
+    var status: [TaskStatus] = []
     @OptionGroup var services: ServiceOptions
 
     func validate() throws {
@@ -56,6 +62,10 @@ struct ExportCommand: ParsableCommand {
             throw ValidationError("--relative-to is for --format txt and coco")
         }
         if overwrite && format != "txt" { throw ValidationError("--overwrite is for --format txt") }
+        if !status.isEmpty && !["jsonl", "csv", "shard-jsonl", "sidecars"].contains(format) {
+            throw ValidationError(
+                "--status is for --format jsonl, csv, shard-jsonl and sidecars (\(format) holds results)")
+        }
     }
 
     func run() throws {
@@ -73,12 +83,12 @@ struct ExportCommand: ParsableCommand {
             let sink = try ExportSink(path: output)
             switch format {
             case "jsonl":
-                try store.exportRows(job: id) { rows in
+                try store.exportRows(job: id, statuses: status) { rows in
                     for row in rows { try sink.write(try Self.jsonLine(row) + "\n") }
                 }
             case "csv":
                 try sink.write(Self.csvHeader + "\n")
-                try store.exportRows(job: id) { rows in try sink.write(Self.csvLines(rows)) }
+                try store.exportRows(job: id, statuses: status) { rows in try sink.write(Self.csvLines(rows)) }
             default:
                 try writeCOCO(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             }
@@ -144,7 +154,7 @@ struct ExportCommand: ParsableCommand {
             shards += 1
             results += shard.members.count
         }
-        try store.exportRows(job: job, order: .image) { rows in
+        try store.exportRows(job: job, order: .image, statuses: status) { rows in
             for row in rows {
                 switch try? ImageLocation(row.image) {
                 case let .tarMember(archive, member), let .zipMember(archive, member):

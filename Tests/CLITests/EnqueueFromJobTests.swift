@@ -39,6 +39,15 @@ import Testing
                 """)
         }
 
+        // Export takes the tasks in a state when asked: the failures, say.
+        let failures = try sandbox.run(["export", "first", "--status", "failed", "--status", "cancelled"])
+        let states = failures.output.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["status"] as? String
+        }
+        #expect(states == ["failed", "cancelled"], "\(failures.output)")
+        let coco = try sandbox.run(["export", "first", "--format", "coco", "--status", "failed"])
+        #expect(coco.status != 0 && coco.output.contains("--status is for"), "\(coco.output)")
+
         // Every task, with its question and fields, for another model.
         let all = try sandbox.run([
             "enqueue", "vqa", "--from-job", "first", "--job", "second", "--model", "other", "--json",
