@@ -71,7 +71,14 @@ int infmllm_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, i
     info.progress = &progress.base;
     jpeg_mem_src(&info, data, (unsigned long)size);
     jpeg_save_markers(&info, JPEG_APP0 + 14, 0);
+    jpeg_save_markers(&info, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&info, TRUE);
+    for (jpeg_saved_marker_ptr marker = info.marker_list; marker != NULL; marker = marker->next) {
+        if (marker->marker == JPEG_APP0 + 1 && marker->data_length >= 6 && memcmp(marker->data, "Exif\0\0", 6) == 0) {
+            image->orientation = infmllm_exif_orientation(marker->data, marker->data_length);
+            break;
+        }
+    }
     if ((uint64_t)info.image_width * info.image_height > max_pixels) {
         snprintf(image->message, sizeof image->message, "%u x %u pixels exceeds the limit of %llu", info.image_width,
                  info.image_height, (unsigned long long)max_pixels);

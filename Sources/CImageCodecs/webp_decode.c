@@ -26,11 +26,22 @@ int infmllm_decode_webp(const uint8_t *data, size_t size, uint64_t max_pixels, i
     }
     image->width = (uint32_t)width;
     image->height = (uint32_t)height;
-    if ((uint64_t)width * (uint64_t)height > max_pixels) return INFMLLM_IMAGE_TOO_LARGE;
     if (riff_size(data, size) + 8 > size) {
         snprintf(image->message, sizeof image->message, "the data ends before the image does");
         return INFMLLM_IMAGE_TRUNCATED;
     }
+    // The EXIF chunk of an extended file, for its orientation: the demuxer reads chunk headers only.
+    WebPData whole = {data, size};
+    WebPDemuxer *demuxer = WebPDemux(&whole);
+    if (demuxer != NULL) {
+        WebPChunkIterator chunk;
+        if (WebPDemuxGetChunk(demuxer, "EXIF", 1, &chunk)) {
+            image->orientation = infmllm_exif_orientation(chunk.chunk.bytes, chunk.chunk.size);
+            WebPDemuxReleaseChunkIterator(&chunk);
+        }
+        WebPDemuxDelete(demuxer);
+    }
+    if ((uint64_t)width * (uint64_t)height > max_pixels) return INFMLLM_IMAGE_TOO_LARGE;
 
     WebPAnimDecoderOptions options;
     if (!WebPAnimDecoderOptionsInit(&options)) {

@@ -47,6 +47,17 @@ public struct ImageDecoder: Sendable {
     /// The width and height a JPEG, PNG or WebP header declares, read without decoding or allocating any pixels; nil
     /// when the data is not one of them or its header cannot be read (decoding then says why).
     public static func dimensions(of bytes: [UInt8]) -> (width: Int, height: Int)? {
+        header(of: bytes).map { (Int($0.width), Int($0.height)) }
+    }
+
+    /// The Exif orientation a JPEG or WebP header holds, read without decoding any pixels; nil when it holds none
+    /// (or the data is not such an image).
+    public static func orientation(of bytes: [UInt8]) -> ExifOrientation? {
+        header(of: bytes).flatMap { ExifOrientation(Int($0.orientation)) }
+    }
+
+    /// What a header says, from the decoder stopped right after it; nil when it cannot be read.
+    private static func header(of bytes: [UInt8]) -> infmllm_image? {
         bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
             var image = infmllm_image()
@@ -59,9 +70,15 @@ public struct ImageDecoder: Sendable {
             case .other: return nil
             }
             free(image.pixels)
+            image.pixels = nil
             guard status == Int32(INFMLLM_IMAGE_TOO_LARGE.rawValue) else { return nil }
-            return (Int(image.width), Int(image.height))
+            return image
         }
+    }
+
+    /// The orientation tag of an Exif block (with or without its `Exif\0\0` identifier), 0 when it has none.
+    static func exifOrientation(ofBlock block: [UInt8]) -> Int {
+        Int(block.withUnsafeBufferPointer { infmllm_exif_orientation($0.baseAddress, $0.count) })
     }
 
     /// The most bytes decoding a `width` x `height` image may hold at once, 16 a pixel and 8 a row: the codec's

@@ -14,6 +14,11 @@ struct ImageCases: Decodable {
         let stretched: String
         let squared: String
         let normalized: [Float]?
+        /// The Exif orientation tag as Pillow reads it, and the pixels of `ImageOps.exif_transpose` (images with a tag).
+        let orientation: Int?
+        let displayed: String?
+        let displayed_width: Int?
+        let displayed_height: Int?
     }
 
     let pillow: String

@@ -8,13 +8,15 @@ expand2square + resize (as the chat model does), and for a few images the normal
     venv/bin/python tools/reference/image_fixtures.py Tests/ImagingTests/Fixtures
     venv/bin/python tools/reference/image_fixtures.py --reference-only Tests/ImagingTests/Fixtures
     venv/bin/python tools/reference/image_fixtures.py --add-webp Tests/ImagingTests/Fixtures
+    venv/bin/python tools/reference/image_fixtures.py --add-exif Tests/ImagingTests/Fixtures
 
 Deterministic for a given Pillow version (recorded in the output). The pinned environment of the released model
 (torch 2.1) ran a Pillow of 2023; every Pillow through 12.x resizes the same way. Pillow 13 runs the vertical pass
 first when the height shrinks much more than the width, which changes portrait photos' pixels, so the fixtures come
 from Pillow 10.0.1. --reference-only keeps the committed image files and records what Pillow does with them again;
 --add-webp keeps them too and adds the WebP files (made after the others, with a generator of their own, so that
-the committed JPEG and PNG files stay as they are).
+the committed JPEG and PNG files stay as they are); --add-exif likewise adds images with an Exif orientation tag, whose
+records also hold the tag as Pillow reads it and the pixels of `ImageOps.exif_transpose` (what viewers show).
 """
 
 import base64
@@ -27,7 +29,7 @@ import sys
 import numpy as np
 import PIL
 import png  # pypng: writes the interlaced and low-bit-depth PNGs Pillow cannot
-from PIL import Image
+from PIL import Image, ImageOps
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
@@ -112,7 +114,26 @@ def make(directory):
         idx = (gray >> 6).tolist()
         add(f"palette2_{w}x{h}.png", "png palette2", lambda p: write_png_pypng(p, idx, w, h, palette=pal, bitdepth=2))
         add(f"trns_rgb_{w}x{h}.png", "png rgb8 + tRNS", lambda p: Image.fromarray(arr, "RGB").save(p, transparency=(10, 20, 30)))
-    return images + make_webp(directory)
+    return images + make_webp(directory) + make_exif(directory)
+
+
+def make_exif(directory):
+    """A small picture with each Exif orientation (JPEG), big enough to tell the eight apart, and a WebP with one."""
+    rng = np.random.default_rng(13)
+    images = []
+    arr = picture(rng, 7, 4)
+    im = Image.fromarray(arr, "RGB")
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        name = f"exif_{orientation}_7x4.jpg"
+        im.save(os.path.join(directory, name), quality=95, exif=exif.tobytes())
+        images.append((name, f"jpeg exif orientation {orientation}"))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    im.save(os.path.join(directory, "exif_6_7x4.webp"), quality=90, exif=exif.tobytes())
+    images.append(("exif_6_7x4.webp", "webp exif orientation 6"))
+    return images
 
 
 def make_webp(directory):
@@ -143,14 +164,16 @@ def b64(data):
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def main(directory, reference_only=False, add_webp=False):
+def main(directory, reference_only=False, add_webp=False, add_exif=False):
     image_dir = os.path.join(directory, "images")
     os.makedirs(image_dir, exist_ok=True)
-    if reference_only or add_webp:
+    if reference_only or add_webp or add_exif:
         with open(os.path.join(directory, "images.json")) as f:
             images = [(record["file"], record["kind"]) for record in json.load(f)["images"]]
         if add_webp:
             images = [image for image in images if not image[0].endswith(".webp")] + make_webp(image_dir)
+        if add_exif:
+            images = [image for image in images if not image[0].startswith("exif_")] + make_exif(image_dir)
     else:
         images = make(image_dir)
     records = []
@@ -158,6 +181,9 @@ def main(directory, reference_only=False, add_webp=False):
         with Image.open(os.path.join(image_dir, name)) as im:
             mode = im.mode
             rgb = im.convert("RGB")
+            orientation = im.getexif().get(0x0112)
+            # What viewers show: Pillow turns the image by its tag (read from the opened file).
+            shown = ImageOps.exif_transpose(im).convert("RGB") if orientation else None
         raw = rgb.tobytes()
         stretched = rgb.resize((SIZE, SIZE), Image.BICUBIC)
         squared = expand2square(rgb).resize((SIZE, SIZE), Image.BICUBIC)
@@ -167,6 +193,10 @@ def main(directory, reference_only=False, add_webp=False):
             "rgb": b64(raw) if len(raw) <= 30000 else None,
             "stretched": b64(stretched.tobytes()), "squared": b64(squared.tobytes()),
         }
+        if orientation:
+            record["orientation"] = orientation
+            record["displayed"] = b64(shown.tobytes())
+            record["displayed_width"], record["displayed_height"] = shown.size
         if index % 10 == 0:
             arr = np.asarray(stretched, dtype=np.uint8).astype(np.float32) / np.float32(255)
             chw = ((arr - MEAN) / STD).transpose(2, 0, 1)
@@ -178,6 +208,6 @@ def main(directory, reference_only=False, add_webp=False):
 
 
 if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if a not in ("--reference-only", "--add-webp")]
+    arguments = [a for a in sys.argv[1:] if a not in ("--reference-only", "--add-webp", "--add-exif")]
     main(arguments[0] if arguments else "Tests/ImagingTests/Fixtures", reference_only="--reference-only" in sys.argv,
-         add_webp="--add-webp" in sys.argv)
+         add_webp="--add-webp" in sys.argv, add_exif="--add-exif" in sys.argv)
