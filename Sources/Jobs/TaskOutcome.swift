@@ -15,10 +15,12 @@ public struct TaskOutcome: Sendable {
     public var imageSHA256: String?
     public var imageWidth: Int?
     public var imageHeight: Int?
+    /// The image's Exif orientation tag (1 to 8), nil when it has none.
+    public var imageOrientation: Int?
 
     public init(
         taskID: Int64, jobID: Int64, ending: Ending, imageSHA256: String? = nil, imageWidth: Int? = nil,
-        imageHeight: Int? = nil
+        imageHeight: Int? = nil, imageOrientation: Int? = nil
     ) {
         self.taskID = taskID
         self.jobID = jobID
@@ -26,6 +28,7 @@ public struct TaskOutcome: Sendable {
         self.imageSHA256 = imageSHA256
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
+        self.imageOrientation = imageOrientation
     }
 
     public var isResult: Bool {

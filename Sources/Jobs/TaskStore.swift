@@ -10,9 +10,14 @@ public struct ReadImage: Sendable, Equatable {
     /// The prompt the task would run with: a result is reused only if it was made from the same one (a default
     /// template that changed between releases is stored as no template in both jobs). Nil: not compared.
     public var prompt: String?
+    /// The image's Exif orientation tag (1 to 8), nil when it has none.
+    public var orientation: Int?
 
-    public init(taskID: Int64, sha256: String, width: Int, height: Int, prompt: String? = nil) {
+    public init(
+        taskID: Int64, sha256: String, width: Int, height: Int, prompt: String? = nil, orientation: Int? = nil
+    ) {
         (self.taskID, self.sha256, self.width, self.height, self.prompt) = (taskID, sha256, width, height, prompt)
+        self.orientation = orientation
     }
 }
 

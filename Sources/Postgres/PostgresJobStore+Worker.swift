@@ -78,9 +78,10 @@ extension PostgresJobStore: TaskStore {
         return try connection.transaction {
             try connection.execute(
                 """
-                UPDATE tasks t SET image_sha256 = i.sha, image_width = i.width, image_height = i.height
-                FROM jsonb_to_recordset(\(try Self.json(images.map { ["task_id": $0.taskID, "sha": $0.sha256, "width": $0.width, "height": $0.height] }))::jsonb)
-                     AS i(task_id bigint, sha text, width integer, height integer)
+                UPDATE tasks t SET image_sha256 = i.sha, image_width = i.width, image_height = i.height,
+                    image_orientation = i.orientation
+                FROM jsonb_to_recordset(\(try Self.json(images.map { ["task_id": $0.taskID, "sha": $0.sha256, "width": $0.width, "height": $0.height, "orientation": $0.orientation as Any] }))::jsonb)
+                     AS i(task_id bigint, sha text, width integer, height integer, orientation smallint)
                 WHERE t.id = i.task_id AND t.status <> 'done'
                 """)
             let reused = try connection.execute(
@@ -156,7 +157,7 @@ extension PostgresJobStore: TaskStore {
                 }
                 done.append([
                     "task_id": outcome.taskID, "sha": outcome.imageSHA256 as Any, "width": outcome.imageWidth as Any,
-                    "height": outcome.imageHeight as Any,
+                    "height": outcome.imageHeight as Any, "orientation": outcome.imageOrientation as Any,
                 ])
             case let .failed(reason):
                 failed.append(["task_id": outcome.taskID, "reason": reason, "sha": outcome.imageSHA256 as Any])
@@ -204,9 +205,12 @@ extension PostgresJobStore: TaskStore {
                     UPDATE tasks t SET status = 'done', last_error = NULL, finished_at = now(),
                         image_sha256 = CASE WHEN d.fresh THEN coalesce(d.sha, t.image_sha256) ELSE t.image_sha256 END,
                         image_width = CASE WHEN d.fresh THEN coalesce(d.width, t.image_width) ELSE t.image_width END,
-                        image_height = CASE WHEN d.fresh THEN coalesce(d.height, t.image_height) ELSE t.image_height END
+                        image_height = CASE WHEN d.fresh THEN coalesce(d.height, t.image_height) ELSE t.image_height END,
+                        image_orientation = CASE WHEN d.fresh AND d.width IS NOT NULL THEN d.orientation
+                                                 ELSE t.image_orientation END
                     FROM jsonb_to_recordset(\(try Self.json(marked))::jsonb)
-                         AS d(task_id bigint, sha text, width integer, height integer, fresh boolean)
+                         AS d(task_id bigint, sha text, width integer, height integer, orientation smallint,
+                              fresh boolean)
                     WHERE t.id = d.task_id
                     """)
             }
@@ -324,12 +328,14 @@ public struct ExportRow: Sendable, Codable {
     public var model: String?
     /// `[[x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm], ...]` in output order.
     public var boxes: [[Double]]
+    /// The image's Exif orientation tag (1 to 8), nil when it has none or was never read.
+    public var orientation: Int? = nil
     /// The manifest line's other fields, a JSON object as text (not among the coded keys: writers put the object
     /// itself where they need it).
     public var metadata: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case taskID = "task_id", image, width, height, input, status, error, output, model, boxes
+        case taskID = "task_id", image, width, height, input, status, error, output, model, boxes, orientation
     }
 }
 
@@ -349,7 +355,8 @@ extension PostgresJobStore {
         job: Int64, order: ExportOrder = .task, statuses: [TaskStatus] = [], _ body: ([ExportRow]) throws -> Void
     ) throws {
         let columns: SQL = """
-            SELECT t.id, t.image_uri, t.image_width, t.image_height, t.input_text, t.status, t.last_error,
+            SELECT t.id, t.image_uri, t.image_width, t.image_height, t.image_orientation, t.input_text, t.status,
+                   t.last_error,
                    r.output_text, r.model_name, t.metadata::text AS metadata,
                    coalesce((SELECT string_agg(concat_ws(',', x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm), ';' ORDER BY ordinal)
                              FROM result_boxes b WHERE b.task_id = t.id), '') AS boxes
@@ -414,6 +421,7 @@ extension PostgresJobStore {
             error: try row.text("last_error"),
             output: try row.text("output_text"), model: try row.text("model_name"), boxes: boxes)
         exported.metadata = try row.text("metadata")
+        exported.orientation = try row.text("image_orientation").flatMap { Int($0) }
         return exported
     }
 }

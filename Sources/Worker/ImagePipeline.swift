@@ -14,6 +14,8 @@ final class ImagePipeline: @unchecked Sendable {
         let sha256: String
         let width: Int
         let height: Int
+        /// The Exif orientation tag (1 to 8), nil when it has none: recorded, never applied to what the model sees.
+        let orientation: Int?
         let input: PreprocessedImage
         /// Reading, decoding and preprocessing it took this long.
         let milliseconds: Double
@@ -82,7 +84,8 @@ final class ImagePipeline: @unchecked Sendable {
                 let elapsed = ContinuousClock.now - began
                 image = .success(
                     Image(
-                        sha256: decoded.sha256, width: decoded.image.width, height: decoded.image.height, input: input,
+                        sha256: decoded.sha256, width: decoded.image.width, height: decoded.image.height,
+                        orientation: ImageDecoder.orientation(of: bytes)?.value, input: input,
                         milliseconds: Double(elapsed.components.seconds) * 1000
                             + Double(elapsed.components.attoseconds) / 1e15))
             } catch {

@@ -133,7 +133,7 @@ extension InferenceWorker {
                 } ?? "(no prompt: the template cannot be filled in)"
             return ReadImage(
                 taskID: pending.task.taskID, sha256: image.sha256, width: image.width, height: image.height,
-                prompt: prompt)
+                prompt: prompt, orientation: image.orientation)
         }
         let reused = Set(
             reusable.isEmpty

@@ -40,7 +40,8 @@ enum TaskRequests {
                     text: answer.text, tokens: answer.tokens, promptTokenCount: answer.promptTokenCount,
                     boxes: answer.boxes, prompt: answer.prompt, decodingJSON: decoding ?? "{}",
                     timingsJSON: timingsJSON ?? "{}"),
-                imageSHA256: image?.sha256, imageWidth: image?.width, imageHeight: image?.height)
+                imageSHA256: image?.sha256, imageWidth: image?.width, imageHeight: image?.height,
+                imageOrientation: image?.orientation)
         case let .failure(error):
             return failure(task, "\(error)", image: image)
         }

@@ -91,7 +91,7 @@ extension ExportCommand {
             try Data((image.outputs.joined(separator: "\n") + "\n").utf8).write(to: file, options: .atomic)
             written += 1
         }
-        try store.exportRows(job: job, order: .image) { rows in
+        try rows(store, job: job, order: .image) { rows in
             for row in rows where row.status == "done" {
                 if current?.uri.utf8.elementsEqual(row.image.utf8) != true {
                     try flush()

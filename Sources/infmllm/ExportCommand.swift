@@ -51,6 +51,11 @@ struct ExportCommand: ParsableCommand {
             "jsonl, csv, shard-jsonl, sidecars: only the tasks in this state (repeatable: done, failed, queued, "
                 + "running, cancelled), such as the failures with their reasons.", valueName: "state"))
     var status: [TaskStatus] = []
+    @Flag(
+        help: ArgumentHelp(
+            "Boxes, width and height as viewers show each image, its Exif orientation applied (by default as stored: "
+                + "the pixels the model saw)."))
+    var exifOrientation = false
     @OptionGroup var services: ServiceOptions
 
     func validate() throws {
@@ -83,12 +88,12 @@ struct ExportCommand: ParsableCommand {
             let sink = try ExportSink(path: output)
             switch format {
             case "jsonl":
-                try store.exportRows(job: id, statuses: status) { rows in
+                try rows(store, job: id) { rows in
                     for row in rows { try sink.write(try Self.jsonLine(row) + "\n") }
                 }
             case "csv":
                 try sink.write(Self.csvHeader + "\n")
-                try store.exportRows(job: id, statuses: status) { rows in try sink.write(Self.csvLines(rows)) }
+                try rows(store, job: id) { rows in try sink.write(Self.csvLines(rows)) }
             default:
                 try writeCOCO(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             }
@@ -96,6 +101,32 @@ struct ExportCommand: ParsableCommand {
         default:
             throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl, sidecars or txt")
         }
+    }
+
+    /// The job's rows as this export writes them: the tasks in the states asked for (all by default), their boxes,
+    /// width and height turned to the shown image when asked.
+    func rows(
+        _ store: PostgresJobStore, job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void
+    ) throws {
+        try store.exportRows(job: job, order: order, statuses: status) { rows in
+            try body(exifOrientation ? rows.map(Self.shown) : rows)
+        }
+    }
+
+    /// `row` as viewers show its image: width and height swapped for a quarter turn, and each box (in pixels, and
+    /// normalised) mapped by the image's Exif orientation. A row without a tag, or a size, is as stored.
+    static func shown(_ row: ExportRow) -> ExportRow {
+        guard let value = row.orientation, let orientation = ExifOrientation(value), let width = row.width,
+            let height = row.height
+        else { return row }
+        var shown = row
+        (shown.width, shown.height) = orientation.displayedSize(width: width, height: height)
+        shown.boxes = row.boxes.map { box in
+            guard box.count == 8 else { return box }
+            return orientation.displayed(box: Array(box[0..<4]), width: Double(width), height: Double(height))
+                + orientation.displayed(box: Array(box[4..<8]), width: 1, height: 1)
+        }
+        return shown
     }
 
     /// The webdataset key of an archive member: its path without the extensions of its file name.
@@ -154,7 +185,7 @@ struct ExportCommand: ParsableCommand {
             shards += 1
             results += shard.members.count
         }
-        try store.exportRows(job: job, order: .image, statuses: status) { rows in
+        try rows(store, job: job, order: .image) { rows in
             for row in rows {
                 switch try? ImageLocation(row.image) {
                 case let .tarMember(archive, member), let .zipMember(archive, member):
@@ -285,7 +316,7 @@ struct ExportCommand: ParsableCommand {
             return categoryNames.count
         }
         try sink.write("{\"images\":[")
-        try store.exportRows(job: job, order: .image) { rows in
+        try rows(store, job: job, order: .image) { rows in
             for row in rows where row.status == "done" {
                 if previous?.utf8.elementsEqual(row.image.utf8) != true {
                     previous = row.image

@@ -247,7 +247,7 @@ import Testing
             let task = try store.addTasks([NewTask(imageURI: "https://example.com/a.jpg")], to: job.id)[0]
             let provenance = Provenance(
                 modelName: "tiny", weightsSHA256: String(repeating: "0", count: 64), device: "cpu bf16", worker: "w")
-            for (text, sha, width) in [("a cat", "a", 64), ("a dog", "b", 48)] {
+            for (text, sha, width, orientation) in [("a cat", "a", 64, 6), ("a dog", "b", 48, 3)] {
                 try store.record(
                     [
                         TaskOutcome(
@@ -255,17 +255,19 @@ import Testing
                             ending: .result(
                                 text: text, tokens: [1], promptTokenCount: 3, boxes: [], prompt: "p",
                                 decodingJSON: "{}", timingsJSON: "{}"),
-                            imageSHA256: String(repeating: sha, count: 64), imageWidth: width, imageHeight: width)
+                            imageSHA256: String(repeating: sha, count: 64), imageWidth: width, imageHeight: width,
+                            imageOrientation: orientation)
                     ], provenance: provenance)
             }
             let row = try connection.execute(
                 """
-                SELECT r.output_text, t.image_sha256, t.image_width, t.status
+                SELECT r.output_text, t.image_sha256, t.image_width, t.image_orientation, t.status
                 FROM tasks t JOIN results r ON r.task_id = t.id
                 """
             ).first!
             #expect(try row.string("output_text") == "a cat" && row.string("status") == "done")
             #expect(try row.string("image_sha256") == String(repeating: "a", count: 64) && row.int("image_width") == 64)
+            #expect(try row.int("image_orientation") == 6, "the image of the result kept, with its Exif orientation")
         }
     }
 
