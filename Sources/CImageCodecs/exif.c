@@ -30,14 +30,25 @@ uint32_t infmllm_exif_orientation(const uint8_t *exif, size_t size) {
     uint64_t ifd = read32(exif + 4, little);
     if (ifd + 2 > size) return 0;
     uint32_t entries = read16(exif + ifd, little);
+    uint32_t orientation = 0;
     for (uint32_t index = 0; index < entries; index++) {
         uint64_t entry = ifd + 2 + (uint64_t)index * 12;
-        if (entry + 12 > size) return 0;
-        if (read16(exif + entry, little) != 0x0112) continue;
-        // SHORT, one value, held in the entry itself.
-        if (read16(exif + entry + 2, little) != 3 || read32(exif + entry + 4, little) != 1) return 0;
-        uint32_t value = read16(exif + entry + 8, little);
-        return value >= 1 && value <= 8 ? value : 0;
+        if (entry + 12 > size) break;
+        if (read16(exif + entry, little) != 0x0112 || read32(exif + entry + 4, little) < 1) continue;
+        // The first value, held in the entry itself: a SHORT or SSHORT (as written), a LONG, or a BYTE or
+        // UNDEFINED, which Pillow reads too. A later entry for the tag replaces an earlier one, as in Pillow.
+        // Only values held in the entry's four bytes are read (more would be at an offset, for a tag of one value).
+        uint32_t type = read16(exif + entry + 2, little), count = read32(exif + entry + 4, little), value;
+        if ((type == 3 || type == 8) && count <= 2) {
+            value = read16(exif + entry + 8, little);
+        } else if ((type == 4 || type == 9) && count == 1) {
+            value = read32(exif + entry + 8, little);
+        } else if ((type == 1 || type == 7) && count <= 4) {
+            value = exif[entry + 8];
+        } else {
+            continue;
+        }
+        orientation = value >= 1 && value <= 8 ? value : 0;
     }
-    return 0;
+    return orientation;
 }

@@ -26,7 +26,9 @@ final class FileBytes {
     init(path: String, what: String) throws {
         self.path = path
         var status = stat()
-        descriptor = path == Self.standardInput ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC)
+        descriptor =
+            path == Self.standardInput
+            ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw ImageSourceError(source: path, reason: "cannot read \(what): \(String(cString: strerror(errno)))")
         }

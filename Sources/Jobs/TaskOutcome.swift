@@ -15,7 +15,7 @@ public struct TaskOutcome: Sendable {
     public var imageSHA256: String?
     public var imageWidth: Int?
     public var imageHeight: Int?
-    /// The image's Exif orientation tag (1 to 8), nil when it has none.
+    /// The image's Exif orientation tag (1 to 8; 1 when it has none), nil when the image was not read.
     public var imageOrientation: Int?
 
     public init(

@@ -10,7 +10,7 @@ public struct ReadImage: Sendable, Equatable {
     /// The prompt the task would run with: a result is reused only if it was made from the same one (a default
     /// template that changed between releases is stored as no template in both jobs). Nil: not compared.
     public var prompt: String?
-    /// The image's Exif orientation tag (1 to 8), nil when it has none.
+    /// The image's Exif orientation tag (1 to 8; 1 when it has none), nil when not known.
     public var orientation: Int?
 
     public init(

@@ -131,7 +131,6 @@ extension PostgresJobStore {
         return value
     }
 
-    /// Seconds since the reconciler last finished a run, or nil when it never has.
     /// Compacts the `task_counts` ledger of every job with more than `countRowsBeforeCompacting` rows in it (the
     /// reconciler's part; readers compact the jobs they read).
     public func compactTaskCounts() throws -> Int {
@@ -143,6 +142,7 @@ extension PostgresJobStore {
         ).count
     }
 
+    /// Seconds since the reconciler last finished a run, or nil when it never has.
     public func reconcilerIdleSeconds() throws -> Double? {
         try connection.execute(
             "SELECT extract(epoch FROM now() - last_run_at)::float8 AS idle FROM reconciler WHERE id = 1"

@@ -282,7 +282,18 @@ extension PostgresJobStore {
     /// for its tasks are dropped by the workers that receive them. The client role may not delete: it takes the
     /// login that owns the tables.
     public func delete(job: Int64) throws -> Deleted {
-        try connection.transaction {
+        // Refused at once while tasks are plainly queued or running, without locking or deleting anything; the
+        // locked delete below judges again what it removes.
+        if let open = try connection.execute(
+            """
+            SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+                   count(*) FILTER (WHERE status = 'running') AS running
+            FROM tasks WHERE job_id = \(job) AND status IN ('queued', 'running')
+            """
+        ).first, try open.int("queued") + open.int("running") > 0 {
+            throw Self.stillRunning(job, queued: try open.int("queued"), running: try open.int("running"))
+        }
+        return try connection.transaction {
             // The job's row locked first: a concurrent enqueue into it waits (its insert checks the job's key) and
             // then finds it gone. The tasks are deleted and counted by state in one statement, so that a retry
             // that queued some after any check is either seen here or waits and then finds them gone.
@@ -305,13 +316,17 @@ extension PostgresJobStore {
             let queued = try gone?.int("queued") ?? 0, running = try gone?.int("running") ?? 0
             guard queued + running == 0 else {
                 // Thrown inside the transaction: it is rolled back and the tasks stay.
-                throw PostgresError.refused(
-                    reason: "job \(job) has \(queued) queued and \(running) running tasks: cancel it first "
-                        + "(`infmllm cancel`) and wait for the running ones to end")
+                throw Self.stillRunning(job, queued: queued, running: running)
             }
             try connection.execute("DELETE FROM jobs WHERE id = \(job)")
             return Deleted(tasks: try gone?.int("tasks") ?? 0, results: results)
         }
+    }
+
+    private static func stillRunning(_ job: Int64, queued: Int, running: Int) -> PostgresError {
+        .refused(
+            reason: "job \(job) has \(queued) queued and \(running) running tasks: cancel it first (`infmllm cancel`) "
+                + "and wait for the running ones to end")
     }
 }
 
@@ -328,7 +343,8 @@ public struct ExportRow: Sendable, Codable {
     public var model: String?
     /// `[[x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm], ...]` in output order.
     public var boxes: [[Double]]
-    /// The image's Exif orientation tag (1 to 8), nil when it has none or was never read.
+    /// The image's Exif orientation tag (1 to 8; 1 when it has none), nil when the image was never read (or was read
+    /// before orientations were recorded).
     public var orientation: Int? = nil
     /// The manifest line's other fields, a JSON object as text (not among the coded keys: writers put the object
     /// itself where they need it).

@@ -14,8 +14,9 @@ final class ImagePipeline: @unchecked Sendable {
         let sha256: String
         let width: Int
         let height: Int
-        /// The Exif orientation tag (1 to 8), nil when it has none: recorded, never applied to what the model sees.
-        let orientation: Int?
+        /// The Exif orientation tag (1 to 8; 1, upright, when it has none): recorded, never applied to what the model
+        /// sees.
+        let orientation: Int
         let input: PreprocessedImage
         /// Reading, decoding and preprocessing it took this long.
         let milliseconds: Double
@@ -85,7 +86,7 @@ final class ImagePipeline: @unchecked Sendable {
                 image = .success(
                     Image(
                         sha256: decoded.sha256, width: decoded.image.width, height: decoded.image.height,
-                        orientation: ImageDecoder.orientation(of: bytes)?.value, input: input,
+                        orientation: ImageDecoder.orientation(of: bytes)?.value ?? 1, input: input,
                         milliseconds: Double(elapsed.components.seconds) * 1000
                             + Double(elapsed.components.attoseconds) / 1e15))
             } catch {

@@ -223,18 +223,24 @@ struct EnqueueCommand: ParsableCommand {
             throw EnqueueInterrupted(added: writer.added, underlying: error)
         }
         var published = writer.published
+        if strict && report.refusedCount > 0 {
+            try store.connection.execute("ROLLBACK")
+            printRefusals(report)
+            throw ValidationError(
+                "--strict: \(report.refusedCount) bad manifest lines; nothing \(dryRun ? "would be" : "was") enqueued")
+        }
         if dryRun {
             try store.connection.execute("ROLLBACK")
         } else if strict {
-            guard report.refusedCount == 0 else {
-                try store.connection.execute("ROLLBACK")
-                printRefusals(report)
-                throw ValidationError("--strict: \(report.refusedCount) bad manifest lines; nothing was enqueued")
-            }
             try store.connection.execute("COMMIT")
             if let opened = writer.opened {
-                published += try TaskOutbox(publisher: publisher).publishUnpublished(
-                    store: store, grace: 0, job: opened.id)
+                do {
+                    published += try TaskOutbox(publisher: publisher).publishUnpublished(
+                        store: store, grace: 0, job: opened.id)
+                } catch {
+                    // Committed: the tasks stay, and the same command (or a worker's reconciler) publishes them.
+                    throw EnqueueInterrupted(added: writer.added, underlying: error)
+                }
             }
         }
         printRefusals(report)

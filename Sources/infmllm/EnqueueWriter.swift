@@ -78,8 +78,8 @@ struct EnqueueInterrupted: Error, CustomStringConvertible {
 
     var description: String {
         let reason = (underlying as? ImageSourceError).map { "\($0)" } ?? "\(underlying)"
-        return "enqueue stopped after \(added) new tasks were queued, which the job keeps; run the same command again "
-            + "to add the rest: \(reason)"
+        return "enqueue stopped after \(added) new tasks were added, which the job keeps; run the same command again "
+            + "to add and publish the rest: \(reason)"
     }
 }
 

@@ -68,9 +68,9 @@ struct ExportCommand: ParsableCommand {
         }
         if overwrite && format != "txt" { throw ValidationError("--overwrite is for --format txt") }
         if !status.isEmpty && !["jsonl", "csv", "shard-jsonl", "sidecars"].contains(format) {
-            throw ValidationError(
-                "--status is for --format jsonl, csv, shard-jsonl and sidecars (\(format) holds results)")
+            throw ValidationError("--status is for --format jsonl, csv, shard-jsonl and sidecars")
         }
+        if exifOrientation && format == "txt" { throw ValidationError("--exif-orientation is for formats with boxes") }
     }
 
     func run() throws {
@@ -108,8 +108,16 @@ struct ExportCommand: ParsableCommand {
     func rows(
         _ store: PostgresJobStore, job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void
     ) throws {
+        var unknown = 0
         try store.exportRows(job: job, order: order, statuses: status) { rows in
+            if exifOrientation { unknown += rows.filter { $0.width != nil && $0.orientation == nil }.count }
             try body(exifOrientation ? rows.map(Self.shown) : rows)
+        }
+        if unknown > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    ("\(unknown) task(s) were read before orientations were recorded: their boxes, width and height "
+                        + "stay as stored\n").utf8))
         }
     }
 
@@ -120,6 +128,7 @@ struct ExportCommand: ParsableCommand {
             let height = row.height
         else { return row }
         var shown = row
+        shown.orientation = 1  // the shown image is upright: a reader that applies the tag must not turn it again
         (shown.width, shown.height) = orientation.displayedSize(width: width, height: height)
         shown.boxes = row.boxes.map { box in
             guard box.count == 8 else { return box }

@@ -117,6 +117,10 @@ struct DeleteCommand: ParsableCommand {
                     + "migrate` runs with)")
         } catch let PostgresError.refused(reason) {
             throw ValidationError(reason)
+        } catch let PostgresError.queryFailed(_, state, _) where state == "40P01" {
+            throw ValidationError(
+                "a worker was writing to job \(resolved.job.name) at the same moment, and the delete gave way; "
+                    + "nothing was deleted: run it again once the job's running tasks have ended")
         }
         print(
             json

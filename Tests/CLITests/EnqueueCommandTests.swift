@@ -147,6 +147,11 @@ struct SandboxError: Error, CustomStringConvertible {
         ])
         #expect(strict.status != 0 && strict.output.contains("nothing was enqueued"), "\(strict.output)")
         #expect(try sandbox.run(["show", "s"]).output.contains("no job s"), "--strict wrote nothing")
+        let strictDry = try sandbox.run([
+            "enqueue", "vqa", "--manifest", manifest, "--job", "s", "--model", "tiny", "--strict", "--dry-run",
+        ])
+        #expect(
+            strictDry.status != 0 && strictDry.output.contains("nothing would be enqueued"), "\(strictDry.output)")
         let result = try sandbox.run([
             "enqueue", "vqa", "--manifest", manifest, "--job", "m", "--model", "tiny", "--json",
         ])

@@ -35,6 +35,7 @@ import Testing
         #expect(stored["boxes"] as? [[Double]] == [[0, 0, 20, 30, 0, 0, 0.03125, 0.0625]])
         let shown = try line(["--exif-orientation"])
         #expect(shown["width"] as? Int == 480 && shown["height"] as? Int == 640, "\(shown)")
+        #expect(shown["orientation"] as? Int == 1, "the shown image is upright")
         // A quarter turn clockwise: the top-left corner goes to the top-right.
         #expect(shown["boxes"] as? [[Double]] == [[450, 0, 480, 20, 0.9375, 0, 1, 0.03125]], "\(shown)")
         let coco = try sandbox.run(["export", "turned", "--format", "coco", "--exif-orientation"])
@@ -42,5 +43,13 @@ import Testing
         let entry = (document?["images"] as? [[String: Any]])?.first
         #expect(entry?["width"] as? Int == 480 && entry?["height"] as? Int == 640, "\(coco.output)")
         #expect((document?["annotations"] as? [[String: Any]])?.first?["bbox"] as? [Double] == [450, 0, 30, 20])
+
+        // A task read before orientations were recorded stays as stored, and the export says so.
+        _ = try EnqueueStreamingTests.sql(sandbox, "UPDATE tasks SET image_orientation = NULL")
+        let older = try sandbox.run(["export", "turned", "--exif-orientation"])
+        #expect(older.output.contains("1 task(s) were read before orientations were recorded"), "\(older.output)")
+        #expect(EnqueueCommandTests.json(older.output)["width"] as? Int == 640)
+        let txt = try sandbox.run(["export", "turned", "--format", "txt", "--output", "/tmp", "--exif-orientation"])
+        #expect(txt.status != 0 && txt.output.contains("formats with boxes"))
     }
 }

@@ -65,9 +65,21 @@ import Testing
         farIFD[4] = 0xFF
         #expect(ImageDecoder.exifOrientation(ofBlock: farIFD) == 0)
         var nine = little
-        nine[16] = 9
+        nine[18] = 9  // the value (the entry starts at byte 10: tag, type, count, value)
         #expect(ImageDecoder.exifOrientation(ofBlock: nine) == 0)
         #expect(ImageDecoder.exifOrientation(ofBlock: []) == 0)
+        // A LONG value is read, as Pillow reads it; a later entry for the tag replaces an earlier one; a value held
+        // at an offset (three SHORTs) is not one.
+        var long = little
+        (long[12], long[18]) = (4, 3)
+        #expect(ImageDecoder.exifOrientation(ofBlock: long) == 3)
+        let twice: [UInt8] =
+            Array("II*\0".utf8) + [8, 0, 0, 0, 2, 0] + [0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]
+            + [0x12, 0x01, 3, 0, 1, 0, 0, 0, 8, 0, 0, 0]
+        #expect(ImageDecoder.exifOrientation(ofBlock: twice) == 8)
+        var three = little
+        three[14] = 3
+        #expect(ImageDecoder.exifOrientation(ofBlock: three) == 0)
         // Images without a tag.
         let plain = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("rgb_64x64.jpg"))))
         #expect(ImageDecoder.orientation(of: plain) == nil)

@@ -315,4 +315,36 @@ import Testing
             #expect(try first.execute("SELECT 1 FROM jobs").isEmpty)
         }
     }
+
+    /// A result reused by content records the reading task's image, with its Exif orientation.
+    @Test func aReusedResultRecordsTheImageItWasReadAs() throws {
+        try TestDatabase.withMigrated { connection in
+            let store = PostgresJobStore(connection: connection)
+            let weights = String(repeating: "0", count: 64), sha = String(repeating: "c", count: 64)
+            let first = try Self.captionJob("first", in: store)
+            let done = try store.addTasks([NewTask(imageURI: "/a.jpg")], to: first.id)[0]
+            try store.record(
+                [
+                    TaskOutcome(
+                        taskID: done.taskID, jobID: first.id,
+                        ending: .result(
+                            text: "a cat", tokens: [1], promptTokenCount: 3, boxes: [], prompt: "p", decodingJSON: "{}",
+                            timingsJSON: "{}"),
+                        imageSHA256: sha, imageWidth: 64, imageHeight: 48, imageOrientation: 1)
+                ],
+                provenance: Provenance(modelName: "tiny", weightsSHA256: weights, device: "cpu", worker: "w"))
+            let second = try store.openJob(
+                name: "second", kind: .caption, model: "tiny", promptTemplate: nil, generationJSON: "{}",
+                reuseResults: true)
+            let copy = try store.addTasks([NewTask(imageURI: "/copy-of-a.jpg")], to: second.id)[0]
+            let reused = try store.reuseResults(
+                for: [ReadImage(taskID: copy.taskID, sha256: sha, width: 64, height: 48, orientation: 6)],
+                weightsSHA256: weights)
+            #expect(reused == [copy.taskID])
+            let row = try connection.execute(
+                "SELECT image_orientation, image_width FROM tasks WHERE id = \(copy.taskID)"
+            ).first
+            #expect(try row?.int("image_orientation") == 6 && row?.int("image_width") == 64)
+        }
+    }
 }

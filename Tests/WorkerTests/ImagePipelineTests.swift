@@ -25,6 +25,6 @@ import Testing
         }
         let image = try #require(finished[turned])
         #expect(image.orientation == 6 && image.width == 7 && image.height == 4, "stored size, the tag beside it")
-        #expect(finished[plain]?.orientation == nil)
+        #expect(finished[plain]?.orientation == 1, "an image without a tag is upright")
     }
 }
