@@ -44,6 +44,10 @@ import Testing
         #expect(entry?["width"] as? Int == 480 && entry?["height"] as? Int == 640, "\(coco.output)")
         #expect((document?["annotations"] as? [[String: Any]])?.first?["bbox"] as? [Double] == [450, 0, 30, 20])
 
+        // The boxes view carries it for SQL.
+        #expect(
+            try EnqueueStreamingTests.sql(sandbox, "SELECT image_orientation FROM boxes WHERE job = 'turned'") == "6")
+
         // A task read before orientations were recorded stays as stored, and the export says so.
         _ = try EnqueueStreamingTests.sql(sandbox, "UPDATE tasks SET image_orientation = NULL")
         let older = try sandbox.run(["export", "turned", "--exif-orientation"])
