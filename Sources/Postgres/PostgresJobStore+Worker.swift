@@ -75,12 +75,19 @@ extension PostgresJobStore: TaskStore {
     /// transaction.
     public func reuseResults(for images: [ReadImage], weightsSHA256: String) throws -> [Int64] {
         guard !images.isEmpty else { return [] }
+        let read = try Self.json(
+            images.map {
+                [
+                    "task_id": $0.taskID, "sha": $0.sha256, "width": $0.width, "height": $0.height,
+                    "orientation": $0.orientation as Any,
+                ]
+            })
         return try connection.transaction {
             try connection.execute(
                 """
                 UPDATE tasks t SET image_sha256 = i.sha, image_width = i.width, image_height = i.height,
                     image_orientation = i.orientation
-                FROM jsonb_to_recordset(\(try Self.json(images.map { ["task_id": $0.taskID, "sha": $0.sha256, "width": $0.width, "height": $0.height, "orientation": $0.orientation as Any] }))::jsonb)
+                FROM jsonb_to_recordset(\(read)::jsonb)
                      AS i(task_id bigint, sha text, width integer, height integer, orientation smallint)
                 WHERE t.id = i.task_id AND t.status <> 'done'
                 """)
@@ -205,7 +212,8 @@ extension PostgresJobStore: TaskStore {
                     UPDATE tasks t SET status = 'done', last_error = NULL, finished_at = now(),
                         image_sha256 = CASE WHEN d.fresh THEN coalesce(d.sha, t.image_sha256) ELSE t.image_sha256 END,
                         image_width = CASE WHEN d.fresh THEN coalesce(d.width, t.image_width) ELSE t.image_width END,
-                        image_height = CASE WHEN d.fresh THEN coalesce(d.height, t.image_height) ELSE t.image_height END,
+                        image_height =
+                            CASE WHEN d.fresh THEN coalesce(d.height, t.image_height) ELSE t.image_height END,
                         image_orientation = CASE WHEN d.fresh AND d.width IS NOT NULL THEN d.orientation
                                                  ELSE t.image_orientation END
                     FROM jsonb_to_recordset(\(try Self.json(marked))::jsonb)

@@ -139,10 +139,10 @@ public struct PostgresJobStore {
         return added
     }
 
-    /// What a task of this kind cost on each device, from the newest results (at most `sample`) of jobs for `model`
-    /// with the same task kind, prompt template and decoding parameters (the newest tasks first): the mean worker time of a computed result
-    /// (its share of the vision pass and of the decoder steps it took part in), for `enqueue --dry-run`'s estimate.
-    /// Results copied from earlier ones are left out.
+    /// What a task of this kind cost on each device, from the newest results (at most `sample`, the newest tasks
+    /// first) of jobs for `model` with the same task kind, prompt template and decoding parameters: the mean worker
+    /// time of a computed result (its share of the vision pass and of the decoder steps it took part in), for
+    /// `enqueue --dry-run`'s estimate. Results copied from earlier ones are left out.
     public func taskCosts(
         kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String, sample: Int = 1000
     ) throws -> [TaskCost] {

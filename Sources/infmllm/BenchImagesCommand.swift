@@ -1,5 +1,5 @@
-// `infmllm bench images`: read + decode + resize throughput over a directory of JPEG, PNG and WebP files, or over a list of
-// image URIs (URLs, archive members, paths) read the way workers read them.
+// `infmllm bench images`: read + decode + resize throughput over a directory of JPEG, PNG and WebP files, or over a
+// list of image URIs (URLs, archive members, paths) read the way workers read them.
 
 import ArgumentParser
 import Dispatch

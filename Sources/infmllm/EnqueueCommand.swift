@@ -17,8 +17,9 @@ struct EnqueueCommand: ParsableCommand {
             Images come from --dir (recursive, filtered by --include/--exclude globs), from paths or URLs given as \
             arguments, from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
             "expression"), from --urls (one URL per line), from the image members of tar and zip --archive \
-            files, or from an earlier job (--from-job). An image is a path (stored absolute: workers on other machines need the same mount; relative \
-            ones are taken from the working directory, or from the folder of the manifest or URL list), a \
+            files, or from an earlier job (--from-job). An image is a path (stored absolute: workers on other \
+            machines need the same mount; relative ones are taken from the working directory, or from the folder \
+            of the manifest or URL list), a \
             file://, http:// or https:// URL, or an archive member, tar:/path/shard.tar!/member/name.jpg or \
             zip:/path/a.zip!/name.png, read in place by the workers. Enqueueing the same images into the same job \
             again adds nothing. Prints the job id.
@@ -47,8 +48,8 @@ struct EnqueueCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "The images of an existing job (id or name), with their questions or expressions and fields.",
-            discussion:
-                "To run them again with another model, prompt or settings: --question or --expression replaces their texts, --from-status takes only tasks in a state.",
+            discussion: "To run them again with another model, prompt or settings: --question or --expression "
+                + "replaces their texts, --from-status takes only tasks in a state.",
             valueName: "job"))
     var fromJob: String?
     @Option(
@@ -85,8 +86,8 @@ struct EnqueueCommand: ParsableCommand {
     @Flag(
         help: ArgumentHelp(
             "List and check everything, count what would be added, and estimate the work; write nothing.",
-            discussion:
-                "The estimate is the mean worker time of this model's newest results with the same task, prompt and decoding settings, per device."
+            discussion: "The estimate is the mean worker time of this model's newest results with the same task, "
+                + "prompt and decoding settings, per device."
         ))
     var dryRun = false
     @OptionGroup var services: ServiceOptions
