@@ -39,7 +39,8 @@ import Testing
     }
 
     @Test func aFIFOFailsAtOnceInsteadOfBlocking() throws {
-        let (_, inside, _) = try Self.scratch()
+        let (root, inside, _) = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
         let fifo = inside.appendingPathComponent("pipe.jpg").path
         #expect(mkfifo(fifo, 0o600) == 0)
         let reader = ImageReader()
@@ -66,6 +67,7 @@ import Testing
 
     @Test func onlyFilesUnderTheRootsAreReadAfterResolvingLinks() throws {
         let (root, inside, outside) = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
         let reader = ImageReader(files: try LocalFiles(roots: [inside.path]))
         let good = inside.appendingPathComponent("good.png").path
         #expect(try reader.bytes(of: good) == [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.image))))
@@ -103,7 +105,8 @@ import Testing
     }
 
     @Test func theSizeIsCheckedBeforeReadingAndEmptyFilesFail() throws {
-        let (_, inside, _) = try Self.scratch()
+        let (root, inside, _) = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
         let big = inside.appendingPathComponent("big.png")
         try Data(repeating: 1, count: 3 << 20).write(to: big)
         let empty = inside.appendingPathComponent("empty.png")
