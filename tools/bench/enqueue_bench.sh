@@ -11,13 +11,9 @@
 # confirms. Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-base=$1
-if [[ -n ${2:-} ]]; then
-    new=$2
-else
-    swift build -c release --product infmllm >/dev/null
-    new=$(swift build -c release --show-bin-path)/infmllm
-fi
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
+binaries "$@"
 tasks=${TASKS:-1000000}
 files=${FILES:-200000}
 sources=${SOURCES:-urls manifest dir}
@@ -25,15 +21,6 @@ work=$(mktemp -d)
 export PGPASSWORD=infmllm
 databases=()
 prefixes=()
-# Without FORCE, which a non-superuser cannot use while autovacuum works in the database (DROP DATABASE itself stops
-# autovacuum workers); retried while the enqueue's own connection is still closing.
-drop_database() {
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        psql -q -h 127.0.0.1 -U infmllm -d infmllm -c "DROP DATABASE IF EXISTS $1" 2>/dev/null && return 0
-        sleep 1
-    done
-    echo "cannot drop the database $1" >&2
-}
 drop_queues() {
     rabbitmqctl -q list_queues name 2>/dev/null | grep "^$1\." | while read -r queue; do
         rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true

@@ -9,13 +9,9 @@
 # end. NEW_BINARY defaults to the release build of this tree. Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-base=$1
-if [[ -n ${2:-} ]]; then
-    new=$2
-else
-    swift build -c release --product infmllm >/dev/null
-    new=$(swift build -c release --show-bin-path)/infmllm
-fi
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
+binaries "$@"
 tasks=${TASKS:-1000000}
 formats=${FORMATS:-jsonl csv coco shard-jsonl}
 job=export-bench
@@ -25,7 +21,7 @@ export PGPASSWORD=infmllm
 export INFMLLM_DATABASE_URL=postgresql://infmllm:infmllm@127.0.0.1:5432/$database
 sql() { psql -q -h 127.0.0.1 -U infmllm -d "$database" -tAc "$1"; }
 cleanup() {
-    psql -q -h 127.0.0.1 -U infmllm -d infmllm -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" || true
+    drop_database "$database"
     rm -rf "$out"
 }
 trap cleanup EXIT

@@ -11,13 +11,9 @@
 # each, the median printed. The database is dropped at the end. Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-base=$1
-if [[ -n ${2:-} ]]; then
-    new=$2
-else
-    swift build -c release --product infmllm >/dev/null
-    new=$(swift build -c release --show-bin-path)/infmllm
-fi
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
+binaries "$@"
 tasks=${TASKS:-3000000}
 rounds=${ROUNDS:-5}
 database=infmllm_progress_bench_$$
@@ -27,10 +23,7 @@ sql() { psql -q -h 127.0.0.1 -U infmllm -d "$database" -tAc "$1"; }
 timing=$(mktemp)
 cleanup() {
     rm -f "$timing"
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        psql -q -h 127.0.0.1 -U infmllm -d infmllm -c "DROP DATABASE IF EXISTS $database" 2>/dev/null && return 0
-        sleep 1
-    done
+    drop_database "$database"
 }
 trap cleanup EXIT
 psql -q -h 127.0.0.1 -U infmllm -d infmllm -c "CREATE DATABASE $database"
