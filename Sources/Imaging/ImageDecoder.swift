@@ -44,20 +44,17 @@ public struct ImageDecoder: Sendable {
         try bytes.withUnsafeBufferPointer { try decode($0, source: source) }
     }
 
-    /// The width and height a JPEG, PNG or WebP header declares, read without decoding or allocating any pixels; nil
-    /// when the data is not one of them or its header cannot be read (decoding then says why).
-    public static func dimensions(of bytes: [UInt8]) -> (width: Int, height: Int)? {
-        header(of: bytes).map { (Int($0.width), Int($0.height)) }
+    /// What a JPEG, PNG or WebP header declares, read without decoding or allocating any pixels.
+    public struct Header: Sendable, Equatable {
+        public let width: Int
+        public let height: Int
+        /// The Exif orientation tag of a JPEG or WebP; nil when it has none.
+        public let orientation: ExifOrientation?
     }
 
-    /// The Exif orientation a JPEG or WebP header holds, read without decoding any pixels; nil when it holds none
-    /// (or the data is not such an image).
-    public static func orientation(of bytes: [UInt8]) -> ExifOrientation? {
-        header(of: bytes).flatMap { ExifOrientation(Int($0.orientation)) }
-    }
-
-    /// What a header says, from the decoder stopped right after it; nil when it cannot be read.
-    private static func header(of bytes: [UInt8]) -> infmllm_image? {
+    /// The header of `bytes`, from the decoder stopped right after it; nil when the data is not a JPEG, PNG or WebP
+    /// or its header cannot be read (decoding then says why).
+    public static func header(of bytes: [UInt8]) -> Header? {
         bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
             var image = infmllm_image()
@@ -70,10 +67,21 @@ public struct ImageDecoder: Sendable {
             case .other: return nil
             }
             free(image.pixels)
-            image.pixels = nil
             guard status == Int32(INFMLLM_IMAGE_TOO_LARGE.rawValue) else { return nil }
-            return image
+            return Header(
+                width: Int(image.width), height: Int(image.height), orientation: ExifOrientation(Int(image.orientation))
+            )
         }
+    }
+
+    /// The width and height a header declares (`header(of:)`).
+    public static func dimensions(of bytes: [UInt8]) -> (width: Int, height: Int)? {
+        header(of: bytes).map { ($0.width, $0.height) }
+    }
+
+    /// The Exif orientation a header holds (`header(of:)`); nil when it holds none.
+    public static func orientation(of bytes: [UInt8]) -> ExifOrientation? {
+        header(of: bytes)?.orientation
     }
 
     /// The orientation tag of an Exif block (with or without its `Exif\0\0` identifier), 0 when it has none.
@@ -93,10 +101,14 @@ public struct ImageDecoder: Sendable {
     /// The bytes decoding `bytes` may hold at once (`decodingBytes(width:height:)`), from its header; nil when the
     /// header cannot be read or declares more than `maxPixels` (decoding then refuses it before allocating anything).
     public func decodingBytes(of bytes: [UInt8]) -> Int? {
-        guard let size = Self.dimensions(of: bytes) else { return nil }
-        let pixels = size.width.multipliedReportingOverflow(by: size.height)
+        Self.header(of: bytes).flatMap(decodingBytes(for:))
+    }
+
+    /// The same from a header already read.
+    public func decodingBytes(for header: Header) -> Int? {
+        let pixels = header.width.multipliedReportingOverflow(by: header.height)
         guard !pixels.overflow, pixels.partialValue <= maxPixels else { return nil }
-        return Self.decodingBytes(width: size.width, height: size.height)
+        return Self.decodingBytes(width: header.width, height: header.height)
     }
 
     /// Decodes file contents held in memory that the caller owns for the duration of the call.

@@ -71,7 +71,8 @@ final class ImagePipeline: @unchecked Sendable {
                 let bytes = try reader.bytes(of: uri)
                 // What decoding may take is reserved from the header's size before any pixel is allocated (a
                 // header past the pixel limit is refused by the decoder itself).
-                let cost = decoder.decodingBytes(of: bytes) ?? 0
+                let header = ImageDecoder.header(of: bytes)
+                let cost = header.flatMap(decoder.decodingBytes(for:)) ?? 0
                 if cost > 0 {
                     do {
                         try memory.reserve(cost)
@@ -86,7 +87,7 @@ final class ImagePipeline: @unchecked Sendable {
                 image = .success(
                     Image(
                         sha256: decoded.sha256, width: decoded.image.width, height: decoded.image.height,
-                        orientation: ImageDecoder.orientation(of: bytes)?.value ?? 1, input: input,
+                        orientation: header?.orientation?.value ?? 1, input: input,
                         milliseconds: Double(elapsed.components.seconds) * 1000
                             + Double(elapsed.components.attoseconds) / 1e15))
             } catch {
