@@ -21,6 +21,7 @@ enum DirectoryWalk {
 
     private struct Entry {
         let name: String
+        let path: String
         let isDirectory: Bool
         /// The name as it sorts within the full paths: a directory's with the `/` that follows it.
         var key: String { isDirectory ? name + "/" : name }
@@ -32,12 +33,11 @@ enum DirectoryWalk {
     ) throws {
         guard let entries = list(directory, unreadable: unreadable) else { return }
         for entry in entries {
-            let path = directory.hasSuffix("/") ? directory + entry.name : directory + "/" + entry.name
             let inner = relative.isEmpty ? entry.name : relative + "/" + entry.name
             if entry.isDirectory {
-                try walk(path, relative: inner, unreadable: unreadable, body)
+                try walk(entry.path, relative: inner, unreadable: unreadable, body)
             } else {
-                try body(path, inner)
+                try body(entry.path, inner)
             }
         }
     }
@@ -62,13 +62,13 @@ enum DirectoryWalk {
             if name == "." || name == ".." { continue }
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             switch Int32(pointer.pointee.d_type) {
-            case Int32(DT_DIR): entries.append(Entry(name: name, isDirectory: true))
-            case Int32(DT_REG): entries.append(Entry(name: name, isDirectory: false))
+            case Int32(DT_DIR): entries.append(Entry(name: name, path: path, isDirectory: true))
+            case Int32(DT_REG): entries.append(Entry(name: name, path: path, isDirectory: false))
             case Int32(DT_LNK):
                 // A link to a file is that file; a link to a directory is left out.
                 var status = stat()
                 if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG {
-                    entries.append(Entry(name: name, isDirectory: false))
+                    entries.append(Entry(name: name, path: path, isDirectory: false))
                 }
             case Int32(DT_UNKNOWN):
                 // File systems that do not fill in the type.
@@ -76,12 +76,12 @@ enum DirectoryWalk {
                 guard lstat(path, &status) == 0 else { continue }
                 let kind = status.st_mode & S_IFMT
                 if kind == S_IFDIR {
-                    entries.append(Entry(name: name, isDirectory: true))
+                    entries.append(Entry(name: name, path: path, isDirectory: true))
                 } else if kind == S_IFREG
                     || (kind == S_IFLNK && stat(path, &status) == 0
                         && status.st_mode & S_IFMT == S_IFREG)
                 {
-                    entries.append(Entry(name: name, isDirectory: false))
+                    entries.append(Entry(name: name, path: path, isDirectory: false))
                 }
             default: continue
             }
