@@ -1,7 +1,9 @@
 // Images over HTTP(S) through libcurl: connections kept and reused between fetches, a time limit per attempt, a size
 // limit enforced while the body arrives, redirects followed up to a bound (to http and https only), and transient
 // failures (timeouts, refused or dropped connections, 5xx, 408, 429) retried with exponential backoff, honouring
-// Retry-After. Other 4xx answers and bodies over the limit fail at once.
+// Retry-After. Other 4xx answers and bodies over the limit fail at once. Besides whole bodies: byte ranges (an archive
+// member read in place, refused where the server answers with the whole file) and streams of any length (an
+// archive's headers read as it arrives), resumed where they stopped.
 
 import CCurl
 import Foundation
@@ -61,21 +63,96 @@ final class HTTPFetcher: @unchecked Sendable {
 
     /// The body of `url`, at most `limit` bytes, after up to `settings.attempts` attempts.
     func fetch(_ url: String, limit: Int) throws -> [UInt8] {
+        try withHandle(url) { handle in
+            try attempts(url) { perform(handle, url: url, sink: Sink(limit: limit)) }
+        }
+    }
+
+    /// The bytes `range` of `url`, asked for with a range request, after up to `settings.attempts` attempts. A
+    /// server that answers with the whole file (it serves no ranges) or with fewer bytes fails at once.
+    func fetch(_ url: String, range: Range<Int>) throws -> [UInt8] {
+        guard !range.isEmpty else { return [] }
+        return try withHandle(url) { handle in
+            try attempts(url) {
+                let sink = Sink(limit: range.count, ranged: true)
+                let outcome = perform(
+                    handle, url: url, range: "\(range.lowerBound)-\(range.upperBound - 1)", sink: sink)
+                if case let .body(bytes) = outcome, bytes.count != range.count {
+                    return .permanent(
+                        "the server answered \(bytes.count) of the \(range.count) bytes asked for (bytes "
+                            + "\(range.lowerBound)-\(range.upperBound - 1)): the file is shorter")
+                }
+                return outcome
+            }
+        }
+    }
+
+    /// Streams the body of `url` to `consume`, piece by piece, until it ends or `consume` returns false. A transfer
+    /// cut short is resumed where it stopped (a range request; where the server serves no ranges, the body again
+    /// with the bytes already read skipped); `settings.attempts` counts the attempts in a row that read nothing.
+    func stream(_ url: String, _ consume: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
+        try withHandle(url) { handle in
+            var received = 0
+            var stalled = 0
+            while true {
+                let start = received
+                var skip = 0
+                let sink = Sink(limit: Int.max) { piece, status in
+                    if status == 200 && start > 0 && skip < start {  // the whole body again: skip what was read
+                        let skipped = min(start - skip, piece.count)
+                        skip += skipped
+                        guard skipped < piece.count else { return true }
+                        received += piece.count - skipped
+                        return consume(UnsafeRawBufferPointer(rebasing: piece[skipped...]))
+                    }
+                    received += piece.count
+                    return consume(piece)
+                }
+                let outcome = perform(handle, url: url, range: start > 0 ? "\(start)-" : nil, sink: sink)
+                switch outcome {
+                case .body, .permanent(Sink.stoppedReason):
+                    return
+                case let .permanent(reason) where start > 0 && reason.hasPrefix("HTTP 416"):
+                    return  // resumed at the very end: every byte had come
+                case let .permanent(reason):
+                    throw ImageSourceError(source: url, reason: reason)
+                case let .transient(reason, retryAfter):
+                    stalled = received > start ? 1 : stalled + 1
+                    guard stalled < settings.attempts else {
+                        throw ImageSourceError(
+                            source: url, reason: "\(reason) (after \(settings.attempts) attempts without progress)",
+                            isTransient: true)
+                    }
+                    Thread.sleep(
+                        forTimeInterval: retryAfter.map { min($0, settings.maxRetryAfter) }
+                            ?? settings.backoff * Double(1 << min(stalled - 1, 10)))
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with a pooled handle.
+    private func withHandle<T>(_ url: String, _ body: (UnsafeMutableRawPointer) throws -> T) throws -> T {
         guard let handle = lock.withLock({ idle.popLast() }) ?? curl_easy_init() else {
             throw ImageSourceError(source: url, reason: "libcurl could not start a transfer", isTransient: true)
         }
         defer { lock.withLock { idle.append(handle) } }
+        return try body(handle)
+    }
+
+    /// The body of the first attempt that gives one, retrying transient failures with backoff.
+    private func attempts(_ url: String, _ attempt: () -> Outcome) throws -> [UInt8] {
         var delay = settings.backoff
         var last = ""
-        for attempt in 1...settings.attempts {
-            switch perform(handle, url: url, limit: limit) {
+        for number in 1...settings.attempts {
+            switch attempt() {
             case let .body(bytes):
                 return bytes
             case let .permanent(reason):
                 throw ImageSourceError(source: url, reason: reason)
             case let .transient(reason, retryAfter):
                 last = reason
-                guard attempt < settings.attempts else { break }
+                guard number < settings.attempts else { break }
                 let wait = retryAfter.map { min($0, settings.maxRetryAfter) } ?? delay
                 Thread.sleep(forTimeInterval: wait)
                 delay *= 2
@@ -85,19 +162,50 @@ final class HTTPFetcher: @unchecked Sendable {
             source: url, reason: "\(last) (after \(settings.attempts) attempts)", isTransient: true)
     }
 
-    /// Collects a body, refusing to grow past its limit.
+    /// Where a body goes: collected up to a limit, or handed on piece by piece (`consume`, with the answer's status,
+    /// returning false to stop). Only a 2xx answer's body is kept or handed on.
     private final class Sink {
+        static let stoppedReason = "stopped by the reader"
         var bytes: [UInt8] = []
         let limit: Int
+        /// Whether a range was asked for, so that a whole file (200) is refused, not read.
+        let ranged: Bool
+        let consume: ((UnsafeRawBufferPointer, Int) -> Bool)?
+        var handle: UnsafeMutableRawPointer?
         var exceeded = false
+        var stopped = false
         /// The non-public address a connection was refused to, and its range.
         var refused: (address: String, range: String)?
-        init(limit: Int) { self.limit = limit }
+        init(limit: Int, ranged: Bool = false, consume: ((UnsafeRawBufferPointer, Int) -> Bool)? = nil) {
+            self.limit = limit
+            self.ranged = ranged
+            self.consume = consume
+        }
+
+        /// Takes a piece of the body; false aborts the transfer.
+        func take(_ piece: UnsafeRawBufferPointer) -> Bool {
+            var status = 0
+            if let handle { _ = infmllm_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status) }
+            guard (200..<300).contains(status) else { return true }  // an error page: not the body
+            if ranged && status != 206 { return false }  // the whole file: not read
+            if let consume {
+                stopped = !consume(piece, status)
+                return !stopped
+            }
+            guard bytes.count + piece.count <= limit else {
+                exceeded = true
+                return false
+            }
+            bytes.append(contentsOf: piece)
+            return true
+        }
     }
 
-    private func perform(_ handle: UnsafeMutableRawPointer, url: String, limit: Int) -> Outcome {
+    private func perform(
+        _ handle: UnsafeMutableRawPointer, url: String, range: String? = nil, sink: Sink
+    ) -> Outcome {
         curl_easy_reset(handle)  // settings only: the connection cache stays
-        let sink = Sink(limit: limit)
+        sink.handle = handle
         let context = Unmanaged.passUnretained(sink).toOpaque()
         // At least 1: curl reads 0 as no limit at all.
         let milliseconds = max(1, Int((settings.timeout * 1000).rounded(.up)))
@@ -107,22 +215,28 @@ final class HTTPFetcher: @unchecked Sendable {
         _ = infmllm_curl_set_long(handle, CURLOPT_MAXREDIRS, settings.maxRedirects)
         _ = infmllm_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = infmllm_curl_set_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        _ = infmllm_curl_set_long(handle, CURLOPT_TIMEOUT_MS, milliseconds)
         _ = infmllm_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, min(milliseconds, 15_000))
-        _ = infmllm_curl_set_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
-        _ = infmllm_curl_set_string(handle, CURLOPT_ACCEPT_ENCODING, "")
+        if sink.consume == nil {
+            // A whole body within the limit, in the time an attempt has.
+            _ = infmllm_curl_set_long(handle, CURLOPT_TIMEOUT_MS, milliseconds)
+            _ = infmllm_curl_set_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(sink.limit))
+        } else {
+            // A stream of any length: an attempt ends when under 1 KiB a second has come for the time an attempt has.
+            _ = infmllm_curl_set_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1024)
+            _ = infmllm_curl_set_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(settings.timeout.rounded(.up))))
+        }
+        if let range {
+            _ = infmllm_curl_set_string(handle, CURLOPT_RANGE, range)  // byte offsets: no content encoding
+        } else {
+            _ = infmllm_curl_set_string(handle, CURLOPT_ACCEPT_ENCODING, "")
+        }
         _ = infmllm_curl_set_string(handle, CURLOPT_USERAGENT, "infmllm")
         _ = infmllm_curl_set_write(
             handle,
             { data, size, count, context in
                 let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
                 let length = size * count
-                guard sink.bytes.count + length <= sink.limit else {
-                    sink.exceeded = true
-                    return 0  // aborts the transfer
-                }
-                sink.bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: length))
-                return length
+                return sink.take(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
             }, context)
         if !settings.allowPrivateAddresses {
             // A proxy from the environment would be the only address checked: connect to the image's host itself.
@@ -156,12 +270,20 @@ final class HTTPFetcher: @unchecked Sendable {
         switch code {
         case CURLE_OK:
             break
+        case CURLE_WRITE_ERROR where sink.stopped:
+            return .permanent(Sink.stoppedReason)
+        case _ where sink.ranged && status == 200:  // cut short by the limit, or at its first byte
+            return .permanent(
+                "the server answered with the whole file (HTTP \(status)), not the bytes asked for: it does not serve "
+                    + "byte ranges, which reading archive members in place needs")
         case CURLE_FILESIZE_EXCEEDED:
-            return .permanent("the body is over the \(limit)-byte limit")
+            return .permanent("the body is over the \(sink.limit)-byte limit")
         case CURLE_WRITE_ERROR where sink.exceeded:
-            return .permanent("the body is over the \(limit)-byte limit")
+            return .permanent("the body is over the \(sink.limit)-byte limit")
         case CURLE_TOO_MANY_REDIRECTS:
             return .permanent("more than \(settings.maxRedirects) redirects")
+        case CURLE_OPERATION_TIMEDOUT where sink.consume != nil:
+            return .transient("under 1 KiB a second for \(settings.timeout) s", retryAfter: nil)
         case CURLE_OPERATION_TIMEDOUT:
             return .transient("no complete answer within \(settings.timeout) s", retryAfter: nil)
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING,
@@ -175,6 +297,8 @@ final class HTTPFetcher: @unchecked Sendable {
             return .body(sink.bytes)
         case 408, 429, 500..<600:
             return .transient("HTTP \(status)", retryAfter: retryAfter > 0 ? Double(retryAfter) : nil)
+        case 416:
+            return .permanent("HTTP 416: the file is shorter than the range asked for")
         default:
             return .permanent("HTTP \(status)")
         }

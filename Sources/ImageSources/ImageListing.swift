@@ -50,7 +50,8 @@ public enum ImageListing {
         public var manifest: String?
         /// A file of URLs (or paths), one per line.
         public var urls: String?
-        /// Tar and zip files (or globs of them) whose image members are listed.
+        /// Tar and zip files (or globs of them), and URLs of tar files, whose image members are listed; braces
+        /// (`{000..099}`, `{a,b}`) are expanded in both.
         public var archives: [String] = []
 
         public init(takesText: Bool, textName: String, sharedText: String) {
@@ -127,7 +128,9 @@ public enum ImageListing {
         }
         let archives = try expand(request.archives)
         for archive in archives {
-            if archives.count <= reader.archivesKept {
+            if isRemote(archive) {
+                try reader.checkRemoteArchive(archive)
+            } else if archives.count <= reader.archivesKept {
                 _ = try reader.members(ofArchive: archive)
             } else {
                 try checkReadable(archive)
@@ -175,7 +178,9 @@ public enum ImageListing {
             try read(urls: urls, sharedText: sharedText, report: &report, body)
         }
         for archive in try expand(request.archives) {
-            let listing = try reader.members(ofArchive: archive)
+            let remote = isRemote(archive) ? try reader.members(ofRemoteArchive: archive) : nil
+            let listing =
+                try remote.map { (names: $0.names, problem: $0.problem) } ?? reader.members(ofArchive: archive)
             if let problem = listing.problem { report.damagedArchives.append("\(archive): \(problem)") }
             for member in listing.names {
                 let name = (member as NSString).lastPathComponent
@@ -183,9 +188,21 @@ public enum ImageListing {
                     report.skippedMembers += 1
                     continue
                 }
-                try body(ListedImage(uri: ImageLocation.memberURI(archive: archive, member: member), text: sharedText))
+                let uri =
+                    if let data = remote?.members[member] {
+                        ImageLocation.memberURI(url: archive, member: member, data: data)
+                    } else {
+                        ImageLocation.memberURI(archive: archive, member: member)
+                    }
+                try body(ListedImage(uri: uri, text: sharedText))
             }
         }
+    }
+
+    /// Whether an archive is named by an HTTP(S) URL.
+    static func isRemote(_ archive: String) -> Bool {
+        let lower = archive.lowercased()
+        return lower.hasPrefix("http://") || lower.hasPrefix("https://")
     }
 
     public static func absolute(_ path: String) -> String {
@@ -200,7 +217,7 @@ public enum ImageListing {
         let lower = image.lowercased()
         if lower.hasPrefix("tar:") || lower.hasPrefix("zip:") {
             let archive = image.dropFirst(4)
-            if archive.hasPrefix("/") || archive.isEmpty { return image }
+            if archive.hasPrefix("/") || archive.isEmpty || archive.contains("://") { return image }
             // Joined, not standardised: the member's path after `!/` is the archive's own and stays as written.
             return image.prefix(4) + URL(fileURLWithPath: absolute(base)).appendingPathComponent(String(archive)).path
         }
@@ -222,18 +239,36 @@ public enum ImageListing {
         return (absolute(file) as NSString).deletingLastPathComponent
     }
 
-    /// Archive paths with their globs expanded, absolute, in order; a pattern that matches nothing is an error.
+    /// Archive paths and URLs with their braces expanded, and the paths' globs, in order: paths absolute, a
+    /// pattern that matches nothing an error; URLs as written (their braces expanded), refused when they hold `#`
+    /// or `!/`, which the member URIs made from them use.
     static func expand(_ patterns: [String]) throws -> [String] {
         var paths: [String] = []
         for pattern in patterns {
-            var result = glob_t()
-            defer { globfree(&result) }
-            guard glob(pattern, 0, nil, &result) == 0, result.gl_pathc > 0 else {
-                throw ImageSourceError(source: pattern, reason: "no archive matches")
+            if isRemote(pattern) {
+                for url in try BraceExpansion.expand(pattern) {
+                    guard !url.contains("#") && !url.contains("!/") else {
+                        throw ImageSourceError(
+                            source: url, reason: "an archive URL cannot hold # or !/ (member URIs use them)")
+                    }
+                    guard url.utf8.count <= maximumPathBytes / 2 else {
+                        throw ImageSourceError(source: url, reason: "the URL is over \(maximumPathBytes / 2) bytes")
+                    }
+                    paths.append(url)
+                }
+                continue
             }
-            for index in 0..<Int(result.gl_pathc) {
-                if let path = result.gl_pathv[index] { paths.append(absolute(String(cString: path))) }
+            var matched = 0
+            for expanded in try BraceExpansion.expand(pattern) {
+                var result = glob_t()
+                defer { globfree(&result) }
+                guard glob(expanded, 0, nil, &result) == 0 else { continue }
+                for index in 0..<Int(result.gl_pathc) {
+                    if let path = result.gl_pathv[index] { paths.append(absolute(String(cString: path))) }
+                }
+                matched += Int(result.gl_pathc)
             }
+            guard matched > 0 else { throw ImageSourceError(source: pattern, reason: "no archive matches") }
         }
         return paths
     }

@@ -4,9 +4,13 @@
 //   http://host/a.jpg, https://bucket.example/a.jpg     fetched over HTTP(S) (public or pre-signed URLs)
 //   tar:/data/shards/00042.tar!/images/0001.jpg         a member of a tar archive, read in place
 //   zip:/data/batch.zip!/photos/b.png                   a member of a zip archive (stored or deflated)
+//   tar:https://host/shards/00042.tar#offset=1536&size=24873!/images/0001.jpg
+//                                                       a member of a tar archive served over HTTP(S), read with
+//                                                       one range request (the header before it is checked)
 //
-// Archive URIs name the archive by its absolute path, then `!/`, then the member's path inside it (as `jar:` URIs
-// do); the first `!/` splits them.
+// Archive URIs name the archive by its absolute path or URL, then `!/`, then the member's path inside it (as `jar:`
+// URIs do); the first `!/` splits them. A remote archive's URL carries where the member's data lies, as `enqueue
+// --archive URL` found it when it read the archive's headers, so that a worker reads just those bytes.
 
 /// A parsed image URI.
 public enum ImageLocation: Sendable, Equatable {
@@ -14,6 +18,9 @@ public enum ImageLocation: Sendable, Equatable {
     case http(url: String)
     case tarMember(archive: String, member: String)
     case zipMember(archive: String, member: String)
+    /// A member of the tar archive at `url`, whose data is `data` (offsets in the archive; its header is the 512
+    /// bytes before).
+    case remoteTarMember(url: String, member: String, data: Range<Int>)
 
     /// Parses `uri`; relative paths are refused (enqueue stores absolute ones).
     public init(_ uri: String) throws {
@@ -31,8 +38,16 @@ public enum ImageLocation: Sendable, Equatable {
                 throw refuse("an archive URI is \(lower.prefix(3)):/path/to/archive!/member/path")
             }
             let archive = String(rest[..<split.lowerBound]), member = String(rest[split.upperBound...])
-            guard archive.hasPrefix("/") else { throw refuse("the archive path must be absolute") }
             guard !member.isEmpty else { throw refuse("no member after !/") }
+            let remote = archive.lowercased()
+            if remote.hasPrefix("http://") || remote.hasPrefix("https://") {
+                guard lower.hasPrefix("tar:") else {
+                    throw refuse("zip archives are read from local paths only (list tar shards over HTTP)")
+                }
+                self = try Self.remoteMember(archive, member: member, uri: uri)
+                return
+            }
+            guard archive.hasPrefix("/") else { throw refuse("the archive path must be absolute") }
             self =
                 lower.hasPrefix("tar:")
                 ? .tarMember(archive: archive, member: member)
@@ -54,18 +69,58 @@ public enum ImageLocation: Sendable, Equatable {
         return (lower.hasSuffix(".zip") ? "zip:" : "tar:") + archive + "!/" + member
     }
 
+    /// The URI of a member of the tar archive at `url` whose data is `data`.
+    public static func memberURI(url: String, member: String, data: Range<Int>) -> String {
+        "tar:\(url)#offset=\(data.lowerBound)&size=\(data.count)!/\(member)"
+    }
+
+    /// `tar:URL#offset=N&size=N!/member`, split.
+    private static func remoteMember(_ archive: String, member: String, uri: String) throws -> ImageLocation {
+        let form = "tar:URL#offset=START&size=BYTES!/member, as enqueue --archive URL lists it"
+        guard let hash = archive.lastIndex(of: "#") else {
+            throw ImageSourceError(
+                source: uri, reason: "a member of a remote tar archive needs where its bytes lie: \(form)")
+        }
+        var fields: [Substring: Int] = [:]
+        for field in archive[archive.index(after: hash)...].split(separator: "&") {
+            let parts = field.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = Int(parts[1]), value >= 0 else { continue }
+            fields[parts[0]] = value
+        }
+        guard let start = fields["offset"], let size = fields["size"], start >= 512, start % 512 == 0,
+            size <= Int.max / 2 - start
+        else {
+            throw ImageSourceError(source: uri, reason: "the member's offset and size are not a tar member's: \(form)")
+        }
+        return .remoteTarMember(url: String(archive[..<hash]), member: member, data: start..<(start + size))
+    }
+
     /// Whether `uri` carries a scheme this reader understands (not a path to resolve).
     public static func hasScheme(_ uri: String) -> Bool {
         let lower = uri.lowercased()
         return ["http://", "https://", "file://", "tar:", "zip:"].contains { lower.hasPrefix($0) }
     }
 
-    /// Where the bytes are, for messages.
-    public var archivePath: String? {
+    /// For an archive member: the archive (its path or URL) and the member's name.
+    public var archiveMember: (archive: String, member: String)? {
         switch self {
-        case let .tarMember(archive, _), let .zipMember(archive, _): archive
+        case let .tarMember(archive, member), let .zipMember(archive, member),
+            let .remoteTarMember(archive, member, _):
+            (archive, member)
         case .file, .http: nil
         }
+    }
+
+    /// For a member's `uri`, its archive's part as stored (`tar:/d/a.tar!/`, `tar:https://h/a.tar!/`, without where
+    /// the member lies), the same for every member of one archive.
+    public static func archivePart(of uri: String) -> Substring? {
+        guard let split = uri.range(of: "!/") else { return nil }
+        let archive = uri[..<split.lowerBound]
+        let remote = archive.dropFirst(4).lowercased()
+        if remote.hasPrefix("http://") || remote.hasPrefix("https://"), let hash = archive.lastIndex(of: "#") {
+            return archive[..<hash]
+        }
+        return archive
     }
 }
 

@@ -1,5 +1,7 @@
 // The members of a tar archive (POSIX ustar, with GNU long names and pax `path` records, as webdataset shards and
-// GNU tar write them), found by reading headers only: member data is read in place, never extracted.
+// GNU tar write them), found by reading headers only: member data is read in place, never extracted. `TarStream`
+// reads the headers as an archive's bytes arrive, in pieces of any size (a shard streamed over HTTP); `TarIndex` is
+// its result over a whole archive in memory (a mapped file).
 
 /// Member name → where its bytes lie in the archive.
 public struct TarIndex: Sendable {
@@ -10,71 +12,33 @@ public struct TarIndex: Sendable {
     public let problem: String?
 
     public init(bytes: UnsafeRawBufferPointer) {
-        var names: [String] = []
-        var members: [String: Range<Int>] = [:]
-        var problem: String?
-        var offset = 0
-        var longName: String?
-        var paxPath: String?
-        func text(_ at: Int, _ length: Int) -> String {
-            let field = bytes[at..<(at + length)]
-            let end = field.firstIndex(of: 0) ?? field.endIndex
-            return String(decoding: field[..<end], as: UTF8.self)
+        var stream = TarStream()
+        stream.consume(bytes)
+        self.init(stream.finished())
+    }
+
+    /// What `stream` found, once its archive has ended.
+    public init(_ stream: TarStream) {
+        names = stream.names
+        members = stream.members
+        problem = stream.problem
+    }
+
+    /// Why a header block read back for `size` bytes of member data is not that member's header, or nil when it
+    /// is (a regular member of that size, its checksum right): a range listed earlier checked against what the
+    /// archive holds now.
+    public static func headerMismatch(_ header: UnsafeRawBufferPointer, size: Int) -> String? {
+        guard isHeader(header), let stored = number(header, at: 124, length: 12) else { return "no tar header there" }
+        guard [UInt8(ascii: "0"), 0, UInt8(ascii: "7")].contains(header[156]) else {
+            return "the header there is not a regular member's"
         }
-        while offset + 512 <= bytes.count {
-            if bytes[offset..<(offset + 512)].allSatisfy({ $0 == 0 }) { break }  // end-of-archive blocks
-            guard let size = Self.number(bytes, at: offset + 124, length: 12) else {
-                problem = Self.compressed(bytes, at: offset) ?? "a damaged header at byte \(offset)"
-                break
-            }
-            guard Self.checksumMatches(bytes, header: offset) else {
-                problem = Self.compressed(bytes, at: offset) ?? "a header with a wrong checksum at byte \(offset)"
-                break
-            }
-            let type = bytes[offset + 156]
-            var name = text(offset, 100)
-            if bytes[(offset + 257)..<(offset + 262)].elementsEqual("ustar".utf8) {
-                let prefix = text(offset + 345, 155)
-                if !prefix.isEmpty { name = prefix + "/" + name }
-            }
-            let dataStart = offset + 512
-            // Sizes anywhere near Int.max are damage; refused before the arithmetic below could overflow.
-            guard size <= Int.max / 4 else {
-                problem = "a damaged size field at byte \(offset)"
-                break
-            }
-            let dataEnd = dataStart + size
-            let next = dataStart + (size + 511) / 512 * 512
-            switch type {
-            case UInt8(ascii: "L"):  // GNU: the next member's name
-                guard dataEnd <= bytes.count else { problem = "truncated in a long name"; break }
-                longName = String(decoding: bytes[dataStart..<dataEnd].prefix { $0 != 0 }, as: UTF8.self)
-            case UInt8(ascii: "x"):  // pax: records "length key=value\n" for the next member
-                guard dataEnd <= bytes.count else { problem = "truncated in a pax header"; break }
-                paxPath = Self.paxPath(bytes[dataStart..<dataEnd]) ?? paxPath
-            case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
-                let member = paxPath ?? longName ?? name
-                longName = nil
-                paxPath = nil
-                guard dataEnd <= bytes.count else {
-                    problem = "truncated in member \(member)"
-                    break
-                }
-                if members[member] == nil { names.append(member) }
-                members[member] = dataStart..<dataEnd
-            default:  // directories, links, global pax headers: nothing to read
-                longName = nil
-                paxPath = nil
-            }
-            if problem != nil { break }
-            offset = next
-        }
-        if problem == nil, offset + 512 > bytes.count, offset < bytes.count {
-            problem = Self.compressed(bytes, at: offset) ?? "truncated after byte \(offset)"
-        }
-        self.names = names
-        self.members = members
-        self.problem = problem
+        guard stored == size else { return "the member there has \(stored) bytes, not \(size)" }
+        return nil
+    }
+
+    /// Whether a 512-byte block is a tar header (of any member type): its size field a number, its checksum right.
+    public static func isHeader(_ block: UnsafeRawBufferPointer) -> Bool {
+        block.count == 512 && number(block, at: 124, length: 12) != nil && checksumMatches(block, header: 0)
     }
 
     /// An octal field, or GNU's base-256 form for sizes over 8 GiB.
@@ -101,14 +65,13 @@ public struct TarIndex: Sendable {
         return value
     }
 
-    /// At the start of the file, what a compressed file (a `.tar.gz`, say) is, in place of a damaged header.
-    static func compressed(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> String? {
-        guard offset == 0 else { return nil }
+    /// What a compressed file (a `.tar.gz`, say) is, from its first bytes, in place of a damaged header.
+    static func compressed(_ start: UnsafeRawBufferPointer) -> String? {
         let magics: [(String, [UInt8])] = [
             ("gzip", [0x1F, 0x8B]), ("bzip2", Array("BZh".utf8)), ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
             ("zstd", [0x28, 0xB5, 0x2F, 0xFD]),
         ]
-        guard let (name, _) = magics.first(where: { bytes.starts(with: $0.1) }) else { return nil }
+        guard let (name, _) = magics.first(where: { start.starts(with: $0.1) }) else { return nil }
         return "a \(name)-compressed file, not a tar archive: shards are read in place, so decompress it first"
     }
 
@@ -122,7 +85,7 @@ public struct TarIndex: Sendable {
         return sum == stored
     }
 
-    static func paxPath(_ records: Slice<UnsafeRawBufferPointer>) -> String? {
+    static func paxPath(_ records: UnsafeRawBufferPointer) -> String? {
         var path: String?
         var rest = records[...]
         while let space = rest.firstIndex(of: UInt8(ascii: " ")),
@@ -138,5 +101,179 @@ public struct TarIndex: Sendable {
             rest = rest[(rest.startIndex + length)...]
         }
         return path
+    }
+}
+
+/// A tar archive's headers, read as its bytes arrive: `consume` each piece in order (of any size), then `finished`
+/// once the bytes run out. Member data is skipped, never held; only a header split between pieces and the data of
+/// long-name and pax records (at most `maximumRecordBytes`) are copied.
+public struct TarStream: Sendable {
+    /// The longest GNU long name or pax header held.
+    public static let maximumRecordBytes = 1 << 20
+
+    /// Regular files in archive order, and where their data lies (offsets from the archive's start).
+    public private(set) var names: [String] = []
+    public private(set) var members: [String: Range<Int>] = [:]
+    /// Why reading stopped early, if it did.
+    public private(set) var problem: String?
+    /// Whether the end-of-archive blocks or a problem have been reached: later bytes are not read.
+    public private(set) var ended = false
+    /// The bytes consumed so far: where the next piece starts in the archive.
+    public private(set) var offset = 0
+
+    private enum State {
+        /// Reading the header that starts at `start` (its first bytes in `partial` when pieces split it).
+        case header(start: Int)
+        /// A regular member's data, until `dataEnd`, then padding until `next`.
+        case member(name: String, data: Range<Int>, next: Int)
+        /// A GNU long name ("L") or pax header ("x"): its data is collected until `end`.
+        case record(kind: UInt8, end: Int, next: Int)
+        /// Skipping to the next header at `next`.
+        case skip(next: Int)
+    }
+
+    private var state = State.header(start: 0)
+    private var partial: [UInt8] = []
+    private var record: [UInt8] = []
+    private var longName: String?
+    private var paxPath: String?
+
+    public init() {}
+
+    /// Reads the next piece of the archive. Does nothing once the archive has ended.
+    public mutating func consume(_ piece: UnsafeRawBufferPointer) {
+        var position = 0
+        while position < piece.count, !ended {
+            let available = piece.count - position
+            switch state {
+            case let .header(start):
+                if partial.isEmpty && available >= 512 {
+                    position += 512
+                    offset += 512
+                    readHeader(UnsafeRawBufferPointer(rebasing: piece[(position - 512)..<position]), at: start)
+                } else {
+                    let taken = min(512 - partial.count, available)
+                    partial.append(contentsOf: piece[position..<(position + taken)])
+                    position += taken
+                    offset += taken
+                    if partial.count == 512 {
+                        let header = partial
+                        partial = []
+                        header.withUnsafeBytes { readHeader($0, at: start) }
+                    }
+                }
+            case let .member(name, data, next):
+                let taken = min(data.upperBound - offset, available)
+                position += taken
+                offset += taken
+                if offset == data.upperBound {
+                    add(name, data)
+                    state = .skip(next: next)
+                }
+            case let .record(kind, end, next):
+                let taken = min(end - offset, available)
+                record.append(contentsOf: piece[position..<(position + taken)])
+                position += taken
+                offset += taken
+                if offset == end {
+                    if kind == UInt8(ascii: "L") {
+                        longName = String(decoding: record.prefix { $0 != 0 }, as: UTF8.self)
+                    } else {
+                        paxPath = record.withUnsafeBytes { TarIndex.paxPath($0) } ?? paxPath
+                    }
+                    record = []
+                    state = .skip(next: next)
+                }
+            case let .skip(next):
+                let taken = min(next - offset, available)
+                position += taken
+                offset += taken
+            }
+            if case let .skip(next) = state, offset == next { state = .header(start: next) }
+        }
+    }
+
+    /// The stream, once the archive's bytes have run out: a member, record or header cut short is the problem.
+    public func finished() -> TarStream {
+        var stream = self
+        guard !ended else { return stream }
+        stream.ended = true
+        switch state {
+        case let .header(start) where !partial.isEmpty:
+            let compressed = start == 0 ? partial.withUnsafeBytes { TarIndex.compressed($0) } : nil
+            stream.problem = compressed ?? "truncated after byte \(start)"
+        case .header, .skip:
+            break  // an archive without end blocks, or ending in padding: complete
+        case let .member(name, _, _):
+            stream.problem = "truncated in member \(name)"
+        case let .record(kind, _, _):
+            stream.problem = kind == UInt8(ascii: "L") ? "truncated in a long name" : "truncated in a pax header"
+        }
+        return stream
+    }
+
+    private mutating func add(_ name: String, _ data: Range<Int>) {
+        if members[name] == nil { names.append(name) }
+        members[name] = data
+    }
+
+    private mutating func stop(_ reason: String) {
+        problem = reason
+        ended = true
+    }
+
+    /// Reads the 512-byte header that starts at `start` in the archive (`offset` is already past it).
+    private mutating func readHeader(_ header: UnsafeRawBufferPointer, at start: Int) {
+        if header.allSatisfy({ $0 == 0 }) {  // end-of-archive blocks
+            ended = true
+            return
+        }
+        let compressed = start == 0 ? TarIndex.compressed(header) : nil
+        guard let size = TarIndex.number(header, at: 124, length: 12) else {
+            return stop(compressed ?? "a damaged header at byte \(start)")
+        }
+        guard TarIndex.checksumMatches(header, header: 0) else {
+            return stop(compressed ?? "a header with a wrong checksum at byte \(start)")
+        }
+        // Sizes anywhere near Int.max are damage; refused before the arithmetic below could overflow.
+        guard size <= Int.max / 4 else { return stop("a damaged size field at byte \(start)") }
+        func text(_ at: Int, _ length: Int) -> String {
+            let field = header[at..<(at + length)]
+            let end = field.firstIndex(of: 0) ?? field.endIndex
+            return String(decoding: field[..<end], as: UTF8.self)
+        }
+        var name = text(0, 100)
+        if header[257..<262].elementsEqual("ustar".utf8) {
+            let prefix = text(345, 155)
+            if !prefix.isEmpty { name = prefix + "/" + name }
+        }
+        let dataStart = start + 512
+        let dataEnd = dataStart + size
+        let next = dataStart + (size + 511) / 512 * 512
+        let type = header[156]
+        switch type {
+        case UInt8(ascii: "L"), UInt8(ascii: "x"):  // GNU: the next member's name; pax: records for the next member
+            guard size <= Self.maximumRecordBytes else {
+                return stop("a \(type == UInt8(ascii: "L") ? "long name" : "pax header") over 1 MiB at byte \(start)")
+            }
+            state = .record(kind: type, end: dataEnd, next: next)
+        case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
+            let member = paxPath ?? longName ?? name
+            longName = nil
+            paxPath = nil
+            state = .member(name: member, data: dataStart..<dataEnd, next: next)
+        default:  // directories, links, global pax headers: nothing to read
+            longName = nil
+            paxPath = nil
+            state = .skip(next: next)
+        }
+        if case let .member(name, data, next) = state, data.isEmpty {
+            add(name, data)
+            state = .skip(next: next)
+        }
+        if case let .record(kind, end, next) = state, end == dataStart {  // an empty record
+            if kind == UInt8(ascii: "L") { longName = "" }
+            state = .skip(next: next)
+        }
     }
 }

@@ -17,11 +17,14 @@ struct EnqueueCommand: ParsableCommand {
             Images come from --dir (recursive, filtered by --include/--exclude globs), from paths or URLs given as \
             arguments, from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
             "expression"), from --urls (one URL per line), from the image members of tar and zip --archive \
-            files, or from an earlier job (--from-job). An image is a path (stored absolute: workers on other \
+            files or of tar files served over HTTP(S) (--archive 'https://host/shards/{00000..00099}.tar': each \
+            shard's headers are read as it streams past, and the workers read each member with one range \
+            request), or from an earlier job (--from-job). An image is a path (stored absolute: workers on other \
             machines need the same mount; relative ones are taken from the working directory, or from the folder \
             of the manifest or URL list), a \
             file://, http:// or https:// URL, or an archive member, tar:/path/shard.tar!/member/name.jpg or \
-            zip:/path/a.zip!/name.png, read in place by the workers. Enqueueing the same images into the same job \
+            zip:/path/a.zip!/name.png, or a remote tar member, tar:URL#offset=START&size=BYTES!/member/name.jpg \
+            (as --archive URL lists them), read in place by the workers. Enqueueing the same images into the same job \
             again adds nothing. Prints the job id.
             """
     )
@@ -43,7 +46,8 @@ struct EnqueueCommand: ParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help: ArgumentHelp(
-            "Tar or zip files (globs allowed) whose image members are enqueued, read in place.", valueName: "path"))
+            "Tar or zip files (globs allowed), or http(s) URLs of tar files, whose image members are enqueued, "
+                + "read in place; {000..099} and {a,b} braces are expanded.", valueName: "path"))
     var archive: [String] = []
     @Option(
         help: ArgumentHelp(
@@ -168,7 +172,9 @@ struct EnqueueCommand: ParsableCommand {
         let listsFiles = !paths.isEmpty || dir != nil || manifest != nil || urls != nil || !archive.isEmpty
         let databaseURL = services.resolvedDatabaseURL(environment)
         let source = try fromJob.map { try Self.sourceJob($0, kind: kind, sharedText: request.sharedText, databaseURL) }
-        let reader = ImageReader()
+        // Remote archives are read from wherever the user points (a private address included): workers check
+        // their own policy (--allow-private-urls) when they read the members.
+        let reader = ImageReader(fetch: FetchSettings(allowPrivateAddresses: true))
         do {
             if listsFiles || source == nil { try ImageListing.check(request, reader: reader) }
         } catch let error as ImageSourceError {

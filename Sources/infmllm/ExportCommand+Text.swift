@@ -24,19 +24,17 @@ extension ExportCommand {
     private func textFile(
         for uri: String, under root: URL, namer: inout ShardNamer
     ) -> URL? {
-        switch try? ImageLocation(uri) {
-        case .file:
+        let location = try? ImageLocation(uri)
+        if case .file = location {
             guard let relative = relativeFileName(uri) else { return nil }
             let stem = (relative as NSString).deletingPathExtension
             return root.appendingPathComponent(stem + ".txt")
-        case let .tarMember(archive, member), let .zipMember(archive, member):
-            let key = Self.key(ofMember: member)
-            guard Self.isSafe(key: key) else { return nil }
-            return root.appendingPathComponent(namer.name(for: Self.shardURI(uri, member: member), archive: archive))
-                .appendingPathComponent(key + ".txt")
-        default:
-            return nil
         }
+        guard let (archive, member) = location?.archiveMember else { return nil }
+        let key = Self.key(ofMember: member)
+        guard Self.isSafe(key: key) else { return nil }
+        return root.appendingPathComponent(namer.name(for: Self.shardURI(uri), archive: archive))
+            .appendingPathComponent(key + ".txt")
     }
 
     /// One text file per image with a result: its tasks' outputs, one per line in task order. Rows come by image,

@@ -169,9 +169,10 @@ struct ExportCommand: ParsableCommand {
         return file.standardizedFileURL.path.hasPrefix(base == "/" ? "/" : base + "/")
     }
 
-    /// The archive part of an archive member's URI as stored (`tar:/d/a.tar!/`), as bytes: what tells shards apart.
-    static func shardURI(_ uri: String, member: String) -> [UInt8] {
-        Array(uri.utf8.prefix(uri.utf8.count - member.utf8.count))
+    /// The archive part of an archive member's URI as stored (`tar:/d/a.tar`; a remote archive's URL without where
+    /// the member lies), as bytes: what tells shards apart.
+    static func shardURI(_ uri: String) -> [UInt8] {
+        Array((ImageLocation.archivePart(of: uri) ?? Substring(uri)).utf8)
     }
 
     /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`. Every task of a key (several
@@ -196,20 +197,20 @@ struct ExportCommand: ParsableCommand {
         }
         try rows(store, job: job, order: .image) { rows in
             for row in rows {
-                switch try? ImageLocation(row.image) {
-                case let .tarMember(archive, member), let .zipMember(archive, member):
+                switch (try? ImageLocation(row.image))?.archiveMember {
+                case let (archive, member)?:
                     let key = Self.key(ofMember: member)
                     guard Self.isSafe(key: key) else {
                         unsafe += 1
                         continue
                     }
-                    let uri = Self.shardURI(row.image, member: member)
+                    let uri = Self.shardURI(row.image)
                     if current?.uri != uri {
                         try flush()
                         current = (uri, archive, [])
                     }
                     current?.members.append((key, member, row))
-                default:
+                case nil:
                     loose += 1
                 }
             }

@@ -61,6 +61,49 @@ import Testing
         #expect(throws: ImageSourceError.self) { try reader.bytes(of: "tar:\(tar)!/missing.jpg") }
     }
 
+    /// Headers read as an archive arrives, in pieces of any size (one byte, a few hundred, the whole archive) and
+    /// cut anywhere (in a header, a long name, a member's data, its padding), give the index of the same bytes read
+    /// at once: the same members, ranges and problem.
+    @Test func headersReadInPiecesGiveTheIndexOfTheWhole() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var archives: [[UInt8]] = []
+        for format in ["--format=gnu", "--format=pax", "--format=ustar"] {
+            let names = ["top.jpg", "nested", "meta.json"] + (format == "--format=ustar" ? [] : [Self.longName])
+            let tar = try Self.archive(root, "shard\(archives.count).tar", "tar \(format) -cf", names)
+            archives.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: tar))))
+        }
+        let tar = try Self.archive(root, "plain.tar", "tar -cf", ["meta.json"])
+        let gzipped = root.appendingPathComponent("plain.tar.gz").path
+        #expect(
+            try ProcessResult.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "gzip -c '\(tar)' > '\(gzipped)'"]).status
+                == 0)
+        archives.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: gzipped))))
+        var noise = SplitMix64(seed: 11)
+        var cuts = 0
+        for archive in archives {
+            for trial in 0..<24 {
+                // The whole archive, then cuts at random places.
+                let bytes = trial < 3 ? archive[...] : archive.prefix(Int(noise.next() % UInt64(archive.count)))
+                let whole = Array(bytes).withUnsafeBytes { TarIndex(bytes: $0) }
+                var stream = TarStream()
+                var position = bytes.startIndex
+                while position < bytes.endIndex && !stream.ended {
+                    let size = trial == 0 ? 1 : trial == 1 ? bytes.count : Int(noise.next() % 1500) + 1
+                    let end = min(bytes.endIndex, position + size)
+                    Array(bytes[position..<end]).withUnsafeBytes { stream.consume($0) }
+                    position = end
+                }
+                let pieces = TarIndex(stream.finished())
+                #expect(pieces.names == whole.names, "\(bytes.count) bytes")
+                #expect(pieces.members == whole.members, "\(bytes.count) bytes")
+                #expect(pieces.problem == whole.problem, "\(bytes.count) bytes")
+                if whole.problem != nil { cuts += 1 }
+            }
+        }
+        #expect(cuts > 40, "most cuts land where the archive is truncated")
+    }
+
     @Test(arguments: ["-r", "-r0"])
     func zipMembersStoredOrDeflatedAreRead(_ options: String) throws {
         let root = try Self.tree()

@@ -16,12 +16,35 @@ import Testing
             try ImageLocation("tar:/s/00042.tar!/images/0001.jpg")
                 == .tarMember(archive: "/s/00042.tar", member: "images/0001.jpg"))
         #expect(try ImageLocation("zip:/s/a.zip!/b!/c.png") == .zipMember(archive: "/s/a.zip", member: "b!/c.png"))
+        #expect(
+            try ImageLocation("tar:https://h.example/s/00042.tar?v=1#offset=1536&size=24873!/images/0001.jpg")
+                == .remoteTarMember(
+                    url: "https://h.example/s/00042.tar?v=1", member: "images/0001.jpg", data: 1536..<26409))
+    }
+
+    @Test func remoteMemberURIsRoundTripAndShareTheirArchivePart() throws {
+        let uri = ImageLocation.memberURI(url: "http://h.example/a.tar", member: "x/1.jpg", data: 1024..<1124)
+        #expect(uri == "tar:http://h.example/a.tar#offset=1024&size=100!/x/1.jpg")
+        #expect(
+            try ImageLocation(uri)
+                == .remoteTarMember(url: "http://h.example/a.tar", member: "x/1.jpg", data: 1024..<1124))
+        #expect(try ImageLocation(uri).archiveMember! == ("http://h.example/a.tar", "x/1.jpg"))
+        #expect(ImageLocation.archivePart(of: uri) == "tar:http://h.example/a.tar")
+        #expect(ImageLocation.archivePart(of: "tar:/s/a.tar!/b#1.jpg") == "tar:/s/a.tar")
+        #expect(ImageListing.resolve(uri, against: "/elsewhere") == uri, "a URL is not a relative path")
+        #expect(ImageReader.isRemote(uri) && !ImageReader.isRemote("tar:/s/a.tar!/1.jpg"))
     }
 
     @Test(arguments: [
         ("relative/a.jpg", "not an absolute path"), ("s3://bucket/a.jpg", "s3 is not supported"),
         ("tar:/s/a.tar", "tar:/path/to/archive!/member"), ("zip:a.zip!/b.png", "must be absolute"),
         ("tar:/s/a.tar!/", "no member"), ("file://a.jpg", "absolute path"),
+        ("tar:https://h.example/a.tar!/1.jpg", "needs where its bytes lie"),
+        ("tar:https://h.example/a.tar#offset=100&size=5!/1.jpg", "not a tar member's"),
+        ("tar:https://h.example/a.tar#offset=0&size=5!/1.jpg", "not a tar member's"),
+        ("tar:https://h.example/a.tar#size=5!/1.jpg", "not a tar member's"),
+        ("tar:https://h.example/a.tar#offset=512&size=-5!/1.jpg", "not a tar member's"),
+        ("zip:https://h.example/a.zip!/1.jpg", "zip archives are read from local paths only"),
     ])
     func badURIsAreRefusedWithTheReason(_ uri: String, _ reason: String) {
         #expect {

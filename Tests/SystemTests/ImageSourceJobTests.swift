@@ -1,5 +1,5 @@
 // A caption job over images where archives really live: URLs on a real HTTP server (nginx) and members of tar and
-// zip shards. Each image ends done or failed with its reason, and the rest of the job completes.
+// zip shards, local and served over HTTP. Each image ends done or failed with its reason, and the rest of the job completes.
 
 import Foundation
 import Postgres
@@ -49,14 +49,22 @@ import Testing
         try Self.shell("cd '\(tree.path)' && tar -b 1 -cf '\(shards.path)/s-001.tar' a/one.png z-cut.png")
         try Self.shell("truncate -s -30000 '\(shards.path)/s-001.tar'")
         try Self.shell("cd '\(tree.path)' && zip -q -r '\(shards.path)/s-002.zip' a")
+        // The same shard served over HTTP twice; the second is replaced after it is listed.
+        let shard = try Data(contentsOf: shards.appendingPathComponent("s-000.tar"))
+        try server.put("/shards/r-000.tar", shard)
+        try server.put("/shards/r-001.tar", shard)
 
         let enqueue = try cluster.run([
             "enqueue", "caption", "--urls", list.path, "--archive", shards.path + "/*.tar", shards.path + "/*.zip",
-            "--job", "sources", "--model", "tiny", "--max-new-tokens", "4", "--json",
+            server.url("/shards/r-{000..001}.tar"), "--job", "sources", "--model", "tiny", "--max-new-tokens", "4",
+            "--json",
         ])
         #expect(enqueue.status == 0, "\(enqueue.output)")
-        #expect(enqueue.output.contains("\"skipped_members\":2"), "one.txt in the tar and the zip: \(enqueue.output)")
+        #expect(
+            enqueue.output.contains("\"skipped_members\":4"),
+            "one.txt in the tar, the zip and the served shards: \(enqueue.output)")
         #expect(enqueue.output.contains("truncated in member z-cut.png"), "\(enqueue.output)")
+        try server.put("/shards/r-001.tar", try Data(contentsOf: shards.appendingPathComponent("s-001.tar")))
 
         // The file behind /flaky/ appears once the worker has been answered 500.
         let fixer = Thread {
@@ -97,11 +105,27 @@ import Testing
             expectFailed(prefix + "a/bad.jpg", "corrupt JPEG")
         }
         expectDone("tar:" + shards.path + "/s-001.tar!/a/one.png")
-        #expect(outcome.count == 15, "\(outcome.keys.sorted())")
+        // Members of the served shards: read with range requests, or failed where the shard changed.
+        func served(_ shard: String, _ member: String) -> String {
+            outcome.keys.first { $0.hasPrefix("tar:" + server.url("/shards/\(shard)#")) && $0.hasSuffix("!/" + member) }
+                ?? "no task for \(member) of \(shard)"
+        }
+        expectDone(served("r-000.tar", "a/one.png"))
+        expectDone(served("r-000.tar", "a/b/two.jpg"))
+        expectFailed(served("r-000.tar", "a/bad.jpg"), "corrupt JPEG")
+        for member in ["a/one.png", "a/b/two.jpg", "a/bad.jpg"] {
+            let uri = served("r-001.tar", member)
+            #expect(
+                outcome[uri]?.status == "failed"
+                    && (outcome[uri]!.error.contains("the archive has changed since it was listed")
+                        || outcome[uri]!.error.contains("the file is shorter")),
+                "\(uri): \(String(describing: outcome[uri]))")
+        }
+        #expect(outcome.count == 21, "\(outcome.keys.sorted())")
         let hashed = try cluster.query(
             "SELECT count(*) AS n FROM tasks WHERE status = 'done' AND image_sha256 IS NOT NULL AND image_width = 64"
         ).first!
-        #expect(try hashed.int("n") == 8, "every done image has its hash and size")
+        #expect(try hashed.int("n") == 10, "every done image has its hash and size")
         // Members were read in place: nothing was written beside the shards.
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: shards.path).sorted() == [
@@ -115,6 +139,9 @@ import Testing
             .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(Set(lines.compactMap { $0["__key__"] as? String }) == ["a/one", "a/b/two", "a/bad"])
         #expect(lines.contains { $0["member"] as? String == "a/bad.jpg" && $0["status"] as? String == "failed" })
+        let remote = try String(contentsOf: exported.appendingPathComponent("r-000.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(Set(remote.compactMap { $0["__key__"] as? String }) == ["a/one", "a/b/two", "a/bad"], "one shard")
         let sidecars = cluster.scratch.appendingPathComponent("sidecars")
         try cluster.check(try cluster.run(["export", "sources", "--format", "sidecars", "--output", sidecars.path]))
         let sidecar =

@@ -1,5 +1,6 @@
 // A real HTTP server for tests: Debian's nginx on a loopback port of its own, serving a folder, with the locations
-// the image-fetching tests need (a slow body, a redirect loop, a 500 until a file appears, a 429 with Retry-After).
+// the image-fetching tests need (a slow body, a redirect loop, a 500 until a file appears, a 429 with Retry-After,
+// files served without byte ranges, a body that stalls until it is asked for again from where it stopped).
 
 import Foundation
 
@@ -40,6 +41,8 @@ public final class NginxServer: @unchecked Sendable {
                 client_body_temp_path \(temp)/body; proxy_temp_path \(temp)/proxy;
                 fastcgi_temp_path \(temp)/fastcgi; uwsgi_temp_path \(temp)/uwsgi; scgi_temp_path \(temp)/scgi;
                 default_type application/octet-stream;
+                # A first request stalls after 4 KiB; a request that asks for a range (a resumed one) does not.
+                map $http_range $stall_rate { "" 100; default 0; }
                 server {
                     listen 127.0.0.1:\(port);
                     root \(root.path);
@@ -48,6 +51,9 @@ public final class NginxServer: @unchecked Sendable {
                     location /flaky/ { try_files $uri =500; }
                     location = /busy { add_header Retry-After 1 always; return 429; }
                     location /moved/ { rewrite ^/moved/(.*)$ /$1 redirect; }
+                    location /whole/ { max_ranges 0; }
+                    location /stall/ { limit_rate_after 4k; limit_rate $stall_rate; sendfile off; }
+                    location /whole-stall/ { max_ranges 0; limit_rate_after 4k; limit_rate $stall_rate; sendfile off; }
                 }
             }
             """
