@@ -63,7 +63,8 @@ struct BenchImagesCommand: ParsableCommand {
             throw ValidationError("give --directory or a readable --uris file")
         }
         guard !files.isEmpty else { throw ValidationError("no images to read") }
-        let reader = ImageReader()
+        // The URIs are the user's own (a local server, in tools/bench): private addresses are not refused here.
+        let reader = ImageReader(fetch: FetchSettings(allowPrivateAddresses: true))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let size = self.size
         let decodeOnly = self.decodeOnly

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Listing tar shards for `enqueue`: local shards (mapped and indexed) beside the same shards served over HTTP by
+# Debian's nginx on loopback (each read as it streams past, its headers kept), as `enqueue --dry-run` does it: the
+# listing plus the inserts of one transaction that is rolled back, so the difference is the listing.
+#
+#   tools/bench/shard_listing_bench.sh [SHARDS] [IMAGES]   (default 20 shards of 1,000 images: copies of the JPEG
+#                                                          fixtures, 5x7 to 1200x900)
+#
+# Needs the local services (`ops/services.sh start`); nothing stays in the database. Run it on a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+shards=${1:-20}
+images=${2:-1000}
+swift build -c release --product infmllm >/dev/null
+bin=$(swift build -c release --show-bin-path)/infmllm
+work=$(mktemp -d)
+trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/images" "$work/www/shards" "$work/logs" "$work/temp"
+fixtures=(Tests/ImagingTests/Fixtures/images/*.jpg)
+for ((i = 0; i < images; i++)); do
+    cp "${fixtures[i % ${#fixtures[@]}]}" "$work/images/$(printf %05d "$i").jpg"
+done
+for ((s = 0; s < shards; s++)); do
+    (cd "$work" && tar -cf "www/shards/$(printf %05d "$s").tar" images)
+done
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$work/nginx.conf" <<CONF
+daemon on;
+user root;
+error_log $work/logs/error.log;
+pid $work/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/temp/body; proxy_temp_path $work/temp/proxy; fastcgi_temp_path $work/temp/fastcgi;
+    uwsgi_temp_path $work/temp/uwsgi; scgi_temp_path $work/temp/scgi;
+    server { listen 127.0.0.1:$port; root $work/www; }
+}
+CONF
+/usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
+last=$(printf %05d $((shards - 1)))
+bytes=$(du -cb "$work"/www/shards/*.tar | tail -1 | cut -f1)
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%FT%TZ);" \
+    "$shards shards of $images images, $((bytes >> 20)) MiB"
+echo "| shards | seconds | members/s | MiB/s of shard |"
+echo "|---|---|---|---|"
+for source in local remote; do
+    archive="$work/www/shards/*.tar"
+    [[ $source == remote ]] && archive="http://127.0.0.1:$port/shards/{00000..$last}.tar"
+    for run in 1 2 3; do
+        start=$(date +%s.%N)
+        "$bin" enqueue caption --archive "$archive" --job "shard-listing-bench-$$" --model bench --dry-run --json \
+            >"$work/out.json"
+        end=$(date +%s.%N)
+        python3 - "$work/out.json" "$start" "$end" "$bytes" "$source" <<'PY'
+import json, sys
+out = json.load(open(sys.argv[1]))
+seconds = float(sys.argv[3]) - float(sys.argv[2])
+print(f"| {sys.argv[5]} | {seconds:.2f} | {out['found'] / seconds:,.0f} | {int(sys.argv[4]) / seconds / 2**20:,.0f} |")
+PY
+    done
+done
