@@ -83,8 +83,9 @@ enum BraceExpansion {
     /// is written with a leading zero.
     private static func range(_ text: String) -> [String]? {
         let bounds = text.components(separatedBy: "..")
-        guard bounds.count == 2, let first = Int(bounds[0]), let last = Int(bounds[1]),
-            abs(last - first) < maximumNames
+        // At most 18 digits: the bounds and their difference stay far inside Int.
+        guard bounds.count == 2, bounds.allSatisfy({ $0.drop { $0 == "-" }.count <= 18 }), let first = Int(bounds[0]),
+            let last = Int(bounds[1]), abs(last - first) < maximumNames
         else { return nil }
         func padded(_ bound: String) -> Bool {
             let digits = bound.hasPrefix("-") ? bound.dropFirst() : Substring(bound)

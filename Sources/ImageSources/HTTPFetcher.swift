@@ -69,15 +69,18 @@ final class HTTPFetcher: @unchecked Sendable {
     }
 
     /// The bytes `range` of `url`, asked for with a range request, after up to `settings.attempts` attempts. A
-    /// server that answers with the whole file (it serves no ranges) or with fewer bytes fails at once.
-    func fetch(_ url: String, range: Range<Int>) throws -> [UInt8] {
+    /// server that answers with the whole file (it serves no ranges) fails at once, and so does one that answers
+    /// with fewer bytes unless `exact` is false (then a file that ends in the range, or before it, gives what it has,
+    /// and a file no longer than the range may come whole).
+    func fetch(_ url: String, range: Range<Int>, exact: Bool = true) throws -> [UInt8] {
         guard !range.isEmpty else { return [] }
         return try withHandle(url) { handle in
             try attempts(url) {
-                let sink = Sink(limit: range.count, ranged: true)
+                let sink = Sink(limit: range.count, ranged: true, acceptsWhole: !exact && range.lowerBound == 0)
                 let outcome = perform(
                     handle, url: url, range: "\(range.lowerBound)-\(range.upperBound - 1)", sink: sink)
-                if case let .body(bytes) = outcome, bytes.count != range.count {
+                if !exact, case let .permanent(reason) = outcome, reason.hasPrefix("HTTP 416") { return .body([]) }
+                if exact, case let .body(bytes) = outcome, bytes.count != range.count {
                     return .permanent(
                         "the server answered \(bytes.count) of the \(range.count) bytes asked for (bytes "
                             + "\(range.lowerBound)-\(range.upperBound - 1)): the file is shorter")
@@ -89,11 +92,14 @@ final class HTTPFetcher: @unchecked Sendable {
 
     /// Streams the body of `url` to `consume`, piece by piece, until it ends or `consume` returns false. A transfer
     /// cut short is resumed where it stopped (a range request; where the server serves no ranges, the body again
-    /// with the bytes already read skipped); `settings.attempts` counts the attempts in a row that read nothing.
+    /// with the bytes already read skipped), on condition that the file is the one the first answer came from (its
+    /// ETag, or else its modification time); `settings.attempts` counts the attempts in a row that read nothing.
     func stream(_ url: String, _ consume: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
         try withHandle(url) { handle in
             var received = 0
             var stalled = 0
+            // What the first answer said of the file, asked of every resumed one: the same file, or HTTP 412.
+            var validators = Validators()
             while true {
                 let start = received
                 var skip = 0
@@ -108,7 +114,14 @@ final class HTTPFetcher: @unchecked Sendable {
                     received += piece.count
                     return consume(piece)
                 }
-                let outcome = perform(handle, url: url, range: start > 0 ? "\(start)-" : nil, sink: sink)
+                let outcome = perform(
+                    handle, url: url, range: start > 0 ? "\(start)-" : nil, condition: start > 0 ? validators : nil,
+                    sink: sink)
+                if start == 0 { validators = sink.validators }
+                if start > 0, let resumedAt = sink.contentRangeStart, resumedAt != start {
+                    throw ImageSourceError(
+                        source: url, reason: "the server resumed at byte \(resumedAt), not at byte \(start) as asked")
+                }
                 switch outcome {
                 case .body, .permanent(Sink.stoppedReason):
                     return
@@ -117,7 +130,7 @@ final class HTTPFetcher: @unchecked Sendable {
                 case let .permanent(reason):
                     throw ImageSourceError(source: url, reason: reason)
                 case let .transient(reason, retryAfter):
-                    stalled = received > start ? 1 : stalled + 1
+                    stalled = received > start ? 0 : stalled + 1
                     guard stalled < settings.attempts else {
                         throw ImageSourceError(
                             source: url, reason: "\(reason) (after \(settings.attempts) attempts without progress)",
@@ -125,7 +138,7 @@ final class HTTPFetcher: @unchecked Sendable {
                     }
                     Thread.sleep(
                         forTimeInterval: retryAfter.map { min($0, settings.maxRetryAfter) }
-                            ?? settings.backoff * Double(1 << min(stalled - 1, 10)))
+                            ?? settings.backoff * Double(1 << min(max(stalled - 1, 0), 10)))
                 }
             }
         }
@@ -166,28 +179,60 @@ final class HTTPFetcher: @unchecked Sendable {
     /// returning false to stop). Only a 2xx answer's body is kept or handed on.
     private final class Sink {
         static let stoppedReason = "stopped by the reader"
+        /// The most of an error page read (and thrown away) before the transfer is cut.
+        static let errorPageLimit = 64 << 10
         var bytes: [UInt8] = []
         let limit: Int
-        /// Whether a range was asked for, so that a whole file (200) is refused, not read.
+        /// Whether a range was asked for, so that a whole file (200) is refused, not read, unless `acceptsWhole`.
         let ranged: Bool
+        let acceptsWhole: Bool
         let consume: ((UnsafeRawBufferPointer, Int) -> Bool)?
         var handle: UnsafeMutableRawPointer?
         var exceeded = false
         var stopped = false
+        var errorPage = 0
+        /// The start of the last answer's Content-Range, and its ETag.
+        var contentRangeStart: Int?
+        var validators = Validators()
         /// The non-public address a connection was refused to, and its range.
         var refused: (address: String, range: String)?
-        init(limit: Int, ranged: Bool = false, consume: ((UnsafeRawBufferPointer, Int) -> Bool)? = nil) {
+        init(
+            limit: Int, ranged: Bool = false, acceptsWhole: Bool = false,
+            consume: ((UnsafeRawBufferPointer, Int) -> Bool)? = nil
+        ) {
             self.limit = limit
             self.ranged = ranged
+            self.acceptsWhole = acceptsWhole
             self.consume = consume
+        }
+
+        /// Reads a header line of an answer (each answer's start, a redirect's included, clears what was read).
+        func header(_ line: UnsafeRawBufferPointer) {
+            let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let lower = text.lowercased()
+            if lower.hasPrefix("http/") {
+                contentRangeStart = nil
+                validators.etag = nil
+            } else if lower.hasPrefix("content-range:") {
+                // bytes START-END/LENGTH
+                let value = lower.dropFirst("content-range:".count).trimmingCharacters(in: .whitespaces)
+                contentRangeStart = value.hasPrefix("bytes ") ? Int(value.dropFirst(6).prefix { $0 != "-" }) : nil
+            } else if lower.hasPrefix("etag:") {
+                let value = text.dropFirst("etag:".count).trimmingCharacters(in: .whitespaces)
+                validators.etag = value.hasPrefix("W/") || value.isEmpty ? nil : value  // strong ETags only
+            }
         }
 
         /// Takes a piece of the body; false aborts the transfer.
         func take(_ piece: UnsafeRawBufferPointer) -> Bool {
             var status = 0
             if let handle { _ = infmllm_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status) }
-            guard (200..<300).contains(status) else { return true }  // an error page: not the body
-            if ranged && status != 206 { return false }  // the whole file: not read
+            guard (200..<300).contains(status) else {
+                // An error page: not the body, and not read past a bound (its status tells what happened).
+                errorPage += piece.count
+                return errorPage <= Self.errorPageLimit
+            }
+            if ranged && status != 206 && !acceptsWhole { return false }  // the whole file: not read
             if let consume {
                 stopped = !consume(piece, status)
                 return !stopped
@@ -201,11 +246,29 @@ final class HTTPFetcher: @unchecked Sendable {
         }
     }
 
+    /// What tells one version of a file from another, as its server gave them.
+    struct Validators {
+        var etag: String?
+        /// Its modification time (Last-Modified), in seconds since 1970.
+        var modified: Int64?
+    }
+
     private func perform(
-        _ handle: UnsafeMutableRawPointer, url: String, range: String? = nil, sink: Sink
+        _ handle: UnsafeMutableRawPointer, url: String, range: String? = nil, condition: Validators? = nil,
+        sink: Sink
     ) -> Outcome {
         curl_easy_reset(handle)  // settings only: the connection cache stays
         sink.handle = handle
+        var headers: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headers) }
+        if let etag = condition?.etag {
+            headers = curl_slist_append(headers, "If-Match: \(etag)")
+            _ = infmllm_curl_set_pointer(handle, CURLOPT_HTTPHEADER, headers)
+        } else if let modified = condition?.modified {
+            _ = infmllm_curl_set_long(handle, CURLOPT_TIMECONDITION, Int(CURL_TIMECOND_IFUNMODSINCE.rawValue))
+            _ = infmllm_curl_set_offset(handle, CURLOPT_TIMEVALUE_LARGE, curl_off_t(modified))
+        }
+        _ = infmllm_curl_set_long(handle, CURLOPT_FILETIME, 1)
         let context = Unmanaged.passUnretained(sink).toOpaque()
         // At least 1: curl reads 0 as no limit at all.
         let milliseconds = max(1, Int((settings.timeout * 1000).rounded(.up)))
@@ -238,6 +301,13 @@ final class HTTPFetcher: @unchecked Sendable {
                 let length = size * count
                 return sink.take(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
             }, context)
+        _ = infmllm_curl_set_header(
+            handle,
+            { data, size, count, context in
+                let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
+                sink.header(UnsafeRawBufferPointer(start: data, count: size * count))
+                return size * count
+            }, context)
         if !settings.allowPrivateAddresses {
             // A proxy from the environment would be the only address checked: connect to the image's host itself.
             _ = infmllm_curl_set_string(handle, CURLOPT_PROXY, "")
@@ -266,12 +336,17 @@ final class HTTPFetcher: @unchecked Sendable {
         _ = infmllm_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)
         var retryAfter: curl_off_t = 0
         _ = infmllm_curl_get_offset(handle, CURLINFO_RETRY_AFTER, &retryAfter)
+        var modified: curl_off_t = -1
+        _ = infmllm_curl_get_offset(handle, CURLINFO_FILETIME_T, &modified)
+        sink.validators.modified = modified >= 0 ? Int64(modified) : nil
         let message = String(cString: curl_easy_strerror(code))
         switch code {
         case CURLE_OK:
             break
         case CURLE_WRITE_ERROR where sink.stopped:
             return .permanent(Sink.stoppedReason)
+        case CURLE_WRITE_ERROR where sink.errorPage > Sink.errorPageLimit:
+            break  // an error page cut short: its status says what happened
         case _ where sink.ranged && status == 200:  // cut short by the limit, or at its first byte
             return .permanent(
                 "the server answered with the whole file (HTTP \(status)), not the bytes asked for: it does not serve "
@@ -283,11 +358,11 @@ final class HTTPFetcher: @unchecked Sendable {
         case CURLE_TOO_MANY_REDIRECTS:
             return .permanent("more than \(settings.maxRedirects) redirects")
         case CURLE_OPERATION_TIMEDOUT where sink.consume != nil:
-            return .transient("under 1 KiB a second for \(settings.timeout) s", retryAfter: nil)
+            return .transient("no answer, or under 1 KiB a second, for \(settings.timeout) s", retryAfter: nil)
         case CURLE_OPERATION_TIMEDOUT:
             return .transient("no complete answer within \(settings.timeout) s", retryAfter: nil)
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING,
-            CURLE_PARTIAL_FILE, CURLE_SSL_CONNECT_ERROR:
+            CURLE_PARTIAL_FILE, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2, CURLE_HTTP2_STREAM:
             return .transient(message, retryAfter: nil)
         default:
             return .permanent(message)
@@ -299,6 +374,8 @@ final class HTTPFetcher: @unchecked Sendable {
             return .transient("HTTP \(status)", retryAfter: retryAfter > 0 ? Double(retryAfter) : nil)
         case 416:
             return .permanent("HTTP 416: the file is shorter than the range asked for")
+        case 412:
+            return .permanent("HTTP 412: the file has changed since the first part of it was read")
         default:
             return .permanent("HTTP \(status)")
         }

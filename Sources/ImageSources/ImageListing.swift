@@ -72,7 +72,8 @@ public enum ImageListing {
         public private(set) var refusedCount = 0
         /// Archive members that are not images by name (text, JSON sidecars, ...), left out.
         public var skippedMembers = 0
-        /// Archives that stop early (truncated or damaged), with the reason; their members before that are listed.
+        /// Archives that stop early (truncated or damaged), with the reason (their members before that are listed),
+        /// and members whose names no task can hold, left out.
         public var damagedArchives: [String] = []
         /// Folders under `--dir` that could not be read, with the reason; the rest of the tree is listed.
         public var unreadableFolders: [String] = []
@@ -127,10 +128,11 @@ public enum ImageListing {
             throw ImageSourceError(source: "-", reason: "standard input can be the manifest or the URL list, not both")
         }
         let archives = try expand(request.archives)
+        let local = archives.count { !isRemote($0) }
         for archive in archives {
             if isRemote(archive) {
                 try reader.checkRemoteArchive(archive)
-            } else if archives.count <= reader.archivesKept {
+            } else if local <= reader.archivesKept {
                 _ = try reader.members(ofArchive: archive)
             } else {
                 try checkReadable(archive)
@@ -153,11 +155,13 @@ public enum ImageListing {
 
     /// Calls `body` with each image to enqueue and its text, in a stable order (arguments, the folder's files by
     /// path, the manifest's lines, the URL list's, the archives' members), holding only one manifest line or one
-    /// folder's entries at a time. An image listed twice comes twice. Bad lines are reported and left out.
+    /// folder's entries at a time. An image listed twice comes twice. Bad lines are reported and left out. The
+    /// request is `check`ed first unless the caller has (`checked`).
     public static func forEach(
-        _ request: Request, reader: ImageReader, report: inout Report, _ body: (ListedImage) throws -> Void
+        _ request: Request, reader: ImageReader, report: inout Report, checked: Bool = false,
+        _ body: (ListedImage) throws -> Void
     ) throws {
-        try check(request, reader: reader)
+        if !checked { try check(request, reader: reader) }
         let sharedText = request.sharedText
         let here = FileManager.default.currentDirectoryPath
         for path in request.paths {
@@ -181,7 +185,9 @@ public enum ImageListing {
             let remote = isRemote(archive) ? try reader.members(ofRemoteArchive: archive) : nil
             let listing =
                 try remote.map { (names: $0.names, problem: $0.problem) } ?? reader.members(ofArchive: archive)
-            if let problem = listing.problem { report.damagedArchives.append("\(archive): \(problem)") }
+            if let problem = listing.problem {
+                report.damagedArchives.append("\(archive): \(problem); its members before that are listed")
+            }
             for member in listing.names {
                 let name = (member as NSString).lastPathComponent
                 guard defaultIncludes.contains(where: { matches($0, name) }) else {
@@ -194,6 +200,13 @@ public enum ImageListing {
                     } else {
                         ImageLocation.memberURI(archive: archive, member: member)
                     }
+                // A name no task can hold (a pax path may hold anything) is reported, not written.
+                if member.contains("\u{0}") || uri.utf8.count > maximumPathBytes {
+                    report.damagedArchives.append(
+                        "\(archive): the member \(excerpt(member)) is left out (a NUL character, or a URI over "
+                            + "\(maximumPathBytes) bytes)")
+                    continue
+                }
                 try body(ListedImage(uri: uri, text: sharedText))
             }
         }
@@ -258,19 +271,33 @@ public enum ImageListing {
                 }
                 continue
             }
-            var matched = 0
-            for expanded in try BraceExpansion.expand(pattern) {
-                var result = glob_t()
-                defer { globfree(&result) }
-                guard glob(expanded, 0, nil, &result) == 0 else { continue }
-                for index in 0..<Int(result.gl_pathc) {
-                    if let path = result.gl_pathv[index] { paths.append(absolute(String(cString: path))) }
-                }
-                matched += Int(result.gl_pathc)
+            // The pattern as written first (a file whose name holds braces), then with its braces expanded: every
+            // name must match, as every URL must answer.
+            let literal = globbed(pattern)
+            if !literal.isEmpty {
+                paths += literal
+                continue
             }
-            guard matched > 0 else { throw ImageSourceError(source: pattern, reason: "no archive matches") }
+            let names = try BraceExpansion.expand(pattern)
+            for name in names {
+                let found = globbed(name)
+                guard !found.isEmpty else {
+                    throw ImageSourceError(source: names.count > 1 ? name : pattern, reason: "no archive matches")
+                }
+                paths += found
+            }
         }
         return paths
+    }
+
+    /// The paths a glob matches, absolute, in glob's sorted order.
+    static func globbed(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard glob(pattern, 0, nil, &result) == 0 else { return [] }
+        return (0..<Int(result.gl_pathc)).compactMap { index in
+            result.gl_pathv[index].map { absolute(String(cString: $0)) }
+        }
     }
 
     /// A URL list: one URL or absolute path per line; blank lines and lines starting with # are skipped.

@@ -111,16 +111,16 @@ public enum ImageLocation: Sendable, Equatable {
         }
     }
 
-    /// For a member's `uri`, its archive's part as stored (`tar:/d/a.tar!/`, `tar:https://h/a.tar!/`, without where
-    /// the member lies), the same for every member of one archive.
-    public static func archivePart(of uri: String) -> Substring? {
+    /// For a member's `uri`, its archive's part as stored, up to and with the `!/` (`tar:/d/a.tar!/`;
+    /// `tar:https://h/a.tar!/`, without where the member lies): the same for every member of one archive.
+    public static func archivePart(of uri: String) -> String? {
         guard let split = uri.range(of: "!/") else { return nil }
         let archive = uri[..<split.lowerBound]
         let remote = archive.dropFirst(4).lowercased()
         if remote.hasPrefix("http://") || remote.hasPrefix("https://"), let hash = archive.lastIndex(of: "#") {
-            return archive[..<hash]
+            return archive[..<hash] + "!/"
         }
-        return archive
+        return String(uri[..<split.upperBound])
     }
 }
 

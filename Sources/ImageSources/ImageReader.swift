@@ -86,9 +86,10 @@ public final class ImageReader: Sendable {
     }
 
     /// Refuses a remote archive that cannot be read in place: not found, not a tar archive (a compressed one is
-    /// named), or served without byte ranges. Reads its first header with a range request.
+    /// named), or served without byte ranges. Reads its first header with a range request (an empty file, or one
+    /// of only zeros, is an empty archive, as a local one is).
     public func checkRemoteArchive(_ url: String) throws {
-        let start = try http.fetch(url, range: 0..<512)
+        let start = try http.fetch(url, range: 0..<512, exact: false)
         let problem: String? = start.withUnsafeBytes { bytes in
             if bytes.allSatisfy({ $0 == 0 }) { return nil }  // an empty archive
             if let compressed = TarIndex.compressed(bytes) { return compressed }

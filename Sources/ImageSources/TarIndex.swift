@@ -106,9 +106,10 @@ public struct TarIndex: Sendable {
 
 /// A tar archive's headers, read as its bytes arrive: `consume` each piece in order (of any size), then `finished`
 /// once the bytes run out. Member data is skipped, never held; only a header split between pieces and the data of
-/// long-name and pax records (at most `maximumRecordBytes`) are copied.
+/// long-name and pax records (their first `maximumRecordBytes`) are copied.
 public struct TarStream: Sendable {
-    /// The longest GNU long name or pax header held.
+    /// The most of a GNU long name or pax header held (a pax header of large extended attributes runs longer: its
+    /// records past this are not read).
     public static let maximumRecordBytes = 1 << 20
 
     /// Regular files in archive order, and where their data lies (offsets from the archive's start).
@@ -172,7 +173,9 @@ public struct TarStream: Sendable {
                 }
             case let .record(kind, end, next):
                 let taken = min(end - offset, available)
-                record.append(contentsOf: piece[position..<(position + taken)])
+                // Past the cap, the rest of the record is skipped (its complete records before it still count).
+                let kept = min(taken, max(0, Self.maximumRecordBytes - record.count))
+                record.append(contentsOf: piece[position..<(position + kept)])
                 position += taken
                 offset += taken
                 if offset == end {
@@ -253,9 +256,6 @@ public struct TarStream: Sendable {
         let type = header[156]
         switch type {
         case UInt8(ascii: "L"), UInt8(ascii: "x"):  // GNU: the next member's name; pax: records for the next member
-            guard size <= Self.maximumRecordBytes else {
-                return stop("a \(type == UInt8(ascii: "L") ? "long name" : "pax header") over 1 MiB at byte \(start)")
-            }
             state = .record(kind: type, end: dataEnd, next: next)
         case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
             let member = paxPath ?? longName ?? name

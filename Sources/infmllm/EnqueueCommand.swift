@@ -206,7 +206,9 @@ struct EnqueueCommand: ParsableCommand {
         if oneTransaction { try store.connection.execute("BEGIN") }
         do {
             if listsFiles {
-                try ImageListing.forEach(request, reader: reader, report: &report) { try writer.take($0) }
+                try ImageListing.forEach(request, reader: reader, report: &report, checked: true) {
+                    try writer.take($0)
+                }
             }
             if let source {
                 // An explicit question or expression replaces the source tasks' own.
@@ -252,7 +254,7 @@ struct EnqueueCommand: ParsableCommand {
         }
         printRefusals(report)
         for damaged in report.damagedArchives {
-            FileHandle.standardError.write(Data("archive \(damaged); its members before that are enqueued\n".utf8))
+            FileHandle.standardError.write(Data("archive \(damaged)\n".utf8))
         }
         for folder in report.unreadableFolders {
             FileHandle.standardError.write(Data("cannot read the folder \(folder); its images are not enqueued\n".utf8))

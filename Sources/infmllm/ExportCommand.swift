@@ -169,10 +169,10 @@ struct ExportCommand: ParsableCommand {
         return file.standardizedFileURL.path.hasPrefix(base == "/" ? "/" : base + "/")
     }
 
-    /// The archive part of an archive member's URI as stored (`tar:/d/a.tar`; a remote archive's URL without where
+    /// The archive part of an archive member's URI as stored (`tar:/d/a.tar!/`; for a remote archive, without where
     /// the member lies), as bytes: what tells shards apart.
     static func shardURI(_ uri: String) -> [UInt8] {
-        Array((ImageLocation.archivePart(of: uri) ?? Substring(uri)).utf8)
+        Array((ImageLocation.archivePart(of: uri) ?? uri).utf8)
     }
 
     /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`. Every task of a key (several
@@ -390,8 +390,9 @@ struct ShardNamer {
 
     mutating func name(for uri: [UInt8], archive: String) -> String {
         if let name = names[uri] { return name }
-        var name = ExportCommand.safeFileName(
-            ((archive as NSString).lastPathComponent as NSString).deletingPathExtension)
+        // A URL's file name is the last part of its path (a pre-signed URL's query holds slashes of its own).
+        let path = archive.contains("://") ? URLComponents(string: archive)?.path ?? archive : archive
+        var name = ExportCommand.safeFileName(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         if taken.contains(name) { name += "-" + String(SHA256.hex(of: uri).prefix(8)) }
         taken.insert(name)
         names[uri] = name

@@ -104,6 +104,65 @@ import Testing
         #expect(cuts > 40, "most cuts land where the archive is truncated")
     }
 
+    /// Members as GNU tar itself lists them, for each format, with the bytes of each member's file.
+    @Test(arguments: ["--format=gnu", "--format=pax", "--format=ustar", "--format=v7"])
+    func theIndexHoldsWhatGNUTarLists(_ format: String) throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let names =
+            ["top.jpg", "nested", "meta.json", "zz-last.png"]
+            + (format.hasSuffix("gnu") || format.hasSuffix("pax")
+                ? [Self.longName] : [])
+        let tar = try Self.archive(root, "listed.tar", "tar \(format) -cf", names)
+        let listed = try ProcessResult.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "tar -tf '\(tar)'"])
+        let files = listed.output.split(separator: "\n").map(String.init).filter { !$0.hasSuffix("/") }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: tar))
+        let index = bytes.withUnsafeBytes { TarIndex(bytes: $0) }
+        #expect(index.problem == nil && index.names == files, "\(index.names) against \(files)")
+        for name in files {
+            #expect(bytes[index.members[name]!] == (try Data(contentsOf: root.appendingPathComponent("tree/" + name))))
+        }
+    }
+
+    /// A pax header past what is held (1 MiB: large extended attributes) is read as far as that, and the members
+    /// after it are listed: a `path` record before the cap names its member.
+    @Test func aPaxHeaderOverTheCapStillListsWhatFollows() throws {
+        func header(_ name: String, size: Int, type: UInt8) -> [UInt8] {
+            var block = [UInt8](repeating: 0, count: 512)
+            block.replaceSubrange(0..<name.utf8.count, with: Array(name.utf8))
+            func octal(_ value: Int, at: Int, length: Int) {
+                let digits = String(value, radix: 8)
+                let field = String(repeating: "0", count: length - 1 - digits.count) + digits
+                block.replaceSubrange(at..<(at + length - 1), with: Array(field.utf8))
+            }
+            octal(0o644, at: 100, length: 8)
+            octal(size, at: 124, length: 12)
+            block[156] = type
+            block.replaceSubrange(257..<265, with: Array("ustar\u{0}00".utf8))
+            for index in 148..<156 { block[index] = 32 }
+            octal(block.reduce(0) { $0 + Int($1) }, at: 148, length: 7)
+            return block
+        }
+        func padded(_ data: [UInt8]) -> [UInt8] { data + [UInt8](repeating: 0, count: (512 - data.count % 512) % 512) }
+        func record(_ key: String, _ value: String) -> [UInt8] {
+            let body = " \(key)=\(value)\n"
+            var length = body.utf8.count + 1
+            while String(length).utf8.count + body.utf8.count != length { length += 1 }
+            return Array((String(length) + body).utf8)
+        }
+        let pax =
+            record("path", "from/the/pax/header.jpg") + record("comment", String(repeating: "a", count: 1_500_000))
+        let archive =
+            header("PaxHeaders/0", size: pax.count, type: UInt8(ascii: "x")) + padded(pax)
+            + header("cut-name.jpg", size: 5, type: UInt8(ascii: "0")) + padded(Array("hello".utf8))
+            + header("after.jpg", size: 3, type: UInt8(ascii: "0")) + padded(Array("abc".utf8))
+            + [UInt8](repeating: 0, count: 1024)
+        let index = archive.withUnsafeBytes { TarIndex(bytes: $0) }
+        #expect(index.problem == nil)
+        #expect(index.names == ["from/the/pax/header.jpg", "after.jpg"])
+        #expect(index.members["after.jpg"].map { Array(archive[$0]) } == Array("abc".utf8))
+    }
+
     @Test(arguments: ["-r", "-r0"])
     func zipMembersStoredOrDeflatedAreRead(_ options: String) throws {
         let root = try Self.tree()
@@ -265,6 +324,40 @@ import Testing
         #expect(throws: ImageSourceError.self) {
             try ImageListing.collect(request, reader: ImageReader(), report: &report)
         }
+        // Braces: every name they stand for must be there; a file whose name holds braces is taken as it is.
+        request.archives = [root.path + "/s-{000..001}.tar"]
+        #expect(try ImageListing.collect(request, reader: ImageReader(), report: &report).count == 4)
+        request.archives = [root.path + "/s-{000..002}.tar"]
+        #expect {
+            try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        } throws: { "\($0)".hasPrefix(root.path + "/s-002.tar: no archive matches") }
+        _ = try Self.archive(root, "b-{1,2}.tar", "tar -cf", ["top.jpg"])
+        request.archives = [root.path + "/b-{1,2}.tar"]
+        #expect(
+            try ImageListing.collect(request, reader: ImageReader(), report: &report).map(\.uri) == [
+                "tar:\(root.path)/b-{1,2}.tar!/top.jpg"
+            ])
+    }
+
+    /// A member whose pax path holds a NUL character (which PostgreSQL cannot store) is reported and left out; the
+    /// members after it are listed.
+    @Test func aMemberNoTaskCanHoldIsLeftOutWithTheReason() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tar = try Self.archive(root, "nul.tar", "tar --format=pax -cf", [Self.longName, "nested/a.png"])
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: tar)))
+        // The long name's pax record, rewritten in place: "path=a-very..." becomes "path=a\0very...".
+        let record = Array("path=a-very".utf8)
+        let at = try #require(
+            (0..<(bytes.count - record.count)).first { Array(bytes[$0..<($0 + record.count)]) == record })
+        bytes[at + 6] = 0
+        try Data(bytes).write(to: URL(fileURLWithPath: tar))
+        var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+        request.archives = [tar]
+        var report = ImageListing.Report()
+        let listed = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(listed.map(\.uri) == ["tar:\(tar)!/nested/a.png"])
+        #expect(report.damagedArchives.count == 1 && report.damagedArchives[0].contains("a NUL character"))
     }
 
     @Test func damagedHeadersStopIndexingWithoutCrashing() throws {

@@ -29,8 +29,8 @@ import Testing
             try ImageLocation(uri)
                 == .remoteTarMember(url: "http://h.example/a.tar", member: "x/1.jpg", data: 1024..<1124))
         #expect(try ImageLocation(uri).archiveMember! == ("http://h.example/a.tar", "x/1.jpg"))
-        #expect(ImageLocation.archivePart(of: uri) == "tar:http://h.example/a.tar")
-        #expect(ImageLocation.archivePart(of: "tar:/s/a.tar!/b#1.jpg") == "tar:/s/a.tar")
+        #expect(ImageLocation.archivePart(of: uri) == "tar:http://h.example/a.tar!/")
+        #expect(ImageLocation.archivePart(of: "tar:/s/a.tar!/b#1.jpg") == "tar:/s/a.tar!/")
         #expect(ImageListing.resolve(uri, against: "/elsewhere") == uri, "a URL is not a relative path")
         #expect(ImageReader.isRemote(uri) && !ImageReader.isRemote("tar:/s/a.tar!/1.jpg"))
     }

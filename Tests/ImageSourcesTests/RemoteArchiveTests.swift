@@ -3,9 +3,10 @@
 // shards changed since they were listed, compressed or missing ones, and streams that stall part way.
 
 import Foundation
-import ImageSources
 import TestSupport
 import Testing
+
+@testable import ImageSources
 
 @Suite struct RemoteArchiveTests {
     static let quick = FetchSettings(timeout: 1, attempts: 3, backoff: 0.1, allowPrivateAddresses: true)
@@ -149,6 +150,68 @@ import Testing
                 try Self.listing([url], reader: ImageReader(fetch: Self.quick))
             } throws: { "\($0)".contains("cannot hold # or !/") }
         }
+    }
+
+    /// An empty file is an empty archive, as a local one is; a compressed file shorter than a header is named.
+    @Test func shortFilesAreJudgedByWhatTheyHold() throws {
+        let server = try NginxServer()
+        let root = try ArchiveTests.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try server.put("/shards/empty.tar", Data())
+        let tiny = try Data(contentsOf: URL(fileURLWithPath: try Self.gzip(Data("x".utf8), in: root)))
+        #expect(tiny.count < 512)
+        try server.put("/shards/tiny.tar", tiny)
+        let reader = ImageReader(fetch: Self.quick)
+        let (images, report) = try Self.listing([server.url("/shards/empty.tar")], reader: reader)
+        #expect(images.isEmpty && report.damagedArchives.isEmpty)
+        #expect {
+            try Self.listing([server.url("/shards/tiny.tar")], reader: reader)
+        } throws: { "\($0)".contains("a gzip-compressed file, not a tar archive") }
+    }
+
+    /// A shard replaced while its listing stream is resumed is refused (its ETag no longer matches), not spliced
+    /// from two versions, whether the server resumes with a range or sends the whole file again.
+    @Test(arguments: ["/stall/", "/whole-stall/"])
+    func aShardReplacedDuringItsListingIsRefused(_ location: String) throws {
+        let (tar, root) = try Self.shard()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let server = try NginxServer()
+        try server.put(location + "s.tar", tar)
+        var replacement = tar
+        replacement[replacement.count - 2048] ^= 0xFF  // the same size, other bytes, a later time
+        let fetcher = HTTPFetcher(settings: Self.quick)
+        var replaced = false
+        #expect {
+            try fetcher.stream(server.url(location + "s.tar")) { _ in
+                if !replaced {
+                    replaced = true
+                    // Renamed into place: the answer in progress keeps reading the file it opened.
+                    let file = server.root.appendingPathComponent(location + "s.tar")
+                    try? replacement.write(to: file, options: .atomic)
+                    try? FileManager.default.setAttributes(
+                        [.modificationDate: Date(timeIntervalSince1970: 4_000_000_000)], ofItemAtPath: file.path)
+                }
+                return true
+            }
+        } throws: { "\($0)".contains("HTTP 412: the file has changed since the first part of it was read") }
+    }
+
+    /// An error page is not read past 64 KiB, and its status still says what happened (503: transient).
+    @Test func anErrorPageIsCutShortAndJudgedByItsStatus() throws {
+        let server = try NginxServer()
+        try server.put("/huge.bin", Data(count: 64 << 20))
+        let settings = FetchSettings(timeout: 10, attempts: 1, allowPrivateAddresses: true)
+        #expect {
+            try ImageReader(fetch: settings).bytes(of: server.url("/huge-error"))
+        } throws: { error in
+            let error = error as? ImageSourceError
+            return error?.reason == "HTTP 503 (after 1 attempts)" && error?.isTransient == true
+        }
+        let log = Self.requests(server, "/huge-error", atLeast: 1)
+        // The combined log format: ... "GET /huge-error HTTP/1.1" 503 BYTES ...
+        let sent = log.first.flatMap { line in line.components(separatedBy: "\" 503 ").last?.split(separator: " ").first
+        }
+        #expect(sent.flatMap { Int($0) }.map { $0 < 32 << 20 } == true, "\(log)")
     }
 
     static func gzip(_ bytes: Data, in root: URL) throws -> String {

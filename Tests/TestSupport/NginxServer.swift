@@ -1,6 +1,7 @@
 // A real HTTP server for tests: Debian's nginx on a loopback port of its own, serving a folder, with the locations
 // the image-fetching tests need (a slow body, a redirect loop, a 500 until a file appears, a 429 with Retry-After,
-// files served without byte ranges, a body that stalls until it is asked for again from where it stopped).
+// files served without byte ranges, a body that stalls until it is asked for again from where it stopped, a 503
+// whose page is /huge.bin).
 
 import Foundation
 
@@ -52,6 +53,7 @@ public final class NginxServer: @unchecked Sendable {
                     location = /busy { add_header Retry-After 1 always; return 429; }
                     location /moved/ { rewrite ^/moved/(.*)$ /$1 redirect; }
                     location /whole/ { max_ranges 0; }
+                    location = /huge-error { error_page 418 =503 /huge.bin; return 418; }
                     location /stall/ { limit_rate_after 4k; limit_rate $stall_rate; sendfile off; }
                     location /whole-stall/ { max_ranges 0; limit_rate_after 4k; limit_rate $stall_rate; sendfile off; }
                 }
