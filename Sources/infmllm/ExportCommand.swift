@@ -1,6 +1,7 @@
-// `infmllm export JOB --format jsonl|csv|coco|shard-jsonl|sidecars|txt`: a job's results for other tools;
-// shard-jsonl and sidecars keep archive shards' results beside their shards, keyed as webdataset keys them, and txt
-// writes a caption file per image, as training tools read them.
+// `infmllm export JOB --format jsonl|csv|coco|label-studio|shard-jsonl|sidecars|txt`: a job's results for other
+// tools; label-studio makes them pre-annotations to review, shard-jsonl and sidecars keep archive shards' results
+// beside their shards, keyed as webdataset keys them, and txt writes a caption file per image, as training tools read
+// them.
 
 import ArgumentParser
 import Foundation
@@ -12,7 +13,8 @@ import Postgres
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a job's results as JSONL, CSV, COCO, per-shard files or a text file per image.",
+        abstract:
+            "Write a job's results as JSONL, CSV, COCO, Label Studio tasks, per-shard files or a text file per image.",
         discussion: """
             For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
             per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
@@ -26,10 +28,19 @@ struct ExportCommand: ParsableCommand {
             the images: a.jpg, a.txt); for an archive member, <output>/<shard>/<key>.txt. URLs, files outside \
             --relative-to, and files that exist (unless --overwrite) are left out with a count. With --relative-to, \
             COCO's file_name is relative to it for the image files under it.
+
+            label-studio writes Label Studio tasks with the results as predictions to review: a grounding job's \
+            boxes as rectangle labels (one task per image, every expression's boxes, labelled "referred object" or, \
+            with --categories expression, by expression), in percent of the image as browsers show it (its Exif \
+            orientation applied); a caption job's captions as text (one task per image); a VQA or chat job's answers \
+            (one task per question, the question in data.question). data.image is the image's URL or path as \
+            stored, or with --image-prefix and --relative-to, the prefix and its path under that folder \
+            (--image-prefix '/data/local-files/?d=' for Label Studio's local files). --label-config FILE writes the \
+            labeling config the tasks fit.
             """)
 
     @Argument(help: "The job's id or name.") var job: String
-    @Option(help: "jsonl, csv, coco, shard-jsonl, sidecars or txt.") var format: String = "jsonl"
+    @Option(help: "jsonl, csv, coco, label-studio, shard-jsonl, sidecars or txt.") var format: String = "jsonl"
     @Option(
         help: ArgumentHelp(
             "Write here instead of standard output (a directory for shard-jsonl, sidecars and txt).",
@@ -37,12 +48,22 @@ struct ExportCommand: ParsableCommand {
     var output: String?
     @Option(
         help: ArgumentHelp(
-            "The folder image files are named relative to (txt files, COCO file_name).", valueName: "dir"))
+            "The folder image files are named relative to (txt files, COCO file_name, Label Studio with "
+                + "--image-prefix).", valueName: "dir"))
     var relativeTo: String?
     @Option(
         help: ArgumentHelp(
-            "COCO categories of a grounding job: single (one, \"referred object\") or expression (one per distinct "
-                + "expression, for jobs whose expressions are class names).", valueName: "kind"))
+            "label-studio: what comes before an image file's path under --relative-to in data.image.",
+            valueName: "prefix"))
+    var imagePrefix: String?
+    @Option(
+        help: ArgumentHelp("label-studio: write the labeling config the tasks fit to this file.", valueName: "path"))
+    var labelConfig: String?
+    @Option(
+        help: ArgumentHelp(
+            "COCO categories (Label Studio labels) of a grounding job: single (one, \"referred object\") or "
+                + "expression (one per distinct expression, for jobs whose expressions are class names).",
+            valueName: "kind"))
     var categories: String = "single"
     @Flag(help: "txt: replace text files that exist (by default they are left as they are, with a count).")
     var overwrite = false
@@ -62,9 +83,17 @@ struct ExportCommand: ParsableCommand {
         guard ["single", "expression"].contains(categories) else {
             throw ValidationError("--categories is single or expression")
         }
-        if categories != "single" && format != "coco" { throw ValidationError("--categories is for --format coco") }
-        if relativeTo != nil && !["txt", "coco"].contains(format) {
-            throw ValidationError("--relative-to is for --format txt and coco")
+        if categories != "single" && !["coco", "label-studio"].contains(format) {
+            throw ValidationError("--categories is for --format coco and label-studio")
+        }
+        if relativeTo != nil && !["txt", "coco", "label-studio"].contains(format) {
+            throw ValidationError("--relative-to is for --format txt, coco and label-studio")
+        }
+        if (imagePrefix != nil || labelConfig != nil) && format != "label-studio" {
+            throw ValidationError("--image-prefix and --label-config are for --format label-studio")
+        }
+        if imagePrefix != nil && relativeTo == nil {
+            throw ValidationError("--image-prefix needs --relative-to (the folder image paths are named under)")
         }
         if overwrite && format != "txt" { throw ValidationError("--overwrite is for --format txt") }
         if !status.isEmpty && !["jsonl", "csv", "shard-jsonl", "sidecars"].contains(format) {
@@ -84,9 +113,11 @@ struct ExportCommand: ParsableCommand {
             } else {
                 try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
             }
-        case "jsonl", "csv", "coco":
+        case "jsonl", "csv", "coco", "label-studio":
             let sink = try ExportSink(path: output)
             switch format {
+            case "label-studio":
+                try writeLabelStudio(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             case "jsonl":
                 try rows(store, job: id) { rows in
                     for row in rows { try sink.write(try Self.jsonLine(row) + "\n") }
@@ -99,19 +130,22 @@ struct ExportCommand: ParsableCommand {
             }
             try sink.finish()
         default:
-            throw ValidationError("unknown format \(format): use jsonl, csv, coco, shard-jsonl, sidecars or txt")
+            throw ValidationError(
+                "unknown format \(format): use jsonl, csv, coco, label-studio, shard-jsonl, sidecars or txt")
         }
     }
 
     /// The job's rows as this export writes them: the tasks in the states asked for (all by default), their boxes,
-    /// width and height turned to the shown image when asked.
+    /// width and height turned to the shown image when asked (always for Label Studio, which shows images as
+    /// browsers do).
     func rows(
         _ store: PostgresJobStore, job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void
     ) throws {
         var unknown = 0
+        let orient = exifOrientation || format == "label-studio"
         try store.exportRows(job: job, order: order, statuses: status) { rows in
-            if exifOrientation { unknown += rows.filter { $0.width != nil && $0.orientation == nil }.count }
-            try body(exifOrientation ? rows.map(Self.shown) : rows)
+            if orient { unknown += rows.filter { $0.width != nil && $0.orientation == nil }.count }
+            try body(orient ? rows.map(Self.shown) : rows)
         }
         if unknown > 0 {
             FileHandle.standardError.write(

@@ -1,0 +1,141 @@
+// `export --format label-studio`: a job's results as Label Studio tasks with pre-annotations ("predictions"), for
+// people to review and correct: a grounding job's boxes as rectangle labels, one task per image with every
+// expression's boxes; a caption job's captions as text; a VQA or chat job's answers, one task per question. Boxes are
+// in percent of the image as browsers show it (its Exif orientation applied), as Label Studio draws them.
+
+import ArgumentParser
+import Foundation
+import ImageSources
+import Postgres
+
+extension ExportCommand {
+    /// The names the labeling config and the tasks share.
+    enum LabelStudio {
+        static let image = "image"
+        static let boxes = "label"
+        static let caption = "caption"
+        static let answer = "answer"
+    }
+
+    /// Label Studio's JSON import: an array of tasks, written one image (grounding, captions) or one task (VQA,
+    /// chat) at a time from rows that come by image. Only done tasks: an image whose grounding found no box still
+    /// comes, without rectangles, for someone to draw them.
+    func writeLabelStudio(store: PostgresJobStore, job: Int64, kind: String, to sink: ExportSink) throws {
+        let byImage = kind == "ground" || kind == "caption"
+        var current: [ExportRow] = []
+        var tasks = 0, archived = 0
+        var labels: [String] = [], seenLabels: Set<String> = []
+        func flush() throws {
+            guard let first = current.first else { return }
+            defer { current = [] }
+            if (try? ImageLocation(first.image))?.archiveMember != nil { archived += 1 }
+            var results: [[String: Any]] = []
+            for row in current {
+                if kind == "ground" {
+                    let label = categories == "expression" ? row.input : "referred object"
+                    if seenLabels.insert(label).inserted { labels.append(label) }
+                    results += Self.rectangles(row, label: label)
+                } else if let output = row.output {
+                    results.append(
+                        Self.text(
+                            output, name: kind == "caption" ? LabelStudio.caption : LabelStudio.answer,
+                            id: "t\(row.taskID)"))
+                }
+            }
+            var data: [String: Any] = [
+                LabelStudio.image: labelStudioImage(first.image), "image_uri": first.image,
+                "task_ids": current.map(\.taskID),
+            ]
+            if kind != "ground" && kind != "caption" { data["question"] = first.input }
+            if let metadata = first.metadata, let fields = try? JSONSerialization.jsonObject(with: Data(metadata.utf8))
+            {
+                data["metadata"] = fields
+            }
+            let task: [String: Any] = [
+                "data": data,
+                "predictions": [["model_version": first.model ?? "", "result": results]],
+            ]
+            try sink.write((tasks > 0 ? ",\n" : "") + JSONOutput.string(task))
+            tasks += 1
+        }
+        try sink.write("[")
+        try rows(store, job: job, order: .image) { rows in
+            for row in rows where row.status == "done" {
+                if !byImage || current.first?.image.utf8.elementsEqual(row.image.utf8) != true { try flush() }
+                current.append(row)
+            }
+        }
+        try flush()
+        try sink.write("]\n")
+        if archived > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    ("\(archived) task(s) show archive members, which Label Studio cannot open: their image is the "
+                        + "member's URI\n").utf8))
+        }
+        if let labelConfig {
+            try Self.labelConfig(kind: kind, labels: labels.isEmpty ? ["referred object"] : labels).write(
+                toFile: labelConfig, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// Where Label Studio finds an image: with `--image-prefix`, a file under `--relative-to` as the prefix and its
+    /// relative path, percent-encoded (`/data/local-files/?d=` for Label Studio's local files); otherwise the URI as
+    /// stored (an http(s) URL opens as it is).
+    func labelStudioImage(_ uri: String) -> String {
+        guard let imagePrefix, let relative = relativeFileName(uri) else { return uri }
+        let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/")
+        return imagePrefix + (relative.addingPercentEncoding(withAllowedCharacters: allowed) ?? relative)
+    }
+
+    /// A row's boxes as rectangle labels: x, y, width and height in percent of the image's width and height.
+    static func rectangles(_ row: ExportRow, label: String) -> [[String: Any]] {
+        guard let width = row.width, let height = row.height, width > 0, height > 0 else { return [] }
+        return row.boxes.enumerated().compactMap { ordinal, box -> [String: Any]? in
+            guard box.count >= 4 else { return nil }
+            let x = box[0] / Double(width) * 100, y = box[1] / Double(height) * 100
+            return [
+                "id": "t\(row.taskID)-\(ordinal)", "type": "rectanglelabels", "from_name": LabelStudio.boxes,
+                "to_name": LabelStudio.image, "original_width": width, "original_height": height,
+                "image_rotation": 0,
+                "value": [
+                    "x": x, "y": y, "width": (box[2] - box[0]) / Double(width) * 100,
+                    "height": (box[3] - box[1]) / Double(height) * 100, "rotation": 0, "rectanglelabels": [label],
+                ] as [String: Any],
+            ]
+        }
+    }
+
+    /// A text result (a caption or an answer).
+    static func text(_ text: String, name: String, id: String) -> [String: Any] {
+        [
+            "id": id, "type": "textarea", "from_name": name, "to_name": LabelStudio.image,
+            "value": ["text": [text]],
+        ]
+    }
+
+    /// The labeling config the tasks fit: an image, and rectangle labels (one per label), a caption or an answer
+    /// to a question.
+    static func labelConfig(kind: String, labels: [String]) -> String {
+        func escaped(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
+                .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        }
+        let image = "  <Image name=\"\(LabelStudio.image)\" value=\"$\(LabelStudio.image)\"/>\n"
+        switch kind {
+        case "ground":
+            let choices = labels.map { "    <Label value=\"\(escaped($0))\"/>\n" }.joined()
+            return "<View>\n" + image
+                + "  <RectangleLabels name=\"\(LabelStudio.boxes)\" toName=\"\(LabelStudio.image)\">\n" + choices
+                + "  </RectangleLabels>\n</View>\n"
+        case "caption":
+            return "<View>\n" + image
+                + "  <TextArea name=\"\(LabelStudio.caption)\" toName=\"\(LabelStudio.image)\" editable=\"true\"/>\n"
+                + "</View>\n"
+        default:
+            return "<View>\n" + image + "  <Header value=\"$question\"/>\n"
+                + "  <TextArea name=\"\(LabelStudio.answer)\" toName=\"\(LabelStudio.image)\" editable=\"true\"/>\n"
+                + "</View>\n"
+        }
+    }
+}
