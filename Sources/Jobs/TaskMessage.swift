@@ -30,16 +30,18 @@ public struct TaskMessage: Sendable, Equatable {
                 .utf8)
     }
 
-    /// A task to put on the queue, with the image that groups it with others.
+    /// A task to put on the queue, with the image that groups it with others and its job's lane.
     public struct Task: Sendable, Equatable {
         public var taskID: Int64
         public var jobID: Int64
         public var imageURI: String
+        public var priority: TaskPriority
 
-        public init(taskID: Int64, jobID: Int64, imageURI: String) {
+        public init(taskID: Int64, jobID: Int64, imageURI: String, priority: TaskPriority = .normal) {
             self.taskID = taskID
             self.jobID = jobID
             self.imageURI = imageURI
+            self.priority = priority
         }
     }
 

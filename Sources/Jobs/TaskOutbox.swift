@@ -13,22 +13,26 @@ public struct TaskOutbox {
         self.publisher = publisher
     }
 
-    /// Publishes `tasks` to `model`'s queue, one image's tasks of a job in one message (`TaskMessage.grouping`),
-    /// and marks each chunk published as soon as the broker confirms it.
+    /// Publishes `tasks` to `model`'s queue, each in its job's lane, one image's tasks of a job in one message
+    /// (`TaskMessage.grouping`), and marks each chunk published as soon as the broker confirms it.
     public func publish(_ tasks: [TaskMessage.Task], model: String, store: any TaskStore, round: Int = 0) throws {
-        let messages = TaskMessage.grouping(tasks)
-        var start = 0
-        while start < messages.count {
-            // About a thousand tasks per confirm and commit.
-            var end = start, count = 0
-            while end < messages.count && count < 1000 {
-                count += messages[end].taskIDs.count
-                end += 1
+        for priority in TaskPriority.lanes {
+            let lane = tasks.filter { $0.priority == priority }
+            guard !lane.isEmpty else { continue }
+            let messages = TaskMessage.grouping(lane)
+            var start = 0
+            while start < messages.count {
+                // About a thousand tasks per confirm and commit.
+                var end = start, count = 0
+                while end < messages.count && count < 1000 {
+                    count += messages[end].taskIDs.count
+                    end += 1
+                }
+                let chunk = Array(messages[start..<end])
+                try publisher.publish(chunk, model: model, priority: priority, round: round)
+                try store.markPublished(chunk.flatMap(\.taskIDs))
+                start = end
             }
-            let chunk = Array(messages[start..<end])
-            try publisher.publish(chunk, model: model, round: round)
-            try store.markPublished(chunk.flatMap(\.taskIDs))
-            start = end
         }
     }
 
@@ -40,8 +44,11 @@ public struct TaskOutbox {
     public func publishUnpublished(store: any TaskStore, grace: Double, job: Int64? = nil) throws -> Int {
         try store.claimUnpublished(olderThan: grace, job: job, limit: 1000) { chunk in
             for (model, tasks) in Dictionary(grouping: chunk, by: \.model) {
-                for messages in Self.chunks(TaskMessage.grouping(tasks.map(\.task))) {
-                    try publisher.publish(messages, model: model, round: 0)
+                for priority in TaskPriority.lanes {
+                    let lane = tasks.map(\.task).filter { $0.priority == priority }
+                    for messages in Self.chunks(TaskMessage.grouping(lane)) {
+                        try publisher.publish(messages, model: model, priority: priority, round: 0)
+                    }
                 }
             }
         }

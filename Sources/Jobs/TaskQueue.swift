@@ -13,14 +13,17 @@ public struct Delivery: Sendable {
     public var deliveryCount: Int
     /// Times workers sent it round again after a dead letter.
     public var round: Int
+    /// The queue lane it came from (normal for a dead letter).
+    public var priority: TaskPriority
     /// The queue's handle of this delivery: its tag and the connection it came on.
     public var tag: UInt64
     public var connection: Int
 
     public init(
         body: [UInt8], contentType: String? = nil, isDeadLetter: Bool = false, isRedelivery: Bool = false,
-        deliveryCount: Int = 0, round: Int = 0, tag: UInt64, connection: Int
+        deliveryCount: Int = 0, round: Int = 0, priority: TaskPriority = .normal, tag: UInt64, connection: Int
     ) {
+        self.priority = priority
         self.body = body
         self.contentType = contentType
         self.isDeadLetter = isDeadLetter
@@ -38,7 +41,8 @@ public protocol TaskQueue: AnyObject, Sendable {
     var isConnected: Bool { get }
     /// Opens a new connection (the old one's unsettled deliveries go back to the queue) and starts consuming.
     func connect() throws
-    /// The next delivery, or nil when none arrives within `timeout` seconds (0: only what has arrived).
+    /// The next delivery, or nil when none arrives within `timeout` seconds (0: only what has arrived); of what has
+    /// arrived, the highest lane's first.
     func next(timeout: Double) throws -> Delivery?
     /// Acknowledges `delivery`: the broker forgets it. A delivery of an earlier connection is already back in the
     /// queue and is left alone.
@@ -57,11 +61,11 @@ public protocol TaskQueue: AnyObject, Sendable {
 
 /// Publishing task messages and what else a worker sends the broker. One caller at a time.
 public protocol TaskPublisher: AnyObject {
-    /// Publishes `messages` to `model`'s queue and waits for the broker's confirms; `round` above 0 marks messages
-    /// sent round again after the broker dead-lettered them.
-    func publish(_ messages: [TaskMessage], model: String, round: Int) throws
+    /// Publishes `messages` to `model`'s queue lane for `priority` and waits for the broker's confirms; `round` above
+    /// 0 marks messages sent round again after the broker dead-lettered them.
+    func publish(_ messages: [TaskMessage], model: String, priority: TaskPriority, round: Int) throws
     /// Parks a message that cannot be a task where people look for them, with the reason and the worker's name.
     func park(_ delivery: Delivery, reason: String, worker: String) throws
-    /// Messages ready in `model`'s queue and the consumers it has.
+    /// Messages ready in `model`'s queue lanes, together, and the consumers of its normal lane.
     func queueState(model: String) throws -> (ready: Int, consumers: Int)
 }

@@ -39,13 +39,14 @@ extension PostgresJobStore {
                           AND (\(job.map(Int.init))::bigint IS NULL OR c.job_id = \(job.map(Int.init))::bigint)
                         ORDER BY c.enqueued_at, c.id LIMIT \(limit)
                         FOR UPDATE OF c SKIP LOCKED)
-                    RETURNING t.id, t.job_id, t.image_uri, j.model
+                    RETURNING t.id, t.job_id, t.image_uri, j.model, j.priority
                     """
                 ).map {
                     UnpublishedTask(
                         task: TaskMessage.Task(
                             taskID: Int64(try $0.int("id")), jobID: Int64(try $0.int("job_id")),
-                            imageURI: try $0.string("image_uri")),
+                            imageURI: try $0.string("image_uri"),
+                            priority: TaskPriority(rawValue: try $0.string("priority")) ?? .normal),
                         model: try $0.string("model"))
                 }.sorted { $0.task.taskID < $1.task.taskID }
                 guard !claimed.isEmpty else { return 0 }

@@ -259,10 +259,12 @@ extension PostgresJobStore: TaskStore {
             FROM jobs j
             WHERE t.job_id = \(job) AND t.status = 'failed' AND j.id = t.job_id AND j.cancelled_at IS NULL
               AND (\(text)::text IS NULL OR strpos(coalesce(t.last_error, 'unknown'), \(text)::text) > 0)
-            RETURNING t.id, t.image_uri
+            RETURNING t.id, t.image_uri, j.priority
             """
         ).map {
-            TaskMessage.Task(taskID: Int64(try $0.int("id")), jobID: job, imageURI: try $0.string("image_uri"))
+            TaskMessage.Task(
+                taskID: Int64(try $0.int("id")), jobID: job, imageURI: try $0.string("image_uri"),
+                priority: TaskPriority(rawValue: try $0.string("priority")) ?? .normal)
         }.sorted { $0.taskID < $1.taskID }
     }
 

@@ -24,6 +24,8 @@ public struct JobSummary: Sendable, Codable, Equatable {
     public var model: String
     public var createdAt: String
     public var cancelled: Bool
+    /// The queue lane of its tasks: high, normal or low.
+    public var priority: String = TaskPriority.normal.rawValue
     public var counts: [String: Int]
 
     public var total: Int { counts.values.reduce(0, +) }
@@ -32,7 +34,7 @@ public struct JobSummary: Sendable, Codable, Equatable {
     public var isFinished: Bool { (counts["queued"] ?? 0) + (counts["running"] ?? 0) == 0 }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, taskKind = "task_kind", model, createdAt = "created_at", cancelled, counts
+        case id, name, taskKind = "task_kind", model, createdAt = "created_at", cancelled, priority, counts
     }
 }
 
@@ -63,11 +65,12 @@ public struct PostgresJobStore {
     ///   a job of that name exists with another task kind, model, prompt template or decoding parameters (its
     ///   tasks run with its own: new ones would silently not get the ones asked for), or was cancelled (its tasks
     ///   would never be published).
+    /// - Parameter priority: the lane of the job's tasks; for an existing job, its lane from now on (nil: as it is).
     /// - Parameter reuseResults: reuse earlier results for the same image content (`--skip-done`); turned on for
     ///   an existing job when asked, never off.
     public func openJob(
         name: String, kind: TaskKind, model: String, promptTemplate: String?, generationJSON: String,
-        reuseResults: Bool = false
+        reuseResults: Bool = false, priority: TaskPriority? = nil
     ) throws -> (id: Int64, created: Bool) {
         guard Int64(name) == nil else {
             throw PostgresError.refused(
@@ -76,8 +79,9 @@ public struct PostgresJobStore {
         }
         if let row = try connection.execute(
             """
-            INSERT INTO jobs (name, task_kind, model, prompt_template, generation, reuse_results)
-            VALUES (\(name), \(kind.rawValue), \(model), \(promptTemplate), \(generationJSON)::jsonb, \(reuseResults))
+            INSERT INTO jobs (name, task_kind, model, prompt_template, generation, reuse_results, priority)
+            VALUES (\(name), \(kind.rawValue), \(model), \(promptTemplate), \(generationJSON)::jsonb, \(reuseResults),
+                    \((priority ?? .normal).rawValue))
             ON CONFLICT (name) DO NOTHING RETURNING id
             """
         ).first {
@@ -114,6 +118,11 @@ public struct PostgresJobStore {
         if reuseResults {
             try connection.execute("UPDATE jobs SET reuse_results = true WHERE id = \(Int64(try row.int("id")))")
         }
+        if let priority {
+            // Tasks published from now on travel in the new lane; those already on the queue stay in theirs.
+            try connection.execute(
+                "UPDATE jobs SET priority = \(priority.rawValue) WHERE id = \(Int64(try row.int("id")))")
+        }
         return (Int64(try row.int("id")), false)
     }
 
@@ -130,10 +139,12 @@ public struct PostgresJobStore {
                             \(PostgresArray(chunk.map { $0.metadataJSON ?? "" }))::text[])
                      AS t(uri, input, metadata)
                 ON CONFLICT (job_id, image_uri, input_text) DO NOTHING
-                RETURNING id, image_uri
+                RETURNING id, image_uri, (SELECT priority FROM jobs WHERE id = \(job)) AS priority
                 """)
             added += try rows.map {
-                TaskMessage.Task(taskID: Int64(try $0.int("id")), jobID: job, imageURI: try $0.string("image_uri"))
+                TaskMessage.Task(
+                    taskID: Int64(try $0.int("id")), jobID: job, imageURI: try $0.string("image_uri"),
+                    priority: TaskPriority(rawValue: try $0.string("priority")) ?? .normal)
             }.sorted { $0.taskID < $1.taskID }
         }
         return added
@@ -206,7 +217,7 @@ public struct PostgresJobStore {
         // The condition's text and bindings are spliced as a unit, keeping its $n numbering.
         var sql: SQL = """
             SELECT j.id, j.name, j.task_kind, j.model, to_char(j.created_at, 'YYYY-MM-DD"T"HH24:MI:SSOF') AS created_at,
-                   j.cancelled_at IS NOT NULL AS cancelled, c.ledger_rows,
+                   j.cancelled_at IS NOT NULL AS cancelled, j.priority, c.ledger_rows,
                    coalesce(c.queued, 0) AS queued, coalesce(c.running, 0) AS running, coalesce(c.done, 0) AS done,
                    coalesce(c.failed, 0) AS failed, coalesce(c.cancelled, 0) AS cancelled_tasks
             FROM jobs j CROSS JOIN LATERAL (
@@ -231,7 +242,7 @@ public struct PostgresJobStore {
             return JobSummary(
                 id: id, name: try row.string("name"), taskKind: try row.string("task_kind"),
                 model: try row.string("model"), createdAt: try row.string("created_at"),
-                cancelled: try row.bool("cancelled"),
+                cancelled: try row.bool("cancelled"), priority: try row.string("priority"),
                 counts: [
                     "queued": try row.int("queued"), "running": try row.int("running"), "done": try row.int("done"),
                     "failed": try row.int("failed"), "cancelled": try row.int("cancelled_tasks"),

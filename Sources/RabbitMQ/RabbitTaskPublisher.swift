@@ -29,7 +29,7 @@ public final class RabbitTaskPublisher: TaskPublisher {
         TaskTopology(prefix: prefix, model: model, deliveryLimit: deliveryLimit)
     }
 
-    public func publish(_ messages: [TaskMessage], model: String, round: Int) throws {
+    public func publish(_ messages: [TaskMessage], model: String, priority: TaskPriority, round: Int) throws {
         guard !messages.isEmpty else { return }
         let topology = topology(model)
         try withConnection { connection in
@@ -41,7 +41,7 @@ public final class RabbitTaskPublisher: TaskPublisher {
             try connection.publish(
                 messages.map {
                     OutgoingMessage(
-                        exchange: topology.exchange, routingKey: topology.routingKey, body: $0.encoded(),
+                        exchange: topology.exchange, routingKey: topology.routingKey(priority), body: $0.encoded(),
                         headers: headers)
                 })
         }
@@ -62,9 +62,16 @@ public final class RabbitTaskPublisher: TaskPublisher {
     }
 
     public func queueState(model: String) throws -> (ready: Int, consumers: Int) {
-        let queue = topology(model).queue
-        let counts = try withConnection { try $0.queueCounts(queue) }
-        return (counts.messageCount, counts.consumerCount)
+        let topology = topology(model)
+        return try withConnection { connection in
+            // Declared first: lanes that a deployment from before lanes never made are empty, not missing.
+            if !declared.contains(topology.routingKey) {
+                try topology.declare(on: connection)
+                declared.insert(topology.routingKey)
+            }
+            let counts = try TaskPriority.lanes.map { try connection.queueCounts(topology.queue($0)) }
+            return (counts.map(\.messageCount).reduce(0, +), counts[1].consumerCount)
+        }
     }
 
     /// Runs `body` on the connection, opened when there is none; a broker failure drops it, to be opened again on

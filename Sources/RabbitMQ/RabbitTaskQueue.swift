@@ -1,5 +1,11 @@
-// A worker's consuming broker connection (its model's tasks and the shared dead letters), rebuilt after any
+// A worker's consuming broker connection (its model's task lanes and its dead letters), rebuilt after any
 // connection failure. A lock lets a stop handler return messages while the worker loop runs the model.
+//
+// Lanes: the model's high, normal and low queues each have a consumer. Of what has arrived, the highest lane's
+// messages go first; once a lane's message has arrived, the consumers of the lanes below it are cancelled and their
+// messages that arrived but were not taken go back to their queues, so that a worker never holds low messages while
+// high ones wait (they would wait past the broker's consumer timeout). A cancelled lane is consumed again once every
+// lane above it has no message ready.
 
 import Foundation
 import Jobs
@@ -17,7 +23,13 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     // Invariant: every property below is read and written only while holding `lock`.
     private let lock = NSLock()
     private var consumer: AMQPConnection?
-    private var taskConsumerTag = ""
+    /// The consumer of each lane being consumed (a lane below one whose messages arrived has none).
+    private var laneConsumerTags: [TaskPriority: String] = [:]
+    /// The lane of every task consumer tag of this connection, cancelled ones included (their last deliveries may
+    /// still be unread).
+    private var laneOfTag: [String: TaskPriority] = [:]
+    /// When the lanes that are not consumed were last checked for opening (seconds of `clock`).
+    private var lanesChecked = 0.0
     /// Every dead-letter consumer tag of this connection (a prefetch change subscribes again under a new tag, and
     /// deliveries to the old one may still be unread).
     private var deadLetterConsumerTags: Set<String> = []
@@ -95,8 +107,8 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             body: message.body, contentType: message.contentType,
             isDeadLetter: deadLetterConsumerTags.contains(message.consumerTag),
             isRedelivery: message.redelivered || message.deliveryCount > 0, deliveryCount: message.deliveryCount,
-            round: Int(message.headers[Self.roundHeader]?.intValue ?? 0), tag: message.deliveryTag,
-            connection: generation)
+            round: Int(message.headers[Self.roundHeader]?.intValue ?? 0),
+            priority: laneOfTag[message.consumerTag] ?? .normal, tag: message.deliveryTag, connection: generation)
     }
 
     public var isConnected: Bool { lock.withLock { consumer != nil } }
@@ -116,32 +128,87 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             try topology.declare(on: connection)
             try connection.setPrefetch(prefetchCount)
             deadLetterConsumerTags = []
+            laneConsumerTags = [:]
+            laneOfTag = [:]
             if !stopped { try subscribe(connection) }
             consumer = connection
             generation += 1
         }
     }
 
-    /// Starts both consumers (under the lock).
+    /// Starts the consumers of every lane and of the dead letters (under the lock).
     private func subscribe(_ connection: AMQPConnection) throws {
-        taskConsumerTag = try connection.consume(topology.queue)
+        laneConsumerTags = [:]
+        for lane in TaskPriority.lanes { try subscribe(lane, on: connection) }
         deadLetterConsumerTag = try connection.consume(topology.deadLetterQueue)
         deadLetterConsumerTags.insert(deadLetterConsumerTag)
+    }
+
+    /// Starts consuming `lane` (under the lock).
+    private func subscribe(_ lane: TaskPriority, on connection: AMQPConnection) throws {
+        let tag = try connection.consume(topology.queue(lane))
+        laneConsumerTags[lane] = tag
+        laneOfTag[tag] = lane
     }
 
     public func next(timeout: Double) throws -> Delivery? {
         try lock.withLock {
             guard let consumer else { throw AMQPError.library(operation: "consuming", message: "not connected") }
-            if !pumped.isEmpty { return pumped.removeFirst() }
             lastRead = clock.now()
             do {
-                return try consumer.nextDelivery(timeout: timeout).map(delivery)
+                // What has arrived, then (with nothing) a wait for the first; the highest lane's first.
+                try drain(consumer)
+                if pumped.isEmpty, timeout > 0, let message = try consumer.nextDelivery(timeout: timeout) {
+                    pumped.append(delivery(message))
+                    try drain(consumer)
+                }
+                try gateLanes(consumer)
+                guard let best = pumped.indices.max(by: { pumped[$0].priority < pumped[$1].priority }) else {
+                    return nil
+                }
+                // The earliest of the highest lane (max returns the last of equals).
+                let first = pumped.firstIndex { $0.priority == pumped[best].priority }!
+                return pumped.remove(at: first)
             } catch {
                 // Consumers live on the channel: after any failure, start over on a new connection.
                 self.consumer = nil
                 throw error
             }
         }
+    }
+
+    /// Reads every delivery that has arrived into `pumped` (under the lock).
+    private func drain(_ consumer: AMQPConnection) throws {
+        for _ in 0..<4096 {
+            guard let message = try consumer.nextDelivery(timeout: 0) else { return }
+            pumped.append(delivery(message))
+        }
+    }
+
+    /// Cancels the lanes below the highest one a task message has arrived from and returns their messages that were
+    /// not taken; with none arrived, consumes again each cancelled lane whose higher lanes have no message ready,
+    /// checking at most twice a second (under the lock).
+    private func gateLanes(_ consumer: AMQPConnection) throws {
+        let arrived = pumped.filter { !$0.isDeadLetter && laneConsumerTags[$0.priority] != nil }.map(\.priority)
+        if let highest = arrived.max() {
+            for lane in TaskPriority.lanes where lane < highest {
+                guard let tag = laneConsumerTags.removeValue(forKey: lane) else { continue }
+                try consumer.cancel(tag)
+            }
+        } else if laneConsumerTags.count < TaskPriority.lanes.count, clock.now() - lanesChecked >= 0.5 {
+            lanesChecked = clock.now()
+            var higherReady = false
+            for lane in TaskPriority.lanes {
+                if laneConsumerTags[lane] == nil && !higherReady { try subscribe(lane, on: consumer) }
+                let ready = try consumer.queueCounts(topology.queue(lane)).messageCount
+                higherReady = higherReady || ready > 0
+            }
+        }
+        // Messages of cancelled lanes go back for when their lane is consumed again (or for another worker).
+        let returned = pumped.filter { !$0.isDeadLetter && laneConsumerTags[$0.priority] == nil }
+        guard !returned.isEmpty else { return }
+        for delivery in returned { try consumer.reject(delivery.tag, requeue: true) }
+        pumped.removeAll { !$0.isDeadLetter && laneConsumerTags[$0.priority] == nil }
     }
 
     /// The header that counts the rounds a dead-lettered message was sent again.
@@ -156,9 +223,12 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             guard let consumer, !stopped else { return }
             do {
                 try consumer.setPrefetch(count)
-                try consumer.cancel(taskConsumerTag)
+                let lanes = laneConsumerTags
+                for (_, tag) in lanes { try consumer.cancel(tag) }
                 try consumer.cancel(deadLetterConsumerTag)
-                try subscribe(consumer)
+                for lane in lanes.keys { try subscribe(lane, on: consumer) }
+                deadLetterConsumerTag = try consumer.consume(topology.deadLetterQueue)
+                deadLetterConsumerTags.insert(deadLetterConsumerTag)
             } catch {
                 self.consumer = nil
                 throw error
@@ -189,7 +259,10 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             stopped = true
             guard let consumer else { return 0 }
             do {
-                for tag in [taskConsumerTag, deadLetterConsumerTag] where !tag.isEmpty { try consumer.cancel(tag) }
+                for tag in Array(laneConsumerTags.values) + [deadLetterConsumerTag] where !tag.isEmpty {
+                    try consumer.cancel(tag)
+                }
+                laneConsumerTags = [:]
                 var returned = 0
                 for delivery in pumped {
                     try consumer.reject(delivery.tag, requeue: true)

@@ -9,6 +9,10 @@ import Jobs
 /// different models share one broker. The key is the last path component of the model as given to `enqueue --model`
 /// and to `worker --model` (`/models/InfMLLM-7B` and `InfMLLM-7B` both route to `InfMLLM-7B`).
 ///
+/// Each model has three lanes, for the jobs of each priority: its queue (normal), and `<queue>.high` and
+/// `<queue>.low`, bound with `<key>.high` and `<key>.low` (RabbitMQ 3.10's quorum queues have no message priorities).
+/// Workers consume all three and take a lower lane's messages only while the higher lanes have none ready.
+///
 /// A task queue is a durable quorum queue with an explicit delivery limit (RabbitMQ 3.10 has no default, so a message
 /// that crashes every worker would otherwise be redelivered forever). Past the limit, and on a reject without
 /// requeue, a message goes to the dead-letter exchange with at-least-once dead-lettering, which 3.10 honours only
@@ -46,6 +50,16 @@ public struct TaskTopology: Sendable, Equatable {
         self.deliveryLimit = deliveryLimit
     }
 
+    /// The model's queue for the lane of `priority`: its queue for normal, with `.high` or `.low` after it.
+    public func queue(_ priority: TaskPriority) -> String {
+        priority == .normal ? queue : "\(queue).\(priority.rawValue)"
+    }
+
+    /// The routing key of the lane of `priority`.
+    public func routingKey(_ priority: TaskPriority) -> String {
+        priority == .normal ? routingKey : "\(routingKey).\(priority.rawValue)"
+    }
+
     /// The routing key of `model` (`ModelKey.of`).
     public static func modelKey(_ model: String) -> String { ModelKey.of(model) }
 
@@ -62,13 +76,16 @@ public struct TaskTopology: Sendable, Equatable {
         ]
     }
 
-    /// Declares the exchanges, the model's queue and dead-letter queue, the rejected queue and their bindings;
-    /// declaring an existing, identical topology changes nothing.
+    /// Declares the exchanges, the model's queue lanes and dead-letter queue, the rejected queue and their
+    /// bindings; declaring an existing, identical topology changes nothing. Every lane dead-letters into the model's
+    /// dead-letter queue.
     public func declare(on connection: AMQPConnection) throws {
         try declareShared(on: connection)
         try connection.declareExchange(exchange)
-        try connection.declareQueue(queue, arguments: queueArguments)
-        try connection.bindQueue(queue, exchange: exchange, routingKey: routingKey)
+        for priority in TaskPriority.lanes {
+            try connection.declareQueue(queue(priority), arguments: queueArguments)
+            try connection.bindQueue(queue(priority), exchange: exchange, routingKey: routingKey(priority))
+        }
         try connection.declareQueue(deadLetterQueue, arguments: deadLetterQueueArguments)
         try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange, routingKey: routingKey)
     }
@@ -78,9 +95,10 @@ public struct TaskTopology: Sendable, Equatable {
         [("x-queue-type", .string("quorum")), ("x-delivery-limit", .int(Int64(deliveryLimit)))]
     }
 
-    /// Deletes the model's queue and dead-letter queue, with their messages: what `declare` made for this model alone.
+    /// Deletes the model's queue lanes and dead-letter queue, with their messages: what `declare` made for this model
+    /// alone.
     public func delete(on connection: AMQPConnection) throws {
-        try connection.deleteQueue(queue)
+        for priority in TaskPriority.lanes { try connection.deleteQueue(queue(priority)) }
         try connection.deleteQueue(deadLetterQueue)
     }
 

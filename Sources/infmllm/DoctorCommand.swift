@@ -5,6 +5,7 @@ import ArgumentParser
 import CPUBackend
 import CUDABackend
 import Foundation
+import Jobs
 import Postgres
 import RabbitMQ
 
@@ -94,7 +95,7 @@ struct DoctorCommand: ParsableCommand {
         var queues = [topology.rejectedQueue]
         if model != nil {
             try topology.declare(on: connection)
-            queues = [topology.queue, topology.deadLetterQueue]
+            queues = TaskPriority.lanes.map(topology.queue) + [topology.deadLetterQueue]
         } else {
             try topology.declareShared(on: connection)
         }

@@ -82,6 +82,13 @@ struct EnqueueCommand: ParsableCommand {
                 "Images with a result under the same URI are left out here; the workers reuse any result for the same image content (SHA-256) and input from the same weights, wherever it came from."
         ))
     var skipDone = false
+    @Option(
+        help: ArgumentHelp(
+            "The job's priority: high, normal or low (default: normal for a new job; an existing job keeps its own).",
+            discussion: "Each is a queue lane of the model: workers take a lower lane's tasks only while the higher "
+                + "lanes have none ready. Given for an existing job, it applies to the tasks published from then on.",
+            valueName: "lane"))
+    var priority: TaskPriority?
     @Flag(
         help: ArgumentHelp(
             "Refuse the whole manifest when any line is bad.",
@@ -193,7 +200,7 @@ struct EnqueueCommand: ParsableCommand {
             open: {
                 try store.openJob(
                     name: name, kind: kind, model: model, promptTemplate: prompt, generationJSON: generation,
-                    reuseResults: skipDone)
+                    reuseResults: skipDone, priority: priority)
             },
             skipDone: !skipDone
                 ? nil
@@ -366,3 +373,4 @@ struct EnqueueCommand: ParsableCommand {
 
 /// `--from-status`'s values.
 extension TaskStatus: ExpressibleByArgument {}
+extension TaskPriority: ExpressibleByArgument {}

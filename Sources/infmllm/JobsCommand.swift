@@ -19,11 +19,11 @@ struct JobsCommand: ParsableCommand {
             print(try JSONOutput.encode(jobs))
             return
         }
-        print("id\tname\tkind\tdone\tfailed\tqueued\trunning\ttotal")
+        print("id\tname\tkind\tdone\tfailed\tqueued\trunning\ttotal\tpriority")
         for job in jobs {
             let c = job.counts
             print(
-                "\(job.id)\t\(job.name)\t\(job.taskKind)\t\(c["done"]!)\t\(c["failed"]!)\t\(c["queued"]!)\t\(c["running"]!)\t\(job.total)"
+                "\(job.id)\t\(job.name)\t\(job.taskKind)\t\(c["done"]!)\t\(c["failed"]!)\t\(c["queued"]!)\t\(c["running"]!)\t\(job.total)\t\(job.priority)"
             )
         }
     }
@@ -58,6 +58,7 @@ struct ShowCommand: ParsableCommand {
         }
         print(
             "job \(summary.id) \(summary.name): \(summary.taskKind) with \(summary.model), created \(summary.createdAt)"
+                + (summary.priority != "normal" ? ", \(summary.priority) priority" : "")
                 + (summary.cancelled ? ", cancelled" : ""))
         for status in ["done", "failed", "queued", "running", "cancelled"] {
             print("  \(status): \(summary.counts[status] ?? 0)")

@@ -190,12 +190,13 @@ final class FakeQueue: TaskQueue, @unchecked Sendable {
     }
 }
 
-/// Publishes into a `FakeBroker`, one queue per model key.
+/// Publishes into a `FakeBroker`, one queue per model key (every lane in it: lanes are RabbitTaskQueue's, tested on
+/// RabbitMQ).
 final class FakePublisher: TaskPublisher {
     let broker: FakeBroker
     init(broker: FakeBroker) { self.broker = broker }
 
-    func publish(_ messages: [TaskMessage], model: String, round: Int) throws {
+    func publish(_ messages: [TaskMessage], model: String, priority: TaskPriority, round: Int) throws {
         if broker.publishFailures > 0 {
             broker.publishFailures -= 1
             throw FakeError(transient: true, "broker connection lost")
