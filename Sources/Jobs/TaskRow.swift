@@ -20,12 +20,16 @@ public struct TaskRow: Sendable, Equatable {
     public var worker: String?
     /// Whether its job reuses earlier results for the same image content (`enqueue --skip-done`).
     public var reuseResults: Bool
+    /// Its job's queue lane.
+    public var priority: TaskPriority
 
     public init(
         taskID: Int64, jobID: Int64, imageURI: String, inputText: String = "", status: TaskStatus = .queued,
         taskKind: TaskKind, promptTemplate: String? = nil, generationJSON: String = "{}", jobCancelled: Bool = false,
-        jobModel: String, attempts: Int = 0, worker: String? = nil, reuseResults: Bool = false
+        jobModel: String, attempts: Int = 0, worker: String? = nil, reuseResults: Bool = false,
+        priority: TaskPriority = .normal
     ) {
+        self.priority = priority
         self.taskID = taskID
         self.jobID = jobID
         self.imageURI = imageURI

@@ -15,7 +15,7 @@ extension PostgresJobStore: TaskStore {
             """
             SELECT t.id, t.job_id, t.image_uri, t.input_text, t.status, j.task_kind, j.prompt_template,
                    j.generation::text AS generation, j.cancelled_at IS NOT NULL AS cancelled, j.model,
-                   t.attempts, t.worker, j.reuse_results
+                   t.attempts, t.worker, j.reuse_results, j.priority
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = ANY(\(PostgresArray(ids))::bigint[])
             """)
         {
@@ -31,7 +31,8 @@ extension PostgresJobStore: TaskStore {
                 promptTemplate: try row.text("prompt_template"), generationJSON: try row.string("generation"),
                 jobCancelled: try row.bool("cancelled"), jobModel: try row.string("model"),
                 attempts: try row.int("attempts"), worker: try row.text("worker"),
-                reuseResults: try row.bool("reuse_results"))
+                reuseResults: try row.bool("reuse_results"),
+                priority: TaskPriority(rawValue: try row.string("priority")) ?? .normal)
         }
         return rows
     }

@@ -64,13 +64,19 @@ public final class RabbitTaskPublisher: TaskPublisher {
     public func queueState(model: String) throws -> (ready: Int, consumers: Int) {
         let topology = topology(model)
         return try withConnection { connection in
-            // Declared first: lanes that a deployment from before lanes never made are empty, not missing.
-            if !declared.contains(topology.routingKey) {
-                try topology.declare(on: connection)
-                declared.insert(topology.routingKey)
+            // Passive declares; a lane no worker or enqueue has declared yet (a deployment from before lanes) is
+            // empty. A worker consumes one lane at a time: the consumers of all lanes are the model's.
+            var ready = 0, consumers = 0
+            for lane in TaskPriority.lanes {
+                do {
+                    let counts = try connection.queueCounts(topology.queue(lane))
+                    ready += counts.messageCount
+                    consumers += counts.consumerCount
+                } catch AMQPError.closedByBroker(_, 404, _) where lane != .normal {
+                    continue
+                }
             }
-            let counts = try TaskPriority.lanes.map { try connection.queueCounts(topology.queue($0)) }
-            return (counts.map(\.messageCount).reduce(0, +), counts[1].consumerCount)
+            return (ready, consumers)
         }
     }
 

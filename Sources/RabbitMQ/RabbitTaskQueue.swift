@@ -1,11 +1,13 @@
 // A worker's consuming broker connection (its model's task lanes and its dead letters), rebuilt after any
 // connection failure. A lock lets a stop handler return messages while the worker loop runs the model.
 //
-// Lanes: the model's high, normal and low queues each have a consumer. Of what has arrived, the highest lane's
-// messages go first; once a lane's message has arrived, the consumers of the lanes below it are cancelled and their
-// messages that arrived but were not taken go back to their queues, so that a worker never holds low messages while
-// high ones wait (they would wait past the broker's consumer timeout). A cancelled lane is consumed again once every
-// lane above it has no message ready.
+// Lanes: a worker consumes one of its model's priority lanes at a time (and its dead letters), the highest with
+// messages ready, checked through passive declares. It moves up to a higher lane as soon as it sees one has messages
+// ready, and down to a lower one only once the current lane has none ready and every message it took has been settled:
+// it never holds more than the lane it moved from had handed over (one window) besides the current lane's, so the
+// prefetch that keeps held messages within the broker's consumer timeout still holds, and no message is sent back
+// (each return would count against its delivery limit). Messages that arrived from the lane it left are handed out
+// after the current lane's.
 
 import Foundation
 import Jobs
@@ -23,13 +25,16 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     // Invariant: every property below is read and written only while holding `lock`.
     private let lock = NSLock()
     private var consumer: AMQPConnection?
-    /// The consumer of each lane being consumed (a lane below one whose messages arrived has none).
-    private var laneConsumerTags: [TaskPriority: String] = [:]
-    /// The lane of every task consumer tag of this connection, cancelled ones included (their last deliveries may
-    /// still be unread).
+    /// The lane being consumed and its consumer's tag.
+    private var lane: (priority: TaskPriority, tag: String)?
+    /// The lane of the task consumer tags of this connection, the last few cancelled ones included (their last
+    /// deliveries may still be unread).
     private var laneOfTag: [String: TaskPriority] = [:]
-    /// When the lanes that are not consumed were last checked for opening (seconds of `clock`).
-    private var lanesChecked = 0.0
+    private var recentLaneTags: [String] = []
+    /// When the lanes were last checked (seconds of `clock`).
+    private var lanesChecked = -Double.infinity
+    /// Deliveries of this connection handed out and not yet settled.
+    private var outstanding: Set<UInt64> = []
     /// Every dead-letter consumer tag of this connection (a prefetch change subscribes again under a new tag, and
     /// deliveries to the old one may still be unread).
     private var deadLetterConsumerTags: Set<String> = []
@@ -128,27 +133,51 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             try topology.declare(on: connection)
             try connection.setPrefetch(prefetchCount)
             deadLetterConsumerTags = []
-            laneConsumerTags = [:]
+            lane = nil
             laneOfTag = [:]
-            if !stopped { try subscribe(connection) }
+            recentLaneTags = []
+            outstanding = []
+            lanesChecked = -Double.infinity
+            if !stopped {
+                try chooseLane(connection, idle: true)
+                try subscribeDeadLetters(connection)
+            }
             consumer = connection
             generation += 1
         }
     }
 
-    /// Starts the consumers of every lane and of the dead letters (under the lock).
-    private func subscribe(_ connection: AMQPConnection) throws {
-        laneConsumerTags = [:]
-        for lane in TaskPriority.lanes { try subscribe(lane, on: connection) }
+    /// Starts the dead letters' consumer (under the lock).
+    private func subscribeDeadLetters(_ connection: AMQPConnection) throws {
         deadLetterConsumerTag = try connection.consume(topology.deadLetterQueue)
         deadLetterConsumerTags.insert(deadLetterConsumerTag)
     }
 
-    /// Starts consuming `lane` (under the lock).
-    private func subscribe(_ lane: TaskPriority, on connection: AMQPConnection) throws {
-        let tag = try connection.consume(topology.queue(lane))
-        laneConsumerTags[lane] = tag
-        laneOfTag[tag] = lane
+    /// Consumes `priority`'s lane instead of the current one (under the lock).
+    private func consume(_ priority: TaskPriority, on connection: AMQPConnection) throws {
+        if let lane { try connection.cancel(lane.tag) }
+        let tag = try connection.consume(topology.queue(priority))
+        lane = (priority, tag)
+        laneOfTag[tag] = priority
+        recentLaneTags.append(tag)
+        // A cancelled consumer's deliveries have all been read long before a few more lane changes.
+        while recentLaneTags.count > 16 { laneOfTag[recentLaneTags.removeFirst()] = nil }
+    }
+
+    /// Moves to the highest lane with messages ready: up at once, down only once the current lane has none ready and
+    /// nothing taken is unsettled; with none ready anywhere, stays (the high lane to begin with). Checks at most every
+    /// half second while idle and every two seconds while busy (under the lock).
+    private func chooseLane(_ connection: AMQPConnection, idle: Bool) throws {
+        guard !stopped, clock.now() - lanesChecked >= (idle ? 0.5 : 2) else { return }
+        lanesChecked = clock.now()
+        var wanted: TaskPriority?
+        for priority in TaskPriority.lanes where try connection.queueCounts(topology.queue(priority)).messageCount > 0 {
+            wanted = priority
+            break
+        }
+        guard let current = lane?.priority else { return try consume(wanted ?? .high, on: connection) }
+        guard let wanted, wanted != current else { return }
+        if wanted > current || (outstanding.isEmpty && pumped.isEmpty) { try consume(wanted, on: connection) }
     }
 
     public func next(timeout: Double) throws -> Delivery? {
@@ -156,19 +185,18 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             guard let consumer else { throw AMQPError.library(operation: "consuming", message: "not connected") }
             lastRead = clock.now()
             do {
-                // What has arrived, then (with nothing) a wait for the first; the highest lane's first.
+                // What has arrived (the lanes checked first when due), then, with nothing, a wait for the first;
+                // the highest lane's first.
                 try drain(consumer)
+                try chooseLane(consumer, idle: pumped.isEmpty && outstanding.isEmpty)
                 if pumped.isEmpty, timeout > 0, let message = try consumer.nextDelivery(timeout: timeout) {
                     pumped.append(delivery(message))
                     try drain(consumer)
                 }
-                try gateLanes(consumer)
-                guard let best = pumped.indices.max(by: { pumped[$0].priority < pumped[$1].priority }) else {
-                    return nil
-                }
-                // The earliest of the highest lane (max returns the last of equals).
-                let first = pumped.firstIndex { $0.priority == pumped[best].priority }!
-                return pumped.remove(at: first)
+                guard let highest = pumped.map(\.priority).max() else { return nil }
+                let taken = pumped.remove(at: pumped.firstIndex { $0.priority == highest }!)
+                outstanding.insert(taken.tag)
+                return taken
             } catch {
                 // Consumers live on the channel: after any failure, start over on a new connection.
                 self.consumer = nil
@@ -185,37 +213,11 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
         }
     }
 
-    /// Cancels the lanes below the highest one a task message has arrived from and returns their messages that were
-    /// not taken; with none arrived, consumes again each cancelled lane whose higher lanes have no message ready,
-    /// checking at most twice a second (under the lock).
-    private func gateLanes(_ consumer: AMQPConnection) throws {
-        let arrived = pumped.filter { !$0.isDeadLetter && laneConsumerTags[$0.priority] != nil }.map(\.priority)
-        if let highest = arrived.max() {
-            for lane in TaskPriority.lanes where lane < highest {
-                guard let tag = laneConsumerTags.removeValue(forKey: lane) else { continue }
-                try consumer.cancel(tag)
-            }
-        } else if laneConsumerTags.count < TaskPriority.lanes.count, clock.now() - lanesChecked >= 0.5 {
-            lanesChecked = clock.now()
-            var higherReady = false
-            for lane in TaskPriority.lanes {
-                if laneConsumerTags[lane] == nil && !higherReady { try subscribe(lane, on: consumer) }
-                let ready = try consumer.queueCounts(topology.queue(lane)).messageCount
-                higherReady = higherReady || ready > 0
-            }
-        }
-        // Messages of cancelled lanes go back for when their lane is consumed again (or for another worker).
-        let returned = pumped.filter { !$0.isDeadLetter && laneConsumerTags[$0.priority] == nil }
-        guard !returned.isEmpty else { return }
-        for delivery in returned { try consumer.reject(delivery.tag, requeue: true) }
-        pumped.removeAll { !$0.isDeadLetter && laneConsumerTags[$0.priority] == nil }
-    }
-
     /// The header that counts the rounds a dead-lettered message was sent again.
     public static let roundHeader = "x-infmllm-round"
 
-    /// RabbitMQ applies a prefetch only to consumers started after it, so both consumers start again; messages
-    /// already delivered stay in hand.
+    /// RabbitMQ applies a prefetch only to consumers started after it, so the lane's and the dead letters'
+    /// consumers start again; messages already delivered stay in hand.
     public func setPrefetch(_ count: Int) throws {
         try lock.withLock {
             guard count != prefetchCount else { return }
@@ -223,12 +225,9 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             guard let consumer, !stopped else { return }
             do {
                 try consumer.setPrefetch(count)
-                let lanes = laneConsumerTags
-                for (_, tag) in lanes { try consumer.cancel(tag) }
+                if let lane { try self.consume(lane.priority, on: consumer) }
                 try consumer.cancel(deadLetterConsumerTag)
-                for lane in lanes.keys { try subscribe(lane, on: consumer) }
-                deadLetterConsumerTag = try consumer.consume(topology.deadLetterQueue)
-                deadLetterConsumerTags.insert(deadLetterConsumerTag)
+                try subscribeDeadLetters(consumer)
             } catch {
                 self.consumer = nil
                 throw error
@@ -247,6 +246,7 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     private func settle(_ delivery: Delivery, _ body: (AMQPConnection) throws -> Void) throws {
         try lock.withLock {
             guard let consumer, delivery.connection == generation else { return }
+            outstanding.remove(delivery.tag)
             do { try body(consumer) } catch {
                 self.consumer = nil
                 throw error
@@ -259,10 +259,8 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             stopped = true
             guard let consumer else { return 0 }
             do {
-                for tag in Array(laneConsumerTags.values) + [deadLetterConsumerTag] where !tag.isEmpty {
-                    try consumer.cancel(tag)
-                }
-                laneConsumerTags = [:]
+                for tag in [lane?.tag ?? "", deadLetterConsumerTag] where !tag.isEmpty { try consumer.cancel(tag) }
+                lane = nil
                 var returned = 0
                 for delivery in pumped {
                     try consumer.reject(delivery.tag, requeue: true)

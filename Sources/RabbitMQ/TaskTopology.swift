@@ -9,9 +9,10 @@ import Jobs
 /// different models share one broker. The key is the last path component of the model as given to `enqueue --model`
 /// and to `worker --model` (`/models/InfMLLM-7B` and `InfMLLM-7B` both route to `InfMLLM-7B`).
 ///
-/// Each model has three lanes, for the jobs of each priority: its queue (normal), and `<queue>.high` and
-/// `<queue>.low`, bound with `<key>.high` and `<key>.low` (RabbitMQ 3.10's quorum queues have no message priorities).
-/// Workers consume all three and take a lower lane's messages only while the higher lanes have none ready.
+/// Each model has three lanes, for the jobs of each priority: its queue (normal), and `<queue>:high` and
+/// `<queue>:low`, bound with `<key>:high` and `<key>:low` (RabbitMQ 3.10's quorum queues have no message priorities;
+/// a model key never holds a colon, so no model's queue is another's lane). A worker consumes the highest lane with
+/// messages ready.
 ///
 /// A task queue is a durable quorum queue with an explicit delivery limit (RabbitMQ 3.10 has no default, so a message
 /// that crashes every worker would otherwise be redelivered forever). Past the limit, and on a reject without
@@ -50,14 +51,14 @@ public struct TaskTopology: Sendable, Equatable {
         self.deliveryLimit = deliveryLimit
     }
 
-    /// The model's queue for the lane of `priority`: its queue for normal, with `.high` or `.low` after it.
+    /// The model's queue for the lane of `priority`: its queue for normal, with `:high` or `:low` after it.
     public func queue(_ priority: TaskPriority) -> String {
-        priority == .normal ? queue : "\(queue).\(priority.rawValue)"
+        priority == .normal ? queue : "\(queue):\(priority.rawValue)"
     }
 
     /// The routing key of the lane of `priority`.
     public func routingKey(_ priority: TaskPriority) -> String {
-        priority == .normal ? routingKey : "\(routingKey).\(priority.rawValue)"
+        priority == .normal ? routingKey : "\(routingKey):\(priority.rawValue)"
     }
 
     /// The routing key of `model` (`ModelKey.of`).

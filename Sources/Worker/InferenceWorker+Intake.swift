@@ -75,7 +75,10 @@ extension InferenceWorker {
             do {
                 try withStore("sending tasks on", publishing: true) { store in
                     try outbox.publish(
-                        group.map { TaskMessage.Task(taskID: $0.taskID, jobID: $0.jobID, imageURI: $0.imageURI) },
+                        group.map {
+                            TaskMessage.Task(
+                                taskID: $0.taskID, jobID: $0.jobID, imageURI: $0.imageURI, priority: $0.priority)
+                        },
                         model: model, store: store, round: round)
                 }
             } catch  where !Backoff.isTransient(error) && !stop.isRaised {
