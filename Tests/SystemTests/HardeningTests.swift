@@ -3,6 +3,7 @@
 // the middle of a batch, and sampling that must not depend on batch-mates.
 
 import Foundation
+import Jobs
 import Postgres
 import RabbitMQ
 import Tensors
@@ -189,13 +190,21 @@ import Testing
     /// where it used to wait on the deleted queue for good.
     @Test func aWorkerWhoseQueueIsDeletedServesItAgain() throws {
         let cluster = try Cluster()
-        let queue = TaskTopology(prefix: cluster.prefix, model: "tiny").queue
+        let topology = TaskTopology(prefix: cluster.prefix, model: "tiny")
+        let lanes = TaskPriority.lanes.map(topology.queue)
         try cluster.startWorker()
-        try cluster.wait(for: "the worker to consume") { try cluster.queueConsumers(queue) == 1 }
+        // An idle worker consumes one lane of its model (the high one, with nothing ready anywhere).
+        var consumed: String?
+        try cluster.wait(for: "the worker to consume") {
+            consumed = try lanes.first { try cluster.queueConsumers($0) == 1 }
+            return consumed != nil
+        }
+        let queue = try #require(consumed)
         try cluster.check(
             try ProcessResult.run(URL(fileURLWithPath: "/usr/sbin/rabbitmqctl"), ["-q", "delete_queue", queue]))
-        try cluster.wait(for: "the worker to declare its queue again and consume it") {
-            try cluster.queueConsumers(queue) == 1
+        try cluster.wait(for: "the worker to declare its queue again and consume a lane") {
+            try cluster.queueConsumers(queue) != nil
+                && lanes.map { try cluster.queueConsumers($0) ?? 0 }.reduce(0, +) == 1
         }
         try cluster.check(
             try cluster.run([
