@@ -41,7 +41,17 @@ extension ExportCommand {
     /// so an image's tasks arrive together. A file that exists is left as it is unless `--overwrite` (a caption
     /// written by hand beside its image), and never is the image's own file (an image named `scan.txt`); a folder
     /// that a symbolic link leads out of `--output` is not written into.
-    func writeTextFiles(store: PostgresJobStore, job: Int64, to directory: String) throws {
+    ///
+    /// - Parameters:
+    ///   - lines: a row's lines (by default its output on one line); an image whose rows give none gets an empty file.
+    ///   - what: what the files are, for the summary ("text files", "label files").
+    ///   - reserved: file names under `directory` that no image's file may take (written by the caller).
+    func writeTextFiles(
+        store: PostgresJobStore, job: Int64, to directory: String, what: String = "text files", reserved: [String] = [],
+        lines: (ExportRow) -> [String] = {
+            [($0.output ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")]
+        }
+    ) throws {
         let root = URL(fileURLWithPath: directory).standardizedFileURL
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let resolvedRoot = root.resolvingSymlinksInPath().path
@@ -49,7 +59,8 @@ extension ExportCommand {
         var current: (uri: String, outputs: [String])?
         // The files written, by a digest of their path bytes (16 bytes each, whatever the job's size): `a.jpg`
         // beside `a.png` would share `a.txt`, and the second is left out rather than overwriting the first.
-        var files: Set<[UInt8]> = []
+        var files = Set(
+            reserved.map { Array(SHA256.digest(of: Array(root.appendingPathComponent($0).path.utf8)).prefix(16)) })
         var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0
         func flush() throws {
             guard let image = current else { return }
@@ -86,7 +97,8 @@ extension ExportCommand {
                 existing += 1
                 return
             }
-            try Data((image.outputs.joined(separator: "\n") + "\n").utf8).write(to: file, options: .atomic)
+            let text = image.outputs.isEmpty ? "" : image.outputs.joined(separator: "\n") + "\n"
+            try Data(text.utf8).write(to: file, options: .atomic)
             written += 1
         }
         try rows(store, job: job, order: .image) { rows in
@@ -95,23 +107,22 @@ extension ExportCommand {
                     try flush()
                     current = (row.image, [])
                 }
-                // One line each: a caption's own line breaks become spaces.
-                current?.outputs.append(
-                    (row.output ?? "").split(whereSeparator: \.isNewline).joined(separator: " "))
+                // By default one line each: a caption's own line breaks become spaces.
+                current?.outputs += lines(row)
             }
         }
         try flush()
         var notes: [String] = []
         if noFile > 0 {
             notes.append(
-                "\(noFile) images with no text file of their own (URLs, unsafe member names, "
+                "\(noFile) images with no file of their own (URLs, unsafe member names, "
                     + (relativeTo == nil
                         ? "image files: name their folder with --relative-to)" : "files outside --relative-to)"))
         }
-        if shared > 0 { notes.append("\(shared) whose text file another image's name took (a.jpg, a.png)") }
-        if existing > 0 { notes.append("\(existing) whose text file exists (--overwrite replaces them)") }
+        if shared > 0 { notes.append("\(shared) whose file another image's name took (a.jpg, a.png) or is reserved") }
+        if existing > 0 { notes.append("\(existing) whose file exists (--overwrite replaces them)") }
         if linked > 0 { notes.append("\(linked) in folders that symbolic links lead out of \(directory)") }
         let note = notes.isEmpty ? "" : "; left out: " + notes.joined(separator: "; ")
-        FileHandle.standardError.write(Data("wrote \(written) text files to \(directory)\(note)\n".utf8))
+        FileHandle.standardError.write(Data("wrote \(written) \(what) to \(directory)\(note)\n".utf8))
     }
 }

@@ -37,10 +37,16 @@ struct ExportCommand: ParsableCommand {
             stored, or with --image-prefix and --relative-to, the prefix and its path under that folder \
             (--image-prefix '/data/local-files/?d=' for Label Studio's local files). --label-config FILE writes the \
             labeling config the tasks fit.
+
+            yolo writes a grounding job's boxes as YOLO label files (needs --output DIR), one per image with a \
+            done task, named as txt names its files (so --relative-to IMAGES --output LABELS mirrors the images' \
+            folders), a line per box: the class (0, "referred object", or with --categories expression one per \
+            expression) and the box's centre, width and height as fractions of the image as viewers show it (its \
+            Exif orientation applied); an image without boxes gets an empty file. classes.txt lists the classes.
             """)
 
     @Argument(help: "The job's id or name.") var job: String
-    @Option(help: "jsonl, csv, coco, label-studio, shard-jsonl, sidecars or txt.") var format: String = "jsonl"
+    @Option(help: "jsonl, csv, coco, label-studio, yolo, shard-jsonl, sidecars or txt.") var format: String = "jsonl"
     @Option(
         help: ArgumentHelp(
             "Write here instead of standard output (a directory for shard-jsonl, sidecars and txt).",
@@ -65,7 +71,7 @@ struct ExportCommand: ParsableCommand {
                 + "expression (one per distinct expression, for jobs whose expressions are class names).",
             valueName: "kind"))
     var categories: String = "single"
-    @Flag(help: "txt: replace text files that exist (by default they are left as they are, with a count).")
+    @Flag(help: "txt, yolo: replace files that exist (by default they are left as they are, with a count).")
     var overwrite = false
     @Option(
         help: ArgumentHelp(
@@ -83,11 +89,11 @@ struct ExportCommand: ParsableCommand {
         guard ["single", "expression"].contains(categories) else {
             throw ValidationError("--categories is single or expression")
         }
-        if categories != "single" && !["coco", "label-studio"].contains(format) {
-            throw ValidationError("--categories is for --format coco and label-studio")
+        if categories != "single" && !["coco", "label-studio", "yolo"].contains(format) {
+            throw ValidationError("--categories is for --format coco, label-studio and yolo")
         }
-        if relativeTo != nil && !["txt", "coco", "label-studio"].contains(format) {
-            throw ValidationError("--relative-to is for --format txt, coco and label-studio")
+        if relativeTo != nil && !["txt", "coco", "label-studio", "yolo"].contains(format) {
+            throw ValidationError("--relative-to is for --format txt, yolo, coco and label-studio")
         }
         if (imagePrefix != nil || labelConfig != nil) && format != "label-studio" {
             throw ValidationError("--image-prefix and --label-config are for --format label-studio")
@@ -95,7 +101,9 @@ struct ExportCommand: ParsableCommand {
         if imagePrefix != nil && relativeTo == nil {
             throw ValidationError("--image-prefix needs --relative-to (the folder image paths are named under)")
         }
-        if overwrite && format != "txt" { throw ValidationError("--overwrite is for --format txt") }
+        if overwrite && !["txt", "yolo"].contains(format) {
+            throw ValidationError("--overwrite is for --format txt and yolo")
+        }
         if !status.isEmpty && !["jsonl", "csv", "shard-jsonl", "sidecars"].contains(format) {
             throw ValidationError("--status is for --format jsonl, csv, shard-jsonl and sidecars")
         }
@@ -106,10 +114,12 @@ struct ExportCommand: ParsableCommand {
         let resolved = try JobServices(job, options: services)
         let (store, id) = (resolved.store, resolved.job.id)
         switch format {
-        case "shard-jsonl", "sidecars", "txt":
+        case "shard-jsonl", "sidecars", "txt", "yolo":
             guard let output else { throw ValidationError("--format \(format) needs --output DIR") }
             if format == "txt" {
                 try writeTextFiles(store: store, job: id, to: output)
+            } else if format == "yolo" {
+                try writeYOLO(store: store, job: id, kind: resolved.job.taskKind, to: output)
             } else {
                 try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
             }
@@ -131,18 +141,18 @@ struct ExportCommand: ParsableCommand {
             try sink.finish()
         default:
             throw ValidationError(
-                "unknown format \(format): use jsonl, csv, coco, label-studio, shard-jsonl, sidecars or txt")
+                "unknown format \(format): use jsonl, csv, coco, label-studio, yolo, shard-jsonl, sidecars or txt")
         }
     }
 
     /// The job's rows as this export writes them: the tasks in the states asked for (all by default), their boxes,
-    /// width and height turned to the shown image when asked (always for Label Studio, which shows images as
-    /// browsers do).
+    /// width and height turned to the shown image when asked (always for Label Studio and YOLO, whose tools show
+    /// and load images as browsers and viewers do).
     func rows(
         _ store: PostgresJobStore, job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void
     ) throws {
         var unknown = 0
-        let orient = exifOrientation || format == "label-studio"
+        let orient = exifOrientation || format == "label-studio" || format == "yolo"
         try store.exportRows(job: job, order: order, statuses: status) { rows in
             if orient { unknown += rows.filter { $0.width != nil && $0.orientation == nil }.count }
             try body(orient ? rows.map(Self.shown) : rows)

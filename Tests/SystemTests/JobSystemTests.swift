@@ -312,7 +312,7 @@ import Testing
         let kept = try cluster.run(
             ["export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path])
         #expect(
-            kept.output.contains("wrote 1 text files") && kept.output.contains("1 whose text file exists"),
+            kept.output.contains("wrote 1 text files") && kept.output.contains("1 whose file exists"),
             "\(kept.output)")
         #expect(try String(contentsOf: directory.appendingPathComponent("a.txt"), encoding: .utf8) == "mine\n")
         try cluster.check(
