@@ -66,6 +66,6 @@ public protocol TaskPublisher: AnyObject {
     func publish(_ messages: [TaskMessage], model: String, priority: TaskPriority, round: Int) throws
     /// Parks a message that cannot be a task where people look for them, with the reason and the worker's name.
     func park(_ delivery: Delivery, reason: String, worker: String) throws
-    /// Messages ready in `model`'s queue lanes, together, and the consumers of its normal lane.
+    /// Messages ready in `model`'s queue lanes and their consumers, together.
     func queueState(model: String) throws -> (ready: Int, consumers: Int)
 }

@@ -2,12 +2,10 @@
 // connection failure. A lock lets a stop handler return messages while the worker loop runs the model.
 //
 // Lanes: a worker consumes one of its model's priority lanes at a time (and its dead letters), the highest with
-// messages ready, checked through passive declares. It moves up to a higher lane as soon as it sees one has messages
-// ready, and down to a lower one only once the current lane has none ready and every message it took has been settled:
-// it never holds more than the lane it moved from had handed over (one window) besides the current lane's, so the
-// prefetch that keeps held messages within the broker's consumer timeout still holds, and no message is sent back
-// (each return would count against its delivery limit). Messages that arrived from the lane it left are handed out
-// after the current lane's.
+// messages ready, checked through passive declares. It moves, up or down, once no delivery of a third lane is in
+// hand: it holds at most the window of the lane it left besides its own, so the prefetch that keeps held messages
+// within the broker's consumer timeout still holds, and no message is sent back (each return would count against its
+// delivery limit). Messages that arrived from the lane it left are handed out after the current lane's.
 
 import Foundation
 import Jobs
@@ -33,8 +31,8 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     private var recentLaneTags: [String] = []
     /// When the lanes were last checked (seconds of `clock`).
     private var lanesChecked = -Double.infinity
-    /// Deliveries of this connection handed out and not yet settled.
-    private var outstanding: Set<UInt64> = []
+    /// Task deliveries of this connection handed out and not yet settled, with their lanes (dead letters are not).
+    private var outstanding: [UInt64: TaskPriority] = [:]
     /// Every dead-letter consumer tag of this connection (a prefetch change subscribes again under a new tag, and
     /// deliveries to the old one may still be unread).
     private var deadLetterConsumerTags: Set<String> = []
@@ -136,7 +134,7 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
             lane = nil
             laneOfTag = [:]
             recentLaneTags = []
-            outstanding = []
+            outstanding = [:]
             lanesChecked = -Double.infinity
             if !stopped {
                 try chooseLane(connection, idle: true)
@@ -164,20 +162,29 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
         while recentLaneTags.count > 16 { laneOfTag[recentLaneTags.removeFirst()] = nil }
     }
 
-    /// Moves to the highest lane with messages ready: up at once, down only once the current lane has none ready and
-    /// nothing taken is unsettled; with none ready anywhere, stays (the high lane to begin with). Checks at most every
-    /// half second while idle and every two seconds while busy (under the lock).
+    /// Moves to the highest lane with messages ready once no delivery of a lane other than the current one is in
+    /// hand (handed out and unsettled, or arrived and not handed out); with none ready anywhere, stays (the high lane
+    /// to begin with). Checks at most every half second while idle and every two seconds while busy (under the lock).
     private func chooseLane(_ connection: AMQPConnection, idle: Bool) throws {
         guard !stopped, clock.now() - lanesChecked >= (idle ? 0.5 : 2) else { return }
-        lanesChecked = clock.now()
-        var wanted: TaskPriority?
-        for priority in TaskPriority.lanes where try connection.queueCounts(topology.queue(priority)).messageCount > 0 {
-            wanted = priority
-            break
+        guard let current = lane?.priority else {
+            lanesChecked = clock.now()
+            return try consume(try highestReady(connection) ?? .high, on: connection)
         }
-        guard let current = lane?.priority else { return try consume(wanted ?? .high, on: connection) }
-        guard let wanted, wanted != current else { return }
-        if wanted > current || (outstanding.isEmpty && pumped.isEmpty) { try consume(wanted, on: connection) }
+        let otherLaneInHand =
+            outstanding.values.contains { $0 != current }
+            || pumped.contains { !$0.isDeadLetter && $0.priority != current }
+        guard !otherLaneInHand else { return }
+        lanesChecked = clock.now()
+        if let wanted = try highestReady(connection), wanted != current { try consume(wanted, on: connection) }
+    }
+
+    /// The highest lane with messages ready, if any (a passive declare per lane, from the highest down).
+    private func highestReady(_ connection: AMQPConnection) throws -> TaskPriority? {
+        for priority in TaskPriority.lanes where try connection.queueCounts(topology.queue(priority)).messageCount > 0 {
+            return priority
+        }
+        return nil
     }
 
     public func next(timeout: Double) throws -> Delivery? {
@@ -195,7 +202,7 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
                 }
                 guard let highest = pumped.map(\.priority).max() else { return nil }
                 let taken = pumped.remove(at: pumped.firstIndex { $0.priority == highest }!)
-                outstanding.insert(taken.tag)
+                if !taken.isDeadLetter { outstanding[taken.tag] = taken.priority }
                 return taken
             } catch {
                 // Consumers live on the channel: after any failure, start over on a new connection.
@@ -246,7 +253,7 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
     private func settle(_ delivery: Delivery, _ body: (AMQPConnection) throws -> Void) throws {
         try lock.withLock {
             guard let consumer, delivery.connection == generation else { return }
-            outstanding.remove(delivery.tag)
+            outstanding[delivery.tag] = nil
             do { try body(consumer) } catch {
                 self.consumer = nil
                 throw error

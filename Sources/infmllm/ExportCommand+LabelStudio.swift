@@ -23,16 +23,17 @@ extension ExportCommand {
     func writeLabelStudio(store: PostgresJobStore, job: Int64, kind: String, to sink: ExportSink) throws {
         let byImage = kind == "ground" || kind == "caption"
         var current: [ExportRow] = []
-        var tasks = 0, archived = 0
+        var tasks = 0, archived = 0, outsidePrefix = 0
         var labels: [String] = [], seenLabels: Set<String> = []
         func flush() throws {
             guard let first = current.first else { return }
             defer { current = [] }
             if (try? ImageLocation(first.image))?.archiveMember != nil { archived += 1 }
+            if imagePrefix != nil && relativeFileName(first.image) == nil { outsidePrefix += 1 }
             var results: [[String: Any]] = []
             for row in current {
                 if kind == "ground" {
-                    let label = categories == "expression" ? row.input : "referred object"
+                    let label = Self.labelName(categories == "expression" ? row.input : "referred object")
                     if seenLabels.insert(label).inserted { labels.append(label) }
                     results += Self.rectangles(row, label: label)
                 } else if let output = row.output {
@@ -67,6 +68,12 @@ extension ExportCommand {
         }
         try flush()
         try sink.write("]\n")
+        if outsidePrefix > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    ("\(outsidePrefix) task(s) show images that are not files under --relative-to: their image is "
+                        + "the URI as stored\n").utf8))
+        }
         if archived > 0 {
             FileHandle.standardError.write(
                 Data(
@@ -86,6 +93,13 @@ extension ExportCommand {
         guard let imagePrefix, let relative = relativeFileName(uri) else { return uri }
         let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/")
         return imagePrefix + (relative.addingPercentEncoding(withAllowedCharacters: allowed) ?? relative)
+    }
+
+    /// A label as the labeling config can hold it: line breaks, tabs and other control characters (which an XML
+    /// attribute turns into spaces, or cannot hold) become spaces, in the config and the predictions alike.
+    static func labelName(_ text: String) -> String {
+        String(
+            String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 
     /// A row's boxes as rectangle labels: x, y, width and height in percent of the image's width and height.

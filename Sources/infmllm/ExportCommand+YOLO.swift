@@ -9,22 +9,26 @@ import Postgres
 extension ExportCommand {
     /// Label files under `directory` and `classes.txt` beside them: one class ("referred object"), or with
     /// `--categories expression` one per expression, numbered from 0 in the order met after those a `classes.txt`
-    /// there already lists (unless `--overwrite`). Images are oriented as viewers and training loaders (OpenCV,
-    /// Pillow's `exif_transpose`) show them.
+    /// there already lists (label files that stay keep their meaning; `--overwrite` replaces label files, not the
+    /// numbering). Images are oriented as viewers and training loaders (OpenCV, Pillow's `exif_transpose`) show them.
     func writeYOLO(store: PostgresJobStore, job: Int64, kind: String, to directory: String) throws {
         guard kind == "ground" else {
             throw ValidationError("--format yolo writes boxes: job \(self.job) is a \(kind) job, not a grounding one")
         }
-        // Without --overwrite, label files that exist stay: the classes they number keep their numbers, and new
-        // ones come after them.
         let list = URL(fileURLWithPath: directory).appendingPathComponent("classes.txt")
-        var names =
-            overwrite
-            ? [] : ((try? String(contentsOf: list, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        var names: [String] = []
+        if FileManager.default.fileExists(atPath: list.path) {
+            guard let text = try? String(contentsOf: list, encoding: .utf8) else {
+                throw ValidationError("cannot read \(list.path) (the classes its label files number): move it away")
+            }
+            // A line each (LF, CRLF or CR), blank ones kept: a class's number is its line's.
+            names = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
+            if names.last == "" { names.removeLast() }
+        }
         var classes = Dictionary(names.enumerated().map { ($0.element, $0.offset) }) { first, _ in first }
         try writeTextFiles(store: store, job: job, to: directory, what: "label files", reserved: ["classes.txt"]) {
             row in
-            let name = categories == "expression" ? row.input : "referred object"
+            let name = Self.className(categories == "expression" ? row.input : "referred object")
             let number: Int
             if let known = classes[name] {
                 number = known
@@ -35,9 +39,20 @@ extension ExportCommand {
             }
             return row.boxes.filter { $0.count == 8 }.map { Self.yoloLine(class: number, box: $0) }
         }
-        if names.isEmpty { names = ["referred object"] }
-        let text = names.map { $0.split(whereSeparator: \.isNewline).joined(separator: " ") }.joined(separator: "\n")
-        try Data((text + "\n").utf8).write(to: list, options: .atomic)
+        if names.isEmpty { names = [Self.className("referred object")] }
+        try Data((names.joined(separator: "\n") + "\n").utf8).write(to: list, options: .atomic)
+        if let summary = try store.job(String(job)), summary.total > summary.counts["done", default: 0] {
+            FileHandle.standardError.write(
+                Data(
+                    ("\(summary.total - summary.counts["done", default: 0]) task(s) are not done (queued, running, "
+                        + "failed or cancelled): their images' label files lack their boxes, and an image without a "
+                        + "done task has no label file, which trainers read as an image without objects\n").utf8))
+        }
+    }
+
+    /// A class name as one line of `classes.txt`: line breaks become spaces.
+    static func className(_ name: String) -> String {
+        name.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     /// `class x_center y_center width height` from a box's fractions `[.., x1, y1, x2, y2]` (its last four).

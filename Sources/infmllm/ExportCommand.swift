@@ -1,7 +1,7 @@
-// `infmllm export JOB --format jsonl|csv|coco|label-studio|shard-jsonl|sidecars|txt`: a job's results for other
-// tools; label-studio makes them pre-annotations to review, shard-jsonl and sidecars keep archive shards' results
-// beside their shards, keyed as webdataset keys them, and txt writes a caption file per image, as training tools read
-// them.
+// `infmllm export JOB --format jsonl|csv|coco|label-studio|yolo|shard-jsonl|sidecars|txt`: a job's results for other
+// tools; label-studio makes them pre-annotations to review, yolo label files to train a detector on, shard-jsonl and
+// sidecars keep archive shards' results beside their shards, keyed as webdataset keys them, and txt writes a caption
+// file per image, as training tools read them.
 
 import ArgumentParser
 import Foundation
@@ -14,7 +14,8 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract:
-            "Write a job's results as JSONL, CSV, COCO, Label Studio tasks, per-shard files or a text file per image.",
+            "Write a job's results as JSONL, CSV, COCO, Label Studio tasks, YOLO labels, per-shard files or a text file "
+            + "per image.",
         discussion: """
             For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
             per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
@@ -49,12 +50,12 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "jsonl, csv, coco, label-studio, yolo, shard-jsonl, sidecars or txt.") var format: String = "jsonl"
     @Option(
         help: ArgumentHelp(
-            "Write here instead of standard output (a directory for shard-jsonl, sidecars and txt).",
+            "Write here instead of standard output (a directory for shard-jsonl, sidecars, txt and yolo).",
             valueName: "path"))
     var output: String?
     @Option(
         help: ArgumentHelp(
-            "The folder image files are named relative to (txt files, COCO file_name, Label Studio with "
+            "The folder image files are named relative to (txt and yolo files, COCO file_name, Label Studio with "
                 + "--image-prefix).", valueName: "dir"))
     var relativeTo: String?
     @Option(
@@ -100,6 +101,9 @@ struct ExportCommand: ParsableCommand {
         }
         if imagePrefix != nil && relativeTo == nil {
             throw ValidationError("--image-prefix needs --relative-to (the folder image paths are named under)")
+        }
+        if format == "label-studio" && relativeTo != nil && imagePrefix == nil {
+            throw ValidationError("--relative-to with --format label-studio names images under --image-prefix")
         }
         if overwrite && !["txt", "yolo"].contains(format) {
             throw ValidationError("--overwrite is for --format txt and yolo")

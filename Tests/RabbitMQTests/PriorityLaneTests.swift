@@ -99,6 +99,30 @@ import Testing
         }
     }
 
+    /// High messages that come one at a time, each taken as soon as it is published, leave the high lane with none
+    /// ready: a worker holding one moves down to the normal lane's backlog rather than wait on the high lane.
+    @Test func aLowerBacklogIsServedWhileTheHigherLaneHasNoneReady() throws {
+        try TestBroker.withTopology { _, topology in
+            let publisher = try Self.publisher(topology)
+            try publisher.publish([TaskMessage(jobID: 3, taskIDs: [1])], model: "m", priority: .high, round: 0)
+            try publisher.publish(
+                (1...5).map { TaskMessage(jobID: 2, taskIDs: [Int64(10 + $0)]) }, model: "m", priority: .normal,
+                round: 0)
+            let queue = RabbitTaskQueue(
+                urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+            defer { queue.close() }
+            try queue.connect()
+            var held: [Delivery] = []
+            let deadline = Date().addingTimeInterval(30)
+            while !held.contains(where: { $0.priority == .normal }) && Date() < deadline {
+                if let delivery = try queue.next(timeout: 0.5) { held.append(delivery) }
+            }
+            #expect(held.first?.priority == .high, "\(held.map(\.priority))")
+            #expect(held.contains { $0.priority == .normal }, "a normal message while the high one is held")
+            for delivery in held { try queue.ack(delivery) }
+        }
+    }
+
     /// After `stopConsuming`, checking the lanes subscribes none again: a draining worker takes nothing new.
     @Test func aStoppedQueueConsumesNoLaneAgain() throws {
         try TestBroker.withTopology { _, topology in
