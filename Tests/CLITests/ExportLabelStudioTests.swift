@@ -19,6 +19,32 @@ import Testing
         return (folder, turned, plain)
     }
 
+    /// Marks every task done with a result: the turned photo 640 x 480 as stored (tag 6), with a box for "the dog"
+    /// in its top-left corner and one for `secondExpression` in its bottom-right quarter; every other image 64 x 64,
+    /// upright, with a box for "the dog" and none for other expressions.
+    static func recordBoxes(_ sandbox: Sandbox, secondExpression: String) throws {
+        _ = try EnqueueStreamingTests.sql(
+            sandbox,
+            """
+            UPDATE tasks SET status = 'done', image_width = 640, image_height = 480, image_orientation = 6
+            WHERE image_uri LIKE '%turned%';
+            UPDATE tasks SET status = 'done', image_width = 64, image_height = 64, image_orientation = 1
+            WHERE image_uri NOT LIKE '%turned%';
+            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                 prompt, decoding, device, worker)
+            SELECT id, job_id, 'boxes', 5, 2, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks;
+            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
+            SELECT id, 0, 0, 0, 0.03125, 0.0625, 0, 0, 20, 30 FROM tasks
+            WHERE image_uri LIKE '%turned%' AND input_text = 'the dog';
+            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
+            SELECT id, 0, 0.5, 0.5, 1, 1, 320, 240, 640, 480 FROM tasks
+            WHERE image_uri LIKE '%turned%' AND input_text = '\(secondExpression.replacingOccurrences(of: "'", with: "''"))';
+            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
+            SELECT id, 0, 0.25, 0.5, 0.5, 0.75, 16, 32, 32, 48 FROM tasks
+            WHERE image_uri NOT LIKE '%turned%' AND input_text = 'the dog';
+            """)
+    }
+
     static func tasks(_ sandbox: Sandbox, _ arguments: [String]) throws -> [[String: Any]] {
         let result = try sandbox.run(["export"] + arguments + ["--format", "label-studio"])
         #expect(result.status == 0, "\(result.output)")
@@ -52,26 +78,7 @@ import Testing
         #expect(enqueued.status == 0, "\(enqueued.output)")
         // The turned photo: 640 x 480 as stored, viewers turn it a quarter clockwise. Its boxes: one per expression.
         // The plain image: one box for "the dog"; "nothing" found none; a failed task is left out.
-        _ = try EnqueueStreamingTests.sql(
-            sandbox,
-            """
-            UPDATE tasks SET status = 'done', image_width = 640, image_height = 480, image_orientation = 6
-            WHERE image_uri LIKE '%turned%';
-            UPDATE tasks SET status = 'done', image_width = 64, image_height = 64, image_orientation = 1
-            WHERE image_uri LIKE '%plain%';
-            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
-                                 prompt, decoding, device, worker)
-            SELECT id, job_id, 'boxes', 5, 2, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks;
-            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
-            SELECT id, 0, 0, 0, 0.03125, 0.0625, 0, 0, 20, 30 FROM tasks
-            WHERE image_uri LIKE '%turned%' AND input_text = 'the dog';
-            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
-            SELECT id, 0, 0.5, 0.5, 1, 1, 320, 240, 640, 480 FROM tasks
-            WHERE image_uri LIKE '%turned%' AND input_text = 'the cat & co';
-            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
-            SELECT id, 0, 0.25, 0.5, 0.5, 0.75, 16, 32, 32, 48 FROM tasks
-            WHERE image_uri LIKE '%plain%' AND input_text = 'the dog';
-            """)
+        try Self.recordBoxes(sandbox, secondExpression: "the cat & co")
         let config = EnqueueStreamingTests.file("config.xml")
         defer { try? FileManager.default.removeItem(at: config) }
         let tasks = try Self.tasks(

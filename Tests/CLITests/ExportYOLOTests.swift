@@ -22,27 +22,8 @@ import Testing
             ])
             #expect(enqueued.status == 0, "\(enqueued.output)")
         }
-        // As in the Label Studio test: the turned photo's boxes, the plain image's one box, "nothing" without one.
-        _ = try EnqueueStreamingTests.sql(
-            sandbox,
-            """
-            UPDATE tasks SET status = 'done', image_width = 640, image_height = 480, image_orientation = 6
-            WHERE image_uri LIKE '%turned%';
-            UPDATE tasks SET status = 'done', image_width = 64, image_height = 64, image_orientation = 1
-            WHERE image_uri NOT LIKE '%turned%';
-            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
-                                 prompt, decoding, device, worker)
-            SELECT id, job_id, 'boxes', 5, 2, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks;
-            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
-            SELECT id, 0, 0, 0, 0.03125, 0.0625, 0, 0, 20, 30 FROM tasks
-            WHERE image_uri LIKE '%turned%' AND input_text = 'the dog';
-            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
-            SELECT id, 0, 0.5, 0.5, 1, 1, 320, 240, 640, 480 FROM tasks
-            WHERE image_uri LIKE '%turned%' AND input_text = 'the cat';
-            INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
-            SELECT id, 0, 0.25, 0.5, 0.5, 0.75, 16, 32, 32, 48 FROM tasks
-            WHERE image_uri NOT LIKE '%turned%' AND input_text = 'the dog';
-            """)
+        // The turned photo's boxes, one for "the dog" on the others, "nothing" without one.
+        try ExportLabelStudioTests.recordBoxes(sandbox, secondExpression: "the cat")
         let labels = EnqueueStreamingTests.file("labels")
         defer { try? FileManager.default.removeItem(at: labels) }
         let exported = try sandbox.run([

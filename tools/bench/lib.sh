@@ -2,6 +2,8 @@
 #
 #   binaries "$@"          sets base (the first argument) and new (the second, or this tree's release build)
 #   drop_database NAME     drops a database of the local server
+#   start_nginx WORK       serves WORK/www with Debian's nginx on a free loopback port (sets port; its pid file is
+#                          WORK/nginx.pid, for the caller's exit trap)
 
 binaries() {
     base=$1
@@ -22,4 +24,25 @@ drop_database() {
         sleep 1
     done
     echo "cannot drop the database $1" >&2
+}
+
+start_nginx() {
+    local work=$1
+    mkdir -p "$work/www" "$work/logs" "$work/temp"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat >"$work/nginx.conf" <<CONF
+daemon on;
+user root;
+error_log $work/logs/error.log;
+pid $work/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/temp/body; proxy_temp_path $work/temp/proxy; fastcgi_temp_path $work/temp/fastcgi;
+    uwsgi_temp_path $work/temp/uwsgi; scgi_temp_path $work/temp/scgi;
+    keepalive_requests 100000;
+    server { listen 127.0.0.1:$port; root $work/www; }
+}
+CONF
+    /usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
 }

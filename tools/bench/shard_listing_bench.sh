@@ -9,6 +9,8 @@
 # Needs the local services (`ops/services.sh start`); nothing stays in the database. Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
 shards=${1:-20}
 images=${2:-1000}
 swift build -c release --product infmllm >/dev/null
@@ -23,21 +25,7 @@ done
 for ((s = 0; s < shards; s++)); do
     (cd "$work" && tar -cf "www/shards/$(printf %05d "$s").tar" images)
 done
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$work/nginx.conf" <<CONF
-daemon on;
-user root;
-error_log $work/logs/error.log;
-pid $work/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/temp/body; proxy_temp_path $work/temp/proxy; fastcgi_temp_path $work/temp/fastcgi;
-    uwsgi_temp_path $work/temp/uwsgi; scgi_temp_path $work/temp/scgi;
-    server { listen 127.0.0.1:$port; root $work/www; }
-}
-CONF
-/usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
+start_nginx "$work"
 last=$(printf %05d $((shards - 1)))
 bytes=$(du -cb "$work"/www/shards/*.tar | tail -1 | cut -f1)
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%FT%TZ);" \

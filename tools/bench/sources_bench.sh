@@ -9,6 +9,8 @@
 # Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
 count=${1:-400}
 threads=${THREADS:-2}
 fetch_threads=${FETCH_THREADS:-8}
@@ -22,22 +24,7 @@ fixtures=(Tests/ImagingTests/Fixtures/images/*.jpg)
 for ((i = 0; i < count; i++)); do
     cp "${fixtures[i % ${#fixtures[@]}]}" "$work/www/images/$(printf %05d "$i").jpg"
 done
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$work/nginx.conf" <<CONF
-daemon on;
-user root;
-error_log $work/logs/error.log;
-pid $work/nginx.pid;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $work/temp/body; proxy_temp_path $work/temp/proxy; fastcgi_temp_path $work/temp/fastcgi;
-    uwsgi_temp_path $work/temp/uwsgi; scgi_temp_path $work/temp/scgi;
-    keepalive_requests 100000;
-    server { listen 127.0.0.1:$port; root $work/www; }
-}
-CONF
-/usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
+start_nginx "$work"
 (cd "$work/www" && tar -cf "$work/shard-0.tar" images && zip -q -r -0 "$work/shard-1.zip" images)
 ls "$work/www/images" | sed "s|^|$work/www/images/|" >"$work/files.txt"
 ls "$work/www/images" | sed "s|^|http://127.0.0.1:$port/images/|" >"$work/urls.txt"
