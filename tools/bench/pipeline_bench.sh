@@ -12,8 +12,14 @@ else
     swift build -c release --product infmllm >/dev/null
     bin=$(swift build -c release --show-bin-path)/infmllm
 fi
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d)
 export INFMLLM_QUEUE_PREFIX=bench-$$
+# The run's queues (every lane of the model, its dead letters, the rejected queue) go with it.
+drop_queues() {
+    rabbitmqctl -q list_queues name --no-table-headers 2>/dev/null | grep "^$INFMLLM_QUEUE_PREFIX\." |
+        while read -r queue; do rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true; done
+}
+trap 'drop_queues; rm -rf "$work"' EXIT
 # The folder is named after the model key that `--model tiny` routes by.
 "$bin" model init --preset tiny --seed 1 --out "$work/tiny" >/dev/null
 mkdir -p "$work/img"
