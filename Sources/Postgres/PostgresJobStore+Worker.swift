@@ -269,6 +269,21 @@ extension PostgresJobStore: TaskStore {
         }.sorted { $0.taskID < $1.taskID }
     }
 
+    /// Sets `job`'s lane and marks its queued tasks to be published again (in that lane); returns how many. A
+    /// cancelled job's tasks are never published, so none are marked.
+    public func setPriority(job: Int64, _ priority: TaskPriority) throws -> Int {
+        try connection.transaction {
+            try connection.execute("UPDATE jobs SET priority = \(priority.rawValue) WHERE id = \(job)")
+            return try connection.execute(
+                """
+                UPDATE tasks t SET published_at = NULL FROM jobs j
+                WHERE t.job_id = \(job) AND t.status = 'queued' AND j.id = t.job_id AND j.cancelled_at IS NULL
+                RETURNING t.id
+                """
+            ).count
+        }
+    }
+
     /// Cancels `job`: queued tasks become cancelled now; workers cancel the ones they receive later.
     public func cancel(job: Int64) throws -> Int {
         try connection.transaction {

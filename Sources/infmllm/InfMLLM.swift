@@ -14,7 +14,8 @@ struct InfMLLM: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             EnqueueCommand.self, WorkerCommand.self, ProgressCommand.self, JobsCommand.self, ShowCommand.self,
-            RetryCommand.self, CancelCommand.self, DeleteCommand.self, ExportCommand.self, InferCommand.self,
+            RetryCommand.self, CancelCommand.self, PriorityCommand.self, DeleteCommand.self, ExportCommand.self,
+            InferCommand.self,
             ModelCommand.self,
             MigrateCommand.self, DoctorCommand.self, BenchCommand.self,
         ]

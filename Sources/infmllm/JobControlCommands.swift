@@ -93,6 +93,42 @@ struct CancelCommand: ParsableCommand {
     }
 }
 
+struct PriorityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "priority", abstract: "Move a job to another queue lane: high, normal or low.",
+        discussion: """
+            The job's queued tasks are published again in the new lane, so that workers take them in its turn; \
+            their earlier messages, still in the old lane, are settled without running when they come (a task \
+            that is done by then, or running on another worker, is not run again). Tasks published later (retries \
+            included) go to the new lane too.
+            """)
+
+    @Argument(help: "The job's id or name.") var job: String
+    @Argument(help: "high, normal or low.") var priority: TaskPriority
+    @OptionGroup var services: ServiceOptions
+    @Flag(help: "Print the outcome as JSON.") var json = false
+
+    func run() throws {
+        let resolved = try JobServices(job, options: services)
+        let moved = try resolved.store.setPriority(job: resolved.job.id, priority)
+        let published = try resolved.publishUnpublished(
+            outbox: try services.outbox(ProcessInfo.processInfo.environment, role: "priority"))
+        print(
+            json
+                ? try JSONOutput.encode(
+                    Moved(job_id: resolved.job.id, priority: priority.rawValue, queued: moved, published: published))
+                : "job \(resolved.job.name): \(priority.rawValue) priority; \(moved) queued task(s) published again "
+                    + "in its lane (\(published) published)")
+    }
+
+    struct Moved: Encodable {
+        let job_id: Int64
+        let priority: String
+        let queued: Int
+        let published: Int
+    }
+}
+
 struct DeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete", abstract: "Delete a job with its tasks, results and boxes.",

@@ -2,7 +2,9 @@
 // high job's tasks run before the low job's, but for the few the worker took before the first high message came.
 
 import Foundation
+import Jobs
 import Postgres
+import RabbitMQ
 import TestSupport
 import Testing
 
@@ -46,6 +48,33 @@ import Testing
         #expect(early <= 8, "background tasks done before the urgent job ended: \(early)")
         let done = try cluster.query("SELECT count(*) AS n FROM tasks WHERE status = 'done'").first!
         #expect(try done.int("n") == 132)
+        cluster.stopWorkers()
+    }
+
+    /// `priority JOB high` moves a queued job: its tasks are published again in the high lane, and their earlier
+    /// messages in the normal lane are settled without a second result when they come.
+    @Test func aQueuedJobMovedToTheHighLaneRunsOnceEach() throws {
+        let cluster = try Cluster()
+        let images = try cluster.imageDirectory(count: 6)
+        try cluster.check(try cluster.run(["enqueue", "caption", "--dir", images, "--job", "bump", "--model", "tiny"]))
+        let topology = TaskTopology(prefix: cluster.prefix, model: "tiny")
+        try cluster.wait(for: "the normal lane's messages") { try cluster.queueMessages(topology.queue).ready == 6 }
+        let moved = try cluster.run(["priority", "bump", "high"])
+        #expect(
+            moved.status == 0 && moved.output.contains("high priority; 6 queued task(s) published again"),
+            "\(moved.output)")
+        try cluster.wait(for: "the high lane's messages") {
+            try cluster.queueMessages(topology.queue(.high)).ready == 6
+        }
+        #expect(try cluster.run(["show", "bump"]).output.contains("high priority"))
+        try cluster.startWorker()
+        #expect(try cluster.waitUntilFinished(job: "bump") == ["done": 6])
+        try cluster.wait(for: "the earlier messages settled") {
+            try cluster.queueMessages(topology.queue) == (0, 0)
+                && cluster.queueMessages(topology.queue(.high)) == (0, 0)
+        }
+        let results = try cluster.query("SELECT count(*) AS n, count(DISTINCT task_id) AS d FROM results").first!
+        #expect(try results.int("n") == 6 && results.int("d") == 6)
         cluster.stopWorkers()
     }
 }
