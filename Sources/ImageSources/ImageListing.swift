@@ -252,6 +252,27 @@ public enum ImageListing {
         return (absolute(file) as NSString).deletingLastPathComponent
     }
 
+    /// The archives a list file names, one per line, as `--archive` takes them (paths, globs, URLs, braces): blank
+    /// lines and lines starting with # are skipped, and a relative path is taken from the list's folder (the working
+    /// directory for standard input, `-`).
+    ///
+    /// - Throws: `ImageSourceError` when the list cannot be read, or a line is over 1 MiB (naming its number).
+    public static func archivePatterns(fromList path: String) throws -> [String] {
+        var lines = try FileLines(path: path, what: "the archive list")
+        let base = folder(of: path)
+        var patterns: [String] = []
+        while let (number, text) = try lines.next() {
+            guard let text else {
+                throw ImageSourceError(source: path, reason: "line \(number) is over \(FileLines.maximumBytes) bytes")
+            }
+            let line = text.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            patterns.append(
+                isRemote(line) || line.hasPrefix("/") ? line : (base as NSString).appendingPathComponent(line))
+        }
+        return patterns
+    }
+
     /// Archive paths and URLs with their braces expanded, and the paths' globs, in order: paths absolute, a
     /// pattern that matches nothing an error; URLs as written (their braces expanded), refused when they hold `#`
     /// or `!/`, which the member URIs made from them use.

@@ -51,6 +51,13 @@ struct EnqueueCommand: ParsableCommand {
     var archive: [String] = []
     @Option(
         help: ArgumentHelp(
+            "A file of archives, one per line, as --archive takes them (paths, globs, URLs; -: standard input).",
+            discussion: "For shard lists too long for the command line or without a brace pattern; relative paths "
+                + "are taken from the list's folder.",
+            valueName: "path"))
+    var archiveList: String?
+    @Option(
+        help: ArgumentHelp(
             "The images of an existing job (id or name), with their questions or expressions and fields.",
             discussion: "To run them again with another model, prompt or settings: --question or --expression "
                 + "replaces their texts, --from-status takes only tasks in a state.",
@@ -175,8 +182,17 @@ struct EnqueueCommand: ParsableCommand {
         request.exclude = exclude
         request.manifest = manifest
         request.urls = urls
-        request.archives = archive
-        let listsFiles = !paths.isEmpty || dir != nil || manifest != nil || urls != nil || !archive.isEmpty
+        if [manifest, urls, archiveList].filter({ $0 == "-" }).count > 1 {
+            throw ValidationError("standard input (-) can be one of --manifest, --urls and --archive-list")
+        }
+        do {
+            request.archives = try archive + (archiveList.map(ImageListing.archivePatterns(fromList:)) ?? [])
+        } catch let error as ImageSourceError {
+            throw ValidationError("\(error)")
+        }
+        let listsFiles =
+            !paths.isEmpty || dir != nil || manifest != nil || urls != nil || !request.archives.isEmpty
+            || archiveList != nil
         let databaseURL = services.resolvedDatabaseURL(environment)
         let source = try fromJob.map { try Self.sourceJob($0, kind: kind, sharedText: request.sharedText, databaseURL) }
         // Remote archives are read from wherever the user points (a private address included): workers check

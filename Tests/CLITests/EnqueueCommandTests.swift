@@ -62,6 +62,30 @@ struct SandboxError: Error, CustomStringConvertible {
         return (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
     }
 
+    /// `--archive-list FILE` names the archives a line each, relative paths from the list's folder.
+    @Test func anArchiveListEnqueuesTheMembersOfEachArchive() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let folder = EnqueueStreamingTests.file("archive-list")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("shards"), withIntermediateDirectories: true)
+        let packed = try ProcessResult.run(
+            URL(fileURLWithPath: "/bin/sh"),
+            ["-c", "cd '\(Self.images)' && tar -cf '\(folder.path)/shards/a.tar' rgb_64x64.png gray_64x48.jpg"])
+        #expect(packed.status == 0, "\(packed.output)")
+        let list = folder.appendingPathComponent("shards.txt")
+        try Data("# the shards\nshards/a.tar\n".utf8).write(to: list)
+        let enqueued = try sandbox.run([
+            "enqueue", "caption", "--archive-list", list.path, "--job", "listed", "--model", "tiny", "--json",
+        ])
+        #expect(enqueued.status == 0 && Self.json(enqueued.output)["added"] as? Int == 2, "\(enqueued.output)")
+        let both = try sandbox.run([
+            "enqueue", "caption", "--archive-list", "-", "--urls", "-", "--job", "listed", "--model", "tiny",
+        ])
+        #expect(both.status != 0 && both.output.contains("standard input (-) can be one of"), "\(both.output)")
+    }
+
     @Test func aDirectoryTwiceIntoOneJobAddsEachImageOnce() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }

@@ -360,6 +360,29 @@ import Testing
         #expect(report.damagedArchives.count == 1 && report.damagedArchives[0].contains("a NUL character"))
     }
 
+    /// An archive list: one archive a line (LF or CRLF), blank lines and comments skipped, relative paths from the
+    /// list's folder, URLs and patterns as written; then listed as `--archive` lists them.
+    @Test func anArchiveListNamesArchivesAsArchiveArgumentsDo() throws {
+        let root = try Self.tree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tar = try Self.archive(root, "shards/s-0.tar", "mkdir -p ../shards && tar -cf", ["top.jpg", "nested"])
+        let list = root.appendingPathComponent("list.txt")
+        try Data(
+            "# shards\r\nshards/s-{0..0}.tar\r\n\r\n  https://h.example/x/{00..01}.tar  \n\(tar)\n".utf8
+        ).write(to: list)
+        let patterns = try ImageListing.archivePatterns(fromList: list.path)
+        #expect(
+            patterns == [root.path + "/shards/s-{0..0}.tar", "https://h.example/x/{00..01}.tar", tar], "\(patterns)")
+        var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+        request.archives = [patterns[0], patterns[2]]
+        var report = ImageListing.Report()
+        let listed = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(listed.count == 3, "each archive's three images once: \(listed.map(\.uri))")
+        #expect(throws: ImageSourceError.self) {
+            try ImageListing.archivePatterns(fromList: root.appendingPathComponent("missing.txt").path)
+        }
+    }
+
     @Test func damagedHeadersStopIndexingWithoutCrashing() throws {
         let root = try Self.tree()
         defer { try? FileManager.default.removeItem(at: root) }
