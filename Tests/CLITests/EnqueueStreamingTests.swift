@@ -129,6 +129,6 @@ import Testing
             try Self.sql(sandbox, "SELECT input_text || metadata::text FROM tasks WHERE image_uri LIKE '%f.jpg'")
                 == #"What?{"id": 7}"#)
         let both = try piped("", "caption --urls - --manifest - --job both")
-        #expect(both.status != 0 && both.output.contains("not both"), "\(both.output)")
+        #expect(both.status != 0 && both.output.contains("standard input (-) can be one of"), "\(both.output)")
     }
 }
