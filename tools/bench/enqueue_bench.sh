@@ -21,11 +21,6 @@ work=$(mktemp -d)
 export PGPASSWORD=infmllm
 databases=()
 prefixes=()
-drop_queues() {
-    rabbitmqctl -q list_queues name 2>/dev/null | grep "^$1\." | while read -r queue; do
-        rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true
-    done
-}
 cleanup() {
     for database in "${databases[@]}"; do
         drop_database "$database"

@@ -1,18 +1,26 @@
-# Shared by the benchmark scripts that compare two builds on the local PostgreSQL: source it from the repository root.
+# Shared by the benchmark scripts (builds, local services, a test server): source it from the repository root.
 #
+#   release_build          builds this tree's release binary when out of date and prints its path
 #   binaries "$@"          sets base (the first argument) and new (the second, or this tree's release build)
 #   drop_database NAME     drops a database of the local server
+#   drop_queues PREFIX     deletes the local broker's queues named PREFIX.*
 #   start_nginx WORK       serves WORK/www with Debian's nginx on a free loopback port (sets port; its pid file is
 #                          WORK/nginx.pid, for the caller's exit trap)
 
+release_build() {
+    swift build -c release --product infmllm >/dev/null
+    echo "$(swift build -c release --show-bin-path)/infmllm"
+}
+
 binaries() {
     base=$1
-    if [[ -n ${2:-} ]]; then
-        new=$2
-    else
-        swift build -c release --product infmllm >/dev/null
-        new=$(swift build -c release --show-bin-path)/infmllm
-    fi
+    new=${2:-$(release_build)}
+}
+
+drop_queues() {
+    rabbitmqctl -q list_queues name --no-table-headers </dev/null 2>/dev/null | grep "^$1\." | while read -r queue; do
+        rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true
+    done
 }
 
 # Without FORCE, which a non-superuser cannot use while autovacuum works in the database (DROP DATABASE itself stops

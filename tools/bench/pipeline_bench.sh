@@ -5,21 +5,14 @@
 # BIN: a built binary to measure instead of this tree's release build; INFMLLM_DATABASE_URL: another database.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
 enqueue_tasks=${1:-20000}; run_tasks=${2:-2000}
-if [[ -n ${BIN:-} ]]; then
-    bin=$BIN
-else
-    swift build -c release --product infmllm >/dev/null
-    bin=$(swift build -c release --show-bin-path)/infmllm
-fi
+bin=${BIN:-$(release_build)}
 work=$(mktemp -d)
 export INFMLLM_QUEUE_PREFIX=bench-$$
 # The run's queues (every lane of the model, its dead letters, the rejected queue) go with it.
-drop_queues() {
-    rabbitmqctl -q list_queues name --no-table-headers 2>/dev/null | grep "^$INFMLLM_QUEUE_PREFIX\." |
-        while read -r queue; do rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true; done
-}
-trap 'drop_queues; rm -rf "$work"' EXIT
+trap 'drop_queues "$INFMLLM_QUEUE_PREFIX"; rm -rf "$work"' EXIT
 # The folder is named after the model key that `--model tiny` routes by.
 "$bin" model init --preset tiny --seed 1 --out "$work/tiny" >/dev/null
 mkdir -p "$work/img"

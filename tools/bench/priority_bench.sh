@@ -10,15 +10,12 @@
 # (`ops/services.sh start`); its jobs are deleted at the end. Run it on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
 background=${1:-3000}
 urgent=${2:-40}
 tokens=${NEW_TOKENS:-24}
-if [[ -n ${BIN:-} ]]; then
-    bin=$BIN
-else
-    swift build -c release --product infmllm >/dev/null
-    bin=$(swift build -c release --show-bin-path)/infmllm
-fi
+bin=${BIN:-$(release_build)}
 work=$(mktemp -d)
 export INFMLLM_QUEUE_PREFIX=priority-bench-$$
 database=${INFMLLM_DATABASE_URL:-postgresql://infmllm:infmllm@127.0.0.1:5432/infmllm}
@@ -28,9 +25,7 @@ cleanup() {
     for job in $(psql "$database" -tAc "SELECT name FROM jobs WHERE name LIKE 'priority-bench-$$-%'"); do
         "$bin" delete "$job" >/dev/null 2>&1 || true
     done
-    rabbitmqctl -q list_queues name 2>/dev/null | grep "^$INFMLLM_QUEUE_PREFIX\." | while read -r queue; do
-        rabbitmqctl -q delete_queue "$queue" </dev/null >/dev/null 2>&1 || true
-    done
+    drop_queues "$INFMLLM_QUEUE_PREFIX"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -13,8 +13,7 @@ cd "$(dirname "$0")/../.."
 source tools/bench/lib.sh
 shards=${1:-20}
 images=${2:-1000}
-swift build -c release --product infmllm >/dev/null
-bin=$(swift build -c release --show-bin-path)/infmllm
+bin=$(release_build)
 work=$(mktemp -d)
 trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/images" "$work/www/shards" "$work/logs" "$work/temp"

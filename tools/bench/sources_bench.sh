@@ -15,8 +15,7 @@ count=${1:-400}
 threads=${THREADS:-2}
 fetch_threads=${FETCH_THREADS:-8}
 passes=${PASSES:-3}
-swift build -c release --product infmllm >/dev/null
-bin=$(swift build -c release --show-bin-path)/infmllm
+bin=$(release_build)
 work=$(mktemp -d)
 trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/www/images" "$work/logs" "$work/temp"
