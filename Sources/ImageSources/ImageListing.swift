@@ -124,13 +124,11 @@ public enum ImageListing {
             if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest) }
         }
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
-        if request.urls == FileBytes.standardInput && request.manifest == FileBytes.standardInput {
-            throw ImageSourceError(source: "-", reason: "standard input can be the manifest or the URL list, not both")
-        }
+        try checkStandardInput([request.manifest, request.urls])
         let archives = try expand(request.archives)
-        let local = archives.count { !isRemote($0) }
+        let local = archives.count { !ImageLocation.isHTTP($0) }
         for archive in archives {
-            if isRemote(archive) {
+            if ImageLocation.isHTTP(archive) {
                 try reader.checkRemoteArchive(archive)
             } else if local <= reader.archivesKept {
                 _ = try reader.members(ofArchive: archive)
@@ -138,6 +136,15 @@ public enum ImageListing {
                 try checkReadable(archive)
             }
         }
+    }
+
+    /// Refuses standard input (`-`) named by more than one of `sources` (a manifest, a URL list, an archive list):
+    /// it can be read once.
+    public static func checkStandardInput(_ sources: [String?]) throws {
+        guard sources.filter({ $0 == FileBytes.standardInput }).count > 1 else { return }
+        throw ImageSourceError(
+            source: "-",
+            reason: "standard input (-) can be one of --manifest, --urls and --archive-list, not several")
     }
 
     /// Refuses a file that cannot be opened for reading or is not a regular file, without reading it.
@@ -182,7 +189,7 @@ public enum ImageListing {
             try read(urls: urls, sharedText: sharedText, report: &report, body)
         }
         for archive in try expand(request.archives) {
-            let remote = isRemote(archive) ? try reader.members(ofRemoteArchive: archive) : nil
+            let remote = ImageLocation.isHTTP(archive) ? try reader.members(ofRemoteArchive: archive) : nil
             let listing =
                 try remote.map { (names: $0.names, problem: $0.problem) } ?? reader.members(ofArchive: archive)
             if let problem = listing.problem {
@@ -210,12 +217,6 @@ public enum ImageListing {
                 try body(ListedImage(uri: uri, text: sharedText))
             }
         }
-    }
-
-    /// Whether an archive is named by an HTTP(S) URL.
-    static func isRemote(_ archive: String) -> Bool {
-        let lower = archive.lowercased()
-        return lower.hasPrefix("http://") || lower.hasPrefix("https://")
     }
 
     public static func absolute(_ path: String) -> String {
@@ -268,7 +269,8 @@ public enum ImageListing {
             let line = text.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             patterns.append(
-                isRemote(line) || line.hasPrefix("/") ? line : (base as NSString).appendingPathComponent(line))
+                ImageLocation.isHTTP(line) || line.hasPrefix("/")
+                    ? line : (base as NSString).appendingPathComponent(line))
         }
         return patterns
     }
@@ -279,7 +281,7 @@ public enum ImageListing {
     static func expand(_ patterns: [String]) throws -> [String] {
         var paths: [String] = []
         for pattern in patterns {
-            if isRemote(pattern) {
+            if ImageLocation.isHTTP(pattern) {
                 for url in try BraceExpansion.expand(pattern) {
                     guard !url.contains("#") && !url.contains("!/") else {
                         throw ImageSourceError(

@@ -26,7 +26,7 @@ public enum ImageLocation: Sendable, Equatable {
     public init(_ uri: String) throws {
         func refuse(_ reason: String) -> ImageSourceError { ImageSourceError(source: uri, reason: reason) }
         let lower = uri.lowercased()
-        if lower.hasPrefix("http://") || lower.hasPrefix("https://") {
+        if Self.isHTTP(uri) {
             self = .http(url: uri)
         } else if lower.hasPrefix("file://") {
             let path = String(uri.dropFirst("file://".count))
@@ -39,8 +39,7 @@ public enum ImageLocation: Sendable, Equatable {
             }
             let archive = String(rest[..<split.lowerBound]), member = String(rest[split.upperBound...])
             guard !member.isEmpty else { throw refuse("no member after !/") }
-            let remote = archive.lowercased()
-            if remote.hasPrefix("http://") || remote.hasPrefix("https://") {
+            if Self.isHTTP(archive) {
                 guard lower.hasPrefix("tar:") else {
                     throw refuse("zip archives are read from local paths only (list tar shards over HTTP)")
                 }
@@ -111,13 +110,18 @@ public enum ImageLocation: Sendable, Equatable {
         }
     }
 
+    /// Whether `text` is an http:// or https:// URL (the scheme in any case).
+    public static func isHTTP(_ text: some StringProtocol) -> Bool {
+        let scheme = text.prefix(8).lowercased()
+        return scheme.hasPrefix("http://") || scheme.hasPrefix("https://")
+    }
+
     /// For a member's `uri`, its archive's part as stored, up to and with the `!/` (`tar:/d/a.tar!/`;
     /// `tar:https://h/a.tar!/`, without where the member lies): the same for every member of one archive.
     public static func archivePart(of uri: String) -> String? {
         guard let split = uri.range(of: "!/") else { return nil }
         let archive = uri[..<split.lowerBound]
-        let remote = archive.dropFirst(4).lowercased()
-        if remote.hasPrefix("http://") || remote.hasPrefix("https://"), let hash = archive.lastIndex(of: "#") {
+        if isHTTP(archive.dropFirst(4)), let hash = archive.lastIndex(of: "#") {
             return archive[..<hash] + "!/"
         }
         return String(uri[..<split.upperBound])

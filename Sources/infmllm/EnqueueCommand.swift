@@ -182,10 +182,8 @@ struct EnqueueCommand: ParsableCommand {
         request.exclude = exclude
         request.manifest = manifest
         request.urls = urls
-        if [manifest, urls, archiveList].filter({ $0 == "-" }).count > 1 {
-            throw ValidationError("standard input (-) can be one of --manifest, --urls and --archive-list")
-        }
         do {
+            try ImageListing.checkStandardInput([manifest, urls, archiveList])
             request.archives = try archive + (archiveList.map(ImageListing.archivePatterns(fromList:)) ?? [])
         } catch let error as ImageSourceError {
             throw ValidationError("\(error)")
