@@ -17,21 +17,9 @@ public struct TaskOutbox {
     /// (`TaskMessage.grouping`), and marks each chunk published as soon as the broker confirms it.
     public func publish(_ tasks: [TaskMessage.Task], model: String, store: any TaskStore, round: Int = 0) throws {
         for priority in TaskPriority.lanes {
-            let lane = tasks.filter { $0.priority == priority }
-            guard !lane.isEmpty else { continue }
-            let messages = TaskMessage.grouping(lane)
-            var start = 0
-            while start < messages.count {
-                // About a thousand tasks per confirm and commit.
-                var end = start, count = 0
-                while end < messages.count && count < 1000 {
-                    count += messages[end].taskIDs.count
-                    end += 1
-                }
-                let chunk = Array(messages[start..<end])
+            for chunk in Self.chunks(TaskMessage.grouping(tasks.filter { $0.priority == priority })) {
                 try publisher.publish(chunk, model: model, priority: priority, round: round)
                 try store.markPublished(chunk.flatMap(\.taskIDs))
-                start = end
             }
         }
     }
