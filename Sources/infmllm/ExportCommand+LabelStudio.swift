@@ -22,12 +22,10 @@ extension ExportCommand {
     /// comes, without rectangles, for someone to draw them.
     func writeLabelStudio(store: PostgresJobStore, job: Int64, kind: String, to sink: ExportSink) throws {
         let byImage = kind == "ground" || kind == "caption"
-        var current: [ExportRow] = []
         var tasks = 0, archived = 0, outsidePrefix = 0
         var labels: [String] = [], seenLabels: Set<String> = []
-        func flush() throws {
-            guard let first = current.first else { return }
-            defer { current = [] }
+        func write(_ current: [ExportRow]) throws {
+            let first = current[0]
             if (try? ImageLocation(first.image))?.archiveMember != nil { archived += 1 }
             if imagePrefix != nil && relativeFileName(first.image) == nil { outsidePrefix += 1 }
             var results: [[String: Any]] = []
@@ -60,13 +58,13 @@ extension ExportCommand {
             tasks += 1
         }
         try sink.write("[")
-        try rows(store, job: job, order: .image) { rows in
-            for row in rows where row.status == "done" {
-                if !byImage || current.first?.image.utf8.elementsEqual(row.image.utf8) != true { try flush() }
-                current.append(row)
+        try doneImages(store, job: job) { rows in
+            if byImage {
+                try write(rows)
+            } else {
+                for row in rows { try write([row]) }
             }
         }
-        try flush()
         try sink.write("]\n")
         if outsidePrefix > 0 {
             FileHandle.standardError.write(

@@ -56,15 +56,12 @@ extension ExportCommand {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let resolvedRoot = root.resolvingSymlinksInPath().path
         var namer = ShardNamer()
-        var current: (uri: String, outputs: [String])?
         // The files written, by a digest of their path bytes (16 bytes each, whatever the job's size): `a.jpg`
         // beside `a.png` would share `a.txt`, and the second is left out rather than overwriting the first.
         var files = Set(
             reserved.map { Array(SHA256.digest(of: Array(root.appendingPathComponent($0).path.utf8)).prefix(16)) })
         var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0
-        func flush() throws {
-            guard let image = current else { return }
-            current = nil
+        func write(_ image: (uri: String, outputs: [String])) throws {
             guard let file = textFile(for: image.uri, under: root, namer: &namer), Self.isInside(file, root) else {
                 noFile += 1
                 return
@@ -101,17 +98,7 @@ extension ExportCommand {
             try Data(text.utf8).write(to: file, options: .atomic)
             written += 1
         }
-        try rows(store, job: job, order: .image) { rows in
-            for row in rows where row.status == "done" {
-                if current?.uri.utf8.elementsEqual(row.image.utf8) != true {
-                    try flush()
-                    current = (row.image, [])
-                }
-                // By default one line each: a caption's own line breaks become spaces.
-                current?.outputs += lines(row)
-            }
-        }
-        try flush()
+        try doneImages(store, job: job) { rows in try write((rows[0].image, rows.flatMap(lines))) }
         var notes: [String] = []
         if noFile > 0 {
             notes.append(

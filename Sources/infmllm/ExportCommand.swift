@@ -169,6 +169,22 @@ struct ExportCommand: ParsableCommand {
         }
     }
 
+    /// The job's done tasks an image at a time, for the formats written per image: rows come by image URI (its
+    /// bytes), so an image's tasks arrive together and one image is held at a time.
+    func doneImages(_ store: PostgresJobStore, job: Int64, _ body: ([ExportRow]) throws -> Void) throws {
+        var current: [ExportRow] = []
+        try rows(store, job: job, order: .image) { rows in
+            for row in rows where row.status == "done" {
+                if let first = current.first, !first.image.utf8.elementsEqual(row.image.utf8) {
+                    try body(current)
+                    current = []
+                }
+                current.append(row)
+            }
+        }
+        if !current.isEmpty { try body(current) }
+    }
+
     /// `row` as viewers show its image: width and height swapped for a quarter turn, and each box (in pixels, and
     /// normalised) mapped by the image's Exif orientation. A row without a tag, or a size, is as stored.
     static func shown(_ row: ExportRow) -> ExportRow {
@@ -363,7 +379,7 @@ struct ExportCommand: ParsableCommand {
             .appendingPathComponent("infmllm-coco-\(UInt64.random(in: 0...UInt64.max)).json").path
         let annotations = try ExportSink(path: spool)
         defer { try? FileManager.default.removeItem(atPath: spool) }
-        var previous: String?, imageID = 0, annotationID = 0
+        var imageID = 0, annotationID = 0
         // With --categories expression: each distinct expression's category, numbered as first met.
         var categoryIDs: [String: Int] = [:], categoryNames: [String] = []
         func category(_ expression: String) -> Int {
@@ -374,19 +390,16 @@ struct ExportCommand: ParsableCommand {
             return categoryNames.count
         }
         try sink.write("{\"images\":[")
-        try rows(store, job: job, order: .image) { rows in
-            for row in rows where row.status == "done" {
-                if previous?.utf8.elementsEqual(row.image.utf8) != true {
-                    previous = row.image
-                    imageID += 1
-                    try sink.write(
-                        (imageID > 1 ? "," : "")
-                            + JSONOutput.string([
-                                "id": imageID, "file_name": relativeFileName(row.image) ?? row.image,
-                                "width": row.width ?? 0,
-                                "height": row.height ?? 0,
-                            ]))
-                }
+        try doneImages(store, job: job) { rows in
+            let image = rows[0]
+            imageID += 1
+            try sink.write(
+                (imageID > 1 ? "," : "")
+                    + JSONOutput.string([
+                        "id": imageID, "file_name": relativeFileName(image.image) ?? image.image,
+                        "width": image.width ?? 0, "height": image.height ?? 0,
+                    ]))
+            for row in rows {
                 var objects: [[String: Any]] = []
                 if kind == "ground" {
                     // Every expression of the job is a category, whether or not its output held a box.
