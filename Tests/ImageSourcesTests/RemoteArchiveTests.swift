@@ -21,19 +21,6 @@ import Testing
         return (try Data(contentsOf: URL(fileURLWithPath: tar)), root)
     }
 
-    /// The access log's requests for `path`, once at least `count` have been logged (nginx logs a request when
-    /// it has ended, which for one the client gave up on can be after the next has been answered).
-    static func requests(_ server: NginxServer, _ path: String, atLeast count: Int) -> [String] {
-        let deadline = Date().addingTimeInterval(30)
-        var found: [String] = []
-        repeat {
-            found = server.accessLog().filter { $0.contains(path) }
-            if found.count >= count { break }
-            Thread.sleep(forTimeInterval: 0.01)
-        } while Date() < deadline
-        return found
-    }
-
     static func listing(_ archives: [String], reader: ImageReader) throws -> ([ListedImage], ImageListing.Report) {
         var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
         request.archives = archives
@@ -63,7 +50,7 @@ import Testing
             #expect(Data(try reader.bytes(of: image.uri)) == expected, "\(image.uri)")
         }
         // One request of the first 512 bytes per shard up front, one stream, then one range request per member.
-        let log = Self.requests(server, "/shards/", atLeast: 4 + images.count)
+        let log = server.requests("/shards/", atLeast: 4 + images.count)
         #expect(log.filter { $0.contains("\" 206 ") }.count == 2 + images.count, "\(log)")
         #expect(log.filter { $0.contains("\" 200 ") }.count == 2, "\(log)")
 
@@ -207,7 +194,7 @@ import Testing
             let error = error as? ImageSourceError
             return error?.reason == "HTTP 503 (after 1 attempts)" && error?.isTransient == true
         }
-        let log = Self.requests(server, "/huge-error", atLeast: 1)
+        let log = server.requests("/huge-error", atLeast: 1)
         // The combined log format: ... "GET /huge-error HTTP/1.1" 503 BYTES ...
         let sent = log.first.flatMap { line in line.components(separatedBy: "\" 503 ").last?.split(separator: " ").first
         }
@@ -236,7 +223,7 @@ import Testing
         let index = try reader.members(ofRemoteArchive: server.url(location + "s.tar"))
         let whole = tar.withUnsafeBytes { TarIndex(bytes: $0) }
         #expect(index.problem == nil && index.names == whole.names && index.members == whole.members)
-        let log = Self.requests(server, location, atLeast: 2)
+        let log = server.requests(location, atLeast: 2)
         #expect(log.count == 2, "the stalled stream, then the rest: \(log)")
         // In either order: nginx logs the stalled request when it finds the connection gone.
         #expect(log.filter { $0.contains("\" 206 ") }.count == (location == "/stall/" ? 1 : 0), "\(log)")

@@ -84,6 +84,19 @@ public final class NginxServer: @unchecked Sendable {
         return text.split(separator: "\n").map(String.init)
     }
 
+    /// The access log's lines for requests of `path`, once at least `count` have been logged (within 30 s; nginx
+    /// logs a request when it has ended, which for one the client gave up on can be after later ones).
+    public func requests(_ path: String, atLeast count: Int) -> [String] {
+        let deadline = Date().addingTimeInterval(30)
+        var found: [String] = []
+        repeat {
+            found = accessLog().filter { $0.contains(path) }
+            if found.count >= count { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        } while Date() < deadline
+        return found
+    }
+
     /// Writes `data` at `path` under the served folder.
     public func put(_ path: String, _ data: Data) throws {
         let file = root.appendingPathComponent(path)
