@@ -97,6 +97,46 @@ public final class NginxServer: @unchecked Sendable {
         return found
     }
 
+    /// The access log once every request the server has seen before this call is in it: a request for a fresh path
+    /// is sent and answered, and the log is read once it holds that request. nginx runs here as one process whose
+    /// event loop handles connections in the order they became ready, and the marker request takes at least two
+    /// turns of that loop (accept, then read), so a request a client gave up on earlier (logged when nginx notices
+    /// the closed connection) is logged before it.
+    public func settledAccessLog() throws -> [String] {
+        let marker = "/settled-\(UInt64.random(in: 0...UInt64.max))"
+        try Self.get(port: port, path: marker)
+        let lines = requests(marker, atLeast: 1)
+        guard !lines.isEmpty else { throw NginxError(message: "the request for \(marker) was never logged") }
+        return accessLog()
+    }
+
+    /// Sends `GET path` over a fresh connection and reads the answer to its end.
+    static func get(port: Int, path: String) throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw NginxError(message: "no socket") }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw NginxError(message: "cannot connect to port \(port)") }
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == request.count else {
+            throw NginxError(message: "cannot send a request to port \(port)")
+        }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {  // HTTP/1.0: the server closes the connection after the answer
+            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return }
+            guard count > 0 else { throw NginxError(message: "reading an answer from port \(port) failed") }
+        }
+    }
+
     /// Writes `data` at `path` under the served folder.
     public func put(_ path: String, _ data: Data) throws {
         let file = root.appendingPathComponent(path)
