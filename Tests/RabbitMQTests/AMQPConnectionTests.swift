@@ -126,10 +126,11 @@ enum TestBroker {
 
     private func waitForMessage(_ connection: AMQPConnection, queue: String) throws -> DeliveredMessage? {
         // Dead-lettering is asynchronous inside the broker.
-        for _ in 0..<50 {
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
             if let message = try connection.get(from: queue) { return message }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+            Thread.sleep(forTimeInterval: 0.02)
+        } while Date() < deadline
         return nil
     }
 }
