@@ -8,11 +8,12 @@ import Tensors
 
 /// Beam search for one request under `parameters.beamRules`.
 public struct BeamDecoding: Decoding {
-    /// A hypothesis: its tokens and its score (the sum of the tokens' log-probabilities while it runs).
+    /// A hypothesis: its tokens, its score (the sum of the tokens' log-probabilities while it runs) and that sum.
     private struct Hypothesis: Sendable {
         var tokens: [Int]
         var score: Float
         var finished: Bool
+        var logProbability: Float
     }
 
     let parameters: GenerationParameters
@@ -32,8 +33,11 @@ public struct BeamDecoding: Decoding {
         self.vocabulary = vocabulary
         self.eos = eos
         let beams = parameters.beamCount
-        running = (0..<beams).map { Hypothesis(tokens: [], score: $0 == 0 ? 0 : -1e9, finished: false) }
-        done = [Hypothesis](repeating: Hypothesis(tokens: [], score: -1e9, finished: false), count: beams)
+        running = (0..<beams).map {
+            Hypothesis(tokens: [], score: $0 == 0 ? 0 : -1e9, finished: false, logProbability: $0 == 0 ? 0 : -1e9)
+        }
+        done = [Hypothesis](
+            repeating: Hypothesis(tokens: [], score: -1e9, finished: false, logProbability: -1e9), count: beams)
         hypotheses = FinishedHypotheses(capacity: beams)
     }
 
@@ -76,10 +80,13 @@ public struct BeamDecoding: Decoding {
                 if rank >= beams { continue }
                 hypotheses.add(
                     running[beam].tokens + [eos],
-                    score: Double(candidate.score) / pow(Double(before + 1), parameters.lengthPenalty))
+                    score: Double(candidate.score) / pow(Double(before + 1), parameters.lengthPenalty),
+                    logProbability: candidate.score)
             } else {
                 continuing.append(
-                    Hypothesis(tokens: running[beam].tokens + [token], score: candidate.score, finished: false))
+                    Hypothesis(
+                        tokens: running[beam].tokens + [token], score: candidate.score, finished: false,
+                        logProbability: candidate.score))
                 sources.append(beam)
                 tokens.append(token)
             }
@@ -91,12 +98,18 @@ public struct BeamDecoding: Decoding {
         generated += 1
         if !stop && generated >= parameters.maxNewTokens {
             let divisor = pow(Double(generated + 1), parameters.lengthPenalty)
-            for hypothesis in running { hypotheses.add(hypothesis.tokens, score: Double(hypothesis.score) / divisor) }
+            for hypothesis in running {
+                hypotheses.add(
+                    hypothesis.tokens, score: Double(hypothesis.score) / divisor,
+                    logProbability: hypothesis.logProbability)
+            }
         }
         if stop || generated >= parameters.maxNewTokens {
             // Never empty here: a stop needs `beams` hypotheses, and the limit adds the running beams.
-            let best = hypotheses.best ?? (running[0].tokens, Double(running[0].score))
-            return .finished(GeneratedSequence(tokens: best.tokens, score: Float(best.score)))
+            let best =
+                hypotheses.best ?? (running[0].tokens, Double(running[0].score), running[0].logProbability)
+            return .finished(
+                GeneratedSequence(tokens: best.tokens, score: Float(best.score), logProbability: best.logProbability))
         }
         return .next(tokens: tokens, sources: sources)
     }
@@ -122,7 +135,7 @@ public struct BeamDecoding: Decoding {
             merged.append(
                 Hypothesis(
                     tokens: running[beam].tokens + [candidate.index % vocabulary], score: score,
-                    finished: justFinished))
+                    finished: justFinished, logProbability: candidate.score))
         }
         done = Self.top(beams, of: merged.count) { merged[$0].score }.map { merged[$0.index] }
         var sources: [Int] = [], tokens: [Int] = []
@@ -132,7 +145,8 @@ public struct BeamDecoding: Decoding {
             sources.append(beam)
             tokens.append(candidate.index % vocabulary)
             return Hypothesis(
-                tokens: running[beam].tokens + [candidate.index % vocabulary], score: choice.score, finished: false)
+                tokens: running[beam].tokens + [candidate.index % vocabulary], score: choice.score, finished: false,
+                logProbability: candidate.score)
         }
         generated += 1
         if improvable {
@@ -141,7 +155,9 @@ public struct BeamDecoding: Decoding {
             improvable = done.contains { best > ($0.finished ? worstFinished : -1e9) }
         }
         if !improvable || hits.allSatisfy({ $0 }) || generated >= parameters.maxNewTokens {
-            return .finished(GeneratedSequence(tokens: done[0].tokens, score: done[0].score))
+            return .finished(
+                GeneratedSequence(
+                    tokens: done[0].tokens, score: done[0].score, logProbability: done[0].logProbability))
         }
         return .next(tokens: tokens, sources: sources)
     }
@@ -167,16 +183,16 @@ public struct BeamDecoding: Decoding {
 /// precision as Python scores them; a new one enters while there is room or when it beats the worst.
 struct FinishedHypotheses: Sendable {
     let capacity: Int
-    private(set) var entries: [(tokens: [Int], score: Double)] = []
+    private(set) var entries: [(tokens: [Int], score: Double, logProbability: Float)] = []
     private var worstScore = 1e9
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
-    mutating func add(_ tokens: [Int], score: Double) {
+    mutating func add(_ tokens: [Int], score: Double, logProbability: Float) {
         guard entries.count < capacity || score > worstScore else { return }
-        entries.append((tokens, score))
+        entries.append((tokens, score, logProbability))
         guard entries.count > capacity else {
             worstScore = min(score, worstScore)
             return
@@ -193,7 +209,7 @@ struct FinishedHypotheses: Sendable {
     }
 
     /// The highest score; of equals the latest added (Python's stable sort, then `pop()`).
-    var best: (tokens: [Int], score: Double)? {
+    var best: (tokens: [Int], score: Double, logProbability: Float)? {
         guard var chosen = entries.indices.first else { return nil }
         for index in entries.indices where entries[index].score >= entries[chosen].score { chosen = index }
         return entries[chosen]

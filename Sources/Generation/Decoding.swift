@@ -8,9 +8,12 @@ import Tensors
 /// The tokens generated for one prompt: up to and including end-of-sequence when it was produced.
 public struct GeneratedSequence: Sendable, Equatable {
     public var tokens: [Int]
-    /// The beam score (sum of log-probabilities over length^penalty) for beam search; the sum of log-probabilities
-    /// of the chosen tokens otherwise.
+    /// The beam score (sum of log-probabilities over length^penalty) for beam search; `logProbability` otherwise.
     public var score: Float
+    /// The sum of the tokens' log-probabilities under the model, each the log-softmax of its step's logits as
+    /// transformers' `compute_transition_scores` gives it for greedy decoding and beam search: greedy and sampling
+    /// take it over the tokens `min_new_tokens` allows (before temperature, top-k and top-p), beam search over all.
+    public var logProbability: Float
 }
 
 /// What a request does after seeing the logits of its rows.
@@ -44,7 +47,7 @@ public struct SampledDecoding: Decoding {
     let eos: Int
     /// The row's own generator, from the seed and the request's stream.
     var random: SplitMix64
-    var sequence = GeneratedSequence(tokens: [], score: 0)
+    var sequence = GeneratedSequence(tokens: [], score: 0, logProbability: 0)
 
     public init(parameters: GenerationParameters, vocabulary: Int, eos: Int, stream: UInt64) {
         self.parameters = parameters
@@ -64,7 +67,8 @@ public struct SampledDecoding: Decoding {
         let token =
             parameters.isSampling ? Sampler.draw(row, parameters: parameters, random: &random) : Sampler.argmax(row)
         sequence.tokens.append(token)
-        sequence.score += RowMath.logSoftmax(row)[token]
+        sequence.logProbability += RowMath.logSoftmax(row)[token]
+        sequence.score = sequence.logProbability
         if token == eos || sequence.tokens.count >= parameters.maxNewTokens { return .finished(sequence) }
         return .next(tokens: [token], sources: [0])
     }

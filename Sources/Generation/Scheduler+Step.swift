@@ -212,7 +212,8 @@ extension Scheduler {
             "generate": entry.prefill + entry.decode,
         ]
         let result = InferenceResult(
-            text: text, tokens: sequence.tokens, boxes: boxes, prompt: entry.plan.text,
+            text: text, tokens: sequence.tokens, logProbability: Double(sequence.logProbability), boxes: boxes,
+            prompt: entry.plan.text,
             promptTokenCount: entry.plan.length, timings: timings, batchSize: entry.lastStepRows,
             promptPositions: entry.plan.length, decodeSteps: max(0, sequence.tokens.count - 1))
         completions.append(Completion(id: entry.id, result: .success(result), promptLogits: logits))

@@ -18,6 +18,8 @@ struct BeamCases: Decodable {
         let eos_bias: Double
         let settings: [String: Double]
         let ids: [Int]
+        /// The sum of the ids' log-probabilities.
+        let logprob: Double
     }
 
     let transformers: String
@@ -50,13 +52,13 @@ struct ScriptedModel {
     }
 
     /// Runs a request's decoding to the end the way the scheduler feeds it: each row's logits follow its own tokens.
-    func generate(_ parameters: GenerationParameters, bos: Int) -> [Int] {
+    func generate(_ parameters: GenerationParameters, bos: Int) -> GeneratedSequence {
         var decoding = parameters.decoding(vocabulary: scripted.vocab, eos: eos, stream: 0)
         var rows: [[Int]] = [[]]
         var logits = self.logits(step: 0, previous: bos)
         while true {
             switch decoding.advance(logits[...]) {
-            case let .finished(sequence): return sequence.tokens
+            case let .finished(sequence): return sequence
             case let .next(tokens, sources):
                 rows = zip(tokens, sources).map { token, source in rows[source] + [token] }
                 logits = rows.flatMap { self.logits(step: $0.count, previous: $0.last!) }
@@ -85,9 +87,15 @@ struct ScriptedModel {
         var ended = 0, differing: [String] = []
         for (index, scripted) in fixture.cases.enumerated() {
             let parameters = try Self.parameters(scripted.settings, rules: rules)
-            let ids = ScriptedModel(scripted: scripted, eos: fixture.eos).generate(parameters, bos: fixture.bos)
+            let sequence = ScriptedModel(scripted: scripted, eos: fixture.eos).generate(parameters, bos: fixture.bos)
+            let ids = sequence.tokens
             if ids.last == fixture.eos { ended += 1 }
             if ids != scripted.ids { differing.append("case \(index) \(scripted.settings): \(ids) != \(scripted.ids)") }
+            let logprob = Double(sequence.logProbability)
+            if !(abs(logprob - scripted.logprob) <= 1e-4 + 1e-5 * abs(scripted.logprob)) {
+                differing.append(
+                    "case \(index) \(scripted.settings): log-probability \(logprob) != \(scripted.logprob)")
+            }
         }
         #expect(differing.isEmpty, "\(differing.count) of \(fixture.cases.count): \(differing.prefix(5))")
         // The cases exercise what the releases differ on: sequences that end with EOS, and ones that reach the limit.
@@ -104,7 +112,7 @@ struct ScriptedModel {
             let differing = try fixture.cases.filter { scripted in
                 let parameters = try Self.parameters(scripted.settings, rules: rules)
                 return ScriptedModel(scripted: scripted, eos: fixture.eos).generate(parameters, bos: fixture.bos)
-                    != scripted.ids
+                    .tokens != scripted.ids
             }
             #expect(!differing.isEmpty, "\(file) under \(rules)")
         }

@@ -23,7 +23,7 @@ struct CUDAGoldenTests {
 
     @Test(arguments: EngineGoldenTests.variants.filter { $0.0 != "multitask-sharded" })
     func f32GeneratedIDsMatchTransformers(_ directory: String, _ variant: String) throws {
-        let mismatches = try EngineGoldenTests.generatedIDMismatches(
+        let mismatches = try EngineGoldenTests.generationMismatches(
             directory, variant, backend: GPUFixtures.f32.get())
         #expect(mismatches.isEmpty, "\(mismatches.count) differ: \(mismatches.prefix(4))")
     }

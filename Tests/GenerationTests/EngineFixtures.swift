@@ -18,6 +18,8 @@ struct EngineCases: Decodable {
         let settings: [String: Double]
         let rows: [Int]
         let ids: [[Int]]
+        /// Each row's sum of its ids' log-probabilities.
+        let logprobs: [Double]
     }
 
     struct Variant: Decodable {

@@ -29,7 +29,7 @@ import Testing
 
     @Test(arguments: variants.filter { $0.0 != "multitask-sharded" })
     func generatedIDsMatchTransformers(_ directory: String, _ variant: String) throws {
-        let mismatches = try Self.generatedIDMismatches(directory, variant, backend: EngineFixtures.f32)
+        let mismatches = try Self.generationMismatches(directory, variant, backend: EngineFixtures.f32)
         #expect(mismatches.isEmpty, "\(mismatches.count) differ: \(mismatches.prefix(4))")
     }
 
@@ -61,8 +61,9 @@ import Testing
         }
     }
 
-    /// Every recorded generation (greedy and beam, batched and alone) run again; the ones whose ids differ.
-    static func generatedIDMismatches(_ directory: String, _ variant: String, backend: any ComputeBackend) throws
+    /// Every recorded generation (greedy and beam, batched and alone) run again; the ones whose ids differ, or whose
+    /// sum of log-probabilities differs from transformers' by more than 1e-3 plus 1e-4 of it.
+    static func generationMismatches(_ directory: String, _ variant: String, backend: any ComputeBackend) throws
         -> [String]
     {
         let reference = Self.fixture(variant)
@@ -73,10 +74,15 @@ import Testing
             let parameters = EngineFixtures.parameters(generation.settings)
             let all = try EngineFixtures.requests(reference, model: model, parameters: parameters)
             let results = try engine.run(generation.rows.map { all[$0] })
-            for (position, result) in results.enumerated() where result.tokens != generation.ids[position] {
-                mismatches.append(
-                    "\(generation.settings) rows \(generation.rows) #\(position): got \(result.tokens), want \(generation.ids[position])"
-                )
+            for (position, result) in results.enumerated() {
+                let name = "\(generation.settings) rows \(generation.rows) #\(position)"
+                if result.tokens != generation.ids[position] {
+                    mismatches.append("\(name): got \(result.tokens), want \(generation.ids[position])")
+                }
+                let expected = generation.logprobs[position]
+                if !(abs(result.logProbability - expected) <= 1e-3 + 1e-4 * abs(expected)) {
+                    mismatches.append("\(name): log-probability \(result.logProbability), want \(expected)")
+                }
             }
         }
         return mismatches

@@ -4,7 +4,8 @@ The random-weight checkpoints of engine_fixtures.py never produce EOS, so they c
 rules of transformers releases, which differ in how finished hypotheses are scored and when a search stops. Here
 each case is a tiny scripted "model": the logit of token t after a sequence of n generated tokens ending in `prev`
 is a function of (seed, n, prev, t) that the Swift test computes the same way, bit for bit (SplitMix64, then a
-double, then float32), with a bias on EOS so that hypotheses finish at every step. `generate` starts from
+double, then float32), with a bias on EOS so that hypotheses finish at every step. Each case records the ids and
+the sum of their log-probabilities (`compute_transition_scores`). `generate` starts from
 input_ids [[BOS]], as it does for an inputs_embeds prompt (one dummy BOS), so lengths count as they do for the
 real model.
 
@@ -80,13 +81,19 @@ def run(case):
     with torch.no_grad():
         out = model.generate(
             input_ids=torch.tensor([[BOS]]), attention_mask=torch.ones(1, 1, dtype=torch.long), do_sample=False,
-            early_stopping=False, use_cache=False, eos_token_id=EOS, pad_token_id=PAD, bos_token_id=BOS, **settings)
-    ids = []
-    for token in out[0, 1:].tolist():  # after the prompt's BOS
+            early_stopping=False, use_cache=False, eos_token_id=EOS, pad_token_id=PAD, bos_token_id=BOS,
+            output_scores=True, return_dict_in_generate=True, **settings)
+        beams = settings.get("num_beams", 1) > 1
+        # Each chosen token's log-probability: beam search's scores are log-softmaxed already, greedy's are logits.
+        transitions = model.compute_transition_scores(
+            out.sequences, out.scores, out.beam_indices if beams else None, normalize_logits=not beams)[0].tolist()
+    ids, logprob = [], 0.0
+    for token, transition in zip(out.sequences[0, 1:].tolist(), transitions):  # after the prompt's BOS
         ids.append(token)
+        logprob += transition
         if token == EOS:
             break
-    return ids
+    return ids, logprob
 
 
 def cases(count):
@@ -113,7 +120,7 @@ def cases(count):
 def main(out):
     recorded = []
     for case in cases(400):
-        case["ids"] = run(case)
+        case["ids"], case["logprob"] = run(case)
         recorded.append(case)
     ended = sum(1 for c in recorded if c["ids"] and c["ids"][-1] == EOS)
     with open(out, "w") as f:

@@ -3,7 +3,8 @@ and its `generate`, Pillow preprocessing, and an EVA ViT + pool-adapter written 
 
 Makes small random-weight checkpoints in both layouts (multitask: safetensors with mixed f32/bf16/f16 tensors, and
 the same weights as two shards with an index; chat: PyTorch .bin) and records, for several images, prompts and
-decoding settings: vision features, pooled visual tokens, prefill logits, and generated ids, batched.
+decoding settings: vision features, pooled visual tokens, prefill logits, and generated ids (with the sum of their
+log-probabilities, from `compute_transition_scores`), batched.
 
     python3 -m venv venv && venv/bin/pip install torch transformers safetensors sentencepiece pillow numpy
     venv/bin/python tools/reference/engine_fixtures.py Tests/GenerationTests/Fixtures
@@ -48,17 +49,20 @@ CONFIG = {
 }
 
 
-def up_to_eos(rows, eos=2):
-    """Each generated row cut after its first end-of-sequence token (kept), as the fixtures record ids."""
-    result = []
-    for row in rows:
-        ids = []
-        for token in row:
+def up_to_eos(rows, transitions, eos=2):
+    """Each generated row cut after its first end-of-sequence token (kept), as the fixtures record ids, and the sum of
+    those tokens' log-probabilities (`transitions`: compute_transition_scores' rows)."""
+    result, sums = [], []
+    for row, scores in zip(rows, transitions):
+        ids, total = [], 0.0
+        for token, score in zip(row, scores):
             ids.append(token)
+            total += score
             if token == eos:
                 break
         result.append(ids)
-    return result
+        sums.append(total)
+    return result, sums
 
 
 # ---------------------------------------------------------------- reference networks, written from the spec
@@ -298,15 +302,22 @@ def record(variant, directory, seed, save):
 
     def generate(settings, rows):
         with torch.no_grad():
-            return llm.generate(inputs_embeds=embeds[rows], attention_mask=mask[rows], pad_token_id=0, eos_token_id=2,
-                                bos_token_id=1, do_sample=False, early_stopping=False, **settings)
+            out = llm.generate(inputs_embeds=embeds[rows], attention_mask=mask[rows], pad_token_id=0, eos_token_id=2,
+                               bos_token_id=1, do_sample=False, early_stopping=False, output_scores=True,
+                               return_dict_in_generate=True, **settings)
+            beams = settings.get("num_beams", 1) > 1
+            # Each chosen token's log-probability: beam search's scores are log-softmaxed already, greedy's logits.
+            transitions = llm.compute_transition_scores(
+                out.sequences, out.scores, out.beam_indices if beams else None, normalize_logits=not beams)
+            return out.sequences, transitions.tolist()
 
     # transformers 4.31 returns the dummy BOS it puts before an embeddings prompt ahead of the new tokens; 5.x
     # returns the new tokens alone.
-    skip = generate({"max_new_tokens": 1}, [0]).shape[1] - 1
+    skip = generate({"max_new_tokens": 1}, [0])[0].shape[1] - 1
 
     def run(settings, rows):
-        return up_to_eos(generate(settings, rows)[:, skip:].tolist())
+        sequences, transitions = generate(settings, rows)
+        return up_to_eos(sequences[:, skip:].tolist(), transitions)
 
     settings = [
         {"max_new_tokens": 12},
@@ -318,9 +329,11 @@ def record(variant, directory, seed, save):
     generations = []
     everyone = list(range(len(requests)))
     for s in settings:
-        generations.append({"settings": s, "rows": everyone, "ids": run(s, everyone)})
+        ids, logprobs = run(s, everyone)
+        generations.append({"settings": s, "rows": everyone, "ids": ids, "logprobs": logprobs})
         for row in everyone:  # one at a time: batching must not change a sample's tokens
-            generations.append({"settings": s, "rows": [row], "ids": run(s, [row])})
+            ids, logprobs = run(s, [row])
+            generations.append({"settings": s, "rows": [row], "ids": ids, "logprobs": logprobs})
     return {
         "variant": variant, "requests": [{"image": f, "task": t, "text": x} for f, t, x in requests],
         "image_files": files, "image_sizes": [sizes[f] for f in files],
