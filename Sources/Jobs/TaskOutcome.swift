@@ -3,9 +3,10 @@
 /// How one task ended.
 public struct TaskOutcome: Sendable {
     public enum Ending: Sendable {
+        /// `logProbability`: the sum of the output tokens' log-probabilities under the model (nil when not finite).
         case result(
-            text: String, tokens: [Int], promptTokenCount: Int, boxes: [GroundingBox], prompt: String,
-            decodingJSON: String, timingsJSON: String)
+            text: String, tokens: [Int], logProbability: Double?, promptTokenCount: Int, boxes: [GroundingBox],
+            prompt: String, decodingJSON: String, timingsJSON: String)
         case failed(reason: String)
     }
 

@@ -96,10 +96,10 @@ extension PostgresJobStore: TaskStore {
                 """
                 INSERT INTO results (task_id, job_id, output_text, output_token_ids, prompt_token_count,
                     output_token_count, model_name, weights_sha256, prompt, decoding, device, worker, timings_ms,
-                    reused_from)
+                    reused_from, output_logprob)
                 SELECT DISTINCT ON (me.id) me.id, me.job_id, r.output_text, r.output_token_ids, r.prompt_token_count,
                        r.output_token_count, r.model_name, r.weights_sha256, r.prompt, r.decoding, r.device, r.worker,
-                       '{}'::jsonb, r.task_id
+                       '{}'::jsonb, r.task_id, r.output_logprob
                 FROM tasks me
                 JOIN jsonb_to_recordset(\(try Self.json(images.map { ["task_id": $0.taskID, "prompt": $0.prompt as Any] }))::jsonb)
                      AS i(task_id bigint, prompt text) ON i.task_id = me.id
@@ -151,9 +151,10 @@ extension PostgresJobStore: TaskStore {
             failed: [[String: Any]] = []
         for outcome in outcomes {
             switch outcome.ending {
-            case let .result(text, tokens, promptTokens, resultBoxes, prompt, decoding, timings):
+            case let .result(text, tokens, logProbability, promptTokens, resultBoxes, prompt, decoding, timings):
                 results.append([
                     "task_id": outcome.taskID, "job_id": outcome.jobID, "output_text": text, "tokens": tokens,
+                    "logprob": logProbability.flatMap { $0.isFinite ? $0 : nil } as Any,
                     "prompt_token_count": promptTokens, "prompt": prompt, "decoding": decoding, "timings": timings,
                 ])
                 for (ordinal, box) in resultBoxes.enumerated() {
@@ -177,13 +178,15 @@ extension PostgresJobStore: TaskStore {
                 inserted = try connection.execute(
                     """
                     INSERT INTO results (task_id, job_id, output_text, output_token_ids, prompt_token_count,
-                        output_token_count, model_name, weights_sha256, prompt, decoding, device, worker, timings_ms)
+                        output_token_count, model_name, weights_sha256, prompt, decoding, device, worker, timings_ms,
+                        output_logprob)
                     SELECT r.task_id, r.job_id, r.output_text,
                            ARRAY(SELECT jsonb_array_elements_text(r.tokens)::integer), r.prompt_token_count,
                            jsonb_array_length(r.tokens), \(provenance.modelName), \(provenance.weightsSHA256), r.prompt,
-                           r.decoding::jsonb, \(provenance.device), \(provenance.worker), r.timings::jsonb
+                           r.decoding::jsonb, \(provenance.device), \(provenance.worker), r.timings::jsonb, r.logprob
                     FROM jsonb_to_recordset(\(try Self.json(results))::jsonb) AS r(task_id bigint, job_id bigint,
-                         output_text text, tokens jsonb, prompt_token_count integer, prompt text, decoding text, timings text)
+                         output_text text, tokens jsonb, logprob float8, prompt_token_count integer, prompt text,
+                         decoding text, timings text)
                     ON CONFLICT (task_id) DO NOTHING RETURNING task_id
                     """
                 ).map { Int64(try $0.int("task_id")) }
@@ -369,6 +372,9 @@ public struct ExportRow: Sendable, Codable {
     public var model: String?
     /// `[[x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm], ...]` in output order.
     public var boxes: [[Double]]
+    /// How sure the model was of the output, in 0...1: the geometric mean of its tokens' probabilities
+    /// (`results.output_logprob`); nil without a result, or for one written before it was recorded.
+    public var confidence: Double? = nil
     /// The image's Exif orientation tag (1 to 8; 1 when it has none), nil when the image was never read (or was read
     /// before orientations were recorded).
     public var orientation: Int? = nil
@@ -378,6 +384,7 @@ public struct ExportRow: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case taskID = "task_id", image, width, height, input, status, error, output, model, boxes, orientation
+        case confidence
     }
 }
 
@@ -400,6 +407,7 @@ extension PostgresJobStore {
             SELECT t.id, t.image_uri, t.image_width, t.image_height, t.image_orientation, t.input_text, t.status,
                    t.last_error,
                    r.output_text, r.model_name, t.metadata::text AS metadata,
+                   exp(greatest(r.output_logprob / nullif(r.output_token_count, 0), -700)) AS confidence,
                    coalesce((SELECT string_agg(concat_ws(',', x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm), ';' ORDER BY ordinal)
                              FROM result_boxes b WHERE b.task_id = t.id), '') AS boxes
             FROM tasks t LEFT JOIN results r ON r.task_id = t.id
@@ -464,6 +472,7 @@ extension PostgresJobStore {
             output: try row.text("output_text"), model: try row.text("model_name"), boxes: boxes)
         exported.metadata = try row.text("metadata")
         exported.orientation = try row.text("image_orientation").flatMap { Int($0) }
+        exported.confidence = try row.text("confidence").flatMap { Double($0) }
         return exported
     }
 }

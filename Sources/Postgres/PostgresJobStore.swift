@@ -59,6 +59,25 @@ public struct PostgresJobStore {
         self.connection = connection
     }
 
+    /// The newest migration this code was built with (the highest NNNN in `migrations/`). A worker's inserts name
+    /// its columns (0014's `results.output_logprob`, for one), so a worker refuses an older schema at once rather
+    /// than failing every batch it records.
+    public static let schemaVersion = 14
+
+    /// Throws `PostgresError.refused` when the database has not had every migration up to `schemaVersion` applied.
+    public func checkSchema() throws {
+        let table = try connection.execute("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").first
+        let version =
+            try table?.bool("present") == true
+            ? try connection.execute("SELECT coalesce(max(version), 0) AS version FROM schema_migrations").first?
+                .int("version") ?? 0 : 0
+        guard version >= Self.schemaVersion else {
+            throw PostgresError.refused(
+                reason: "the database's schema is at migration \(version), and this build writes the columns of "
+                    + "migration \(Self.schemaVersion): run `infmllm migrate` (with this build's migrations) first")
+        }
+    }
+
     /// The job called `name`, created with these settings if it does not exist.
     /// - Returns: its id, and whether this call created it.
     /// - Throws: `PostgresError.refused` when the name reads as a number (commands would take it for a job id), or

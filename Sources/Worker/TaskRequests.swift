@@ -37,7 +37,9 @@ enum TaskRequests {
             return TaskOutcome(
                 taskID: task.taskID, jobID: task.jobID,
                 ending: .result(
-                    text: answer.text, tokens: answer.tokens, promptTokenCount: answer.promptTokenCount,
+                    text: answer.text, tokens: answer.tokens,
+                    logProbability: answer.logProbability.isFinite ? answer.logProbability : nil,
+                    promptTokenCount: answer.promptTokenCount,
                     boxes: answer.boxes, prompt: answer.prompt, decodingJSON: decoding ?? "{}",
                     timingsJSON: timingsJSON ?? "{}"),
                 imageSHA256: image?.sha256, imageWidth: image?.width, imageHeight: image?.height,

@@ -35,10 +35,11 @@ extension ExportCommand {
                     if seenLabels.insert(label).inserted { labels.append(label) }
                     results += Self.rectangles(row, label: label)
                 } else if let output = row.output {
-                    results.append(
-                        Self.text(
-                            output, name: kind == "caption" ? LabelStudio.caption : LabelStudio.answer,
-                            id: "t\(row.taskID)"))
+                    var result = Self.text(
+                        output, name: kind == "caption" ? LabelStudio.caption : LabelStudio.answer,
+                        id: "t\(row.taskID)")
+                    if let confidence = row.confidence { result["score"] = confidence }
+                    results.append(result)
                 }
             }
             var data: [String: Any] = [
@@ -50,10 +51,10 @@ extension ExportCommand {
             {
                 data["metadata"] = fields
             }
-            let task: [String: Any] = [
-                "data": data,
-                "predictions": [["model_version": first.model ?? "", "result": results]],
-            ]
+            // The prediction's score is its least sure output's confidence: sorted by it, the doubtful come first.
+            var prediction: [String: Any] = ["model_version": first.model ?? "", "result": results]
+            if let score = current.compactMap(\.confidence).min() { prediction["score"] = score }
+            let task: [String: Any] = ["data": data, "predictions": [prediction]]
             try sink.write((tasks > 0 ? ",\n" : "") + JSONOutput.string(task))
             tasks += 1
         }
@@ -106,7 +107,7 @@ extension ExportCommand {
         return row.boxes.enumerated().compactMap { ordinal, box -> [String: Any]? in
             guard box.count >= 4 else { return nil }
             let x = box[0] / Double(width) * 100, y = box[1] / Double(height) * 100
-            return [
+            var result: [String: Any] = [
                 "id": "t\(row.taskID)-\(ordinal)", "type": "rectanglelabels", "from_name": LabelStudio.boxes,
                 "to_name": LabelStudio.image, "original_width": width, "original_height": height,
                 "image_rotation": 0,
@@ -115,6 +116,8 @@ extension ExportCommand {
                     "height": (box[3] - box[1]) / Double(height) * 100, "rotation": 0, "rectanglelabels": [label],
                 ] as [String: Any],
             ]
+            if let confidence = row.confidence { result["score"] = confidence }
+            return result
         }
     }
 

@@ -334,7 +334,8 @@ struct ExportCommand: ParsableCommand {
         row.metadata == nil ? try JSONOutput.encode(row) : try JSONOutput.string(try object(row))
     }
 
-    static let csvHeader = "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2,metadata"
+    static let csvHeader =
+        "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2,metadata,confidence"
 
     /// The CSV lines of `rows`: one per task, or per box of a result with several (`box` numbers them from 0;
     /// empty with none), each ending with a newline.
@@ -352,15 +353,14 @@ struct ExportCommand: ParsableCommand {
                 row.height.map(String.init) ?? "",
                 field(row.input), row.status, field(row.error), field(row.output), field(row.model),
             ]
-            let metadata = field(row.metadata)
+            let end = [field(row.metadata), row.confidence.map { String($0) } ?? ""]
             guard !row.boxes.isEmpty else {
-                lines += (task + ["", "", "", "", "", metadata]).joined(separator: ",") + "\n"
+                lines += (task + ["", "", "", "", ""] + end).joined(separator: ",") + "\n"
                 continue
             }
             for (ordinal, box) in row.boxes.enumerated() {
                 lines +=
-                    (task + [String(ordinal)] + box.prefix(4).map { String($0) } + [metadata]).joined(separator: ",")
-                    + "\n"
+                    (task + [String(ordinal)] + box.prefix(4).map { String($0) } + end).joined(separator: ",") + "\n"
             }
         }
         return lines
@@ -420,6 +420,7 @@ struct ExportCommand: ParsableCommand {
                     objects.append(object)
                 }
                 for var object in objects {
+                    if let confidence = row.confidence { object["score"] = confidence }
                     annotationID += 1
                     object["id"] = annotationID
                     try annotations.write((annotationID > 1 ? "," : "") + JSONOutput.string(object))

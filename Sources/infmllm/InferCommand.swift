@@ -199,6 +199,9 @@ struct InferOutput: Encodable {
     let task: String
     let text: String
     let tokens: [Int]
+    /// The sum of the tokens' log-probabilities, and the geometric mean of their probabilities (nil if not finite).
+    let logprob: Double?
+    let confidence: Double?
     let boxes: [GroundingBox]?
     let prompt_tokens: Int
     let timings_ms: [String: Double]
@@ -218,6 +221,8 @@ struct InferOutput: Encodable {
         task = line.task
         text = result.text
         tokens = result.tokens
+        logprob = result.logProbability.isFinite ? result.logProbability : nil
+        confidence = logprob.flatMap { result.tokens.isEmpty ? nil : exp($0 / Double(result.tokens.count)) }
         boxes = line.task == "ground" ? result.boxes : nil
         prompt_tokens = result.promptTokenCount
         timings_ms = result.timings

@@ -205,10 +205,12 @@ struct WorkerCommand: ParsableCommand {
         let role = "worker \(configuration.workerName)"
         let workerServices = WorkerServices(
             makeStore: {
-                PostgresJobStore(
+                let store = PostgresJobStore(
                     connection: try PostgresConnection(
                         url: databaseURL, applicationName: "infmllm \(role)", statementTimeout: 60_000,
                         lockTimeout: 10_000))
+                try store.checkSchema()
+                return store
             },
             queue: RabbitTaskQueue(
                 urls: amqpURLs, topology: topology, prefetch: batchSize, heartbeat: heartbeat,

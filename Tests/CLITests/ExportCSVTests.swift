@@ -16,21 +16,26 @@ import Testing
     }
 
     @Test func everyBoxHasALineAndATaskWithoutOneHasOne() throws {
-        let rows = [
+        var rows = [
             try Self.row(
                 1, output: "<ref>the dog</ref><box>(1,2),(3,4)</box><box>(5,6),(7,8)</box>",
                 boxes: [[10, 20, 30, 40, 0.1, 0.2, 0.3, 0.4], [50, 60, 70, 80, 0.5, 0.6, 0.7, 0.8]]),
             try Self.row(2, output: "no box here", boxes: []),
             try Self.row(3, output: nil, boxes: [], status: "failed"),
         ]
+        rows[0].confidence = 0.25
+        rows[1].confidence = 0.25
         let lines = ExportCommand.csv(rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        #expect(lines[0] == "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2,metadata")
+        #expect(
+            lines[0] == "task_id,image,width,height,input,status,error,output,model,box,x1,y1,x2,y2,metadata,confidence"
+        )
         let quoted = "\"the dog, left\""
         #expect(lines[1].hasPrefix("1,/images/1.jpg,640,480,\(quoted),done,,"))
         #expect(
-            lines[1].hasSuffix(",tiny,0,10.0,20.0,30.0,40.0,") && lines[2].hasSuffix(",tiny,1,50.0,60.0,70.0,80.0,"))
-        #expect(lines[3] == "2,/images/2.jpg,640,480,\(quoted),done,,no box here,tiny,,,,,,")
-        #expect(lines[4] == "3,/images/3.jpg,640,480,\(quoted),failed,,,tiny,,,,,,")
+            lines[1].hasSuffix(",tiny,0,10.0,20.0,30.0,40.0,,0.25")
+                && lines[2].hasSuffix(",tiny,1,50.0,60.0,70.0,80.0,,0.25"))
+        #expect(lines[3] == "2,/images/2.jpg,640,480,\(quoted),done,,no box here,tiny,,,,,,,0.25")
+        #expect(lines[4] == "3,/images/3.jpg,640,480,\(quoted),failed,,,tiny,,,,,,,")
         #expect(lines.count == 6 && lines[5].isEmpty)
     }
 
@@ -39,7 +44,7 @@ import Testing
         var row = try Self.row(4, output: "a cat", boxes: [])
         row.metadata = #"{"id":"sku-1","tags":["a","b"]}"#
         let line = ExportCommand.csv([row]).split(separator: "\n")[1]
-        #expect(line.hasSuffix(#","{""id"":""sku-1"",""tags"":[""a"",""b""]}""#))
+        #expect(line.hasSuffix(#","{""id"":""sku-1"",""tags"":[""a"",""b""]}","#))
         let object =
             try JSONSerialization.jsonObject(with: Data(try ExportCommand.jsonLine(row).utf8)) as? [String: Any]
         #expect(

@@ -21,7 +21,8 @@ import Testing
 
     /// Marks every task done with a result: the turned photo 640 x 480 as stored (tag 6), with a box for "the dog"
     /// in its top-left corner and one for `secondExpression` in its bottom-right quarter; every other image 64 x 64,
-    /// upright, with a box for "the dog" and none for other expressions.
+    /// upright, with a box for "the dog" and none for other expressions. Outputs for "the dog" have a confidence of
+    /// exp(-0.1), the others exp(-0.5) (two tokens each).
     static func recordBoxes(_ sandbox: Sandbox, secondExpression: String) throws {
         _ = try EnqueueStreamingTests.sql(
             sandbox,
@@ -31,8 +32,9 @@ import Testing
             UPDATE tasks SET status = 'done', image_width = 64, image_height = 64, image_orientation = 1
             WHERE image_uri NOT LIKE '%turned%';
             INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
-                                 prompt, decoding, device, worker)
-            SELECT id, job_id, 'boxes', 5, 2, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks;
+                                 prompt, decoding, device, worker, output_logprob)
+            SELECT id, job_id, 'boxes', 5, 2, 'tiny', 'p', '{}', 'cpu', 'w',
+                   CASE WHEN input_text = 'the dog' THEN -0.2 ELSE -1.0 END FROM tasks;
             INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
             SELECT id, 0, 0, 0, 0.03125, 0.0625, 0, 0, 20, 30 FROM tasks
             WHERE image_uri LIKE '%turned%' AND input_text = 'the dog';
@@ -106,6 +108,10 @@ import Testing
         let value = try #require(dog["value"] as? [String: Any])
         #expect(value["x"] as? Double == 93.75 && value["y"] as? Double == 0)
         #expect(value["width"] as? Double == 6.25 && value["height"] as? Double == 3.125)
+        // Each rectangle has its output's confidence; the prediction, its least sure output's.
+        #expect(abs((dog["score"] as? Double ?? 0) - exp(-0.1)) < 1e-12)
+        let prediction = (turnedTask["predictions"] as? [[String: Any]])?.first
+        #expect(abs((prediction?["score"] as? Double ?? 0) - exp(-0.5)) < 1e-12)
         let plainTask = try #require(byImage[plain])
         #expect((plainTask["data"] as? [String: Any])?["image"] as? String == "/data/local-files/?d=plain.png")
         let plainBoxes = Self.results(plainTask)

@@ -51,8 +51,14 @@ import Testing
             ])
         #expect(result.status == 0, "\(result.output)")
         let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
-        #expect((object?["tokens"] as? [Int])?.isEmpty == false)
+        let tokens = try #require(object?["tokens"] as? [Int])
+        #expect(!tokens.isEmpty)
         #expect(object?["text"] is String)
+        // The tokens' log-probability, and its geometric mean per token as a confidence.
+        let logprob = try #require(object?["logprob"] as? Double)
+        #expect(logprob <= 0)
+        let confidence = try #require(object?["confidence"] as? Double)
+        #expect(abs(confidence - exp(logprob / Double(tokens.count))) < 1e-9)
     }
 
     /// `--preset evaluation` runs the released evaluation scripts' settings for the task and the model's variant,

@@ -31,12 +31,21 @@ import Testing
                     TaskOutcome(
                         taskID: $0.taskID, jobID: job.id,
                         ending: .result(
-                            text: "a cat", tokens: [264, 6635], promptTokenCount: 270, boxes: [], prompt: "p",
+                            text: "a cat", tokens: [264, 6635], logProbability: -0.9, promptTokenCount: 270, boxes: [],
+                            prompt: "p",
                             decodingJSON: settings, timingsJSON: "{}"))
                 },
                 provenance: Provenance(
                     modelName: "tiny", weightsSHA256: String(repeating: "0", count: 64), device: "cpu bf16",
                     worker: "w"))
+            // The output's log-probability is kept; the view and export give its confidence, the geometric mean of
+            // the two tokens' probabilities.
+            let kept = try connection.execute("SELECT output_logprob, confidence FROM answers ORDER BY task_id")
+            #expect(try kept.map { try $0.text("output_logprob") } == ["-0.9", "-0.9"])
+            #expect(try kept.allSatisfy { abs((Double(try $0.text("confidence") ?? "") ?? 0) - exp(-0.45)) < 1e-12 })
+            var exported: [Double?] = []
+            try store.exportRows(job: job.id) { rows in exported += rows.map(\.confidence) }
+            #expect(exported.count == 2 && exported.allSatisfy { abs(($0 ?? 0) - exp(-0.45)) < 1e-12 })
             let asked =
                 answered + [
                     NewTask(imageURI: "/c.jpg", inputText: "What is it?"),
@@ -253,7 +262,8 @@ import Testing
                         TaskOutcome(
                             taskID: task.taskID, jobID: job.id,
                             ending: .result(
-                                text: text, tokens: [1], promptTokenCount: 3, boxes: [], prompt: "p",
+                                text: text, tokens: [1], logProbability: nil, promptTokenCount: 3, boxes: [],
+                                prompt: "p",
                                 decodingJSON: "{}", timingsJSON: "{}"),
                             imageSHA256: String(repeating: sha, count: 64), imageWidth: width, imageHeight: width,
                             imageOrientation: orientation)
@@ -328,7 +338,8 @@ import Testing
                     TaskOutcome(
                         taskID: done.taskID, jobID: first.id,
                         ending: .result(
-                            text: "a cat", tokens: [1], promptTokenCount: 3, boxes: [], prompt: "p", decodingJSON: "{}",
+                            text: "a cat", tokens: [1], logProbability: -0.5, promptTokenCount: 3, boxes: [],
+                            prompt: "p", decodingJSON: "{}",
                             timingsJSON: "{}"),
                         imageSHA256: sha, imageWidth: 64, imageHeight: 48, imageOrientation: 1)
                 ],
@@ -345,6 +356,12 @@ import Testing
                 "SELECT image_orientation, image_width FROM tasks WHERE id = \(copy.taskID)"
             ).first
             #expect(try row?.int("image_orientation") == 6 && row?.int("image_width") == 64)
+            // The copy keeps the output's log-probability, and its confidence (one token) is its probability.
+            let copied = try connection.execute(
+                "SELECT output_logprob, confidence FROM captions WHERE task_id = \(copy.taskID)"
+            ).first
+            #expect(try copied?.text("output_logprob") == "-0.5")
+            #expect(try abs((Double(copied?.text("confidence") ?? "") ?? 0) - exp(-0.5)) < 1e-12)
         }
     }
 }

@@ -119,6 +119,26 @@ import Testing
         }
     }
 
+    /// The store's schema check (a worker's, on each connection) refuses a database short of the build's newest
+    /// migration, and an empty one, naming the fix; `schemaVersion` is the newest migration file.
+    @Test func theStoreRefusesASchemaOlderThanTheBuild() throws {
+        #expect(PostgresJobStore.schemaVersion == migrations.map(\.version).max())
+        try TestDatabase.withEmpty { url throws in
+            let connection = try PostgresConnection(url: url)
+            let store = PostgresJobStore(connection: connection)
+            #expect {
+                try store.checkSchema()
+            } throws: { "\($0)".contains("schema is at migration 0") && "\($0)".contains("infmllm migrate") }
+            try Migrator(connection: connection).migrate(
+                migrations.filter { $0.version < PostgresJobStore.schemaVersion })
+            #expect {
+                try store.checkSchema()
+            } throws: { "\($0)".contains("at migration \(PostgresJobStore.schemaVersion - 1)") }
+            try Migrator(connection: connection).migrate(migrations)
+            try store.checkSchema()
+        }
+    }
+
     @Test func failedMigrationLeavesNoTraceAndNamesTheFile() throws {
         try TestDatabase.withEmpty { url throws in
             let connection = try PostgresConnection(url: url)

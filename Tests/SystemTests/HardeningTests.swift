@@ -98,6 +98,23 @@ import Testing
         cluster.stopWorkers()
     }
 
+    /// A worker started on a database that misses the build's newest migration stops at once, saying what to run,
+    /// instead of failing to record every batch; the tasks stay queued for a worker that can record them.
+    @Test func aWorkerRefusesADatabaseNotMigratedForItsBuild() throws {
+        let cluster = try Cluster()
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--dir", try cluster.imageDirectory(count: 2), "--job", "early", "--model",
+                "tiny", "--max-new-tokens", "4",
+            ]))
+        _ = try cluster.query("DELETE FROM schema_migrations WHERE version = \(PostgresJobStore.schemaVersion)")
+        let worker = try cluster.startWorker()
+        try cluster.wait(for: "the worker to stop") { !worker.isRunning }
+        #expect(worker.terminationStatus != 0)
+        #expect(cluster.workerLogs().contains("run `infmllm migrate`"), "\(cluster.workerLogs())")
+        #expect(try cluster.counts(job: "early") == ["queued": 2])
+    }
+
     @Test func aTaskThatCrashesWorkersFailsAloneAndItsBatchMatesFinish() throws {
         let cluster = try Cluster(deliveryLimit: 2)
         let images = try cluster.imageDirectory(count: 8)

@@ -223,6 +223,14 @@ import Testing
         let retry = try cluster.run(["retry", "g", "--json"])
         #expect(retry.output.contains("\"requeued\":1"), "\(retry.output)")
         #expect(try cluster.waitUntilFinished(job: "g") == ["done": 2])
+        // The worker kept each output's log-probability; the view's confidence per token is in (0, 1].
+        let scored = try cluster.query("SELECT DISTINCT task_id, output_logprob, confidence FROM boxes")
+        #expect(scored.count == 2)
+        for row in scored {
+            let logprob = try row.text("output_logprob").flatMap(Double.init) ?? 1
+            let confidence = try row.text("confidence").flatMap(Double.init) ?? 0
+            #expect(logprob <= 0 && confidence > 0 && confidence <= 1, "\(logprob) \(confidence)")
+        }
         let coco = try cluster.run(["export", "g", "--format", "coco"])
         let document = try JSONSerialization.jsonObject(with: Data(coco.output.utf8)) as? [String: Any]
         #expect((document?["images"] as? [Any])?.count == 2)
@@ -263,8 +271,8 @@ import Testing
         _ = try cluster.query(
             """
             INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
-                                 prompt, decoding, device, worker)
-            SELECT t.id, t.job_id, '[0.1,0.2,0.5,0.6]', 1, 1, 'tiny', 'p', '{}', 'cpu', 'w'
+                                 prompt, decoding, device, worker, output_logprob)
+            SELECT t.id, t.job_id, '[0.1,0.2,0.5,0.6]', 1, 1, 'tiny', 'p', '{}', 'cpu', 'w', -0.5
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.name = 'found';
             """)
         _ = try cluster.query(
@@ -287,6 +295,7 @@ import Testing
         #expect(boxes.compactMap { $0["image_id"] as? Int } == [1, 1, 2])
         #expect(boxes.compactMap { $0["category_id"] as? Int } == [1, 2, 1])
         #expect(boxes.allSatisfy { ($0["bbox"] as? [Double]) == [10, 10, 40, 20] && ($0["area"] as? Double) == 800 })
+        #expect(boxes.allSatisfy { abs(($0["score"] as? Double ?? 0) - exp(-0.5)) < 1e-12 }, "each box's confidence")
         let refused = try cluster.run(["export", "g", "--format", "coco", "--categories", "classes"])
         #expect(refused.status != 0 && refused.output.contains("--categories is single or expression"))
         let texts = try cluster.run([

@@ -36,7 +36,7 @@ import Testing
         // Each result carries its image's reading time.
         #expect(
             harness.store.results.values.allSatisfy { outcome in
-                if case let .result(_, tokens, _, _, _, _, timings) = outcome.ending {
+                if case let .result(_, tokens, _, _, _, _, _, timings) = outcome.ending {
                     return tokens.count == 5 && timings.contains("decode_image")
                 }
                 return false
@@ -184,7 +184,7 @@ import Testing
             try harness.runToCompletion()
             #expect(harness.store.counts == [.done: 6])
             let tokens = harness.store.results.mapValues { outcome -> [Int] in
-                if case let .result(_, tokens, _, _, _, _, _) = outcome.ending { return tokens }
+                if case let .result(_, tokens, _, _, _, _, _, _) = outcome.ending { return tokens }
                 return []
             }
             return (tokens, harness.worker.scheduler.statistics.preemptions)
