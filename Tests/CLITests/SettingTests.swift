@@ -51,6 +51,9 @@ import Testing
         for setting in Setting.all {
             #expect(example.contains("\(setting.variable)=\(setting.defaultValue)"), "\(setting.variable)")
         }
+        for option in WorkerEnvironment.options {
+            #expect(example.contains("\n\(WorkerEnvironment.variable(option))=\n"), "\(option)")
+        }
     }
 }
 
