@@ -52,8 +52,7 @@ extension ExportCommand {
             [($0.output ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")]
         }
     ) throws {
-        let root = URL(fileURLWithPath: directory).standardizedFileURL
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let root = try Self.outputDirectory(directory)
         let resolvedRoot = root.resolvingSymlinksInPath().path
         var namer = ShardNamer()
         // The files written, by a digest of their path bytes (16 bytes each, whatever the job's size): `a.jpg`

@@ -239,13 +239,28 @@ struct ExportCommand: ParsableCommand {
         Array((ImageLocation.archivePart(of: uri) ?? uri).utf8)
     }
 
+    /// The `--output` folder of the formats that write several files, made if missing; an error naming it when it is
+    /// a file or cannot be made.
+    static func outputDirectory(_ path: String) throws -> URL {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--output \(path) is a file: this format writes a folder of files")
+        }
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("--output \(path): cannot make the folder (\(error.localizedDescription))")
+        }
+        return url
+    }
+
     /// Per shard: `<shard>.jsonl`, or `<shard>/<key>.json` sidecars, under `directory`. Every task of a key (several
     /// questions about one image, or `a.jpg` beside `a.png`) goes in its sidecar, as an object for one task and an
     /// array for several; keys that would leave the folder (`..`, absolute) are left out with a count. Rows come by
     /// image URI, so each archive's members arrive together and one shard at a time is held in memory.
     private func writeShards(store: PostgresJobStore, job: Int64, to directory: String, sidecars: Bool) throws {
-        let root = URL(fileURLWithPath: directory)
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let root = try Self.outputDirectory(directory)
         var namer = ShardNamer()
         // A shard is the archive part of its members' URIs as stored (`tar:/d/a.tar!/`), compared as bytes, the
         // order the rows come in: `TAR:` beside `tar:`, or the same path in another Unicode form, is another shard.

@@ -154,6 +154,14 @@ import Testing
         let caption = try String(contentsOf: texts.appendingPathComponent("s-002/a/b/two.txt"), encoding: .utf8)
         #expect(caption == (sidecar?["output"] as? String ?? "?") + "\n")
         #expect(!FileManager.default.fileExists(atPath: texts.appendingPathComponent("s-000/a/bad.txt").path))
+        // An --output that is a file is refused with its name, for every format that writes a folder.
+        let file = cluster.scratch.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        for format in ["sidecars", "shard-jsonl", "txt"] {
+            let refused = try cluster.run(["export", "sources", "--format", format, "--output", file.path])
+            #expect(
+                refused.status != 0 && refused.output.contains("--output \(file.path) is a file"), "\(refused.output)")
+        }
         // A shard folder that is a symbolic link out of --output is not written into.
         let linked = cluster.scratch.appendingPathComponent("linked"),
             outside = cluster.scratch.appendingPathComponent("outside")
