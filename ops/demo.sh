@@ -63,7 +63,8 @@ step "what the jobs produced"
 "$infmllm" show "$boxes"
 export PGPASSWORD=${INFMLLM_DB_PASSWORD:-infmllm}
 psql_demo() { psql -h 127.0.0.1 -U "${INFMLLM_DB_USER:-infmllm}" -d "${INFMLLM_DB_NAME:-infmllm}" "$@"; }
-psql_demo -c "SELECT image_uri, caption, round(confidence::numeric, 4) AS confidence FROM captions WHERE job_id = $captions ORDER BY task_id LIMIT 5"
+psql_demo -c "SELECT image_uri, caption, round(confidence::numeric, 4) AS confidence FROM captions
+    WHERE job_id = $captions ORDER BY task_id LIMIT 5"
 psql_demo -c "SELECT image_uri, question, answer FROM answers WHERE job_id = $answers ORDER BY task_id LIMIT 5"
 psql_demo -c "SELECT image_uri, parsed, x1, y1, x2, y2 FROM boxes WHERE job_id = $boxes ORDER BY task_id LIMIT 5"
 "$infmllm" export "$boxes" --format coco --output "$work/grounding.coco.json"
