@@ -84,6 +84,13 @@ struct ExportCommand: ParsableCommand {
             "Boxes, width and height as viewers show each image, its Exif orientation applied (by default as stored: "
                 + "the pixels the model saw)."))
     var exifOrientation = false
+    @Option(
+        help: ArgumentHelp(
+            "Leave out done tasks whose confidence is below this (0 to 1), as if not done; with a count on stderr.",
+            discussion:
+                "Confidence: the geometric mean of the output tokens' probabilities (the views' confidence). Done tasks without one (written before it was recorded) are left out too. Formats written by image keep an image's other tasks.",
+            valueName: "p"))
+    var minConfidence: Double?
     @OptionGroup var services: ServiceOptions
 
     func validate() throws {
@@ -112,6 +119,9 @@ struct ExportCommand: ParsableCommand {
             throw ValidationError("--status is for --format jsonl, csv, shard-jsonl and sidecars")
         }
         if exifOrientation && format == "txt" { throw ValidationError("--exif-orientation is for formats with boxes") }
+        if let minConfidence, !(minConfidence >= 0 && minConfidence <= 1) {
+            throw ValidationError("--min-confidence must be between 0 and 1")
+        }
     }
 
     func run() throws {
@@ -155,9 +165,21 @@ struct ExportCommand: ParsableCommand {
     func rows(
         _ store: PostgresJobStore, job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void
     ) throws {
-        var unknown = 0
+        var unknown = 0, below = 0, unscored = 0
         let orient = exifOrientation || format == "label-studio" || format == "yolo"
         try store.exportRows(job: job, order: order, statuses: status) { rows in
+            var rows = rows
+            if let minConfidence {
+                rows.removeAll { row in
+                    guard row.status == TaskStatus.done.rawValue else { return false }
+                    guard let confidence = row.confidence else {
+                        unscored += 1
+                        return true
+                    }
+                    if confidence < minConfidence { below += 1 }
+                    return confidence < minConfidence
+                }
+            }
             if orient { unknown += rows.filter { $0.width != nil && $0.orientation == nil }.count }
             try body(orient ? rows.map(Self.shown) : rows)
         }
@@ -166,6 +188,14 @@ struct ExportCommand: ParsableCommand {
                 Data(
                     ("\(unknown) task(s) were read before orientations were recorded: their boxes, width and height "
                         + "stay as stored\n").utf8))
+        }
+        if let minConfidence, below + unscored > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    ("\(below) done task(s) below --min-confidence \(minConfidence) left out"
+                        + (unscored > 0
+                            ? ", and \(unscored) without a confidence (written before it was recorded)" : "")
+                        + "\n").utf8))
         }
     }
 

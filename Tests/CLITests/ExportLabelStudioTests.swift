@@ -143,6 +143,46 @@ import Testing
         #expect(refused.status != 0 && refused.output.contains("--image-prefix needs --relative-to"))
     }
 
+    /// `--min-confidence` leaves out the done tasks below it (here every expression but "the dog"), as if not done:
+    /// an image keeps its other tasks, and stderr counts what went.
+    @Test func aMinimumConfidenceLeavesOutTheDoubtfulTasks() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let (folder, turned, plain) = try Self.images(sandbox)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (image, expression) in [(turned, "the dog"), (turned, "the cat"), (plain, "the dog"), (plain, "nothing")] {
+            let enqueued = try sandbox.run([
+                "enqueue", "ground", image, "--expression", expression, "--job", "doubt", "--model", "tiny",
+            ])
+            #expect(enqueued.status == 0, "\(enqueued.output)")
+        }
+        try Self.recordBoxes(sandbox, secondExpression: "the cat")
+        let file = EnqueueStreamingTests.file("doubt.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let exported = try sandbox.run([
+            "export", "doubt", "--format", "label-studio", "--min-confidence", "0.7", "--output", file.path,
+        ])
+        #expect(exported.status == 0 && exported.output.contains("2 done task(s) below --min-confidence 0.7 left out"))
+        let tasks = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [[String: Any]] ?? []
+        #expect(tasks.count == 2, "each image keeps its sure task")
+        for task in tasks {
+            let labels = Self.results(task).compactMap {
+                ($0["value"] as? [String: Any])?["rectanglelabels"] as? [String]
+            }
+            #expect(labels == [["referred object"]], "only the dog's box")
+            #expect(
+                abs(((task["predictions"] as? [[String: Any]])?.first?["score"] as? Double ?? 0) - exp(-0.1)) < 1e-12)
+        }
+        // CSV keeps tasks in other states; a confidence above every output leaves none done.
+        let csv = try sandbox.run([
+            "export", "doubt", "--format", "csv", "--min-confidence", "1", "--output", file.path,
+        ])
+        #expect(csv.output.contains("4 done task(s) below --min-confidence 1.0 left out"), "\(csv.output)")
+        #expect(try String(contentsOf: file, encoding: .utf8).split(separator: "\n").count == 1, "the header alone")
+        let refused = try sandbox.run(["export", "doubt", "--format", "csv", "--min-confidence", "1.5"])
+        #expect(refused.status != 0 && refused.output.contains("--min-confidence must be between 0 and 1"))
+    }
+
     @Test func captionsAreTextOneTaskPerImageAndAnswersOneTaskPerQuestion() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
