@@ -25,6 +25,14 @@ assert trigger["type"] == "rabbitmq" and trigger["metadata"]["mode"] == "QueueLe
 assert trigger["metadata"]["queueName"].startswith("infmllm.model."), "the per-model queue"
 assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
 assert auth["spec"]["secretTargetRef"][0]["parameter"] == "host"
+# One trigger per lane, summed by the scaling modifier: every name in the formula is a trigger's, and each lane once.
+triggers = scaled["spec"]["triggers"]
+lanes = {t["name"]: t["metadata"]["queueName"] for t in triggers}
+model = trigger["metadata"]["queueName"].split(":")[0]
+assert sorted(lanes.values()) == sorted([model, model + ":high", model + ":low"]), lanes
+modifier = scaled["spec"]["advanced"]["scalingModifiers"]
+assert sorted(modifier["formula"].replace("+", " ").split()) == sorted(lanes), modifier["formula"]
+assert modifier["metricType"] == "AverageValue" and float(modifier["target"]) > 0
 print("keda-scaledobject.yaml: fields checked")
 PY
 # Debian's promtool is built without Kubernetes service discovery, so the embedded scrape config is checked here.
