@@ -59,7 +59,7 @@ extension ExportCommand {
         // beside `a.png` would share `a.txt`, and the second is left out rather than overwriting the first.
         var files = Set(
             reserved.map { Array(SHA256.digest(of: Array(root.appendingPathComponent($0).path.utf8)).prefix(16)) })
-        var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0
+        var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0, appended = 0
         func write(_ image: (uri: String, outputs: [String])) throws {
             guard let file = textFile(for: image.uri, under: root, namer: &namer), Self.isInside(file, root) else {
                 noFile += 1
@@ -89,12 +89,20 @@ extension ExportCommand {
                 return
             }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            if !overwrite && FileManager.default.fileExists(atPath: file.path) {
-                existing += 1
-                return
+            var bytes = Data((image.outputs.isEmpty ? "" : image.outputs.joined(separator: "\n") + "\n").utf8)
+            if FileManager.default.fileExists(atPath: file.path) {
+                if append {
+                    // What the file holds stays first, byte for byte, and the outputs start on a line of their own.
+                    var earlier = try Data(contentsOf: file)
+                    if let last = earlier.last, last != UInt8(ascii: "\n") { earlier.append(UInt8(ascii: "\n")) }
+                    bytes = earlier + bytes
+                    appended += 1
+                } else if !overwrite {
+                    existing += 1
+                    return
+                }
             }
-            let text = image.outputs.isEmpty ? "" : image.outputs.joined(separator: "\n") + "\n"
-            try Data(text.utf8).write(to: file, options: .atomic)
+            try bytes.write(to: file, options: .atomic)
             written += 1
         }
         try doneImages(store, job: job) { rows in try write((rows[0].image, rows.flatMap(lines))) }
@@ -109,6 +117,7 @@ extension ExportCommand {
         if existing > 0 { notes.append("\(existing) whose file exists (--overwrite replaces them)") }
         if linked > 0 { notes.append("\(linked) in folders that symbolic links lead out of \(directory)") }
         let note = notes.isEmpty ? "" : "; left out: " + notes.joined(separator: "; ")
-        FileHandle.standardError.write(Data("wrote \(written) \(what) to \(directory)\(note)\n".utf8))
+        let added = appended > 0 ? " (\(appended) of them added to)" : ""
+        FileHandle.standardError.write(Data("wrote \(written) \(what) to \(directory)\(added)\(note)\n".utf8))
     }
 }

@@ -74,6 +74,14 @@ struct ExportCommand: ParsableCommand {
     var categories: String = "single"
     @Flag(help: "txt, yolo: replace files that exist (by default they are left as they are, with a count).")
     var overwrite = false
+    @Flag(help: "txt: add the outputs after the text of files that exist (tags written earlier); each run adds again.")
+    var append = false
+    @Option(
+        help: ArgumentHelp(
+            "txt: text put before each output, such as a training trigger word (\"photo of sks, \").", valueName: "text"
+        ))
+    var prefix: String = ""
+    @Option(help: ArgumentHelp("txt: text put after each output.", valueName: "text")) var suffix: String = ""
     @Option(
         help: ArgumentHelp(
             "jsonl, csv, shard-jsonl, sidecars: only the tasks in this state (repeatable: done, failed, queued, "
@@ -115,6 +123,13 @@ struct ExportCommand: ParsableCommand {
         if overwrite && !["txt", "yolo"].contains(format) {
             throw ValidationError("--overwrite is for --format txt and yolo")
         }
+        if (append || !prefix.isEmpty || !suffix.isEmpty) && format != "txt" {
+            throw ValidationError("--append, --prefix and --suffix are for --format txt")
+        }
+        if append && overwrite { throw ValidationError("--append and --overwrite exclude each other") }
+        if (prefix + suffix).contains(where: \.isNewline) {
+            throw ValidationError("--prefix and --suffix are put on each output's line: no line breaks")
+        }
         if !status.isEmpty && !["jsonl", "csv", "shard-jsonl", "sidecars"].contains(format) {
             throw ValidationError("--status is for --format jsonl, csv, shard-jsonl and sidecars")
         }
@@ -131,7 +146,9 @@ struct ExportCommand: ParsableCommand {
         case "shard-jsonl", "sidecars", "txt", "yolo":
             guard let output else { throw ValidationError("--format \(format) needs --output DIR") }
             if format == "txt" {
-                try writeTextFiles(store: store, job: id, to: output)
+                try writeTextFiles(store: store, job: id, to: output) { row in
+                    [prefix + (row.output ?? "").split(whereSeparator: \.isNewline).joined(separator: " ") + suffix]
+                }
             } else if format == "yolo" {
                 try writeYOLO(store: store, job: id, kind: resolved.job.taskKind, to: output)
             } else {

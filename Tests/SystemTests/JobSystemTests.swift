@@ -332,6 +332,25 @@ import Testing
                     "--overwrite",
                 ]))
         #expect(try String(contentsOf: directory.appendingPathComponent("a.txt"), encoding: .utf8) != "mine\n")
+        // --append adds the outputs after what a file holds (tags without a final line break, bytes kept as they
+        // are), each with --prefix and --suffix around it; a file that did not exist is written as usual.
+        let output = try String(contentsOf: directory.appendingPathComponent("a.txt"), encoding: .utf8)
+        try Data([0x74, 0x61, 0x67, 0x73, 0xFF]).write(to: directory.appendingPathComponent("a.txt"))
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("b.txt"))
+        let appended = try cluster.run([
+            "export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path, "--append",
+            "--prefix", "sks, ", "--suffix", ".",
+        ])
+        #expect(appended.output.contains("wrote 2 text files to \(directory.path) (1 of them added to)"))
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("a.txt"))
+                == Data([0x74, 0x61, 0x67, 0x73, 0xFF, 0x0A]) + Data(("sks, " + output.dropLast() + ".\n").utf8))
+        let bOutput = jsonlRows.first { ($0["image"] as? String)?.hasSuffix("/b.png") == true }?["output"] as? String
+        #expect(
+            try String(contentsOf: directory.appendingPathComponent("b.txt"), encoding: .utf8)
+                == "sks, \(bOutput ?? "?").\n")
+        let clash = try cluster.run(["export", "g", "--format", "txt", "--output", "/tmp", "--append", "--overwrite"])
+        #expect(clash.status != 0 && clash.output.contains("--append and --overwrite exclude each other"))
         for image in ["a", "b"] {
             try FileManager.default.removeItem(at: directory.appendingPathComponent("\(image).txt"))
         }
