@@ -18,8 +18,8 @@ struct EngineCases: Decodable {
         let settings: [String: Double]
         let rows: [Int]
         let ids: [[Int]]
-        /// Each row's sum of its ids' log-probabilities.
-        let logprobs: [Double]
+        /// Each row's sum of its ids' log-probabilities (engine_cases.json; bf16_reference.json records none).
+        let logprobs: [Double]?
     }
 
     struct Variant: Decodable {
