@@ -24,7 +24,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP"]),
+        // giflib ships no pkg-config file: its library is named here (Debian's libgif-dev).
+        .target(
+            name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP"], linkerSettings: [.linkedLibrary("gif")]),
         // The CPU kernels are built optimised in every configuration (tests run debug builds of the Swift code).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     pkg-config
-    librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev libcurl4-openssl-dev zlib1g-dev
+    librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev libcurl4-openssl-dev zlib1g-dev
     rabbitmq-server postgresql postgresql-client nginx-light zip prometheus curl
     python3-venv  # the tests fetch NVRTC and kubernetes-validate with pip, each in a virtual environment
 )

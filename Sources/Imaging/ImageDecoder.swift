@@ -1,10 +1,10 @@
-// JPEG, PNG and WebP files to RGB, pixel for pixel as Pillow's `Image.open(path).convert("RGB")` gives them.
+// JPEG, PNG, WebP and GIF files to RGB, pixel for pixel as Pillow's `Image.open(path).convert("RGB")` gives them.
 // EXIF orientation is not applied, as the reference preprocessing does not apply it either.
 
 import CImageCodecs
 import Foundation
 
-/// Decodes image files into `RGBImage`s, refusing anything that is not a well-formed JPEG, PNG or WebP.
+/// Decodes image files into `RGBImage`s, refusing anything that is not a well-formed JPEG, PNG, WebP or GIF.
 ///
 /// Thread-safe: holds only its settings.
 public struct ImageDecoder: Sendable {
@@ -44,7 +44,8 @@ public struct ImageDecoder: Sendable {
         try bytes.withUnsafeBufferPointer { try decode($0, source: source) }
     }
 
-    /// What a JPEG, PNG or WebP header declares, read without decoding or allocating any pixels.
+    /// What a JPEG, PNG, WebP or GIF header declares, read without decoding or allocating any pixels (a GIF's size is
+    /// its screen's, grown to hold its first frame: read up to that frame's descriptor).
     public struct Header: Sendable, Equatable {
         public let width: Int
         public let height: Int
@@ -52,7 +53,7 @@ public struct ImageDecoder: Sendable {
         public let orientation: ExifOrientation?
     }
 
-    /// The header of `bytes`, from the decoder stopped right after it; nil when the data is not a JPEG, PNG or WebP
+    /// The header of `bytes`, from the decoder stopped right after it; nil when the data is not an image it decodes
     /// or its header cannot be read (decoding then says why).
     public static func header(of bytes: [UInt8]) -> Header? {
         bytes.withUnsafeBufferPointer { buffer in
@@ -64,6 +65,7 @@ public struct ImageDecoder: Sendable {
             case .jpeg: status = infmllm_decode_jpeg(base, buffer.count, 0, &image)
             case .png: status = infmllm_decode_png(base, buffer.count, 0, &image)
             case .webp: status = infmllm_decode_webp(base, buffer.count, 0, &image)
+            case .gif: status = infmllm_decode_gif(base, buffer.count, 0, &image)
             case .other: return nil
             }
             free(image.pixels)
@@ -121,6 +123,7 @@ public struct ImageDecoder: Sendable {
         case .jpeg: status = infmllm_decode_jpeg(base, bytes.count, UInt64(maxPixels), &image)
         case .png: status = infmllm_decode_png(base, bytes.count, UInt64(maxPixels), &image)
         case .webp: status = infmllm_decode_webp(base, bytes.count, UInt64(maxPixels), &image)
+        case .gif: status = infmllm_decode_gif(base, bytes.count, UInt64(maxPixels), &image)
         case .other: status = -1
         }
         defer { free(image.pixels) }
@@ -162,7 +165,7 @@ public struct ImageDecoder: Sendable {
 
 /// What a file's first bytes say it is.
 enum ImageFormat: Equatable {
-    case jpeg, png, webp
+    case jpeg, png, webp, gif
     case other(String)
 
     init(sniffing bytes: UnsafeBufferPointer<UInt8>) {
@@ -173,7 +176,7 @@ enum ImageFormat: Equatable {
         } else if starts([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
             self = .png
         } else if starts(Array("GIF8".utf8)) {
-            self = .other("GIF")
+            self = .gif
         } else if starts(Array("RIFF".utf8)) && bytes.count >= 12 && slice(8..<12) == Array("WEBP".utf8) {
             self = .webp
         } else if starts(Array("BM".utf8)) {
@@ -195,6 +198,7 @@ enum ImageFormat: Equatable {
         case .jpeg: "JPEG"
         case .png: "PNG"
         case .webp: "WebP"
+        case .gif: "GIF"
         case let .other(name): name
         }
     }

@@ -1,4 +1,4 @@
-// `infmllm bench images`: read + decode + resize throughput over a directory of JPEG, PNG and WebP files, or over a
+// `infmllm bench images`: read + decode + resize throughput over a directory of JPEG, PNG, WebP and GIF files, or over a
 // list of image URIs (URLs, archive members, paths) read the way workers read them.
 
 import ArgumentParser
@@ -14,7 +14,7 @@ struct BenchImagesCommand: ParsableCommand {
             "Read and decode every image of a directory or a URI list and resize it to S x S, repeatedly; report images per second as JSON."
     )
 
-    @Option(help: ArgumentHelp("A directory of .jpg/.png/.webp files.", valueName: "dir"))
+    @Option(help: ArgumentHelp("A directory of .jpg/.png/.webp/.gif files.", valueName: "dir"))
     var directory: String?
 
     @Option(
@@ -53,7 +53,7 @@ struct BenchImagesCommand: ParsableCommand {
         let files: [String]
         if let directory {
             files = try FileManager.default.contentsOfDirectory(atPath: directory)
-                .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") || $0.hasSuffix(".webp") }.sorted()
+                .filter { [".jpg", ".png", ".webp", ".gif"].contains(where: $0.hasSuffix) }.sorted()
                 .map { ImageListing.absolute((directory as NSString).appendingPathComponent($0)) }
         } else if let uris, let text = FileManager.default.contents(atPath: uris) {
             let base = ImageListing.folder(of: uris)

@@ -11,6 +11,7 @@ import Testing
     static let png = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("rgb_64x64.png"))))
     static let webp = try! [UInt8](
         Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("lossy_alpha_133x51.webp"))))
+    static let gif = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("palette_133x51.gif"))))
 
     @Test func missingFile() {
         #expect(throws: ImagingError.unreadable(source: "/no/such.jpg", reason: "no such file")) {
@@ -27,7 +28,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("GIF89a....", "GIF"), ("BM......", "BMP"),
+        ("BM......", "BMP"),
         ("%PDF-1.7", "PDF"), ("hello, this is text", "unrecognised"),
     ])
     func nonImagesAreNamedByWhatTheyAre(_ content: String, _ detected: String) {
@@ -48,6 +49,45 @@ import Testing
             case let .truncated(source, name, _), let .corrupt(source, name, _): source == "x.webp" && name == format
             default: false
             }
+        }
+    }
+
+    /// GIF is decoded; one cut short, of another version than 87a and 89a, or with a damaged frame is refused with
+    /// the reason.
+    @Test func damagedGIFIsRefusedWithTheReason() {
+        func refusal(_ bytes: [UInt8]) -> ImagingError? {
+            do {
+                _ = try decoder.decode(bytes, source: "x.gif")
+                return nil
+            } catch {
+                return error as? ImagingError
+            }
+        }
+        guard case .truncated("x.gif", "GIF", _)? = refusal(Array(Self.gif.prefix(Self.gif.count / 2))) else {
+            Issue.record("a GIF cut short: \(String(describing: refusal(Array(Self.gif.prefix(Self.gif.count / 2)))))")
+            return
+        }
+        guard case .corrupt("x.gif", "GIF", let reason)? = refusal(Array("GIF88a".utf8) + Self.gif.dropFirst(6)) else {
+            Issue.record("another version")
+            return
+        }
+        #expect(reason.contains("GIF87a or GIF89a"))
+        // The LZW minimum code size byte of the first frame (after the header, screen, global table and the
+        // frame's descriptor) set past what the format allows.
+        var damaged = Self.gif
+        let table = 3 << (Int(damaged[10] & 7) + 1)
+        var offset = 13 + table
+        while damaged[offset] == 0x21 {  // extensions: label, then sub-blocks up to an empty one
+            offset += 2
+            while damaged[offset] != 0 { offset += Int(damaged[offset]) + 1 }
+            offset += 1
+        }
+        #expect(damaged[offset] == 0x2C, "the image descriptor")
+        let local = damaged[offset + 9] & 0x80 != 0 ? 3 << (Int(damaged[offset + 9] & 7) + 1) : 0
+        damaged[offset + 10 + local] = 12
+        guard case .corrupt("x.gif", "GIF", _)? = refusal(damaged) else {
+            Issue.record("a damaged frame: \(String(describing: refusal(damaged)))")
+            return
         }
     }
 
@@ -120,6 +160,10 @@ import Testing
             if case .tooLarge("big.webp", 133, 51, 1000) = error as? ImagingError { return true }
             return false
         }
+        #expect { try strict.decode(Self.gif, source: "big.gif") } throws: { error in
+            if case .tooLarge("big.gif", 133, 51, 1000) = error as? ImagingError { return true }
+            return false
+        }
         // A WebP cut short after its header is refused before any frame is decoded.
         #expect { try decoder.decode(Array(Self.webp.prefix(Self.webp.count / 2)), source: "cut.webp") } throws: {
             if case .truncated("cut.webp", "WebP", _) = $0 as? ImagingError { return true }
@@ -149,7 +193,7 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(4)
         var runs = 0
         while ContinuousClock.now < deadline {
-            var bytes = [Self.jpeg, Self.png, Self.webp][runs % 3]
+            var bytes = [Self.jpeg, Self.png, Self.webp, Self.gif][runs % 4]
             for _ in 0..<Int(generator.next() % 12 + 1) {
                 let index = Int(generator.next() % UInt64(bytes.count))
                 bytes[index] = UInt8(truncatingIfNeeded: generator.next())
@@ -170,6 +214,11 @@ import Testing
             Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("animated_96x64.webp"))))
         #expect(ImageDecoder.dimensions(of: animated)! == (96, 64))
         #expect(ImageDecoder.dimensions(of: Array(Self.webp.prefix(20))) == nil)
+        // A GIF's: its screen, grown to hold the first frame where it reaches past (Pillow's size for it).
+        #expect(ImageDecoder.dimensions(of: Self.gif)! == (133, 51))
+        let overflowing = try! [UInt8](
+            Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("overflow_frame_5x4.gif"))))
+        #expect(ImageDecoder.dimensions(of: overflowing)! == (9, 7))
         #expect(ImageDecoder.dimensions(of: Array("not an image".utf8)) == nil)
         #expect(ImageDecoder.decodingBytes(width: 640, height: 427) == 640 * 427 * 16 + 427 * 8)
         #expect(ImageDecoder.decodingBytes(width: Int.max / 2, height: 3) == Int.max)

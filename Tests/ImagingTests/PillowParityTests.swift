@@ -13,7 +13,9 @@ import Testing
         for kind in [
             "jpeg progressive", "jpeg grayscale", "jpeg cmyk (adobe)", "png palette8", "png rgba8", "png gray16",
             "png rgb8 interlaced", "png gray+alpha8", "png rgb16", "webp lossy", "webp lossless + alpha",
-            "webp animated (first frame)",
+            "webp animated (first frame)", "gif adaptive palette", "gif animated (first frame)",
+            "gif first frame inside the screen, transparent index", "gif indices past the colour table",
+            "gif without a colour table", "gif interlaced first frame inside the screen",
         ] {
             #expect(kinds.contains(kind), "no \(kind) fixture")
         }

@@ -78,7 +78,8 @@ import Testing
         )
         .map { (try $0.string("image_uri"), try $0.string("last_error")) }
         let expected = [
-            "bomb.png": "pixels is more than the limit", "corrupt.jpg": "not a JPEG, PNG or WebP", "empty.png": "empty",
+            "bomb.png": "pixels is more than the limit", "corrupt.jpg": "not a JPEG, PNG, WebP or GIF",
+            "empty.png": "empty",
             "missing.jpg": "no such file",
         ]
         for (uri, reason) in reasons {

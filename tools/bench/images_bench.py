@@ -6,7 +6,8 @@ BICUBIC)`, in 1 and 2 processes) and `infmllm bench images` (1 and 2 threads) ov
 
 With a second binary (another build of infmllm), its rows are measured beside the first's, alternately. CORPUS=portrait
 makes the photos portrait (480x640 to 720x1280), where the resize's pass order matters. FORMAT=webp saves every photo
-as a lossy WebP (quality 80) instead of JPEG q90 and PNG.
+as a lossy WebP (quality 80) instead of JPEG q90 and PNG; FORMAT=gif as a GIF (Pillow's adaptive 256-colour palette,
+interlaced, as Pillow writes them).
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -39,6 +40,8 @@ def make_corpus(directory, count=40):
         im = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
         if os.environ.get("FORMAT") == "webp":
             im.save(os.path.join(directory, f"{i:03}.webp"), quality=80)
+        elif os.environ.get("FORMAT") == "gif":
+            im.convert("P", palette=Image.ADAPTIVE).save(os.path.join(directory, f"{i:03}.gif"))
         elif i % 4 == 3:
             im.save(os.path.join(directory, f"{i:03}.png"))
         else:
@@ -80,7 +83,7 @@ def main(binary, baseline=None, passes=3):
             if baseline:
                 rows.append((f"infmllm Imaging, {baseline}", threads, ours(baseline, directory, passes, threads)))
     corpus = "portrait, 480x640 to 720x1280" if os.environ.get("CORPUS") == "portrait" else "640x480 to 1280x720"
-    kinds = "WebP q80" if os.environ.get("FORMAT") == "webp" else "JPEG q90 and PNG"
+    kinds = {"webp": "WebP q80", "gif": "GIF, adaptive palette"}.get(os.environ.get("FORMAT"), "JPEG q90 and PNG")
     print(f"{len(files)} images ({kinds}, {corpus}), decode + resize to {SIZE}x{SIZE}, {passes} passes\n")
     print("| implementation | threads | images/s |")
     print("|---|---|---|")

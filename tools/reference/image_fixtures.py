@@ -1,6 +1,6 @@
 """Makes the image fixtures for the Swift Imaging tests and records what Pillow does with them.
 
-For each generated JPEG, PNG or WebP (many sizes, aspect ratios and kinds): the pixels of
+For each generated JPEG, PNG, WebP or GIF (many sizes, aspect ratios and kinds): the pixels of
 `Image.open(f).convert("RGB")`, the S x S bicubic resize (stretched, as the multitask model does) and the
 expand2square + resize (as the chat model does), and for a few images the normalised CHW floats.
 
@@ -9,6 +9,7 @@ expand2square + resize (as the chat model does), and for a few images the normal
     venv/bin/python tools/reference/image_fixtures.py --reference-only Tests/ImagingTests/Fixtures
     venv/bin/python tools/reference/image_fixtures.py --add-webp Tests/ImagingTests/Fixtures
     venv/bin/python tools/reference/image_fixtures.py --add-exif Tests/ImagingTests/Fixtures
+    venv/bin/python tools/reference/image_fixtures.py --add-gif Tests/ImagingTests/Fixtures
 
 Deterministic for a given Pillow version (recorded in the output). The pinned environment of the released model
 (torch 2.1) ran a Pillow of 2023; every Pillow through 12.x resizes the same way. Pillow 13 runs the vertical pass
@@ -16,7 +17,8 @@ first when the height shrinks much more than the width, which changes portrait p
 from Pillow 10.0.1. --reference-only keeps the committed image files and records what Pillow does with them again;
 --add-webp keeps them too and adds the WebP files (made after the others, with a generator of their own, so that
 the committed JPEG and PNG files stay as they are); --add-exif likewise adds images with an Exif orientation tag, whose
-records also hold the tag as Pillow reads it and the pixels of `ImageOps.exif_transpose` (what viewers show).
+records also hold the tag as Pillow reads it and the pixels of `ImageOps.exif_transpose` (what viewers show); --add-gif
+adds GIF files, some written byte by byte for the first-frame cases Pillow's writer never makes.
 """
 
 import base64
@@ -24,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import sys
 
 import numpy as np
@@ -160,20 +163,135 @@ def make_webp(directory):
     return images
 
 
+def lzw_uncompressed(indices, min_code_size):
+    """LZW data that any GIF decoder reads, without compression: a clear code before the table would widen codes."""
+    clear, end = 1 << min_code_size, (1 << min_code_size) + 1
+    width = min_code_size + 1
+    limit = (1 << width) - (1 << min_code_size) - 2
+    codes, run = [clear], 0
+    for value in indices:
+        if run == limit:
+            codes.append(clear)
+            run = 0
+        codes.append(value)
+        run += 1
+    codes.append(end)
+    out, acc, bits = bytearray(), 0, 0
+    for code in codes:
+        acc |= code << bits
+        bits += width
+        while bits >= 8:
+            out.append(acc & 255)
+            acc >>= 8
+            bits -= 8
+    if bits:
+        out.append(acc & 255)
+    return bytes(out)
+
+
+def gif_file(screen, rect, indices, min_code_size, global_palette=None, local_palette=None, transparency=None,
+             interlace=False, second_frame=None):
+    """A GIF written byte by byte, for what Pillow's writer never makes: a first frame smaller than the screen, or
+    reaching past it, no colour table, a short table with indices past it, a local table, a transparent index.
+    Palettes are (bits, colours); `indices` are in file order (interlaced already when `interlace`)."""
+    def table(palette):
+        bits, colours = palette
+        raw = b"".join(bytes(c) for c in colours)
+        return raw + b"\0" * ((3 << bits) - len(raw))
+
+    def blocks(data):
+        out = bytearray()
+        for i in range(0, len(data), 255):
+            out += bytes([len(data[i:i + 255])]) + data[i:i + 255]
+        return bytes(out) + b"\0"
+
+    def frame(rect, indices, local_palette, transparency, interlace):
+        out = bytearray()
+        if transparency is not None:
+            out += b"!\xf9\x04\x01\x0a\x00" + bytes([transparency]) + b"\0"
+        x, y, w, h = rect
+        flags = (0x80 | (local_palette[0] - 1) if local_palette else 0) | (0x40 if interlace else 0)
+        out += b"," + struct.pack("<HHHHB", x, y, w, h, flags)
+        if local_palette:
+            out += table(local_palette)
+        return bytes(out) + bytes([min_code_size]) + blocks(lzw_uncompressed(indices, min_code_size))
+
+    flags = 0x80 | (global_palette[0] - 1) if global_palette else 0
+    out = bytearray(b"GIF89a") + struct.pack("<HHBBB", screen[0], screen[1], flags, 0, 0)
+    if global_palette:
+        out += table(global_palette)
+    out += frame(rect, indices, local_palette, transparency, interlace)
+    if second_frame:
+        out += frame(*second_frame)
+    return bytes(out) + b";"
+
+
+def make_gif(directory):
+    """GIFs as Pillow writes them (adaptive palettes, interlaced, gray, transparent, animated) and as it never does
+    (see gif_file): Pillow reads the first frame onto the screen, index 0 or the transparent index around it."""
+    rng = np.random.default_rng(17)
+    images = []
+
+    def add(name, kind, data=None, save=None):
+        path = os.path.join(directory, name)
+        if data is not None:
+            with open(path, "wb") as f:
+                f.write(data)
+        else:
+            save(path)
+        images.append((name, kind))
+
+    for w, h in [(64, 48), (133, 51), (5, 7), (640, 427)]:
+        im = Image.fromarray(picture(rng, w, h), "RGB").convert("P", palette=Image.ADAPTIVE, colors=200)
+        add(f"palette_{w}x{h}.gif", "gif adaptive palette", save=lambda p: im.save(p))
+        add(f"flat_{w}x{h}.gif", "gif not interlaced", save=lambda p: im.save(p, interlace=False))
+    gray = Image.fromarray(picture(rng, 33, 20)[..., 0], "L")
+    add("gray_33x20.gif", "gif gray (identity palette)", save=lambda p: gray.save(p))
+    clear = Image.fromarray(picture(rng, 40, 30), "RGB").convert("P", palette=Image.ADAPTIVE, colors=64)
+    add("transparent_40x30.gif", "gif transparent index", save=lambda p: clear.save(p, transparency=5))
+    frames = [Image.fromarray(picture(rng, 48, 32), "RGB").convert("P", palette=Image.ADAPTIVE) for _ in range(3)]
+    add("animated_48x32.gif", "gif animated (first frame)",
+        save=lambda p: frames[0].save(p, save_all=True, append_images=frames[1:], duration=100, loop=0))
+    colours = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(16)]
+    small = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in range(4)]
+    cells = [int(v) for v in rng.integers(0, 16, 6 * 5)]
+    add("offset_frame_9x8.gif", "gif first frame inside the screen",
+        gif_file((9, 8), (2, 1, 6, 5), cells, 4, global_palette=(4, colours)))
+    add("offset_transparent_9x8.gif", "gif first frame inside the screen, transparent index",
+        gif_file((9, 8), (2, 1, 6, 5), cells, 4, global_palette=(4, colours), transparency=7))
+    add("overflow_frame_5x4.gif", "gif first frame reaching past the screen",
+        gif_file((5, 4), (3, 2, 6, 5), cells, 4, global_palette=(4, colours)))
+    add("local_palette_6x5.gif", "gif local colour table",
+        gif_file((6, 5), (0, 0, 6, 5), [c % 4 for c in cells], 2, global_palette=(4, colours),
+                 local_palette=(2, small)))
+    add("short_palette_6x5.gif", "gif indices past the colour table",
+        gif_file((6, 5), (0, 0, 6, 5), cells, 4, global_palette=(2, small)))
+    add("no_palette_6x5.gif", "gif without a colour table",
+        gif_file((6, 5), (0, 0, 6, 5), [c * 16 for c in cells], 8))
+    rows = [cells[r * 6:(r + 1) * 6] + cells[:4] for r in range(5)] * 2  # 10 rows of 10
+    order = list(range(0, 10, 8)) + list(range(4, 10, 8)) + list(range(2, 10, 4)) + list(range(1, 10, 2))
+    add("interlaced_offset_12x11.gif", "gif interlaced first frame inside the screen",
+        gif_file((12, 11), (1, 1, 10, 10), [v for r in order for v in rows[r]], 4, global_palette=(4, colours),
+                 interlace=True, second_frame=((0, 0, 2, 2), [1, 2, 3, 4], None, None, False)))
+    return images
+
+
 def b64(data):
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def main(directory, reference_only=False, add_webp=False, add_exif=False):
+def main(directory, reference_only=False, add_webp=False, add_exif=False, add_gif=False):
     image_dir = os.path.join(directory, "images")
     os.makedirs(image_dir, exist_ok=True)
-    if reference_only or add_webp or add_exif:
+    if reference_only or add_webp or add_exif or add_gif:
         with open(os.path.join(directory, "images.json")) as f:
             images = [(record["file"], record["kind"]) for record in json.load(f)["images"]]
         if add_webp:
             images = [image for image in images if not image[0].endswith(".webp")] + make_webp(image_dir)
         if add_exif:
             images = [image for image in images if not image[0].startswith("exif_")] + make_exif(image_dir)
+        if add_gif:
+            images = [image for image in images if not image[0].endswith(".gif")] + make_gif(image_dir)
     else:
         images = make(image_dir)
     records = []
@@ -208,6 +326,6 @@ def main(directory, reference_only=False, add_webp=False, add_exif=False):
 
 
 if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if a not in ("--reference-only", "--add-webp", "--add-exif")]
+    arguments = [a for a in sys.argv[1:] if a not in ("--reference-only", "--add-webp", "--add-exif", "--add-gif")]
     main(arguments[0] if arguments else "Tests/ImagingTests/Fixtures", reference_only="--reference-only" in sys.argv,
-         add_webp="--add-webp" in sys.argv, add_exif="--add-exif" in sys.argv)
+         add_webp="--add-webp" in sys.argv, add_exif="--add-exif" in sys.argv, add_gif="--add-gif" in sys.argv)

@@ -1,6 +1,6 @@
-// JPEG, PNG and WebP decoding through libjpeg-turbo, libpng and libwebp, with the longjmp error paths of the first
-// two contained here, since Swift cannot call setjmp. Every failure returns a status and a message; nothing exits or
-// prints.
+// JPEG, PNG, WebP and GIF decoding through libjpeg-turbo, libpng, libwebp and giflib, with the longjmp error paths of
+// the first two contained here, since Swift cannot call setjmp. Every failure returns a status and a message; nothing
+// exits or prints.
 #ifndef INFMLLM_IMAGE_CODECS_H
 #define INFMLLM_IMAGE_CODECS_H
 
@@ -44,5 +44,10 @@ uint32_t infmllm_exif_orientation(const uint8_t *exif, size_t size);
 /// Decodes a whole WebP held in memory, still or animated (its first frame on the canvas), lossy or lossless, to RGBA,
 /// as Pillow's WebP reader does through libwebp's animation decoder.
 int infmllm_decode_webp(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
+
+/// Decodes the first frame of a GIF held in memory to RGB on its logical screen, as Pillow's `convert("RGB")` gives it:
+/// the screen grown to hold the frame, index 0 (or the frame's transparent index) around it, indices past the colour
+/// table (or without one) gray.
+int infmllm_decode_gif(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
 
 #endif
