@@ -90,6 +90,12 @@ struct EnqueueCommand: ParsableCommand {
                 "Images with a result under the same URI are left out here; the workers reuse any result for the same image content (SHA-256) and input from the same weights, wherever it came from."
         ))
     var skipDone = false
+    @Flag(
+        help: ArgumentHelp(
+            "Skip image files that have a caption file beside them (a.txt beside a.jpg, not empty).",
+            discussion: "For training folders where some images are captioned already (by hand, or by an earlier "
+                + "`export --format txt`); archive members and URLs are taken as they are."))
+    var skipCaptioned = false
     @Option(
         help: ArgumentHelp(
             "The job's priority: high, normal or low (default: normal for a new job; an existing job keeps its own).",
@@ -122,6 +128,8 @@ struct EnqueueCommand: ParsableCommand {
         /// Images listed (with their text), an image listed twice counted twice.
         let found: Int
         let skipped_done: Int
+        /// Image files left out by --skip-captioned.
+        let skipped_captioned: Int
         let added: Int
         let published: Int
         /// Manifest and URL-list lines left out: the first thousand, with their numbers and reasons, and how many.
@@ -225,11 +233,16 @@ struct EnqueueCommand: ParsableCommand {
                 },
             progress: json ? nil : { FileHandle.standardError.write(Data("enqueue: \($0)\n".utf8)) })
         var report = ImageListing.Report()
+        var skippedCaptioned = 0
         if oneTransaction { try store.connection.execute("BEGIN") }
         do {
             if listsFiles {
-                try ImageListing.forEach(request, reader: reader, report: &report, checked: true) {
-                    try writer.take($0)
+                try ImageListing.forEach(request, reader: reader, report: &report, checked: true) { image in
+                    if skipCaptioned && Self.hasCaption(image.uri) {
+                        skippedCaptioned += 1
+                    } else {
+                        try writer.take(image)
+                    }
                 }
             }
             if let source {
@@ -289,7 +302,8 @@ struct EnqueueCommand: ParsableCommand {
         let consumers = JobServices.consumers(of: model, publisher: publisher)
         let outcome = Outcome(
             job_id: dryRun && opened.created ? nil : opened.id, job: name, created: opened.created,
-            dry_run: dryRun, found: writer.found, skipped_done: writer.skipped, added: writer.added,
+            dry_run: dryRun, found: writer.found + skippedCaptioned, skipped_done: writer.skipped,
+            skipped_captioned: skippedCaptioned, added: writer.added,
             published: published, refused: report.refused, refused_count: report.refusedCount,
             skipped_members: report.skippedMembers, damaged_archives: report.damagedArchives,
             unreadable_folders: report.unreadableFolders, model_key: ModelKey.of(model), consumers: consumers,
@@ -300,7 +314,8 @@ struct EnqueueCommand: ParsableCommand {
             FileHandle.standardError.write(
                 Data(
                     summary(
-                        name: name, found: writer.found, added: writer.added, skipped: writer.skipped,
+                        name: name, found: writer.found + skippedCaptioned, added: writer.added,
+                        skipped: writer.skipped, skippedCaptioned: skippedCaptioned,
                         republished: max(0, published - writer.added), skippedMembers: report.skippedMembers
                     ).utf8))
             if dryRun {
@@ -329,6 +344,16 @@ struct EnqueueCommand: ParsableCommand {
         return (store, job)
     }
 
+    /// Whether `uri` is an image file with a caption file beside it: its name with `.txt` for its extension, a
+    /// regular file that is not empty (an image named `scan.txt` is not its own caption).
+    static func hasCaption(_ uri: String) -> Bool {
+        guard case let .file(path)? = try? ImageLocation(uri) else { return false }
+        let caption = (path as NSString).deletingPathExtension + ".txt"
+        var status = stat()
+        guard caption != path, stat(caption, &status) == 0 else { return false }  // links followed
+        return status.st_mode & S_IFMT == S_IFREG && status.st_size > 0
+    }
+
     /// The first hundred refused lines on stderr, and how many more there were.
     func printRefusals(_ report: ImageListing.Report) {
         let named = manifest ?? urls ?? "manifest"
@@ -342,10 +367,14 @@ struct EnqueueCommand: ParsableCommand {
     }
 
     /// The line `enqueue` prints on stderr.
-    func summary(name: String, found: Int, added: Int, skipped: Int, republished: Int, skippedMembers: Int) -> String {
+    func summary(
+        name: String, found: Int, added: Int, skipped: Int, skippedCaptioned: Int = 0, republished: Int,
+        skippedMembers: Int
+    ) -> String {
         var line =
             "\(dryRun ? "dry run: " : "")job \(name): \(found) images, \(added) new tasks "
             + "\(dryRun ? "would be queued" : "queued"), \(skipped) skipped as done"
+        if skippedCaptioned > 0 { line += ", \(skippedCaptioned) skipped as captioned (a .txt beside them)" }
         if skippedMembers > 0 { line += ", \(skippedMembers) archive members skipped as not images" }
         if republished > 0 { line += ", \(republished) unpublished tasks of earlier runs published" }
         return line + "\n"

@@ -86,6 +86,40 @@ struct SandboxError: Error, CustomStringConvertible {
         #expect(both.status != 0 && both.output.contains("standard input (-) can be one of"), "\(both.output)")
     }
 
+    /// --skip-captioned leaves out image files with a caption file beside them (not empty; a link to one counts),
+    /// and says how many; an image named like its own caption file is not captioned by itself.
+    @Test func imagesWithACaptionBesideThemAreSkippedWhenAsked() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let folder = EnqueueStreamingTests.file("captioned")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in ["a.png", "b.png", "c.png", "d.png", "scan.txt"] {
+            try FileManager.default.copyItem(
+                atPath: Self.images + "/rgb_64x64.png", toPath: folder.appendingPathComponent(name).path)
+        }
+        try Data("a hand-written caption\n".utf8).write(to: folder.appendingPathComponent("a.txt"))
+        try Data().write(to: folder.appendingPathComponent("b.txt"))
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.appendingPathComponent("d.txt").path, withDestinationPath: "a.txt")
+        let enqueued = try sandbox.run([
+            "enqueue", "caption", "--dir", folder.path, "--include", "*.png", "--include", "scan.txt",
+            "--skip-captioned", "--job", "captions", "--model", "tiny", "--json",
+        ])
+        let outcome = Self.json(enqueued.output)
+        #expect(outcome["found"] as? Int == 5 && outcome["skipped_captioned"] as? Int == 2, "\(enqueued.output)")
+        #expect(outcome["added"] as? Int == 3)
+        let uris = try EnqueueStreamingTests.sql(sandbox, "SELECT image_uri FROM tasks ORDER BY image_uri")
+        #expect(
+            uris.split(separator: "\n").map { ($0 as NSString).lastPathComponent } == ["b.png", "c.png", "scan.txt"])
+        let text = try sandbox.run([
+            "enqueue", "caption", "--dir", folder.path, "--skip-captioned", "--job", "plain", "--model", "tiny",
+        ])
+        #expect(
+            text.output.contains("4 images, 2 new tasks queued, 0 skipped as done, 2 skipped as captioned"),
+            "\(text.output)")
+    }
+
     @Test func aDirectoryTwiceIntoOneJobAddsEachImageOnce() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
