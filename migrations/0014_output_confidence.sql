@@ -16,7 +16,8 @@ SELECT j.name AS job, j.id AS job_id, t.id AS task_id, t.image_uri, t.image_sha2
        r.weights_sha256, r.prompt, r.decoding, r.device, r.worker, r.prompt_token_count, r.output_token_count,
        r.timings_ms, r.reused_from, t.image_width, t.image_height,
        t.metadata, t.image_orientation, r.output_logprob,
-       exp(greatest(r.output_logprob / nullif(r.output_token_count, 0), -700)) AS confidence
+       CASE WHEN r.output_logprob IS NULL OR r.output_token_count = 0 THEN NULL
+            ELSE exp(greatest(r.output_logprob / r.output_token_count, -700)) END AS confidence
 FROM results r
 JOIN tasks t ON t.id = r.task_id
 JOIN jobs j ON j.id = r.job_id
@@ -28,7 +29,8 @@ SELECT j.name AS job, j.id AS job_id, t.id AS task_id, t.image_uri, t.image_sha2
        r.weights_sha256, r.prompt, r.decoding, r.device, r.worker, r.prompt_token_count, r.output_token_count,
        r.timings_ms, r.reused_from, t.image_width, t.image_height,
        t.metadata, t.image_orientation, r.output_logprob,
-       exp(greatest(r.output_logprob / nullif(r.output_token_count, 0), -700)) AS confidence
+       CASE WHEN r.output_logprob IS NULL OR r.output_token_count = 0 THEN NULL
+            ELSE exp(greatest(r.output_logprob / r.output_token_count, -700)) END AS confidence
 FROM results r
 JOIN tasks t ON t.id = r.task_id
 JOIN jobs j ON j.id = r.job_id
@@ -41,7 +43,8 @@ SELECT j.name AS job, j.id AS job_id, t.id AS task_id, t.image_uri, t.image_widt
        r.model_name, r.created_at,
        t.image_sha256, r.weights_sha256, r.prompt, r.decoding, r.device, r.worker, r.reused_from,
        t.metadata, t.image_orientation, r.output_logprob,
-       exp(greatest(r.output_logprob / nullif(r.output_token_count, 0), -700)) AS confidence
+       CASE WHEN r.output_logprob IS NULL OR r.output_token_count = 0 THEN NULL
+            ELSE exp(greatest(r.output_logprob / r.output_token_count, -700)) END AS confidence
 FROM results r
 JOIN tasks t ON t.id = r.task_id
 JOIN jobs j ON j.id = r.job_id

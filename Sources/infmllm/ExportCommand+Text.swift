@@ -59,7 +59,7 @@ extension ExportCommand {
         // beside `a.png` would share `a.txt`, and the second is left out rather than overwriting the first.
         var files = Set(
             reserved.map { Array(SHA256.digest(of: Array(root.appendingPathComponent($0).path.utf8)).prefix(16)) })
-        var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0, appended = 0
+        var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0, appended = 0, alreadyAdded = 0, notFile = 0
         func write(_ image: (uri: String, outputs: [String])) throws {
             guard let file = textFile(for: image.uri, under: root, namer: &namer), Self.isInside(file, root) else {
                 noFile += 1
@@ -90,10 +90,20 @@ extension ExportCommand {
             }
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             var bytes = Data((image.outputs.isEmpty ? "" : image.outputs.joined(separator: "\n") + "\n").utf8)
-            if FileManager.default.fileExists(atPath: file.path) {
+            var status = stat()
+            if lstat(file.path, &status) == 0 {
+                guard status.st_mode & S_IFMT == S_IFREG else {
+                    notFile += 1  // a folder, say, named like the text file
+                    return
+                }
                 if append {
-                    // What the file holds stays first, byte for byte, and the outputs start on a line of their own.
+                    // What the file holds stays first, byte for byte, and the outputs start on a line of their own;
+                    // a file that ends with them already (an earlier run) is left as it is, so a run can be repeated.
                     var earlier = try Data(contentsOf: file)
+                    if !bytes.isEmpty && earlier.count >= bytes.count && earlier.suffix(bytes.count) == bytes {
+                        alreadyAdded += 1
+                        return
+                    }
                     if let last = earlier.last, last != UInt8(ascii: "\n") { earlier.append(UInt8(ascii: "\n")) }
                     bytes = earlier + bytes
                     appended += 1
@@ -116,6 +126,8 @@ extension ExportCommand {
         if shared > 0 { notes.append("\(shared) whose file another image's name took (a.jpg, a.png) or is reserved") }
         if existing > 0 { notes.append("\(existing) whose file exists (--overwrite replaces them)") }
         if linked > 0 { notes.append("\(linked) in folders that symbolic links lead out of \(directory)") }
+        if notFile > 0 { notes.append("\(notFile) whose file's name something other than a file takes") }
+        if alreadyAdded > 0 { notes.append("\(alreadyAdded) whose file ends with these outputs already (--append)") }
         let note = notes.isEmpty ? "" : "; left out: " + notes.joined(separator: "; ")
         let added = appended > 0 ? " (\(appended) of them added to)" : ""
         FileHandle.standardError.write(Data("wrote \(written) \(what) to \(directory)\(added)\(note)\n".utf8))

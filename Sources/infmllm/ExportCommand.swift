@@ -74,7 +74,10 @@ struct ExportCommand: ParsableCommand {
     var categories: String = "single"
     @Flag(help: "txt, yolo: replace files that exist (by default they are left as they are, with a count).")
     var overwrite = false
-    @Flag(help: "txt: add the outputs after the text of files that exist (tags written earlier); each run adds again.")
+    @Flag(
+        help: ArgumentHelp(
+            "txt: add the outputs after the text of files that exist (tags written earlier).",
+            discussion: "A file that ends with them already (an earlier run) is left as it is."))
     var append = false
     @Option(
         help: ArgumentHelp(

@@ -14,6 +14,8 @@ struct JobServices {
     init(_ reference: String, options: ServiceOptions) throws {
         let environment = ProcessInfo.processInfo.environment
         store = PostgresJobStore(connection: try PostgresConnection(url: options.resolvedDatabaseURL(environment)))
+        // The commands read and write this build's columns: a database short of its migrations is named as such.
+        try store.checkSchema()
         guard let job = try store.job(reference) else { throw ValidationError("no job \(reference)") }
         self.job = job
     }

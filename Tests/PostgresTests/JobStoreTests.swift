@@ -46,6 +46,26 @@ import Testing
             var exported: [Double?] = []
             try store.exportRows(job: job.id) { rows in exported += rows.map(\.confidence) }
             #expect(exported.count == 2 && exported.allSatisfy { abs(($0 ?? 0) - exp(-0.45)) < 1e-12 })
+            // No confidence without a log-probability (a result of an older worker), or without a result at all.
+            let unscored = try store.addTasks([NewTask(imageURI: "/u.jpg", inputText: "What is it?")], to: job.id)
+            let waiting = try store.addTasks([NewTask(imageURI: "/w.jpg", inputText: "What is it?")], to: job.id)
+            try store.record(
+                [
+                    TaskOutcome(
+                        taskID: unscored[0].taskID, jobID: job.id,
+                        ending: .result(
+                            text: "a dog", tokens: [1, 2], logProbability: nil, promptTokenCount: 3, boxes: [],
+                            prompt: "p", decodingJSON: settings, timingsJSON: "{}"))
+                ],
+                provenance: Provenance(
+                    modelName: "tiny", weightsSHA256: String(repeating: "0", count: 64), device: "cpu", worker: "w"))
+            let view = try connection.execute(
+                "SELECT output_logprob, confidence FROM answers WHERE task_id = \(unscored[0].taskID)")
+            #expect(view.count == 1)
+            #expect(try view.first?.text("output_logprob") == nil && view.first?.text("confidence") == nil)
+            var rows: [Int64: Double?] = [:]
+            try store.exportRows(job: job.id) { batch in for row in batch { rows[row.taskID] = row.confidence } }
+            #expect(rows[unscored[0].taskID] == .some(nil) && rows[waiting[0].taskID] == .some(nil))
             let asked =
                 answered + [
                     NewTask(imageURI: "/c.jpg", inputText: "What is it?"),

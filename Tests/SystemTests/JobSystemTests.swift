@@ -350,6 +350,26 @@ import Testing
         #expect(
             try String(contentsOf: directory.appendingPathComponent("b.txt"), encoding: .utf8)
                 == "sks, \(bOutput ?? "?").\n")
+        // Run again (after a failure part way, say), it adds nothing: each file ends with its outputs already.
+        let again = try cluster.run([
+            "export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path, "--append",
+            "--prefix", "sks, ", "--suffix", ".",
+        ])
+        #expect(
+            again.output.contains("wrote 0 text files")
+                && again.output.contains("2 whose file ends with these outputs"),
+            "\(again.output)")
+        // A folder where a text file would go is left alone, and the export goes on.
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("b.txt"))
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("b.txt"), withIntermediateDirectories: false)
+        let folder = try cluster.run([
+            "export", "g", "--format", "txt", "--output", directory.path, "--relative-to", directory.path,
+            "--overwrite",
+        ])
+        #expect(
+            folder.status == 0 && folder.output.contains("wrote 1 text files")
+                && folder.output.contains("1 whose file's name something other than a file takes"), "\(folder.output)")
         let clash = try cluster.run(["export", "g", "--format", "txt", "--output", "/tmp", "--append", "--overwrite"])
         #expect(clash.status != 0 && clash.output.contains("--append and --overwrite exclude each other"))
         for image in ["a", "b"] {
