@@ -112,19 +112,8 @@ public final class NginxServer: @unchecked Sendable {
 
     /// Sends `GET path` over a fresh connection and reads the answer to its end.
     static func get(port: Int, path: String) throws {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw NginxError(message: "no socket") }
+        guard let socket = connected(port) else { throw NginxError(message: "cannot connect to port \(port)") }
         defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw NginxError(message: "cannot connect to port \(port)") }
         let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == request.count else {
             throw NginxError(message: "cannot send a request to port \(port)")
@@ -165,9 +154,15 @@ public final class NginxServer: @unchecked Sendable {
     }
 
     static func accepts(_ port: Int) -> Bool {
+        guard let socket = connected(port) else { return false }
+        close(socket)
+        return true
+    }
+
+    /// A socket connected to `port` on loopback (the caller closes it), or nil when nothing accepts there.
+    static func connected(_ port: Int) -> Int32? {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { return false }
-        defer { close(socket) }
+        guard socket >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -177,7 +172,11 @@ public final class NginxServer: @unchecked Sendable {
                 connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        return result == 0
+        guard result == 0 else {
+            close(socket)
+            return nil
+        }
+        return socket
     }
 }
 
