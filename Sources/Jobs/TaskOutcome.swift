@@ -8,6 +8,9 @@ public struct TaskOutcome: Sendable {
             text: String, tokens: [Int], logProbability: Double?, promptTokenCount: Int, boxes: [GroundingBox],
             prompt: String, decodingJSON: String, timingsJSON: String)
         case failed(reason: String)
+        /// Its image could not be read for a reason that may pass (a timeout, a lost connection, HTTP 5xx or 429):
+        /// it is queued again, to be published `after` seconds from now, with the reason kept as its last error.
+        case readLater(reason: String, after: Double)
     }
 
     public var taskID: Int64

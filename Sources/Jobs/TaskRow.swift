@@ -22,14 +22,17 @@ public struct TaskRow: Sendable, Equatable {
     public var reuseResults: Bool
     /// Its job's queue lane.
     public var priority: TaskPriority
+    /// Times it was queued again because its image could not be read for a reason that may pass.
+    public var readRetries: Int
 
     public init(
         taskID: Int64, jobID: Int64, imageURI: String, inputText: String = "", status: TaskStatus = .queued,
         taskKind: TaskKind, promptTemplate: String? = nil, generationJSON: String = "{}", jobCancelled: Bool = false,
         jobModel: String, attempts: Int = 0, worker: String? = nil, reuseResults: Bool = false,
-        priority: TaskPriority = .normal
+        priority: TaskPriority = .normal, readRetries: Int = 0
     ) {
         self.priority = priority
+        self.readRetries = readRetries
         self.taskID = taskID
         self.jobID = jobID
         self.imageURI = imageURI

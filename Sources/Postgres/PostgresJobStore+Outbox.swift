@@ -17,7 +17,8 @@ extension PostgresJobStore {
     }
 
     /// Claims the queued tasks of jobs not cancelled (of `job`, or of every job) whose message was never confirmed,
-    /// queued at least `grace` seconds ago, `limit` at a time and oldest first, and hands each chunk to `publish`
+    /// queued at least `grace` seconds ago and not waiting to read their image again (`retry_at`), `limit` at a time
+    /// and oldest first, and hands each chunk to `publish`
     /// inside a transaction that holds the chunk's rows: another publisher skips them, and finds them published once
     /// the transaction commits. A chunk `publish` throws on stays unpublished.
     /// - Returns: how many tasks were published.
@@ -36,6 +37,7 @@ extension PostgresJobStore {
                         SELECT c.id FROM tasks c JOIN jobs cj ON cj.id = c.job_id
                         WHERE c.published_at IS NULL AND c.status = 'queued' AND cj.cancelled_at IS NULL
                           AND c.enqueued_at <= now() - make_interval(secs => \(grace))
+                          AND (c.retry_at IS NULL OR c.retry_at <= now())
                           AND (\(job.map(Int.init))::bigint IS NULL OR c.job_id = \(job.map(Int.init))::bigint)
                         ORDER BY c.enqueued_at, c.id LIMIT \(limit)
                         FOR UPDATE OF c SKIP LOCKED)
@@ -93,6 +95,7 @@ extension PostgresJobStore {
             SELECT DISTINCT j.model FROM tasks t JOIN jobs j ON j.id = t.job_id
             WHERE t.status = 'queued' AND j.cancelled_at IS NULL
               AND greatest(t.published_at, t.delivered_at) < now() - make_interval(secs => \(age))
+              AND (t.retry_at IS NULL OR t.retry_at <= now())
             """
         ).map { try $0.string("model") }
     }

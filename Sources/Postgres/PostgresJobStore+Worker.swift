@@ -15,7 +15,7 @@ extension PostgresJobStore: TaskStore {
             """
             SELECT t.id, t.job_id, t.image_uri, t.input_text, t.status, j.task_kind, j.prompt_template,
                    j.generation::text AS generation, j.cancelled_at IS NOT NULL AS cancelled, j.model,
-                   t.attempts, t.worker, j.reuse_results, j.priority
+                   t.attempts, t.worker, j.reuse_results, j.priority, t.read_retries
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = ANY(\(PostgresArray(ids))::bigint[])
             """)
         {
@@ -32,7 +32,8 @@ extension PostgresJobStore: TaskStore {
                 jobCancelled: try row.bool("cancelled"), jobModel: try row.string("model"),
                 attempts: try row.int("attempts"), worker: try row.text("worker"),
                 reuseResults: try row.bool("reuse_results"),
-                priority: TaskPriority(rawValue: try row.string("priority")) ?? .normal)
+                priority: TaskPriority(rawValue: try row.string("priority")) ?? .normal,
+                readRetries: try row.int("read_retries"))
         }
         return rows
     }
@@ -148,7 +149,7 @@ extension PostgresJobStore: TaskStore {
     public func record(_ outcomes: [TaskOutcome], provenance: Provenance) throws {
         guard !outcomes.isEmpty else { return }
         var results: [[String: Any]] = [], boxes: [[String: Any]] = [], done: [[String: Any]] = [],
-            failed: [[String: Any]] = []
+            failed: [[String: Any]] = [], later: [[String: Any]] = []
         for outcome in outcomes {
             switch outcome.ending {
             case let .result(text, tokens, logProbability, promptTokens, resultBoxes, prompt, decoding, timings):
@@ -170,6 +171,8 @@ extension PostgresJobStore: TaskStore {
                 ])
             case let .failed(reason):
                 failed.append(["task_id": outcome.taskID, "reason": reason, "sha": outcome.imageSHA256 as Any])
+            case let .readLater(reason, after):
+                later.append(["task_id": outcome.taskID, "reason": reason, "after": after])
             }
         }
         try connection.transaction {
@@ -235,6 +238,17 @@ extension PostgresJobStore: TaskStore {
                     WHERE t.id = f.task_id AND t.status <> 'done'
                     """)
             }
+            if !later.isEmpty {
+                // Queued again, unpublished until `retry_at`: the reconciler publishes it then (a redelivery of
+                // its old message meanwhile is run as any other).
+                try connection.execute(
+                    """
+                    UPDATE tasks t SET status = 'queued', last_error = l.reason, read_retries = t.read_retries + 1,
+                        retry_at = now() + make_interval(secs => l.after), published_at = NULL, lease_expires_at = NULL
+                    FROM jsonb_to_recordset(\(try Self.json(later))::jsonb) AS l(task_id bigint, reason text, after float8)
+                    WHERE t.id = l.task_id AND t.status IN ('queued', 'running')
+                    """)
+            }
         }
     }
 
@@ -259,7 +273,7 @@ extension PostgresJobStore: TaskStore {
         try connection.execute(
             """
             UPDATE tasks t SET status = 'queued', last_error = NULL, attempts = 0, published_at = NULL,
-                   enqueued_at = now()
+                   enqueued_at = now(), read_retries = 0, retry_at = NULL
             FROM jobs j
             WHERE t.job_id = \(job) AND t.status = 'failed' AND j.id = t.job_id AND j.cancelled_at IS NULL
               AND (\(text)::text IS NULL OR strpos(coalesce(t.last_error, 'unknown'), \(text)::text) > 0)

@@ -62,7 +62,7 @@ public struct PostgresJobStore {
     /// The newest migration this code was built with (the highest NNNN in `migrations/`). A worker's inserts name
     /// its columns (0014's `results.output_logprob`, for one), so a worker refuses an older schema at once rather
     /// than failing every batch it records.
-    public static let schemaVersion = 14
+    public static let schemaVersion = 15
 
     /// Throws `PostgresError.refused` when the database has not had every migration up to `schemaVersion` applied.
     public func checkSchema() throws {
@@ -282,6 +282,18 @@ public struct PostgresJobStore {
         guard let row, try row.int("n") >= 2 else { return nil }
         let covered = try row.double("covered")
         return covered > 0 ? Double(try row.int("n")) / covered : nil
+    }
+
+    /// The queued tasks of `job` waiting to read their image again (a reason that may pass kept them from it), and
+    /// the seconds until the first of them may be published.
+    public func waitingToRead(job: Int64) throws -> (count: Int, firstIn: Double?) {
+        let row = try connection.execute(
+            """
+            SELECT count(*) AS n, extract(epoch FROM min(retry_at) - now())::float8 AS first_in FROM tasks
+            WHERE job_id = \(job) AND status = 'queued' AND retry_at > now()
+            """
+        ).first
+        return (try row?.int("n") ?? 0, try row?.text("first_in").flatMap(Double.init))
     }
 
     /// The reasons tasks of `job` failed, most common first.

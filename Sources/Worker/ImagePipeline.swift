@@ -30,6 +30,8 @@ final class ImagePipeline: @unchecked Sendable {
 
     struct ImageFailure: Error, Sendable {
         let reason: String
+        /// A reason that may pass (a timeout, a lost connection, HTTP 5xx or 429): reading again later may work.
+        var isTransient = false
     }
 
     private let reader: ImageReader
@@ -91,7 +93,8 @@ final class ImagePipeline: @unchecked Sendable {
                         milliseconds: Double(elapsed.components.seconds) * 1000
                             + Double(elapsed.components.attoseconds) / 1e15))
             } catch {
-                image = .failure(ImageFailure(reason: "\(error)"))
+                image = .failure(
+                    ImageFailure(reason: "\(error)", isTransient: (error as? ImageSourceError)?.isTransient ?? false))
             }
             condition.withLock {
                 done.append(Finished(ticket: ticket, image: image))

@@ -123,7 +123,10 @@ extension InferenceWorker {
             case let .failure(failure):
                 for pending in tasks {
                     outcomes.append(
-                        (TaskRequests.failure(pending.task, failure.reason), pending.task.taskKind.rawValue, "image"))
+                        (
+                            TaskRequests.unreadable(pending.task, failure, configuration: configuration),
+                            pending.task.taskKind.rawValue, "image"
+                        ))
                 }
             }
         }

@@ -21,6 +21,9 @@ extension InferenceWorker {
             } else if outcome.isResult {
                 completed += 1
                 metrics.taskEnded(kind: kind, outcome: "done")
+            } else if case .readLater = outcome.ending {
+                deferred += 1
+                metrics.taskEnded(kind: kind, outcome: "read_later", reason: reason)
             } else {
                 failed += 1
                 metrics.taskEnded(kind: kind, outcome: "failed", reason: reason)

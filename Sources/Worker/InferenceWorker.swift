@@ -65,9 +65,10 @@ public final class InferenceWorker {
     var loggedLimit: Int?
     /// The scheduler's counts when last reported to the metrics.
     var reportedStatistics = Scheduler.Statistics()
-    /// Tasks completed and failed since start, for the exit message.
+    /// Tasks completed, failed, and queued again to read their image later since start, for the exit message.
     public internal(set) var completed = 0
     public internal(set) var failed = 0
+    public internal(set) var deferred = 0
 
     public init(
         configuration: WorkerConfiguration, scheduler: Scheduler, services: WorkerServices,
@@ -130,7 +131,9 @@ public final class InferenceWorker {
         let returned = held.returnRest(to: services.queue)
         if returned > 0 { log("\(returned) message(s) with tasks not started went back to the queue") }
         services.queue.close()
-        log("worker \(configuration.workerName) stopped: \(completed) done, \(failed) failed")
+        log(
+            "worker \(configuration.workerName) stopped: \(completed) done, \(failed) failed"
+                + (deferred > 0 ? ", \(deferred) queued again to read their image later" : ""))
     }
 
     /// Connects to the broker and the database (retrying transient failures).

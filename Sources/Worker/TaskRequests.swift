@@ -49,6 +49,22 @@ enum TaskRequests {
         }
     }
 
+    /// The outcome of `task` whose image could not be read: queued again to read it later when the reason may pass
+    /// and it has not been read again `readRetries` times yet (waiting `readRetryAfter` seconds, doubled for each
+    /// earlier time), failed otherwise.
+    static func unreadable(
+        _ task: TaskRow, _ failure: ImagePipeline.ImageFailure, configuration: WorkerConfiguration
+    ) -> TaskOutcome {
+        guard failure.isTransient else { return Self.failure(task, failure.reason) }
+        guard task.readRetries < configuration.readRetries else {
+            let again = task.readRetries == 0 ? "" : " (read again \(task.readRetries) time(s) later, to no avail)"
+            return Self.failure(task, failure.reason + again)
+        }
+        let after = configuration.readRetryAfter * pow(2, Double(min(task.readRetries, 30)))
+        return TaskOutcome(
+            taskID: task.taskID, jobID: task.jobID, ending: .readLater(reason: failure.reason, after: after))
+    }
+
     static func failure(_ task: TaskRow, _ reason: String, image: ImagePipeline.Image? = nil) -> TaskOutcome {
         TaskOutcome(taskID: task.taskID, jobID: task.jobID, ending: .failed(reason: reason), imageSHA256: image?.sha256)
     }

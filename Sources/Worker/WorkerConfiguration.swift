@@ -38,14 +38,22 @@ public struct WorkerConfiguration: Sendable {
     /// model's queue empty, is published again (a purged queue, a dead letter dropped). Above the broker's consumer
     /// timeout, no live worker still holds it.
     public var undeliveredAfter: Double
+    /// Times a task whose image could not be read for a reason that may pass (`ImageSourceError.isTransient`) is
+    /// queued again before it fails, and the seconds before the first of those reads; each later one waits twice as
+    /// long as the one before.
+    public var readRetries: Int
+    public var readRetryAfter: Double
 
     public init(
         modelName: String, deliveryLimit: Int = 5, prefetch: Int = 16, initialPrefetch: Int = 8,
         workerName: String? = nil, device: String = "cpu", maxImagePixels: Int = 89_478_485,
         republishAfter: Double = 120, consumerTimeout: Double = 1800, fetch: FetchSettings = FetchSettings(),
         maxImageBytes: Int = 64 << 20, fetchConcurrency: Int = 16, localFiles: LocalFiles = .anywhere,
-        imageMemory: Int = 1 << 30, lease: Double = 300, undeliveredAfter: Double = 1800
+        imageMemory: Int = 1 << 30, lease: Double = 300, undeliveredAfter: Double = 1800, readRetries: Int = 2,
+        readRetryAfter: Double = 120
     ) {
+        self.readRetries = max(0, readRetries)
+        self.readRetryAfter = max(0, readRetryAfter)
         self.imageMemory = imageMemory
         self.lease = max(1, lease)
         self.undeliveredAfter = max(1, undeliveredAfter)

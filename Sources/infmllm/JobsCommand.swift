@@ -40,6 +40,8 @@ struct ShowCommand: ParsableCommand {
     struct Detail: Encodable {
         let job: JobSummary
         let failures: [Failure]
+        /// Queued tasks waiting to read their image again (`worker --read-retries`).
+        let waiting_to_read: Int
     }
 
     struct Failure: Encodable {
@@ -52,8 +54,9 @@ struct ShowCommand: ParsableCommand {
             connection: try PostgresConnection(url: services.resolvedDatabaseURL(ProcessInfo.processInfo.environment)))
         guard let summary = try store.job(job) else { throw ValidationError("no job \(job)") }
         let failures = try store.failureReasons(job: summary.id).map { Failure(reason: $0.reason, count: $0.count) }
+        let waiting = try store.waitingToRead(job: summary.id)
         if json {
-            print(try JSONOutput.encode(Detail(job: summary, failures: failures)))
+            print(try JSONOutput.encode(Detail(job: summary, failures: failures, waiting_to_read: waiting.count)))
             return
         }
         print(
@@ -62,6 +65,10 @@ struct ShowCommand: ParsableCommand {
                 + (summary.cancelled ? ", cancelled" : ""))
         for status in ["done", "failed", "queued", "running", "cancelled"] {
             print("  \(status): \(summary.counts[status] ?? 0)")
+        }
+        if waiting.count > 0 {
+            let first = waiting.firstIn.map { ", the first in \(ProgressCommand.clock(max(0, $0)))" } ?? ""
+            print("  of the queued, \(waiting.count) wait to read their image again\(first)")
         }
         if !failures.isEmpty {
             print("failures:")

@@ -70,6 +70,17 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The largest image file, URL body or archive member read, in bytes.") var maxImageBytes = 64 << 20
     @Option(
         help: ArgumentHelp(
+            "Times a task whose image cannot be read for a reason that may pass is queued again before it fails.",
+            discussion: "A timeout, a lost connection, HTTP 5xx or 429 after every --fetch-attempts: the task waits "
+                + "--read-retry-after seconds (twice as long each later time) with the reason as its last error, "
+                + "then is published again. 0: such tasks fail at once.",
+            valueName: "n"))
+    var readRetries = 2
+    @Option(
+        help: ArgumentHelp("Seconds before the first of those reads.", valueName: "seconds"))
+    var readRetryAfter: Double = 120
+    @Option(
+        help: ArgumentHelp(
             "Read local files and archives only under these directories (comma-separated), symbolic links resolved.",
             discussion: "Env INFMLLM_IMAGE_ROOTS; default: any local path.", valueName: "dir,dir"))
     var imageRoots: String?
@@ -115,6 +126,9 @@ struct WorkerCommand: ParsableCommand {
         }
         guard lease >= 1, lease <= 86_400, requeueUndeliveredAfter >= 1, requeueUndeliveredAfter.isFinite else {
             throw ValidationError("--lease must be between 1 s and a day, --requeue-undelivered-after at least 1 s")
+        }
+        guard readRetries >= 0, readRetries <= 20, readRetryAfter >= 0, readRetryAfter <= 86_400 else {
+            throw ValidationError("--read-retries must be between 0 and 20, --read-retry-after between 0 and a day")
         }
         guard heartbeat >= 0, heartbeat <= 3600 else {
             throw ValidationError("--heartbeat must be between 0 (none) and 3600 seconds")
@@ -200,7 +214,8 @@ struct WorkerCommand: ParsableCommand {
                 timeout: fetchTimeout, attempts: fetchAttempts,
                 allowPrivateAddresses: allowPrivateURLs),
             maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: fileRoots,
-            imageMemory: imageMemory, lease: lease, undeliveredAfter: requeueUndeliveredAfter)
+            imageMemory: imageMemory, lease: lease, undeliveredAfter: requeueUndeliveredAfter,
+            readRetries: readRetries, readRetryAfter: readRetryAfter)
         let databaseURL = services.resolvedDatabaseURL(environment)
         let role = "worker \(configuration.workerName)"
         let workerServices = WorkerServices(

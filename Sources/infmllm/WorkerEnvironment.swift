@@ -8,8 +8,8 @@ enum WorkerEnvironment {
     static let options = [
         "model", "model-name", "name", "tokenizer", "batch-size", "prefetch", "step-tokens", "prefill-chunk", "device",
         "dtype", "threads", "max-memory", "consumer-timeout", "fetch-timeout", "fetch-attempts", "fetch-concurrency",
-        "max-image-bytes", "metrics-address", "heartbeat", "lease", "requeue-undelivered-after", "log-format",
-        "log-level",
+        "max-image-bytes", "read-retries", "read-retry-after", "metrics-address", "heartbeat", "lease",
+        "requeue-undelivered-after", "log-format", "log-level",
     ]
 
     /// `INFMLLM_BATCH_SIZE` for `batch-size`.

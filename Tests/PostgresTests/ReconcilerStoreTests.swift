@@ -21,6 +21,49 @@ import Testing
         }
     }
 
+    /// A task whose image is to be read later is queued again, unpublished, and claimed by no publisher (the
+    /// reconciler's nor enqueue's) before its `retry_at`; a retry of a failed task starts its count again.
+    @Test func aTaskToReadLaterWaitsForItsTime() throws {
+        try Self.withJob(count: 2) { _, store, job in
+            _ = try store.claimUnpublished(olderThan: 0, job: job, limit: 100) { _ in }
+            let provenance = Provenance(modelName: "tiny", weightsSHA256: "w", device: "cpu", worker: "w")
+            try store.record(
+                [TaskOutcome(taskID: 1, jobID: job, ending: .readLater(reason: "HTTP 503", after: 3600))],
+                provenance: provenance)
+            let row = try store.connection.execute(
+                """
+                SELECT status, last_error, read_retries, published_at IS NULL AS unpublished,
+                       retry_at BETWEEN now() + interval '59 minutes' AND now() + interval '61 minutes' AS later
+                FROM tasks WHERE id = 1
+                """
+            ).first
+            #expect(try row?.string("status") == "queued" && row?.text("last_error") == "HTTP 503")
+            #expect(try row?.int("read_retries") == 1 && row?.bool("unpublished") == true && row?.bool("later") == true)
+            #expect(try store.tasks([1])[1]?.readRetries == 1)
+            let waiting = try store.waitingToRead(job: job)
+            #expect(waiting.count == 1 && (3590...3600).contains(waiting.firstIn ?? 0), "\(waiting)")
+            #expect(try store.claimUnpublished(olderThan: 0, job: job, limit: 100) { _ in } == 0, "not before its time")
+            try store.connection.execute("UPDATE tasks SET retry_at = now() - interval '1 second' WHERE id = 1")
+            var claimed: [Int64] = []
+            _ = try store.claimUnpublished(olderThan: 0, job: job, limit: 100) { claimed += $0.map(\.task.taskID) }
+            #expect(claimed == [1])
+            // Failed for good later, then retried by the user: the count starts again.
+            try store.record(
+                [TaskOutcome(taskID: 1, jobID: job, ending: .failed(reason: "HTTP 503 (read again 1 time(s) later)"))],
+                provenance: provenance)
+            #expect(try store.requeueFailed(job: job).map(\.taskID) == [1])
+            let retried = try store.connection.execute("SELECT read_retries, retry_at FROM tasks WHERE id = 1").first
+            #expect(try retried?.int("read_retries") == 0 && retried?.text("retry_at") == nil)
+            // A task done meanwhile (a duplicate delivery finished it) is not queued again.
+            try store.connection.execute("UPDATE tasks SET status = 'done' WHERE id = 2")
+            try store.record(
+                [TaskOutcome(taskID: 2, jobID: job, ending: .readLater(reason: "HTTP 503", after: 1))],
+                provenance: provenance)
+            #expect(
+                try store.connection.execute("SELECT status FROM tasks WHERE id = 2").first?.string("status") == "done")
+        }
+    }
+
     @Test func twoPublishersOnOneJobNeverClaimTheSameTask() throws {
         try Self.withJob(count: 10) { url, store, job in
             let other = PostgresJobStore(connection: try PostgresConnection(url: url))

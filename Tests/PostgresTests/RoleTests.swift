@@ -57,6 +57,8 @@ import Testing
                 INSERT INTO result_boxes (task_id, ordinal, x1_norm, y1_norm, x2_norm, y2_norm, x1, y1, x2, y2)
                 VALUES (2, 0, 0, 0, 1, 1, 0, 0, 10, 10);
                 UPDATE tasks SET status = 'done', finished_at = now(), published_at = now() WHERE id = 2;
+                UPDATE tasks SET status = 'queued', last_error = 'HTTP 503', read_retries = read_retries + 1,
+                    retry_at = now() + interval '1 minute', published_at = NULL, lease_expires_at = NULL WHERE id = 1;
                 """)
             for sql in [
                 "DELETE FROM tasks", "DELETE FROM results", "DROP TABLE results", "TRUNCATE tasks",
@@ -114,7 +116,19 @@ import Testing
             // A retry may set attempts back to 0, and only a retry, and only to 0.
             #expect(Self.refused(client, "UPDATE tasks SET attempts = 0 WHERE id = 2"))
             #expect(Self.refused(client, "UPDATE tasks SET status = 'queued', attempts = 1 WHERE id = 2"))
-            try client.executeScript("UPDATE tasks SET status = 'queued', last_error = NULL, attempts = 0 WHERE id = 2")
+            // Likewise its reads again (migration 0015): back to none, in a retry only.
+            try owner.executeScript("UPDATE tasks SET read_retries = 2, retry_at = now() WHERE id = 2")
+            #expect(Self.refused(client, "UPDATE tasks SET read_retries = 0, retry_at = NULL WHERE id = 2"))
+            #expect(
+                Self.refused(
+                    client,
+                    "UPDATE tasks SET status = 'queued', attempts = 0, read_retries = 1, retry_at = NULL WHERE id = 2"
+                ))
+            try client.executeScript(
+                """
+                UPDATE tasks SET status = 'queued', last_error = NULL, attempts = 0, read_retries = 0, retry_at = NULL
+                WHERE id = 2
+                """)
             // The owner (migrations, operators) is not limited.
             try owner.executeScript("UPDATE tasks SET status = 'failed', last_error = 'by hand' WHERE id = 2")
             let schemaCreate = try owner.execute(

@@ -75,8 +75,10 @@ import Testing
             try? server.put("/flaky/late.png", png)
         }
         fixer.start()
+        // Failures that may pass fail at once here (--read-retries 0): reading them again later has a test of its own.
         try cluster.startWorker([
             "--fetch-timeout", "1", "--fetch-attempts", "3", "--max-image-bytes", "1048576", "--allow-private-urls",
+            "--read-retries", "0",
         ])
         _ = try cluster.waitUntilFinished(job: "sources", timeout: 120)
 
@@ -194,6 +196,53 @@ import Testing
             try String(contentsOf: spellings.appendingPathComponent($0), encoding: .utf8).split(separator: "\n").count
         }
         #expect(counts.sorted() == [1, 1, 2], "\(files): \(counts)")
+        cluster.stopWorkers()
+    }
+
+    /// An image that cannot be read for a reason that may pass is read again later instead of failing its task at
+    /// once: a URL answered 500 until its file appears ends done, one never served fails after the reads again,
+    /// saying so, and each wait is a task queued (unpublished) with the reason as its last error.
+    @Test func anImageUnreachableForAWhileIsReadAgainLater() throws {
+        let cluster = try Cluster()
+        let server = try NginxServer()
+        let png = try Data(contentsOf: URL(fileURLWithPath: Cluster.images + "/rgb_64x64.png"))
+        let urls = ["/flaky/later.png", "/flaky/never.png"].map(server.url)
+        let list = cluster.scratch.appendingPathComponent("urls.txt")
+        try Data(urls.joined(separator: "\n").utf8).write(to: list)
+        try cluster.check(
+            try cluster.run([
+                "enqueue", "caption", "--urls", list.path, "--job", "later", "--model", "tiny", "--max-new-tokens", "4",
+            ]))
+        try cluster.startWorker([
+            "--fetch-attempts", "1", "--read-retries", "2", "--read-retry-after", "1", "--republish-after", "2",
+            "--allow-private-urls",
+        ])
+        try cluster.wait(for: "the first read to fail") {
+            try !cluster.query(
+                "SELECT 1 FROM tasks WHERE image_uri = \(urls[0]) AND status = 'queued' AND read_retries >= 1"
+            ).isEmpty
+        }
+        let waiting = try cluster.query(
+            "SELECT last_error, published_at IS NULL OR retry_at IS NOT NULL AS waits FROM tasks WHERE image_uri = \(urls[0])"
+        ).first
+        #expect(try waiting?.text("last_error")?.contains("HTTP 500") == true && waiting?.bool("waits") == true)
+        try server.put("/flaky/later.png", png)
+        let counts = try cluster.waitUntilFinished(job: "later", timeout: 120)
+        #expect(counts == ["done": 1, "failed": 1], "\(cluster.workerLogs())")
+        let rows = try cluster.query("SELECT image_uri, status, last_error, read_retries FROM tasks ORDER BY image_uri")
+        var byURI: [String: (status: String, error: String?, retries: Int)] = [:]
+        for row in rows {
+            byURI[try row.string("image_uri")] = (
+                try row.string("status"), try row.text("last_error"), try row.int("read_retries")
+            )
+        }
+        #expect(byURI[urls[0]]?.status == "done" && byURI[urls[0]]?.error == nil && (byURI[urls[0]]?.retries ?? 0) >= 1)
+        #expect(byURI[urls[1]]?.status == "failed" && byURI[urls[1]]?.retries == 2)
+        #expect(
+            byURI[urls[1]]?.error?.contains("HTTP 500 (after 1 attempts) (read again 2 time(s) later, to no avail)")
+                == true, "\(String(describing: byURI[urls[1]]))")
+        // One request per read: the first and the two later ones.
+        #expect(try server.settledAccessLog().filter { $0.contains("/flaky/never.png") }.count == 3)
         cluster.stopWorkers()
     }
 

@@ -228,6 +228,8 @@ final class FakeStore: TaskStore {
     var rows: [Int64: TaskRow] = [:]
     var results: [Int64: TaskOutcome] = [:]
     var errors: [Int64: String] = [:]
+    /// Seconds each task queued again to read its image later waits, as the store was told.
+    var readLater: [Int64: Double] = [:]
     var published: Set<Int64> = []
     /// A permanent refusal of some task's result (a constraint, say), by task id.
     var refuses: (TaskOutcome) -> String? = { _ in nil }
@@ -327,6 +329,12 @@ final class FakeStore: TaskStore {
                 guard rows[outcome.taskID]!.status != .done else { continue }
                 rows[outcome.taskID]!.status = .failed
                 errors[outcome.taskID] = reason
+            case let .readLater(reason, after):
+                guard [.queued, .running].contains(rows[outcome.taskID]!.status) else { continue }
+                rows[outcome.taskID]!.status = .queued
+                rows[outcome.taskID]!.readRetries += 1
+                errors[outcome.taskID] = reason
+                readLater[outcome.taskID] = after
             }
         }
     }

@@ -339,3 +339,51 @@ import Testing
         #expect(harness.worker.metrics.exposition().contains("infmllm_reconciler_runs_total 1"))
     }
 }
+
+/// What becomes of a task whose image could not be read: a reason that may pass queues it again, later each time,
+/// until the worker's limit; any other reason fails it at once.
+@Suite struct UnreadableImageTests {
+    @Test func aPassingReasonIsReadAgainLaterUntilTheLimit() {
+        let configuration = WorkerConfiguration(modelName: "tiny", readRetries: 2, readRetryAfter: 60)
+        var task = TaskRow(taskID: 7, jobID: 1, imageURI: "https://x/a.jpg", taskKind: .caption, jobModel: "tiny")
+        let passing = ImagePipeline.ImageFailure(reason: "https://x/a.jpg: HTTP 503", isTransient: true)
+        var waits: [Double] = []
+        for retries in 0..<2 {
+            task.readRetries = retries
+            guard
+                case let .readLater(reason, after) = TaskRequests.unreadable(
+                    task, passing, configuration: configuration
+                ).ending
+            else {
+                Issue.record("read \(retries) time(s) again: not queued again")
+                return
+            }
+            #expect(reason == passing.reason)
+            waits.append(after)
+        }
+        #expect(waits == [60, 120], "twice as long each time")
+        task.readRetries = 2
+        guard case let .failed(reason) = TaskRequests.unreadable(task, passing, configuration: configuration).ending
+        else {
+            Issue.record("past the limit: not failed")
+            return
+        }
+        #expect(reason == "https://x/a.jpg: HTTP 503 (read again 2 time(s) later, to no avail)")
+        // A reason that will not pass, or no reads again asked for: failed at once, as it was.
+        task.readRetries = 0
+        let lasting = ImagePipeline.ImageFailure(reason: "https://x/a.jpg: HTTP 404")
+        guard
+            case .failed("https://x/a.jpg: HTTP 404") = TaskRequests.unreadable(
+                task, lasting, configuration: configuration
+            ).ending
+        else {
+            Issue.record("a 404 was not failed at once")
+            return
+        }
+        let never = WorkerConfiguration(modelName: "tiny", readRetries: 0)
+        guard case .failed(passing.reason) = TaskRequests.unreadable(task, passing, configuration: never).ending else {
+            Issue.record("--read-retries 0 did not fail it at once")
+            return
+        }
+    }
+}
