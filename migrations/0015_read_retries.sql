@@ -1,10 +1,12 @@
 -- An image that cannot be read for a reason that may pass (a timeout, a lost connection, HTTP 5xx or 429 after every
 -- fetch attempt) does not fail its task at once: the worker queues the task again to be published once `retry_at`
--- has passed (by the reconciler; enqueue's own publishing waits too), and counts it in `read_retries`; past the
--- worker's limit it fails as before. `last_error` keeps the reason while the task waits. Both columns are added
--- without a table rewrite (a constant default).
-ALTER TABLE tasks ADD COLUMN read_retries smallint NOT NULL DEFAULT 0
-    CONSTRAINT tasks_read_retries_check CHECK (read_retries >= 0);
+-- has passed (by the reconciler's next run; enqueue's own publishing waits too), and counts it in `read_retries`;
+-- past the worker's limit it fails as before. `last_error` keeps the reason while the task waits. Both columns are
+-- added without a table rewrite (a constant default), and the check NOT VALID: every existing row holds 0, so nothing
+-- needs the table scanned under its lock; new values are checked. Workers of earlier builds publish waiting tasks
+-- without waiting (they are read again sooner): restart every worker after this migration.
+ALTER TABLE tasks ADD COLUMN read_retries smallint NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD CONSTRAINT tasks_read_retries_check CHECK (read_retries >= 0) NOT VALID;
 ALTER TABLE tasks ADD COLUMN retry_at timestamptz;
 
 COMMENT ON COLUMN tasks.read_retries IS

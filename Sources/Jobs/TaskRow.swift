@@ -22,17 +22,20 @@ public struct TaskRow: Sendable, Equatable {
     public var reuseResults: Bool
     /// Its job's queue lane.
     public var priority: TaskPriority
-    /// Times it was queued again because its image could not be read for a reason that may pass.
+    /// Times it was queued again because its image could not be read for a reason that may pass, and whether it
+    /// waits for its time to read it again (a message of it delivered now is an old one: the next is published then).
     public var readRetries: Int
+    public var waitsToRead: Bool
 
     public init(
         taskID: Int64, jobID: Int64, imageURI: String, inputText: String = "", status: TaskStatus = .queued,
         taskKind: TaskKind, promptTemplate: String? = nil, generationJSON: String = "{}", jobCancelled: Bool = false,
         jobModel: String, attempts: Int = 0, worker: String? = nil, reuseResults: Bool = false,
-        priority: TaskPriority = .normal, readRetries: Int = 0
+        priority: TaskPriority = .normal, readRetries: Int = 0, waitsToRead: Bool = false
     ) {
         self.priority = priority
         self.readRetries = readRetries
+        self.waitsToRead = waitsToRead
         self.taskID = taskID
         self.jobID = jobID
         self.imageURI = imageURI

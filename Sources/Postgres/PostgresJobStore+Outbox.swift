@@ -111,6 +111,7 @@ extension PostgresJobStore {
             UPDATE tasks t SET published_at = NULL FROM jobs j
             WHERE j.id = t.job_id AND j.model = \(model) AND j.cancelled_at IS NULL AND t.status = 'queued'
               AND greatest(t.published_at, t.delivered_at) < now() - make_interval(secs => \(age))
+              AND (t.retry_at IS NULL OR t.retry_at <= now())
             RETURNING t.id
             """
         ).count

@@ -15,7 +15,8 @@ extension PostgresJobStore: TaskStore {
             """
             SELECT t.id, t.job_id, t.image_uri, t.input_text, t.status, j.task_kind, j.prompt_template,
                    j.generation::text AS generation, j.cancelled_at IS NOT NULL AS cancelled, j.model,
-                   t.attempts, t.worker, j.reuse_results, j.priority, t.read_retries
+                   t.attempts, t.worker, j.reuse_results, j.priority, t.read_retries,
+                   coalesce(t.retry_at > now(), false) AS waits_to_read
             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = ANY(\(PostgresArray(ids))::bigint[])
             """)
         {
@@ -33,7 +34,7 @@ extension PostgresJobStore: TaskStore {
                 attempts: try row.int("attempts"), worker: try row.text("worker"),
                 reuseResults: try row.bool("reuse_results"),
                 priority: TaskPriority(rawValue: try row.string("priority")) ?? .normal,
-                readRetries: try row.int("read_retries"))
+                readRetries: try row.int("read_retries"), waitsToRead: try row.bool("waits_to_read"))
         }
         return rows
     }
@@ -239,14 +240,15 @@ extension PostgresJobStore: TaskStore {
                     """)
             }
             if !later.isEmpty {
-                // Queued again, unpublished until `retry_at`: the reconciler publishes it then (a redelivery of
-                // its old message meanwhile is run as any other).
+                // Queued again, unpublished until `retry_at`: the reconciler publishes it then (a redelivery of its
+                // old message meanwhile is settled without a read, `TaskRow.waitsToRead`). Only a queued task: one
+                // that another worker runs (a second message of it) or that was cancelled meanwhile stays as it is.
                 try connection.execute(
                     """
-                    UPDATE tasks t SET status = 'queued', last_error = l.reason, read_retries = t.read_retries + 1,
-                        retry_at = now() + make_interval(secs => l.after), published_at = NULL, lease_expires_at = NULL
+                    UPDATE tasks t SET last_error = l.reason, read_retries = t.read_retries + 1,
+                        retry_at = now() + make_interval(secs => l.after), published_at = NULL
                     FROM jsonb_to_recordset(\(try Self.json(later))::jsonb) AS l(task_id bigint, reason text, after float8)
-                    WHERE t.id = l.task_id AND t.status IN ('queued', 'running')
+                    WHERE t.id = l.task_id AND t.status = 'queued'
                     """)
             }
         }

@@ -23,7 +23,7 @@ extension InferenceWorker {
                 metrics.taskEnded(kind: kind, outcome: "done")
             } else if case .readLater = outcome.ending {
                 deferred += 1
-                metrics.taskEnded(kind: kind, outcome: "read_later", reason: reason)
+                metrics.taskReadLater(kind: kind)
             } else {
                 failed += 1
                 metrics.taskEnded(kind: kind, outcome: "failed", reason: reason)

@@ -37,6 +37,9 @@ struct Triage: Sendable {
         // before it publishes them, so a failed task delivered again is a duplicate, not a retry).
         guard let task, !task.status.isFinal else { return .settled }
         if task.jobCancelled { return .cancel }
+        // Waiting to read its image again: this is an old message of it (its next one is published when the time
+        // comes), so reading now would spend a read early.
+        if task.waitsToRead { return .settled }
         if delivery.isDeadLetter {
             // Returned too often, but the model did not start on it each time (stopped or preempted workers, lost
             // connections): not the task's fault, so it goes round again.

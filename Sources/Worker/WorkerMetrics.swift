@@ -86,6 +86,15 @@ public final class WorkerMetrics: Sendable {
         ).increment()
     }
 
+    /// A task queued again to read its image later (not an end: it is counted again when it ends).
+    func taskReadLater(kind: String) {
+        registry.makeCounter(
+            descriptor: Self.named(
+                "infmllm_tasks_read_later_total", "Tasks queued again to read their image later, by kind."),
+            labels: [("kind", kind)]
+        ).increment()
+    }
+
     /// A model step over `rows` sequences, in which `finished` tasks ended with `tokens` tokens between them.
     func stepRan(rows: Int, tokens: Int, finished: Int) {
         batchSizes.record(Double(rows))

@@ -194,7 +194,8 @@ import Testing
         let refused = try sandbox.run(["export", "doubt", "--format", "csv", "--min-confidence", "1.5"])
         #expect(refused.status != 0 && refused.output.contains("--min-confidence must be between 0 and 1"))
         // A database short of the build's migrations is named as such, not as a missing column.
-        _ = try EnqueueStreamingTests.sql(sandbox, "DELETE FROM schema_migrations WHERE version = 14")
+        _ = try EnqueueStreamingTests.sql(
+            sandbox, "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
         let old = try sandbox.run(["export", "doubt", "--format", "csv"])
         #expect(old.status != 0 && old.output.contains("run `infmllm migrate`"), "\(old.output)")
     }

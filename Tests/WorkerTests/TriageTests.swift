@@ -30,6 +30,14 @@ import Testing
         var cancelled = task()
         cancelled.jobCancelled = true
         #expect(triage.decide(cancelled, delivery: delivery()) == .cancel)
+        // Waiting to read its image again, the task's message now is an old one (a redelivery of the message whose
+        // read failed): its next is published when the time comes, and a read now would spend one early.
+        var waiting = task()
+        waiting.readRetries = 1
+        waiting.waitsToRead = true
+        #expect(triage.decide(waiting, delivery: delivery(redelivered: true)) == .settled)
+        waiting.waitsToRead = false
+        #expect(triage.decide(waiting, delivery: delivery()) == .run(alone: false), "its time has come")
     }
 
     @Test func aTaskDeliveredAgainAfterTheModelStartedOnItRunsAlone() {
