@@ -24,9 +24,11 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // giflib ships no pkg-config file: its library is named here (Debian's libgif-dev).
+        // giflib ships no pkg-config file: its library is named here (Debian's libgif-dev), as is zlib, which PNG text
+        // chunks are inflated with.
         .target(
-            name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP"], linkerSettings: [.linkedLibrary("gif")]),
+            name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP"],
+            linkerSettings: [.linkedLibrary("gif"), .linkedLibrary("z")]),
         // The CPU kernels are built optimised in every configuration (tests run debug builds of the Swift code).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 

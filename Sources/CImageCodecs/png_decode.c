@@ -43,6 +43,7 @@ int infmllm_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, in
         snprintf(image->message, sizeof image->message, "not a PNG signature");
         return INFMLLM_IMAGE_CORRUPT;
     }
+    image->orientation = infmllm_png_orientation(data, size);
     // The first chunk is IHDR: refuse a decompression bomb from its size before libpng reads further.
     if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
         uint32_t width = (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];

@@ -49,7 +49,8 @@ public struct ImageDecoder: Sendable {
     public struct Header: Sendable, Equatable {
         public let width: Int
         public let height: Int
-        /// The Exif orientation tag of a JPEG or WebP; nil when it has none.
+        /// The Exif orientation tag of a JPEG, WebP or PNG (a PNG's as Pillow's `getexif()` finds it: eXIf, else
+        /// ImageMagick's raw profile text, else XMP); nil when it has none.
         public let orientation: ExifOrientation?
     }
 

@@ -12,6 +12,9 @@ import Testing
     static let webp = try! [UInt8](
         Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("lossy_alpha_133x51.webp"))))
     static let gif = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("palette_133x51.gif"))))
+    /// A PNG with a compressed text chunk (an Exif profile as ImageMagick writes it), read for its orientation.
+    static let pngText = try! [UInt8](
+        Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("raw_profile_8_7x4.png"))))
 
     @Test func missingFile() {
         #expect(throws: ImagingError.unreadable(source: "/no/such.jpg", reason: "no such file")) {
@@ -193,7 +196,7 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(4)
         var runs = 0
         while ContinuousClock.now < deadline {
-            var bytes = [Self.jpeg, Self.png, Self.webp, Self.gif][runs % 4]
+            var bytes = [Self.jpeg, Self.png, Self.webp, Self.gif, Self.pngText][runs % 5]
             for _ in 0..<Int(generator.next() % 12 + 1) {
                 let index = Int(generator.next() % UInt64(bytes.count))
                 bytes[index] = UInt8(truncatingIfNeeded: generator.next())

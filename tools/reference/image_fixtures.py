@@ -28,6 +28,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 
 import numpy as np
 import PIL
@@ -136,6 +137,61 @@ def make_exif(directory):
     exif[0x0112] = 6
     im.save(os.path.join(directory, "exif_6_7x4.webp"), quality=90, exif=exif.tobytes())
     images.append(("exif_6_7x4.webp", "webp exif orientation 6"))
+    images += make_png_orientation(directory, im)
+    return images
+
+
+def png_chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def png_with(im, before_idat=b"", after_idat=b""):
+    """`im` as a PNG (Pillow's writer) with chunks added before the first IDAT and after the last."""
+    buffer = io.BytesIO()
+    im.save(buffer, "PNG")
+    data = buffer.getvalue()
+    first = data.index(b"IDAT") - 4
+    end = data.index(b"IEND") - 4
+    return data[:first] + before_idat + data[first:end] + after_idat + data[end:]
+
+
+def make_png_orientation(directory, im):
+    """PNGs with an orientation where Pillow's getexif() finds one: an eXIf chunk before the image data or after it,
+    ImageMagick's "Raw profile type exif" text (zTXt), an XMP packet (iTXt), and XMP beside an eXIf without the tag."""
+    def exif_block(orientation):
+        exif = Image.Exif()
+        if orientation:
+            exif[0x0112] = orientation
+        exif[0x010F] = "infmllm"  # Make: a block with another tag too
+        return exif.tobytes()[6:]  # the TIFF structure, without "Exif\0\0", as eXIf holds it
+
+    def raw_profile(orientation):
+        hex_text = ("Exif\0\0".encode() + exif_block(orientation)).hex()
+        lines = "\n".join(hex_text[i:i + 72] for i in range(0, len(hex_text), 72))
+        text = f"\nexif\n{len(hex_text) // 2:8d}\n{lines}\n".encode("latin-1")
+        return b"Raw profile type exif\0\0" + zlib.compress(text)
+
+    def xmp(orientation, form):
+        value = f'tiff:Orientation="{orientation}"' if form == "attribute" else \
+            f"<tiff:Orientation>{orientation}</tiff:Orientation>"
+        packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                  f'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" {value if form == "attribute" else ""}>'
+                  f'{value if form != "attribute" else ""}</rdf:Description></rdf:RDF></x:xmpmeta>')
+        return b"XML:com.adobe.xmp\0\1\0\0\0" + zlib.compress(packet.encode())
+
+    made = [
+        ("exif_6_7x4.png", "png eXIf before the image data", png_chunk(b"eXIf", exif_block(6)), b""),
+        ("exif_3_7x4_late.png", "png eXIf after the image data", b"", png_chunk(b"eXIf", exif_block(3))),
+        ("raw_profile_8_7x4.png", "png ImageMagick raw exif profile", png_chunk(b"zTXt", raw_profile(8)), b""),
+        ("xmp_5_7x4.png", "png XMP orientation", png_chunk(b"iTXt", xmp(5, "attribute")), b""),
+        ("exif_xmp_7_7x4.png", "png XMP orientation beside an eXIf without one",
+         png_chunk(b"eXIf", exif_block(None)) + png_chunk(b"iTXt", xmp(7, "element")), b""),
+    ]
+    images = []
+    for name, kind, before, after in made:
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(png_with(im, before, after))
+        images.append((name, kind))
     return images
 
 

@@ -25,8 +25,8 @@ typedef struct {
     uint32_t adobe_marker;    // JPEG only: an Adobe APP14 marker was present (inverted CMYK convention)
     uint32_t source_kind;     // PNG colour type, JPEG colour space (J_COLOR_SPACE), or WebP frame count
     uint32_t progressive;     // JPEG progressive, or PNG interlaced
-    uint32_t orientation;     // JPEG and WebP: the Exif orientation tag, 1 to 8; 0 when there is none (read with the
-                              // header, so a size probe has it too)
+    uint32_t orientation;     // JPEG, WebP and PNG: the Exif orientation tag, 1 to 8; 0 when there is none (read with
+                              // the header, so a size probe has it too)
     char message[256];
 } infmllm_image;
 
@@ -36,6 +36,10 @@ int infmllm_decode_jpeg(const uint8_t *data, size_t size, uint64_t max_pixels, i
 /// Decodes a whole PNG held in memory: palettes expanded to RGB, gray below 8 bits scaled to 8, transparency
 /// chunks ignored, 16-bit samples kept; interlacing handled.
 int infmllm_decode_png(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
+
+/// The Exif orientation of a PNG (1 to 8; 0 when it has none), as Pillow's `getexif()` finds it: its eXIf chunk, else
+/// ImageMagick's "Raw profile type exif" text, and an XMP packet's tiff:Orientation where neither holds the tag.
+uint32_t infmllm_png_orientation(const uint8_t *data, size_t size);
 
 /// The orientation tag (1 to 8) of an Exif block (with or without its "Exif\0\0" identifier), or 0 when it has none
 /// or the block is malformed.
