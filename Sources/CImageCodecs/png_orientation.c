@@ -1,7 +1,7 @@
 // The Exif orientation of a PNG as Pillow's `getexif()` finds it: an eXIf chunk (the last one), else ImageMagick's
 // "Raw profile type exif" text (hex after three lines), and where neither holds the tag, an XMP packet's
-// tiff:Orientation. Chunks are walked by their headers alone; only the text chunks named so are read (inflated up to
-// 1 MiB, Pillow's limit for text). Nothing is allocated beyond that one buffer.
+// tiff:Orientation. Chunks are walked by their headers alone; only the last text chunk of each of those two names is
+// read (inflated up to 1 MiB, Pillow's limit for text).
 #include "image_codecs.h"
 
 #include <stdlib.h>
@@ -95,11 +95,39 @@ static uint32_t xmp_orientation(const uint8_t *text, size_t size) {
     return 0;
 }
 
+// The text of a tEXt, zTXt or iTXt chunk body after the keyword ending at `key`; NULL when it cannot be read.
+static uint8_t *chunk_text(const uint8_t *type, const uint8_t *body, size_t length, size_t key, size_t *text_length) {
+    size_t offset = key + 1;
+    int compressed = 0;
+    if (type[0] == 'z') {
+        offset += 1;  // the compression method
+        compressed = 1;
+    } else if (type[0] == 'i') {
+        // Compression flag and method, then a language tag and a translated keyword, each ending in NUL.
+        if (offset + 2 > length) return NULL;
+        compressed = body[offset] != 0;
+        offset += 2;
+        for (int field = 0; field < 2; field++) {
+            const uint8_t *stop = offset <= length ? memchr(body + offset, 0, length - offset) : NULL;
+            if (stop == NULL) return NULL;
+            offset = (size_t)(stop - body) + 1;
+        }
+    }
+    if (offset > length) return NULL;
+    return text_of(body + offset, length - offset, compressed, text_length);
+}
+
+typedef struct {
+    const uint8_t *type, *body;
+    size_t length, key;
+} text_chunk;
+
 uint32_t infmllm_png_orientation(const uint8_t *data, size_t size) {
+    // The last chunk of each kind counts (Pillow keeps the last value of a key); only those two texts are read, so
+    // a file of many text chunks costs one inflate each at most.
     const uint8_t *exif = NULL;
     size_t exif_size = 0;
-    uint32_t raw = 0, xmp = 0;
-    int have_raw = 0;
+    text_chunk raw = {0}, xmp = {0};
     size_t at = 8;
     while (at + 12 <= size) {
         size_t length = big32(data + at);
@@ -112,42 +140,25 @@ uint32_t infmllm_png_orientation(const uint8_t *data, size_t size) {
         } else if (memcmp(type, "tEXt", 4) == 0 || memcmp(type, "zTXt", 4) == 0 || memcmp(type, "iTXt", 4) == 0) {
             const uint8_t *end = memchr(body, 0, length);
             size_t key = end != NULL ? (size_t)(end - body) : length;
-            int is_raw = key == 21 && memcmp(body, "Raw profile type exif", 21) == 0;
-            int is_xmp = key == 17 && memcmp(body, "XML:com.adobe.xmp", 17) == 0;
-            if ((is_raw || is_xmp) && end != NULL) {
-                size_t offset = key + 1;
-                int compressed = 0;
-                if (type[0] == 'z') {
-                    offset += 1;  // the compression method
-                    compressed = 1;
-                } else if (type[0] == 'i') {
-                    // Compression flag and method, then a language tag and a translated keyword, each ending in NUL.
-                    if (offset + 2 > length) goto next;
-                    compressed = body[offset] != 0;
-                    offset += 2;
-                    for (int field = 0; field < 2; field++) {
-                        const uint8_t *stop = memchr(body + offset, 0, length - offset);
-                        if (stop == NULL) goto next;
-                        offset = (size_t)(stop - body) + 1;
-                    }
-                }
-                if (offset > length) goto next;
-                size_t text_length = 0;
-                uint8_t *text = text_of(body + offset, length - offset, compressed, &text_length);
-                if (text != NULL) {
-                    if (is_raw) {
-                        raw = raw_profile_orientation(text, text_length);
-                        have_raw = 1;
-                    } else {
-                        xmp = xmp_orientation(text, text_length);
-                    }
-                    free(text);
-                }
-            }
+            text_chunk chunk = {type, body, length, key};
+            if (end != NULL && key == 21 && memcmp(body, "Raw profile type exif", 21) == 0) raw = chunk;
+            if (end != NULL && key == 17 && memcmp(body, "XML:com.adobe.xmp", 17) == 0) xmp = chunk;
         }
-    next:
         at += length + 12;
     }
-    uint32_t orientation = exif != NULL ? infmllm_exif_orientation(exif, exif_size) : have_raw ? raw : 0;
-    return orientation != 0 ? orientation : xmp;
+    uint32_t orientation = 0;
+    size_t text_length = 0;
+    if (exif != NULL) {
+        orientation = infmllm_exif_orientation(exif, exif_size);
+    } else if (raw.body != NULL) {
+        uint8_t *text = chunk_text(raw.type, raw.body, raw.length, raw.key, &text_length);
+        if (text != NULL) orientation = raw_profile_orientation(text, text_length);
+        free(text);
+    }
+    if (orientation == 0 && xmp.body != NULL) {
+        uint8_t *text = chunk_text(xmp.type, xmp.body, xmp.length, xmp.key, &text_length);
+        if (text != NULL) orientation = xmp_orientation(text, text_length);
+        free(text);
+    }
+    return orientation;
 }
