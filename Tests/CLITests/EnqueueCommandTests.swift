@@ -153,8 +153,7 @@ struct SandboxError: Error, CustomStringConvertible {
     @Test func manifestsCarryPerImageText() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "manifests-\(UInt64.random(in: 0...UInt64.max).hex)")
+        let directory = ScratchFolders.url("manifests")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let csv =
             "image,question\n\(Self.images)/rgb_64x64.png,\"What is it, really?\"\n\(Self.images)/gray_64x48.png,\"Say \"\"hi\"\"\"\n"
@@ -188,9 +187,7 @@ struct SandboxError: Error, CustomStringConvertible {
     @Test func badManifestLinesAreListedAndTheGoodOnesQueued() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
-        let manifest = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bad-lines-\(UInt64.random(in: 0...UInt64.max).hex).jsonl"
-        ).path
+        let manifest = ScratchFolders.path("bad-lines", suffix: ".jsonl")
         let long = String(repeating: "x", count: 9000)
         try [
             #"{"image": "\#(Self.images)/rgb_64x64.png", "question": "What is it?"}"#,
@@ -262,8 +259,7 @@ struct SandboxError: Error, CustomStringConvertible {
 
     @Test func settingsNoPromptCouldFitAreRefusedAtEnqueue() throws {
         let sandbox = try Sandbox.make()
-        let model = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let model = ScratchFolders.path("infmllm-tiny")
         defer {
             sandbox.remove(models: ["tiny", model])
             try? FileManager.default.removeItem(atPath: model)
@@ -284,8 +280,7 @@ struct SandboxError: Error, CustomStringConvertible {
     /// that folder consumes it, not by a key made of the dot.
     @Test func aModelDirectoryGivenAsItsDotRoutesByItsName() throws {
         let sandbox = try Sandbox.make()
-        let model = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let model = ScratchFolders.path("infmllm-tiny")
         defer {
             sandbox.remove(models: [model])
             try? FileManager.default.removeItem(atPath: model)

@@ -6,8 +6,7 @@ import Testing
 
 @Suite struct InferCommandTests {
     static func makeModel(variant: String) throws -> String {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let directory = ScratchFolders.path("infmllm-tiny")
         let result = try ProcessResult.run(
             try RepositoryFiles.binary(),
             ["model", "init", "--preset", "tiny", "--variant", variant, "--seed", "7", "--out", directory])
@@ -111,8 +110,7 @@ import Testing
     @Test func importLinksAReleasedDirectoryBesideAConfigOfOurOwn() throws {
         let binary = try RepositoryFiles.binary()
         let source = RepositoryFiles.path("Tests/GenerationTests/Fixtures/chat-hf")
-        let out = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-import-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let out = ScratchFolders.path("infmllm-import")
         let result = try ProcessResult.run(binary, ["model", "import", source, "--out", out])
         #expect(result.status == 0, "\(result.output)")
         let config = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
@@ -135,8 +133,7 @@ import Testing
         let header = Array(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.utf8)
         let file = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) } + header + [0, 0, 0, 0]
         try Data(file).write(to: URL(fileURLWithPath: source + "/model.safetensors"))
-        let out = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-import-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let out = ScratchFolders.path("infmllm-import")
         let failed = try ProcessResult.run(binary, ["model", "import", source, "--out", out])
         #expect(failed.status != 0 && failed.output.contains("no known layout"), "\(failed.output)")
         #expect(!FileManager.default.fileExists(atPath: out), "nothing left behind")
@@ -165,9 +162,7 @@ import Testing
 
     @Test func manifestLinesFailAloneAndTheRestAnswer() throws {
         let model = try Self.makeModel(variant: "multitask")
-        let manifest = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "manifest-\(UInt64.random(in: 0...UInt64.max).hex).jsonl"
-        ).path
+        let manifest = ScratchFolders.path("manifest", suffix: ".jsonl")
         let lines = [
             "{\"image\": \"\(Self.image)\", \"task\": \"caption\", \"max_new_tokens\": 4}",
             "{\"image\": \"/no/such/image.jpg\", \"task\": \"caption\"}",
@@ -191,8 +186,7 @@ import Testing
 
     @Test func manifestPathsAreRelativeToTheManifestAsEnqueueReadsThem() throws {
         let model = try Self.makeModel(variant: "multitask")
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-manifest-\(UInt64.random(in: 0...UInt64.max).hex)")
+        let folder = ScratchFolders.url("infmllm-manifest")
         try FileManager.default.createDirectory(
             at: folder.appendingPathComponent("images"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -249,8 +243,7 @@ import Testing
     @Test(arguments: ["bf16", "f32"])
     func autoPicksTheModeFromTheCheckpointAndTheKernels(_ stored: String) throws {
         let binary = try RepositoryFiles.binary()
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-tiny-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let directory = ScratchFolders.path("infmllm-tiny")
         let created = try ProcessResult.run(
             binary, ["model", "init", "--preset", "tiny", "--dtype", stored, "--seed", "7", "--out", directory])
         #expect(created.status == 0, "\(created.output)")
@@ -276,9 +269,7 @@ import Testing
 
     @Test func aRequestThatCannotFitTheMemoryBudgetFailsAloneWithTheReason() throws {
         let model = try Self.makeModel(variant: "multitask")
-        let manifest = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "manifest-\(UInt64.random(in: 0...UInt64.max).hex).jsonl"
-        ).path
+        let manifest = ScratchFolders.path("manifest", suffix: ".jsonl")
         try [
             "{\"image\": \"\(Self.image)\", \"task\": \"caption\", \"max_new_tokens\": 4}",
             "{\"image\": \"\(Self.image)\", \"task\": \"caption\", \"max_new_tokens\": 400, \"num_beams\": 8}",

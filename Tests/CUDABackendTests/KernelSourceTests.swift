@@ -5,6 +5,7 @@
 
 import CUDABackend
 import Foundation
+import TestSupport
 import Testing
 
 enum NVRTC {
@@ -29,8 +30,7 @@ struct KernelSourceTests {
 
     @Test func aHopperCubinIsBuiltAndCached() throws {
         _ = try NVRTC.version.get()
-        let cache = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-cuda-\(UInt64.random(in: 0...UInt64.max))")
+        let cache = ScratchFolders.url("infmllm-cuda")
         defer { try? FileManager.default.removeItem(at: cache) }
         let first = try KernelCompiler.image(major: 9, minor: 0, cacheDirectory: cache)
         #expect(!first.cached && first.architecture == "sm_90")

@@ -11,8 +11,7 @@ import Testing
     /// A copy of the multitask fixture whose tensors `edit` may change, written as f32 safetensors.
     static func checkpoint(_ edit: (inout [String: (shape: [Int], values: [Float])]) -> Void) throws -> String {
         let source = EngineFixtures.modelDirectory("multitask")
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-checkpoint-\(UInt64.random(in: 0...UInt64.max).hex)").path
+        let directory = ScratchFolders.path("infmllm-checkpoint")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for file in ["config.json", "tokenizer.model"] {
             try FileManager.default.copyItem(atPath: source + "/" + file, toPath: directory + "/" + file)

@@ -4,13 +4,13 @@
 import Foundation
 import Models
 import Tensors
+import TestSupport
 import Testing
 import Tokenization
 
 @Suite struct DamagedCheckpointTests {
     static func scratch(_ name: String) throws -> String {
-        let folder = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-damaged-\(UInt64.random(in: 0...UInt64.max))")
+        let folder = ScratchFolders.url("infmllm-damaged")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         return folder.appendingPathComponent(name).path
     }

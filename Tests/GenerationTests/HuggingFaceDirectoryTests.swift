@@ -5,6 +5,7 @@ import Foundation
 import Generation
 import Models
 import Tensors
+import TestSupport
 import Testing
 
 @Suite struct HuggingFaceDirectoryTests {
@@ -36,8 +37,7 @@ import Testing
     /// those come from a vicuna directory. Built from the multitask fixture's own files.
     static func multitaskRelease() throws -> (model: String, vicuna: String) {
         let source = EngineFixtures.modelDirectory("multitask")
-        let root = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-release-\(UInt64.random(in: 0...UInt64.max))").path
+        let root = ScratchFolders.path("infmllm-release")
         let model = root + "/InfMLLM_7B", vicuna = root + "/vicuna-7b-v1.5"
         for directory in [model, vicuna] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -132,8 +132,7 @@ import Testing
 
     /// A private copy of the Hugging Face chat fixture.
     static func chatCopy() throws -> String {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-chat-hf-\(UInt64.random(in: 0...UInt64.max))").path
+        let directory = ScratchFolders.path("infmllm-chat-hf")
         try FileManager.default.copyItem(atPath: EngineFixtures.modelDirectory("chat-hf"), toPath: directory)
         return directory
     }
@@ -142,8 +141,7 @@ import Testing
         // The release's files against the same tensors rewritten as one safetensors file under this project's
         // config.json: the configuration derivation, shard reading and dtypes must change nothing.
         let release = try Self.chatCopy()
-        let ours = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-chat-ours-\(UInt64.random(in: 0...UInt64.max))").path
+        let ours = ScratchFolders.path("infmllm-chat-ours")
         try FileManager.default.createDirectory(atPath: ours, withIntermediateDirectories: true)
         let tensors = try CheckpointFiles.read(directory: release).tensors
         let names = tensors.keys.sorted()

@@ -3,13 +3,13 @@
 
 import Foundation
 import Models
+import TestSupport
 import Testing
 
 @Suite struct WeightsDigestTests {
     /// A private copy of a fixture directory, so the cache lands beside it.
     static func copy(_ fixture: String) throws -> String {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-digest-\(UInt64.random(in: 0...UInt64.max))").path
+        let directory = ScratchFolders.path("infmllm-digest")
         try FileManager.default.copyItem(atPath: EngineFixtures.modelDirectory(fixture), toPath: directory)
         return directory
     }

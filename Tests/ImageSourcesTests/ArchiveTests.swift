@@ -11,8 +11,7 @@ import Testing
 
     /// A folder of nested images, a long path, and members that are not images.
     static func tree() throws -> URL {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-archive-\(UInt64.random(in: 0...UInt64.max))")
+        let root = ScratchFolders.url("infmllm-archive")
         let files: [(String, String)] = [
             ("top.jpg", "rgb444_64x48.jpg"), ("nested/a.png", "rgb_64x64.png"),
             ("nested/deeper/b.JPG", "gray_64x48.jpg"),

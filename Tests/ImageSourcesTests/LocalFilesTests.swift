@@ -11,8 +11,7 @@ import Testing
 
     /// A scratch folder with `inside/` (the root) holding a good image, and `outside/` holding a secret.
     static func scratch() throws -> (root: URL, inside: URL, outside: URL) {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-files-\(UInt64.random(in: 0...UInt64.max))")
+        let root = ScratchFolders.url("infmllm-files")
         let inside = root.appendingPathComponent("inside"), outside = root.appendingPathComponent("outside")
         for folder in [inside, outside] {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -189,8 +189,7 @@ import Testing
     }
 
     private func temporaryDirectory(files: [String: String]) throws -> String {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("infmllm-migrations-\(UInt64.random(in: 0...UInt64.max).hex)")
+        let directory = ScratchFolders.url("infmllm-migrations")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for (name, text) in files {
             try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)

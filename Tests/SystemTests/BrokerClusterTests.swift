@@ -17,9 +17,7 @@ import Testing
 struct BrokerClusterTests {
     @Test func aNodeStoppedMidJobLeavesEveryTaskDoneOnce() throws {
         let ports = ["5691", "5692", "5693"]
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-brokers-\(UInt64.random(in: 0...UInt64.max).hex)"
-        ).path
+        let root = ScratchFolders.path("infmllm-brokers")
         let directories = ports.map { root + "/" + $0 }
         defer {
             for (directory, port) in zip(directories, ports) { try? Cluster.testBroker("stop", [directory, port]) }

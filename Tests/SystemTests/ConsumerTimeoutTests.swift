@@ -17,9 +17,7 @@ import Testing
 struct ConsumerTimeoutTests {
     @Test func aWorkerHoldsOnlyWhatItFinishesWithinTheConsumerTimeout() throws {
         let port = "5682"
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-broker-\(UInt64.random(in: 0...UInt64.max).hex)"
-        ).path
+        let directory = ScratchFolders.path("infmllm-broker")
         // Ten seconds. A task takes at least 25 steps of 100 ms, 4 at a time: at least 0.6 s each, so half the
         // timeout holds at most 8 of the 24 messages, while the first 4 (held before any is timed) end in seconds.
         try Cluster.testBroker("start", [directory, port, "10000"])

@@ -13,8 +13,7 @@ final class PrometheusServer {
     private var process: ServerProcess!
 
     init(target: String) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-prometheus-\(UInt64.random(in: 0...UInt64.max))")
+        directory = ScratchFolders.url("infmllm-prometheus")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         port = try NginxServer.freePort()
         let config = """

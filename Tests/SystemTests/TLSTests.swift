@@ -17,9 +17,7 @@ struct TLSTests {
 
     @Test func aJobRunsOverTLSAndAWrongCAIsRefused() throws {
         let port = try NginxServer.freePort()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "infmllm-tls-broker-\(UInt64.random(in: 0...UInt64.max).hex)"
-        ).path
+        let directory = ScratchFolders.path("infmllm-tls-broker")
         let script = RepositoryFiles.path("ops/test-broker.sh")
         let started = try ProcessResult.run(
             URL(fileURLWithPath: "/bin/bash"), [script, "start-tls", directory, String(port)])
