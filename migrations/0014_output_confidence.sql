@@ -9,6 +9,12 @@ COMMENT ON COLUMN results.output_logprob IS
     'Sum of the output tokens'' log-probabilities under the model (<= 0); NULL when unknown. '
     'Confidence: exp(output_logprob / output_token_count).';
 
+-- The one definition of a result's confidence, for the views and export: NULL without a log-probability or without
+-- tokens; the floor keeps exp() from underflowing, which PostgreSQL reports as an error.
+CREATE FUNCTION output_confidence(logprob double precision, tokens integer) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN logprob IS NULL OR tokens = 0 THEN NULL ELSE exp(greatest(logprob / tokens, -700)) END $$;
+
 -- The views restated whole, new columns last: captions and answers also gain their image's orientation, as boxes has.
 CREATE OR REPLACE VIEW captions AS
 SELECT j.name AS job, j.id AS job_id, t.id AS task_id, t.image_uri, t.image_sha256,
@@ -16,8 +22,7 @@ SELECT j.name AS job, j.id AS job_id, t.id AS task_id, t.image_uri, t.image_sha2
        r.weights_sha256, r.prompt, r.decoding, r.device, r.worker, r.prompt_token_count, r.output_token_count,
        r.timings_ms, r.reused_from, t.image_width, t.image_height,
        t.metadata, t.image_orientation, r.output_logprob,
-       CASE WHEN r.output_logprob IS NULL OR r.output_token_count = 0 THEN NULL
-            ELSE exp(greatest(r.output_logprob / r.output_token_count, -700)) END AS confidence
+       output_confidence(r.output_logprob, r.output_token_count) AS confidence
 FROM results r
 JOIN tasks t ON t.id = r.task_id
 JOIN jobs j ON j.id = r.job_id
@@ -29,8 +34,7 @@ SELECT j.name AS job, j.id AS job_id, t.id AS task_id, t.image_uri, t.image_sha2
        r.weights_sha256, r.prompt, r.decoding, r.device, r.worker, r.prompt_token_count, r.output_token_count,
        r.timings_ms, r.reused_from, t.image_width, t.image_height,
        t.metadata, t.image_orientation, r.output_logprob,
-       CASE WHEN r.output_logprob IS NULL OR r.output_token_count = 0 THEN NULL
-            ELSE exp(greatest(r.output_logprob / r.output_token_count, -700)) END AS confidence
+       output_confidence(r.output_logprob, r.output_token_count) AS confidence
 FROM results r
 JOIN tasks t ON t.id = r.task_id
 JOIN jobs j ON j.id = r.job_id
@@ -43,8 +47,7 @@ SELECT j.name AS job, j.id AS job_id, t.id AS task_id, t.image_uri, t.image_widt
        r.model_name, r.created_at,
        t.image_sha256, r.weights_sha256, r.prompt, r.decoding, r.device, r.worker, r.reused_from,
        t.metadata, t.image_orientation, r.output_logprob,
-       CASE WHEN r.output_logprob IS NULL OR r.output_token_count = 0 THEN NULL
-            ELSE exp(greatest(r.output_logprob / r.output_token_count, -700)) END AS confidence
+       output_confidence(r.output_logprob, r.output_token_count) AS confidence
 FROM results r
 JOIN tasks t ON t.id = r.task_id
 JOIN jobs j ON j.id = r.job_id

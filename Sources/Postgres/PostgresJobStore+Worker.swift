@@ -423,8 +423,7 @@ extension PostgresJobStore {
             SELECT t.id, t.image_uri, t.image_width, t.image_height, t.image_orientation, t.input_text, t.status,
                    t.last_error,
                    r.output_text, r.model_name, t.metadata::text AS metadata,
-                   CASE WHEN r.output_logprob IS NULL OR r.output_token_count = 0 THEN NULL
-            ELSE exp(greatest(r.output_logprob / r.output_token_count, -700)) END AS confidence,
+                   output_confidence(r.output_logprob, r.output_token_count) AS confidence,
                    coalesce((SELECT string_agg(concat_ws(',', x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm), ';' ORDER BY ordinal)
                              FROM result_boxes b WHERE b.task_id = t.id), '') AS boxes
             FROM tasks t LEFT JOIN results r ON r.task_id = t.id
