@@ -54,8 +54,9 @@ extension InferenceRequest {
 public struct InferenceResult: Sendable {
     public var text: String
     public var tokens: [Int]
-    /// The sum of the tokens' log-probabilities under the model (`GeneratedSequence.logProbability`).
-    public var logProbability: Double
+    /// The sum of the tokens' log-probabilities under the model (`GeneratedSequence.logProbability`); nil when the
+    /// model's numbers were not finite, so that every reader has a value it can store.
+    public var logProbability: Double?
     /// Parsed boxes, for grounding; empty when the output held none.
     public var boxes: [GroundingBox]
     public var prompt: String

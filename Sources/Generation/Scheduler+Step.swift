@@ -212,7 +212,9 @@ extension Scheduler {
             "generate": entry.prefill + entry.decode,
         ]
         let result = InferenceResult(
-            text: text, tokens: sequence.tokens, logProbability: Double(sequence.logProbability), boxes: boxes,
+            text: text, tokens: sequence.tokens,
+            logProbability: sequence.logProbability.isFinite ? Double(sequence.logProbability) : nil,
+            boxes: boxes,
             prompt: entry.plan.text,
             promptTokenCount: entry.plan.length, timings: timings, batchSize: entry.lastStepRows,
             promptPositions: entry.plan.length, decodeSteps: max(0, sequence.tokens.count - 1))

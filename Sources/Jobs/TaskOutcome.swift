@@ -3,7 +3,8 @@
 /// How one task ended.
 public struct TaskOutcome: Sendable {
     public enum Ending: Sendable {
-        /// `logProbability`: the sum of the output tokens' log-probabilities under the model (nil when not finite).
+        /// `logProbability`: the sum of the output tokens' log-probabilities under the model (nil when not finite,
+        /// as `InferenceResult` gives it).
         case result(
             text: String, tokens: [Int], logProbability: Double?, promptTokenCount: Int, boxes: [GroundingBox],
             prompt: String, decodingJSON: String, timingsJSON: String)

@@ -156,7 +156,7 @@ extension PostgresJobStore: TaskStore {
             case let .result(text, tokens, logProbability, promptTokens, resultBoxes, prompt, decoding, timings):
                 results.append([
                     "task_id": outcome.taskID, "job_id": outcome.jobID, "output_text": text, "tokens": tokens,
-                    "logprob": logProbability.flatMap { $0.isFinite ? $0 : nil } as Any,
+                    "logprob": logProbability as Any,
                     "prompt_token_count": promptTokens, "prompt": prompt, "decoding": decoding, "timings": timings,
                 ])
                 for (ordinal, box) in resultBoxes.enumerated() {

@@ -38,7 +38,7 @@ enum TaskRequests {
                 taskID: task.taskID, jobID: task.jobID,
                 ending: .result(
                     text: answer.text, tokens: answer.tokens,
-                    logProbability: answer.logProbability.isFinite ? answer.logProbability : nil,
+                    logProbability: answer.logProbability,
                     promptTokenCount: answer.promptTokenCount,
                     boxes: answer.boxes, prompt: answer.prompt, decodingJSON: decoding ?? "{}",
                     timingsJSON: timingsJSON ?? "{}"),

@@ -221,7 +221,7 @@ struct InferOutput: Encodable {
         task = line.task
         text = result.text
         tokens = result.tokens
-        logprob = result.logProbability.isFinite ? result.logProbability : nil
+        logprob = result.logProbability
         confidence = logprob.flatMap { result.tokens.isEmpty ? nil : exp($0 / Double(result.tokens.count)) }
         boxes = line.task == "ground" ? result.boxes : nil
         prompt_tokens = result.promptTokenCount
