@@ -300,9 +300,10 @@ struct EnqueueCommand: ParsableCommand {
             dryRun
             ? try store.taskCosts(kind: kind, model: model, promptTemplate: prompt, generationJSON: generation) : []
         let consumers = JobServices.consumers(of: model, publisher: publisher)
+        let found = writer.found + skippedCaptioned  // images listed, those skipped as captioned included
         let outcome = Outcome(
             job_id: dryRun && opened.created ? nil : opened.id, job: name, created: opened.created,
-            dry_run: dryRun, found: writer.found + skippedCaptioned, skipped_done: writer.skipped,
+            dry_run: dryRun, found: found, skipped_done: writer.skipped,
             skipped_captioned: skippedCaptioned, added: writer.added,
             published: published, refused: report.refused, refused_count: report.refusedCount,
             skipped_members: report.skippedMembers, damaged_archives: report.damagedArchives,
@@ -314,7 +315,7 @@ struct EnqueueCommand: ParsableCommand {
             FileHandle.standardError.write(
                 Data(
                     summary(
-                        name: name, found: writer.found + skippedCaptioned, added: writer.added,
+                        name: name, found: found, added: writer.added,
                         skipped: writer.skipped, skippedCaptioned: skippedCaptioned,
                         republished: max(0, published - writer.added), skippedMembers: report.skippedMembers
                     ).utf8))
@@ -368,7 +369,7 @@ struct EnqueueCommand: ParsableCommand {
 
     /// The line `enqueue` prints on stderr.
     func summary(
-        name: String, found: Int, added: Int, skipped: Int, skippedCaptioned: Int = 0, republished: Int,
+        name: String, found: Int, added: Int, skipped: Int, skippedCaptioned: Int, republished: Int,
         skippedMembers: Int
     ) -> String {
         var line =

@@ -43,14 +43,12 @@ extension ExportCommand {
     /// that a symbolic link leads out of `--output` is not written into.
     ///
     /// - Parameters:
-    ///   - lines: a row's lines (by default its output on one line); an image whose rows give none gets an empty file.
+    ///   - lines: a row's lines; an image whose rows give none gets an empty file.
     ///   - what: what the files are, for the summary ("text files", "label files").
     ///   - reserved: file names under `directory` that no image's file may take (written by the caller).
     func writeTextFiles(
         store: PostgresJobStore, job: Int64, to directory: String, what: String = "text files", reserved: [String] = [],
-        lines: (ExportRow) -> [String] = {
-            [($0.output ?? "").split(whereSeparator: \.isNewline).joined(separator: " ")]
-        }
+        lines: (ExportRow) -> [String]
     ) throws {
         let root = try Self.outputDirectory(directory)
         let resolvedRoot = root.resolvingSymlinksInPath().path

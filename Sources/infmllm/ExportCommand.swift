@@ -149,6 +149,7 @@ struct ExportCommand: ParsableCommand {
         case "shard-jsonl", "sidecars", "txt", "yolo":
             guard let output else { throw ValidationError("--format \(format) needs --output DIR") }
             if format == "txt" {
+                // One line per output: its own line breaks become spaces.
                 try writeTextFiles(store: store, job: id, to: output) { row in
                     [prefix + (row.output ?? "").split(whereSeparator: \.isNewline).joined(separator: " ") + suffix]
                 }
@@ -196,8 +197,9 @@ struct ExportCommand: ParsableCommand {
                         unscored += 1
                         return true
                     }
-                    if confidence < minConfidence { below += 1 }
-                    return confidence < minConfidence
+                    guard confidence < minConfidence else { return false }
+                    below += 1
+                    return true
                 }
             }
             if orient { unknown += rows.filter { $0.width != nil && $0.orientation == nil }.count }
@@ -518,7 +520,7 @@ struct ShardNamer {
     mutating func name(for uri: [UInt8], archive: String) -> String {
         if let name = names[uri] { return name }
         // A URL's file name is the last part of its path (a pre-signed URL's query holds slashes of its own).
-        let path = archive.contains("://") ? URLComponents(string: archive)?.path ?? archive : archive
+        let path = ImageLocation.isHTTP(archive) ? URLComponents(string: archive)?.path ?? archive : archive
         var name = ExportCommand.safeFileName(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         if taken.contains(name) { name += "-" + String(SHA256.hex(of: uri).prefix(8)) }
         taken.insert(name)
