@@ -211,7 +211,7 @@ struct EnqueueCommand: ParsableCommand {
             throw ValidationError("\(error)")
         }
 
-        let store = PostgresJobStore(connection: try PostgresConnection(url: databaseURL))
+        let store = try JobServices.store(databaseURL)
         let publisher = try services.publisher(environment, role: "enqueue")
         let name = job ?? "\(kind.rawValue)-\(ISO8601DateFormatter().string(from: Date()))"
         let generation = String(decoding: try JSONEncoder().encode(parameters), as: UTF8.self)
@@ -335,7 +335,7 @@ struct EnqueueCommand: ParsableCommand {
     static func sourceJob(_ reference: String, kind: TaskKind, sharedText: String, _ databaseURL: String) throws -> (
         store: PostgresJobStore, job: JobSummary
     ) {
-        let store = PostgresJobStore(connection: try PostgresConnection(url: databaseURL))
+        let store = try JobServices.store(databaseURL)
         guard let job = try store.job(reference) else { throw ValidationError("no job \(reference) to enqueue from") }
         if kind.takesTextInput && sharedText.isEmpty && !(TaskKind(rawValue: job.taskKind)?.takesTextInput ?? false) {
             throw ValidationError(

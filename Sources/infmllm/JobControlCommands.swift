@@ -12,12 +12,17 @@ struct JobServices {
     let job: JobSummary
 
     init(_ reference: String, options: ServiceOptions) throws {
-        let environment = ProcessInfo.processInfo.environment
-        store = PostgresJobStore(connection: try PostgresConnection(url: options.resolvedDatabaseURL(environment)))
-        // The commands read and write this build's columns: a database short of its migrations is named as such.
-        try store.checkSchema()
+        store = try Self.store(options.resolvedDatabaseURL(ProcessInfo.processInfo.environment))
         guard let job = try store.job(reference) else { throw ValidationError("no job \(reference)") }
         self.job = job
+    }
+
+    /// A store on the database at `url`, for the commands: they read and write this build's columns, so a database
+    /// short of its migrations is named as such (`checkSchema`) rather than failing on a missing column.
+    static func store(_ url: String) throws -> PostgresJobStore {
+        let store = PostgresJobStore(connection: try PostgresConnection(url: url))
+        try store.checkSchema()
+        return store
     }
 
     /// Consumers of `model`'s queue, or nil when the broker cannot be asked.

@@ -12,8 +12,7 @@ struct JobsCommand: ParsableCommand {
     @Flag(help: "Print the jobs as a JSON array.") var json = false
 
     func run() throws {
-        let store = PostgresJobStore(
-            connection: try PostgresConnection(url: services.resolvedDatabaseURL(ProcessInfo.processInfo.environment)))
+        let store = try JobServices.store(services.resolvedDatabaseURL(ProcessInfo.processInfo.environment))
         let jobs = try store.jobs(limit: limit)
         if json {
             print(try JSONOutput.encode(jobs))
@@ -50,9 +49,8 @@ struct ShowCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = PostgresJobStore(
-            connection: try PostgresConnection(url: services.resolvedDatabaseURL(ProcessInfo.processInfo.environment)))
-        guard let summary = try store.job(job) else { throw ValidationError("no job \(job)") }
+        let resolved = try JobServices(job, options: services)
+        let (store, summary) = (resolved.store, resolved.job)
         let failures = try store.failureReasons(job: summary.id).map { Failure(reason: $0.reason, count: $0.count) }
         let waiting = try store.waitingToRead(job: summary.id)
         if json {

@@ -198,6 +198,16 @@ import Testing
             sandbox, "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
         let old = try sandbox.run(["export", "doubt", "--format", "csv"])
         #expect(old.status != 0 && old.output.contains("run `infmllm migrate`"), "\(old.output)")
+        for command in [
+            ["show", "doubt"], ["jobs"],
+            [
+                "enqueue", "ground", folder.path + "/plain.png", "--expression", "x", "--job", "doubt", "--model",
+                "tiny",
+            ],
+        ] {
+            let refusal = try sandbox.run(command)
+            #expect(refusal.status != 0 && refusal.output.contains("run `infmllm migrate`"), "\(command)")
+        }
     }
 
     @Test func captionsAreTextOneTaskPerImageAndAnswersOneTaskPerQuestion() throws {
