@@ -79,23 +79,9 @@ public final class ArchiveShelf: @unchecked Sendable {
             guard entry.uncompressedSize <= limit else {
                 throw fail("\(entry.uncompressedSize) bytes, over the \(limit)-byte limit")
             }
-            let data = UnsafeRawBufferPointer(rebasing: archive.file.bytes[entry.data])
-            let bytes: [UInt8]
-            switch entry.method {
-            case 0:
-                // Stored: the data is the member, so the limit checked above must hold for it too.
-                guard data.count == entry.uncompressedSize else {
-                    throw fail(
-                        "the stored member's sizes disagree (\(data.count) bytes stored, \(entry.uncompressedSize) "
-                            + "declared)")
-                }
-                bytes = Array(data)
-            case 8: bytes = try Self.inflate(data, size: entry.uncompressedSize, uri: uri)
-            default: throw fail("zip compression method \(entry.method) is not supported (stored or deflated only)")
-            }
-            let crc = Self.crc32(of: bytes)
-            guard crc == entry.crc32 else { throw fail("the member is damaged: its CRC-32 does not match") }
-            return bytes
+            return try ZipMember.decode(
+                UnsafeRawBufferPointer(rebasing: archive.file.bytes[entry.data]), method: entry.method,
+                size: entry.uncompressedSize, crc32: entry.crc32, uri: uri)
         }
     }
 
@@ -132,44 +118,5 @@ public final class ArchiveShelf: @unchecked Sendable {
     private func touch(_ key: String) {
         if let at = recent.lastIndex(of: key) { recent.remove(at: at) }
         recent.append(key)
-    }
-
-    /// CRC-32 of `bytes`, in runs that zlib's 32-bit lengths hold.
-    static func crc32(of bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBufferPointer { buffer in
-            var crc: uLong = 0
-            for start in stride(from: 0, to: buffer.count, by: 1 << 30) {
-                let count = min(1 << 30, buffer.count - start)
-                crc = CZlib.crc32(crc, buffer.baseAddress! + start, uInt(count))
-            }
-            return UInt32(crc)
-        }
-    }
-
-    /// Raw deflate, as zip entries hold it, into exactly `size` bytes. Inflating reads only as much of `data` as
-    /// the stream takes, so a compressed size past zlib's 32-bit lengths (which a member of at most `size` bytes
-    /// never needs) is cut to them.
-    static func inflate(_ data: UnsafeRawBufferPointer, size: Int, uri: String) throws -> [UInt8] {
-        guard size <= Int(UInt32.max) else {
-            throw ImageSourceError(source: uri, reason: "\(size) bytes: over the 4 GiB zlib inflates at once")
-        }
-        var output = [UInt8](repeating: 0, count: size)
-        var stream = z_stream()
-        guard infmllm_inflate_raw_init(&stream) == Z_OK else {
-            throw ImageSourceError(source: uri, reason: "zlib could not start inflating")
-        }
-        defer { inflateEnd(&stream) }
-        let status: Int32 = output.withUnsafeMutableBytes { out in
-            stream.next_in = UnsafeMutablePointer(mutating: data.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = uInt(min(data.count, Int(UInt32.max)))
-            stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-            stream.avail_out = uInt(size)
-            return CZlib.inflate(&stream, Z_FINISH)
-        }
-        guard status == Z_STREAM_END, Int(stream.total_out) == size else {
-            let message = stream.msg.map { String(cString: $0) } ?? "status \(status)"
-            throw ImageSourceError(source: uri, reason: "the deflated member is damaged: \(message)")
-        }
-        return output
     }
 }

@@ -72,13 +72,15 @@ final class HTTPFetcher: @unchecked Sendable {
     /// server that answers with the whole file (it serves no ranges) fails at once, and so does one that answers
     /// with fewer bytes unless `exact` is false (then a file that ends in the range, or before it, gives what it has,
     /// and a file no longer than the range may come whole).
-    func fetch(_ url: String, range: Range<Int>, exact: Bool = true) throws -> [UInt8] {
+    /// With `condition`, the file must be the one those validators came from (HTTP 412 otherwise).
+    func fetch(_ url: String, range: Range<Int>, exact: Bool = true, condition: Validators? = nil) throws -> [UInt8] {
         guard !range.isEmpty else { return [] }
         return try withHandle(url) { handle in
             try attempts(url) {
                 let sink = Sink(limit: range.count, ranged: true, acceptsWhole: !exact && range.lowerBound == 0)
                 let outcome = perform(
-                    handle, url: url, range: "\(range.lowerBound)-\(range.upperBound - 1)", sink: sink)
+                    handle, url: url, range: "\(range.lowerBound)-\(range.upperBound - 1)", condition: condition,
+                    sink: sink)
                 if !exact, case let .permanent(reason) = outcome, reason.hasPrefix("HTTP 416") { return .body([]) }
                 if exact, case let .body(bytes) = outcome, bytes.count != range.count {
                     return .permanent(
@@ -87,6 +89,28 @@ final class HTTPFetcher: @unchecked Sendable {
                 }
                 return outcome
             }
+        }
+    }
+
+    /// The last `count` bytes of `url` (all of it, when shorter), the file's size and what tells this version of it
+    /// from another, asked for with a suffix range request; a server that serves no ranges is refused as `fetch`'s
+    /// range requests are.
+    func fetchTail(_ url: String, count: Int) throws -> (bytes: [UInt8], size: Int, validators: Validators) {
+        try withHandle(url) { handle in
+            var size = 0
+            var validators = Validators()
+            let bytes = try attempts(url) {
+                let sink = Sink(limit: count, ranged: true)
+                let outcome = perform(handle, url: url, range: "-\(count)", sink: sink)
+                guard case let .body(bytes) = outcome else { return outcome }
+                guard let total = sink.contentRangeTotal, total >= bytes.count else {
+                    return .permanent("the server's answer to a range request gave no file size (Content-Range)")
+                }
+                size = total
+                validators = sink.validators
+                return outcome
+            }
+            return (bytes, size, validators)
         }
     }
 
@@ -191,8 +215,9 @@ final class HTTPFetcher: @unchecked Sendable {
         var exceeded = false
         var stopped = false
         var errorPage = 0
-        /// The start of the last answer's Content-Range, and its ETag.
+        /// The start of the last answer's Content-Range and the file size it gives, and its ETag.
         var contentRangeStart: Int?
+        var contentRangeTotal: Int?
         var validators = Validators()
         /// The non-public address a connection was refused to, and its range.
         var refused: (address: String, range: String)?
@@ -212,11 +237,13 @@ final class HTTPFetcher: @unchecked Sendable {
             let lower = text.lowercased()
             if lower.hasPrefix("http/") {
                 contentRangeStart = nil
+                contentRangeTotal = nil
                 validators.etag = nil
             } else if lower.hasPrefix("content-range:") {
                 // bytes START-END/LENGTH
                 let value = lower.dropFirst("content-range:".count).trimmingCharacters(in: .whitespaces)
                 contentRangeStart = value.hasPrefix("bytes ") ? Int(value.dropFirst(6).prefix { $0 != "-" }) : nil
+                contentRangeTotal = value.split(separator: "/").last.flatMap { Int($0) }
             } else if lower.hasPrefix("etag:") {
                 let value = text.dropFirst("etag:".count).trimmingCharacters(in: .whitespaces)
                 validators.etag = value.hasPrefix("W/") || value.isEmpty ? nil : value  // strong ETags only

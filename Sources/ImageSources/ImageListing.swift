@@ -50,7 +50,7 @@ public enum ImageListing {
         public var manifest: String?
         /// A file of URLs (or paths), one per line.
         public var urls: String?
-        /// Tar and zip files (or globs of them), and URLs of tar files, whose image members are listed; braces
+        /// Tar and zip files (or globs of them), and URLs of tar and zip files, whose image members are listed; braces
         /// (`{000..099}`, `{a,b}`) are expanded in both.
         public var archives: [String] = []
 
@@ -201,12 +201,7 @@ public enum ImageListing {
                     report.skippedMembers += 1
                     continue
                 }
-                let uri =
-                    if let data = remote?.members[member] {
-                        ImageLocation.memberURI(url: archive, member: member, data: data)
-                    } else {
-                        ImageLocation.memberURI(archive: archive, member: member)
-                    }
+                let uri = remote?.uris[member] ?? ImageLocation.memberURI(archive: archive, member: member)
                 // A name no task can hold (a pax path may hold anything) is reported, not written.
                 if member.contains("\u{0}") || uri.utf8.count > maximumPathBytes {
                     report.damagedArchives.append(

@@ -7,10 +7,14 @@
 //   tar:https://host/shards/00042.tar#offset=1536&size=24873!/images/0001.jpg
 //                                                       a member of a tar archive served over HTTP(S), read with
 //                                                       one range request (the header before it is checked)
+//   zip:https://host/batch.zip#header=4096&packed=24001&size=24873&crc=1c291ca3!/photos/b.jpg
+//                                                       a member of a zip archive served over HTTP(S), read with
+//                                                       one range request of its local header and data
 //
 // Archive URIs name the archive by its absolute path or URL, then `!/`, then the member's path inside it (as `jar:`
 // URIs do); the first `!/` splits them. A remote archive's URL carries where the member's data lies, as `enqueue
-// --archive URL` found it when it read the archive's headers, so that a worker reads just those bytes.
+// --archive URL` found it when it read the archive's headers (a zip's central directory), so that a worker reads
+// just those bytes.
 
 /// A parsed image URI.
 public enum ImageLocation: Sendable, Equatable {
@@ -21,6 +25,8 @@ public enum ImageLocation: Sendable, Equatable {
     /// A member of the tar archive at `url`, whose data is `data` (offsets in the archive; its header is the 512
     /// bytes before).
     case remoteTarMember(url: String, member: String, data: Range<Int>)
+    /// A member of the zip archive at `url`, as its central directory described it.
+    case remoteZipMember(url: String, member: String, entry: RemoteZipEntry)
 
     /// Parses `uri`; relative paths are refused (enqueue stores absolute ones).
     public init(_ uri: String) throws {
@@ -40,10 +46,7 @@ public enum ImageLocation: Sendable, Equatable {
             let archive = String(rest[..<split.lowerBound]), member = String(rest[split.upperBound...])
             guard !member.isEmpty else { throw refuse("no member after !/") }
             if Self.isHTTP(archive) {
-                guard lower.hasPrefix("tar:") else {
-                    throw refuse("zip archives are read from local paths only (list tar shards over HTTP)")
-                }
-                self = try Self.remoteMember(archive, member: member, uri: uri)
+                self = try Self.remoteMember(archive, member: member, zip: lower.hasPrefix("zip:"), uri: uri)
                 return
             }
             guard archive.hasPrefix("/") else { throw refuse("the archive path must be absolute") }
@@ -73,25 +76,51 @@ public enum ImageLocation: Sendable, Equatable {
         "tar:\(url)#offset=\(data.lowerBound)&size=\(data.count)!/\(member)"
     }
 
-    /// `tar:URL#offset=N&size=N!/member`, split.
-    private static func remoteMember(_ archive: String, member: String, uri: String) throws -> ImageLocation {
-        let form = "tar:URL#offset=START&size=BYTES!/member, as enqueue --archive URL lists it"
+    /// The URI of a member of the zip archive at `url` described by `entry`.
+    public static func memberURI(url: String, member: String, entry: RemoteZipEntry) -> String {
+        let crc = String(entry.crc32, radix: 16)
+        return "zip:\(url)#header=\(entry.header)&packed=\(entry.packedSize)&size=\(entry.size)&crc=\(crc)!/\(member)"
+    }
+
+    /// `tar:URL#offset=N&size=N!/member` or `zip:URL#header=N&packed=N&size=N&crc=HEX!/member`, split.
+    private static func remoteMember(_ archive: String, member: String, zip: Bool, uri: String) throws -> ImageLocation
+    {
+        let form =
+            zip
+            ? "zip:URL#header=START&packed=BYTES&size=BYTES&crc=HEX!/member" : "tar:URL#offset=START&size=BYTES!/member"
+        let kind = zip ? "zip" : "tar"
         guard let hash = archive.lastIndex(of: "#") else {
             throw ImageSourceError(
-                source: uri, reason: "a member of a remote tar archive needs where its bytes lie: \(form)")
+                source: uri,
+                reason: "a member of a remote \(kind) archive needs where its bytes lie: \(form), as enqueue --archive "
+                    + "URL lists it")
         }
         var fields: [Substring: Int] = [:]
         for field in archive[archive.index(after: hash)...].split(separator: "&") {
             let parts = field.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let value = Int(parts[1]), value >= 0 else { continue }
+            guard parts.count == 2, let value = Int(parts[1], radix: parts[0] == "crc" ? 16 : 10), value >= 0 else {
+                continue
+            }
             fields[parts[0]] = value
+        }
+        let url = String(archive[..<hash])
+        if zip {
+            guard let header = fields["header"], let packed = fields["packed"], let size = fields["size"],
+                let crc = fields["crc"], crc <= Int(UInt32.max), packed <= Int.max / 2 - header, size <= Int.max / 2
+            else {
+                throw ImageSourceError(
+                    source: uri, reason: "the member's place, sizes and CRC are not a zip member's: \(form)")
+            }
+            return .remoteZipMember(
+                url: url, member: member,
+                entry: RemoteZipEntry(header: header, packedSize: packed, size: size, crc32: UInt32(crc)))
         }
         guard let start = fields["offset"], let size = fields["size"], start >= 512, start % 512 == 0,
             size <= Int.max / 2 - start
         else {
             throw ImageSourceError(source: uri, reason: "the member's offset and size are not a tar member's: \(form)")
         }
-        return .remoteTarMember(url: String(archive[..<hash]), member: member, data: start..<(start + size))
+        return .remoteTarMember(url: url, member: member, data: start..<(start + size))
     }
 
     /// Whether `uri` carries a scheme this reader understands (not a path to resolve).
@@ -104,7 +133,7 @@ public enum ImageLocation: Sendable, Equatable {
     public var archiveMember: (archive: String, member: String)? {
         switch self {
         case let .tarMember(archive, member), let .zipMember(archive, member),
-            let .remoteTarMember(archive, member, _):
+            let .remoteTarMember(archive, member, _), let .remoteZipMember(archive, member, _):
             (archive, member)
         case .file, .http: nil
         }

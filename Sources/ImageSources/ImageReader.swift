@@ -1,6 +1,7 @@
 // One way in for image bytes, whatever the URI: local files, HTTP(S), and members of tar and zip archives.
 
 import Foundation
+import Tensors
 
 /// Reads the bytes of images named by URI. Thread-safe; archives and HTTP connections are shared by every caller.
 public final class ImageReader: Sendable {
@@ -20,7 +21,7 @@ public final class ImageReader: Sendable {
     /// Whether reading `uri` waits on the network (so many may run at once), rather than on disk and memory.
     public static func isRemote(_ uri: String) -> Bool {
         switch try? ImageLocation(uri) {
-        case .http, .remoteTarMember: true
+        case .http, .remoteTarMember, .remoteZipMember: true
         default: false
         }
     }
@@ -42,6 +43,8 @@ public final class ImageReader: Sendable {
             return try archives.read(member: member, of: admitted, zip: true, uri: uri, limit: maxBytes)
         case let .remoteTarMember(url, _, data):
             return try remoteMember(data, of: url, uri: uri)
+        case let .remoteZipMember(url, member, entry):
+            return try remoteMember(member, entry, of: url, uri: uri)
         }
     }
 
@@ -71,29 +74,133 @@ public final class ImageReader: Sendable {
         return Array(bytes[512...])
     }
 
-    /// The regular members of the tar archive at `url` and where their data lies, from its headers, read as the
-    /// archive streams past (member data is not kept).
+    /// The bytes a local header's extra field may take and still be read with the member in one request (Info-ZIP
+    /// writes 20-30; a longer one costs a second request for the rest of the data).
+    static let zipExtraAllowance = 1024
+
+    /// The data of a member of a remote zip archive, read with its local header in one range request; the header
+    /// must still name the member (and, where it holds them, give the same sizes and CRC-32) and the data must
+    /// decode to the CRC-32 that the central directory gave when the archive was listed, or the archive has changed.
+    private func remoteMember(_ member: String, _ entry: RemoteZipEntry, of url: String, uri: String) throws
+        -> [UInt8]
+    {
+        func fail(_ reason: String) -> ImageSourceError { ImageSourceError(source: uri, reason: reason) }
+        func changed(_ reason: String) -> ImageSourceError {
+            fail(
+                "\(reason) at byte \(entry.header) of \(url): the archive has changed since it was listed (enqueue it "
+                    + "again)")
+        }
+        guard entry.size <= maxBytes else { throw fail("\(entry.size) bytes, over the \(maxBytes)-byte limit") }
+        // zlib's deflate adds 5 bytes a stored block to what it cannot compress, an encoder that only writes fixed
+        // codes an eighth; stored data is the member itself. More is not a member's data.
+        guard entry.packedSize <= entry.size + entry.size / 4 + 1024 else {
+            throw fail("\(entry.packedSize) bytes stored for a member of \(entry.size) bytes: not a zip member's sizes")
+        }
+        let asked = 30 + member.utf8.count + Self.zipExtraAllowance + entry.packedSize
+        var bytes: [UInt8]
+        do {
+            bytes = try http.fetch(url, range: entry.header..<(entry.header + asked), exact: false)
+            guard bytes.count >= 30 else { throw changed("the archive ends before the member's local header") }
+            if let mismatch = ZipMember.headerMismatch(bytes[...], name: member, entry: entry) {
+                throw changed(mismatch)
+            }
+            let data = 30 + Self.u16(bytes, 26) + Self.u16(bytes, 28)
+            if bytes.count < data + entry.packedSize {
+                guard bytes.count == asked else { throw changed("the archive ends before the member's data does") }
+                let start = entry.header + bytes.count
+                bytes += try http.fetch(url, range: start..<(entry.header + data + entry.packedSize))
+            }
+            let method = Self.u16(bytes, 8)
+            return try bytes[data..<(data + entry.packedSize)].withUnsafeBytes {
+                try ZipMember.decode($0, method: method, size: entry.size, crc32: entry.crc32, uri: uri)
+            }
+        } catch let error as ImageSourceError where error.source != uri {
+            throw ImageSourceError(source: uri, reason: error.reason, isTransient: error.isTransient)
+        }
+    }
+
+    private static func u16(_ bytes: [UInt8], _ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+
+    /// The members of a remote archive, in archive order, each with the URI a worker reads it by, and why listing
+    /// stopped early, if it did.
+    public struct RemoteListing: Sendable {
+        public let names: [String]
+        public let uris: [String: String]
+        public let problem: String?
+    }
+
+    /// The members of the tar or zip archive at `url` (told apart by their first bytes) and where each lies: a tar
+    /// archive's from its headers, read as the archive streams past (member data is not kept); a zip archive's from
+    /// its central directory, read with two or three range requests (its end record, the directory), both asked
+    /// of the same file (its ETag, where the server gives one).
     ///
-    /// - Throws: `ImageSourceError` when the archive cannot be fetched; a damaged or cut archive is the index's
-    ///   `problem`, with the members before it.
-    public func members(ofRemoteArchive url: String) throws -> TarIndex {
+    /// - Throws: `ImageSourceError` when the archive cannot be fetched, or a zip archive's directory cannot be read;
+    ///   a damaged or cut tar archive is the listing's `problem`, with the members before it.
+    public func members(ofRemoteArchive url: String) throws -> RemoteListing {
         var stream = TarStream()
+        var start: [UInt8] = []
+        var zip = false
         try http.stream(url) { piece in
+            if start.count < 4 {
+                start += piece.prefix(4 - start.count)
+                if start.count == 4 && Self.isZip(start) {
+                    zip = true
+                    return false
+                }
+            }
             stream.consume(piece)
             return !stream.ended
         }
-        return TarIndex(stream.finished())
+        if zip { return try zipMembers(ofRemoteArchive: url) }
+        let index = TarIndex(stream.finished())
+        var uris: [String: String] = [:]
+        for (member, data) in index.members {
+            uris[member] = ImageLocation.memberURI(url: url, member: member, data: data)
+        }
+        return RemoteListing(names: index.names, uris: uris, problem: index.problem)
     }
 
-    /// Refuses a remote archive that cannot be read in place: not found, not a tar archive (a compressed one is
-    /// named), or served without byte ranges. Reads its first header with a range request (an empty file, or one
-    /// of only zeros, is an empty archive, as a local one is).
+    private func zipMembers(ofRemoteArchive url: String) throws -> RemoteListing {
+        let (tail, size, validators) = try http.fetchTail(url, count: ZipDirectory.tailBytes)
+        let entries: [ZipDirectory.Entry]
+        do {
+            entries = try ZipDirectory.entries(file: url, size: size) { range in
+                let tailStart = size - tail.count
+                if range.lowerBound >= tailStart {
+                    return Array(tail[(range.lowerBound - tailStart)..<(range.upperBound - tailStart)])
+                }
+                return try http.fetch(url, range: range, condition: validators)
+            }
+        } catch let error as TensorError {
+            throw ImageSourceError(source: url, reason: "\(error)")
+        }
+        var names: [String] = []
+        var uris: [String: String] = [:]
+        for entry in entries where !entry.name.hasSuffix("/") {
+            let place = RemoteZipEntry(
+                header: entry.localHeader, packedSize: entry.packedSize, size: entry.uncompressedSize,
+                crc32: entry.crc32)
+            if uris[entry.name] == nil { names.append(entry.name) }
+            uris[entry.name] = ImageLocation.memberURI(url: url, member: entry.name, entry: place)
+        }
+        return RemoteListing(names: names, uris: uris, problem: nil)
+    }
+
+    /// Whether `start` begins a zip archive: a member's local header, or the end record of an empty archive.
+    static func isZip(_ start: some Collection<UInt8>) -> Bool {
+        start.starts(with: [0x50, 0x4B, 0x03, 0x04]) || start.starts(with: [0x50, 0x4B, 0x05, 0x06])
+    }
+
+    /// Refuses a remote archive that cannot be read in place: not found, not a tar or zip archive (a compressed tar
+    /// archive is named), or served without byte ranges. Reads its first header with a range request (an empty
+    /// file, or one of only zeros, is an empty archive, as a local one is).
     public func checkRemoteArchive(_ url: String) throws {
         let start = try http.fetch(url, range: 0..<512, exact: false)
         let problem: String? = start.withUnsafeBytes { bytes in
-            if bytes.allSatisfy({ $0 == 0 }) { return nil }  // an empty archive
+            if bytes.allSatisfy({ $0 == 0 }) || Self.isZip(bytes) { return nil }  // empty, or a zip archive
             if let compressed = TarIndex.compressed(bytes) { return compressed }
-            return TarIndex.isHeader(bytes) ? nil : "not a tar archive (no tar header at its start)"
+            return TarIndex.isHeader(bytes)
+                ? nil : "not a tar or zip archive (no tar header or zip signature at its start)"
         }
         if let problem { throw ImageSourceError(source: url, reason: problem) }
     }

@@ -17,14 +17,15 @@ struct EnqueueCommand: ParsableCommand {
             Images come from --dir (recursive, filtered by --include/--exclude globs), from paths or URLs given as \
             arguments, from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
             "expression"), from --urls (one URL per line), from the image members of tar and zip --archive \
-            files or of tar files served over HTTP(S) (--archive 'https://host/shards/{00000..00099}.tar': each \
-            shard's headers are read as it streams past, and the workers read each member with one range \
-            request), or from an earlier job (--from-job). An image is a path (stored absolute: workers on other \
+            files or of tar and zip files served over HTTP(S) (--archive 'https://host/shards/{00000..00099}.tar': \
+            each shard's headers are read as it streams past, a zip file's central directory with range requests, \
+            and the workers read each member with one range request), or from an earlier job (--from-job). An image is a path (stored absolute: workers on other \
             machines need the same mount; relative ones are taken from the working directory, or from the folder \
             of the manifest or URL list), a \
             file://, http:// or https:// URL, or an archive member, tar:/path/shard.tar!/member/name.jpg or \
-            zip:/path/a.zip!/name.png, or a remote tar member, tar:URL#offset=START&size=BYTES!/member/name.jpg \
-            (as --archive URL lists them), read in place by the workers. Enqueueing the same images into the same job \
+            zip:/path/a.zip!/name.png, or a remote tar or zip member, tar:URL#offset=START&size=BYTES!/name.jpg \
+            or zip:URL#header=START&packed=BYTES&size=BYTES&crc=HEX!/name.jpg (as --archive URL lists them), read \
+            in place by the workers. Enqueueing the same images into the same job \
             again adds nothing. Prints the job id.
             """
     )
@@ -47,7 +48,7 @@ struct EnqueueCommand: ParsableCommand {
     @Option(
         parsing: .upToNextOption,
         help: ArgumentHelp(
-            "Tar or zip files (globs allowed), or http(s) URLs of tar files, whose image members are enqueued, "
+            "Tar or zip files (globs allowed), or http(s) URLs of them, whose image members are enqueued, "
                 + "read in place; {000..099} and {a,b} braces are expanded.", valueName: "path"))
     var archive: [String] = []
     @Option(

@@ -140,27 +140,3 @@ import Testing
         #expect(EngineFixtures.relativeError(a, b) <= 1e-5)
     }
 }
-
-/// Writes a ZIP archive of stored (uncompressed) entries, as torch.save does.
-enum StoredZip {
-    static func bytes(_ entries: [String: [UInt8]]) -> Data {
-        var out: [UInt8] = [], directory: [UInt8] = []
-        func u16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
-        func u32(_ v: Int) -> [UInt8] { u16(v & 0xFFFF) + u16(v >> 16 & 0xFFFF) }
-        for (name, data) in entries.sorted(by: { $0.key < $1.key }) {
-            let offset = out.count, nameBytes = Array(name.utf8)
-            out +=
-                u32(0x0403_4B50) + u16(20) + u16(0) + u16(0) + u32(0) + u32(0) + u32(data.count) + u32(data.count)
-                + u16(nameBytes.count) + u16(0) + nameBytes + data
-            directory +=
-                u32(0x0201_4B50) + u16(20) + u16(20) + u16(0) + u16(0) + u32(0) + u32(0) + u32(data.count)
-                + u32(data.count) + u16(nameBytes.count) + u16(0) + u16(0) + u16(0) + u16(0) + u32(0) + u32(offset)
-                + nameBytes
-        }
-        let start = out.count
-        out +=
-            directory + u32(0x0605_4B50) + u16(0) + u16(0) + u16(entries.count) + u16(entries.count)
-            + u32(directory.count) + u32(start) + u16(0)
-        return Data(out)
-    }
-}

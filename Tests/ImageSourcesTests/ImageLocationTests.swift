@@ -33,6 +33,15 @@ import Testing
         #expect(ImageLocation.archivePart(of: "tar:/s/a.tar!/b#1.jpg") == "tar:/s/a.tar!/")
         #expect(ImageListing.resolve(uri, against: "/elsewhere") == uri, "a URL is not a relative path")
         #expect(ImageReader.isRemote(uri) && !ImageReader.isRemote("tar:/s/a.tar!/1.jpg"))
+
+        let entry = RemoteZipEntry(header: 4096, packedSize: 900, size: 1000, crc32: 0x1C29_1CA3)
+        let zip = ImageLocation.memberURI(url: "https://h.example/a.zip?v=1", member: "x/1.jpg", entry: entry)
+        #expect(zip == "zip:https://h.example/a.zip?v=1#header=4096&packed=900&size=1000&crc=1c291ca3!/x/1.jpg")
+        #expect(
+            try ImageLocation(zip)
+                == .remoteZipMember(url: "https://h.example/a.zip?v=1", member: "x/1.jpg", entry: entry))
+        #expect(ImageLocation.archivePart(of: zip) == "zip:https://h.example/a.zip?v=1!/")
+        #expect(ImageReader.isRemote(zip) && !ImageReader.isRemote("zip:/s/a.zip!/1.jpg"))
     }
 
     @Test(arguments: [
@@ -44,7 +53,10 @@ import Testing
         ("tar:https://h.example/a.tar#offset=0&size=5!/1.jpg", "not a tar member's"),
         ("tar:https://h.example/a.tar#size=5!/1.jpg", "not a tar member's"),
         ("tar:https://h.example/a.tar#offset=512&size=-5!/1.jpg", "not a tar member's"),
-        ("zip:https://h.example/a.zip!/1.jpg", "zip archives are read from local paths only"),
+        ("zip:https://h.example/a.zip!/1.jpg", "needs where its bytes lie"),
+        ("zip:https://h.example/a.zip#header=0&packed=5&size=5!/1.jpg", "not a zip member's"),
+        ("zip:https://h.example/a.zip#header=0&packed=5&size=5&crc=1ffffffff!/1.jpg", "not a zip member's"),
+        ("zip:https://h.example/a.zip#header=0&packed=5&size=-5&crc=0!/1.jpg", "not a zip member's"),
     ])
     func badURIsAreRefusedWithTheReason(_ uri: String, _ reason: String) {
         #expect {

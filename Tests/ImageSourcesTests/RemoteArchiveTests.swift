@@ -119,7 +119,7 @@ import Testing
         try server.put("/shards/a.png", try Data(contentsOf: root.appendingPathComponent("tree/nested/a.png")))
         for (path, reason) in [
             ("/shards/s.tar.gz", "a gzip-compressed file, not a tar archive"), ("/shards/none.tar", "HTTP 404"),
-            ("/shards/a.png", "not a tar archive (no tar header at its start)"),
+            ("/shards/a.png", "not a tar or zip archive (no tar header or zip signature at its start)"),
         ] {
             var listed = 0
             var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
@@ -220,9 +220,12 @@ import Testing
         let server = try NginxServer()
         try server.put(location + "s.tar", tar)
         let reader = ImageReader(fetch: Self.quick)
-        let index = try reader.members(ofRemoteArchive: server.url(location + "s.tar"))
+        let url = server.url(location + "s.tar")
+        let listing = try reader.members(ofRemoteArchive: url)
         let whole = tar.withUnsafeBytes { TarIndex(bytes: $0) }
-        #expect(index.problem == nil && index.names == whole.names && index.members == whole.members)
+        #expect(listing.problem == nil && listing.names == whole.names)
+        let uris = whole.members.map { ($0.key, ImageLocation.memberURI(url: url, member: $0.key, data: $0.value)) }
+        #expect(listing.uris == Dictionary(uniqueKeysWithValues: uris))
         let log = server.requests(location, atLeast: 2)
         #expect(log.count == 2, "the stalled stream, then the rest: \(log)")
         // In either order: nginx logs the stalled request when it finds the connection gone.

@@ -49,19 +49,21 @@ import Testing
         try Self.shell("cd '\(tree.path)' && tar -b 1 -cf '\(shards.path)/s-001.tar' a/one.png z-cut.png")
         try Self.shell("truncate -s -30000 '\(shards.path)/s-001.tar'")
         try Self.shell("cd '\(tree.path)' && zip -q -r '\(shards.path)/s-002.zip' a")
-        // The same shard served over HTTP twice; the second is replaced after it is listed.
+        // The same shard served over HTTP twice; the second is replaced after it is listed. The zip served too.
         let shard = try Data(contentsOf: shards.appendingPathComponent("s-000.tar"))
         try server.put("/shards/r-000.tar", shard)
         try server.put("/shards/r-001.tar", shard)
+        try server.put("/shards/r-002.zip", try Data(contentsOf: shards.appendingPathComponent("s-002.zip")))
 
         let enqueue = try cluster.run([
             "enqueue", "caption", "--urls", list.path, "--archive", shards.path + "/*.tar", shards.path + "/*.zip",
-            server.url("/shards/r-{000..001}.tar"), "--job", "sources", "--model", "tiny", "--max-new-tokens", "4",
+            server.url("/shards/r-{000..001}.tar"), server.url("/shards/r-002.zip"), "--job", "sources", "--model",
+            "tiny", "--max-new-tokens", "4",
             "--json",
         ])
         #expect(enqueue.status == 0, "\(enqueue.output)")
         #expect(
-            enqueue.output.contains("\"skipped_members\":4"),
+            enqueue.output.contains("\"skipped_members\":5"),
             "one.txt in the tar, the zip and the served shards: \(enqueue.output)")
         #expect(enqueue.output.contains("truncated in member z-cut.png"), "\(enqueue.output)")
         try server.put("/shards/r-001.tar", try Data(contentsOf: shards.appendingPathComponent("s-001.tar")))
@@ -109,12 +111,15 @@ import Testing
         expectDone("tar:" + shards.path + "/s-001.tar!/a/one.png")
         // Members of the served shards: read with range requests, or failed where the shard changed.
         func served(_ shard: String, _ member: String) -> String {
-            outcome.keys.first { $0.hasPrefix("tar:" + server.url("/shards/\(shard)#")) && $0.hasSuffix("!/" + member) }
+            let archive = String(shard.suffix(3)) + ":" + server.url("/shards/\(shard)#")
+            return outcome.keys.first { $0.hasPrefix(archive) && $0.hasSuffix("!/" + member) }
                 ?? "no task for \(member) of \(shard)"
         }
-        expectDone(served("r-000.tar", "a/one.png"))
-        expectDone(served("r-000.tar", "a/b/two.jpg"))
-        expectFailed(served("r-000.tar", "a/bad.jpg"), "corrupt JPEG")
+        for shard in ["r-000.tar", "r-002.zip"] {
+            expectDone(served(shard, "a/one.png"))
+            expectDone(served(shard, "a/b/two.jpg"))
+            expectFailed(served(shard, "a/bad.jpg"), "corrupt JPEG")
+        }
         for member in ["a/one.png", "a/b/two.jpg", "a/bad.jpg"] {
             let uri = served("r-001.tar", member)
             #expect(
@@ -123,11 +128,11 @@ import Testing
                         || outcome[uri]!.error.contains("the file is shorter")),
                 "\(uri): \(String(describing: outcome[uri]))")
         }
-        #expect(outcome.count == 21, "\(outcome.keys.sorted())")
+        #expect(outcome.count == 24, "\(outcome.keys.sorted())")
         let hashed = try cluster.query(
             "SELECT count(*) AS n FROM tasks WHERE status = 'done' AND image_sha256 IS NOT NULL AND image_width = 64"
         ).first!
-        #expect(try hashed.int("n") == 10, "every done image has its hash and size")
+        #expect(try hashed.int("n") == 12, "every done image has its hash and size")
         // Members were read in place: nothing was written beside the shards.
         #expect(
             try FileManager.default.contentsOfDirectory(atPath: shards.path).sorted() == [
@@ -144,6 +149,8 @@ import Testing
         let remote = try String(contentsOf: exported.appendingPathComponent("r-000.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(Set(remote.compactMap { $0["__key__"] as? String }) == ["a/one", "a/b/two", "a/bad"], "one shard")
+        let remoteZip = try String(contentsOf: exported.appendingPathComponent("r-002.jsonl"), encoding: .utf8)
+        #expect(remoteZip.split(separator: "\n").count == 3, "the served zip is a shard of its own: \(remoteZip)")
         let sidecars = cluster.scratch.appendingPathComponent("sidecars")
         try cluster.check(try cluster.run(["export", "sources", "--format", "sidecars", "--output", sidecars.path]))
         let sidecar =

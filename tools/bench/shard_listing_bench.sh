@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Listing tar shards for `enqueue`: local shards (mapped and indexed) beside the same shards served over HTTP by
-# Debian's nginx on loopback (each read as it streams past, its headers kept), as `enqueue --dry-run` does it: the
+# Listing shards for `enqueue`: local tar shards (mapped and indexed) beside the same shards served over HTTP by
+# Debian's nginx on loopback (each read as it streams past, its headers kept), and the same images as stored zip
+# files, local and served (their central directories read with range requests), as `enqueue --dry-run` does it: the
 # listing plus the inserts of one transaction that is rolled back, so the difference is the listing.
 #
 #   tools/bench/shard_listing_bench.sh [SHARDS] [IMAGES]   (default 20 shards of 1,000 images: copies of the JPEG
@@ -22,7 +23,7 @@ for ((i = 0; i < images; i++)); do
     cp "${fixtures[i % ${#fixtures[@]}]}" "$work/images/$(printf %05d "$i").jpg"
 done
 for ((s = 0; s < shards; s++)); do
-    (cd "$work" && tar -cf "www/shards/$(printf %05d "$s").tar" images)
+    (cd "$work" && tar -cf "www/shards/$(printf %05d "$s").tar" images && zip -q -r -0 "www/shards/$(printf %05d "$s").zip" images)
 done
 start_nginx "$work"
 last=$(printf %05d $((shards - 1)))
@@ -31,9 +32,11 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -
     "$shards shards of $images images, $((bytes >> 20)) MiB"
 echo "| shards | seconds | members/s | MiB/s of shard |"
 echo "|---|---|---|---|"
-for source in local remote; do
+for source in local remote "local zip" "remote zip"; do
     archive="$work/www/shards/*.tar"
     [[ $source == remote ]] && archive="http://127.0.0.1:$port/shards/{00000..$last}.tar"
+    [[ $source == "local zip" ]] && archive="$work/www/shards/*.zip"
+    [[ $source == "remote zip" ]] && archive="http://127.0.0.1:$port/shards/{00000..$last}.zip"
     for run in 1 2 3; do
         start=$(date +%s.%N)
         "$bin" enqueue caption --archive "$archive" --job "shard-listing-bench-$$" --model bench --dry-run --json \

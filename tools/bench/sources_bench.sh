@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Images read and decoded per second from each source a worker reads: local files, URLs on a local HTTP server
-# (Debian's nginx on loopback), tar shards and a zip, and the members of a tar shard on that server (one range
-# request each), with one and with two worker processes at once.
+# (Debian's nginx on loopback), tar shards and a zip, and the members of that tar shard and zip on that server (one
+# range request each), with one and with two worker processes at once.
 #
 #   tools/bench/sources_bench.sh [COUNT]     (default 400 images: copies of the JPEG fixtures, 5x7 to 1200x900)
 #
@@ -29,20 +29,27 @@ ls "$work/www/images" | sed "s|^|$work/www/images/|" >"$work/files.txt"
 ls "$work/www/images" | sed "s|^|http://127.0.0.1:$port/images/|" >"$work/urls.txt"
 ls "$work/www/images" | sed "s|^|tar:$work/shard-0.tar!/images/|" >"$work/tar.txt"
 ls "$work/www/images" | sed "s|^|zip:$work/shard-1.zip!/images/|" >"$work/zip.txt"
-mkdir -p "$work/www/shards" && cp "$work/shard-0.tar" "$work/www/shards/"
+mkdir -p "$work/www/shards" && cp "$work/shard-0.tar" "$work/shard-1.zip" "$work/www/shards/"
 python3 - "$work/shard-0.tar" "http://127.0.0.1:$port/shards/shard-0.tar" >"$work/remote-tar.txt" <<'PY'
 import sys, tarfile
 for member in tarfile.open(sys.argv[1]):
     if member.isfile():
         print(f"tar:{sys.argv[2]}#offset={member.offset_data}&size={member.size}!/{member.name}")
 PY
+python3 - "$work/shard-1.zip" "http://127.0.0.1:$port/shards/shard-1.zip" >"$work/remote-zip.txt" <<'PY'
+import sys, zipfile
+for member in zipfile.ZipFile(sys.argv[1]).infolist():
+    if not member.is_dir():
+        print(f"zip:{sys.argv[2]}#header={member.header_offset}&packed={member.compress_size}"
+              f"&size={member.file_size}&crc={member.CRC:x}!/{member.filename}")
+PY
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); $count images, $passes passes"
 echo "| source | 1 worker, images/s | 2 workers, images/s (sum) |"
 echo "|---|---|---|"
-for source in files urls tar zip remote-tar; do
+for source in files urls tar zip remote-tar remote-zip; do
     t=$threads
-    [[ $source == urls || $source == remote-tar ]] && t=$fetch_threads
+    [[ $source == urls || $source == remote-* ]] && t=$fetch_threads
     run() { "$bin" bench images --uris "$work/$source.txt" --threads "$t" --passes "$passes" --decode-only; }
     failures=$(run | python3 -c 'import json, sys; print(json.load(sys.stdin)["failures"])')
     [[ $failures == 0 ]] || { echo "$source: $failures images failed" >&2; exit 1; }
