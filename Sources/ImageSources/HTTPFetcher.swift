@@ -106,6 +106,9 @@ final class HTTPFetcher: @unchecked Sendable {
                 guard let total = sink.contentRangeTotal, total >= bytes.count else {
                     return .permanent("the server's answer to a range request gave no file size (Content-Range)")
                 }
+                guard sink.contentRangeStart == total - bytes.count else {
+                    return .permanent("the server answered a range request for the file's end with other bytes")
+                }
                 size = total
                 validators = sink.validators
                 return outcome
@@ -378,6 +381,8 @@ final class HTTPFetcher: @unchecked Sendable {
             return .permanent(
                 "the server answered with the whole file (HTTP \(status)), not the bytes asked for: it does not serve "
                     + "byte ranges, which reading archive members in place needs")
+        case CURLE_FILESIZE_EXCEEDED where !(200..<300).contains(status):
+            break  // an error page longer than the body asked for: its status says what happened
         case CURLE_FILESIZE_EXCEEDED:
             return .permanent("the body is over the \(sink.limit)-byte limit")
         case CURLE_WRITE_ERROR where sink.exceeded:

@@ -129,14 +129,18 @@ public final class ImageReader: Sendable {
         public let problem: String?
     }
 
-    /// The members of the tar or zip archive at `url` (told apart by their first bytes) and where each lies: a tar
-    /// archive's from its headers, read as the archive streams past (member data is not kept); a zip archive's from
-    /// its central directory, read with two or three range requests (its end record, the directory), both asked
-    /// of the same file (its ETag, where the server gives one).
+    /// The members of the tar or zip archive at `url` and where each lies: a tar archive's from its headers, read as
+    /// the archive streams past (member data is not kept); a zip archive's from its central directory, read with
+    /// range requests (the file's end, then what the end did not hold of the directory), the later ones asked of
+    /// the file the first came from (its ETag or modification time, where the server gives one). A URL whose path
+    /// ends in .zip is read as a zip archive; any other is streamed, and a zip found by its first bytes is read as
+    /// one from there.
     ///
     /// - Throws: `ImageSourceError` when the archive cannot be fetched, or a zip archive's directory cannot be read;
     ///   a damaged or cut tar archive is the listing's `problem`, with the members before it.
     public func members(ofRemoteArchive url: String) throws -> RemoteListing {
+        let path = url.prefix { $0 != "?" && $0 != "#" }
+        if path.lowercased().hasSuffix(".zip") { return try zipMembers(ofRemoteArchive: url) }
         var stream = TarStream()
         var start: [UInt8] = []
         var zip = false
@@ -171,8 +175,8 @@ public final class ImageReader: Sendable {
                 }
                 return try http.fetch(url, range: range, condition: validators)
             }
-        } catch let error as TensorError {
-            throw ImageSourceError(source: url, reason: "\(error)")
+        } catch let TensorError.badHeader(_, reason) {
+            throw ImageSourceError(source: url, reason: reason)
         }
         var names: [String] = []
         var uris: [String: String] = [:]

@@ -79,10 +79,9 @@ enum ZipMember {
         }
         guard field(0, 4) == 0x0403_4B50 else { return "no zip local header" }
         let nameLength = field(26, 2)
-        let localName = header.dropFirst(30).prefix(nameLength)
-        guard localName.elementsEqual(name.utf8) else {
-            return "the local header names \(String(decoding: localName, as: UTF8.self)), not \(name)"
-        }
+        // Decoded as the directory's name was (a name in another encoding than UTF-8 reads alike in both).
+        let localName = String(decoding: header.dropFirst(30).prefix(nameLength), as: UTF8.self)
+        guard localName == name else { return "the local header names \(localName), not \(name)" }
         let flags = field(6, 2)
         if flags & 1 != 0 { return "the member is encrypted" }
         if flags & 8 == 0 {

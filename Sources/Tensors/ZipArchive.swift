@@ -50,10 +50,17 @@ public enum ZipDirectory {
         guard end >= 0 else { throw fail("no end-of-central-directory record") }
         var count = try tailFields.u16(end + 10), directorySize = try tailFields.u32(end + 12)
         var directory = try tailFields.u32(end + 16)
-        if count == 0xFFFF || directory == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF, end - 20 >= tailStart,
-            try tailFields.u32(end - 20) == 0x0706_4B50
+        // A ZIP64 locator lies just before the end record: in the tail, or (after a comment of nearly 64 KiB) before it.
+        let locator =
+            end < 20
+            ? nil
+            : end - 20 >= tailStart
+                ? Fields(Array(tail[(end - 20 - tailStart)..<(end - tailStart)]), base: end - 20, fail: fail)
+                : Fields(try read((end - 20)..<end), base: end - 20, fail: fail)
+        if count == 0xFFFF || directory == 0xFFFF_FFFF || directorySize == 0xFFFF_FFFF, let locator,
+            try locator.u32(end - 20) == 0x0706_4B50
         {
-            let recordStart = try tailFields.u64(end - 20 + 8)
+            let recordStart = try locator.u64(end - 20 + 8)
             guard recordStart <= size - 56 else { throw fail("the ZIP64 end record lies past the end") }
             let recordBytes =
                 recordStart >= tailStart
@@ -75,10 +82,14 @@ public enum ZipDirectory {
         guard count <= directorySize / 46 else {
             throw fail("\(count) entries cannot fit a central directory of \(directorySize) bytes")
         }
+        // What the tail holds of the directory is taken from it; only the rest is read.
+        let directoryEnd = directory + directorySize
         let directoryBytes =
-            directory >= tailStart && directory + directorySize <= size
-            ? Array(tail[(directory - tailStart)..<(directory - tailStart + directorySize)])
-            : try read(directory..<(directory + directorySize))
+            directory >= tailStart
+            ? Array(tail[(directory - tailStart)..<(directoryEnd - tailStart)])
+            : directoryEnd > tailStart
+                ? try read(directory..<tailStart) + tail[0..<(directoryEnd - tailStart)]
+                : try read(directory..<directoryEnd)
         let fields = Fields(directoryBytes, base: directory, fail: fail)
         var entries: [Entry] = []
         entries.reserveCapacity(count)
@@ -92,24 +103,29 @@ public enum ZipDirectory {
                 commentLength = try fields.u16(cursor + 32)
             var localHeader = try fields.u32(cursor + 42)
             let name = String(decoding: try fields.bytes(cursor + 46, count: nameLength), as: UTF8.self)
-            // ZIP64 extra field: the 64-bit values replace the 32-bit ones that are all ones, in order.
+            // ZIP64 extra field: the 64-bit values replace the 32-bit ones that are all ones, in order, within the
+            // field's own length.
             var extra = cursor + 46 + nameLength
             let extraEnd = extra + extraLength
             while extra + 4 <= extraEnd {
                 let tag = try fields.u16(extra), length = try fields.u16(extra + 2)
                 if tag == 0x0001 {
                     var field = extra + 4
-                    if uncompressed == 0xFFFF_FFFF {
-                        uncompressed = try fields.u64(field)
-                        field += 8
+                    let fieldEnd = min(extra + 4 + length, extraEnd)
+                    func next() throws -> Int {
+                        guard field + 8 <= fieldEnd else { throw fail("a ZIP64 extra field of \(name) is too short") }
+                        defer { field += 8 }
+                        return try fields.u64(field)
                     }
-                    if size == 0xFFFF_FFFF {
-                        size = try fields.u64(field)
-                        field += 8
-                    }
-                    if localHeader == 0xFFFF_FFFF { localHeader = try fields.u64(field) }
+                    if uncompressed == 0xFFFF_FFFF { uncompressed = try next() }
+                    if size == 0xFFFF_FFFF { size = try next() }
+                    if localHeader == 0xFFFF_FFFF { localHeader = try next() }
                 }
                 extra += 4 + length
+            }
+            // A member's local header and data come before the directory.
+            guard localHeader <= directory - 30, size <= directory - 30 - localHeader else {
+                throw fail("entry \(name) runs past the end of the members (truncated or damaged file?)")
             }
             entries.append(
                 Entry(
