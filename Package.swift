@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "CDigest"]),
         .target(name: "ImageSources", dependencies: ["Tensors", "CCurl", "CZlib"]),
+        .target(name: "Parquet", dependencies: ["CZlib"]),
 
         // MARK: Engine
         .target(name: "Tensors"),
@@ -68,7 +69,7 @@ let package = Package(
             dependencies: [
                 "Jobs", "Postgres", "RabbitMQ", "Tokenization", "Imaging", "ImageSources", "Tensors", "Models",
                 "Generation",
-                "Compute", "CPUBackend", "CUDABackend", "Worker",
+                "Compute", "CPUBackend", "CUDABackend", "Worker", "Parquet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -105,6 +106,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "ImageSourcesTests", dependencies: ["ImageSources", "TestSupport"]),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"]),
         .testTarget(name: "SystemTests", dependencies: ["Postgres", "RabbitMQ", "Jobs", "Tensors", "TestSupport"]),
     ]
 )

@@ -60,6 +60,9 @@ step "migrating the default database"
 step "fetching NVRTC (pip's nvidia-cuda-nvrtc) for the CUDA kernel compile tests"
 INFMLLM_NVRTC_LIBRARY=$(tools/nvrtc.sh)
 export INFMLLM_NVRTC_LIBRARY INFMLLM_REQUIRE_NVRTC=1
+step "fetching pyarrow (pip) for the tests that read the Parquet files this project writes"
+INFMLLM_PARQUET_PYTHON=$(tools/pyarrow.sh)
+export INFMLLM_PARQUET_PYTHON INFMLLM_REQUIRE_PARQUET=1
 step "running the tests"
 swift test --skip ServiceRestartTests --skip ConsumerTimeoutTests
 step "running the service-restart, consumer-timeout, TLS and broker-cluster tests on their own" \

@@ -1,5 +1,5 @@
-// `infmllm export JOB --format jsonl|csv|coco|label-studio|yolo|shard-jsonl|sidecars|txt`: a job's results for other
-// tools; label-studio makes them pre-annotations to review, yolo label files to train a detector on, shard-jsonl and
+// `infmllm export JOB --format jsonl|csv|parquet|coco|label-studio|yolo|shard-jsonl|sidecars|txt`: a job's results
+// for other tools; parquet a typed, compressed file for data frames and query engines; label-studio makes them pre-annotations to review, yolo label files to train a detector on, shard-jsonl and
 // sidecars keep archive shards' results beside their shards, keyed as webdataset keys them, and txt writes a caption
 // file per image, as training tools read them.
 
@@ -14,14 +14,16 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract:
-            "Write a job's results as JSONL, CSV, COCO, Label Studio tasks, YOLO labels, per-shard files or a text file "
-            + "per image.",
+            "Write a job's results as JSONL, CSV, Parquet, COCO, Label Studio tasks, YOLO labels, per-shard files or a "
+            + "text file per image.",
         discussion: """
             For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
             per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
             writes webdataset-style sidecars (<shard>/<key>.json); both need --output DIR. Other images are left \
             out of those two formats, with a count. CSV has a line per task, or per box of a grounding result that \
-            holds several (the column box numbers them from 0).
+            holds several (the column box numbers them from 0). Parquet has JSONL's fields as typed columns, a row \
+            per task, boxes a list of [x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm] lists (gzip-compressed \
+            pages, row groups of 65,536 tasks), for pandas, Polars, DuckDB, Spark or Hugging Face datasets.
 
             txt writes one text file per image with its output (the outputs of an image's tasks one per line), for \
             training tools that read a caption beside each image: for an image file, its path under --relative-to \
@@ -47,7 +49,8 @@ struct ExportCommand: ParsableCommand {
             """)
 
     @Argument(help: "The job's id or name.") var job: String
-    @Option(help: "jsonl, csv, coco, label-studio, yolo, shard-jsonl, sidecars or txt.") var format: String = "jsonl"
+    @Option(help: "jsonl, csv, parquet, coco, label-studio, yolo, shard-jsonl, sidecars or txt.")
+    var format: String = "jsonl"
     @Option(
         help: ArgumentHelp(
             "Write here instead of standard output (a directory for shard-jsonl, sidecars, txt and yolo).",
@@ -87,7 +90,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("txt: text put after each output.", valueName: "text")) var suffix: String = ""
     @Option(
         help: ArgumentHelp(
-            "jsonl, csv, shard-jsonl, sidecars: only the tasks in this state (repeatable: done, failed, queued, "
+            "jsonl, csv, parquet, shard-jsonl, sidecars: only the tasks in this state (repeatable: done, failed, queued, "
                 + "running, cancelled), such as the failures with their reasons.", valueName: "state"))
     var status: [TaskStatus] = []
     @Flag(
@@ -133,8 +136,8 @@ struct ExportCommand: ParsableCommand {
         if (prefix + suffix).contains(where: \.isNewline) {
             throw ValidationError("--prefix and --suffix are put on each output's line: no line breaks")
         }
-        if !status.isEmpty && !["jsonl", "csv", "shard-jsonl", "sidecars"].contains(format) {
-            throw ValidationError("--status is for --format jsonl, csv, shard-jsonl and sidecars")
+        if !status.isEmpty && !["jsonl", "csv", "parquet", "shard-jsonl", "sidecars"].contains(format) {
+            throw ValidationError("--status is for --format jsonl, csv, parquet, shard-jsonl and sidecars")
         }
         if exifOrientation && format == "txt" { throw ValidationError("--exif-orientation is for formats with boxes") }
         if let minConfidence, !(minConfidence >= 0 && minConfidence <= 1) {
@@ -158,7 +161,7 @@ struct ExportCommand: ParsableCommand {
             } else {
                 try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
             }
-        case "jsonl", "csv", "coco", "label-studio":
+        case "jsonl", "csv", "parquet", "coco", "label-studio":
             let sink = try ExportSink(path: output)
             switch format {
             case "label-studio":
@@ -170,13 +173,16 @@ struct ExportCommand: ParsableCommand {
             case "csv":
                 try sink.write(Self.csvHeader + "\n")
                 try rows(store, job: id) { rows in try sink.write(Self.csvLines(rows)) }
+            case "parquet":
+                try writeParquet(store: store, job: id, to: sink)
             default:
                 try writeCOCO(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             }
             try sink.finish()
         default:
             throw ValidationError(
-                "unknown format \(format): use jsonl, csv, coco, label-studio, yolo, shard-jsonl, sidecars or txt")
+                "unknown format \(format): use jsonl, csv, parquet, coco, label-studio, yolo, shard-jsonl, sidecars or txt"
+            )
         }
     }
 

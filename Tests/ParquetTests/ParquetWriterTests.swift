@@ -1,0 +1,122 @@
+// Parquet files as this project writes them, read back by pyarrow (the reader under pandas and Hugging Face
+// datasets): every column kind, nulls, empty lists and strings, several row groups, gzip and no compression.
+// ops/test.sh installs pyarrow (tools/pyarrow.sh), names its Python in INFMLLM_PARQUET_PYTHON and sets
+// INFMLLM_REQUIRE_PARQUET=1, so the suite fails rather than skips without it.
+
+import Foundation
+import Parquet
+import TestSupport
+import Testing
+
+@Suite(.enabled(if: PyArrow.runs, "needs pyarrow: INFMLLM_PARQUET_PYTHON=$(tools/pyarrow.sh)"))
+struct ParquetWriterTests {
+    static let columns = [
+        ParquetColumn("id", .int64, optional: false), ParquetColumn("width", .int64),
+        ParquetColumn("text", .string), ParquetColumn("score", .double),
+        ParquetColumn("boxes", .doubleLists), ParquetColumn("required_boxes", .doubleLists, optional: false),
+    ]
+
+    /// Two row groups: the first of every edge (nulls, empty strings and lists, an empty inner list, several boxes,
+    /// non-ASCII text, extreme numbers), the second long enough for runs of equal levels.
+    static func groups() -> [[ParquetValues]] {
+        let first: [ParquetValues] = [
+            .int64([1, 2, 3, Int64.max]), .int64([640, nil, -1, Int64.min]),
+            .string(["a dog on a sofa", nil, "", "café 👍\n\"quoted\""]), .double([0.5, nil, 1e-300, -0.0]),
+            .doubleLists([[[1, 2, 3, 4]], nil, [], [[0.25, 0.5], [], [7]]]),
+            .doubleLists([[], [[1]], [[2, 3], [4, 5]], []]),
+        ]
+        let count = 1_000
+        let second: [ParquetValues] = [
+            .int64((0..<count).map { Int64(10 + $0) }), .int64((0..<count).map { $0 % 7 == 0 ? nil : Int64($0) }),
+            .string((0..<count).map { $0 % 5 == 0 ? nil : "caption \($0)" }),
+            .double((0..<count).map { $0 < 500 ? nil : Double($0) / 8 }),
+            .doubleLists((0..<count).map { $0 % 3 == 0 ? [] : [[Double($0), 1, 2, 3]] }),
+            .doubleLists((0..<count).map { _ in [[1, 2, 3, 4], [5, 6, 7, 8]] }),
+        ]
+        return [first, second]
+    }
+
+    /// The rows of `groups` as pyarrow's `to_pylist` gives them (JSON: nulls as NSNull).
+    static func expectedRows() -> [[String: Any]] {
+        var rows: [[String: Any]] = []
+        for group in groups() {
+            for row in 0..<group[0].count {
+                var values: [String: Any] = [:]
+                for (column, list) in zip(columns, group) {
+                    let value: Any? =
+                        switch list {
+                        case let .int64(values): values[row].map { NSNumber(value: $0) }
+                        case let .double(values): values[row].map { NSNumber(value: $0) }
+                        case let .string(values): values[row]
+                        case let .doubleLists(values): values[row]
+                        }
+                    values[column.name] = value ?? NSNull()
+                }
+                rows.append(values)
+            }
+        }
+        return rows
+    }
+
+    @Test(arguments: [ParquetCompression.gzip, .none])
+    func pyarrowReadsEveryKindOfColumn(_ compression: ParquetCompression) throws {
+        let folder = ScratchFolders.url("infmllm-parquet")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("rows.parquet")
+        var bytes = Data()
+        let writer = try ParquetWriter(columns: Self.columns, compression: compression) { bytes.append($0) }
+        for group in Self.groups() { try writer.write(rowGroup: group) }
+        try writer.finish()
+        try bytes.write(to: file)
+
+        let report = try PyArrow.read(file)
+        #expect(report["row_groups"] as? [Int] == [4, 1_000])
+        #expect(report["created_by"] as? String == "infmllm")
+        let types = try #require(report["types"] as? [String: String])
+        #expect(types["id"] == "int64" && types["width"] == "int64" && types["score"] == "double")
+        #expect(types["text"] == "string", "\(types)")
+        #expect(types["boxes"] == "list<element: list<element: double not null> not null>", "\(types)")
+        let nullable = try #require(report["nullable"] as? [String: Bool])
+        #expect(nullable["id"] == false && nullable["width"] == true && nullable["required_boxes"] == false)
+        let rows = try #require(report["rows"] as? [[String: Any]])
+        let expected = Self.expectedRows()
+        #expect(rows.count == expected.count)
+        for (index, (row, want)) in zip(rows, expected).enumerated() {
+            #expect(NSDictionary(dictionary: row).isEqual(to: want), "row \(index): \(row) against \(want)")
+        }
+    }
+
+    @Test func anEmptyFileIsAValidFileOfNoRows() throws {
+        let folder = ScratchFolders.url("infmllm-parquet")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("empty.parquet")
+        var bytes = Data()
+        let writer = try ParquetWriter(columns: Self.columns) { bytes.append($0) }
+        try writer.finish()
+        try bytes.write(to: file)
+        let report = try PyArrow.read(file)
+        #expect((report["rows"] as? [Any])?.isEmpty == true && (report["row_groups"] as? [Int]) == [])
+        #expect((report["types"] as? [String: String])?.count == Self.columns.count)
+    }
+
+    @Test func valuesThatDoNotFitTheColumnsAreRefused() throws {
+        let writer = try ParquetWriter(columns: Self.columns) { _ in }
+        #expect {
+            try writer.write(rowGroup: [
+                .int64([nil]), .int64([1]), .string([""]), .double([1]), .doubleLists([[]]),
+                .doubleLists([[]]),
+            ])
+        } throws: { "\($0)" == "no value for the required column id" }
+        #expect {
+            try writer.write(rowGroup: [
+                .int64([1]), .double([1]), .string([""]), .double([1]), .doubleLists([[]]),
+                .doubleLists([[]]),
+            ])
+        } throws: { "\($0)" == "the values given for width are not of its kind" }
+        #expect {
+            try writer.write(rowGroup: [.int64([1, 2])])
+        } throws: { "\($0)".contains("one value list a column") }
+    }
+}
