@@ -60,8 +60,8 @@ step "migrating the default database"
 step "fetching NVRTC (pip's nvidia-cuda-nvrtc) for the CUDA kernel compile tests"
 INFMLLM_NVRTC_LIBRARY=$(tools/nvrtc.sh)
 export INFMLLM_NVRTC_LIBRARY INFMLLM_REQUIRE_NVRTC=1
-step "fetching pyarrow (pip) for the tests that read the Parquet files this project writes"
-INFMLLM_PARQUET_PYTHON=$(tools/pyarrow.sh)
+step "fetching pyarrow and DuckDB (pip) for the tests that read the Parquet files this project writes"
+INFMLLM_PARQUET_PYTHON=$(tools/parquet_readers.sh)
 export INFMLLM_PARQUET_PYTHON INFMLLM_REQUIRE_PARQUET=1
 step "running the tests"
 swift test --skip ServiceRestartTests --skip ConsumerTimeoutTests

@@ -1,6 +1,7 @@
 // Apache Parquet files, written a row group at a time as rows come: each column chunk one data page (version 1) of
-// PLAIN values, its definition and repetition levels in RLE runs, the page compressed with gzip (or not); the file
-// metadata (Thrift compact) at the end. Columns are flat (64-bit integers, doubles, UTF-8 strings) or lists of lists
+// PLAIN values, its definition and repetition levels in RLE runs, the page compressed with gzip (or not), with
+// statistics (null counts; least and greatest values of integer and short string columns, so that readers skip row
+// groups); the file metadata (Thrift compact) at the end. Columns are flat (64-bit integers, doubles, UTF-8 strings) or lists of lists
 // of doubles (boxes), which is what a job's results need; readers (pyarrow, DuckDB, Spark, Polars) read it as any
 // Parquet file.
 
@@ -73,15 +74,29 @@ public final class ParquetWriter {
         let uncompressed: Int
         let compressed: Int
         let offset: Int
+        let statistics: Statistics?
     }
 
-    public static let createdBy = "infmllm"
+    /// A column chunk's statistics: its nulls, and its least and greatest values (PLAIN bytes) where kept.
+    struct Statistics {
+        var nulls = 0
+        var minimum: [UInt8]?
+        var maximum: [UInt8]?
+    }
 
+    /// The longest string kept as a least or greatest value: longer ones leave the chunk without them.
+    static let longestStatisticString = 64
+
+    private let createdBy: String
+
+    /// - Parameter createdBy: the writer, as the specification asks: "NAME version X.Y.Z".
     public init(
-        columns: [ParquetColumn], compression: ParquetCompression = .gzip, output: @escaping (Data) throws -> Void
+        columns: [ParquetColumn], compression: ParquetCompression = .gzip, createdBy: String,
+        output: @escaping (Data) throws -> Void
     ) throws {
         self.columns = columns
         self.compression = compression
+        self.createdBy = createdBy
         self.output = output
         try emit(Array("PAR1".utf8))
     }
@@ -95,11 +110,11 @@ public final class ParquetWriter {
         var bytes = 0
         for (index, (column, values)) in zip(columns, values).enumerated() {
             let page = try Self.page(column, values)
-            guard page.body.count <= Int(Int32.max) else {
+            let body = compression == .gzip ? try Self.gzip(page.body) : page.body
+            guard max(page.body.count, body.count, page.levels) <= Int(Int32.max) else {
                 throw ParquetError(
                     description: "column \(column.name) holds over 2 GiB in one row group: write fewer rows")
             }
-            let body = compression == .gzip ? try Self.gzip(page.body) : page.body
             var header = ThriftCompactWriter()
             header.i32(1, 0)  // DATA_PAGE
             header.i32(2, Int32(page.body.count))
@@ -117,7 +132,7 @@ public final class ParquetWriter {
             chunks.append(
                 ChunkMetadata(
                     column: index, values: page.levels, uncompressed: header.bytes.count + page.body.count,
-                    compressed: header.bytes.count + body.count, offset: offset))
+                    compressed: header.bytes.count + body.count, offset: offset, statistics: page.statistics))
             bytes += header.bytes.count + page.body.count
         }
         rowGroups.append((chunks, bytes, count))
@@ -154,7 +169,12 @@ public final class ParquetWriter {
                 }
             }
         }
-        meta.string(6, Self.createdBy)
+        meta.string(6, createdBy)
+        // Every column's least and greatest values compare as its type orders them (signed integers, strings by
+        // unsigned bytes).
+        meta.list(7, of: .structure, count: columns.count) { list in
+            for _ in columns { list.element { order in order.structure(1) { _ in } } }
+        }
         meta.end()
         let length = UInt32(meta.bytes.count)
         try emit(meta.bytes + withUnsafeBytes(of: length.littleEndian, Array.init) + Array("PAR1".utf8))
@@ -174,6 +194,13 @@ public final class ParquetWriter {
         data.i64(6, Int64(chunk.uncompressed))
         data.i64(7, Int64(chunk.compressed))
         data.i64(9, Int64(chunk.offset))
+        if let statistics = chunk.statistics {
+            data.structure(12) { stats in
+                stats.i64(3, Int64(statistics.nulls))
+                if let maximum = statistics.maximum { stats.bytes(5, maximum) }
+                if let minimum = statistics.minimum { stats.bytes(6, minimum) }
+            }
+        }
     }
 
     /// The schema below the root, as `SchemaElement` writers: a leaf a flat column; for a list of lists, the
@@ -222,29 +249,56 @@ public final class ParquetWriter {
 
     /// A column chunk's page body before compression (repetition levels, definition levels, then the values that
     /// are present, PLAIN), and how many level entries it holds.
-    private static func page(_ column: ParquetColumn, _ values: ParquetValues) throws -> (body: [UInt8], levels: Int) {
+    private static func page(_ column: ParquetColumn, _ values: ParquetValues) throws -> (
+        body: [UInt8], levels: Int, statistics: Statistics?
+    ) {
         var definitions: [UInt8] = [], repetitions: [UInt8] = [], plain: [UInt8] = []
+        var statistics = Statistics()
         func present<T>(_ value: T?) throws -> T? {
             if value == nil && !column.optional {
                 throw ParquetError(description: "no value for the required column \(column.name)")
             }
             if column.optional { definitions.append(value == nil ? 0 : 1) }
+            if value == nil { statistics.nulls += 1 }
             return value
         }
         switch (column.kind, values) {
         case let (.int64, .int64(values)):
-            for value in values { if let value = try present(value) { append(value.littleEndian, to: &plain) } }
+            var least = Int64.max, greatest = Int64.min
+            for value in values {
+                if let value = try present(value) {
+                    append(value.littleEndian, to: &plain)
+                    least = min(least, value)
+                    greatest = max(greatest, value)
+                }
+            }
+            if least <= greatest {
+                statistics.minimum = withUnsafeBytes(of: least.littleEndian, Array.init)
+                statistics.maximum = withUnsafeBytes(of: greatest.littleEndian, Array.init)
+            }
         case let (.double, .double(values)):
             for value in values {
                 if let value = try present(value) { append(value.bitPattern.littleEndian, to: &plain) }
             }
         case let (.string, .string(values)):
+            var least: String.UTF8View?, greatest: String.UTF8View?
+            var kept = true
             for value in values {
                 if let value = try present(value) {
-                    let bytes = Array(value.utf8)
-                    append(UInt32(bytes.count).littleEndian, to: &plain)
-                    plain += bytes
+                    append(UInt32(value.utf8.count).littleEndian, to: &plain)
+                    plain.append(contentsOf: value.utf8)
+                    guard kept else { continue }
+                    guard value.utf8.count <= longestStatisticString else {
+                        kept = false
+                        continue
+                    }
+                    if least.map({ value.utf8.lexicographicallyPrecedes($0) }) ?? true { least = value.utf8 }
+                    if greatest.map({ $0.lexicographicallyPrecedes(value.utf8) }) ?? true { greatest = value.utf8 }
                 }
+            }
+            if kept, let least, let greatest {
+                statistics.minimum = Array(least)
+                statistics.maximum = Array(greatest)
             }
         case let (.doubleLists, .doubleLists(values)):
             // Definition: 0 null list, 1 empty list, 2 empty inner list, 3 a value (the optional group adds one
@@ -281,8 +335,10 @@ public final class ParquetWriter {
         var body: [UInt8] = []
         if column.kind == .doubleLists { body += levels(repetitions) }
         if column.kind == .doubleLists || column.optional { body += levels(definitions) }
+        body.append(contentsOf: plain)
         let entries = column.kind == .doubleLists || column.optional ? definitions.count : values.count
-        return (body + plain, entries)
+        // A list column's null count would have to say which level it counts: it has none.
+        return (body, entries, column.kind == .doubleLists ? nil : statistics)
     }
 
     /// Levels in the RLE/bit-packed hybrid encoding, as RLE runs only, after their 4-byte length (data page v1). A
@@ -303,8 +359,10 @@ public final class ParquetWriter {
             start = end
         }
         var out: [UInt8] = []
+        out.reserveCapacity(4 + runs.count)
         append(UInt32(runs.count).littleEndian, to: &out)
-        return out + runs
+        out.append(contentsOf: runs)
+        return out
     }
 
     private static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {

@@ -26,6 +26,11 @@ struct ThriftCompactWriter {
         binary(Array(value.utf8))
     }
 
+    mutating func bytes(_ id: Int, _ value: [UInt8]) {
+        header(id, .binary)
+        binary(value)
+    }
+
     /// A struct field whose own fields `body` writes.
     mutating func structure(_ id: Int, _ body: (inout ThriftCompactWriter) -> Void) {
         header(id, .structure)

@@ -23,7 +23,8 @@ struct ExportCommand: ParsableCommand {
             out of those two formats, with a count. CSV has a line per task, or per box of a grounding result that \
             holds several (the column box numbers them from 0). Parquet has JSONL's fields as typed columns, a row \
             per task, boxes a list of [x1, y1, x2, y2, x1_norm, y1_norm, x2_norm, y2_norm] lists (gzip-compressed \
-            pages, row groups of 65,536 tasks), for pandas, Polars, DuckDB, Spark or Hugging Face datasets.
+            pages, row groups of 65,536 tasks or 128 MiB of text), for pandas, Polars, DuckDB, Spark or Hugging Face \
+            datasets.
 
             txt writes one text file per image with its output (the outputs of an image's tasks one per line), for \
             training tools that read a caption beside each image: for an image file, its path under --relative-to \

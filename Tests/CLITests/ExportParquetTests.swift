@@ -2,10 +2,14 @@
 // holding what its JSONL line holds, typed (boxes as lists of doubles, metadata as JSON text), --status honoured.
 
 import Foundation
+import Postgres
 import TestSupport
 import Testing
 
-@Suite(.enabled(if: PyArrow.runs, "needs pyarrow: INFMLLM_PARQUET_PYTHON=$(tools/pyarrow.sh)"))
+@testable import infmllm
+
+@Suite(
+    .enabled(if: ParquetReaders.runs, "needs pyarrow and DuckDB: INFMLLM_PARQUET_PYTHON=$(tools/parquet_readers.sh)"))
 struct ExportParquetTests {
     @Test func everyTaskIsARowHoldingItsJSONLine() throws {
         let sandbox = try Sandbox.make()
@@ -45,7 +49,9 @@ struct ExportParquetTests {
         defer { try? FileManager.default.removeItem(at: file) }
         let exported = try sandbox.run(["export", "boxes", "--format", "parquet", "--output", file.path])
         #expect(exported.status == 0, "\(exported.output)")
-        let report = try PyArrow.read(file)
+        let report = try ParquetReaders.read(file)
+        #expect(report["duckdb_agrees"] as? Bool == true && report["sizes_agree"] as? Bool == true)
+        #expect((report["created_by"] as? String)?.hasPrefix("infmllm version ") == true)
         let types = try #require(report["types"] as? [String: String])
         #expect(
             types == [
@@ -83,7 +89,29 @@ struct ExportParquetTests {
             "export", "boxes", "--format", "parquet", "--status", "failed", "--output", failures.path,
         ])
         #expect(failed.status == 0, "\(failed.output)")
-        let failedRows = try #require(try PyArrow.read(failures)["rows"] as? [[String: Any]])
+        let failedRows = try #require(try ParquetReaders.read(failures)["rows"] as? [[String: Any]])
         #expect(failedRows.count == 1 && failedRows[0]["status"] as? String == "failed")
+    }
+}
+
+/// Rows gathered into row groups: full at a count of rows, or sooner at a size of text, and nothing lost between.
+@Suite struct ParquetRowGroupsTests {
+    @Test func groupsFillByRowsOrBytes() throws {
+        func row(_ id: Int, output: Int) throws -> ExportRow {
+            var row = try ExportCSVTests.row(id, output: String(repeating: "o", count: output), boxes: [[1, 2, 3, 4]])
+            row.metadata = nil
+            return row
+        }
+        var groups = ParquetRowGroups(rows: 3, bytes: 1_000)
+        var full: [[Int64]] = []
+        for id in 1...7 {
+            if let group = groups.add(try row(id, output: 10)) { full.append(group.map(\.taskID)) }
+        }
+        #expect(full == [[1, 2, 3], [4, 5, 6]])
+        #expect(groups.rest().map(\.taskID) == [7] && groups.rest().isEmpty)
+        // A row of 700 bytes and one of 400 fill a group of 1,000 bytes before its third row.
+        #expect(groups.add(try row(8, output: 700)) == nil)
+        #expect(groups.add(try row(9, output: 400))?.map(\.taskID) == [8, 9])
+        #expect(ParquetRowGroups.size(of: try row(1, output: 10)) == 64 + "/images/1.jpg".utf8.count + 13 + 10 + 4 + 32)
     }
 }

@@ -1,15 +1,17 @@
 // Parquet files as this project writes them, read back by pyarrow (the reader under pandas and Hugging Face
-// datasets): every column kind, nulls, empty lists and strings, several row groups, gzip and no compression.
-// ops/test.sh installs pyarrow (tools/pyarrow.sh), names its Python in INFMLLM_PARQUET_PYTHON and sets
-// INFMLLM_REQUIRE_PARQUET=1, so the suite fails rather than skips without it.
+// datasets) and DuckDB: every column kind, nulls, empty lists and strings, several row groups, gzip and no
+// compression, statistics. ops/test.sh installs the readers (tools/parquet_readers.sh), names their Python in
+// INFMLLM_PARQUET_PYTHON and sets INFMLLM_REQUIRE_PARQUET=1, so the suite fails rather than skips without them.
 
 import Foundation
 import Parquet
 import TestSupport
 import Testing
 
-@Suite(.enabled(if: PyArrow.runs, "needs pyarrow: INFMLLM_PARQUET_PYTHON=$(tools/pyarrow.sh)"))
+@Suite(
+    .enabled(if: ParquetReaders.runs, "needs pyarrow and DuckDB: INFMLLM_PARQUET_PYTHON=$(tools/parquet_readers.sh)"))
 struct ParquetWriterTests {
+    static let createdBy = "infmllm-tests version 1.0.0"
     static let columns = [
         ParquetColumn("id", .int64, optional: false), ParquetColumn("width", .int64),
         ParquetColumn("text", .string), ParquetColumn("score", .double),
@@ -65,14 +67,35 @@ struct ParquetWriterTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("rows.parquet")
         var bytes = Data()
-        let writer = try ParquetWriter(columns: Self.columns, compression: compression) { bytes.append($0) }
+        let writer = try ParquetWriter(columns: Self.columns, compression: compression, createdBy: Self.createdBy) {
+            bytes.append($0)
+        }
         for group in Self.groups() { try writer.write(rowGroup: group) }
         try writer.finish()
         try bytes.write(to: file)
 
-        let report = try PyArrow.read(file)
+        let report = try ParquetReaders.read(file)
         #expect(report["row_groups"] as? [Int] == [4, 1_000])
-        #expect(report["created_by"] as? String == "infmllm")
+        #expect(report["created_by"] as? String == Self.createdBy)
+        #expect(report["duckdb_agrees"] as? Bool == true, "DuckDB reads other rows than pyarrow")
+        #expect(report["sizes_agree"] as? Bool == true, "the column chunks' sizes do not add up to the file's")
+        // JSON cannot tell -0.0 from 0.0: the doubles' reprs can.
+        #expect(
+            (report["double_repr"] as? [String: [String]])?["score"]?.prefix(4) == ["0.5", "None", "1e-300", "-0.0"])
+        // Statistics: nulls everywhere but the list columns, least and greatest integers and short strings.
+        let statistics = try #require(report["statistics"] as? [[String: Any]])
+        let first = try #require(statistics.first)
+        func stats(_ column: String) -> [String: String] {
+            ((first[column] as? [String: Any]) ?? [:]).mapValues { "\($0)" }
+        }
+        #expect(stats("id") == ["null_count": "0", "min": "1", "max": "\(Int64.max)"])
+        #expect(stats("width") == ["null_count": "1", "min": "\(Int64.min)", "max": "640"])
+        #expect(stats("text") == ["null_count": "1", "min": "", "max": "café 👍\n\"quoted\""])
+        #expect(stats("score") == ["null_count": "1"])
+        #expect(first["boxes.list.element.list.element"] is NSNull)
+        // Strings compare by their bytes.
+        let second = try #require(statistics.last?["text"] as? [String: Any])
+        #expect(second["min"] as? String == "caption 1" && second["max"] as? String == "caption 999")
         let types = try #require(report["types"] as? [String: String])
         #expect(types["id"] == "int64" && types["width"] == "int64" && types["score"] == "double")
         #expect(types["text"] == "string", "\(types)")
@@ -87,22 +110,41 @@ struct ParquetWriterTests {
         }
     }
 
+    /// A string over 64 bytes leaves its chunk without least and greatest values (its null count stays).
+    @Test func aLongStringLeavesItsChunkWithoutLeastAndGreatestValues() throws {
+        let folder = ScratchFolders.url("infmllm-parquet")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("long.parquet")
+        var bytes = Data()
+        let writer = try ParquetWriter(columns: [ParquetColumn("text", .string)], createdBy: Self.createdBy) {
+            bytes.append($0)
+        }
+        try writer.write(rowGroup: [.string(["a", nil, String(repeating: "x", count: 65)])])
+        try writer.write(rowGroup: [.string(["a", String(repeating: "x", count: 64)])])
+        try writer.finish()
+        try bytes.write(to: file)
+        let statistics = try #require(try ParquetReaders.read(file)["statistics"] as? [[String: [String: Any]]])
+        #expect(statistics[0]["text"]?.count == 1 && statistics[0]["text"]?["null_count"] as? Int == 1)
+        #expect(statistics[1]["text"]?["max"] as? String == String(repeating: "x", count: 64))
+    }
+
     @Test func anEmptyFileIsAValidFileOfNoRows() throws {
         let folder = ScratchFolders.url("infmllm-parquet")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("empty.parquet")
         var bytes = Data()
-        let writer = try ParquetWriter(columns: Self.columns) { bytes.append($0) }
+        let writer = try ParquetWriter(columns: Self.columns, createdBy: Self.createdBy) { bytes.append($0) }
         try writer.finish()
         try bytes.write(to: file)
-        let report = try PyArrow.read(file)
+        let report = try ParquetReaders.read(file)
         #expect((report["rows"] as? [Any])?.isEmpty == true && (report["row_groups"] as? [Int]) == [])
         #expect((report["types"] as? [String: String])?.count == Self.columns.count)
     }
 
     @Test func valuesThatDoNotFitTheColumnsAreRefused() throws {
-        let writer = try ParquetWriter(columns: Self.columns) { _ in }
+        let writer = try ParquetWriter(columns: Self.columns, createdBy: Self.createdBy) { _ in }
         #expect {
             try writer.write(rowGroup: [
                 .int64([nil]), .int64([1]), .string([""]), .double([1]), .doubleLists([[]]),
