@@ -1,5 +1,6 @@
-// `infmllm export JOB --format jsonl|csv|parquet|coco|label-studio|yolo|shard-jsonl|sidecars|txt`: a job's results
-// for other tools; parquet a typed, compressed file for data frames and query engines; label-studio makes them pre-annotations to review, yolo label files to train a detector on, shard-jsonl and
+// `infmllm export JOB --format jsonl|csv|parquet|coco|label-studio|yolo|imagefolder|shard-jsonl|sidecars|txt`: a job's
+// results for other tools; parquet a typed, compressed file for data frames and query engines; imagefolder the
+// metadata.jsonl Hugging Face datasets reads beside a folder of images; label-studio makes them pre-annotations to review, yolo label files to train a detector on, shard-jsonl and
 // sidecars keep archive shards' results beside their shards, keyed as webdataset keys them, and txt writes a caption
 // file per image, as training tools read them.
 
@@ -14,8 +15,8 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract:
-            "Write a job's results as JSONL, CSV, Parquet, COCO, Label Studio tasks, YOLO labels, per-shard files or a "
-            + "text file per image.",
+            "Write a job's results as JSONL, CSV, Parquet, COCO, Label Studio tasks, YOLO labels, Hugging Face "
+            + "imagefolder metadata, per-shard files or a text file per image.",
         discussion: """
             For images from tar or zip shards, shard-jsonl writes one JSONL file per shard (<shard>.jsonl, a line \
             per member with its webdataset key in "__key__": the member path without its extensions) and sidecars \
@@ -42,6 +43,13 @@ struct ExportCommand: ParsableCommand {
             (--image-prefix '/data/local-files/?d=' for Label Studio's local files). --label-config FILE writes the \
             labeling config the tasks fit.
 
+            imagefolder writes the metadata.jsonl that Hugging Face datasets reads beside a folder of images \
+            (load_dataset("imagefolder", data_dir=DIR), as diffusers' text-to-image training does): needs \
+            --relative-to DIR, a line per image file under it with a done task, file_name its path under DIR and, \
+            by the job's kind, text (the caption), questions and answers (lists, in task order), or objects (bbox: \
+            COCO's [x, y, width, height] in pixels, and each box's expression). Write it to DIR/metadata.jsonl \
+            with --output.
+
             yolo writes a grounding job's boxes as YOLO label files (needs --output DIR), one per image with a \
             done task, named as txt names its files (so --relative-to IMAGES --output LABELS mirrors the images' \
             folders), a line per box: the class (0, "referred object", or with --categories expression one per \
@@ -50,7 +58,7 @@ struct ExportCommand: ParsableCommand {
             """)
 
     @Argument(help: "The job's id or name.") var job: String
-    @Option(help: "jsonl, csv, parquet, coco, label-studio, yolo, shard-jsonl, sidecars or txt.")
+    @Option(help: "jsonl, csv, parquet, coco, label-studio, yolo, imagefolder, shard-jsonl, sidecars or txt.")
     var format: String = "jsonl"
     @Option(
         help: ArgumentHelp(
@@ -115,8 +123,11 @@ struct ExportCommand: ParsableCommand {
         if categories != "single" && !["coco", "label-studio", "yolo"].contains(format) {
             throw ValidationError("--categories is for --format coco, label-studio and yolo")
         }
-        if relativeTo != nil && !["txt", "coco", "label-studio", "yolo"].contains(format) {
-            throw ValidationError("--relative-to is for --format txt, yolo, coco and label-studio")
+        if relativeTo != nil && !["txt", "coco", "label-studio", "yolo", "imagefolder"].contains(format) {
+            throw ValidationError("--relative-to is for --format txt, yolo, imagefolder, coco and label-studio")
+        }
+        if format == "imagefolder" && relativeTo == nil {
+            throw ValidationError("--format imagefolder needs --relative-to DIR (the folder whose images it describes)")
         }
         if (imagePrefix != nil || labelConfig != nil) && format != "label-studio" {
             throw ValidationError("--image-prefix and --label-config are for --format label-studio")
@@ -162,7 +173,7 @@ struct ExportCommand: ParsableCommand {
             } else {
                 try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
             }
-        case "jsonl", "csv", "parquet", "coco", "label-studio":
+        case "jsonl", "csv", "parquet", "coco", "label-studio", "imagefolder":
             let sink = try ExportSink(path: output)
             switch format {
             case "label-studio":
@@ -176,14 +187,16 @@ struct ExportCommand: ParsableCommand {
                 try rows(store, job: id) { rows in try sink.write(Self.csvLines(rows)) }
             case "parquet":
                 try writeParquet(store: store, job: id, to: sink)
+            case "imagefolder":
+                try writeImageFolder(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             default:
                 try writeCOCO(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             }
             try sink.finish()
         default:
             throw ValidationError(
-                "unknown format \(format): use jsonl, csv, parquet, coco, label-studio, yolo, shard-jsonl, sidecars or txt"
-            )
+                "unknown format \(format): use jsonl, csv, parquet, coco, label-studio, yolo, imagefolder, shard-jsonl, "
+                    + "sidecars or txt")
         }
     }
 

@@ -1,0 +1,69 @@
+// `export --format imagefolder` through the binary against the real PostgreSQL: the metadata.jsonl Hugging Face
+// datasets reads beside a folder of images, a line per image file under --relative-to with its results by kind.
+
+import Foundation
+import TestSupport
+import Testing
+
+@Suite struct ExportImageFolderTests {
+    static func lines(_ output: String) throws -> [[String: Any]] {
+        try output.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    @Test func everyImageUnderTheFolderHasALineOfItsResults() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let (folder, turned, plain) = try ExportLabelStudioTests.images(sandbox)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (image, expression) in [(turned, "the dog"), (turned, "the cat"), (plain, "the dog"), (plain, "nothing")] {
+            let enqueued = try sandbox.run([
+                "enqueue", "ground", image, "--expression", expression, "--job", "boxes", "--model", "tiny",
+            ])
+            #expect(enqueued.status == 0, "\(enqueued.output)")
+        }
+        let url = try sandbox.run([
+            "enqueue", "ground", "https://images.example/a.jpg", "--expression", "the dog", "--job", "boxes",
+            "--model", "tiny",
+        ])
+        #expect(url.status == 0, "\(url.output)")
+        try ExportLabelStudioTests.recordBoxes(sandbox, secondExpression: "the cat")
+        let metadata = folder.appendingPathComponent("metadata.jsonl")
+        let exported = try sandbox.run([
+            "export", "boxes", "--format", "imagefolder", "--relative-to", folder.path, "--output", metadata.path,
+        ])
+        #expect(exported.status == 0, "\(exported.output)")
+        #expect(exported.output.contains("wrote 2 images' metadata; left out: 1 images that are not files"))
+        let lines = try Self.lines(try String(contentsOf: metadata, encoding: .utf8))
+        // By path bytes: plain.png, then sub/turned photo.jpg; boxes as [x, y, width, height] in stored pixels.
+        #expect(lines.map { $0["file_name"] as? String } == ["plain.png", "sub/turned photo.jpg"])
+        let plainObjects = try #require(lines[0]["objects"] as? [String: Any])
+        #expect(plainObjects["bbox"] as? [[Double]] == [[16, 32, 16, 16]])
+        #expect(plainObjects["expression"] as? [String] == ["the dog"])
+        let turnedObjects = try #require(lines[1]["objects"] as? [String: Any])
+        #expect(turnedObjects["bbox"] as? [[Double]] == [[0, 0, 20, 30], [320, 240, 320, 240]])
+        #expect(turnedObjects["expression"] as? [String] == ["the dog", "the cat"])
+
+        // A caption job's line holds its caption as text (diffusers' default caption column).
+        let caption = try sandbox.run(["enqueue", "caption", plain, "--job", "captions", "--model", "tiny"])
+        #expect(caption.status == 0, "\(caption.output)")
+        _ = try EnqueueStreamingTests.sql(
+            sandbox,
+            """
+            UPDATE tasks SET status = 'done' WHERE job_id = (SELECT id FROM jobs WHERE name = 'captions');
+            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                 prompt, decoding, device, worker)
+            SELECT id, job_id, 'a small red square', 5, 4, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks
+            WHERE job_id = (SELECT id FROM jobs WHERE name = 'captions');
+            """)
+        let captions = try sandbox.run(["export", "captions", "--format", "imagefolder", "--relative-to", folder.path])
+        #expect(captions.status == 0, "\(captions.output)")
+        let captionLines = try Self.lines(captions.output)
+        #expect(captionLines.count == 1 && captionLines[0]["text"] as? String == "a small red square")
+        #expect(captionLines[0]["file_name"] as? String == "plain.png")
+
+        let refused = try sandbox.run(["export", "captions", "--format", "imagefolder"])
+        #expect(refused.status != 0 && refused.output.contains("--format imagefolder needs --relative-to DIR"))
+    }
+}
