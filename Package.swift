@@ -28,7 +28,7 @@ let package = Package(
         // chunks are inflated with.
         .target(
             name: "CImageCodecs", dependencies: ["CJPEG", "CPNG", "CWebP"],
-            linkerSettings: [.linkedLibrary("gif"), .linkedLibrary("z")]),
+            linkerSettings: [.linkedLibrary("gif"), .linkedLibrary("z"), .linkedLibrary("heif")]),
         // The CPU kernels are built optimised in every configuration (tests run debug builds of the Swift code).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 

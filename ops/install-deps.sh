@@ -5,9 +5,9 @@ set -euo pipefail
 
 packages=(
     pkg-config
-    librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev libcurl4-openssl-dev zlib1g-dev
+    librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev libheif-dev libcurl4-openssl-dev zlib1g-dev
     rabbitmq-server postgresql postgresql-client nginx-light zip prometheus curl
-    python3-venv  # the tests fetch NVRTC and kubernetes-validate with pip, each in a virtual environment
+    python3-venv  # the tests fetch NVRTC, kubernetes-validate and the Parquet readers with pip, each in a virtual environment
 )
 # docker-compose (v1, Debian's) only validates docker-compose.yml in the tests; no engine is needed for that.
 if [[ "${INFMLLM_SKIP_COMPOSE:-0}" != 1 ]]; then packages+=(docker-compose); fi

@@ -23,7 +23,7 @@ public struct ListedImage: Sendable, Hashable {
 
 /// Listing images for `enqueue`.
 public enum ImageListing {
-    public static let defaultIncludes = ["*.jpg", "*.jpeg", "*.png", "*.webp", "*.gif"]
+    public static let defaultIncludes = ["*.jpg", "*.jpeg", "*.png", "*.webp", "*.gif", "*.heic", "*.heif", "*.avif"]
     /// The longest image URI and question or expression a manifest line may hold (UTF-8 bytes).
     public static let maximumPathBytes = 4096
     public static let maximumTextBytes = 8192

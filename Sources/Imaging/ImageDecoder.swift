@@ -4,7 +4,7 @@
 import CImageCodecs
 import Foundation
 
-/// Decodes image files into `RGBImage`s, refusing anything that is not a well-formed JPEG, PNG, WebP or GIF.
+/// Decodes image files into `RGBImage`s, refusing anything that is not a well-formed JPEG, PNG, WebP, GIF, HEIC or AVIF.
 ///
 /// Thread-safe: holds only its settings.
 public struct ImageDecoder: Sendable {
@@ -44,7 +44,7 @@ public struct ImageDecoder: Sendable {
         try bytes.withUnsafeBufferPointer { try decode($0, source: source) }
     }
 
-    /// What a JPEG, PNG, WebP or GIF header declares, read without decoding or allocating any pixels (a GIF's size is
+    /// What a JPEG, PNG, WebP, GIF, HEIC or AVIF header declares, read without decoding or allocating any pixels (a GIF's size is
     /// its screen's, grown to hold its first frame: read up to that frame's descriptor).
     public struct Header: Sendable, Equatable {
         public let width: Int
@@ -67,6 +67,7 @@ public struct ImageDecoder: Sendable {
             case .png: status = infmllm_decode_png(base, buffer.count, 0, &image)
             case .webp: status = infmllm_decode_webp(base, buffer.count, 0, &image)
             case .gif: status = infmllm_decode_gif(base, buffer.count, 0, &image)
+            case .heif: status = infmllm_decode_heif(base, buffer.count, 0, &image)
             case .other: return nil
             }
             free(image.pixels)
@@ -125,6 +126,7 @@ public struct ImageDecoder: Sendable {
         case .png: status = infmllm_decode_png(base, bytes.count, UInt64(maxPixels), &image)
         case .webp: status = infmllm_decode_webp(base, bytes.count, UInt64(maxPixels), &image)
         case .gif: status = infmllm_decode_gif(base, bytes.count, UInt64(maxPixels), &image)
+        case .heif: status = infmllm_decode_heif(base, bytes.count, UInt64(maxPixels), &image)
         case .other: status = -1
         }
         defer { free(image.pixels) }
@@ -167,7 +169,15 @@ public struct ImageDecoder: Sendable {
 /// What a file's first bytes say it is.
 enum ImageFormat: Equatable {
     case jpeg, png, webp, gif
+    /// An ISO media file of a HEIF image brand: HEIC (HEVC) or AVIF (AV1), named by its brands.
+    case heif(String)
     case other(String)
+
+    /// The ftyp brands of HEIF still images (and image sequences, whose primary image is read), by their codec.
+    static let heifBrands: [String: String] = [
+        "heic": "HEIC", "heix": "HEIC", "heim": "HEIC", "heis": "HEIC", "hevc": "HEIC", "hevx": "HEIC",
+        "avif": "AVIF", "avis": "AVIF", "mif1": "HEIF", "msf1": "HEIF", "mif2": "HEIF",
+    ]
 
     init(sniffing bytes: UnsafeBufferPointer<UInt8>) {
         func starts(_ prefix: [UInt8]) -> Bool { bytes.starts(with: prefix) }
@@ -187,7 +197,18 @@ enum ImageFormat: Equatable {
         } else if starts(Array("%PDF".utf8)) {
             self = .other("PDF")
         } else if bytes.count >= 12 && slice(4..<8) == Array("ftyp".utf8) {
-            self = .other("HEIF/AVIF or MP4")
+            // The major brand, then the compatible brands to the end of the ftyp box: a codec's brand names it.
+            let boxEnd = min(
+                bytes.count, Int(bytes[0]) << 24 | Int(bytes[1]) << 16 | Int(bytes[2]) << 8 | Int(bytes[3]))
+            let brands = stride(from: 8, to: boxEnd - 3, by: 4).filter { $0 != 12 }.map {
+                String(decoding: slice($0..<($0 + 4)), as: UTF8.self)
+            }
+            let kinds = brands.compactMap { Self.heifBrands[$0] }
+            if let kind = kinds.first(where: { $0 != "HEIF" }) ?? kinds.first {
+                self = .heif(kind)
+            } else {
+                self = .other("an ISO media file that is not a HEIF image (MP4 or another)")
+            }
         } else {
             // The bytes themselves are never quoted: a reason is shown to whoever enqueued the task.
             self = .other("unrecognised data (\(bytes.count) bytes)")
@@ -200,6 +221,7 @@ enum ImageFormat: Equatable {
         case .png: "PNG"
         case .webp: "WebP"
         case .gif: "GIF"
+        case let .heif(kind): kind
         case let .other(name): name
         }
     }

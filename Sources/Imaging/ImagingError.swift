@@ -4,7 +4,7 @@
 public enum ImagingError: Error, CustomStringConvertible, Sendable, Equatable {
     case unreadable(source: String, reason: String)
     case empty(source: String)
-    /// Not JPEG, PNG, WebP or GIF; `detected` says what the bytes look like.
+    /// Not JPEG, PNG, WebP, GIF, HEIC or AVIF; `detected` says what the bytes look like.
     case unsupportedFormat(source: String, detected: String)
     case corrupt(source: String, format: String, reason: String)
     case truncated(source: String, format: String, reason: String)
@@ -17,7 +17,8 @@ public enum ImagingError: Error, CustomStringConvertible, Sendable, Equatable {
         switch self {
         case let .unreadable(source, reason): "\(source): cannot read the file: \(reason)"
         case let .empty(source): "\(source): the file is empty"
-        case let .unsupportedFormat(source, detected): "\(source): not a JPEG, PNG, WebP or GIF image (\(detected))"
+        case let .unsupportedFormat(source, detected):
+            "\(source): not a JPEG, PNG, WebP, GIF, HEIC or AVIF image (\(detected))"
         case let .corrupt(source, format, reason): "\(source): corrupt \(format): \(reason)"
         case let .truncated(source, format, reason): "\(source): truncated \(format): \(reason)"
         case let .zeroSized(source): "\(source): the image has no pixels"

@@ -53,7 +53,7 @@ struct BenchImagesCommand: ParsableCommand {
         let files: [String]
         if let directory {
             files = try FileManager.default.contentsOfDirectory(atPath: directory)
-                .filter { [".jpg", ".png", ".webp", ".gif"].contains(where: $0.hasSuffix) }.sorted()
+                .filter { [".jpg", ".png", ".webp", ".gif", ".heic", ".avif"].contains(where: $0.hasSuffix) }.sorted()
                 .map { ImageListing.absolute((directory as NSString).appendingPathComponent($0)) }
         } else if let uris, let text = FileManager.default.contents(atPath: uris) {
             let base = ImageListing.folder(of: uris)

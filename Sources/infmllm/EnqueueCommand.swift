@@ -34,7 +34,9 @@ struct EnqueueCommand: ParsableCommand {
     @Argument(help: "Image files or URLs.") var paths: [String] = []
     @Option(help: ArgumentHelp("A directory to scan recursively.", valueName: "dir")) var dir: String?
     @Option(
-        help: "Glob of file names to take from --dir (repeatable; default *.jpg *.jpeg *.png *.webp *.gif, any case).")
+        help:
+            "Glob of file names to take from --dir (repeatable; default *.jpg *.jpeg *.png *.webp *.gif *.heic *.heif *.avif, any case)."
+    )
     var include: [String] = []
     @Option(help: "Glob of file names to leave out from --dir (repeatable).") var exclude: [String] = []
     @Option(

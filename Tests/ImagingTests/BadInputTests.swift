@@ -12,6 +12,10 @@ import Testing
     static let webp = try! [UInt8](
         Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("lossy_alpha_133x51.webp"))))
     static let gif = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("palette_133x51.gif"))))
+    static let heic = try! [UInt8](
+        Data(contentsOf: HEIFDecodingTests.directory.appendingPathComponent("photo_64x48.heic")))
+    static let avif = try! [UInt8](
+        Data(contentsOf: HEIFDecodingTests.directory.appendingPathComponent("photo_64x48.avif")))
     /// A PNG with a compressed text chunk (an Exif profile as ImageMagick writes it), read for its orientation.
     static let pngText = try! [UInt8](
         Data(contentsOf: URL(fileURLWithPath: ImageFixtures.path("raw_profile_8_7x4.png"))))
@@ -196,7 +200,7 @@ import Testing
         let deadline = ContinuousClock.now + .seconds(4)
         var runs = 0
         while ContinuousClock.now < deadline {
-            var bytes = [Self.jpeg, Self.png, Self.webp, Self.gif, Self.pngText][runs % 5]
+            var bytes = [Self.jpeg, Self.png, Self.webp, Self.gif, Self.pngText, Self.heic, Self.avif][runs % 7]
             for _ in 0..<Int(generator.next() % 12 + 1) {
                 let index = Int(generator.next() % UInt64(bytes.count))
                 bytes[index] = UInt8(truncatingIfNeeded: generator.next())
@@ -206,6 +210,46 @@ import Testing
             runs += 1
         }
         #expect(runs > 20)
+    }
+
+    /// HEIC and AVIF files cut short, damaged, over the pixel limit, or ISO media files of no image brand (an MP4)
+    /// are refused with the reason, named by their brand; nothing is decoded past the container's size.
+    @Test func damagedHEIFIsRefusedWithTheReason() {
+        func refusal(_ bytes: [UInt8], _ decoder: ImageDecoder = ImageDecoder()) -> ImagingError? {
+            do {
+                _ = try decoder.decode(bytes, source: "x.heic")
+                return nil
+            } catch {
+                return error as? ImagingError
+            }
+        }
+        for (bytes, name) in [(Self.heic, "HEIC"), (Self.avif, "AVIF")] {
+            switch refusal(Array(bytes.prefix(bytes.count / 2))) {
+            case .truncated("x.heic", name, _)?, .corrupt("x.heic", name, _)?: break
+            case let other: Issue.record("a \(name) cut short: \(String(describing: other))")
+            }
+            #expect(
+                refusal(bytes, ImageDecoder(maxPixels: 1000))
+                    == .tooLarge(source: "x.heic", width: 64, height: 48, limit: 1000))
+            #expect(ImageDecoder.dimensions(of: bytes)! == (64, 48))
+        }
+        // The image data's bytes scrambled behind an intact container.
+        var damaged = Self.heic
+        for index in (damaged.count - 400)..<(damaged.count - 300) { damaged[index] ^= 0x5A }
+        if let error = refusal(damaged) {
+            guard case .corrupt("x.heic", "HEIC", _) = error else {
+                Issue.record("a damaged HEIC: \(error)")
+                return
+            }
+        }
+        // An MP4's ftyp box names no image brand.
+        let mp4 =
+            [0, 0, 0, 24] + Array("ftypisom".utf8) + [0, 0, 2, 0] + Array("isomiso2".utf8)
+            + [UInt8](repeating: 0, count: 40)
+        #expect(
+            refusal(mp4)
+                == .unsupportedFormat(
+                    source: "x.heic", detected: "an ISO media file that is not a HEIF image (MP4 or another)"))
     }
 
     @Test func dimensionsComeFromTheHeaderAlone() {

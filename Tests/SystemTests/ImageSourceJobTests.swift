@@ -101,7 +101,7 @@ import Testing
         expectFailed(server.url("/slow/slow.png"), "within 1.0 s (after 3 attempts)")
         expectFailed(server.url("/loop"), "more than 5 redirects")
         expectFailed(server.url("/big.png"), "over the 1048576-byte limit")
-        expectFailed(server.url("/page.jpg"), "not a JPEG, PNG, WebP or GIF image")
+        expectFailed(server.url("/page.jpg"), "not a JPEG, PNG, WebP, GIF, HEIC or AVIF image")
         for shard in ["s-000.tar", "s-002.zip"] {
             let prefix = (shard.hasSuffix(".zip") ? "zip:" : "tar:") + shards.path + "/" + shard + "!/"
             expectDone(prefix + "a/one.png")

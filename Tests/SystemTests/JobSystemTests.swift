@@ -78,7 +78,7 @@ import Testing
         )
         .map { (try $0.string("image_uri"), try $0.string("last_error")) }
         let expected = [
-            "bomb.png": "pixels is more than the limit", "corrupt.jpg": "not a JPEG, PNG, WebP or GIF",
+            "bomb.png": "pixels is more than the limit", "corrupt.jpg": "not a JPEG, PNG, WebP, GIF, HEIC or AVIF",
             "empty.png": "empty",
             "missing.jpg": "no such file",
         ]

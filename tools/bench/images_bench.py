@@ -7,7 +7,8 @@ BICUBIC)`, in 1 and 2 processes) and `infmllm bench images` (1 and 2 threads) ov
 With a second binary (another build of infmllm), its rows are measured beside the first's, alternately. CORPUS=portrait
 makes the photos portrait (480x640 to 720x1280), where the resize's pass order matters. FORMAT=webp saves every photo
 as a lossy WebP (quality 80) instead of JPEG q90 and PNG; FORMAT=gif as a GIF (Pillow's adaptive 256-colour palette,
-interlaced, as Pillow writes them).
+interlaced, as Pillow writes them); FORMAT=heic as a HEIC (quality 80, written and read on Pillow's side by
+pillow-heif, which the environment then needs); FORMAT=avif as an AVIF (quality 80, Pillow's own AVIF plugin).
 
 Prints a Markdown table for BENCHMARKS.md.
 """
@@ -42,10 +43,18 @@ def make_corpus(directory, count=40):
             im.save(os.path.join(directory, f"{i:03}.webp"), quality=80)
         elif os.environ.get("FORMAT") == "gif":
             im.convert("P", palette=Image.ADAPTIVE).save(os.path.join(directory, f"{i:03}.gif"))
+        elif os.environ.get("FORMAT") in ("heic", "avif"):
+            im.save(os.path.join(directory, f"{i:03}.{os.environ['FORMAT']}"), quality=80)
         elif i % 4 == 3:
             im.save(os.path.join(directory, f"{i:03}.png"))
         else:
             im.save(os.path.join(directory, f"{i:03}.jpg"), quality=90)
+
+
+if os.environ.get("FORMAT") == "heic":
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
 
 
 def pillow_one(path):
@@ -83,7 +92,8 @@ def main(binary, baseline=None, passes=3):
             if baseline:
                 rows.append((f"infmllm Imaging, {baseline}", threads, ours(baseline, directory, passes, threads)))
     corpus = "portrait, 480x640 to 720x1280" if os.environ.get("CORPUS") == "portrait" else "640x480 to 1280x720"
-    kinds = {"webp": "WebP q80", "gif": "GIF, adaptive palette"}.get(os.environ.get("FORMAT"), "JPEG q90 and PNG")
+    kinds = {"webp": "WebP q80", "gif": "GIF, adaptive palette", "heic": "HEIC q80 (pillow-heif)", "avif": "AVIF q80"}
+    kinds = kinds.get(os.environ.get("FORMAT"), "JPEG q90 and PNG")
     print(f"{len(files)} images ({kinds}, {corpus}), decode + resize to {SIZE}x{SIZE}, {passes} passes\n")
     print("| implementation | threads | images/s |")
     print("|---|---|---|")

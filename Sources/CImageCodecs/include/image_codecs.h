@@ -1,6 +1,6 @@
-// JPEG, PNG, WebP and GIF decoding through libjpeg-turbo, libpng, libwebp and giflib, with the longjmp error paths of
-// the first two contained here, since Swift cannot call setjmp. Every failure returns a status and a message; nothing
-// exits or prints.
+// JPEG, PNG, WebP, GIF and HEIF decoding through libjpeg-turbo, libpng, libwebp, giflib and libheif, with the longjmp
+// error paths of the first two contained here, since Swift cannot call setjmp. Every failure returns a status and a
+// message; nothing exits or prints.
 #ifndef INFMLLM_IMAGE_CODECS_H
 #define INFMLLM_IMAGE_CODECS_H
 
@@ -53,5 +53,9 @@ int infmllm_decode_webp(const uint8_t *data, size_t size, uint64_t max_pixels, i
 /// the screen grown to hold the frame, index 0 (or the frame's transparent index) around it, indices past the colour
 /// table (or without one) gray.
 int infmllm_decode_gif(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
+
+/// Decodes the primary image of a HEIF file held in memory (HEIC or AVIF) to 8-bit RGB, the container's rotation,
+/// mirroring and cropping applied (so its orientation is left 0: nothing is left to turn); an alpha plane is dropped.
+int infmllm_decode_heif(const uint8_t *data, size_t size, uint64_t max_pixels, infmllm_image *image);
 
 #endif
