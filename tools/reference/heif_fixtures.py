@@ -56,6 +56,11 @@ def main(directory):
     add("photo_64x48.heic", "heic 4:2:0", photo(64, 48), quality=90)
     add("photo_63x47.heic", "heic 4:2:0, odd size", photo(63, 47), quality=90)
     add("alpha_40x30.heic", "heic with alpha (dropped)", photo(40, 30, "RGBA"), quality=90)
+    # Exif orientation 6 on saving: pillow-heif writes it as the container's rotation (irot) and reads the image
+    # turned, 48 x 64, with the tag reset to 1.
+    turned = Image.Exif()
+    turned[0x0112] = 6
+    add("rotated_64x48.heic", "heic turned by its container (irot)", photo(64, 48), quality=90, exif=turned.tobytes())
     add("photo_64x48.avif", "avif", photo(64, 48), quality=90)
     add("photo_33x21.avif", "avif, odd size", photo(33, 21), quality=90)
     add("alpha_40x30.avif", "avif with alpha (dropped)", photo(40, 30, "RGBA"), quality=90)
