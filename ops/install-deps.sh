@@ -18,6 +18,11 @@ for package in "${packages[@]}"; do
     [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
 
+# libheif1 before Debian's 1.15.1-1+deb12u2 does not hold a coded image to the size its container declares, which
+# the HEIF decoder's pixel limit relies on: upgrade an older one.
+heif=$(dpkg-query -W -f='${Version}' libheif1 2>/dev/null || true)
+if [[ -n $heif ]] && dpkg --compare-versions "$heif" lt 1.15.1-1+deb12u2; then missing+=(libheif1); fi
+
 if ((${#missing[@]} == 0)); then
     echo "install-deps: all ${#packages[@]} packages present"
     exit 0

@@ -1,7 +1,10 @@
 // HEIF decoding through libheif: HEIC (HEVC, through libde265) and AVIF (AV1, through dav1d), the primary image with
 // the container's rotation, mirroring and cropping applied (as Apple's, Android's and pillow-heif's readers show it),
 // to 8-bit RGB (an alpha plane is left out, as Pillow's convert("RGB") drops it). The size is read from the container
-// before anything is decoded; tiles are decoded on the calling thread.
+// before anything is decoded, and libheif is held to it: the coded image may not be larger than the container says
+// (Debian's libheif 1.15.1-1+deb12u2 checks the coded size against the context's size limit), so a small declared size
+// cannot hide a large image from the pixel limit. Tiles are decoded on the calling thread. The codecs under libheif
+// (libde265, dav1d) may write lines of their own to standard error on damaged data.
 #include "image_codecs.h"
 
 #include <libheif/heif.h>
@@ -11,6 +14,12 @@
 
 static int failed(infmllm_image *image, struct heif_error error) {
     snprintf(image->message, sizeof image->message, "%s", error.message ? error.message : "libheif failed");
+    size_t length = strlen(image->message);
+    while (length > 0 && (image->message[length - 1] == '\n' || image->message[length - 1] == ' ')) {
+        image->message[--length] = 0;
+    }
+    // libheif reports its own limits (a box or an image over them) as a memory error: the data is at fault.
+    if (error.subcode == heif_suberror_Security_limit_exceeded) return INFMLLM_IMAGE_CORRUPT;
     if (error.code == heif_error_Memory_allocation_error) return INFMLLM_IMAGE_NO_MEMORY;
     if (error.subcode == heif_suberror_End_of_data) return INFMLLM_IMAGE_TRUNCATED;
     return INFMLLM_IMAGE_CORRUPT;
@@ -43,6 +52,13 @@ int infmllm_decode_heif(const uint8_t *data, size_t size, uint64_t max_pixels, i
         status = INFMLLM_IMAGE_TOO_LARGE;
         goto done;
     }
+    // The largest side libheif may decode: the declared sides (before and after rotation and cropping), rounded up to
+    // the coding block and a block more.
+    int side = width > height ? width : height;
+    int ispe_width = heif_image_handle_get_ispe_width(handle), ispe_height = heif_image_handle_get_ispe_height(handle);
+    if (ispe_width > side) side = ispe_width;
+    if (ispe_height > side) side = ispe_height;
+    heif_context_set_maximum_image_size_limit(context, (side + 64 + 63) / 64 * 64);
     error = heif_decode_image(handle, &decoded, heif_colorspace_RGB, heif_chroma_interleaved_RGB, NULL);
     if (error.code != heif_error_Ok) {
         status = failed(image, error);

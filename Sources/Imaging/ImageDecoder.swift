@@ -44,14 +44,16 @@ public struct ImageDecoder: Sendable {
         try bytes.withUnsafeBufferPointer { try decode($0, source: source) }
     }
 
-    /// What a JPEG, PNG, WebP, GIF, HEIC or AVIF header declares, read without decoding or allocating any pixels (a GIF's size is
-    /// its screen's, grown to hold its first frame: read up to that frame's descriptor).
+    /// What a JPEG, PNG, WebP, GIF, HEIC or AVIF header declares, read without decoding or allocating any pixels (a
+    /// GIF's size is its screen's, grown to hold its first frame: read up to that frame's descriptor).
     public struct Header: Sendable, Equatable {
         public let width: Int
         public let height: Int
         /// The Exif orientation tag of a JPEG, WebP or PNG (a PNG's as Pillow's `getexif()` finds it: eXIf, else
         /// ImageMagick's raw profile text, else XMP); nil when it has none.
         public let orientation: ExifOrientation?
+        /// The most bytes a pixel of this format holds while it decodes (`decodingBytes(width:height:bytesPerPixel:)`).
+        public var bytesPerPixel = ImageDecoder.bytesPerPixel
     }
 
     /// The header of `bytes`, from the decoder stopped right after it; nil when the data is not an image it decodes
@@ -62,7 +64,8 @@ public struct ImageDecoder: Sendable {
             var image = infmllm_image()
             // A limit of no pixels stops every decoder right after the header, which it has checked.
             let status: Int32
-            switch ImageFormat(sniffing: buffer) {
+            let format = ImageFormat(sniffing: buffer)
+            switch format {
             case .jpeg: status = infmllm_decode_jpeg(base, buffer.count, 0, &image)
             case .png: status = infmllm_decode_png(base, buffer.count, 0, &image)
             case .webp: status = infmllm_decode_webp(base, buffer.count, 0, &image)
@@ -72,9 +75,11 @@ public struct ImageDecoder: Sendable {
             }
             free(image.pixels)
             guard status == Int32(INFMLLM_IMAGE_TOO_LARGE.rawValue) else { return nil }
-            return Header(
+            var header = Header(
                 width: Int(image.width), height: Int(image.height), orientation: ExifOrientation(Int(image.orientation))
             )
+            if case .heif = format { header.bytesPerPixel = heifBytesPerPixel }
+            return header
         }
     }
 
@@ -93,13 +98,19 @@ public struct ImageDecoder: Sendable {
         Int(block.withUnsafeBufferPointer { infmllm_exif_orientation($0.baseAddress, $0.count) })
     }
 
-    /// The most bytes decoding a `width` x `height` image may hold at once, 16 a pixel and 8 a row: the codec's
-    /// samples at their widest (16-bit RGBA, 8 bytes; a progressive or CMYK JPEG's coefficient buffers take about as
-    /// much) and its row table, then the 8-bit RGB copy, with room to spare.
-    public static func decodingBytes(width: Int, height: Int) -> Int {
+    /// The most bytes a pixel holds while it decodes: the codec's samples at their widest (16-bit RGBA, 8 bytes; a
+    /// progressive or CMYK JPEG's coefficient buffers take about as much) and the 8-bit RGB copy, with room to spare.
+    public static let bytesPerPixel = 16
+    /// The same for HEIF: libheif's planes (up to 16-bit 4:4:4 with alpha), its interleaved RGB and the codec's
+    /// reference frames, then our copy (about 10 bytes a pixel for 8-bit 4:2:0, 20 at the widest).
+    public static let heifBytesPerPixel = 24
+
+    /// The most bytes decoding a `width` x `height` image may hold at once: `bytesPerPixel` a pixel and 8 a row (the
+    /// row table).
+    public static func decodingBytes(width: Int, height: Int, bytesPerPixel: Int = bytesPerPixel) -> Int {
         let pixels = width.multipliedReportingOverflow(by: height)
-        guard !pixels.overflow, pixels.partialValue < Int.max / 32 else { return Int.max }
-        return pixels.partialValue * 16 + height * 8
+        guard !pixels.overflow, pixels.partialValue < Int.max / (2 * max(16, bytesPerPixel)) else { return Int.max }
+        return pixels.partialValue * bytesPerPixel + height * 8
     }
 
     /// The bytes decoding `bytes` may hold at once (`decodingBytes(width:height:)`), from its header; nil when the
@@ -112,7 +123,7 @@ public struct ImageDecoder: Sendable {
     public func decodingBytes(for header: Header) -> Int? {
         let pixels = header.width.multipliedReportingOverflow(by: header.height)
         guard !pixels.overflow, pixels.partialValue <= maxPixels else { return nil }
-        return Self.decodingBytes(width: header.width, height: header.height)
+        return Self.decodingBytes(width: header.width, height: header.height, bytesPerPixel: header.bytesPerPixel)
     }
 
     /// Decodes file contents held in memory that the caller owns for the duration of the call.
@@ -198,8 +209,10 @@ enum ImageFormat: Equatable {
             self = .other("PDF")
         } else if bytes.count >= 12 && slice(4..<8) == Array("ftyp".utf8) {
             // The major brand, then the compatible brands to the end of the ftyp box: a codec's brand names it.
-            let boxEnd = min(
-                bytes.count, Int(bytes[0]) << 24 | Int(bytes[1]) << 16 | Int(bytes[2]) << 8 | Int(bytes[3]))
+            // A size of 0 (to the end) or 1 (a 64-bit size after the type) is read as the data's end; at most 64
+            // brands are read.
+            let size = Int(bytes[0]) << 24 | Int(bytes[1]) << 16 | Int(bytes[2]) << 8 | Int(bytes[3])
+            let boxEnd = min(bytes.count, size <= 1 ? bytes.count : size, 16 + 64 * 4)
             let brands = stride(from: 8, to: boxEnd - 3, by: 4).filter { $0 != 12 }.map {
                 String(decoding: slice($0..<($0 + 4)), as: UTF8.self)
             }

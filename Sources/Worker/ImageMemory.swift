@@ -33,7 +33,9 @@ final class ImageMemory: @unchecked Sendable {
     /// allowed, at most a quarter of the budget, and at least 64 MiB.
     static func share(of budget: Int, maxImagePixels: Int) -> Int {
         // The tallest image allowed has the longest row table.
-        let largest = min(Int.max / 4, ImageDecoder.decodingBytes(width: 1, height: maxImagePixels))
+        let largest = min(
+            Int.max / 4,
+            ImageDecoder.decodingBytes(width: 1, height: maxImagePixels, bytesPerPixel: ImageDecoder.heifBytesPerPixel))
         return max(64 << 20, min(budget / 4, 2 * largest))
     }
 

@@ -3,24 +3,35 @@
 // file under --relative-to with its results, named by its path under that folder.
 
 import Foundation
+import Imaging
 import Postgres
 
 extension ExportCommand {
     /// One line per image file under `--relative-to` with a done task: `file_name` and, by the job's kind, `text`
     /// (a caption), `questions` and `answers` (VQA and chat, in task order), or `objects` (grounding: `bbox` as
-    /// COCO's [x, y, width, height] in pixels and the `expression` of each box). Other images (URLs, archive
-    /// members, files outside the folder) are left out with a count.
+    /// COCO's [x, y, width, height] in pixels of the image as `datasets` loads it, its Exif orientation applied, and
+    /// the `expression` of each box). Other images (URLs, archive members, files outside the folder) are left out
+    /// with a count, and so is a file that another URI of the job named already (a path and its `file://` URI).
     func writeImageFolder(store: PostgresJobStore, job: Int64, kind: String, to sink: ExportSink) throws {
-        var written = 0, outside = 0
+        var written = 0, outside = 0, repeated = 0
+        // The names written, by a digest of their bytes (16 bytes each, whatever the job's size).
+        var names = Set<[UInt8]>()
         try doneImages(store, job: job) { rows in
             guard let name = relativeFileName(rows[0].image) else {
                 outside += 1
                 return
             }
+            guard names.insert(Array(SHA256.digest(of: Array(name.utf8)).prefix(16))).inserted else {
+                repeated += 1
+                return
+            }
             try sink.write(try JSONOutput.string(Self.imageFolderLine(name, rows, kind: kind)) + "\n")
             written += 1
         }
-        let note = outside > 0 ? "; left out: \(outside) images that are not files under --relative-to" : ""
+        var notes: [String] = []
+        if outside > 0 { notes.append("\(outside) images that are not files under --relative-to") }
+        if repeated > 0 { notes.append("\(repeated) images whose file another URI of the job named already") }
+        let note = notes.isEmpty ? "" : "; left out: " + notes.joined(separator: "; ")
         FileHandle.standardError.write(Data("wrote \(written) images' metadata\(note)\n".utf8))
     }
 

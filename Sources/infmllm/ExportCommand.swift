@@ -47,8 +47,9 @@ struct ExportCommand: ParsableCommand {
             (load_dataset("imagefolder", data_dir=DIR), as diffusers' text-to-image training does): needs \
             --relative-to DIR, a line per image file under it with a done task, file_name its path under DIR and, \
             by the job's kind, text (the caption), questions and answers (lists, in task order), or objects (bbox: \
-            COCO's [x, y, width, height] in pixels, and each box's expression). Write it to DIR/metadata.jsonl \
-            with --output.
+            COCO's [x, y, width, height] in pixels of the image as datasets loads it, its Exif orientation applied, \
+            and each box's expression). Write it to DIR/metadata.jsonl with --output. datasets before 3.4 needs a \
+            line for every image in the folder; HEIC images need pillow_heif.register_heif_opener() there.
 
             yolo writes a grounding job's boxes as YOLO label files (needs --output DIR), one per image with a \
             done task, named as txt names its files (so --relative-to IMAGES --output LABELS mirrors the images' \
@@ -207,7 +208,7 @@ struct ExportCommand: ParsableCommand {
         _ store: PostgresJobStore, job: Int64, order: ExportOrder = .task, _ body: ([ExportRow]) throws -> Void
     ) throws {
         var unknown = 0, below = 0, unscored = 0
-        let orient = exifOrientation || format == "label-studio" || format == "yolo"
+        let orient = exifOrientation || ["label-studio", "yolo", "imagefolder"].contains(format)
         try store.exportRows(job: job, order: order, statuses: status) { rows in
             var rows = rows
             if let minConfidence {

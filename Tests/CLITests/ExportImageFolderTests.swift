@@ -36,13 +36,14 @@ import Testing
         #expect(exported.status == 0, "\(exported.output)")
         #expect(exported.output.contains("wrote 2 images' metadata; left out: 1 images that are not files"))
         let lines = try Self.lines(try String(contentsOf: metadata, encoding: .utf8))
-        // By path bytes: plain.png, then sub/turned photo.jpg; boxes as [x, y, width, height] in stored pixels.
+        // By path bytes: plain.png, then sub/turned photo.jpg; boxes as [x, y, width, height] in pixels of the image
+        // as datasets loads it (Exif orientation applied: the turned photo stored 640 x 480 shows 480 x 640).
         #expect(lines.map { $0["file_name"] as? String } == ["plain.png", "sub/turned photo.jpg"])
         let plainObjects = try #require(lines[0]["objects"] as? [String: Any])
         #expect(plainObjects["bbox"] as? [[Double]] == [[16, 32, 16, 16]])
         #expect(plainObjects["expression"] as? [String] == ["the dog"])
         let turnedObjects = try #require(lines[1]["objects"] as? [String: Any])
-        #expect(turnedObjects["bbox"] as? [[Double]] == [[0, 0, 20, 30], [320, 240, 320, 240]])
+        #expect(turnedObjects["bbox"] as? [[Double]] == [[450, 0, 30, 20], [0, 320, 240, 320]])
         #expect(turnedObjects["expression"] as? [String] == ["the dog", "the cat"])
 
         // A caption job's line holds its caption as text (diffusers' default caption column).
@@ -62,6 +63,22 @@ import Testing
         let captionLines = try Self.lines(captions.output)
         #expect(captionLines.count == 1 && captionLines[0]["text"] as? String == "a small red square")
         #expect(captionLines[0]["file_name"] as? String == "plain.png")
+
+        // The same file under another URI of the job (its file:// form) gets no second line.
+        let again = try sandbox.run(["enqueue", "caption", "file://" + plain, "--job", "captions", "--model", "tiny"])
+        #expect(again.status == 0, "\(again.output)")
+        _ = try EnqueueStreamingTests.sql(
+            sandbox,
+            """
+            UPDATE tasks SET status = 'done' WHERE image_uri LIKE 'file://%';
+            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                 prompt, decoding, device, worker)
+            SELECT id, job_id, 'the same square', 5, 3, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks
+            WHERE image_uri LIKE 'file://%';
+            """)
+        let twice = try sandbox.run(["export", "captions", "--format", "imagefolder", "--relative-to", folder.path])
+        #expect(try Self.lines(twice.output).count == 1, "\(twice.output)")
+        #expect(twice.output.contains("1 images whose file another URI of the job named already"), "\(twice.output)")
 
         let refused = try sandbox.run(["export", "captions", "--format", "imagefolder"])
         #expect(refused.status != 0 && refused.output.contains("--format imagefolder needs --relative-to DIR"))

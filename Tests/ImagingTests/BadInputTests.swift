@@ -242,6 +242,16 @@ import Testing
                 return
             }
         }
+        // A container declaring 64 x 48 for an image coded at 1024 x 1024 is refused by libheif's size limit, before
+        // the image is decoded.
+        let lying = try! [UInt8](
+            Data(contentsOf: HEIFDecodingTests.directory.appendingPathComponent("lying_size.heic")))
+        #expect(ImageDecoder.dimensions(of: lying)! == (64, 48))
+        guard case let .corrupt("x.heic", "HEIC", reason)? = refusal(lying) else {
+            Issue.record("a HEIC larger than it declares: \(String(describing: refusal(lying)))")
+            return
+        }
+        #expect(reason.lowercased().contains("security limit") || reason.contains("exceeds"), "\(reason)")
         // An MP4's ftyp box names no image brand.
         let mp4 =
             [0, 0, 0, 24] + Array("ftypisom".utf8) + [0, 0, 2, 0] + Array("isomiso2".utf8)

@@ -65,6 +65,16 @@ def main(directory):
     add("photo_33x21.avif", "avif, odd size", photo(33, 21), quality=90)
     add("alpha_40x30.avif", "avif with alpha (dropped)", photo(40, 30, "RGBA"), quality=90)
     add("photo_444_64x48.avif", "avif 4:4:4", photo(64, 48), quality=90, subsampling="4:4:4")
+    # A HEIC whose container declares 64 x 48 for an image coded at 1024 x 1024 (its ispe box rewritten): a decoder
+    # that trusts the declared size before decoding would decode 22 times the pixels it checked.
+    lying = os.path.join(directory, "lying_size.heic")
+    Image.new("RGB", (1024, 1024), (90, 120, 150)).save(lying, quality=50)
+    with open(lying, "rb") as file:
+        data = bytearray(file.read())
+    at = data.index(b"ispe") + 8  # after the box type, its version and flags
+    data[at:at + 8] = (64).to_bytes(4, "big") + (48).to_bytes(4, "big")
+    with open(lying, "wb") as file:
+        file.write(data)
     with open(os.path.join(directory, "heif.json"), "w") as out:
         json.dump({"pillow_heif": pillow_heif.__version__, "libheif": pillow_heif.libheif_version(),
                    "cases": cases}, out, indent=1)
