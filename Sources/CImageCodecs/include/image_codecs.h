@@ -1,6 +1,6 @@
 // JPEG, PNG, WebP, GIF and HEIF decoding through libjpeg-turbo, libpng, libwebp, giflib and libheif, with the longjmp
 // error paths of the first two contained here, since Swift cannot call setjmp. Every failure returns a status and a
-// message; nothing exits or prints.
+// message; nothing exits, and only the codecs under libheif (libde265, dav1d) may print, on damaged data.
 #ifndef INFMLLM_IMAGE_CODECS_H
 #define INFMLLM_IMAGE_CODECS_H
 
