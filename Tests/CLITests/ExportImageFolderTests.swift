@@ -64,6 +64,28 @@ import Testing
         #expect(captionLines.count == 1 && captionLines[0]["text"] as? String == "a small red square")
         #expect(captionLines[0]["file_name"] as? String == "plain.png")
 
+        // A VQA job's line holds its questions and answers, in task order.
+        for question in ["what colour is it?", "how many squares?"] {
+            let asked = try sandbox.run([
+                "enqueue", "vqa", plain, "--question", question, "--job", "questions", "--model", "tiny",
+            ])
+            #expect(asked.status == 0, "\(asked.output)")
+        }
+        _ = try EnqueueStreamingTests.sql(
+            sandbox,
+            """
+            UPDATE tasks SET status = 'done' WHERE job_id = (SELECT id FROM jobs WHERE name = 'questions');
+            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                 prompt, decoding, device, worker)
+            SELECT id, job_id, CASE WHEN input_text LIKE 'what%' THEN 'red' ELSE 'one' END, 5, 1, 'tiny', 'p', '{}',
+                   'cpu', 'w' FROM tasks WHERE job_id = (SELECT id FROM jobs WHERE name = 'questions');
+            """)
+        let vqa = try sandbox.run(["export", "questions", "--format", "imagefolder", "--relative-to", folder.path])
+        let vqaLines = try Self.lines(vqa.output)
+        #expect(vqaLines.count == 1, "\(vqa.output)")
+        #expect(vqaLines.first?["questions"] as? [String] == ["what colour is it?", "how many squares?"])
+        #expect(vqaLines.first?["answers"] as? [String] == ["red", "one"])
+
         // The same file under another URI of the job (its file:// form) gets no second line.
         let again = try sandbox.run(["enqueue", "caption", "file://" + plain, "--job", "captions", "--model", "tiny"])
         #expect(again.status == 0, "\(again.output)")

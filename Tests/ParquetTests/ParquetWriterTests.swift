@@ -60,21 +60,27 @@ struct ParquetWriterTests {
         return rows
     }
 
-    @Test(arguments: [ParquetCompression.gzip, .none])
-    func pyarrowReadsEveryKindOfColumn(_ compression: ParquetCompression) throws {
+    /// What the readers find in the file of `groups` under `columns`, written to a scratch folder.
+    static func written(
+        _ groups: [[ParquetValues]], columns: [ParquetColumn] = columns, compression: ParquetCompression = .gzip
+    ) throws -> [String: Any] {
         let folder = ScratchFolders.url("infmllm-parquet")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("rows.parquet")
         var bytes = Data()
-        let writer = try ParquetWriter(columns: Self.columns, compression: compression, createdBy: Self.createdBy) {
+        let writer = try ParquetWriter(columns: columns, compression: compression, createdBy: createdBy) {
             bytes.append($0)
         }
-        for group in Self.groups() { try writer.write(rowGroup: group) }
+        for group in groups { try writer.write(rowGroup: group) }
         try writer.finish()
+        let file = folder.appendingPathComponent("rows.parquet")
         try bytes.write(to: file)
+        return try ParquetReaders.read(file)
+    }
 
-        let report = try ParquetReaders.read(file)
+    @Test(arguments: [ParquetCompression.gzip, .none])
+    func pyarrowReadsEveryKindOfColumn(_ compression: ParquetCompression) throws {
+        let report = try Self.written(Self.groups(), compression: compression)
         #expect(report["row_groups"] as? [Int] == [4, 1_000])
         #expect(report["created_by"] as? String == Self.createdBy)
         #expect(report["duckdb_agrees"] as? Bool == true, "DuckDB reads other rows than pyarrow")
@@ -112,33 +118,19 @@ struct ParquetWriterTests {
 
     /// A string over 64 bytes leaves its chunk without least and greatest values (its null count stays).
     @Test func aLongStringLeavesItsChunkWithoutLeastAndGreatestValues() throws {
-        let folder = ScratchFolders.url("infmllm-parquet")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("long.parquet")
-        var bytes = Data()
-        let writer = try ParquetWriter(columns: [ParquetColumn("text", .string)], createdBy: Self.createdBy) {
-            bytes.append($0)
-        }
-        try writer.write(rowGroup: [.string(["a", nil, String(repeating: "x", count: 65)])])
-        try writer.write(rowGroup: [.string(["a", String(repeating: "x", count: 64)])])
-        try writer.finish()
-        try bytes.write(to: file)
-        let statistics = try #require(try ParquetReaders.read(file)["statistics"] as? [[String: [String: Any]]])
+        let report = try Self.written(
+            [
+                [.string(["a", nil, String(repeating: "x", count: 65)])],
+                [.string(["a", String(repeating: "x", count: 64)])],
+            ],
+            columns: [ParquetColumn("text", .string)])
+        let statistics = try #require(report["statistics"] as? [[String: [String: Any]]])
         #expect(statistics[0]["text"]?.count == 1 && statistics[0]["text"]?["null_count"] as? Int == 1)
         #expect(statistics[1]["text"]?["max"] as? String == String(repeating: "x", count: 64))
     }
 
     @Test func anEmptyFileIsAValidFileOfNoRows() throws {
-        let folder = ScratchFolders.url("infmllm-parquet")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let file = folder.appendingPathComponent("empty.parquet")
-        var bytes = Data()
-        let writer = try ParquetWriter(columns: Self.columns, createdBy: Self.createdBy) { bytes.append($0) }
-        try writer.finish()
-        try bytes.write(to: file)
-        let report = try ParquetReaders.read(file)
+        let report = try Self.written([])
         #expect((report["rows"] as? [Any])?.isEmpty == true && (report["row_groups"] as? [Int]) == [])
         #expect((report["types"] as? [String: String])?.count == Self.columns.count)
     }
