@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Tokenization"),
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "CDigest"]),
-        .target(name: "ImageSources", dependencies: ["Tensors", "CCurl", "CZlib"]),
+        .target(name: "ImageSources", dependencies: ["Tensors", "CCurl", "CZlib", "CDigest"]),
         .target(name: "Parquet", dependencies: ["CZlib"]),
 
         // MARK: Engine
@@ -105,7 +105,8 @@ let package = Package(
                 "Worker", "Jobs", "Generation", "Models", "CPUBackend", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "ImageSourcesTests", dependencies: ["ImageSources", "TestSupport"]),
+        .testTarget(
+            name: "ImageSourcesTests", dependencies: ["ImageSources", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"]),
         .testTarget(name: "SystemTests", dependencies: ["Postgres", "RabbitMQ", "Jobs", "Tensors", "TestSupport"]),
     ]

@@ -63,6 +63,9 @@ export INFMLLM_NVRTC_LIBRARY INFMLLM_REQUIRE_NVRTC=1
 step "fetching pyarrow and DuckDB (pip) for the tests that read the Parquet files this project writes"
 INFMLLM_PARQUET_PYTHON=$(tools/parquet_readers.sh)
 export INFMLLM_PARQUET_PYTHON INFMLLM_REQUIRE_PARQUET=1
+step "fetching moto's S3 server (pip) for the tests that read s3:// objects"
+INFMLLM_S3_SERVER=$(tools/s3_server.sh)
+export INFMLLM_S3_SERVER INFMLLM_REQUIRE_S3=1
 step "running the tests"
 swift test --skip ServiceRestartTests --skip ConsumerTimeoutTests
 step "running the service-restart, consumer-timeout, TLS and broker-cluster tests on their own" \

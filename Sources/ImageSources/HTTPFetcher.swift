@@ -24,12 +24,15 @@ public struct FetchSettings: Sendable {
     /// false, the address of every connection (each redirect's included) is checked as it is opened, so a name
     /// that resolves differently later cannot slip past, and a refused one sends no request.
     public var allowPrivateAddresses: Bool
+    /// Where `s3://` URLs lead, and the credentials that sign their requests.
+    public var s3: S3Settings
 
     public init(
         timeout: Double = 60, attempts: Int = 4, maxRedirects: Int = 5, backoff: Double = 0.5,
-        maxRetryAfter: Double = 60, allowPrivateAddresses: Bool = false
+        maxRetryAfter: Double = 60, allowPrivateAddresses: Bool = false, s3: S3Settings = S3Settings()
     ) {
         self.allowPrivateAddresses = allowPrivateAddresses
+        self.s3 = s3
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.maxRedirects = maxRedirects
@@ -289,12 +292,26 @@ final class HTTPFetcher: @unchecked Sendable {
     ) -> Outcome {
         curl_easy_reset(handle)  // settings only: the connection cache stays
         sink.handle = handle
+        // An S3 object: its endpoint's URL, and the headers that sign the request (made anew for each attempt).
+        var target = url
+        var lines: [String] = []
+        if S3Request.isS3(url) {
+            do {
+                let request = try S3Request(url, settings: settings.s3)
+                target = request.url
+                lines = request.headers
+            } catch let error as ImageSourceError {
+                return .permanent(error.reason)
+            } catch {
+                return .permanent("\(error)")
+            }
+        }
+        if let etag = condition?.etag { lines.append("If-Match: \(etag)") }
         var headers: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headers) }
-        if let etag = condition?.etag {
-            headers = curl_slist_append(headers, "If-Match: \(etag)")
-            _ = infmllm_curl_set_pointer(handle, CURLOPT_HTTPHEADER, headers)
-        } else if let modified = condition?.modified {
+        for line in lines { headers = curl_slist_append(headers, line) }
+        if headers != nil { _ = infmllm_curl_set_pointer(handle, CURLOPT_HTTPHEADER, headers) }
+        if condition?.etag == nil, let modified = condition?.modified {
             _ = infmllm_curl_set_long(handle, CURLOPT_TIMECONDITION, Int(CURL_TIMECOND_IFUNMODSINCE.rawValue))
             _ = infmllm_curl_set_offset(handle, CURLOPT_TIMEVALUE_LARGE, curl_off_t(modified))
         }
@@ -302,9 +319,11 @@ final class HTTPFetcher: @unchecked Sendable {
         let context = Unmanaged.passUnretained(sink).toOpaque()
         // At least 1: curl reads 0 as no limit at all.
         let milliseconds = max(1, Int((settings.timeout * 1000).rounded(.up)))
-        _ = infmllm_curl_set_string(handle, CURLOPT_URL, url)
+        _ = infmllm_curl_set_string(handle, CURLOPT_URL, target)
         _ = infmllm_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
-        _ = infmllm_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, 1)
+        // A signed request is not sent on to wherever a redirect points (its headers would go with it); S3 answers
+        // a wrong region with an error, not a redirect.
+        _ = infmllm_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, S3Request.isS3(url) ? 0 : 1)
         _ = infmllm_curl_set_long(handle, CURLOPT_MAXREDIRS, settings.maxRedirects)
         _ = infmllm_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = infmllm_curl_set_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")

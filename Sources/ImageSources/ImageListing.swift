@@ -126,9 +126,9 @@ public enum ImageListing {
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
         try checkStandardInput([request.manifest, request.urls])
         let archives = try expand(request.archives)
-        let local = archives.count { !ImageLocation.isHTTP($0) }
+        let local = archives.count { !ImageLocation.isURL($0) }
         for archive in archives {
-            if ImageLocation.isHTTP(archive) {
+            if ImageLocation.isURL(archive) {
                 try reader.checkRemoteArchive(archive)
             } else if local <= reader.archivesKept {
                 _ = try reader.members(ofArchive: archive)
@@ -189,7 +189,7 @@ public enum ImageListing {
             try read(urls: urls, sharedText: sharedText, report: &report, body)
         }
         for archive in try expand(request.archives) {
-            let remote = ImageLocation.isHTTP(archive) ? try reader.members(ofRemoteArchive: archive) : nil
+            let remote = ImageLocation.isURL(archive) ? try reader.members(ofRemoteArchive: archive) : nil
             let listing =
                 try remote.map { (names: $0.names, problem: $0.problem) } ?? reader.members(ofArchive: archive)
             if let problem = listing.problem {
@@ -264,7 +264,7 @@ public enum ImageListing {
             let line = text.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             patterns.append(
-                ImageLocation.isHTTP(line) || line.hasPrefix("/")
+                ImageLocation.isURL(line) || line.hasPrefix("/")
                     ? line : (base as NSString).appendingPathComponent(line))
         }
         return patterns
@@ -276,7 +276,7 @@ public enum ImageListing {
     static func expand(_ patterns: [String]) throws -> [String] {
         var paths: [String] = []
         for pattern in patterns {
-            if ImageLocation.isHTTP(pattern) {
+            if ImageLocation.isURL(pattern) {
                 for url in try BraceExpansion.expand(pattern) {
                     guard !url.contains("#") && !url.contains("!/") else {
                         throw ImageSourceError(

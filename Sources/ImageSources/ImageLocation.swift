@@ -2,6 +2,8 @@
 //
 //   /data/photos/a.jpg, file:///data/photos/a.jpg      a local file (every worker needs the same mount)
 //   http://host/a.jpg, https://bucket.example/a.jpg     fetched over HTTP(S) (public or pre-signed URLs)
+//   s3://bucket/photos/a.jpg                            an S3 object (or an S3-compatible store's), signed with
+//                                                       the worker's credentials (`S3Settings`)
 //   tar:/data/shards/00042.tar!/images/0001.jpg         a member of a tar archive, read in place
 //   zip:/data/batch.zip!/photos/b.png                   a member of a zip archive (stored or deflated)
 //   tar:https://host/shards/00042.tar#offset=1536&size=24873!/images/0001.jpg
@@ -19,6 +21,7 @@
 /// A parsed image URI.
 public enum ImageLocation: Sendable, Equatable {
     case file(path: String)
+    /// A URL the fetcher reads: http://, https:// or s3://.
     case http(url: String)
     case tarMember(archive: String, member: String)
     case zipMember(archive: String, member: String)
@@ -32,7 +35,7 @@ public enum ImageLocation: Sendable, Equatable {
     public init(_ uri: String) throws {
         func refuse(_ reason: String) -> ImageSourceError { ImageSourceError(source: uri, reason: reason) }
         let lower = uri.lowercased()
-        if Self.isHTTP(uri) {
+        if Self.isURL(uri) {
             self = .http(url: uri)
         } else if lower.hasPrefix("file://") {
             let path = String(uri.dropFirst("file://".count))
@@ -45,7 +48,7 @@ public enum ImageLocation: Sendable, Equatable {
             }
             let archive = String(rest[..<split.lowerBound]), member = String(rest[split.upperBound...])
             guard !member.isEmpty else { throw refuse("no member after !/") }
-            if Self.isHTTP(archive) {
+            if Self.isURL(archive) {
                 self = try Self.remoteMember(archive, member: member, zip: lower.hasPrefix("zip:"), uri: uri)
                 return
             }
@@ -59,7 +62,8 @@ public enum ImageLocation: Sendable, Equatable {
         } else if let colon = uri.firstIndex(of: ":"), let first = uri.first, first.isLetter,
             uri[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) })
         {
-            throw refuse("the scheme \(uri[..<colon]) is not supported (use a path, file://, http(s)://, tar: or zip:)")
+            throw refuse(
+                "the scheme \(uri[..<colon]) is not supported (use a path, file://, http(s)://, s3://, tar: or zip:)")
         } else {
             throw refuse("not an absolute path or URI")
         }
@@ -126,7 +130,7 @@ public enum ImageLocation: Sendable, Equatable {
     /// Whether `uri` carries a scheme this reader understands (not a path to resolve).
     public static func hasScheme(_ uri: String) -> Bool {
         let lower = uri.lowercased()
-        return ["http://", "https://", "file://", "tar:", "zip:"].contains { lower.hasPrefix($0) }
+        return ["http://", "https://", "s3://", "file://", "tar:", "zip:"].contains { lower.hasPrefix($0) }
     }
 
     /// For an archive member: the archive (its path or URL) and the member's name.
@@ -139,10 +143,10 @@ public enum ImageLocation: Sendable, Equatable {
         }
     }
 
-    /// Whether `text` is an http:// or https:// URL (the scheme in any case).
-    public static func isHTTP(_ text: some StringProtocol) -> Bool {
+    /// Whether `text` is a URL the fetcher reads: http://, https:// or s3:// (the scheme in any case).
+    public static func isURL(_ text: some StringProtocol) -> Bool {
         let scheme = text.prefix(8).lowercased()
-        return scheme.hasPrefix("http://") || scheme.hasPrefix("https://")
+        return scheme.hasPrefix("http://") || scheme.hasPrefix("https://") || scheme.hasPrefix("s3://")
     }
 
     /// For a member's `uri`, its archive's part as stored, up to and with the `!/` (`tar:/d/a.tar!/`;
@@ -150,7 +154,7 @@ public enum ImageLocation: Sendable, Equatable {
     public static func archivePart(of uri: String) -> String? {
         guard let split = uri.range(of: "!/") else { return nil }
         let archive = uri[..<split.lowerBound]
-        if isHTTP(archive.dropFirst(4)), let hash = archive.lastIndex(of: "#") {
+        if isURL(archive.dropFirst(4)), let hash = archive.lastIndex(of: "#") {
             return archive[..<hash] + "!/"
         }
         return String(uri[..<split.upperBound])

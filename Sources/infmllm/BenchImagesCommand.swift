@@ -64,7 +64,9 @@ struct BenchImagesCommand: ParsableCommand {
         }
         guard !files.isEmpty else { throw ValidationError("no images to read") }
         // The URIs are the user's own (a local server, in tools/bench): private addresses are not refused here.
-        let reader = ImageReader(fetch: FetchSettings(allowPrivateAddresses: true))
+        let reader = ImageReader(
+            fetch: FetchSettings(
+                allowPrivateAddresses: true, s3: S3Settings(environment: ProcessInfo.processInfo.environment)))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
         let size = self.size
         let decodeOnly = self.decodeOnly

@@ -207,7 +207,8 @@ struct EnqueueCommand: ParsableCommand {
         let source = try fromJob.map { try Self.sourceJob($0, kind: kind, sharedText: request.sharedText, databaseURL) }
         // Remote archives are read from wherever the user points (a private address included): workers check
         // their own policy (--allow-private-urls) when they read the members.
-        let reader = ImageReader(fetch: FetchSettings(allowPrivateAddresses: true))
+        let reader = ImageReader(
+            fetch: FetchSettings(allowPrivateAddresses: true, s3: S3Settings(environment: environment)))
         do {
             if listsFiles || source == nil { try ImageListing.check(request, reader: reader) }
         } catch let error as ImageSourceError {

@@ -541,7 +541,7 @@ struct ShardNamer {
     mutating func name(for uri: [UInt8], archive: String) -> String {
         if let name = names[uri] { return name }
         // A URL's file name is the last part of its path (a pre-signed URL's query holds slashes of its own).
-        let path = ImageLocation.isHTTP(archive) ? URLComponents(string: archive)?.path ?? archive : archive
+        let path = ImageLocation.isURL(archive) ? URLComponents(string: archive)?.path ?? archive : archive
         var name = ExportCommand.safeFileName(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         if taken.contains(name) { name += "-" + String(SHA256.hex(of: uri).prefix(8)) }
         taken.insert(name)

@@ -63,7 +63,7 @@ struct InferCommand: ParsableCommand {
                 maxRows: 64, prefillChunk: SchedulerConfiguration.defaultPrefillChunk(gpu: backend is CUDABackend),
                 kvPositions: 0))
         let decoder = ImageDecoder(maxPixels: try images.resolvedMaxImagePixels(ProcessInfo.processInfo.environment))
-        let reader = ImageReader()
+        let reader = ImageReader(fetch: FetchSettings(s3: S3Settings(environment: ProcessInfo.processInfo.environment)))
         let lines: [ManifestLine]
         if let manifest {
             lines = try ManifestLine.read(manifest)

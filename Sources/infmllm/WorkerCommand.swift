@@ -212,7 +212,7 @@ struct WorkerCommand: ParsableCommand {
             republishAfter: republishAfter, consumerTimeout: consumerTimeout,
             fetch: FetchSettings(
                 timeout: fetchTimeout, attempts: fetchAttempts,
-                allowPrivateAddresses: allowPrivateURLs),
+                allowPrivateAddresses: allowPrivateURLs, s3: S3Settings(environment: environment)),
             maxImageBytes: maxImageBytes, fetchConcurrency: fetchConcurrency, localFiles: fileRoots,
             imageMemory: imageMemory, lease: lease, undeliveredAfter: requeueUndeliveredAfter,
             readRetries: readRetries, readRetryAfter: readRetryAfter)

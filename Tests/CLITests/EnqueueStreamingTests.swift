@@ -112,7 +112,7 @@ import Testing
                 ["-c", "printf '\(input)' | '\(binary)' enqueue \(arguments) --model tiny --json"],
                 environment: sandbox.environment)
         }
-        let list = "https://x.example/a.jpg\\ns3://bucket/c.jpg\\nhttps://x.example/b.jpg\\n"
+        let list = "https://x.example/a.jpg\\ngs://bucket/c.jpg\\nhttps://x.example/b.jpg\\n"
         let urls = try piped(list, "caption --urls - --job piped")
         #expect(urls.status == 3 && urls.output.contains("standard input:2: "), "\(urls.output)")
         #expect(EnqueueCommandTests.json(urls.output)["added"] as? Int == 2)

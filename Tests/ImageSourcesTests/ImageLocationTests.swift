@@ -12,6 +12,10 @@ import Testing
         #expect(try ImageLocation("file:///data/a%41") == .file(path: "/data/aA"))
         #expect(try ImageLocation("https://x.example/a.jpg?sig=1") == .http(url: "https://x.example/a.jpg?sig=1"))
         #expect(try ImageLocation("HTTP://x.example/a.jpg") == .http(url: "HTTP://x.example/a.jpg"))
+        #expect(try ImageLocation("s3://bucket/a b.jpg") == .http(url: "s3://bucket/a b.jpg"))
+        #expect(
+            ImageReader.isRemote("s3://bucket/a.jpg")
+                && ImageListing.resolve("s3://b/a.jpg", against: "/x") == "s3://b/a.jpg")
         #expect(
             try ImageLocation("tar:/s/00042.tar!/images/0001.jpg")
                 == .tarMember(archive: "/s/00042.tar", member: "images/0001.jpg"))
@@ -45,7 +49,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("relative/a.jpg", "not an absolute path"), ("s3://bucket/a.jpg", "s3 is not supported"),
+        ("relative/a.jpg", "not an absolute path"), ("gs://bucket/a.jpg", "gs is not supported"),
         ("tar:/s/a.tar", "tar:/path/to/archive!/member"), ("zip:a.zip!/b.png", "must be absolute"),
         ("tar:/s/a.tar!/", "no member"), ("file://a.jpg", "absolute path"),
         ("tar:https://h.example/a.tar!/1.jpg", "needs where its bytes lie"),

@@ -95,7 +95,7 @@ import Testing
         let folder = try ListingTests.folder("refusals")
         defer { try? FileManager.default.removeItem(at: folder) }
         let list = folder.appendingPathComponent("urls.txt")
-        try Self.write((0..<2500).map { "s3://bucket/\($0).jpg\nhttps://x.example/\($0).jpg\n" }.joined(), to: list)
+        try Self.write((0..<2500).map { "gs://bucket/\($0).jpg\nhttps://x.example/\($0).jpg\n" }.joined(), to: list)
         let (images, report) = try Self.listed { $0.urls = list.path }
         #expect(images.count == 2500)
         #expect(report.refusedCount == 2500 && report.refused.count == ImageListing.Report.keptRefusals)

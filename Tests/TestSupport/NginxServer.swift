@@ -153,7 +153,7 @@ public final class NginxServer: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func accepts(_ port: Int) -> Bool {
+    public static func accepts(_ port: Int) -> Bool {
         guard let socket = connected(port) else { return false }
         close(socket)
         return true
