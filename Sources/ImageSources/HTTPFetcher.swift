@@ -224,6 +224,8 @@ final class HTTPFetcher: @unchecked Sendable {
         /// The start of the last answer's Content-Range and the file size it gives, and its ETag.
         var contentRangeStart: Int?
         var contentRangeTotal: Int?
+        /// The region S3 says a bucket is in (x-amz-bucket-region), for an answer about the wrong one.
+        var bucketRegion: String?
         var validators = Validators()
         /// The non-public address a connection was refused to, and its range.
         var refused: (address: String, range: String)?
@@ -244,12 +246,15 @@ final class HTTPFetcher: @unchecked Sendable {
             if lower.hasPrefix("http/") {
                 contentRangeStart = nil
                 contentRangeTotal = nil
+                bucketRegion = nil
                 validators.etag = nil
             } else if lower.hasPrefix("content-range:") {
                 // bytes START-END/LENGTH
                 let value = lower.dropFirst("content-range:".count).trimmingCharacters(in: .whitespaces)
                 contentRangeStart = value.hasPrefix("bytes ") ? Int(value.dropFirst(6).prefix { $0 != "-" }) : nil
                 contentRangeTotal = value.split(separator: "/").last.flatMap { Int($0) }
+            } else if lower.hasPrefix("x-amz-bucket-region:") {
+                bucketRegion = text.dropFirst("x-amz-bucket-region:".count).trimmingCharacters(in: .whitespaces)
             } else if lower.hasPrefix("etag:") {
                 let value = text.dropFirst("etag:".count).trimmingCharacters(in: .whitespaces)
                 validators.etag = value.hasPrefix("W/") || value.isEmpty ? nil : value  // strong ETags only
@@ -324,6 +329,9 @@ final class HTTPFetcher: @unchecked Sendable {
         // A signed request is not sent on to wherever a redirect points (its headers would go with it); S3 answers
         // a wrong region with an error, not a redirect.
         _ = infmllm_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, S3Request.isS3(url) ? 0 : 1)
+        // An S3 key is sent as it was signed: curl would squash `a/../b` or `./` in it (another object, or a path
+        // out of the bucket on a path-style endpoint).
+        if S3Request.isS3(url) { _ = infmllm_curl_set_long(handle, CURLOPT_PATH_AS_IS, 1) }
         _ = infmllm_curl_set_long(handle, CURLOPT_MAXREDIRS, settings.maxRedirects)
         _ = infmllm_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = infmllm_curl_set_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
@@ -428,6 +436,10 @@ final class HTTPFetcher: @unchecked Sendable {
         case 412:
             return .permanent("HTTP 412: the file has changed since the first part of it was read")
         default:
+            if let region = sink.bucketRegion, region != settings.s3.region, S3Request.isS3(url) {
+                return .permanent(
+                    "HTTP \(status): the bucket is in \(region), not \(settings.s3.region): set AWS_REGION")
+            }
             return .permanent("HTTP \(status)")
         }
     }

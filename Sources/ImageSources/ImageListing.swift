@@ -277,6 +277,12 @@ public enum ImageListing {
         var paths: [String] = []
         for pattern in patterns {
             if ImageLocation.isURL(pattern) {
+                if pattern.lowercased().hasPrefix("s3://") && pattern.contains("*") {
+                    throw ImageSourceError(
+                        source: pattern,
+                        reason: "globs are not expanded in s3:// URLs: name the shards with braces ({00000..00099}) or "
+                            + "list them with --archive-list")
+                }
                 for url in try BraceExpansion.expand(pattern) {
                     guard !url.contains("#") && !url.contains("!/") else {
                         throw ImageSourceError(

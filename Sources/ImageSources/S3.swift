@@ -5,6 +5,10 @@
 import CDigest
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Where S3 objects are read from, and as whom.
 public struct S3Settings: Sendable, Equatable {
     public var accessKey: String?
@@ -27,9 +31,14 @@ public struct S3Settings: Sendable, Equatable {
     }
 
     /// The AWS CLI's variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION (else
-    /// AWS_DEFAULT_REGION, else us-east-1), AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL).
+    /// AWS_DEFAULT_REGION, else us-east-1), AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL); values trimmed of spaces and
+    /// line ends (an env file written on Windows). Profiles, `~/.aws` files and instance roles are not read.
     public init(environment: [String: String]) {
-        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        func value(_ name: String) -> String? {
+            environment[name].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap {
+                $0.isEmpty ? nil : $0
+            }
+        }
         self.init(
             accessKey: value("AWS_ACCESS_KEY_ID"), secretKey: value("AWS_SECRET_ACCESS_KEY"),
             sessionToken: value("AWS_SESSION_TOKEN"),
@@ -39,6 +48,28 @@ public struct S3Settings: Sendable, Equatable {
 
     /// Whether requests are signed: both keys are set.
     public var signs: Bool { accessKey != nil && secretKey != nil }
+
+    /// What is wrong with these settings, for a command to refuse at its start rather than fail every object: one
+    /// key without the other, a control character in a credential or the region (it would go into a header), or
+    /// an endpoint that is not an http(s) URL of a host (and a path), without user, query or fragment.
+    public var problem: String? {
+        if (accessKey == nil) != (secretKey == nil) {
+            return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both, or neither for public buckets"
+        }
+        for (name, value) in [
+            ("AWS_ACCESS_KEY_ID", accessKey), ("AWS_SECRET_ACCESS_KEY", secretKey),
+            ("AWS_SESSION_TOKEN", sessionToken), ("AWS_REGION", region),
+        ] where value?.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) == true {
+            return "\(name) holds a control character"
+        }
+        if let endpoint {
+            guard let components = URLComponents(string: endpoint), ["http", "https"].contains(components.scheme),
+                components.host?.isEmpty == false, components.user == nil, components.password == nil,
+                components.query == nil, components.fragment == nil
+            else { return "the S3 endpoint \(endpoint) is not an http(s) URL of a host" }
+        }
+        return nil
+    }
 }
 
 /// A GET of an S3 object: its HTTP(S) URL and the headers that sign it.
@@ -57,16 +88,31 @@ struct S3Request: Equatable {
         guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) != rest.endIndex
         else { throw ImageSourceError(source: s3URL, reason: "an S3 URL is s3://bucket/key") }
         let bucket = String(rest[..<slash]), key = String(rest[rest.index(after: slash)...])
+        // Bucket names are letters, digits, dots, hyphens and (in old buckets) underscores: nothing that could end
+        // a host name or start a path, a query or a fragment.
+        guard bucket.utf8.count <= 255,
+            bucket.unicodeScalars.allSatisfy({
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || ".-_".unicodeScalars.contains($0))
+            })
+        else { throw ImageSourceError(source: s3URL, reason: "\(bucket) is not an S3 bucket name") }
         let path: String, host: String, base: String
         if let endpoint = settings.endpoint {
-            let trimmed = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
-            guard let components = URLComponents(string: trimmed), let name = components.host else {
-                throw ImageSourceError(source: s3URL, reason: "the S3 endpoint \(endpoint) is not a URL")
+            if let problem = settings.problem { throw ImageSourceError(source: s3URL, reason: problem) }
+            guard let components = URLComponents(string: endpoint), let name = components.host,
+                let scheme = components.scheme
+            else { throw ImageSourceError(source: s3URL, reason: "the S3 endpoint \(endpoint) is not a URL") }
+            // A default port is not part of the host the request is signed for (curl leaves it out of Host).
+            let port = components.port.flatMap {
+                ($0 == 80 && scheme == "http") || ($0 == 443 && scheme == "https") ? nil : $0
             }
-            host = name + (components.port.map { ":\($0)" } ?? "")
-            path = "/" + Self.encode(bucket) + "/" + Self.encode(key)
-            base = (components.scheme ?? "https") + "://" + host
-        } else if bucket.contains(".") {
+            let hostName = name.contains(":") ? "[\(name)]" : name
+            host = hostName + (port.map { ":\($0)" } ?? "")
+            // An endpoint's path (a store behind a proxy, `http://gateway/s3`) comes before the bucket's.
+            var prefix = components.percentEncodedPath
+            while prefix.hasSuffix("/") { prefix.removeLast() }
+            path = prefix + "/" + Self.encode(bucket) + "/" + Self.encode(key)
+            base = scheme + "://" + hostName + (components.port.map { ":\($0)" } ?? "")
+        } else if bucket.contains(".") || bucket.contains("_") || bucket != bucket.lowercased() {
             host = "s3.\(settings.region).amazonaws.com"
             path = "/" + Self.encode(bucket) + "/" + Self.encode(key)
             base = "https://" + host
@@ -80,11 +126,7 @@ struct S3Request: Equatable {
             headers = []
             return
         }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let stamp = formatter.string(from: date), day = String(stamp.prefix(8))
+        let stamp = Self.stamp(date), day = String(stamp.prefix(8))
         // A GET carries no body: the hash of the empty payload is signed (every S3-compatible store takes it).
         let payload = Self.hex(Self.sha256([]))
         var signed: [(String, String)] = [("host", host), ("x-amz-content-sha256", payload), ("x-amz-date", stamp)]
@@ -104,6 +146,16 @@ struct S3Request: Equatable {
                 "Authorization: AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(names), "
                     + "Signature=\(signature)"
             ]
+    }
+
+    /// `date` as SigV4 writes it, `yyyyMMddTHHmmssZ` in UTC.
+    static func stamp(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(
+            format: "%04d%02d%02dT%02d%02d%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
     }
 
     /// `text` percent-encoded as SigV4 wants a path (every byte but letters, digits, `-._~` and, in keys, `/`); S3

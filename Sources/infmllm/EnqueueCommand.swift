@@ -22,7 +22,7 @@ struct EnqueueCommand: ParsableCommand {
             and the workers read each member with one range request), or from an earlier job (--from-job). An image is a path (stored absolute: workers on other \
             machines need the same mount; relative ones are taken from the working directory, or from the folder \
             of the manifest or URL list), a \
-            file://, http:// or https:// URL, or an archive member, tar:/path/shard.tar!/member/name.jpg or \
+            file://, http://, https:// or s3:// URL (s3:// signed with the AWS CLI's variables), or an archive member, tar:/path/shard.tar!/member/name.jpg or \
             zip:/path/a.zip!/name.png, or a remote tar or zip member, tar:URL#offset=START&size=BYTES!/name.jpg \
             or zip:URL#header=START&packed=BYTES&size=BYTES&crc=HEX!/name.jpg (as --archive URL lists them), read \
             in place by the workers. Enqueueing the same images into the same job \
@@ -166,6 +166,9 @@ struct EnqueueCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let problem = S3Settings(environment: ProcessInfo.processInfo.environment).problem {
+            throw ValidationError(problem)
+        }
         let model = Self.recorded(model: self.model)
         guard let kind = TaskKind(rawValue: task) else {
             throw ValidationError("unknown task \"\(task)\": use caption, vqa, ground or chat")

@@ -541,7 +541,11 @@ struct ShardNamer {
     mutating func name(for uri: [UInt8], archive: String) -> String {
         if let name = names[uri] { return name }
         // A URL's file name is the last part of its path (a pre-signed URL's query holds slashes of its own).
-        let path = ImageLocation.isURL(archive) ? URLComponents(string: archive)?.path ?? archive : archive
+        // An s3:// URL's key is taken as written (it may hold `?` or `%`).
+        let path =
+            archive.lowercased().hasPrefix("s3://")
+            ? String(archive.dropFirst(5))
+            : ImageLocation.isURL(archive) ? URLComponents(string: archive)?.path ?? archive : archive
         var name = ExportCommand.safeFileName(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         if taken.contains(name) { name += "-" + String(SHA256.hex(of: uri).prefix(8)) }
         taken.insert(name)

@@ -49,6 +49,9 @@ struct InferCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per request.") var json = false
 
     func validate() throws {
+        if let problem = S3Settings(environment: ProcessInfo.processInfo.environment).problem {
+            throw ValidationError(problem)
+        }
         guard (image == nil) != (manifest == nil) else { throw ValidationError("give either --image or --manifest") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
     }

@@ -118,6 +118,9 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var images: ImageOptions
 
     func validate() throws {
+        if let problem = S3Settings(environment: ProcessInfo.processInfo.environment).problem {
+            throw ValidationError(problem)
+        }
         guard batchSize >= 1, stepTokens >= 1, prefillChunk ?? 1 >= 1 else {
             throw ValidationError("--batch-size, --step-tokens and --prefill-chunk must be ≥ 1")
         }

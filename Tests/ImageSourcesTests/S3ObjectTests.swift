@@ -18,6 +18,7 @@ struct S3ObjectTests {
         let server = try S3Server()
         try server.put("photos", "2026/a b+c.png", png)
         try server.put("photos", "shards/s-000.tar", tar)
+        try server.put("photos", "x/../dots.png", Data("a key with dot segments".utf8))
         try server.put("photos", "shards/batch.zip", zip)
         try server.requireSignatures()
         func reader(secret: String? = nil, signed: Bool = true, privateAddresses: Bool = true) -> ImageReader {
@@ -38,6 +39,8 @@ struct S3ObjectTests {
             try reader(signed: false).bytes(of: "s3://photos/2026/a b+c.png")
         } throws: { "\($0)".hasSuffix("HTTP 403") }
         #expect { try reader().bytes(of: "s3://photos/none.png") } throws: { "\($0)".hasSuffix("HTTP 404") }
+        // A key is sent as it was signed: `x/../dots.png` is its own object, not `dots.png`.
+        #expect(String(decoding: try reader().bytes(of: "s3://photos/x/../dots.png"), as: UTF8.self).hasPrefix("a key"))
         #expect {
             try reader(privateAddresses: false).bytes(of: "s3://photos/2026/a b+c.png")
         } throws: { "\($0)".contains("refused to connect to 127.0.0.1") }

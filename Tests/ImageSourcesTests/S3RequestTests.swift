@@ -65,4 +65,27 @@ import Testing
             try S3Request(url, settings: S3Settings())
         } throws: { "\($0)".contains("an S3 URL is s3://bucket/key") }
     }
+
+    /// A bucket name can hold nothing that ends a host name or starts a path, query or fragment: the request goes
+    /// to the bucket's endpoint or nowhere.
+    @Test(arguments: ["s3://134744072#/key", "s3://svc?/k", "s3://a@b/k", "s3://a:1/k", "s3://bücket/k"])
+    func whatIsNotABucketNameIsRefused(_ url: String) {
+        #expect {
+            try S3Request(url, settings: S3Settings(accessKey: "k", secretKey: "s"))
+        } throws: { "\($0)".contains("is not an S3 bucket name") }
+    }
+
+    @Test func settingsThatCannotWorkAreNamedAtStart() {
+        #expect(S3Settings().problem == nil && S3Settings(accessKey: "k", secretKey: "s").problem == nil)
+        #expect(S3Settings(accessKey: "k").problem?.contains("go together") == true)
+        #expect(
+            S3Settings(accessKey: "k", secretKey: "s\nx").problem == "AWS_SECRET_ACCESS_KEY holds a control character")
+        #expect(S3Settings(environment: ["AWS_SESSION_TOKEN": "t\r\n"]).sessionToken == "t", "trimmed")
+        for endpoint in ["minio:9000", "ftp://h", "http://user:pw@h", "http://h/?x=1"] {
+            #expect(S3Settings(endpoint: endpoint).problem?.contains("is not an http(s) URL") == true, "\(endpoint)")
+        }
+        #expect {
+            try ImageListing.expand(["s3://bucket/shards/*.tar"])
+        } throws: { "\($0)".contains("globs are not expanded in s3:// URLs") }
+    }
 }

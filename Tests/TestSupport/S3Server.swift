@@ -81,7 +81,7 @@ public final class S3Server {
         try data.write(to: file)
         let encoded = key.addingPercentEncoding(
             withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "/-._~")))!
-        _ = try curl(["-T", file.path], path: "/\(bucket)/\(encoded)")
+        _ = try curl(["--path-as-is", "-T", file.path], path: "/\(bucket)/\(encoded)")
     }
 
     /// From now on, every request must be signed with the server's access key.

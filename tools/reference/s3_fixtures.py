@@ -29,6 +29,12 @@ CASES = [
      "access_key": "minio", "secret_key": "minio-secret", "time": "2026-12-05T00:00:00Z"},
     {"url": "s3://data/k~e_y-1.webp", "region": "auto", "endpoint": "https://account.r2.cloudflarestorage.com/",
      "access_key": "r2key", "secret_key": "r2secret", "time": "2026-07-04T08:09:10Z"},
+    {"url": "s3://data/a/../b.png", "region": "us-east-1", "endpoint": "https://minio.example:443",
+     "access_key": "k", "secret_key": "s", "time": "2026-02-03T04:05:06Z"},
+    {"url": "s3://Old_Bucket/x.jpg", "region": "us-west-2", "access_key": "k", "secret_key": "s",
+     "time": "2026-02-03T04:05:06Z"},
+    {"url": "s3://data/x.jpg", "region": "us-east-1", "endpoint": "http://gateway:8080/storage/s3/",
+     "access_key": "k", "secret_key": "s", "time": "2026-02-03T04:05:06Z"},
 ]
 
 
@@ -37,7 +43,7 @@ def http_url(case):
     path = urllib.parse.quote(key, safe="/~")
     if "endpoint" in case:
         return case["endpoint"].rstrip("/") + "/" + urllib.parse.quote(bucket, safe="~") + "/" + path
-    if "." in bucket:
+    if "." in bucket or "_" in bucket or bucket != bucket.lower():
         return f"https://s3.{case['region']}.amazonaws.com/{bucket}/{path}"
     return f"https://{bucket}.s3.{case['region']}.amazonaws.com/{path}"
 
