@@ -12,6 +12,18 @@ import Testing
         }
     }
 
+    /// Marks the tasks `condition` selects done, each with a result whose output is the SQL expression `output`.
+    static func finish(_ sandbox: Sandbox, _ condition: String, output: String) throws {
+        _ = try EnqueueStreamingTests.sql(
+            sandbox,
+            """
+            UPDATE tasks SET status = 'done' WHERE \(condition);
+            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
+                                 prompt, decoding, device, worker)
+            SELECT id, job_id, \(output), 5, 3, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks WHERE \(condition);
+            """)
+    }
+
     @Test func everyImageUnderTheFolderHasALineOfItsResults() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
@@ -49,15 +61,8 @@ import Testing
         // A caption job's line holds its caption as text (diffusers' default caption column).
         let caption = try sandbox.run(["enqueue", "caption", plain, "--job", "captions", "--model", "tiny"])
         #expect(caption.status == 0, "\(caption.output)")
-        _ = try EnqueueStreamingTests.sql(
-            sandbox,
-            """
-            UPDATE tasks SET status = 'done' WHERE job_id = (SELECT id FROM jobs WHERE name = 'captions');
-            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
-                                 prompt, decoding, device, worker)
-            SELECT id, job_id, 'a small red square', 5, 4, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks
-            WHERE job_id = (SELECT id FROM jobs WHERE name = 'captions');
-            """)
+        try Self.finish(
+            sandbox, "job_id = (SELECT id FROM jobs WHERE name = 'captions')", output: "'a small red square'")
         let captions = try sandbox.run(["export", "captions", "--format", "imagefolder", "--relative-to", folder.path])
         #expect(captions.status == 0, "\(captions.output)")
         let captionLines = try Self.lines(captions.output)
@@ -71,15 +76,9 @@ import Testing
             ])
             #expect(asked.status == 0, "\(asked.output)")
         }
-        _ = try EnqueueStreamingTests.sql(
-            sandbox,
-            """
-            UPDATE tasks SET status = 'done' WHERE job_id = (SELECT id FROM jobs WHERE name = 'questions');
-            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
-                                 prompt, decoding, device, worker)
-            SELECT id, job_id, CASE WHEN input_text LIKE 'what%' THEN 'red' ELSE 'one' END, 5, 1, 'tiny', 'p', '{}',
-                   'cpu', 'w' FROM tasks WHERE job_id = (SELECT id FROM jobs WHERE name = 'questions');
-            """)
+        try Self.finish(
+            sandbox, "job_id = (SELECT id FROM jobs WHERE name = 'questions')",
+            output: "CASE WHEN input_text LIKE 'what%' THEN 'red' ELSE 'one' END")
         let vqa = try sandbox.run(["export", "questions", "--format", "imagefolder", "--relative-to", folder.path])
         let vqaLines = try Self.lines(vqa.output)
         #expect(vqaLines.count == 1, "\(vqa.output)")
@@ -89,15 +88,7 @@ import Testing
         // The same file under another URI of the job (its file:// form) gets no second line.
         let again = try sandbox.run(["enqueue", "caption", "file://" + plain, "--job", "captions", "--model", "tiny"])
         #expect(again.status == 0, "\(again.output)")
-        _ = try EnqueueStreamingTests.sql(
-            sandbox,
-            """
-            UPDATE tasks SET status = 'done' WHERE image_uri LIKE 'file://%';
-            INSERT INTO results (task_id, job_id, output_text, prompt_token_count, output_token_count, model_name,
-                                 prompt, decoding, device, worker)
-            SELECT id, job_id, 'the same square', 5, 3, 'tiny', 'p', '{}', 'cpu', 'w' FROM tasks
-            WHERE image_uri LIKE 'file://%';
-            """)
+        try Self.finish(sandbox, "image_uri LIKE 'file://%'", output: "'the same square'")
         let twice = try sandbox.run(["export", "captions", "--format", "imagefolder", "--relative-to", folder.path])
         #expect(try Self.lines(twice.output).count == 1, "\(twice.output)")
         #expect(twice.output.contains("1 images whose file another URI of the job named already"), "\(twice.output)")
