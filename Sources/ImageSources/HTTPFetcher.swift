@@ -365,7 +365,10 @@ final class HTTPFetcher: @unchecked Sendable {
                 sink.header(UnsafeRawBufferPointer(start: data, count: size * count))
                 return size * count
             }, context)
-        if !settings.allowPrivateAddresses {
+        // The S3 endpoint an operator configured is reached wherever it is (a store on the local network): an s3://
+        // request goes to that host and no other, following no redirect.
+        let configuredEndpoint = S3Request.isS3(url) && settings.s3.endpoint != nil
+        if !settings.allowPrivateAddresses && !configuredEndpoint {
             // A proxy from the environment would be the only address checked: connect to the image's host itself.
             _ = infmllm_curl_set_string(handle, CURLOPT_PROXY, "")
             _ = infmllm_curl_set_opensocket(

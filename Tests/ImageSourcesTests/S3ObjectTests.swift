@@ -41,8 +41,10 @@ struct S3ObjectTests {
         #expect { try reader().bytes(of: "s3://photos/none.png") } throws: { "\($0)".hasSuffix("HTTP 404") }
         // A key is sent as it was signed: `x/../dots.png` is its own object, not `dots.png`.
         #expect(String(decoding: try reader().bytes(of: "s3://photos/x/../dots.png"), as: UTF8.self).hasPrefix("a key"))
+        // The configured endpoint is reached on a private address without --allow-private-urls; other URLs are not.
+        #expect(Data(try reader(privateAddresses: false).bytes(of: "s3://photos/2026/a b+c.png")) == png)
         #expect {
-            try reader(privateAddresses: false).bytes(of: "s3://photos/2026/a b+c.png")
+            try reader(privateAddresses: false).bytes(of: server.endpoint + "/photos/2026/a%20b%2Bc.png")
         } throws: { "\($0)".contains("refused to connect to 127.0.0.1") }
 
         // Shards in the bucket: listed (a tar as it streams past, a zip from its directory) and read in place.
