@@ -291,9 +291,16 @@ final class HTTPFetcher: @unchecked Sendable {
         var modified: Int64?
     }
 
+    /// The body of an S3 request of `url` with `query` (a bucket listing), at most `limit` bytes.
+    func fetch(s3 url: String, query: [(String, String)], limit: Int) throws -> [UInt8] {
+        try withHandle(url) { handle in
+            try attempts(url) { perform(handle, url: url, s3Query: query, sink: Sink(limit: limit)) }
+        }
+    }
+
     private func perform(
         _ handle: UnsafeMutableRawPointer, url: String, range: String? = nil, condition: Validators? = nil,
-        sink: Sink
+        s3Query: [(String, String)] = [], sink: Sink
     ) -> Outcome {
         curl_easy_reset(handle)  // settings only: the connection cache stays
         sink.handle = handle
@@ -302,7 +309,7 @@ final class HTTPFetcher: @unchecked Sendable {
         var lines: [String] = []
         if S3Request.isS3(url) {
             do {
-                let request = try S3Request(url, settings: settings.s3)
+                let request = try S3Request(url, query: s3Query, settings: settings.s3)
                 target = request.url
                 lines = request.headers
             } catch let error as ImageSourceError {

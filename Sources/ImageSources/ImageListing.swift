@@ -75,7 +75,8 @@ public enum ImageListing {
         /// Archives that stop early (truncated or damaged), with the reason (their members before that are listed),
         /// and members whose names no task can hold, left out.
         public var damagedArchives: [String] = []
-        /// Folders under `--dir` that could not be read, with the reason; the rest of the tree is listed.
+        /// Folders under `--dir` that could not be read (or objects under an S3 prefix that no task can name), with
+        /// the reason; the rest of the tree is listed.
         public var unreadableFolders: [String] = []
 
         public init() {}
@@ -113,7 +114,13 @@ public enum ImageListing {
         for path in request.paths {
             _ = try ImageLocation(resolve(path, against: here))  // an unknown scheme, refused with the reason
         }
-        if let directory = request.directory {
+        if let directory = request.directory, S3Request.isS3(directory) {
+            // The first page of the listing: the bucket is there and may be listed.
+            struct Listed: Error {}
+            do {
+                try reader.objects(under: directory) { _ in throw Listed() }
+            } catch is Listed {}
+        } else if let directory = request.directory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: absolute(directory), isDirectory: &isDirectory),
                 isDirectory.boolValue
@@ -176,8 +183,24 @@ public enum ImageListing {
         }
         if let directory = request.directory {
             let include = request.include.isEmpty ? defaultIncludes : request.include
-            try scan(directory, include: include, exclude: request.exclude, report: &report) {
-                try body(ListedImage(uri: $0, text: sharedText))
+            if S3Request.isS3(directory) {
+                let prefixLength = directory.count
+                try reader.objects(under: directory) { uri in
+                    let relative = String(uri.dropFirst(prefixLength)), name = (uri as NSString).lastPathComponent
+                    guard include.contains(where: { matches($0, name) }),
+                        !request.exclude.contains(where: { matches($0, name) || matches($0, relative) })
+                    else { return }
+                    guard uri.utf8.count <= maximumPathBytes, !uri.contains("\u{0}") else {
+                        report.unreadableFolders.append(
+                            "\(excerpt(uri)) is left out (a NUL character, or a URI over \(maximumPathBytes) bytes)")
+                        return
+                    }
+                    try body(ListedImage(uri: uri, text: sharedText))
+                }
+            } else {
+                try scan(directory, include: include, exclude: request.exclude, report: &report) {
+                    try body(ListedImage(uri: $0, text: sharedText))
+                }
             }
         }
         if let manifest = request.manifest {

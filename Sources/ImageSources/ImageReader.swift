@@ -74,6 +74,56 @@ public final class ImageReader: Sendable {
         return Array(bytes[512...])
     }
 
+    /// The keys of the objects under `prefix` (`s3://bucket/some/prefix/`, or a bucket's `s3://bucket/`), in S3's
+    /// order (their UTF-8 bytes), a page of up to 1,000 at a time (ListObjectsV2), each handed to `body` with
+    /// `s3://bucket/` before it.
+    ///
+    /// - Throws: `ImageSourceError` when a page cannot be read (the bucket missing, access denied: HTTP 404, 403).
+    public func objects(under prefix: String, pageSize: Int? = nil, _ body: (String) throws -> Void) throws {
+        let rest = prefix.dropFirst(5)
+        guard S3Request.isS3(prefix), let slash = rest.firstIndex(of: "/") else {
+            throw ImageSourceError(source: prefix, reason: "an S3 prefix is s3://bucket/ or s3://bucket/some/prefix/")
+        }
+        let bucket = "s3://" + rest[...slash]
+        let keyPrefix = String(rest[rest.index(after: slash)...])
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("encoding-type", "url"), ("prefix", keyPrefix)]
+            if let token { query.append(("continuation-token", token)) }
+            if let pageSize { query.append(("max-keys", String(pageSize))) }
+            let page: String
+            do {
+                page = String(decoding: try http.fetch(s3: bucket, query: query, limit: 64 << 20), as: UTF8.self)
+            } catch let error as ImageSourceError {
+                throw ImageSourceError(source: prefix, reason: error.reason, isTransient: error.isTransient)
+            }
+            for key in Self.elements("Key", in: page) {
+                // encoding-type=url: keys come percent-encoded, a space as +, as S3 writes them for any byte.
+                try body(bucket + (key.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? key))
+            }
+            token =
+                Self.elements("IsTruncated", in: page).first == "true"
+                ? Self.elements("NextContinuationToken", in: page).first.map(Self.unescapeXML) : nil
+        } while token != nil
+    }
+
+    /// The texts of the elements named `name` in an S3 answer, in order.
+    static func elements(_ name: String, in xml: String) -> [String] {
+        var found: [String] = []
+        var rest = xml[...]
+        while let open = rest.range(of: "<\(name)>"), let close = rest[open.upperBound...].range(of: "</\(name)>") {
+            found.append(String(rest[open.upperBound..<close.lowerBound]))
+            rest = rest[close.upperBound...]
+        }
+        return found
+    }
+
+    static func unescapeXML(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+
     /// The bytes a local header's extra field may take and still be read with the member in one request (Info-ZIP
     /// writes 20-30; a longer one costs a second request for the rest of the data).
     static let zipExtraAllowance = 1024

@@ -80,12 +80,14 @@ struct S3Request: Equatable {
     /// Whether `url` names an S3 object (`s3://`, in any case).
     static func isS3(_ url: some StringProtocol) -> Bool { url.prefix(5).lowercased() == "s3://" }
 
-    /// The request for `s3URL` (`s3://bucket/key`) at `date`, signed with `settings`' credentials when it has them.
+    /// The request for `s3URL` (`s3://bucket/key`) at `date`, signed with `settings`' credentials when it has them;
+    /// with `query`, a request of the bucket itself (`s3://bucket/`, a listing).
     ///
     /// - Throws: `ImageSourceError` for a URL without a bucket or a key.
-    init(_ s3URL: String, settings: S3Settings, date: Date = Date()) throws {
+    init(_ s3URL: String, query: [(String, String)] = [], settings: S3Settings, date: Date = Date()) throws {
         let rest = s3URL.dropFirst(5)
-        guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex, rest.index(after: slash) != rest.endIndex
+        guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex,
+            rest.index(after: slash) != rest.endIndex || !query.isEmpty
         else { throw ImageSourceError(source: s3URL, reason: "an S3 URL is s3://bucket/key") }
         let bucket = String(rest[..<slash]), key = String(rest[rest.index(after: slash)...])
         // Bucket names are letters, digits, dots, hyphens and (in old buckets) underscores: nothing that could end
@@ -121,7 +123,13 @@ struct S3Request: Equatable {
             path = "/" + Self.encode(key)
             base = "https://" + host
         }
-        url = base + path
+        // The query, its names and values escaped (slashes too) and sorted, as the signature has it.
+        let encoded: [(name: String, value: String)] = query.map {
+            (Self.encode($0.0, slash: false), Self.encode($0.1, slash: false))
+        }
+        let sorted = encoded.sorted { $0.name != $1.name ? $0.name < $1.name : $0.value < $1.value }
+        let canonicalQuery = sorted.map { $0.name + "=" + $0.value }.joined(separator: "&")
+        url = base + path + (canonicalQuery.isEmpty ? "" : "?" + canonicalQuery)
         guard settings.signs, let accessKey = settings.accessKey, let secretKey = settings.secretKey else {
             headers = []
             return
@@ -133,7 +141,7 @@ struct S3Request: Equatable {
         if let token = settings.sessionToken { signed.append(("x-amz-security-token", token)) }
         let names = signed.map(\.0).joined(separator: ";")
         let canonical = [
-            "GET", path, "", signed.map { "\($0.0):\($0.1)\n" }.joined(), names, payload,
+            "GET", path, canonicalQuery, signed.map { "\($0.0):\($0.1)\n" }.joined(), names, payload,
         ].joined(separator: "\n")
         let scope = "\(day)/\(settings.region)/s3/aws4_request"
         let toSign = ["AWS4-HMAC-SHA256", stamp, scope, Self.hex(Self.sha256(Array(canonical.utf8)))]
@@ -160,13 +168,15 @@ struct S3Request: Equatable {
 
     /// `text` percent-encoded as SigV4 wants a path (every byte but letters, digits, `-._~` and, in keys, `/`); S3
     /// paths are encoded once, in the URL and the signature alike.
-    static func encode(_ text: String) -> String {
+    static func encode(_ text: String, slash: Bool = true) -> String {
         var out = ""
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "/"):
+                UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            case UInt8(ascii: "/") where slash:
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 out += String(format: "%%%02X", byte)

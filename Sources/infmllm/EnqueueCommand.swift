@@ -32,7 +32,11 @@ struct EnqueueCommand: ParsableCommand {
 
     @Argument(help: "caption, vqa, ground or chat.") var task: String
     @Argument(help: "Image files or URLs.") var paths: [String] = []
-    @Option(help: ArgumentHelp("A directory to scan recursively.", valueName: "dir")) var dir: String?
+    @Option(
+        help: ArgumentHelp(
+            "A directory to scan recursively, or an S3 prefix whose objects are listed (s3://bucket/photos/).",
+            valueName: "dir"))
+    var dir: String?
     @Option(
         help:
             "Glob of file names to take from --dir (repeatable; default *.jpg *.jpeg *.png *.webp *.gif *.heic *.heif *.avif, any case)."

@@ -19,6 +19,9 @@ struct S3ObjectTests {
         try server.put("photos", "2026/a b+c.png", png)
         try server.put("photos", "shards/s-000.tar", tar)
         try server.put("photos", "x/../dots.png", Data("a key with dot segments".utf8))
+        for key in ["2026/b.JPG", "2026/sub/c d+e.webp", "2026/notes.txt", "2026/sub/skip.png", "2027/f.png"] {
+            try server.put("photos", key, Data(key.utf8))
+        }
         try server.put("photos", "shards/batch.zip", zip)
         try server.requireSignatures()
         func reader(secret: String? = nil, signed: Bool = true, privateAddresses: Bool = true) -> ImageReader {
@@ -46,6 +49,26 @@ struct S3ObjectTests {
         #expect {
             try reader(privateAddresses: false).bytes(of: server.endpoint + "/photos/2026/a%20b%2Bc.png")
         } throws: { "\($0)".contains("refused to connect to 127.0.0.1") }
+
+        // A prefix's objects, listed a page at a time (two keys a page here), filtered as a folder's files are.
+        var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+        request.directory = "s3://photos/2026/"
+        request.exclude = ["sub/skip.png"]
+        var listed: [String] = []
+        try reader().objects(under: "s3://photos/2026/", pageSize: 2) { listed.append($0) }
+        #expect(
+            listed == [
+                "s3://photos/2026/a b+c.png", "s3://photos/2026/b.JPG", "s3://photos/2026/notes.txt",
+                "s3://photos/2026/sub/c d+e.webp", "s3://photos/2026/sub/skip.png",
+            ])
+        var listing = ImageListing.Report()
+        let found = try ImageListing.collect(request, reader: reader(), report: &listing).map(\.uri)
+        #expect(found == ["s3://photos/2026/a b+c.png", "s3://photos/2026/b.JPG", "s3://photos/2026/sub/c d+e.webp"])
+        #expect(String(decoding: try reader().bytes(of: found[2]), as: UTF8.self) == "2026/sub/c d+e.webp")
+        request.directory = "s3://absent-bucket/"
+        #expect {
+            try ImageListing.collect(request, reader: reader(), report: &listing)
+        } throws: { "\($0)".hasPrefix("s3://absent-bucket/") && "\($0)".contains("HTTP 404") }
 
         // Shards in the bucket: listed (a tar as it streams past, a zip from its directory) and read in place.
         let (images, report) = try RemoteArchiveTests.listing(

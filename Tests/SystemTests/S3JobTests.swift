@@ -1,5 +1,5 @@
 // A caption job over s3:// objects and a tar shard in a bucket, on a real S3 server (moto's, signatures required):
-// `enqueue` lists the shard with signed range requests, workers read every image with the credentials of their
+// `enqueue` lists a prefix's objects and the shard with signed requests, workers read every image with the credentials of their
 // environment, and a missing object fails with the reason.
 
 import Foundation
@@ -32,7 +32,7 @@ struct S3JobTests {
         let enqueue = try ProcessResult.run(
             try RepositoryFiles.binary(),
             [
-                "enqueue", "caption", "s3://photos/2026/one.png", "s3://photos/2026/none.png", "--archive",
+                "enqueue", "caption", "--dir", "s3://photos/2026/", "s3://photos/2026/none.png", "--archive",
                 "s3://photos/shards/s-000.tar", "--job", "bucket", "--model", "tiny", "--max-new-tokens", "2",
             ], environment: cluster.environment.merging(aws) { $1 })
         #expect(enqueue.status == 0, "\(enqueue.output)")
