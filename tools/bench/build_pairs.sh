@@ -13,13 +13,14 @@ if [[ $# -ne 2 || ! -x $1 || ! -f $2/config.json ]]; then
     exit 2
 fi
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
 base=$1 model=$2
 threads=${THREADS:-2}
 new_tokens=${NEW_TOKENS:-32}
 rounds=${ROUNDS:-6}
 dtype=${DTYPE:-bf16}
-swift build -c release --product infmllm >/dev/null
-new=$(swift build -c release --show-bin-path)/infmllm
+new=$(release_build)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 image=$(ls "$PWD"/Tests/ImagingTests/Fixtures/images/*.jpg | head -1)
@@ -57,12 +58,4 @@ for ((round = 1; round <= rounds; round++)); do
     done
     echo "$row |"
 done
-python3 - "$work/pairs" <<'PY'
-import statistics, sys
-ratios = {}
-for line in open(sys.argv[1]):
-    beams, ratio = line.split()
-    ratios.setdefault(beams, []).append(float(ratio))
-for beams, values in ratios.items():
-    print(f"{beams} beam(s): median ratio {statistics.median(values):.3f} (range {min(values):.3f}-{max(values):.3f})")
-PY
+median_ratios "$work/pairs" 3 "beam(s)"

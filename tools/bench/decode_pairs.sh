@@ -16,6 +16,8 @@ if [[ $# -ne 2 || ! -f $1/config.json ]]; then
     exit 2
 fi
 cd "$(dirname "$0")/../.."
+# shellcheck source=lib.sh
+source tools/bench/lib.sh
 model=$1 gguf=$2
 threads=${THREADS:-2}
 new_tokens=${NEW_TOKENS:-64}
@@ -25,8 +27,7 @@ for type in bf16 q8_0; do
     [[ -s $gguf/llama-$type.gguf ]] || { echo "$gguf/llama-$type.gguf is missing" >&2; exit 1; }
 done
 [[ -x $llama_bench ]] || { echo "$llama_bench not found: set LLAMA_CPP_BIN" >&2; exit 1; }
-swift build -c release --product infmllm >/dev/null
-bin=$(swift build -c release --show-bin-path)/infmllm
+bin=$(release_build)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 image=$(ls "$PWD"/Tests/ImagingTests/Fixtures/images/*.jpg | head -1)
@@ -70,13 +71,4 @@ for ((round = 1; round <= rounds; round++)); do
     done
     echo "$row |"
 done
-python3 - "$work/pairs" <<'EOF'
-import statistics, sys
-ratios = {}
-for line in open(sys.argv[1]):
-    mode, ratio = line.split()
-    ratios.setdefault(mode, []).append(float(ratio))
-for mode, values in ratios.items():
-    print(f"{mode}: median ratio {statistics.median(values):.2f} (range {min(values):.2f}-{max(values):.2f}, "
-          f"{sum(v >= 1 for v in values)} of {len(values)} pairs at or above 1)")
-EOF
+median_ratios "$work/pairs" 2

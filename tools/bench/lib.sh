@@ -6,6 +6,9 @@
 #   drop_queues PREFIX     deletes the local broker's queues named PREFIX.*
 #   start_nginx WORK       serves WORK/www with Debian's nginx on a free loopback port (sets port; its pid file is
 #                          WORK/nginx.pid, for the caller's exit trap)
+#   median_ratios FILE DIGITS [SUFFIX]
+#                          for FILE's lines "KEY RATIO" (alternating pairs), each key's median ratio and range with
+#                          DIGITS decimals and how many pairs were at or above 1; SUFFIX follows the key ("beam(s)")
 
 release_build() {
     swift build -c release --product infmllm >/dev/null
@@ -53,4 +56,19 @@ http {
 }
 CONF
     /usr/sbin/nginx -p "$work" -c "$work/nginx.conf"
+}
+
+median_ratios() {
+    python3 - "$1" "$2" "${3:-}" <<'PY'
+import statistics, sys
+path, digits, suffix = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ratios = {}
+for line in open(path):
+    key, ratio = line.split()
+    ratios.setdefault(key, []).append(float(ratio))
+for key, values in ratios.items():
+    label = f"{key} {suffix}" if suffix else key
+    print(f"{label}: median ratio {statistics.median(values):.{digits}f} (range {min(values):.{digits}f}-"
+          f"{max(values):.{digits}f}, {sum(v >= 1 for v in values)} of {len(values)} pairs at or above 1)")
+PY
 }
