@@ -19,6 +19,20 @@ import Testing
         return (folder, turned, plain)
     }
 
+    /// Enqueues a grounding job `job` from manifest `lines` (objects with an image, an expression, other fields).
+    static func enqueueGrounding(_ sandbox: Sandbox, job: String, _ lines: [[String: Any]]) throws {
+        let manifest = EnqueueStreamingTests.file("grounding.jsonl")
+        defer { try? FileManager.default.removeItem(at: manifest) }
+        try Data(
+            lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+                .joined(separator: "\n").utf8
+        ).write(to: manifest)
+        let enqueued = try sandbox.run([
+            "enqueue", "ground", "--manifest", manifest.path, "--job", job, "--model", "tiny",
+        ])
+        #expect(enqueued.status == 0, "\(enqueued.output)")
+    }
+
     /// Marks every task done with a result: the turned photo 640 x 480 as stored (tag 6), with a box for "the dog"
     /// in its top-left corner and one for `secondExpression` in its bottom-right quarter; every other image 64 x 64,
     /// upright, with a box for "the dog" and none for other expressions. Outputs for "the dog" have a confidence of
@@ -64,20 +78,13 @@ import Testing
         defer { sandbox.remove() }
         let (folder, turned, plain) = try Self.images(sandbox)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let manifest = EnqueueStreamingTests.file("grounding.jsonl")
-        defer { try? FileManager.default.removeItem(at: manifest) }
-        let lines = [
-            ["image": turned, "expression": "the dog", "source": "a"], ["image": turned, "expression": "the cat & co"],
-            ["image": plain, "expression": "the dog"], ["image": plain, "expression": "nothing"],
-        ]
-        try Data(
-            lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
-                .joined(separator: "\n").utf8
-        ).write(to: manifest)
-        let enqueued = try sandbox.run([
-            "enqueue", "ground", "--manifest", manifest.path, "--job", "review", "--model", "tiny",
-        ])
-        #expect(enqueued.status == 0, "\(enqueued.output)")
+        try Self.enqueueGrounding(
+            sandbox, job: "review",
+            [
+                ["image": turned, "expression": "the dog", "source": "a"],
+                ["image": turned, "expression": "the cat & co"], ["image": plain, "expression": "the dog"],
+                ["image": plain, "expression": "nothing"],
+            ])
         // The turned photo: 640 x 480 as stored, viewers turn it a quarter clockwise. Its boxes: one per expression.
         // The plain image: one box for "the dog"; "nothing" found none; a failed task is left out.
         try Self.recordBoxes(sandbox, secondExpression: "the cat & co")

@@ -16,20 +16,13 @@ struct ExportParquetTests {
         defer { sandbox.remove() }
         let (folder, turned, plain) = try ExportLabelStudioTests.images(sandbox)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let manifest = folder.appendingPathComponent("tasks.jsonl")
-        let lines = [
-            ["image": turned, "expression": "the dog", "id": "sku-1", "tags": ["a", "b"]],
-            ["image": turned, "expression": "the cat"], ["image": plain, "expression": "the dog"],
-            ["image": plain, "expression": "nothing"],
-        ]
-        try Data(
-            lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
-                .joined(separator: "\n").utf8
-        ).write(to: manifest)
-        let enqueued = try sandbox.run([
-            "enqueue", "ground", "--manifest", manifest.path, "--job", "boxes", "--model", "tiny",
-        ])
-        #expect(enqueued.status == 0, "\(enqueued.output)")
+        try ExportLabelStudioTests.enqueueGrounding(
+            sandbox, job: "boxes",
+            [
+                ["image": turned, "expression": "the dog", "id": "sku-1", "tags": ["a", "b"]],
+                ["image": turned, "expression": "the cat"], ["image": plain, "expression": "the dog"],
+                ["image": plain, "expression": "nothing"],
+            ])
         try ExportLabelStudioTests.recordBoxes(sandbox, secondExpression: "the cat")
         _ = try EnqueueStreamingTests.sql(
             sandbox,
