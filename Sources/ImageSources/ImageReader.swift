@@ -150,26 +150,26 @@ public final class ImageReader: Sendable {
         var bytes: [UInt8]
         do {
             bytes = try http.fetch(url, range: entry.header..<(entry.header + asked), exact: false)
-            guard bytes.count >= 30 else { throw changed("the archive ends before the member's local header") }
-            if let mismatch = ZipMember.headerMismatch(bytes[...], name: member, entry: entry) {
+            guard bytes.count >= ZipDirectory.LocalHeader.size else {
+                throw changed("the archive ends before the member's local header")
+            }
+            guard let local = ZipDirectory.LocalHeader(bytes[...]) else { throw changed("no zip local header") }
+            if let mismatch = ZipMember.headerMismatch(local, in: bytes, name: member, entry: entry) {
                 throw changed(mismatch)
             }
-            let data = 30 + Self.u16(bytes, 26) + Self.u16(bytes, 28)
+            let data = local.dataOffset
             if bytes.count < data + entry.packedSize {
                 guard bytes.count == asked else { throw changed("the archive ends before the member's data does") }
                 let start = entry.header + bytes.count
                 bytes += try http.fetch(url, range: start..<(entry.header + data + entry.packedSize))
             }
-            let method = Self.u16(bytes, 8)
             return try bytes[data..<(data + entry.packedSize)].withUnsafeBytes {
-                try ZipMember.decode($0, method: method, size: entry.size, crc32: entry.crc32, uri: uri)
+                try ZipMember.decode($0, method: local.method, size: entry.size, crc32: entry.crc32, uri: uri)
             }
         } catch let error as ImageSourceError where error.source != uri {
             throw ImageSourceError(source: uri, reason: error.reason, isTransient: error.isTransient)
         }
     }
-
-    private static func u16(_ bytes: [UInt8], _ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
 
     /// The members of a remote archive, in archive order, each with the URI a worker reads it by, and why listing
     /// stopped early, if it did.

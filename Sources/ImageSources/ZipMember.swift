@@ -3,6 +3,7 @@
 
 import CZlib
 import Foundation
+import Tensors
 
 /// Decoding of zip members' data.
 enum ZipMember {
@@ -67,26 +68,21 @@ enum ZipMember {
         return output
     }
 
-    /// How a remote member's local header differs from what the central directory said of it when the archive was
-    /// listed (`name`, `entry`), or nil when it agrees; `header` holds at least its first 30 bytes and its name.
-    /// Sizes and the CRC are compared where the local header holds them (not in a descriptor after the data, nor
-    /// in a ZIP64 extra field).
-    static func headerMismatch(_ header: ArraySlice<UInt8>, name: String, entry: RemoteZipEntry) -> String? {
-        func field(_ at: Int, _ count: Int) -> Int {
-            header[(header.startIndex + at)..<(header.startIndex + at + count)].reversed().reduce(0) {
-                $0 << 8 | Int($1)
-            }
-        }
-        guard field(0, 4) == 0x0403_4B50 else { return "no zip local header" }
-        let nameLength = field(26, 2)
+    /// How a remote member's local header (`local`, read from `bytes`, which hold at least its first 30 bytes and
+    /// its name) differs from what the central directory said of it when the archive was listed (`name`, `entry`),
+    /// or nil when it agrees. Sizes and the CRC are compared where the local header holds them (not in a descriptor
+    /// after the data, nor in a ZIP64 extra field).
+    static func headerMismatch(
+        _ local: ZipDirectory.LocalHeader, in bytes: [UInt8], name: String, entry: RemoteZipEntry
+    ) -> String? {
         // Decoded as the directory's name was (a name in another encoding than UTF-8 reads alike in both).
-        let localName = String(decoding: header.dropFirst(30).prefix(nameLength), as: UTF8.self)
+        let localName = String(
+            decoding: bytes.dropFirst(ZipDirectory.LocalHeader.size).prefix(local.nameLength), as: UTF8.self)
         guard localName == name else { return "the local header names \(localName), not \(name)" }
-        let flags = field(6, 2)
-        if flags & 1 != 0 { return "the member is encrypted" }
-        if flags & 8 == 0 {
-            let crc = field(14, 4), packed = field(18, 4), size = field(22, 4)
-            if crc != Int(entry.crc32) { return "the local header's CRC-32 is another" }
+        if local.flags & 1 != 0 { return "the member is encrypted" }
+        if local.flags & 8 == 0 {
+            let packed = local.packedSize, size = local.uncompressedSize
+            if local.crc32 != entry.crc32 { return "the local header's CRC-32 is another" }
             if packed != 0xFFFF_FFFF && packed != entry.packedSize || size != 0xFFFF_FFFF && size != entry.size {
                 return "the local header's sizes are others (\(packed) and \(size) bytes)"
             }

@@ -136,6 +136,42 @@ public enum ZipDirectory {
         return entries
     }
 
+    /// A member's local header: the 30 bytes before its name, extra field and data.
+    public struct LocalHeader: Sendable, Equatable {
+        /// The general-purpose flags (bit 0: encrypted; bit 3: sizes and CRC in a descriptor after the data).
+        public let flags: Int
+        /// 0 stored, 8 deflated.
+        public let method: Int
+        /// The CRC-32 and sizes as the header holds them (zeros with flag bit 3; all ones where ZIP64 holds them).
+        public let crc32: UInt32
+        public let packedSize: Int
+        public let uncompressedSize: Int
+        public let nameLength: Int
+        /// Where the data starts, from the header's start: past the name and the extra field.
+        public let dataOffset: Int
+
+        public static let size = 30
+
+        /// The header at the start of `bytes` (at least `size` of them); nil without the local header's signature.
+        public init?(_ bytes: ArraySlice<UInt8>) {
+            guard bytes.count >= Self.size else { return nil }
+            let fields = Fields(Array(bytes.prefix(Self.size)), base: 0) {
+                .badHeader(file: "", reason: $0)
+            }
+            guard let signature = try? fields.u32(0), signature == 0x0403_4B50, let flags = try? fields.u16(6),
+                let method = try? fields.u16(8), let crc = try? fields.u32(14), let packed = try? fields.u32(18),
+                let size = try? fields.u32(22), let nameLength = try? fields.u16(26), let extra = try? fields.u16(28)
+            else { return nil }
+            self.flags = flags
+            self.method = method
+            crc32 = UInt32(crc)
+            packedSize = packed
+            uncompressedSize = size
+            self.nameLength = nameLength
+            dataOffset = Self.size + nameLength + extra
+        }
+    }
+
     /// Little-endian fields of `bytes`, which hold the file's bytes from `base`; a field outside them is damage.
     struct Fields {
         let bytes: [UInt8]
@@ -197,19 +233,16 @@ public struct ZipArchive: Sendable {
         func fail(_ reason: String) -> TensorError {
             .badHeader(file: path, reason: "not a readable ZIP archive: \(reason)")
         }
-        func u16(_ at: Int) throws -> Int {
-            guard at >= 0, at <= bytes.count - 2 else { throw fail("a field at \(at) is past the end") }
-            return Int(bytes.loadUnaligned(fromByteOffset: at, as: UInt16.self).littleEndian)
-        }
         let directory = try ZipDirectory.entries(file: path, size: bytes.count) { Array(bytes[$0]) }
         var entries: [String: Entry] = [:]
         var names: [String] = []
         for entry in directory {
             let header = entry.localHeader
-            guard header <= bytes.count - 4,
-                bytes.loadUnaligned(fromByteOffset: header, as: UInt32.self).littleEndian == 0x0403_4B50
+            guard header <= bytes.count - ZipDirectory.LocalHeader.size,
+                let local = ZipDirectory.LocalHeader(
+                    ArraySlice(bytes[header..<(header + ZipDirectory.LocalHeader.size)]))
             else { throw fail("bad local header for \(entry.name)") }
-            let start = header + 30 + (try u16(header + 26)) + (try u16(header + 28))
+            let start = header + local.dataOffset
             guard entry.packedSize <= bytes.count, start + entry.packedSize <= bytes.count else {
                 throw fail("entry \(entry.name) runs past the end (truncated file?)")
             }
