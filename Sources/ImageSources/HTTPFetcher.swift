@@ -305,9 +305,10 @@ final class HTTPFetcher: @unchecked Sendable {
         curl_easy_reset(handle)  // settings only: the connection cache stays
         sink.handle = handle
         // An S3 object: its endpoint's URL, and the headers that sign the request (made anew for each attempt).
+        let s3 = ImageLocation.isS3(url)
         var target = url
         var lines: [String] = []
-        if S3Request.isS3(url) {
+        if s3 {
             do {
                 let request = try S3Request(url, query: s3Query, settings: settings.s3)
                 target = request.url
@@ -334,11 +335,11 @@ final class HTTPFetcher: @unchecked Sendable {
         _ = infmllm_curl_set_string(handle, CURLOPT_URL, target)
         _ = infmllm_curl_set_long(handle, CURLOPT_NOSIGNAL, 1)
         // A signed request is not sent on to wherever a redirect points (its headers would go with it); S3 answers
-        // a wrong region with an error, not a redirect.
-        _ = infmllm_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, S3Request.isS3(url) ? 0 : 1)
+        // a wrong region with a 301 that names the right one, which the answer's status below reports.
+        _ = infmllm_curl_set_long(handle, CURLOPT_FOLLOWLOCATION, s3 ? 0 : 1)
         // An S3 key is sent as it was signed: curl would squash `a/../b` or `./` in it (another object, or a path
         // out of the bucket on a path-style endpoint).
-        if S3Request.isS3(url) { _ = infmllm_curl_set_long(handle, CURLOPT_PATH_AS_IS, 1) }
+        if s3 { _ = infmllm_curl_set_long(handle, CURLOPT_PATH_AS_IS, 1) }
         _ = infmllm_curl_set_long(handle, CURLOPT_MAXREDIRS, settings.maxRedirects)
         _ = infmllm_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = infmllm_curl_set_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
@@ -374,8 +375,7 @@ final class HTTPFetcher: @unchecked Sendable {
             }, context)
         // The S3 endpoint an operator configured is reached wherever it is (a store on the local network): an s3://
         // request goes to that host and no other, following no redirect.
-        let configuredEndpoint = S3Request.isS3(url) && settings.s3.endpoint != nil
-        if !settings.allowPrivateAddresses && !configuredEndpoint {
+        if !settings.allowPrivateAddresses && !(s3 && settings.s3.endpoint != nil) {
             // A proxy from the environment would be the only address checked: connect to the image's host itself.
             _ = infmllm_curl_set_string(handle, CURLOPT_PROXY, "")
             _ = infmllm_curl_set_opensocket(
@@ -446,7 +446,7 @@ final class HTTPFetcher: @unchecked Sendable {
         case 412:
             return .permanent("HTTP 412: the file has changed since the first part of it was read")
         default:
-            if let region = sink.bucketRegion, region != settings.s3.region, S3Request.isS3(url) {
+            if s3, let region = sink.bucketRegion, region != settings.s3.region {
                 return .permanent(
                     "HTTP \(status): the bucket is in \(region), not \(settings.s3.region): set AWS_REGION")
             }

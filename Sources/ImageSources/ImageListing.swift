@@ -114,7 +114,7 @@ public enum ImageListing {
         for path in request.paths {
             _ = try ImageLocation(resolve(path, against: here))  // an unknown scheme, refused with the reason
         }
-        if let directory = request.directory, S3Request.isS3(directory) {
+        if let directory = request.directory, ImageLocation.isS3(directory) {
             // The first page of the listing: the bucket is there and may be listed.
             struct Listed: Error {}
             do {
@@ -183,13 +183,11 @@ public enum ImageListing {
         }
         if let directory = request.directory {
             let include = request.include.isEmpty ? defaultIncludes : request.include
-            if S3Request.isS3(directory) {
+            if ImageLocation.isS3(directory) {
                 let prefixLength = directory.count
                 try reader.objects(under: directory) { uri in
-                    let relative = String(uri.dropFirst(prefixLength)), name = (uri as NSString).lastPathComponent
-                    guard include.contains(where: { matches($0, name) }),
-                        !request.exclude.contains(where: { matches($0, name) || matches($0, relative) })
-                    else { return }
+                    let relative = String(uri.dropFirst(prefixLength))
+                    guard wanted(relative, include: include, exclude: request.exclude) else { return }
                     guard uri.utf8.count <= maximumPathBytes, !uri.contains("\u{0}") else {
                         report.unreadableFolders.append(
                             "\(excerpt(uri)) is left out (a NUL character, or a URI over \(maximumPathBytes) bytes)")
@@ -300,7 +298,7 @@ public enum ImageListing {
         var paths: [String] = []
         for pattern in patterns {
             if ImageLocation.isURL(pattern) {
-                if pattern.lowercased().hasPrefix("s3://") && pattern.contains("*") {
+                if ImageLocation.isS3(pattern) && pattern.contains("*") {
                     throw ImageSourceError(
                         source: pattern,
                         reason: "globs are not expanded in s3:// URLs: name the shards with braces ({00000..00099}) or "
@@ -384,13 +382,18 @@ public enum ImageListing {
         var unreadable: [String] = []
         try DirectoryWalk.files(under: absolute(directory), unreadable: { unreadable.append("\($0): \($1)") }) {
             path, relative in
-            let name = (relative as NSString).lastPathComponent
-            guard include.contains(where: { matches($0, name) }),
-                !exclude.contains(where: { matches($0, name) || matches($0, relative) })
-            else { return }
+            guard wanted(relative, include: include, exclude: exclude) else { return }
             try body(path)
         }
         report.unreadableFolders += unreadable
+    }
+
+    /// Whether the file at `relative` (under the folder or prefix listed) is taken: its name matches an include
+    /// glob and neither its name nor `relative` an exclude glob (case-insensitive).
+    static func wanted(_ relative: String, include: [String], exclude: [String]) -> Bool {
+        let name = (relative as NSString).lastPathComponent
+        return include.contains(where: { matches($0, name) })
+            && !exclude.contains(where: { matches($0, name) || matches($0, relative) })
     }
 
     static func matches(_ pattern: String, _ name: String) -> Bool {

@@ -146,8 +146,11 @@ public enum ImageLocation: Sendable, Equatable {
     /// Whether `text` is a URL the fetcher reads: http://, https:// or s3:// (the scheme in any case).
     public static func isURL(_ text: some StringProtocol) -> Bool {
         let scheme = text.prefix(8).lowercased()
-        return scheme.hasPrefix("http://") || scheme.hasPrefix("https://") || scheme.hasPrefix("s3://")
+        return scheme.hasPrefix("http://") || scheme.hasPrefix("https://") || isS3(text)
     }
+
+    /// Whether `text` names an S3 object or prefix (`s3://`, in any case).
+    public static func isS3(_ text: some StringProtocol) -> Bool { text.prefix(5).lowercased() == "s3://" }
 
     /// For a member's `uri`, its archive's part as stored, up to and with the `!/` (`tar:/d/a.tar!/`;
     /// `tar:https://h/a.tar!/`, without where the member lies): the same for every member of one archive.

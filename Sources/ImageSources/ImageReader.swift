@@ -81,7 +81,7 @@ public final class ImageReader: Sendable {
     /// - Throws: `ImageSourceError` when a page cannot be read (the bucket missing, access denied: HTTP 404, 403).
     public func objects(under prefix: String, pageSize: Int? = nil, _ body: (String) throws -> Void) throws {
         let rest = prefix.dropFirst(5)
-        guard S3Request.isS3(prefix), let slash = rest.firstIndex(of: "/") else {
+        guard ImageLocation.isS3(prefix), let slash = rest.firstIndex(of: "/") else {
             throw ImageSourceError(source: prefix, reason: "an S3 prefix is s3://bucket/ or s3://bucket/some/prefix/")
         }
         let bucket = "s3://" + rest[...slash]

@@ -77,9 +77,6 @@ struct S3Request: Equatable {
     let url: String
     let headers: [String]
 
-    /// Whether `url` names an S3 object (`s3://`, in any case).
-    static func isS3(_ url: some StringProtocol) -> Bool { url.prefix(5).lowercased() == "s3://" }
-
     /// The request for `s3URL` (`s3://bucket/key`) at `date`, signed with `settings`' credentials when it has them;
     /// with `query`, a request of the bucket itself (`s3://bucket/`, a listing).
     ///

@@ -543,7 +543,7 @@ struct ShardNamer {
         // A URL's file name is the last part of its path (a pre-signed URL's query holds slashes of its own).
         // An s3:// URL's key is taken as written (it may hold `?` or `%`).
         let path =
-            archive.lowercased().hasPrefix("s3://")
+            ImageLocation.isS3(archive)
             ? String(archive.dropFirst(5))
             : ImageLocation.isURL(archive) ? URLComponents(string: archive)?.path ?? archive : archive
         var name = ExportCommand.safeFileName(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
