@@ -63,16 +63,8 @@ public struct ImageDecoder: Sendable {
             guard let base = buffer.baseAddress, !buffer.isEmpty else { return nil }
             var image = infmllm_image()
             // A limit of no pixels stops every decoder right after the header, which it has checked.
-            let status: Int32
             let format = ImageFormat(sniffing: buffer)
-            switch format {
-            case .jpeg: status = infmllm_decode_jpeg(base, buffer.count, 0, &image)
-            case .png: status = infmllm_decode_png(base, buffer.count, 0, &image)
-            case .webp: status = infmllm_decode_webp(base, buffer.count, 0, &image)
-            case .gif: status = infmllm_decode_gif(base, buffer.count, 0, &image)
-            case .heif: status = infmllm_decode_heif(base, buffer.count, 0, &image)
-            case .other: return nil
-            }
+            guard let status = format.decode(base, count: buffer.count, maxPixels: 0, into: &image) else { return nil }
             free(image.pixels)
             guard status == Int32(INFMLLM_IMAGE_TOO_LARGE.rawValue) else { return nil }
             var header = Header(
@@ -131,22 +123,14 @@ public struct ImageDecoder: Sendable {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { throw ImagingError.empty(source: source) }
         let format = ImageFormat(sniffing: bytes)
         var image = infmllm_image()
-        let status: Int32
-        switch format {
-        case .jpeg: status = infmllm_decode_jpeg(base, bytes.count, UInt64(maxPixels), &image)
-        case .png: status = infmllm_decode_png(base, bytes.count, UInt64(maxPixels), &image)
-        case .webp: status = infmllm_decode_webp(base, bytes.count, UInt64(maxPixels), &image)
-        case .gif: status = infmllm_decode_gif(base, bytes.count, UInt64(maxPixels), &image)
-        case .heif: status = infmllm_decode_heif(base, bytes.count, UInt64(maxPixels), &image)
-        case .other: status = -1
-        }
+        let status = format.decode(base, count: bytes.count, maxPixels: maxPixels, into: &image)
         defer { free(image.pixels) }
-        guard case let .other(detected) = format else {
+        if let status {
             try check(status, image, format: format.name, source: source)
             guard image.width > 0, image.height > 0 else { throw ImagingError.zeroSized(source: source) }
             return RGBConversion.rgb(from: image)
         }
-        throw ImagingError.unsupportedFormat(source: source, detected: detected)
+        throw ImagingError.unsupportedFormat(source: source, detected: format.name)
     }
 
     private func check(_ status: Int32, _ image: infmllm_image, format: String, source: String) throws {
@@ -225,6 +209,22 @@ enum ImageFormat: Equatable {
         } else {
             // The bytes themselves are never quoted: a reason is shown to whoever enqueued the task.
             self = .other("unrecognised data (\(bytes.count) bytes)")
+        }
+    }
+
+    /// Runs this format's decoder over `count` bytes at `base` into `image`, stopping after the header when the
+    /// image has more than `maxPixels`; its status, or nil for a format no decoder reads.
+    func decode(
+        _ base: UnsafePointer<UInt8>, count: Int, maxPixels: Int, into image: inout infmllm_image
+    ) -> Int32? {
+        let limit = UInt64(maxPixels)
+        switch self {
+        case .jpeg: return infmllm_decode_jpeg(base, count, limit, &image)
+        case .png: return infmllm_decode_png(base, count, limit, &image)
+        case .webp: return infmllm_decode_webp(base, count, limit, &image)
+        case .gif: return infmllm_decode_gif(base, count, limit, &image)
+        case .heif: return infmllm_decode_heif(base, count, limit, &image)
+        case .other: return nil
         }
     }
 
