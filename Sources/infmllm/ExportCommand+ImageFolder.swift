@@ -3,7 +3,6 @@
 // file under --relative-to with its results, named by its path under that folder.
 
 import Foundation
-import Imaging
 import Postgres
 
 extension ExportCommand {
@@ -14,14 +13,13 @@ extension ExportCommand {
     /// with a count, and so is a file that another URI of the job named already (a path and its `file://` URI).
     func writeImageFolder(store: PostgresJobStore, job: Int64, kind: String, to sink: ExportSink) throws {
         var written = 0, outside = 0, repeated = 0
-        // The names written, by a digest of their bytes (16 bytes each, whatever the job's size).
-        var names = Set<[UInt8]>()
+        var names = NameSet()
         try doneImages(store, job: job) { rows in
             guard let name = relativeFileName(rows[0].image) else {
                 outside += 1
                 return
             }
-            guard names.insert(Array(SHA256.digest(of: Array(name.utf8)).prefix(16))).inserted else {
+            guard names.insert(name) else {
                 repeated += 1
                 return
             }

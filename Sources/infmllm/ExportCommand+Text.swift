@@ -55,8 +55,8 @@ extension ExportCommand {
         var namer = ShardNamer()
         // The files written, by a digest of their path bytes (16 bytes each, whatever the job's size): `a.jpg`
         // beside `a.png` would share `a.txt`, and the second is left out rather than overwriting the first.
-        var files = Set(
-            reserved.map { Array(SHA256.digest(of: Array(root.appendingPathComponent($0).path.utf8)).prefix(16)) })
+        var files = NameSet()
+        for name in reserved { _ = files.insert(root.appendingPathComponent(name).path) }
         var written = 0, noFile = 0, shared = 0, existing = 0, linked = 0, appended = 0, alreadyAdded = 0, notFile = 0
         func write(_ image: (uri: String, outputs: [String])) throws {
             guard let file = textFile(for: image.uri, under: root, namer: &namer), Self.isInside(file, root) else {
@@ -69,7 +69,7 @@ extension ExportCommand {
                 noFile += 1
                 return
             }
-            guard files.insert(Array(SHA256.digest(of: Array(file.path.utf8)).prefix(16))).inserted else {
+            guard files.insert(file.path) else {
                 shared += 1
                 return
             }
@@ -129,5 +129,16 @@ extension ExportCommand {
         let note = notes.isEmpty ? "" : "; left out: " + notes.joined(separator: "; ")
         let added = appended > 0 ? " (\(appended) of them added to)" : ""
         FileHandle.standardError.write(Data("wrote \(written) \(what) to \(directory)\(added)\(note)\n".utf8))
+    }
+}
+
+/// Names met, each kept as 16 bytes of its SHA-256 whatever its length: an export of millions of files remembers
+/// which it wrote in a few tens of MB.
+struct NameSet {
+    private var digests = Set<[UInt8]>()
+
+    /// Adds `name`; false when it was met already.
+    mutating func insert(_ name: String) -> Bool {
+        digests.insert(Array(SHA256.digest(of: Array(name.utf8)).prefix(16))).inserted
     }
 }
