@@ -1,7 +1,8 @@
 // c = a Wᵀ over packed bf16 panels: an AVX-512 BF16 micro-kernel (vdpbf16ps, up to 12 rows x 32 columns held in
 // 24 accumulators), one for AVX-512 without BF16 (the same tile, the panels' bf16 pairs widened to f32 in registers
-// and 512-bit FMA), an AVX2 one (6 rows x 16 columns in 12 accumulators, the panels' bf16 pairs widened to f32 in
-// registers by a shift and a mask, f32 FMA) and a portable kernel, with the same results up to f32 summation order.
+// and 512-bit FMA), AVX2 ones (6 rows x 16 columns in 12 accumulators, f32 FMA: for few rows the panels' bf16 pairs
+// widened to f32 in registers by a shift and a mask, for many a k block of a group of panels widened to f32 once in
+// the thread's scratch) and a portable kernel, with the same results up to f32 summation order.
 #include "ckernels.h"
 #include "internal.h"
 
@@ -343,6 +344,83 @@ CK_TARGET_AVX2 static void tile_bf16_avx2(int rows, int pairs, const float *aw, 
     }
 }
 
+/// Rows [0, rows) of c's 16 columns += aw (widened activations) times a half panel already widened to f32 at w
+/// (pair p's 32 floats at w + 32 p: the even input's 16 columns, then the odd input's). The blocked path's kernel
+/// where a processor's FMA pipes are its bottleneck: no widening in the loop, 12 FMAs to each 6 broadcasts and two
+/// loads, as in an f32 product. Same sums in the same order as kernel_bf16_avx2.
+CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
+kernel_f32_avx2(const int rows, int pairs, const float *aw, const float *w, float *c, ptrdiff_t ldc, int load,
+                const float *bias, __m256i m0, __m256i m1, const int full) {
+    __m256 acc0[CK_A2_MR], acc1[CK_A2_MR];
+    __m256 bias0 = bias ? load8(bias, m0, full) : _mm256_setzero_ps();
+    __m256 bias1 = bias ? load8(bias + 8, m1, full) : _mm256_setzero_ps();
+    for (int r = 0; r < rows; r++) {
+        if (load) {
+            acc0[r] = _mm256_add_ps(load8(c + r * ldc, m0, full), bias0);
+            acc1[r] = _mm256_add_ps(load8(c + r * ldc + 8, m1, full), bias1);
+        } else {
+            acc0[r] = bias0;
+            acc1[r] = bias1;
+        }
+    }
+    for (int p = 0; p < pairs; p++) {
+        const float *ap = widened_pair(aw, rows, p);
+        __m256 e0 = _mm256_load_ps(w + p * 32), e1 = _mm256_load_ps(w + p * 32 + 8);
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(ap + r * 2 * CK_WIDE_KC);
+            acc0[r] = _mm256_fmadd_ps(x, e0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(x, e1, acc1[r]);
+        }
+        __m256 o0 = _mm256_load_ps(w + p * 32 + 16), o1 = _mm256_load_ps(w + p * 32 + 24);
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(ap + r * 2 * CK_WIDE_KC + 1);
+            acc0[r] = _mm256_fmadd_ps(x, o0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        store8(c + r * ldc, m0, acc0[r], full);
+        store8(c + r * ldc + 8, m1, acc1[r], full);
+    }
+}
+
+#define CK_F32_CASE(R)                                                                                           \
+    case R:                                                                                                      \
+        if (columns == 16) {                                                                                     \
+            kernel_f32_avx2(R, pairs, aw, w, c, ldc, load, bias, m0, m1, 1);                                     \
+        } else {                                                                                                 \
+            kernel_f32_avx2(R, pairs, aw, w, c, ldc, load, bias, m0, m1, 0);                                     \
+        }                                                                                                        \
+        break;
+
+CK_TARGET_AVX2 static void tile_f32_avx2(int rows, int pairs, const float *aw, const float *w, float *c, ptrdiff_t ldc,
+                                         int load, const float *bias, int columns) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns), lane);
+    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(columns - 8), lane);
+    switch (rows) {
+        CK_F32_CASE(1) CK_F32_CASE(2) CK_F32_CASE(3) CK_F32_CASE(4) CK_F32_CASE(5) CK_F32_CASE(6)
+    default: break;
+    }
+}
+
+/// Pairs [0, count) of a panel's k block at b (bf16 pairs, 64 values a pair) widened to f32 at w in
+/// kernel_f32_avx2's layout: the first half panel's `count` pairs of 32 floats, then the second's.
+CK_TARGET_AVX2 static void widen_panel_avx2(int count, const uint16_t *b, float *w) {
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    for (int half = 0; half < 2; half++) {
+        for (int p = 0; p < count; p++) {
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 32 * half));
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + p * 64 + 32 * half + 16));
+            float *out = w + ((size_t)half * count + p) * 32;
+            _mm256_store_ps(out, _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)));
+            _mm256_store_ps(out + 8, _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16)));
+            _mm256_store_ps(out + 16, _mm256_castsi256_ps(_mm256_and_si256(w0, high)));
+            _mm256_store_ps(out + 24, _mm256_castsi256_ps(_mm256_and_si256(w1, high)));
+        }
+    }
+}
+
 /// Rows [0, rows) of a (bf16, row stride lda), pairs [kb, kb + count), as f32 into aw (row stride 2 * CK_WIDE_KC), for
 /// every set that widens panels (AVX2 or AVX-512 alike: this is a small part of a product).
 CK_TARGET_AVX2 static void widen_rows_avx2(int rows, int kb, int count, const uint16_t *a, ptrdiff_t lda, float *aw) {
@@ -362,30 +440,38 @@ CK_TARGET_AVX2 static void widen_rows_avx2(int rows, int kb, int count, const ui
 /// to `panel_rows` rows, `half` half of one (16 columns) for more, up to `rows`.
 typedef void (*ck_widened_tile)(int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc,
                                 int load, const float *bias, int columns, int ahead);
+/// `prewidened`, where set, takes over the many-row path: it multiplies a half panel's k block already widened to f32
+/// (by widen_panel_avx2, once per chunk of rows rather than once per tile of them).
+typedef void (*ck_prewidened_tile)(int rows, int pairs, const float *aw, const float *w, float *c, ptrdiff_t ldc,
+                                   int load, const float *bias, int columns);
 struct ck_widened_kernels {
     int rows, panel_rows;
     ck_widened_tile panel, half;
+    ck_prewidened_tile prewidened;
 };
 
-static const struct ck_widened_kernels widened_fma512 = {CK_MR, CK_MR, tile_bf16_fma512, NULL};
-static const struct ck_widened_kernels widened_avx2 = {CK_A2_MR, 2, panel_bf16_avx2, tile_bf16_avx2};
+static const struct ck_widened_kernels widened_fma512 = {CK_MR, CK_MR, tile_bf16_fma512, NULL, NULL};
+static const struct ck_widened_kernels widened_avx2 = {CK_A2_MR, 2, panel_bf16_avx2, tile_bf16_avx2, tile_f32_avx2};
 
-/// The calling thread's scratch of at least `count` floats (64-byte aligned), kept for its next product and freed when
-/// the thread ends; NULL when memory is short.
-static pthread_key_t scratch_key;
+/// The calling thread's scratch `slot` (widened rows or widened panels) of at least `count` floats (64-byte aligned),
+/// kept for its next product and freed when the thread ends; NULL when memory is short.
+enum { CK_SCRATCH_ROWS, CK_SCRATCH_PANELS, CK_SCRATCH_SLOTS };
+static pthread_key_t scratch_keys[CK_SCRATCH_SLOTS];
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static void scratch_key_make(void) { pthread_key_create(&scratch_key, free); }
+static void scratch_keys_make(void) {
+    for (int slot = 0; slot < CK_SCRATCH_SLOTS; slot++) pthread_key_create(&scratch_keys[slot], free);
+}
 
-static float *thread_scratch(size_t count) {
-    pthread_once(&scratch_once, scratch_key_make);
-    size_t *block = pthread_getspecific(scratch_key);
+static float *thread_scratch(int slot, size_t count) {
+    pthread_once(&scratch_once, scratch_keys_make);
+    size_t *block = pthread_getspecific(scratch_keys[slot]);
     if (block && block[0] >= count) return (float *)(block + 8);
     free(block);
-    pthread_setspecific(scratch_key, NULL);
+    pthread_setspecific(scratch_keys[slot], NULL);
     block = aligned_alloc(64, 64 + (count * sizeof(float) + 63) / 64 * 64);
     if (!block) return NULL;
     block[0] = count;
-    pthread_setspecific(scratch_key, block);
+    pthread_setspecific(scratch_keys[slot], block);
     return (float *)(block + 8);
 }
 
@@ -401,7 +487,7 @@ static int gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, int m
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
     size_t row_floats = (size_t)(pairs + CK_WIDE_KC - 1) / CK_WIDE_KC * 2 * CK_WIDE_KC;
-    float *aw = thread_scratch((size_t)m * row_floats);
+    float *aw = thread_scratch(CK_SCRATCH_ROWS, (size_t)m * row_floats);
     if (!aw) return 0;
     for (int i = 0; i < m; i += kernels->rows) {
         int rows = min_int(kernels->rows, m - i);
@@ -427,6 +513,50 @@ static int gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, int m
     return 1;
 }
 
+/// The many-row path of a set with a `prewidened` tile: the loops of gemm_bf16_widened, with each k block of a group
+/// of panels widened to f32 once per chunk of rows, before its tiles of rows pass over it, so that the tiles' loops
+/// hold only loads, broadcasts and FMAs. Returns 0, having done nothing, when there is no memory for the widened
+/// panels (CK_PANEL_GROUP panels' k block: 128 KiB).
+static int gemm_bf16_prewidened(const struct ck_widened_kernels *kernels, int m, int n, int k, const uint16_t *a,
+                                ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
+                                const float *bias, int panel_begin, int panel_end) {
+    int pairs = (k + 1) / 2;
+    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
+    size_t panel_floats = (size_t)CK_WIDE_KC * CK_PANEL * 2;
+    float *wide = thread_scratch(CK_SCRATCH_PANELS, CK_PANEL_GROUP * panel_floats);
+    if (!wide) return 0;
+    float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
+    for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
+        int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
+        for (int chunk = 0; chunk < m; chunk += CK_MC) {
+            int chunk_end = min_int(chunk + CK_MC, m);
+            for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
+                int count = min_int(CK_WIDE_KC, pairs - kb);
+                int load = accumulate || kb > 0;
+                for (int panel = group; panel < group_end; panel++) {
+                    widen_panel_avx2(count, packed + panel * panel_size + (size_t)kb * 64,
+                                     wide + (panel - group) * panel_floats);
+                }
+                for (int i = chunk; i < chunk_end; i += kernels->rows) {
+                    int rows = min_int(kernels->rows, chunk_end - i);
+                    widen_rows_avx2(rows, kb, count, a + i * lda, lda, aw);
+                    for (int panel = group; panel < group_end; panel++) {
+                        for (int half = 0; half < 2; half++) {
+                            int column = panel * CK_PANEL + 16 * half;
+                            if (column >= n) break;
+                            kernels->prewidened(rows, count, aw,
+                                                wide + (panel - group) * panel_floats + (size_t)half * count * 32,
+                                                c + i * ldc + column, ldc, load,
+                                                bias && kb == 0 ? bias + column : NULL, min_int(16, n - column));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 /// c = a Wᵀ with one of those sets. Few rows take gemm_bf16_widened_few. Otherwise a group of panels by a chunk of
 /// rows is finished over all of k before the next (as for AVX-512 BF16); a tile's rows of a are widened once per k
 /// block and serve every panel of the group.
@@ -440,6 +570,10 @@ static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, i
         return;
     }
     float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
+    if (kernels->prewidened &&
+        gemm_bf16_prewidened(kernels, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end)) {
+        return;
+    }
     for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
         int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
         for (int chunk = 0; chunk < m; chunk += CK_MC) {
