@@ -219,12 +219,11 @@ CK_TARGET_AVX2 static inline __attribute__((always_inline)) void store8(float *p
     }
 }
 
-/// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (widened activations) times the half panel at b
-/// (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
+/// A 6 x 16 tile's sums at the start of a k block: c's values (`load`: a later block, or accumulating into c) plus
+/// the bias, if any (given with the first block only).
 CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
-kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
-                 const float *bias, __m256i m0, __m256i m1, const int full, const int ahead) {
-    __m256 acc0[CK_A2_MR], acc1[CK_A2_MR];
+start_sums_avx2(const int rows, __m256 *acc0, __m256 *acc1, const float *c, ptrdiff_t ldc, int load, const float *bias,
+                __m256i m0, __m256i m1, const int full) {
     __m256 bias0 = bias ? load8(bias, m0, full) : _mm256_setzero_ps();
     __m256 bias1 = bias ? load8(bias + 8, m1, full) : _mm256_setzero_ps();
     for (int r = 0; r < rows; r++) {
@@ -236,6 +235,24 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
             acc1[r] = bias1;
         }
     }
+}
+
+CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
+store_sums_avx2(const int rows, const __m256 *acc0, const __m256 *acc1, float *c, ptrdiff_t ldc, __m256i m0,
+                __m256i m1, const int full) {
+    for (int r = 0; r < rows; r++) {
+        store8(c + r * ldc, m0, acc0[r], full);
+        store8(c + r * ldc + 8, m1, acc1[r], full);
+    }
+}
+
+/// Rows [0, rows) of c's 16 columns (`columns` of them real) += aw (widened activations) times the half panel at b
+/// (pair p's 16 columns at b + 64 p: 8 int32 lanes of (even, odd) bf16 pairs, then 8 more).
+CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
+kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc, int load,
+                 const float *bias, __m256i m0, __m256i m1, const int full, const int ahead) {
+    __m256 acc0[CK_A2_MR], acc1[CK_A2_MR];
+    start_sums_avx2(rows, acc0, acc1, c, ldc, load, bias, m0, m1, full);
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     for (int p = 0; p < pairs; p++) {
         const float *ap = widened_pair(aw, rows, p);
@@ -262,10 +279,7 @@ kernel_bf16_avx2(const int rows, int pairs, const float *aw, const uint16_t *b, 
             acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
         }
     }
-    for (int r = 0; r < rows; r++) {
-        store8(c + r * ldc, m0, acc0[r], full);
-        store8(c + r * ldc + 8, m1, acc1[r], full);
-    }
+    store_sums_avx2(rows, acc0, acc1, c, ldc, m0, m1, full);
 }
 
 /// Rows [0, rows) (at most 2) of a whole panel's 32 columns: decoding's kernel, which reads each panel front to back.
@@ -352,17 +366,7 @@ CK_TARGET_AVX2 static inline __attribute__((always_inline)) void
 kernel_f32_avx2(const int rows, int pairs, const float *aw, const float *w, float *c, ptrdiff_t ldc, int load,
                 const float *bias, __m256i m0, __m256i m1, const int full) {
     __m256 acc0[CK_A2_MR], acc1[CK_A2_MR];
-    __m256 bias0 = bias ? load8(bias, m0, full) : _mm256_setzero_ps();
-    __m256 bias1 = bias ? load8(bias + 8, m1, full) : _mm256_setzero_ps();
-    for (int r = 0; r < rows; r++) {
-        if (load) {
-            acc0[r] = _mm256_add_ps(load8(c + r * ldc, m0, full), bias0);
-            acc1[r] = _mm256_add_ps(load8(c + r * ldc + 8, m1, full), bias1);
-        } else {
-            acc0[r] = bias0;
-            acc1[r] = bias1;
-        }
-    }
+    start_sums_avx2(rows, acc0, acc1, c, ldc, load, bias, m0, m1, full);
     for (int p = 0; p < pairs; p++) {
         const float *ap = widened_pair(aw, rows, p);
         __m256 e0 = _mm256_load_ps(w + p * 32), e1 = _mm256_load_ps(w + p * 32 + 8);
@@ -378,10 +382,7 @@ kernel_f32_avx2(const int rows, int pairs, const float *aw, const float *w, floa
             acc1[r] = _mm256_fmadd_ps(x, o1, acc1[r]);
         }
     }
-    for (int r = 0; r < rows; r++) {
-        store8(c + r * ldc, m0, acc0[r], full);
-        store8(c + r * ldc + 8, m1, acc1[r], full);
-    }
+    store_sums_avx2(rows, acc0, acc1, c, ldc, m0, m1, full);
 }
 
 #define CK_F32_CASE(R)                                                                                           \
