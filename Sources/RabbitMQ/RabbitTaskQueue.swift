@@ -179,10 +179,21 @@ public final class RabbitTaskQueue: TaskQueue, @unchecked Sendable {
         if let wanted = try highestReady(connection), wanted != current { try consume(wanted, on: connection) }
     }
 
-    /// The highest lane with messages ready, if any (a passive declare per lane, from the highest down).
+    /// The highest lane with messages ready, if any (a passive declare per lane, from the highest down). A lane's
+    /// queue deleted under the worker (404 NOT_FOUND, the channel closed with it) is a transient failure, not a
+    /// permanent one: a new connection declares the queues again.
     private func highestReady(_ connection: AMQPConnection) throws -> TaskPriority? {
-        for priority in TaskPriority.lanes where try connection.queueCounts(topology.queue(priority)).messageCount > 0 {
-            return priority
+        for priority in TaskPriority.lanes {
+            let queue = topology.queue(priority)
+            let ready: Int
+            do {
+                ready = try connection.queueCounts(queue).messageCount
+            } catch AMQPError.closedByBroker(_, 404, let text) {
+                throw AMQPError.library(
+                    operation: "checking the queue \(queue)",
+                    message: "it is gone (\(text)); declaring it again on a new connection")
+            }
+            if ready > 0 { return priority }
         }
         return nil
     }
