@@ -441,8 +441,8 @@ CK_TARGET_AVX2 static void widen_rows_avx2(int rows, int kb, int count, const ui
 /// to `panel_rows` rows, `half` half of one (16 columns) for more, up to `rows`.
 typedef void (*ck_widened_tile)(int rows, int pairs, const float *aw, const uint16_t *b, float *c, ptrdiff_t ldc,
                                 int load, const float *bias, int columns, int ahead);
-/// `prewidened`, where set, takes over the many-row path: it multiplies a half panel's k block already widened to f32
-/// (by widen_panel_avx2, once per chunk of rows rather than once per tile of them).
+/// `prewidened`, where set, serves the many-row path: it multiplies a half panel's k block already widened to f32 (by
+/// widen_panel_avx2, once per chunk of rows rather than once per tile of them).
 typedef void (*ck_prewidened_tile)(int rows, int pairs, const float *aw, const float *w, float *c, ptrdiff_t ldc,
                                    int load, const float *bias, int columns);
 struct ck_widened_kernels {
@@ -514,53 +514,12 @@ static int gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, int m
     return 1;
 }
 
-/// The many-row path of a set with a `prewidened` tile: the loops of gemm_bf16_widened, with each k block of a group
-/// of panels widened to f32 once per chunk of rows, before its tiles of rows pass over it, so that the tiles' loops
-/// hold only loads, broadcasts and FMAs. Returns 0, having done nothing, when there is no memory for the widened
-/// panels (CK_PANEL_GROUP panels' k block: 128 KiB).
-static int gemm_bf16_prewidened(const struct ck_widened_kernels *kernels, int m, int n, int k, const uint16_t *a,
-                                ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
-                                const float *bias, int panel_begin, int panel_end) {
-    int pairs = (k + 1) / 2;
-    size_t panel_size = (size_t)pairs * CK_PANEL * 2;
-    size_t panel_floats = (size_t)CK_WIDE_KC * CK_PANEL * 2;
-    float *wide = thread_scratch(CK_SCRATCH_PANELS, CK_PANEL_GROUP * panel_floats);
-    if (!wide) return 0;
-    float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
-    for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
-        int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
-        for (int chunk = 0; chunk < m; chunk += CK_MC) {
-            int chunk_end = min_int(chunk + CK_MC, m);
-            for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
-                int count = min_int(CK_WIDE_KC, pairs - kb);
-                int load = accumulate || kb > 0;
-                for (int panel = group; panel < group_end; panel++) {
-                    widen_panel_avx2(count, packed + panel * panel_size + (size_t)kb * 64,
-                                     wide + (panel - group) * panel_floats);
-                }
-                for (int i = chunk; i < chunk_end; i += kernels->rows) {
-                    int rows = min_int(kernels->rows, chunk_end - i);
-                    widen_rows_avx2(rows, kb, count, a + i * lda, lda, aw);
-                    for (int panel = group; panel < group_end; panel++) {
-                        for (int half = 0; half < 2; half++) {
-                            int column = panel * CK_PANEL + 16 * half;
-                            if (column >= n) break;
-                            kernels->prewidened(rows, count, aw,
-                                                wide + (panel - group) * panel_floats + (size_t)half * count * 32,
-                                                c + i * ldc + column, ldc, load,
-                                                bias && kb == 0 ? bias + column : NULL, min_int(16, n - column));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return 1;
-}
-
 /// c = a Wᵀ with one of those sets. Few rows take gemm_bf16_widened_few. Otherwise a group of panels by a chunk of
 /// rows is finished over all of k before the next (as for AVX-512 BF16); a tile's rows of a are widened once per k
-/// block and serve every panel of the group.
+/// block and serve every panel of the group. A set with a `prewidened` tile also widens each k block of the group's
+/// panels once per chunk of rows, into the thread's scratch (CK_PANEL_GROUP panels' k block: 128 KiB), before its
+/// tiles pass over it, so that their loops hold only loads, broadcasts and FMAs; without memory for that, its panels
+/// are widened in registers as for the other sets.
 static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, int n, int k, const uint16_t *a,
                               ptrdiff_t lda, const uint16_t *packed, float *c, ptrdiff_t ldc, int accumulate,
                               const float *bias, int panel_begin, int panel_end) {
@@ -570,11 +529,9 @@ static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, i
         gemm_bf16_widened_few(kernels, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end)) {
         return;
     }
+    size_t panel_floats = (size_t)CK_WIDE_KC * CK_PANEL * 2;
+    float *wide = kernels->prewidened ? thread_scratch(CK_SCRATCH_PANELS, CK_PANEL_GROUP * panel_floats) : NULL;
     float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
-    if (kernels->prewidened &&
-        gemm_bf16_prewidened(kernels, m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end)) {
-        return;
-    }
     for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
         int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
         for (int chunk = 0; chunk < m; chunk += CK_MC) {
@@ -582,18 +539,30 @@ static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, i
             for (int kb = 0; kb < pairs; kb += CK_WIDE_KC) {
                 int count = min_int(CK_WIDE_KC, pairs - kb);
                 int load = accumulate || kb > 0;
+                for (int panel = group; wide && panel < group_end; panel++) {
+                    widen_panel_avx2(count, packed + panel * panel_size + (size_t)kb * 64,
+                                     wide + (panel - group) * panel_floats);
+                }
                 for (int i = chunk; i < chunk_end; i += kernels->rows) {
                     int rows = min_int(kernels->rows, chunk_end - i);
                     widen_rows_avx2(rows, kb, count, a + i * lda, lda, aw);
-                    int width = rows <= kernels->panel_rows ? CK_PANEL : 16;
+                    int width = wide || rows > kernels->panel_rows ? 16 : CK_PANEL;
                     ck_widened_tile tile = rows <= kernels->panel_rows ? kernels->panel : kernels->half;
                     for (int panel = group; panel < group_end; panel++) {
                         for (int part = 0; part * width < CK_PANEL; part++) {
                             int column = panel * CK_PANEL + width * part;
                             if (column >= n) break;
-                            tile(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 2 * width * part,
-                                 c + i * ldc + column, ldc, load, bias && kb == 0 ? bias + column : NULL,
-                                 min_int(width, n - column), CK_PREFETCH);
+                            float *out = c + i * ldc + column;
+                            const float *start = bias && kb == 0 ? bias + column : NULL;
+                            int columns = min_int(width, n - column);
+                            if (wide) {
+                                kernels->prewidened(rows, count, aw,
+                                                    wide + (panel - group) * panel_floats + (size_t)part * count * 32,
+                                                    out, ldc, load, start, columns);
+                            } else {
+                                tile(rows, count, aw, packed + panel * panel_size + (size_t)kb * 64 + 2 * width * part,
+                                     out, ldc, load, start, columns, CK_PREFETCH);
+                            }
                         }
                     }
                 }
