@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CWebP", pkgConfig: "libwebpdemux", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // giflib ships no pkg-config file: its library is named here (Debian's libgif-dev), as is zlib, which PNG text
         // chunks are inflated with.
@@ -37,8 +38,8 @@ let package = Package(
         .target(name: "Tokenization"),
         .target(name: "CDigest", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "CDigest"]),
-        .target(name: "ImageSources", dependencies: ["Tensors", "CCurl", "CZlib", "CDigest"]),
-        .target(name: "Parquet", dependencies: ["CZlib"]),
+        .target(name: "Parquet", dependencies: ["CZlib", "CZstd"]),
+        .target(name: "ImageSources", dependencies: ["Tensors", "Parquet", "CCurl", "CZlib", "CDigest"]),
 
         // MARK: Engine
         .target(name: "Tensors"),

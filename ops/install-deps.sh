@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     pkg-config
-    librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev libheif-dev libcurl4-openssl-dev zlib1g-dev
+    librabbitmq-dev libpq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev libgif-dev libheif-dev libcurl4-openssl-dev zlib1g-dev libzstd-dev
     rabbitmq-server postgresql postgresql-client nginx-light zip prometheus curl
     python3-venv  # the tests fetch NVRTC, kubernetes-validate and the Parquet readers with pip, each in a virtual environment
 )

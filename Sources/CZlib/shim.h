@@ -7,6 +7,9 @@
 
 static inline int infmllm_inflate_raw_init(z_stream *stream) { return inflateInit2(stream, -15); }
 
+/// Inflates the gzip or zlib format, whichever the stream's header is.
+static inline int infmllm_inflate_gzip_init(z_stream *stream) { return inflateInit2(stream, 15 + 32); }
+
 static inline int infmllm_deflate_gzip_init(z_stream *stream, int level) {
     return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
 }

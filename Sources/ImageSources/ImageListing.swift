@@ -1,5 +1,5 @@
-// Where `enqueue` finds images: a directory tree filtered by globs, explicit paths or URLs, a JSONL/CSV manifest, a
-// list of URLs, and the image members of tar and zip archives.
+// Where `enqueue` finds images: a directory tree filtered by globs, explicit paths or URLs, a JSONL, CSV or Parquet
+// manifest, a list of URLs, and the image members of tar and zip archives.
 
 import Foundation
 
@@ -48,6 +48,8 @@ public enum ImageListing {
         public var include: [String] = []
         public var exclude: [String] = []
         public var manifest: String?
+        /// The manifest's field (JSONL) or column (CSV, Parquet) that holds each image's path or URL.
+        public var imageColumn = "image"
         /// A file of URLs (or paths), one per line.
         public var urls: String?
         /// Tar and zip files (or globs of them), and URLs of tar and zip files, whose image members are listed; braces
@@ -78,6 +80,9 @@ public enum ImageListing {
         /// Folders under `--dir` that could not be read (or objects under an S3 prefix that no task can name), with
         /// the reason; the rest of the tree is listed.
         public var unreadableFolders: [String] = []
+        /// A Parquet manifest's nested columns (lists, structs, maps), which are not kept with the tasks: each with
+        /// what it is, "tags (a list)".
+        public var unreadColumns: [String] = []
 
         public init() {}
 
@@ -126,9 +131,11 @@ public enum ImageListing {
                 isDirectory.boolValue
             else { throw ImageSourceError(source: directory, reason: "not a directory") }
         }
-        if let manifest = request.manifest {
+        if let manifest = request.manifest, isParquet(manifest) {
+            _ = try parquetColumns(manifest, request: request)
+        } else if let manifest = request.manifest {
             let file = try FileBytes(path: manifest, what: "the manifest")
-            if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest) }
+            if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest, imageColumn: request.imageColumn) }
         }
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
         try checkStandardInput([request.manifest, request.urls])
@@ -201,10 +208,10 @@ public enum ImageListing {
                 }
             }
         }
-        if let manifest = request.manifest {
-            try read(
-                manifest: manifest, takesText: request.takesText, textName: request.textName, sharedText: sharedText,
-                report: &report, body)
+        if let manifest = request.manifest, isParquet(manifest) {
+            try read(parquet: manifest, request: request, report: &report, body)
+        } else if let manifest = request.manifest {
+            try read(manifest: manifest, request: request, report: &report, body)
         }
         if let urls = request.urls {
             try read(urls: urls, sharedText: sharedText, report: &report, body)
@@ -400,49 +407,22 @@ public enum ImageListing {
         fnmatch(pattern, name, 1 << 4 /* FNM_CASEFOLD */) == 0
     }
 
-    /// JSONL: one object per line with "image" and optionally "question"/"expression". CSV: a header row naming
-    /// "image" and optionally "question"/"expression" (or "text"), fields quoted as RFC 4180. Read a line (or
-    /// record) at a time. A bad line (not an object, no image, no text where the task needs one, a NUL character,
-    /// which PostgreSQL cannot store, a path or text over the limits, a line over 1 MiB) is refused with its line
-    /// number and reason, quoting the user's text only in a short escaped excerpt, and left out.
+    /// JSONL: one object per line with "image" (or the request's `imageColumn`) and optionally
+    /// "question"/"expression". CSV: a header row naming "image" and optionally "question"/"expression" (or "text"),
+    /// fields quoted as RFC 4180. Read a line (or record) at a time. A bad line (not an object, no image, no text
+    /// where the task needs one, a NUL character, which PostgreSQL cannot store, a path or text over the limits, a
+    /// line over 1 MiB) is refused with its line number and reason, quoting the user's text only in a short escaped
+    /// excerpt, and left out.
     static func read(
-        manifest path: String, takesText: Bool, textName textKey: String, sharedText: String, report: inout Report,
-        _ body: (ListedImage) throws -> Void
+        manifest path: String, request: Request, report: inout Report, _ body: (ListedImage) throws -> Void
     ) throws {
         let base = folder(of: path)
-        /// The task of one line, or the reason it cannot be one.
+        let textKey = request.textName
+        let imageKey = request.imageColumn
+        let sharedText = request.sharedText
         func task(image: String, input: String, metadata: [String: Any] = [:]) -> Result<ListedImage, ManifestLineError>
         {
-            if image.isEmpty { return .failure(ManifestLineError("no image")) }
-            var metadataJSON: String?
-            if !metadata.isEmpty {
-                guard
-                    let data = try? JSONSerialization.data(
-                        withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
-                else { return .failure(ManifestLineError("fields that are not JSON")) }
-                metadataJSON = String(decoding: data, as: UTF8.self)
-            }
-            if image.contains("\u{0}") || input.contains("\u{0}") || holdsNUL(metadata) {
-                return .failure(ManifestLineError("a NUL character (U+0000), which PostgreSQL cannot store"))
-            }
-            if let metadataJSON, metadataJSON.utf8.count > maximumMetadataBytes {
-                return .failure(
-                    ManifestLineError("the fields besides the image and text are over \(maximumMetadataBytes) bytes"))
-            }
-            if image.utf8.count > maximumPathBytes {
-                return .failure(ManifestLineError("the image path is over \(maximumPathBytes) bytes"))
-            }
-            if input.utf8.count > maximumTextBytes {
-                return .failure(ManifestLineError("the \(textKey) is over \(maximumTextBytes) bytes"))
-            }
-            if takesText && input.isEmpty {
-                return .failure(ManifestLineError("no \(textKey) for \(excerpt(image))"))
-            }
-            let uri = resolve(image, against: base)
-            if let error = (Result { try ImageLocation(uri) }).failureReason {
-                return .failure(ManifestLineError("\(error): \(excerpt(image))"))
-            }
-            return .success(ListedImage(uri: uri, text: takesText ? input : "", metadata: metadataJSON))
+            listedImage(image: image, input: input, metadata: metadata, request: request, base: base)
         }
         func take(_ result: Result<ListedImage, ManifestLineError>, line: Int) throws {
             switch result {
@@ -453,8 +433,8 @@ public enum ImageListing {
         if isCSV(path) {
             let bytes = try FileBytes(path: path, what: "the manifest")
             guard let header = try CSV.nextRecord(bytes.next), !header.oversized,
-                let imageColumn = header.fields.firstIndex(of: "image")
-            else { throw csvHeaderError(path) }
+                let imageColumn = header.fields.firstIndex(of: imageKey)
+            else { throw csvHeaderError(path, imageColumn: imageKey) }
             let columns = header.fields
             let textColumn = columns.firstIndex(of: textKey) ?? columns.firstIndex(of: "text")
             var number = 1
@@ -473,7 +453,7 @@ public enum ImageListing {
                 // The other columns, by their header names, as strings.
                 var metadata: [String: Any] = [:]
                 for (column, name) in columns.enumerated()
-                where column != imageColumn && !(takesText && column == textColumn) {
+                where column != imageColumn && !(request.takesText && column == textColumn) {
                     metadata[name] = row[column]
                 }
                 try take(
@@ -489,33 +469,70 @@ public enum ImageListing {
                 }
                 guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
                 guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                    let image = object["image"] as? String
+                    let image = object[imageKey] as? String
                 else {
-                    report.refuse(line: number, "not an object with an \"image\" string: \(excerpt(line))")
+                    report.refuse(line: number, "not an object with an \"\(imageKey)\" string: \(excerpt(line))")
                     continue
                 }
                 let input = (object[textKey] as? String) ?? (object["text"] as? String) ?? sharedText
                 // Every field but the image and the one the text came from (none for a task that takes no text).
                 let used =
-                    !takesText ? nil : object[textKey] is String ? textKey : object["text"] is String ? "text" : nil
-                let metadata = object.filter { $0.key != "image" && $0.key != used }
+                    !request.takesText
+                    ? nil : object[textKey] is String ? textKey : object["text"] is String ? "text" : nil
+                let metadata = object.filter { $0.key != imageKey && $0.key != used }
                 try take(task(image: image, input: input, metadata: metadata), line: number)
             }
         }
     }
 
-    static func isCSV(_ path: String) -> Bool { path.lowercased().hasSuffix(".csv") }
-
-    /// Refuses a CSV manifest whose header row names no "image" column.
-    static func checkHeader(_ path: String) throws {
-        let bytes = try FileBytes(path: path, what: "the manifest")
-        guard let header = try CSV.nextRecord(bytes.next), !header.oversized, header.fields.contains("image") else {
-            throw csvHeaderError(path)
+    /// The task of one manifest line or row, or the reason it cannot be one: its image (resolved against `base`,
+    /// the manifest's folder), its text (`input`) and its other fields (`metadata`), each within its limit.
+    static func listedImage(
+        image: String, input: String, metadata: [String: Any], request: Request, base: String
+    ) -> Result<ListedImage, ManifestLineError> {
+        if image.isEmpty { return .failure(ManifestLineError("no image")) }
+        var metadataJSON: String?
+        if !metadata.isEmpty {
+            guard
+                let data = try? JSONSerialization.data(
+                    withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
+            else { return .failure(ManifestLineError("fields that are not JSON")) }
+            metadataJSON = String(decoding: data, as: UTF8.self)
         }
+        if image.contains("\u{0}") || input.contains("\u{0}") || holdsNUL(metadata) {
+            return .failure(ManifestLineError("a NUL character (U+0000), which PostgreSQL cannot store"))
+        }
+        if let metadataJSON, metadataJSON.utf8.count > maximumMetadataBytes {
+            return .failure(
+                ManifestLineError("the fields besides the image and text are over \(maximumMetadataBytes) bytes"))
+        }
+        if image.utf8.count > maximumPathBytes {
+            return .failure(ManifestLineError("the image path is over \(maximumPathBytes) bytes"))
+        }
+        if input.utf8.count > maximumTextBytes {
+            return .failure(ManifestLineError("the \(request.textName) is over \(maximumTextBytes) bytes"))
+        }
+        if request.takesText && input.isEmpty {
+            return .failure(ManifestLineError("no \(request.textName) for \(excerpt(image))"))
+        }
+        let uri = resolve(image, against: base)
+        if let error = (Result { try ImageLocation(uri) }).failureReason {
+            return .failure(ManifestLineError("\(error): \(excerpt(image))"))
+        }
+        return .success(ListedImage(uri: uri, text: request.takesText ? input : "", metadata: metadataJSON))
     }
 
-    static func csvHeaderError(_ path: String) -> ImageSourceError {
-        ImageSourceError(source: path, reason: "the first row must name an \"image\" column")
+    static func isCSV(_ path: String) -> Bool { path.lowercased().hasSuffix(".csv") }
+
+    /// Refuses a CSV manifest whose header row names no image column.
+    static func checkHeader(_ path: String, imageColumn: String) throws {
+        let bytes = try FileBytes(path: path, what: "the manifest")
+        guard let header = try CSV.nextRecord(bytes.next), !header.oversized, header.fields.contains(imageColumn)
+        else { throw csvHeaderError(path, imageColumn: imageColumn) }
+    }
+
+    static func csvHeaderError(_ path: String, imageColumn: String) -> ImageSourceError {
+        ImageSourceError(source: path, reason: "the first row must name an \"\(imageColumn)\" column")
     }
 
     /// Whether a JSON value holds U+0000 in a string or a key (jsonb cannot store it).

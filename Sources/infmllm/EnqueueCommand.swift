@@ -15,9 +15,10 @@ struct EnqueueCommand: ParsableCommand {
         abstract: "Add images to a job and queue them for the workers.",
         discussion: """
             Images come from --dir (recursive, filtered by --include/--exclude globs), from paths or URLs given as \
-            arguments, from a --manifest (JSONL objects or CSV rows with "image" and, per image, "question" or \
-            "expression"), from --urls (one URL per line), from the image members of tar and zip --archive \
-            files or of tar and zip files served over HTTP(S) (--archive 'https://host/shards/{00000..00099}.tar': \
+            arguments, from a --manifest (JSONL objects, CSV rows or Parquet rows with "image", or the column \
+            --image-column names, and, per image, "question" or "expression"; LAION, DataComp or COYO metadata \
+            files: --manifest part-00000.parquet --image-column url), from --urls (one URL per line), from the \
+            image members of tar and zip --archive files or of tar and zip files served over HTTP(S) (--archive 'https://host/shards/{00000..00099}.tar': \
             each shard's headers are read as it streams past, a zip file's central directory with range requests, \
             and the workers read each member with one range request), or from an earlier job (--from-job). An image is a path (stored absolute: workers on other \
             machines need the same mount; relative ones are taken from the working directory, or from the folder \
@@ -45,9 +46,18 @@ struct EnqueueCommand: ParsableCommand {
     @Option(help: "Glob of file names to leave out from --dir (repeatable).") var exclude: [String] = []
     @Option(
         help: ArgumentHelp(
-            "A JSONL or CSV manifest of images and their questions or expressions (-: JSONL on standard input).",
+            "A JSONL, CSV or Parquet manifest of images and their questions or expressions "
+                + "(-: JSONL on standard input).",
+            discussion: "Its other fields or columns are kept with each task (`metadata`, exported with the results); "
+                + "a Parquet file's nested columns (lists, structs, maps) are left out and named. A Parquet file is "
+                + "read a page at a time, with SNAPPY, GZIP, ZSTD or no compression.",
             valueName: "path"))
     var manifest: String?
+    @Option(
+        help: ArgumentHelp(
+            "The manifest's field or column that holds each image's path or URL.",
+            discussion: "URL for LAION's metadata files, url for DataComp's and COYO's.", valueName: "name"))
+    var imageColumn = "image"
     @Option(
         help: ArgumentHelp("A file of image URLs (or paths), one per line (-: standard input).", valueName: "path"))
     var urls: String?
@@ -139,7 +149,8 @@ struct EnqueueCommand: ParsableCommand {
         let skipped_captioned: Int
         let added: Int
         let published: Int
-        /// Manifest and URL-list lines left out: the first thousand, with their numbers and reasons, and how many.
+        /// Manifest and URL-list lines (a Parquet manifest's rows, from 1) left out: the first thousand, with their
+        /// numbers and reasons, and how many.
         let refused: [ImageListing.Refusal]
         let refused_count: Int
         /// Archive members left out because they are not images.
@@ -148,6 +159,8 @@ struct EnqueueCommand: ParsableCommand {
         let damaged_archives: [String]
         /// Folders under --dir that could not be read, with the reason.
         let unreadable_folders: [String]
+        /// A Parquet manifest's nested columns, not kept with the tasks ("tags (a list)").
+        let unread_columns: [String]
         /// The key the job's tasks are routed by, and the workers consuming that model's queue (nil when the
         /// broker could not say).
         let model_key: String
@@ -200,6 +213,7 @@ struct EnqueueCommand: ParsableCommand {
         request.include = include
         request.exclude = exclude
         request.manifest = manifest
+        request.imageColumn = imageColumn
         request.urls = urls
         do {
             try ImageListing.checkStandardInput([manifest, urls, archiveList])
@@ -302,6 +316,10 @@ struct EnqueueCommand: ParsableCommand {
         for damaged in report.damagedArchives {
             FileHandle.standardError.write(Data("archive \(damaged)\n".utf8))
         }
+        if !report.unreadColumns.isEmpty {
+            FileHandle.standardError.write(
+                Data("the manifest's columns \(report.unreadColumns.joined(separator: ", ")) are not kept\n".utf8))
+        }
         for folder in report.unreadableFolders {
             FileHandle.standardError.write(Data("cannot read the folder \(folder); its images are not enqueued\n".utf8))
         }
@@ -318,7 +336,8 @@ struct EnqueueCommand: ParsableCommand {
             skipped_captioned: skippedCaptioned, added: writer.added,
             published: published, refused: report.refused, refused_count: report.refusedCount,
             skipped_members: report.skippedMembers, damaged_archives: report.damagedArchives,
-            unreadable_folders: report.unreadableFolders, model_key: ModelKey.of(model), consumers: consumers,
+            unreadable_folders: report.unreadableFolders, unread_columns: report.unreadColumns,
+            model_key: ModelKey.of(model), consumers: consumers,
             estimate: costs.map { Estimate($0, tasks: writer.added) })
         if json {
             print(try JSONOutput.encode(outcome))

@@ -34,4 +34,6 @@ public enum ParquetReaders {
 
 public struct ParquetReadError: Error, CustomStringConvertible {
     public let description: String
+
+    public init(description: String) { self.description = description }
 }

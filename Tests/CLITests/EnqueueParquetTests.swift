@@ -1,0 +1,126 @@
+// `enqueue --manifest FILE.parquet` through the binary against the real PostgreSQL and RabbitMQ, on files pyarrow
+// writes (as LAION's, DataComp's and Hugging Face's metadata files are written): the image column named with
+// --image-column, the other flat columns kept as each task's fields, nested ones named and left out, bad rows
+// refused with their numbers, and a file without the column refused before anything is enqueued.
+
+import Foundation
+import TestSupport
+import Testing
+
+@Suite(.enabled(if: ParquetReaders.runs, "needs pyarrow: INFMLLM_PARQUET_PYTHON=$(tools/parquet_readers.sh)"))
+struct EnqueueParquetTests {
+    static let images = EnqueueCommandTests.images
+
+    /// Writes `rows` (JSON objects, as pyarrow's `Table.from_pylist` takes them) to a Parquet file with pyarrow.
+    static func write(_ rows: String, to path: String, options: String = "") throws {
+        let python = try #require(ParquetReaders.python)
+        let script = """
+            import json, sys
+            import pyarrow as pa, pyarrow.parquet as pq
+            table = pa.Table.from_pylist(json.loads(sys.argv[2]))
+            pq.write_table(table, sys.argv[1]\(options))
+            """
+        let result = try ProcessResult.run(URL(fileURLWithPath: python), ["-c", script, path, rows])
+        #expect(result.status == 0, "\(result.output)")
+    }
+
+    @Test func aLAIONStyleFileIsEnqueuedWithItsColumnsAsFields() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let folder = ScratchFolders.url("enqueue-parquet")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("part-00000.parquet").path
+        let rows = """
+            [{"SAMPLE_ID": 17, "URL": "\(Self.images)/rgb_64x64.png", "TEXT": "a red square", "WIDTH": 64,
+              "similarity": 0.31, "NSFW": "UNLIKELY", "tags": ["a", "b"]},
+             {"SAMPLE_ID": 18, "URL": null, "TEXT": "no link", "WIDTH": null, "similarity": 0.2, "NSFW": null,
+              "tags": []},
+             {"SAMPLE_ID": 19, "URL": "\(Self.images)/gray_64x48.png", "TEXT": "café 👍", "WIDTH": null,
+              "similarity": 0.5, "NSFW": "NSFW", "tags": null},
+             {"SAMPLE_ID": 20, "URL": "gopher://example.com/a.jpg", "TEXT": "", "WIDTH": 1, "similarity": 0.1,
+              "NSFW": null, "tags": null},
+             {"SAMPLE_ID": 21, "URL": "pictures/a.png", "TEXT": "relative", "WIDTH": 2, "similarity": 0.9,
+              "NSFW": null, "tags": null}]
+            """
+        try Self.write(rows, to: path, options: ", compression='zstd', row_group_size=2")
+
+        // Without --image-column: refused, naming the columns and the flag; nothing enqueued.
+        let refused = try sandbox.run(["enqueue", "caption", "--manifest", path, "--job", "p", "--model", "tiny"])
+        #expect(refused.status != 0, "\(refused.output)")
+        #expect(refused.output.contains("no \"image\" column (it has SAMPLE_ID, URL, TEXT"), "\(refused.output)")
+        #expect(refused.output.contains("--image-column"))
+        #expect(try sandbox.run(["show", "p"]).output.contains("no job p"))
+
+        let result = try sandbox.run([
+            "enqueue", "caption", "--manifest", path, "--image-column", "URL", "--job", "p", "--model", "tiny",
+            "--json",
+        ])
+        #expect(result.status == 3, "\(result.output)")
+        let outcome = EnqueueCommandTests.json(result.output)
+        #expect(outcome["added"] as? Int == 3, "\(result.output)")
+        #expect(outcome["unread_columns"] as? [String] == ["tags (a list)"])
+        let reasons = (outcome["refused"] as? [[String: Any]] ?? []).map {
+            "\($0["line"] ?? ""): \($0["reason"] ?? "")"
+        }
+        #expect(reasons.count == 2 && reasons[0] == "2: no image (null)" && reasons[1].hasPrefix("4: "), "\(reasons)")
+        #expect(result.output.contains("\(path):4: ") && result.output.contains("gopher"), "\(result.output)")
+        #expect(try sandbox.queueDepth() == 3)
+
+        let stored = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/psql"),
+            [
+                sandbox.databaseURL, "-tAc",
+                "SELECT image_uri || ' ' || metadata::text FROM tasks ORDER BY (metadata->>'SAMPLE_ID')::int",
+            ])
+        let lines = stored.output.split(separator: "\n").map(String.init)
+        #expect(
+            lines == [
+                "\(Self.images)/rgb_64x64.png "
+                    + #"{"NSFW": "UNLIKELY", "TEXT": "a red square", "WIDTH": 64, "SAMPLE_ID": 17, "#
+                    + #""similarity": 0.31}"#,
+                "\(Self.images)/gray_64x48.png "
+                    + #"{"NSFW": "NSFW", "TEXT": "café 👍", "WIDTH": null, "SAMPLE_ID": 19, "similarity": 0.5}"#,
+                folder.appendingPathComponent("pictures/a.png").path + " "
+                    + #"{"NSFW": null, "TEXT": "relative", "WIDTH": 2, "SAMPLE_ID": 21, "similarity": 0.9}"#,
+            ], "\(stored.output)")
+
+        // The same file again adds nothing.
+        let again = try sandbox.run([
+            "enqueue", "caption", "--manifest", path, "--image-column", "URL", "--job", "p", "--model", "tiny",
+            "--json",
+        ])
+        #expect(EnqueueCommandTests.json(again.output)["added"] as? Int == 0, "\(again.output)")
+    }
+
+    @Test func questionsComeFromTheirColumnAndImagesStoredInTheFileAreRefused() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let folder = ScratchFolders.url("enqueue-parquet-vqa")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("questions.parquet").path
+        try Self.write(
+            """
+            [{"image": "\(Self.images)/rgb_64x64.png", "question": "What colour is it?"},
+             {"image": "\(Self.images)/gray_64x48.png", "question": null}]
+            """, to: path)
+        let result = try sandbox.run([
+            "enqueue", "vqa", "--manifest", path, "--job", "q", "--model", "tiny", "--json",
+        ])
+        #expect(result.status == 3 && EnqueueCommandTests.json(result.output)["added"] as? Int == 1, "\(result.output)")
+        #expect(result.output.contains("\(path):2: no question"), "\(result.output)")
+        let stored = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/psql"), [sandbox.databaseURL, "-tAc", "SELECT input_text FROM tasks"])
+        #expect(stored.output.trimmingCharacters(in: .whitespacesAndNewlines) == "What colour is it?")
+
+        // A Hugging Face datasets file keeps its images in the file, as a struct of bytes and path.
+        let embedded = folder.appendingPathComponent("embedded.parquet").path
+        try Self.write(#"[{"image": {"bytes": "AAEC", "path": "a.png"}, "text": "x"}]"#, to: embedded)
+        let refused = try sandbox.run(["enqueue", "caption", "--manifest", embedded, "--job", "e", "--model", "tiny"])
+        #expect(
+            refused.status != 0 && refused.output.contains("the image column \"image\" is a struct"),
+            "\(refused.output)")
+        #expect(try sandbox.run(["show", "e"]).output.contains("no job e"))
+    }
+}
