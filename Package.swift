@@ -107,7 +107,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
-            name: "ImageSourcesTests", dependencies: ["ImageSources", "TestSupport"], resources: [.copy("Fixtures")]),
+            name: "ImageSourcesTests", dependencies: ["ImageSources", "Parquet", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"]),
         .testTarget(name: "SystemTests", dependencies: ["Postgres", "RabbitMQ", "Jobs", "Tensors", "TestSupport"]),
     ]

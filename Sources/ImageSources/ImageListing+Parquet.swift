@@ -2,14 +2,19 @@
 // captions, sizes and scores), or an earlier `export --format parquet`. A row is a task: its image column (`image`,
 // or the one --image-column names) holds a path or URL, its "question"/"expression" (or "text") column the text where
 // the task takes one, and its other flat columns become the task's fields, as a JSONL line's do. Nested columns
-// (lists, structs, maps) are not read; the report names them.
+// (lists, structs, maps) are not read; the report names them. The file may be local, or an http(s):// or s3:// URL
+// read by range requests (`RemoteFile`); relative image paths in it are taken from its folder, or its URL's.
 
 import Foundation
 import Parquet
 
 extension ImageListing {
+    /// Whether `path` names a Parquet file by its extension (a URL's before its query).
     static func isParquet(_ path: String) -> Bool {
-        let lower = path.lowercased()
+        var lower = path.lowercased()
+        if ImageLocation.isURL(lower), let end = lower.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+            lower = String(lower[..<end])
+        }
         return lower.hasSuffix(".parquet") || lower.hasSuffix(".parq") || lower.hasSuffix(".pq")
     }
 
@@ -26,10 +31,10 @@ extension ImageListing {
 
     /// Opens a Parquet manifest and finds its columns: refused when it cannot be read as Parquet, has no image
     /// column, or its image column does not hold strings.
-    static func parquetColumns(_ path: String, request: Request) throws -> ParquetColumns {
+    static func parquetColumns(_ path: String, request: Request, files: ImageReader) throws -> ParquetColumns {
         let reader: ParquetReader
         do {
-            reader = try ParquetReader(path: path)
+            reader = try ImageLocation.isURL(path) ? files.parquet(path) : ParquetReader(path: path)
         } catch let error as ParquetError {
             throw ImageSourceError(source: path, reason: error.description)
         }
@@ -69,9 +74,10 @@ extension ImageListing {
     /// Lists a Parquet manifest's rows, a row group's pages at a time. A bad row (no image, a null or empty text
     /// where the task needs one, values over the limits) is refused with its row number (from 1) and left out.
     static func read(
-        parquet path: String, request: Request, report: inout Report, _ body: (ListedImage) throws -> Void
+        parquet path: String, request: Request, files: ImageReader, report: inout Report,
+        _ body: (ListedImage) throws -> Void
     ) throws {
-        let columns = try parquetColumns(path, request: request)
+        let columns = try parquetColumns(path, request: request, files: files)
         if !columns.nested.isEmpty {
             report.unreadColumns.append(contentsOf: columns.nested)
         }

@@ -132,7 +132,7 @@ public enum ImageListing {
             else { throw ImageSourceError(source: directory, reason: "not a directory") }
         }
         if let manifest = request.manifest, isParquet(manifest) {
-            _ = try parquetColumns(manifest, request: request)
+            _ = try parquetColumns(manifest, request: request, files: reader)
         } else if let manifest = request.manifest {
             let file = try FileBytes(path: manifest, what: "the manifest")
             if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest, imageColumn: request.imageColumn) }
@@ -209,7 +209,7 @@ public enum ImageListing {
             }
         }
         if let manifest = request.manifest, isParquet(manifest) {
-            try read(parquet: manifest, request: request, report: &report, body)
+            try read(parquet: manifest, request: request, files: reader, report: &report, body)
         } else if let manifest = request.manifest {
             try read(manifest: manifest, request: request, report: &report, body)
         }
@@ -261,6 +261,8 @@ public enum ImageListing {
         if image.hasPrefix("/") || image.isEmpty || ImageLocation.hasScheme(image) || image.contains("://") {
             return image
         }
+        // A remote manifest's folder: its URL up to the last slash of its path.
+        if ImageLocation.isURL(base) { return base + "/" + image }
         return absolute((base as NSString).appendingPathComponent(image))
     }
 
@@ -273,6 +275,10 @@ public enum ImageListing {
     /// The folder of a file, for resolving the relative paths it lists.
     public static func folder(of file: String) -> String {
         if file == FileBytes.standardInput { return absolute(FileManager.default.currentDirectoryPath) }
+        if ImageLocation.isURL(file) {
+            let path = file.prefix { $0 != "?" && $0 != "#" }
+            return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+        }
         return (absolute(file) as NSString).deletingLastPathComponent
     }
 

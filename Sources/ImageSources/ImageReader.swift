@@ -1,6 +1,7 @@
 // One way in for image bytes, whatever the URI: local files, HTTP(S), and members of tar and zip archives.
 
 import Foundation
+import Parquet
 import Tensors
 
 /// Reads the bytes of images named by URI. Thread-safe; archives and HTTP connections are shared by every caller.
@@ -23,6 +24,18 @@ public final class ImageReader: Sendable {
         switch try? ImageLocation(uri) {
         case .http, .remoteTarMember, .remoteZipMember: true
         default: false
+        }
+    }
+
+    /// A Parquet file on an HTTP(S) server or in S3, its footer read; its pages are read by range requests as its
+    /// rows are.
+    ///
+    /// - Throws: `ImageSourceError` naming the URL and the reason.
+    public func parquet(_ url: String) throws -> ParquetReader {
+        do {
+            return try ParquetReader(source: try RemoteFile(url: url, http: http))
+        } catch let error as ParquetError {
+            throw ImageSourceError(source: url, reason: error.description)
         }
     }
 

@@ -3,7 +3,10 @@
 // (or nil) a row.
 
 struct ColumnCursor {
-    private let file: ReadOnlyFile
+    private let file: any ParquetByteSource
+    /// The bytes last read from `file`, and where they start: pages are read through it.
+    private var window: [UInt8] = []
+    private var windowStart = 0
     private let chunk: ColumnChunk
     private let meaning: ValueMeaning
     private let optional: Bool
@@ -27,8 +30,9 @@ struct ColumnCursor {
     /// page of nulls takes a few bytes whatever its count, so the count alone bounds the memory it decodes into.
     static let mostPageValues = 1 << 24
 
-    init(file: ReadOnlyFile, chunk: ColumnChunk, meaning: ValueMeaning, optional: Bool, rows: Int, dataEnd: Int) throws
-    {
+    init(
+        file: any ParquetByteSource, chunk: ColumnChunk, meaning: ValueMeaning, optional: Bool, rows: Int, dataEnd: Int
+    ) throws {
         if let external = chunk.externalFile {
             throw ParquetError(description: "its values are in another file (\(external)), which is not read")
         }
@@ -68,7 +72,7 @@ struct ColumnCursor {
             guard header.compressedSize <= end - position else {
                 throw ParquetError(description: "a page of \(header.compressedSize) bytes past the column's end")
             }
-            let stored = try file.read(at: position, count: header.compressedSize)
+            let stored = try read(at: position, count: header.compressedSize)
             position += header.compressedSize
             switch header.kind {
             case .dictionary:
@@ -98,12 +102,22 @@ struct ColumnCursor {
         }
     }
 
+    /// `count` bytes of the chunk at `offset`, from the window when it holds them; otherwise the window moves there
+    /// and takes at least the source's `readSize` bytes (up to the chunk's end).
+    private mutating func read(at offset: Int, count: Int) throws -> [UInt8] {
+        if offset < windowStart || offset + count > windowStart + window.count {
+            window = try file.read(at: offset, count: min(max(count, file.readSize), end - offset))
+            windowStart = offset
+        }
+        return Array(window[(offset - windowStart)..<(offset - windowStart + count)])
+    }
+
     /// The next page header: read in growing prefixes, since its length is known only once it is decoded.
-    private func readHeader() throws -> PageHeader {
+    private mutating func readHeader() throws -> PageHeader {
         var length = min(1024, end - position)
         while true {
             do {
-                return try PageHeader(try file.read(at: position, count: length))
+                return try PageHeader(try read(at: position, count: length))
             } catch ThriftCompactReader.Error.truncated where length < min(end - position, Self.largestHeader) {
                 length = min(length * 8, end - position, Self.largestHeader)
             } catch let error as ThriftCompactReader.Error {

@@ -21,13 +21,23 @@ public struct ParquetField: Sendable {
     public let isText: Bool
 }
 
+/// Where a Parquet file's bytes come from: a local file, or a remote one read by range requests.
+public protocol ParquetByteSource: AnyObject {
+    /// The file's size in bytes.
+    var size: Int { get }
+    /// How many bytes a read should ask for at least, when that many are wanted later (a page's header is read with
+    /// its page): a remote file's range requests cost a round trip each.
+    var readSize: Int { get }
+    /// `count` bytes at `offset`, all of them, or an error with the reason.
+    func read(at offset: Int, count: Int) throws -> [UInt8]
+}
+
 public final class ParquetReader {
-    public let path: String
     /// The file's top-level fields, in order.
     public let fields: [ParquetField]
     public let rows: Int
 
-    private let file: ReadOnlyFile
+    private let file: any ParquetByteSource
     private let metadata: FileMetadata
     private let leaves: [Leaf]
     /// Where the pages end: the footer's start.
@@ -36,10 +46,15 @@ public final class ParquetReader {
     /// The most bytes of footer read: more is damage (real footers take kilobytes to a few megabytes).
     static let largestFooter = 256 << 20
 
-    /// Opens `path` and reads its footer: refused when it is not a Parquet file or its metadata is damaged.
-    public init(path: String) throws {
-        self.path = path
-        file = try ReadOnlyFile(path: path)
+    /// Opens the file at `path` and reads its footer: refused when it is not a Parquet file or its metadata is
+    /// damaged.
+    public convenience init(path: String) throws {
+        try self.init(source: try ReadOnlyFile(path: path))
+    }
+
+    /// Reads the footer of the file `source` reads.
+    public init(source: any ParquetByteSource) throws {
+        file = source
         guard file.size >= 12, try file.read(at: 0, count: 4) == Array("PAR1".utf8) else {
             throw ParquetError(description: "not a Parquet file (no PAR1 at its start)")
         }
@@ -171,9 +186,10 @@ public final class ParquetReader {
     }
 }
 
-/// A file read at offsets (pread), shared by the column cursors.
-final class ReadOnlyFile {
+/// A local file read at offsets (pread), shared by the column cursors.
+final class ReadOnlyFile: ParquetByteSource {
     let size: Int
+    let readSize = 64 << 10
     private let descriptor: Int32
 
     init(path: String) throws {

@@ -51,11 +51,6 @@ public enum ParquetCompression: Sendable {
     case none, gzip
 }
 
-/// A value that does not fit the file's columns.
-public struct ParquetError: Error, CustomStringConvertible {
-    public let description: String
-}
-
 /// Writes a Parquet file to `output`, a piece at a time: the magic, then each row group as `write(rowGroup:)` is
 /// given it, then the metadata at `finish()`. Not thread-safe.
 public final class ParquetWriter {

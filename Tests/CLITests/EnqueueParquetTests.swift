@@ -93,6 +93,31 @@ struct EnqueueParquetTests {
         #expect(EnqueueCommandTests.json(again.output)["added"] as? Int == 0, "\(again.output)")
     }
 
+    /// A file on an HTTP server is read by range requests; its relative image paths are taken from its URL's folder.
+    @Test func aServedFileIsEnqueuedWithRelativeImagesFromItsURL() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let server = try NginxServer()
+        let path = server.root.appendingPathComponent("meta/part.parquet").path
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Self.write(
+            #"[{"url": "images/a.jpg", "caption": "one"}, {"url": "https://example.com/b.jpg", "caption": "two"}]"#,
+            to: path)
+        let result = try sandbox.run([
+            "enqueue", "caption", "--manifest", server.url("/meta/part.parquet"), "--image-column", "url", "--job",
+            "r", "--model", "tiny", "--json",
+        ])
+        #expect(result.status == 0 && EnqueueCommandTests.json(result.output)["added"] as? Int == 2, "\(result.output)")
+        let stored = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/psql"),
+            [sandbox.databaseURL, "-tAc", "SELECT image_uri FROM tasks ORDER BY metadata->>'caption'"])
+        #expect(
+            stored.output.split(separator: "\n") == [
+                Substring(server.url("/meta/images/a.jpg")), "https://example.com/b.jpg",
+            ], "\(stored.output)")
+    }
+
     @Test func questionsComeFromTheirColumnAndImagesStoredInTheFileAreRefused() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }

@@ -4,7 +4,9 @@
 #   tools/bench/enqueue_bench.sh BASE_BINARY [NEW_BINARY]
 #
 # Sources: a list of TASKS [1000000] URLs; a JSONL manifest of TASKS VQA lines, each with a question and two other
-# fields; a directory tree of FILES [200000] empty .jpg files in folders of 1,000. Each build enqueues each source
+# fields; the same rows as a Parquet file (`parquet`, written by pyarrow with its defaults: SNAPPY, dictionaries; the
+# Python of tools/parquet_readers.sh, or PARQUET_PYTHON); a directory tree of FILES [200000] empty .jpg files in
+# folders of 1,000. SOURCES [urls manifest dir] chooses them. Each build enqueues each source
 # into a database of its own on the local server (`ops/services.sh start`) and a queue prefix of its own, then the
 # same source again (which adds nothing); the databases and queues are dropped at the end. NEW_BINARY defaults to the
 # release build of this tree. No worker runs: the figures are listing, validating, inserting and publishing with
@@ -46,6 +48,14 @@ for n in range(files):
         os.makedirs(folder)
     open(f"{folder}/{n:08d}.jpg", "w").close()
 PY
+if [[ " $sources " == *" parquet "* ]]; then
+    "${PARQUET_PYTHON:-$(tools/parquet_readers.sh)}" - "$work" <<'PY'
+import sys
+import pyarrow.json, pyarrow.parquet
+work = sys.argv[1]
+pyarrow.parquet.write_table(pyarrow.json.read_json(f"{work}/manifest.jsonl"), f"{work}/manifest.parquet")
+PY
+fi
 
 echo "enqueue: $tasks URLs, $tasks manifest lines, $files files ($(date -u +%FT%TZ)," \
     "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs)"
@@ -65,6 +75,7 @@ for source in $sources; do
         case $source in
         urls) arguments=(caption --urls "$work/urls.txt") ;;
         manifest) arguments=(vqa --manifest "$work/manifest.jsonl") ;;
+        parquet) arguments=(vqa --manifest "$work/manifest.parquet") ;;
         dir) arguments=(caption --dir "$work/tree") ;;
         esac
         for run in first again; do
