@@ -186,10 +186,11 @@ public final class ParquetReader {
     }
 }
 
-/// A local file read at offsets (pread), shared by the column cursors.
+/// A local file read at offsets (pread), shared by the column cursors. A read costs a system call, not a round trip,
+/// so each reads what is asked and no more.
 final class ReadOnlyFile: ParquetByteSource {
     let size: Int
-    let readSize = 64 << 10
+    let readSize = 0
     private let descriptor: Int32
 
     init(path: String) throws {
