@@ -1,4 +1,4 @@
-// A page's bytes as written, from the bytes stored: Snappy (ours), gzip (zlib) or Zstandard (libzstd). The page
+// A page's bytes as written, from the bytes stored: Snappy and LZ4 blocks (ours), gzip (zlib) or Zstandard (libzstd). The page
 // header's uncompressed size is the exact output size, so nothing grows without bound.
 
 import CZlib
@@ -23,12 +23,18 @@ enum PageDecompression {
             } catch let error as Snappy.Error {
                 throw ParquetError(description: "a damaged SNAPPY page: \(error)")
             }
+        case .lz4Raw:
+            do {
+                return try LZ4Block.decompress(stored, expected: size)
+            } catch let error as LZ4Block.Error {
+                throw ParquetError(description: "a damaged LZ4_RAW page: \(error)")
+            }
         case .gzip: return try inflate(stored, size: size)
         case .zstd: return try zstd(stored, size: size)
-        case .lzo, .brotli, .lz4, .lz4Raw:
+        case .lzo, .brotli, .lz4:
             throw ParquetError(
                 description: "pages compressed with \(codec.name), which this reader does not decode "
-                    + "(it reads UNCOMPRESSED, SNAPPY, GZIP and ZSTD)")
+                    + "(it reads UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW)")
         }
     }
 

@@ -50,7 +50,7 @@ struct EnqueueCommand: ParsableCommand {
                 + "(-: JSONL on standard input).",
             discussion: "Its other fields or columns are kept with each task (`metadata`, exported with the results); "
                 + "a Parquet file's nested columns (lists, structs, maps) are left out and named. A Parquet file is "
-                + "read a page at a time, with SNAPPY, GZIP, ZSTD or no compression.",
+                + "read a page at a time, with SNAPPY, GZIP, ZSTD, LZ4_RAW or no compression.",
             valueName: "path"))
     var manifest: String?
     @Option(

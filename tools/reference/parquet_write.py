@@ -2,7 +2,8 @@
 every flat column kind (nulls, NaN, -0.0, unsigned and 64-bit extremes, non-UTF-8 bytes, long strings, decimals,
 dates, timestamps, dictionary strings) beside nested ones (a list, a struct, a map), written by pyarrow with every
 codec it has, with and without dictionaries, data pages of versions 1 and 2, small pages and row groups, the DELTA_*
-and BYTE_STREAM_SPLIT encodings and INT96 timestamps, and by DuckDB (SNAPPY and ZSTD). Beside each
+and BYTE_STREAM_SPLIT encodings and INT96 timestamps, by DuckDB (SNAPPY and ZSTD) and by Polars (its defaults:
+ZSTD, dictionaries for some columns; LZ4, small pages and row groups). Beside each
 file, NAME.parquet.json holds what the reader must give: the top-level fields (name, and whether nested) and every
 row's flat values, each as [kind, value]: ["i", "123"], ["d", repr(float)], ["s", text], ["b", hex], ["t", bool],
 or null.
@@ -19,6 +20,7 @@ import os
 import sys
 
 import duckdb
+import polars
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -83,9 +85,11 @@ def typed(value, kind, int96=False):
         text = (datetime.date(1970, 1, 1) + datetime.timedelta(days=days)).isoformat() + "T"
         text += f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
         return ["s", text + (f".{fraction:09d}" if fraction else "") + "Z"]
-    if pa.types.is_dictionary(kind) or pa.types.is_string(kind):
+    if pa.types.is_dictionary(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind) \
+            or pa.types.is_string_view(kind):
         return ["s", value]
-    if pa.types.is_binary(kind) or pa.types.is_fixed_size_binary(kind):
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_binary_view(kind) \
+            or pa.types.is_fixed_size_binary(kind):
         return ["b", value.hex()]
     raise ValueError(f"no tag for {kind}")
 
@@ -108,7 +112,7 @@ delta = {"id": "DELTA_BINARY_PACKED", "i32": "DELTA_BINARY_PACKED", "text": "DEL
          "bin": "DELTA_LENGTH_BYTE_ARRAY", "url": "DELTA_BYTE_ARRAY", "f64": "BYTE_STREAM_SPLIT",
          "f32": "BYTE_STREAM_SPLIT"}
 written = []
-for codec in ["none", "snappy", "gzip", "zstd"]:
+for codec in ["none", "snappy", "gzip", "zstd", "lz4"]:
     for dictionary in [True, False]:
         for page in ["1.0", "2.0"]:
             name = f"pyarrow-{codec}-{'dict' if dictionary else 'plain'}-v{page[0]}.parquet"
@@ -133,10 +137,19 @@ for codec in ["snappy", "zstd"]:
                        f"(FORMAT PARQUET, ROW_GROUP_SIZE 256, COMPRESSION {codec})")
     written.append((name, False))
     expectation(os.path.join(folder, name), pq.read_table(os.path.join(folder, name)))
+# Polars writes from its own Parquet code (not Arrow C++'s); its frame has no unsigned 64-bit extremes or dictionary
+# strings beyond Categorical, so it takes the flat columns it holds as they are.
+frame = polars.from_arrow(
+    data.select([field.name for field in data.schema if field.name not in ("u64", "cat", "props")]))
+for name, options in [("polars-default.parquet", {}),
+                      ("polars-lz4-small.parquet", {"compression": "lz4", "row_group_size": 300,
+                                                    "data_page_size": 2048})]:
+    frame.write_parquet(os.path.join(folder, name), **options)
+    written.append((name, False))
+    expectation(os.path.join(folder, name), pq.read_table(os.path.join(folder, name)))
 for name, int96 in written:
     if name.startswith("pyarrow"):
         expectation(os.path.join(folder, name), data, int96)
-# Codecs this reader does not decode, for its error.
-for codec in ["brotli", "lz4"]:
-    pq.write_table(data.select(["id"]), os.path.join(folder, f"codec-{codec}.parquet"), compression=codec)
+# A codec this reader does not decode, for its error.
+pq.write_table(data.select(["id"]), os.path.join(folder, "codec-brotli.parquet"), compression="brotli")
 pq.write_table(data.slice(0, 0), os.path.join(folder, "empty.parquet"))
