@@ -20,13 +20,13 @@ enum PageDecompression {
         case .snappy:
             do {
                 return try Snappy.decompress(stored, expected: size)
-            } catch let error as Snappy.Error {
+            } catch let error as BlockOutput.Error {
                 throw ParquetError(description: "a damaged SNAPPY page: \(error)")
             }
         case .lz4Raw:
             do {
                 return try LZ4Block.decompress(stored, expected: size)
-            } catch let error as LZ4Block.Error {
+            } catch let error as BlockOutput.Error {
                 throw ParquetError(description: "a damaged LZ4_RAW page: \(error)")
             }
         case .gzip: return try inflate(stored, size: size)

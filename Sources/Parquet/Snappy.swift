@@ -3,17 +3,13 @@
 // outside the buffers.
 
 enum Snappy {
-    struct Error: Swift.Error, CustomStringConvertible {
-        let description: String
-    }
-
     /// The bytes `block` holds, which must be `expected` many (the page header's uncompressed size).
     static func decompress(_ block: [UInt8], expected: Int) throws -> [UInt8] {
         var position = 0
         var length = 0
         var shift = 0
         while true {
-            guard position < block.count, shift <= 28 else { throw Error(description: "a damaged length") }
+            guard position < block.count, shift <= 28 else { throw BlockOutput.Error(description: "a damaged length") }
             let byte = block[position]
             position += 1
             length |= Int(byte & 0x7F) << shift
@@ -21,61 +17,35 @@ enum Snappy {
             shift += 7
         }
         guard length == expected else {
-            throw Error(description: "\(length) bytes where the page header says \(expected)")
+            throw BlockOutput.Error(description: "\(length) bytes where the page header says \(expected)")
         }
-        var output = [UInt8](repeating: 0, count: length)
-        var written = 0
-        try output.withUnsafeMutableBufferPointer { output in
-            try block.withUnsafeBufferPointer { input in
-                while position < input.count {
-                    let tag = input[position]
-                    position += 1
-                    var count: Int
-                    var offset = 0
-                    switch tag & 3 {
-                    case 0:
-                        count = Int(tag >> 2)
-                        if count >= 60 {
-                            let bytes = count - 59
-                            guard bytes <= input.count - position else { throw Error(description: "a cut literal") }
-                            count = 0
-                            for index in 0..<bytes { count |= Int(input[position + index]) << (8 * index) }
-                            position += bytes
-                        }
-                        count += 1
-                        guard count <= input.count - position, count <= length - written else {
-                            throw Error(description: "a literal past the end")
-                        }
-                        for index in 0..<count { output[written + index] = input[position + index] }
-                        position += count
-                        written += count
-                        continue
-                    case 1:
-                        guard position < input.count else { throw Error(description: "a cut copy") }
-                        count = 4 + Int((tag >> 2) & 7)
-                        offset = Int(tag >> 5) << 8 | Int(input[position])
-                        position += 1
-                    case 2:
-                        guard 2 <= input.count - position else { throw Error(description: "a cut copy") }
-                        count = 1 + Int(tag >> 2)
-                        offset = Int(input[position]) | Int(input[position + 1]) << 8
-                        position += 2
-                    default:
-                        guard 4 <= input.count - position else { throw Error(description: "a cut copy") }
-                        count = 1 + Int(tag >> 2)
-                        for index in 0..<4 { offset |= Int(input[position + index]) << (8 * index) }
-                        position += 4
-                    }
-                    guard offset > 0, offset <= written, count <= length - written else {
-                        throw Error(description: "a copy from outside the output")
-                    }
-                    // Byte by byte: a copy may overlap the bytes it writes (a run).
-                    for index in 0..<count { output[written + index] = output[written - offset + index] }
-                    written += count
-                }
+        var output = BlockOutput(size: length)
+        /// The next `count` bytes of the block as a little-endian integer.
+        func integer(_ count: Int, _ what: String) throws -> Int {
+            guard count <= block.count - position else { throw BlockOutput.Error(description: "a cut \(what)") }
+            var value = 0
+            for index in 0..<count { value |= Int(block[position + index]) << (8 * index) }
+            position += count
+            return value
+        }
+        while position < block.count {
+            let tag = Int(block[position])
+            position += 1
+            switch tag & 3 {
+            case 0:
+                let short = tag >> 2
+                let count = (short < 60 ? short : try integer(short - 59, "literal")) + 1
+                try output.literal(block, from: position, count: count)
+                position += count
+            case 1:
+                let low = try integer(1, "copy")
+                try output.copy(offset: (tag >> 5) << 8 | low, count: 4 + (tag >> 2) & 7)
+            case 2:
+                try output.copy(offset: try integer(2, "copy"), count: 1 + tag >> 2)
+            default:
+                try output.copy(offset: try integer(4, "copy"), count: 1 + tag >> 2)
             }
         }
-        guard written == length else { throw Error(description: "\(written) of \(length) bytes") }
-        return output
+        return try output.finished()
     }
 }

@@ -221,7 +221,7 @@ struct LZ4BlockTests {
 
     @Test(arguments: [
         ([0x20, 0x61, 0x62, 5, 0] as [UInt8], 9, "a copy from outside the output"),
-        ([0x30, 0x61, 0x62] as [UInt8], 3, "literals past the end"),
+        ([0x30, 0x61, 0x62] as [UInt8], 3, "a literal past the end"),
         ([0x20, 0x61, 0x62] as [UInt8], 4, "2 of 4 bytes"),
         ([0x20, 0x61, 0x62, 2] as [UInt8], 6, "a cut offset"),
         ([0xF0, 255, 255] as [UInt8], 600, "a cut length"),
