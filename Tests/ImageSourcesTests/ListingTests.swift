@@ -71,6 +71,34 @@ import Testing
 
     /// A manifest line's other fields (JSONL keys, CSV columns) are the task's metadata, a JSON object with sorted
     /// keys; the image and the text are not among them; too much, or a NUL, refuses the line.
+    /// `--image-column` names the field or column of JSONL and CSV manifests too; the rest stay fields.
+    @Test func theImageColumnMayHaveAnotherName() throws {
+        let folder = try Self.folder("image-column")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let jsonl = folder.appendingPathComponent("m.jsonl"), csv = folder.appendingPathComponent("m.csv")
+        try Data(#"{"url": "https://example.com/a.jpg", "image": "not this", "id": 1}"#.utf8).write(to: jsonl)
+        try Data("id,url\n2,pictures/b.png\n".utf8).write(to: csv)
+        var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+        request.imageColumn = "url"
+        var report = ImageListing.Report()
+        request.manifest = jsonl.path
+        let fromJSONL = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(fromJSONL.map(\.uri) == ["https://example.com/a.jpg"])
+        #expect(fromJSONL.map(\.metadata) == [#"{"id":1,"image":"not this"}"#])
+        request.manifest = csv.path
+        let fromCSV = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(fromCSV.map(\.uri) == [folder.appendingPathComponent("pictures/b.png").path])
+        #expect(fromCSV.map(\.metadata) == [#"{"id":"2"}"#] && report.refusedCount == 0)
+        // A CSV without the column is refused before anything is listed; a JSONL line without it is refused alone.
+        request.imageColumn = "URL"
+        #expect { try ImageListing.check(request, reader: ImageReader()) } throws: {
+            "\($0)".contains("the first row must name an \"URL\" column")
+        }
+        request.manifest = jsonl.path
+        _ = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(report.refused.map(\.reason).first?.hasPrefix("not an object with an \"URL\" string") == true)
+    }
+
     @Test func manifestFieldsBesidesTheImageAndTextAreMetadata() throws {
         let folder = try Self.folder("metadata")
         defer { try? FileManager.default.removeItem(at: folder) }
