@@ -1,8 +1,8 @@
 // Parquet manifests: the metadata files of LAION, DataComp, COYO and Hugging Face datasets (a URL column beside
 // captions, sizes and scores), or an earlier `export --format parquet`. A row is a task: its image column (`image`,
-// or the one --image-column names) holds a path or URL, its "question"/"expression" (or "text") column the text where
-// the task takes one, and its other flat columns become the task's fields, as a JSONL line's do. Nested columns
-// (lists, structs, maps) are not read; the report names them. The file may be local, or an http(s):// or s3:// URL
+// or the one --image-column names) holds a path or URL, its "question"/"expression" (or "text", or the one
+// --text-column names) column the text where the task takes one, and its other flat columns become the task's
+// fields, as a JSONL line's do. Nested columns (lists, structs, maps) are not read; the report names them. The file may be local, or an http(s):// or s3:// URL
 // read by range requests (`RemoteFile`); relative image paths in it are taken from its folder, or its URL's.
 
 import Foundation
@@ -60,7 +60,10 @@ extension ImageListing {
         }
         var text: Int?
         if request.takesText {
-            text = [request.textName, "text"].lazy.compactMap { names.firstIndex(of: $0) }.first
+            text = request.textColumns.lazy.compactMap { names.firstIndex(of: $0) }.first
+            if let wanted = request.textColumn, text == nil {
+                throw ImageSourceError(source: path, reason: "no \"\(wanted)\" column")
+            }
             if let column = text, reader.fields[column].nested != nil {
                 throw ImageSourceError(
                     source: path, reason: "the \(names[column]) column is \(reader.fields[column].nested!)")

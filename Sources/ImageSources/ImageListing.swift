@@ -50,6 +50,11 @@ public enum ImageListing {
         public var manifest: String?
         /// The manifest's field (JSONL) or column (CSV, Parquet) that holds each image's path or URL.
         public var imageColumn = "image"
+        /// The one that holds each image's text, when the task takes one; nil: `textName`, else "text".
+        public var textColumn: String?
+
+        /// The fields a manifest's text is looked for in, the first found taken.
+        var textColumns: [String] { textColumn.map { [$0] } ?? [textName, "text"] }
         /// A file of URLs (or paths), one per line.
         public var urls: String?
         /// Tar and zip files (or globs of them), and URLs of tar and zip files, whose image members are listed; braces
@@ -135,7 +140,7 @@ public enum ImageListing {
             _ = try parquetColumns(manifest, request: request, files: reader)
         } else if let manifest = request.manifest {
             let file = try FileBytes(path: manifest, what: "the manifest")
-            if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest, imageColumn: request.imageColumn) }
+            if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest, request: request) }
         }
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
         try checkStandardInput([request.manifest, request.urls])
@@ -413,9 +418,9 @@ public enum ImageListing {
         fnmatch(pattern, name, 1 << 4 /* FNM_CASEFOLD */) == 0
     }
 
-    /// JSONL: one object per line with "image" (or the request's `imageColumn`) and optionally
-    /// "question"/"expression". CSV: a header row naming "image" and optionally "question"/"expression" (or "text"),
-    /// fields quoted as RFC 4180. Read a line (or record) at a time. A bad line (not an object, no image, no text
+    /// JSONL: one object per line with "image" and optionally "question"/"expression" (or "text"; the request's
+    /// `imageColumn` and `textColumn` name others). CSV: a header row naming the same columns, fields quoted as
+    /// RFC 4180. Read a line (or record) at a time. A bad line (not an object, no image, no text
     /// where the task needs one, a NUL character, which PostgreSQL cannot store, a path or text over the limits, a
     /// line over 1 MiB) is refused with its line number and reason, quoting the user's text only in a short escaped
     /// excerpt, and left out.
@@ -423,7 +428,6 @@ public enum ImageListing {
         manifest path: String, request: Request, report: inout Report, _ body: (ListedImage) throws -> Void
     ) throws {
         let base = folder(of: path)
-        let textKey = request.textName
         let imageKey = request.imageColumn
         let sharedText = request.sharedText
         func task(image: String, input: String, metadata: [String: Any] = [:]) -> Result<ListedImage, ManifestLineError>
@@ -442,7 +446,7 @@ public enum ImageListing {
                 let imageColumn = header.fields.firstIndex(of: imageKey)
             else { throw csvHeaderError(path, imageColumn: imageKey) }
             let columns = header.fields
-            let textColumn = columns.firstIndex(of: textKey) ?? columns.firstIndex(of: "text")
+            let textColumn = request.textColumns.lazy.compactMap { columns.firstIndex(of: $0) }.first
             var number = 1
             while let record = try CSV.nextRecord(bytes.next) {
                 number += 1
@@ -480,11 +484,9 @@ public enum ImageListing {
                     report.refuse(line: number, "not an object with an \"\(imageKey)\" string: \(excerpt(line))")
                     continue
                 }
-                let input = (object[textKey] as? String) ?? (object["text"] as? String) ?? sharedText
                 // Every field but the image and the one the text came from (none for a task that takes no text).
-                let used =
-                    !request.takesText
-                    ? nil : object[textKey] is String ? textKey : object["text"] is String ? "text" : nil
+                let used = !request.takesText ? nil : request.textColumns.first { object[$0] is String }
+                let input = used.flatMap { object[$0] as? String } ?? sharedText
                 let metadata = object.filter { $0.key != imageKey && $0.key != used }
                 try take(task(image: image, input: input, metadata: metadata), line: number)
             }
@@ -530,11 +532,15 @@ public enum ImageListing {
 
     static func isCSV(_ path: String) -> Bool { path.lowercased().hasSuffix(".csv") }
 
-    /// Refuses a CSV manifest whose header row names no image column.
-    static func checkHeader(_ path: String, imageColumn: String) throws {
+    /// Refuses a CSV manifest whose header row names no image column, or not the text column a request names.
+    static func checkHeader(_ path: String, request: Request) throws {
         let bytes = try FileBytes(path: path, what: "the manifest")
-        guard let header = try CSV.nextRecord(bytes.next), !header.oversized, header.fields.contains(imageColumn)
-        else { throw csvHeaderError(path, imageColumn: imageColumn) }
+        guard let header = try CSV.nextRecord(bytes.next), !header.oversized,
+            header.fields.contains(request.imageColumn)
+        else { throw csvHeaderError(path, imageColumn: request.imageColumn) }
+        if request.takesText, let text = request.textColumn, !header.fields.contains(text) {
+            throw ImageSourceError(source: path, reason: "the first row names no \"\(text)\" column")
+        }
     }
 
     static func csvHeaderError(_ path: String, imageColumn: String) -> ImageSourceError {

@@ -59,6 +59,11 @@ struct EnqueueCommand: ParsableCommand {
             discussion: "URL for LAION's metadata files, url for DataComp's and COYO's.", valueName: "name"))
     var imageColumn = "image"
     @Option(
+        help: ArgumentHelp(
+            "The manifest's field or column that holds each image's question or expression (vqa, ground, chat).",
+            discussion: "Default: question (vqa, chat) or expression (ground), else text.", valueName: "name"))
+    var textColumn: String?
+    @Option(
         help: ArgumentHelp("A file of image URLs (or paths), one per line (-: standard input).", valueName: "path"))
     var urls: String?
     @Option(
@@ -193,6 +198,11 @@ struct EnqueueCommand: ParsableCommand {
         guard fromStatus.isEmpty || fromJob != nil else {
             throw ValidationError("--from-status chooses among the tasks of --from-job, which is missing")
         }
+        guard textColumn == nil || (kind.takesTextInput && manifest != nil) else {
+            throw ValidationError(
+                "--text-column names a manifest's column of questions or expressions: \(task) "
+                    + (kind.takesTextInput ? "has no --manifest" : "takes no text"))
+        }
         let environment = ProcessInfo.processInfo.environment
         let parameters: GenerationParameters
         do {
@@ -214,6 +224,7 @@ struct EnqueueCommand: ParsableCommand {
         request.exclude = exclude
         request.manifest = manifest
         request.imageColumn = imageColumn
+        request.textColumn = textColumn
         request.urls = urls
         do {
             try ImageListing.checkStandardInput([manifest, urls, archiveList])

@@ -138,6 +138,22 @@ struct EnqueueParquetTests {
         let stored = try ProcessResult.run(
             URL(fileURLWithPath: "/usr/bin/psql"), [sandbox.databaseURL, "-tAc", "SELECT input_text FROM tasks"])
         #expect(stored.output.trimmingCharacters(in: .whitespacesAndNewlines) == "What colour is it?")
+        // --text-column names another column; a file without it is refused before anything is written.
+        let prompts = folder.appendingPathComponent("prompts.parquet").path
+        try Self.write(#"[{"image": "\#(Self.images)/rgb_64x64.png", "prompt": "Is it red?"}]"#, to: prompts)
+        let named = try sandbox.run([
+            "enqueue", "vqa", "--manifest", prompts, "--text-column", "prompt", "--job", "t", "--model", "tiny",
+            "--json",
+        ])
+        #expect(named.status == 0 && EnqueueCommandTests.json(named.output)["added"] as? Int == 1, "\(named.output)")
+        let missing = try sandbox.run([
+            "enqueue", "vqa", "--manifest", path, "--text-column", "prompt", "--job", "t2", "--model", "tiny",
+        ])
+        #expect(missing.status != 0 && missing.output.contains("no \"prompt\" column"), "\(missing.output)")
+        let caption = try sandbox.run([
+            "enqueue", "caption", "--manifest", prompts, "--text-column", "prompt", "--job", "t3", "--model", "tiny",
+        ])
+        #expect(caption.status != 0 && caption.output.contains("caption takes no text"), "\(caption.output)")
 
         // A Hugging Face datasets file keeps its images in the file, as a struct of bytes and path.
         let embedded = folder.appendingPathComponent("embedded.parquet").path

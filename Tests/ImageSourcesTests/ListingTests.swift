@@ -99,6 +99,34 @@ import Testing
         #expect(report.refused.map(\.reason).first?.hasPrefix("not an object with an \"URL\" string") == true)
     }
 
+    /// `--text-column` names the field or column of the question or expression; one a CSV lacks is refused.
+    @Test func theTextColumnMayHaveAnotherName() throws {
+        let folder = try Self.folder("text-column")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let jsonl = folder.appendingPathComponent("m.jsonl"), csv = folder.appendingPathComponent("m.csv")
+        try Data(
+            [
+                #"{"image": "/d/a.jpg", "prompt": "What is it?", "question": "kept as a field"}"#,
+                #"{"image": "/d/b.jpg", "question": "no prompt here"}"#,
+            ].joined(separator: "\n").utf8
+        ).write(to: jsonl)
+        try Data("image,prompt\n/d/c.jpg,Which colour?\n".utf8).write(to: csv)
+        var request = ImageListing.Request(takesText: true, textName: "question", sharedText: "")
+        request.textColumn = "prompt"
+        request.manifest = jsonl.path
+        var report = ImageListing.Report()
+        let tasks = try ImageListing.collect(request, reader: ImageReader(), report: &report)
+        #expect(tasks.map(\.text) == ["What is it?"] && tasks.map(\.metadata) == [#"{"question":"kept as a field"}"#])
+        #expect(report.refused.map(\.line) == [2] && report.refused[0].reason.hasPrefix("no question for"))
+        request.manifest = csv.path
+        #expect(
+            try ImageListing.collect(request, reader: ImageReader(), report: &report).map(\.text) == ["Which colour?"])
+        request.textColumn = "query"
+        #expect { try ImageListing.check(request, reader: ImageReader()) } throws: {
+            "\($0)".contains("the first row names no \"query\" column")
+        }
+    }
+
     @Test func manifestFieldsBesidesTheImageAndTextAreMetadata() throws {
         let folder = try Self.folder("metadata")
         defer { try? FileManager.default.removeItem(at: folder) }
