@@ -62,6 +62,34 @@ import Testing
         }
     }
 
+    /// A lane's queue deleted while the worker consumes another lane (no consumer is on it, so no cancel comes): the
+    /// next check of the lanes finds it gone (404 on the passive declare). That is a transient failure, so the worker
+    /// reconnects, and connecting declares the queue again, rather than the end of the worker.
+    @Test func aLaneDeletedUnderTheWorkerIsATransientFailure() throws {
+        try TestBroker.withTopology { connection, topology in
+            let publisher = try Self.publisher(topology)
+            try publisher.publish([TaskMessage(jobID: 1, taskIDs: [1])], model: "m", priority: .low, round: 0)
+            let queue = RabbitTaskQueue(
+                urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+            defer { queue.close() }
+            try queue.connect()
+            // The low lane's message, held: the worker stays in the low lane and checks the others every 2 s.
+            let deadline = Date().addingTimeInterval(60)
+            var held: Delivery?
+            while held == nil && Date() < deadline { held = try queue.next(timeout: 0.5) }
+            #expect(held?.priority == .low)
+            try connection.deleteQueue(topology.queue(.high))
+            var failure: Error?
+            while failure == nil && Date() < deadline {
+                do { _ = try queue.next(timeout: 0.5) } catch { failure = error }
+            }
+            let error = try #require(failure as? AMQPError, "\(String(describing: failure))")
+            #expect(error.isTransient && "\(error)".contains("it is gone"), "\(error)")
+            try queue.connect()
+            #expect(try connection.queueCounts(topology.queue(.high)).messageCount == 0, "declared again")
+        }
+    }
+
     /// A busy worker in the low lane (it holds its two messages) sees high messages published meanwhile and takes
     /// them next; once it has settled everything, it goes back to the low lane. Every message comes once.
     @Test func aBusyWorkerMovesUpToAHigherLaneAndBackDown() throws {
