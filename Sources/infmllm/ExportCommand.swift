@@ -1,4 +1,4 @@
-// `infmllm export JOB --format jsonl|csv|parquet|coco|label-studio|yolo|imagefolder|shard-jsonl|sidecars|txt`: a job's
+// `infmllm export JOB --format jsonl|csv|parquet|coco|odvg|label-studio|yolo|imagefolder|shard-jsonl|sidecars|txt`: a job's
 // results for other tools; parquet a typed, compressed file for data frames and query engines; imagefolder the
 // metadata.jsonl Hugging Face datasets reads beside a folder of images; label-studio makes them pre-annotations to review, yolo label files to train a detector on, shard-jsonl and
 // sidecars keep archive shards' results beside their shards, keyed as webdataset keys them, and txt writes a caption
@@ -59,7 +59,7 @@ struct ExportCommand: ParsableCommand {
             """)
 
     @Argument(help: "The job's id or name.") var job: String
-    @Option(help: "jsonl, csv, parquet, coco, label-studio, yolo, imagefolder, shard-jsonl, sidecars or txt.")
+    @Option(help: "jsonl, csv, parquet, coco, odvg, label-studio, yolo, imagefolder, shard-jsonl, sidecars or txt.")
     var format: String = "jsonl"
     @Option(
         help: ArgumentHelp(
@@ -124,8 +124,8 @@ struct ExportCommand: ParsableCommand {
         if categories != "single" && !["coco", "label-studio", "yolo"].contains(format) {
             throw ValidationError("--categories is for --format coco, label-studio and yolo")
         }
-        if relativeTo != nil && !["txt", "coco", "label-studio", "yolo", "imagefolder"].contains(format) {
-            throw ValidationError("--relative-to is for --format txt, yolo, imagefolder, coco and label-studio")
+        if relativeTo != nil && !["txt", "coco", "odvg", "label-studio", "yolo", "imagefolder"].contains(format) {
+            throw ValidationError("--relative-to is for --format txt, yolo, imagefolder, coco, odvg and label-studio")
         }
         if format == "imagefolder" && relativeTo == nil {
             throw ValidationError("--format imagefolder needs --relative-to DIR (the folder whose images it describes)")
@@ -174,9 +174,11 @@ struct ExportCommand: ParsableCommand {
             } else {
                 try writeShards(store: store, job: id, to: output, sidecars: format == "sidecars")
             }
-        case "jsonl", "csv", "parquet", "coco", "label-studio", "imagefolder":
+        case "jsonl", "csv", "parquet", "coco", "odvg", "label-studio", "imagefolder":
             let sink = try ExportSink(path: output)
             switch format {
+            case "odvg":
+                try writeODVG(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             case "label-studio":
                 try writeLabelStudio(store: store, job: id, kind: resolved.job.taskKind, to: sink)
             case "jsonl":
@@ -196,7 +198,8 @@ struct ExportCommand: ParsableCommand {
             try sink.finish()
         default:
             throw ValidationError(
-                "unknown format \(format): use jsonl, csv, parquet, coco, label-studio, yolo, imagefolder, shard-jsonl, "
+                "unknown format \(format): use jsonl, csv, parquet, coco, odvg, label-studio, yolo, imagefolder, "
+                    + "shard-jsonl, "
                     + "sidecars or txt")
         }
     }
