@@ -30,10 +30,12 @@ public enum ImageListing {
     /// The most a manifest line's other fields may take, as JSON.
     public static let maximumMetadataBytes = 8192
 
-    /// A manifest or URL-list line that was not enqueued, and why.
+    /// A manifest or URL-list line that was not enqueued, and why; `file` names the manifest when a pattern named
+    /// several.
     public struct Refusal: Encodable, Sendable {
         public let line: Int
         public let reason: String
+        public let file: String?
     }
 
     /// What to list: each source is optional.
@@ -47,6 +49,8 @@ public enum ImageListing {
         public var directory: String?
         public var include: [String] = []
         public var exclude: [String] = []
+        /// A manifest file, or a pattern of several: a glob or braces (`part-{00000..00031}.parquet`, also in a
+        /// Parquet URL), read in turn.
         public var manifest: String?
         /// The manifest's field (JSONL) or column (CSV, Parquet) that holds each image's path or URL.
         public var imageColumn = "image"
@@ -91,9 +95,14 @@ public enum ImageListing {
 
         public init() {}
 
+        /// The manifest being read, when a pattern named several: refusals carry it.
+        var manifestFile: String?
+
         mutating func refuse(line: Int, _ reason: String) {
             refusedCount += 1
-            if refused.count < Self.keptRefusals { refused.append(Refusal(line: line, reason: reason)) }
+            if refused.count < Self.keptRefusals {
+                refused.append(Refusal(line: line, reason: reason, file: manifestFile))
+            }
         }
     }
 
@@ -136,11 +145,18 @@ public enum ImageListing {
                 isDirectory.boolValue
             else { throw ImageSourceError(source: directory, reason: "not a directory") }
         }
-        if let manifest = request.manifest, isParquet(manifest) {
-            _ = try parquetColumns(manifest, request: request, files: reader)
-        } else if let manifest = request.manifest {
-            let file = try FileBytes(path: manifest, what: "the manifest")
-            if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest, request: request) }
+        for manifest in try manifestFiles(request.manifest) {
+            if isParquet(manifest) {
+                _ = try parquetColumns(manifest, request: request, files: reader)
+            } else if ImageLocation.isURL(manifest) {
+                throw ImageSourceError(
+                    source: manifest,
+                    reason: "a manifest is read from a URL only when it is Parquet (.parquet): download JSONL or CSV "
+                        + "manifests first, or pass them on standard input (--manifest -)")
+            } else {
+                let file = try FileBytes(path: manifest, what: "the manifest")
+                if isCSV(manifest) && file.isRegularFile { try checkHeader(manifest, request: request) }
+            }
         }
         if let urls = request.urls { _ = try FileBytes(path: urls, what: "the URL list") }
         try checkStandardInput([request.manifest, request.urls])
@@ -213,11 +229,16 @@ public enum ImageListing {
                 }
             }
         }
-        if let manifest = request.manifest, isParquet(manifest) {
-            try read(parquet: manifest, request: request, files: reader, report: &report, body)
-        } else if let manifest = request.manifest {
-            try read(manifest: manifest, request: request, report: &report, body)
+        let manifests = try manifestFiles(request.manifest)
+        for manifest in manifests {
+            report.manifestFile = manifests.count > 1 ? manifest : nil
+            if isParquet(manifest) {
+                try read(parquet: manifest, request: request, files: reader, report: &report, body)
+            } else {
+                try read(manifest: manifest, request: request, report: &report, body)
+            }
         }
+        report.manifestFile = nil
         if let urls = request.urls {
             try read(urls: urls, sharedText: sharedText, report: &report, body)
         }
@@ -312,7 +333,17 @@ public enum ImageListing {
     /// Archive paths and URLs with their braces expanded, and the paths' globs, in order: paths absolute, a
     /// pattern that matches nothing an error; URLs as written (their braces expanded), refused when they hold `#`
     /// or `!/`, which the member URIs made from them use.
-    static func expand(_ patterns: [String]) throws -> [String] {
+    /// The manifest files `pattern` names: itself when it is a file (or standard input), else what its glob and
+    /// braces match, in order; refused when nothing matches.
+    static func manifestFiles(_ pattern: String?) throws -> [String] {
+        guard let pattern else { return [] }
+        if ImageLocation.isURL(pattern) { return try BraceExpansion.expand(pattern) }
+        // A name without glob or brace characters (standard input, a pipe, a missing file) is the file itself.
+        if !pattern.contains(where: { "*?[{".contains($0) }) { return [pattern] }
+        return try expand([pattern], what: "manifest")
+    }
+
+    static func expand(_ patterns: [String], what: String = "archive") throws -> [String] {
         var paths: [String] = []
         for pattern in patterns {
             if ImageLocation.isURL(pattern) {
@@ -345,7 +376,7 @@ public enum ImageListing {
             for name in names {
                 let found = globbed(name)
                 guard !found.isEmpty else {
-                    throw ImageSourceError(source: names.count > 1 ? name : pattern, reason: "no archive matches")
+                    throw ImageSourceError(source: names.count > 1 ? name : pattern, reason: "no \(what) matches")
                 }
                 paths += found
             }

@@ -47,7 +47,7 @@ struct EnqueueCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             "A JSONL, CSV or Parquet manifest of images and their questions or expressions "
-                + "(-: JSONL on standard input).",
+                + "(-: JSONL on standard input), or a glob or braces of several ('part-{00000..00031}.parquet').",
             discussion: "Its other fields or columns are kept with each task (`metadata`, exported with the results); "
                 + "a Parquet file's nested columns (lists, structs, maps) are left out and named. A Parquet file is "
                 + "read a page at a time, with SNAPPY, GZIP, ZSTD, LZ4_RAW or no compression.",
@@ -401,7 +401,7 @@ struct EnqueueCommand: ParsableCommand {
         let named = manifest ?? urls ?? "manifest"
         let source = named == "-" ? "standard input" : named
         for refusal in report.refused.prefix(100) {
-            FileHandle.standardError.write(Data("\(source):\(refusal.line): \(refusal.reason)\n".utf8))
+            FileHandle.standardError.write(Data("\(refusal.file ?? source):\(refusal.line): \(refusal.reason)\n".utf8))
         }
         if report.refusedCount > 100 {
             FileHandle.standardError.write(Data("... and \(report.refusedCount - 100) more refused lines\n".utf8))

@@ -118,6 +118,58 @@ struct EnqueueParquetTests {
             ], "\(stored.output)")
     }
 
+    /// A dataset's parts named by braces or a glob, locally or on a server, read in turn into one job; a refused
+    /// row names its part.
+    @Test func aPatternOfPartsIsReadPartByPart() throws {
+        let sandbox = try Sandbox.make()
+        defer { sandbox.remove() }
+        let server = try NginxServer()
+        let folder = server.root.appendingPathComponent("laion")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for part in 0..<3 {
+            let rows = (0..<4).map { row in
+                row == 3 && part == 1
+                    ? #"{"URL": null, "n": \#(part * 10 + row)}"#
+                    : #"{"URL": "https://example.com/\#(part)/\#(row).jpg", "n": \#(part * 10 + row)}"#
+            }
+            try Self.write(
+                "[" + rows.joined(separator: ",") + "]",
+                to: folder.appendingPathComponent("part-0000\(part).parquet").path)
+        }
+        let local = try sandbox.run([
+            "enqueue", "caption", "--manifest", folder.path + "/part-{00000..00002}.parquet", "--image-column", "URL",
+            "--job", "parts", "--model", "tiny", "--json",
+        ])
+        #expect(local.status == 3 && EnqueueCommandTests.json(local.output)["added"] as? Int == 11, "\(local.output)")
+        let refusedPath = folder.appendingPathComponent("part-00001.parquet").path
+        #expect(local.output.contains("\(refusedPath):4: no image (null)"), "\(local.output)")
+        let refused = EnqueueCommandTests.json(local.output)["refused"] as? [[String: Any]]
+        #expect(refused?.first?["file"] as? String == refusedPath)
+        // A glob, into the same job: nothing new.
+        let globbed = try sandbox.run([
+            "enqueue", "caption", "--manifest", folder.path + "/part-*.parquet", "--image-column", "URL", "--job",
+            "parts", "--model", "tiny", "--json",
+        ])
+        #expect(EnqueueCommandTests.json(globbed.output)["found"] as? Int == 11, "\(globbed.output)")
+        #expect(EnqueueCommandTests.json(globbed.output)["added"] as? Int == 0)
+        // Braces in a URL, into another job.
+        let remote = try sandbox.run([
+            "enqueue", "caption", "--manifest", server.url("/laion/part-{00000..00002}.parquet"), "--image-column",
+            "URL", "--job", "remote", "--model", "tiny", "--json",
+        ])
+        #expect(EnqueueCommandTests.json(remote.output)["added"] as? Int == 11, "\(remote.output)")
+        #expect(remote.output.contains(server.url("/laion/part-00001.parquet") + ":4: no image"))
+        // A pattern that matches nothing, and a JSONL manifest by URL, are refused before anything is written.
+        let none = try sandbox.run([
+            "enqueue", "caption", "--manifest", folder.path + "/part-9*.parquet", "--job", "none", "--model", "tiny",
+        ])
+        #expect(none.status != 0 && none.output.contains("no manifest matches"), "\(none.output)")
+        let jsonl = try sandbox.run([
+            "enqueue", "caption", "--manifest", server.url("/m.jsonl"), "--job", "none", "--model", "tiny",
+        ])
+        #expect(jsonl.status != 0 && jsonl.output.contains("only when it is Parquet"), "\(jsonl.output)")
+    }
+
     @Test func questionsComeFromTheirColumnAndImagesStoredInTheFileAreRefused() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
