@@ -69,8 +69,15 @@ extension ImageListing {
                     source: path, reason: "the \(names[column]) column is \(reader.fields[column].nested!)")
             }
         }
-        let flat = reader.fields.indices.filter { reader.fields[$0].nested == nil && $0 != image && $0 != text }
-        let nested = reader.fields.compactMap { field in field.nested.map { "\(field.name) (\($0))" } }
+        if let missing = request.fields?.first(where: { !names.contains($0) }) {
+            throw ImageSourceError(source: path, reason: "no \"\(missing)\" column (--fields)")
+        }
+        let flat = reader.fields.indices.filter {
+            reader.fields[$0].nested == nil && $0 != image && $0 != text && request.keeps(names[$0])
+        }
+        let nested = reader.fields.filter { request.keeps($0.name) }.compactMap { field in
+            field.nested.map { "\(field.name) (\($0))" }
+        }
         return ParquetColumns(reader: reader, image: image, text: text, fields: flat, nested: nested)
     }
 

@@ -57,6 +57,12 @@ public enum ImageListing {
         /// The one that holds each image's text, when the task takes one; nil: `textName`, else "text".
         public var textColumn: String?
 
+        /// The manifest's other fields kept with each task; nil: all of them.
+        public var fields: [String]?
+
+        /// Whether the other field `name` is kept with each task.
+        func keeps(_ name: String) -> Bool { fields?.contains(name) ?? true }
+
         /// The fields a manifest's text is looked for in, the first found taken.
         var textColumns: [String] { textColumn.map { [$0] } ?? [textName, "text"] }
         /// A file of URLs (or paths), one per line.
@@ -494,7 +500,7 @@ public enum ImageListing {
                 // The other columns, by their header names, as strings.
                 var metadata: [String: Any] = [:]
                 for (column, name) in columns.enumerated()
-                where column != imageColumn && !(request.takesText && column == textColumn) {
+                where column != imageColumn && !(request.takesText && column == textColumn) && request.keeps(name) {
                     metadata[name] = row[column]
                 }
                 try take(
@@ -518,7 +524,7 @@ public enum ImageListing {
                 // Every field but the image and the one the text came from (none for a task that takes no text).
                 let used = !request.takesText ? nil : request.textColumns.first { object[$0] is String }
                 let input = used.flatMap { object[$0] as? String } ?? sharedText
-                let metadata = object.filter { $0.key != imageKey && $0.key != used }
+                let metadata = object.filter { $0.key != imageKey && $0.key != used && request.keeps($0.key) }
                 try take(task(image: image, input: input, metadata: metadata), line: number)
             }
         }
@@ -571,6 +577,9 @@ public enum ImageListing {
         else { throw csvHeaderError(path, imageColumn: request.imageColumn) }
         if request.takesText, let text = request.textColumn, !header.fields.contains(text) {
             throw ImageSourceError(source: path, reason: "the first row names no \"\(text)\" column")
+        }
+        if let missing = request.fields?.first(where: { !header.fields.contains($0) }) {
+            throw ImageSourceError(source: path, reason: "the first row names no \"\(missing)\" column (--fields)")
         }
     }
 

@@ -64,6 +64,12 @@ struct EnqueueCommand: ParsableCommand {
             discussion: "Default: question (vqa, chat) or expression (ground), else text.", valueName: "name"))
     var textColumn: String?
     @Option(
+        help: ArgumentHelp(
+            "The manifest's other fields or columns to keep with each task, comma-separated (default: all; '' none).",
+            discussion: "Kept fields come back with the results (export, SQL); all of a line's kept fields together "
+                + "must fit 8192 bytes as JSON, or the line is refused.", valueName: "names"))
+    var fields: String?
+    @Option(
         help: ArgumentHelp("A file of image URLs (or paths), one per line (-: standard input).", valueName: "path"))
     var urls: String?
     @Option(
@@ -203,6 +209,9 @@ struct EnqueueCommand: ParsableCommand {
                 "--text-column names a manifest's column of questions or expressions: \(task) "
                     + (kind.takesTextInput ? "has no --manifest" : "takes no text"))
         }
+        guard fields == nil || manifest != nil else {
+            throw ValidationError("--fields chooses among a manifest's fields: give --manifest")
+        }
         let environment = ProcessInfo.processInfo.environment
         let parameters: GenerationParameters
         do {
@@ -225,6 +234,7 @@ struct EnqueueCommand: ParsableCommand {
         request.manifest = manifest
         request.imageColumn = imageColumn
         request.textColumn = textColumn
+        request.fields = fields.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         request.urls = urls
         do {
             try ImageListing.checkStandardInput([manifest, urls, archiveList])

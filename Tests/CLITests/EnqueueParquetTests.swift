@@ -85,6 +85,24 @@ struct EnqueueParquetTests {
                     + #"{"NSFW": null, "TEXT": "relative", "WIDTH": 2, "SAMPLE_ID": 21, "similarity": 0.9}"#,
             ], "\(stored.output)")
 
+        // --fields keeps the columns named (a nested one left out is not reported).
+        let chosen = try sandbox.run([
+            "enqueue", "caption", "--manifest", path, "--image-column", "URL", "--fields", "SAMPLE_ID,TEXT", "--job",
+            "chosen", "--model", "tiny", "--json",
+        ])
+        #expect(EnqueueCommandTests.json(chosen.output)["added"] as? Int == 3, "\(chosen.output)")
+        #expect(EnqueueCommandTests.json(chosen.output)["unread_columns"] as? [String] == [])
+        let kept = try ProcessResult.run(
+            URL(fileURLWithPath: "/usr/bin/psql"),
+            [
+                sandbox.databaseURL, "-tAc",
+                "SELECT metadata::text FROM tasks WHERE job_id = (SELECT id FROM jobs WHERE name = 'chosen') "
+                    + "ORDER BY (metadata->>'SAMPLE_ID')::int LIMIT 1",
+            ])
+        #expect(
+            kept.output.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"TEXT": "a red square", "SAMPLE_ID": 17}"#
+        )
+
         // The same file again adds nothing.
         let again = try sandbox.run([
             "enqueue", "caption", "--manifest", path, "--image-column", "URL", "--job", "p", "--model", "tiny",

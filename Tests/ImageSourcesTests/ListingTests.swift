@@ -99,6 +99,29 @@ import Testing
         #expect(report.refused.map(\.reason).first?.hasPrefix("not an object with an \"URL\" string") == true)
     }
 
+    /// `--fields` keeps only the other fields named; a CSV without one of them is refused.
+    @Test func onlyTheFieldsAskedForAreKept() throws {
+        let folder = try Self.folder("fields")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let jsonl = folder.appendingPathComponent("m.jsonl"), csv = folder.appendingPathComponent("m.csv")
+        try Data(#"{"image": "/d/a.jpg", "id": 7, "alt": "a dog", "long": "x"}"#.utf8).write(to: jsonl)
+        try Data("image,id,alt,long\n/d/b.jpg,8,a cat,y\n".utf8).write(to: csv)
+        var request = ImageListing.Request(takesText: false, textName: "question", sharedText: "")
+        request.fields = ["id", "alt"]
+        var report = ImageListing.Report()
+        for (manifest, expected) in [(jsonl, #"{"alt":"a dog","id":7}"#), (csv, #"{"alt":"a cat","id":"8"}"#)] {
+            request.manifest = manifest.path
+            #expect(
+                try ImageListing.collect(request, reader: ImageReader(), report: &report).map(\.metadata) == [expected])
+        }
+        request.fields = []
+        #expect(try ImageListing.collect(request, reader: ImageReader(), report: &report).map(\.metadata) == [nil])
+        request.fields = ["id", "source"]
+        #expect { try ImageListing.check(request, reader: ImageReader()) } throws: {
+            "\($0)".contains("no \"source\" column (--fields)")
+        }
+    }
+
     /// `--text-column` names the field or column of the question or expression; one a CSV lacks is refused.
     @Test func theTextColumnMayHaveAnotherName() throws {
         let folder = try Self.folder("text-column")
