@@ -1,7 +1,7 @@
 // Reads the flat columns of an Apache Parquet file, a row at a time: the footer (Thrift compact) for the schema and
 // row groups, then, for each row group, one page at a time of each column asked for, so that memory holds a page a
 // column (and its dictionary), not the file. Data pages of versions 1 and 2; PLAIN, dictionary, RLE, DELTA_* and
-// BYTE_STREAM_SPLIT values; UNCOMPRESSED, SNAPPY, GZIP and ZSTD pages. Nested columns (lists, structs, maps) are
+// BYTE_STREAM_SPLIT values; UNCOMPRESSED, SNAPPY, GZIP, ZSTD and LZ4_RAW pages. Nested columns (lists, structs, maps) are
 // described but not read. A damaged file is a `ParquetError` naming the row group, the column and the reason (the
 // caller names the file).
 

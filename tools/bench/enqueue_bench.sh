@@ -5,8 +5,10 @@
 #
 # Sources: a list of TASKS [1000000] URLs; a JSONL manifest of TASKS VQA lines, each with a question and two other
 # fields; the same rows as a Parquet file (`parquet`, written by pyarrow with its defaults: SNAPPY, dictionaries; the
-# Python of tools/parquet_readers.sh, or PARQUET_PYTHON); a directory tree of FILES [200000] empty .jpg files in
-# folders of 1,000. SOURCES [urls manifest dir] chooses them. Each build enqueues each source
+# Python of tools/parquet_readers.sh, or PARQUET_PYTHON), read from disk, or served by nginx on loopback
+# (`parquet-url`, read by range requests); a directory tree of FILES [200000] empty .jpg files in folders of 1,000.
+# SOURCES [urls manifest dir] chooses them, SIDES [base new] the builds (SIDES=new for one build's sources side by
+# side). Each build enqueues each source
 # into a database of its own on the local server (`ops/services.sh start`) and a queue prefix of its own, then the
 # same source again (which adds nothing); the databases and queues are dropped at the end. NEW_BINARY defaults to the
 # release build of this tree. No worker runs: the figures are listing, validating, inserting and publishing with
@@ -28,6 +30,7 @@ cleanup() {
         drop_database "$database"
     done
     for prefix in "${prefixes[@]}"; do drop_queues "$prefix"; done
+    [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -48,7 +51,7 @@ for n in range(files):
         os.makedirs(folder)
     open(f"{folder}/{n:08d}.jpg", "w").close()
 PY
-if [[ " $sources " == *" parquet "* ]]; then
+if [[ " $sources " == *" parquet"* ]]; then
     "${PARQUET_PYTHON:-$(tools/parquet_readers.sh)}" - "$work" <<'PY'
 import sys
 import pyarrow.json, pyarrow.parquet
@@ -56,12 +59,16 @@ work = sys.argv[1]
 pyarrow.parquet.write_table(pyarrow.json.read_json(f"{work}/manifest.jsonl"), f"{work}/manifest.parquet")
 PY
 fi
+if [[ " $sources " == *" parquet-url "* ]]; then
+    start_nginx "$work"
+    ln "$work/manifest.parquet" "$work/www/manifest.parquet"
+fi
 
 echo "enqueue: $tasks URLs, $tasks manifest lines, $files files ($(date -u +%FT%TZ)," \
     "$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs)"
 printf '%-10s %-5s %-7s %10s %14s %10s\n' source build run seconds "peak RSS MiB" added
 for source in $sources; do
-    for side in base new; do
+    for side in ${SIDES:-base new}; do
         binary=$base
         [[ $side == new ]] && binary=$new
         database=infmllm_enqueue_bench_${side}_${source}_$$
@@ -76,6 +83,7 @@ for source in $sources; do
         urls) arguments=(caption --urls "$work/urls.txt") ;;
         manifest) arguments=(vqa --manifest "$work/manifest.jsonl") ;;
         parquet) arguments=(vqa --manifest "$work/manifest.parquet") ;;
+        parquet-url) arguments=(vqa --manifest "http://127.0.0.1:$port/manifest.parquet") ;;
         dir) arguments=(caption --dir "$work/tree") ;;
         esac
         for run in first again; do
