@@ -29,8 +29,9 @@ cleanup() {
     for database in "${databases[@]}"; do
         drop_database "$database"
     done
-    for prefix in "${prefixes[@]}"; do drop_queues "$prefix"; done
-    [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+    # (Each step may fail, as drop_queues does when a queue is gone already: the rest still runs.)
+    for prefix in "${prefixes[@]}"; do drop_queues "$prefix" || true; done
+    if [[ -f $work/nginx.pid ]]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -71,7 +72,7 @@ for source in $sources; do
     for side in ${SIDES:-base new}; do
         binary=$base
         [[ $side == new ]] && binary=$new
-        database=infmllm_enqueue_bench_${side}_${source}_$$
+        database=infmllm_enqueue_bench_${side}_${source//-/_}_$$
         prefix=enqueue-bench-$side-$source-$$
         databases+=("$database")
         prefixes+=("$prefix")
