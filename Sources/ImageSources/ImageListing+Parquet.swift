@@ -2,8 +2,9 @@
 // captions, sizes and scores), or an earlier `export --format parquet`. A row is a task: its image column (`image`,
 // or the one --image-column names) holds a path or URL, its "question"/"expression" (or "text", or the one
 // --text-column names) column the text where the task takes one, and its other flat columns become the task's
-// fields, as a JSONL line's do. Nested columns (lists, structs, maps) are not read; the report names them. The file may be local, or an http(s):// or s3:// URL
-// read by range requests (`RemoteFile`); relative image paths in it are taken from its folder, or its URL's.
+// fields (all, or those --fields names), as a JSONL line's do. Nested columns (lists, structs, maps) are not read;
+// the report names them. The file may be local, or an http(s):// or s3:// URL read by range requests (`RemoteFile`);
+// relative image paths in it are taken from its folder, or its URL's.
 
 import Foundation
 import Parquet
@@ -88,9 +89,8 @@ extension ImageListing {
         _ body: (ListedImage) throws -> Void
     ) throws {
         let columns = try parquetColumns(path, request: request, files: files)
-        if !columns.nested.isEmpty {
-            report.unreadColumns.append(contentsOf: columns.nested)
-        }
+        // Once each, however many of a pattern's parts have it.
+        report.unreadColumns += columns.nested.filter { !report.unreadColumns.contains($0) }
         let base = folder(of: path)
         let wanted = [columns.image] + (columns.text.map { [$0] } ?? []) + columns.fields
         let fieldNames = columns.fields.map { columns.reader.fields[$0].name }

@@ -137,7 +137,7 @@ struct EnqueueParquetTests {
     }
 
     /// A dataset's parts named by braces or a glob, locally or on a server, read in turn into one job; a refused
-    /// row names its part.
+    /// row names its part, and a nested column all parts have is named once.
     @Test func aPatternOfPartsIsReadPartByPart() throws {
         let sandbox = try Sandbox.make()
         defer { sandbox.remove() }
@@ -147,8 +147,8 @@ struct EnqueueParquetTests {
         for part in 0..<3 {
             let rows = (0..<4).map { row in
                 row == 3 && part == 1
-                    ? #"{"URL": null, "n": \#(part * 10 + row)}"#
-                    : #"{"URL": "https://example.com/\#(part)/\#(row).jpg", "n": \#(part * 10 + row)}"#
+                    ? #"{"URL": null, "n": \#(part * 10 + row), "tags": []}"#
+                    : #"{"URL": "https://example.com/\#(part)/\#(row).jpg", "n": \#(part * 10 + row), "tags": ["a"]}"#
             }
             try Self.write(
                 "[" + rows.joined(separator: ",") + "]",
@@ -163,6 +163,7 @@ struct EnqueueParquetTests {
         #expect(local.output.contains("\(refusedPath):4: no image (null)"), "\(local.output)")
         let refused = EnqueueCommandTests.json(local.output)["refused"] as? [[String: Any]]
         #expect(refused?.first?["file"] as? String == refusedPath)
+        #expect(EnqueueCommandTests.json(local.output)["unread_columns"] as? [String] == ["tags (a list)"], "once")
         // A glob, into the same job: nothing new.
         let globbed = try sandbox.run([
             "enqueue", "caption", "--manifest", folder.path + "/part-*.parquet", "--image-column", "URL", "--job",
