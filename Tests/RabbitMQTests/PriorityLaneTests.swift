@@ -25,6 +25,14 @@ import Testing
             urls: try AMQPURL.list(TestBroker.url), prefix: topology.prefix, deliveryLimit: topology.deliveryLimit)
     }
 
+    /// A worker's queue of `topology`, prefetch 2, connected.
+    static func consumer(_ topology: TaskTopology) throws -> RabbitTaskQueue {
+        let queue = RabbitTaskQueue(
+            urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+        try queue.connect()
+        return queue
+    }
+
     static func lane(of delivery: Delivery) throws -> (lane: TaskPriority, task: Int64) {
         let message = try TaskMessage.decode(delivery.body)
         return (message.jobID == 3 ? .high : message.jobID == 2 ? .normal : .low, message.taskIDs[0])
@@ -40,10 +48,8 @@ import Testing
                 try publisher.publish(messages, model: "m", priority: lane, round: 0)
             }
             #expect(try publisher.queueState(model: "m").ready == 18)
-            let queue = RabbitTaskQueue(
-                urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+            let queue = try Self.consumer(topology)
             defer { queue.close() }
-            try queue.connect()
             var taken: [(lane: TaskPriority, task: Int64)] = []
             let deadline = Date().addingTimeInterval(60)
             while taken.count < 18 && Date() < deadline {
@@ -69,10 +75,8 @@ import Testing
         try TestBroker.withTopology { connection, topology in
             let publisher = try Self.publisher(topology)
             try publisher.publish([TaskMessage(jobID: 1, taskIDs: [1])], model: "m", priority: .low, round: 0)
-            let queue = RabbitTaskQueue(
-                urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+            let queue = try Self.consumer(topology)
             defer { queue.close() }
-            try queue.connect()
             // The low lane's message, held: the worker stays in the low lane and checks the others every 2 s.
             let deadline = Date().addingTimeInterval(60)
             var held: Delivery?
@@ -97,10 +101,8 @@ import Testing
             let publisher = try Self.publisher(topology)
             try publisher.publish(
                 (1...10).map { TaskMessage(jobID: 1, taskIDs: [Int64($0)]) }, model: "m", priority: .low, round: 0)
-            let queue = RabbitTaskQueue(
-                urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+            let queue = try Self.consumer(topology)
             defer { queue.close() }
-            try queue.connect()
             func take(_ count: Int, acknowledging: Bool) throws -> [Delivery] {
                 var deliveries: [Delivery] = []
                 let deadline = Date().addingTimeInterval(30)
@@ -136,10 +138,8 @@ import Testing
             try publisher.publish(
                 (1...5).map { TaskMessage(jobID: 2, taskIDs: [Int64(10 + $0)]) }, model: "m", priority: .normal,
                 round: 0)
-            let queue = RabbitTaskQueue(
-                urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+            let queue = try Self.consumer(topology)
             defer { queue.close() }
-            try queue.connect()
             var held: [Delivery] = []
             let deadline = Date().addingTimeInterval(30)
             while !held.contains(where: { $0.priority == .normal }) && Date() < deadline {
@@ -156,10 +156,8 @@ import Testing
         try TestBroker.withTopology { _, topology in
             let publisher = try Self.publisher(topology)
             try publisher.publish([TaskMessage(jobID: 1, taskIDs: [1])], model: "m", priority: .low, round: 0)
-            let queue = RabbitTaskQueue(
-                urls: try AMQPURL.list(TestBroker.url), topology: topology, prefetch: 2, heartbeat: 0)
+            let queue = try Self.consumer(topology)
             defer { queue.close() }
-            try queue.connect()
             #expect(try publisher.queueState(model: "m").consumers == 1, "one lane at a time")
             _ = try queue.stopConsuming()
             // Past the half second between checks, twice.
