@@ -6,9 +6,6 @@
 #include "ckernels.h"
 #include "internal.h"
 
-#include <pthread.h>
-#include <stdlib.h>
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -454,28 +451,6 @@ struct ck_widened_kernels {
 static const struct ck_widened_kernels widened_fma512 = {CK_MR, CK_MR, tile_bf16_fma512, NULL, NULL};
 static const struct ck_widened_kernels widened_avx2 = {CK_A2_MR, 2, panel_bf16_avx2, tile_bf16_avx2, tile_f32_avx2};
 
-/// The calling thread's scratch `slot` (widened rows or widened panels) of at least `count` floats (64-byte aligned),
-/// kept for its next product and freed when the thread ends; NULL when memory is short.
-enum { CK_SCRATCH_ROWS, CK_SCRATCH_PANELS, CK_SCRATCH_SLOTS };
-static pthread_key_t scratch_keys[CK_SCRATCH_SLOTS];
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static void scratch_keys_make(void) {
-    for (int slot = 0; slot < CK_SCRATCH_SLOTS; slot++) pthread_key_create(&scratch_keys[slot], free);
-}
-
-static float *thread_scratch(int slot, size_t count) {
-    pthread_once(&scratch_once, scratch_keys_make);
-    size_t *block = pthread_getspecific(scratch_keys[slot]);
-    if (block && block[0] >= count) return (float *)(block + 8);
-    free(block);
-    pthread_setspecific(scratch_keys[slot], NULL);
-    block = aligned_alloc(64, 64 + (count * sizeof(float) + 63) / 64 * 64);
-    if (!block) return NULL;
-    block[0] = count;
-    pthread_setspecific(scratch_keys[slot], block);
-    return (float *)(block + 8);
-}
-
 /// c = a Wᵀ for few rows (decoding steps and the prompt chunks beside them): every row of a is widened once, tile by
 /// tile of `kernels->rows` rows, each tile as k blocks of CK_WIDE_KC pairs in widen_rows_avx2's layout; then each
 /// panel is streamed from memory once, front to back over the whole of k with the accumulators in registers, by the
@@ -488,7 +463,7 @@ static int gemm_bf16_widened_few(const struct ck_widened_kernels *kernels, int m
     int pairs = (k + 1) / 2;
     size_t panel_size = (size_t)pairs * CK_PANEL * 2;
     size_t row_floats = (size_t)(pairs + CK_WIDE_KC - 1) / CK_WIDE_KC * 2 * CK_WIDE_KC;
-    float *aw = thread_scratch(CK_SCRATCH_ROWS, (size_t)m * row_floats);
+    float *aw = ck_thread_scratch(CK_SCRATCH_ROWS, (size_t)m * row_floats * sizeof(float));
     if (!aw) return 0;
     for (int i = 0; i < m; i += kernels->rows) {
         int rows = min_int(kernels->rows, m - i);
@@ -530,7 +505,8 @@ static void gemm_bf16_widened(const struct ck_widened_kernels *kernels, int m, i
         return;
     }
     size_t panel_floats = (size_t)CK_WIDE_KC * CK_PANEL * 2;
-    float *wide = kernels->prewidened ? thread_scratch(CK_SCRATCH_PANELS, CK_PANEL_GROUP * panel_floats) : NULL;
+    size_t wide_bytes = CK_PANEL_GROUP * panel_floats * sizeof(float);
+    float *wide = kernels->prewidened ? ck_thread_scratch(CK_SCRATCH_PANELS, wide_bytes) : NULL;
     float aw[CK_MR * 2 * CK_WIDE_KC] __attribute__((aligned(64)));
     for (int group = panel_begin; group < panel_end; group += CK_PANEL_GROUP) {
         int group_end = min_int(group + CK_PANEL_GROUP, panel_end);
@@ -601,7 +577,11 @@ void ck_gemm_bf16(int m, int n, int k, const uint16_t *a, ptrdiff_t lda, const u
                   ptrdiff_t ldc, int accumulate, const float *bias, int panel_begin, int panel_end) {
 #if defined(__x86_64__)
     int set = ck_kernels();
-    if (set == CK_KERNELS_AVX512_BF16) {
+    if (set == CK_KERNELS_AMX &&
+        ck_gemm_bf16_amx(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end)) {
+        return;
+    }
+    if (set >= CK_KERNELS_AVX512_BF16) {
         gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc, accumulate, bias, panel_begin, panel_end);
         return;
     }

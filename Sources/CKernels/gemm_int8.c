@@ -278,7 +278,11 @@ void ck_gemm_int8(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const fl
                        accumulate, panel_begin, panel_end);
         return;
     }
-    if (set == CK_KERNELS_AVX512 || set == CK_KERNELS_AVX512_BF16) {
+    if (set == CK_KERNELS_AMX && ck_gemm_int8_amx(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate,
+                                                  panel_begin, panel_end)) {
+        return;
+    }
+    if (set >= CK_KERNELS_AVX512) {
         gemm_int8_avx512(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
                          panel_end);
         return;

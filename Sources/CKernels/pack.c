@@ -200,7 +200,7 @@ void ck_rows_to_bf16(const float *x, ptrdiff_t ldx, int k, uint16_t *out, ptrdif
                      int row_end) {
 #if defined(__x86_64__)
     int set = ck_kernels();
-    if (set == CK_KERNELS_AVX512_BF16) {
+    if (set >= CK_KERNELS_AVX512_BF16) {
         rows_to_bf16_avx512(x, ldx, k, out, ldo, row_begin, row_end);
         return;
     }

@@ -52,6 +52,7 @@ CK_TARGET_AVX2 static double peak_avx2(long iterations) {
 double ck_peak_bf16(long iterations) {
 #if defined(__x86_64__)
     int set = ck_kernels();
+    if (set == CK_KERNELS_AMX) return ck_peak_amx(iterations);
     if (set == CK_KERNELS_AVX512_BF16) return peak_avx512bf16(iterations);
     if (set == CK_KERNELS_AVX512) return peak_avx512(iterations);
     if (set != CK_KERNELS_PORTABLE) return peak_avx2(iterations);

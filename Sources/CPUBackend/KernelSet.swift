@@ -10,8 +10,9 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
     case avx2VNNI = 2
     case avx512 = 3
     case avx512BF16 = 4
+    case amx = 5
 
-    /// The name `--kernels` takes and logs show: portable, avx2, avx2vnni, avx512, avx512bf16.
+    /// The name `--kernels` takes and logs show: portable, avx2, avx2vnni, avx512, avx512bf16, amx.
     public var description: String { String(cString: ck_kernels_name(rawValue)) }
 
     /// The instructions the set's products use.
@@ -22,6 +23,7 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
         case .avx2VNNI: return "AVX2 + FMA, AVX-VNNI for int8"
         case .avx512: return "AVX-512: bf16 widened to f32 in registers, 512-bit FMA; int8 through VNNI"
         case .avx512BF16: return "AVX-512 BF16 and VNNI"
+        case .amx: return "AMX tiles: TDPBF16PS for bf16, TDPBUSD for int8 from 16 rows"
         }
     }
 
@@ -32,7 +34,8 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
     /// Whether this processor (and its operating system) runs the set.
     public var isRunnable: Bool { ck_runs_kernels(rawValue) != 0 }
 
-    /// The best set this processor runs (where both AVX-512 sets run, the one measured faster for bf16 products).
+    /// The best set this processor runs (AMX where it runs; else, where both AVX-512 sets run, the one measured faster
+    /// for bf16 products).
     public static var best: KernelSet { KernelSet(rawValue: ck_best_kernels()) ?? .portable }
 
     /// The set products run with under `limit`: the best runnable one at or below it (nil: `best`).
@@ -72,6 +75,7 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
         case .avx2VNNI: return "AVX-VNNI"
         case .avx512: return "AVX-512 with VNNI"
         case .avx512BF16: return "AVX-512 BF16"
+        case .amx: return "AMX (or the operating system's permission for tile data)"
         }
     }
 }

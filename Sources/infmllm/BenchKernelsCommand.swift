@@ -22,7 +22,7 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Option(
         help: ArgumentHelp(
-            "Kernel sets to measure (comma-separated): auto, avx512bf16, avx512, avx2vnni, avx2, portable.",
+            "Kernel sets to measure (comma-separated): auto, amx, avx512bf16, avx512, avx2vnni, avx2, portable.",
             discussion:
                 "Each set's peak and bf16/int8 products are measured in turn; a set the processor lacks is skipped."
         ))

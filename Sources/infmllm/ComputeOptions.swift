@@ -35,7 +35,7 @@ struct ComputeOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "CPU kernels for bf16 and int8: auto, avx512bf16, avx512, avx2vnni, avx2 or portable.",
+            "CPU kernels for bf16 and int8: auto, amx, avx512bf16, avx512, avx2vnni, avx2 or portable.",
             discussion: """
                 auto: the best set this processor runs (between the two AVX-512 sets, the one measured faster here). \
                 A set the processor lacks falls to the best one below it. Env INFMLLM_KERNELS. `infmllm doctor` and \

@@ -53,6 +53,7 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
         (1, 70, 1100), (2, 45, 520),  // decoding's whole-panel kernels over several k blocks, a partial panel
         (24, 70, 389), (17, 33, 1100),  // the few-row path's tiles over several k blocks, odd k, partial panels
         (197, 45, 520),  // more rows than one chunk
+        (261, 40, 530),  // more rows than one AMX chunk, over two of its k blocks
     ]
 
     @Test(arguments: runnableKernelSets)
@@ -127,6 +128,26 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
             var exact = referenceProduct(x, w, m: shape.m, n: shape.n, k: shape.k)
             for i in exact.indices { exact[i] += bias[i % shape.n] }
             #expect(relativeError(actual, exact) < 3e-2, "\(shape): \(relativeError(actual, exact)) from unquantised")
+        }
+    }
+
+    /// The AMX set's int8 products are the AVX-512 VNNI kernel's, bit for bit: the tiles' integer sums are exact, and
+    /// they are scaled by the same operations in the same order. Shapes with partial groups, tiles and panels, more
+    /// groups than one k block and more rows than one chunk.
+    @Test(.enabled(if: KernelSet.amx.isRunnable))
+    func amxInt8ProductsHaveTheVNNIKernelsBits() {
+        let shapes = [
+            (m: 16, n: 70, k: 1100), (m: 40, n: 64, k: 700), (m: 261, n: 45, k: 130), (m: 33, n: 96, k: 4162),
+        ]
+        for (index, shape) in shapes.enumerated() {
+            let x = randomValues(shape.m * shape.k, seed: UInt64(700 + index))
+            let w = randomValues(shape.n * shape.k, seed: UInt64(800 + index))
+            let weight = OwnedBytes.tensor(name: "w", shape: [shape.n, shape.k], values: w, as: .f32)
+            let products = [KernelSet.amx, .avx512BF16].map { set in
+                Linear(weight: weight, bias: nil, backend: CPUBackend(precision: .int8, threads: 2, kernels: set))(
+                    x, rows: shape.m)
+            }
+            #expect(products[0] == products[1], "\(shape)")
         }
     }
 

@@ -1,5 +1,5 @@
 // The CPU backend's arithmetic: bf16 and int8 weight products on packed panels, and the row kernels, with run-time
-// dispatch between kernel sets for AVX-512 (with or without BF16), AVX2 (with or without AVX-VNNI) and portable C
+// dispatch between kernel sets for AMX, AVX-512 (with or without BF16), AVX2 (with or without AVX-VNNI) and portable C
 // that runs on any processor.
 //
 // Every function works on a caller-given range (rows, panels or elements) so that the caller's thread pool
@@ -32,7 +32,10 @@ enum {
     CK_KERNELS_AVX512 = 3,
     /// The same with BF16 (Cooper Lake, Sapphire Rapids, Zen 4): vdpbf16ps and vpdpbusd.
     CK_KERNELS_AVX512_BF16 = 4,
-    CK_KERNEL_SETS = 5
+    /// The same with AMX tiles for bf16 products, TDPBF16PS (Sapphire Rapids and later Xeons, with the kernel's
+    /// permission for tile data, Linux 5.16 and later).
+    CK_KERNELS_AMX = 5,
+    CK_KERNEL_SETS = 6
 };
 
 /// 1 when this processor (and the operating system) runs kernel set `set`, else 0.
