@@ -1,8 +1,7 @@
 // Which kernels this processor runs: CPUID for the instruction sets and XGETBV for the OS saving their registers.
 // The set in use is the best one the processor runs (AMX where it runs; else between the two AVX-512 sets, the faster
-// here), or the best at
-// or below the calling thread's choice (which the CPU backend's pool sets for a backend limited by --kernels, and
-// tests set to try each set).
+// here), or the best at or below the calling thread's choice (which the CPU backend's pool sets for a backend limited
+// by --kernels, and tests set to try each set).
 #include "ckernels.h"
 #include "internal.h"
 
@@ -83,13 +82,13 @@ static int runnable_at_most(int set) {
 
 static int preferred = -1;  // the best set; written once (atomically) by the first caller
 
-/// AMX where it runs: a tile multiply does 512 times the work of a vdpbf16ps in 16 cycles (measured here 5 times the
-/// 512-bit FMA peak on one core). Otherwise, where both AVX-512 sets run, the one whose bf16 products are faster
-/// here. vdpbf16ps does two multiply-adds a
-/// lane where a 512-bit FMA does one, but processors differ in how many of each they issue: Zen 4 runs vdpbf16ps at
-/// about twice the FMA rate, while on some Xeons FMA measures twice vdpbf16ps. The peaks are measured on this thread
-/// (a few milliseconds, three times each, the best kept) and FMA is chosen only when 1.25 times faster, a margin
-/// far from where either kind of processor lies, so the choice does not move with noise.
+/// AMX where it runs: a tile multiply does 512 times the work of a vdpbf16ps in 16 cycles (several times the 512-bit
+/// FMA peak, measured in BENCHMARKS). Otherwise, where both AVX-512 sets run, the one whose bf16 products are faster
+/// here. vdpbf16ps does two multiply-adds a lane where a 512-bit FMA does one, but processors differ in how many of
+/// each they issue: Zen 4 runs vdpbf16ps at about twice the FMA rate, while on some Xeons FMA measures twice
+/// vdpbf16ps. The peaks are measured on this thread (a few milliseconds, three times each, the best kept) and FMA is
+/// chosen only when 1.25 times faster, a margin far from where either kind of processor lies, so the choice does not
+/// move with noise.
 static int prefer(int sets) {
     if ((sets >> CK_KERNELS_AMX) & 1) return CK_KERNELS_AMX;
     int both = (1 << CK_KERNELS_AVX512) | (1 << CK_KERNELS_AVX512_BF16);

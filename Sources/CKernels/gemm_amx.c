@@ -204,18 +204,20 @@ CK_TARGET_AMX int ck_gemm_bf16_amx(int m, int n, int k, const uint16_t *a, ptrdi
 #define AMX_GROUP_BLOCK 16 // groups of 64 inputs per k block
 #define AMX_INT8_ROWS 16   // int8 products of fewer rows run the AVX-512 VNNI kernel, with the same results
 
-/// Rows [0, rows) of a (int8 + 128, row stride lda, `quads` quads) in tile order at out: tile t, group g at out +
-/// (t * groups + g) * 1024, a row of the group's 64 values in 64 bytes; 128 (zero) past the rows and quads.
-static void amx_pack_rows_int8(int rows, const uint8_t *a, ptrdiff_t lda, int quads, uint8_t *out) {
+/// Rows [0, rows) of a (int8 + 128, row stride lda, `quads` quads) as signed int8 in tile order at out: tile t,
+/// group g at out + (t * groups + g) * 1024, a row of the group's 64 values in 64 bytes; zero past the rows and quads.
+CK_TARGET_AMX static void amx_pack_rows_int8(int rows, const uint8_t *a, ptrdiff_t lda, int quads, int8_t *out) {
     int groups = (quads + AMX_STEP - 1) / AMX_STEP, tiles = (rows + 15) / 16;
+    const __m512i sign = _mm512_set1_epi8((char)0x80);
     for (int t = 0; t < tiles; t++) {
         for (int r = 0; r < 16; r++) {
             int row = t * 16 + r;
             for (int g = 0; g < groups; g++) {
-                uint8_t *dst = out + ((size_t)(t * groups + g) * 16 + r) * 64;
                 int have = row < rows ? min_int(AMX_STEP, quads - AMX_STEP * g) : 0;
-                if (have > 0) memcpy(dst, a + row * lda + 64 * g, (size_t)have * 4);
-                if (have < AMX_STEP) memset(dst + 4 * have, 128, (size_t)(AMX_STEP - have) * 4);
+                __mmask64 mask = have >= AMX_STEP ? ~(__mmask64)0 : ((__mmask64)1 << (4 * have)) - 1;
+                __m512i values = _mm512_maskz_loadu_epi8(mask, a + row * lda + 64 * g);
+                _mm512_store_si512(out + ((size_t)(t * groups + g) * 16 + r) * 64,
+                                   _mm512_maskz_mov_epi8(mask, _mm512_xor_si512(values, sign)));
             }
         }
     }
@@ -223,6 +225,7 @@ static void amx_pack_rows_int8(int rows, const uint8_t *a, ptrdiff_t lda, int qu
 
 /// One group of a block of one or two row tiles by one panel: integer sums of activations at a0 (and a1) with the
 /// panel's two halves at b (stride 128 bytes) into tiles 0-3, stored as int32 at `sums` (tile t at sums + 256 t).
+/// Signed by signed (TDPBSSD): the sums are those of the int8 + 128 activations less 128 x the weights' sums.
 #define AMX_GROUP_INT8(TILES, A0, A1, B, SUMS)                                                                   \
     do {                                                                                                         \
         _tile_zero(0);                                                                                           \
@@ -230,14 +233,14 @@ static void amx_pack_rows_int8(int rows, const uint8_t *a, ptrdiff_t lda, int qu
         _tile_loadd(4, A0, 64);                                                                                  \
         _tile_loadd(6, B, 128);                                                                                  \
         _tile_loadd(7, (B) + 64, 128);                                                                           \
-        _tile_dpbusd(0, 4, 6);                                                                                   \
-        _tile_dpbusd(1, 4, 7);                                                                                   \
+        _tile_dpbssd(0, 4, 6);                                                                                   \
+        _tile_dpbssd(1, 4, 7);                                                                                   \
         if (TILES == 2) {                                                                                        \
             _tile_zero(2);                                                                                       \
             _tile_zero(3);                                                                                       \
             _tile_loadd(5, A1, 64);                                                                              \
-            _tile_dpbusd(2, 5, 6);                                                                               \
-            _tile_dpbusd(3, 5, 7);                                                                               \
+            _tile_dpbssd(2, 5, 6);                                                                               \
+            _tile_dpbssd(3, 5, 7);                                                                               \
             _tile_stored(2, (SUMS) + 512, 64);                                                                   \
             _tile_stored(3, (SUMS) + 768, 64);                                                                   \
         }                                                                                                        \
@@ -245,26 +248,24 @@ static void amx_pack_rows_int8(int rows, const uint8_t *a, ptrdiff_t lda, int qu
         _tile_stored(1, (SUMS) + 256, 64);                                                                       \
     } while (0)
 
-/// acc (rows x 32, row stride 32) += each row's integer sums of one group, less 128 x the weights' sums, times the
-/// row's and the column's scales: the VNNI kernel's arithmetic, operation for operation.
+/// acc (rows x 32, row stride 32) += each row's integer sums of one group times the row's and the column's scales:
+/// the VNNI kernel's arithmetic, operation for operation, on the same integers (which it reaches by subtracting 128 x
+/// the weights' sums from its unsigned-by-signed sums).
 CK_TARGET_AMX static inline __attribute__((always_inline)) void
-amx_scale_int8(int rows, const int32_t *sums, const float *a_scales, int groups, const float *w_scales,
-               const int32_t *w_sums, float *acc) {
-    __m512i c0 = _mm512_slli_epi32(_mm512_loadu_si512(w_sums), 7);
-    __m512i c1 = _mm512_slli_epi32(_mm512_loadu_si512(w_sums + 16), 7);
+amx_scale_int8(int rows, const int32_t *sums, const float *a_scales, int groups, const float *w_scales, float *acc) {
     __m512 w0 = _mm512_loadu_ps(w_scales), w1 = _mm512_loadu_ps(w_scales + 16);
     for (int r = 0; r < rows; r++) {
         const int32_t *s = sums + (r / 16) * 512 + (r % 16) * 16;
         __m512 sa = _mm512_set1_ps(a_scales[(size_t)r * groups]);
-        __m512 s0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(s), c0));
-        __m512 s1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(s + 256), c1));
+        __m512 s0 = _mm512_cvtepi32_ps(_mm512_load_si512(s));
+        __m512 s1 = _mm512_cvtepi32_ps(_mm512_load_si512(s + 256));
         _mm512_store_ps(acc + r * 32, _mm512_fmadd_ps(s0, _mm512_mul_ps(w0, sa), _mm512_load_ps(acc + r * 32)));
         _mm512_store_ps(acc + r * 32 + 16,
                         _mm512_fmadd_ps(s1, _mm512_mul_ps(w1, sa), _mm512_load_ps(acc + r * 32 + 16)));
     }
 }
 
-/// int8 products on AMX tiles (TDPBUSD: 16 x 16 x 64 multiply-adds of unsigned activations by signed weights), one
+/// int8 products on AMX tiles (TDPBSSD: 16 x 16 x 64 multiply-adds of signed activations by signed weights), one
 /// group of 64 inputs a step, each group's integer sums scaled into f32 as the VNNI kernel scales them, in the same
 /// order: the results are that kernel's, bit for bit. Loops as for bf16, with a block of 32 rows by a panel summed
 /// in an L1 block of f32 over a k block of groups. 0 when there is no memory for the tile-ordered activations.
@@ -275,7 +276,8 @@ CK_TARGET_AMX static int gemm_int8_amx(int m, int n, int k, const uint8_t *a, pt
     size_t panel_size = (size_t)quads * CK_PANEL * 4, panel_scales = (size_t)groups * CK_PANEL;
     size_t tile_stride = (size_t)groups * 1024;
     int chunk_tiles = (min_int(m, AMX_MC_MOST) + 15) / 16, tail = quads % AMX_STEP;
-    uint8_t *at = ck_thread_scratch(CK_SCRATCH_TILES, (size_t)chunk_tiles * tile_stride);
+    int8_t *at = ck_thread_scratch(CK_SCRATCH_TILES, (size_t)chunk_tiles * tile_stride);
+    (void)sums;  // the activations are made signed instead: the tiles' sums need no correction by the weights' sums
     if (!at) return 0;
     int8_t tail_b[AMX_STEP * 128] __attribute__((aligned(64)));
     int32_t group_sums[4 * 256] __attribute__((aligned(64)));
@@ -293,7 +295,6 @@ CK_TARGET_AMX static int gemm_int8_amx(int m, int n, int k, const uint8_t *a, pt
                     int column = panel * CK_PANEL, columns = min_int(CK_PANEL, n - column);
                     const int8_t *b = packed + panel * panel_size;
                     const float *w_scales = scales + panel * panel_scales;
-                    const int32_t *w_sums = sums + panel * panel_scales;
                     if (tail && ge == groups) {
                         memcpy(tail_b, b + (size_t)(groups - 1) * AMX_STEP * 128, (size_t)tail * 128);
                         memset(tail_b + tail * 128, 0, (size_t)(AMX_STEP - tail) * 128);
@@ -308,17 +309,17 @@ CK_TARGET_AMX static int gemm_int8_amx(int m, int n, int k, const uint8_t *a, pt
                             _mm512_store_ps(acc + r * 32 + 16, load ? _mm512_maskz_loadu_ps(m1, out + r * ldc + 16)
                                                                     : _mm512_setzero_ps());
                         }
-                        const uint8_t *ai = at + (size_t)((i - chunk) / 16) * tile_stride;
+                        const int8_t *ai = at + (size_t)((i - chunk) / 16) * tile_stride;
                         for (int g = gb; g < ge; g++) {
                             const int8_t *bg = tail && g == groups - 1 ? tail_b : b + (size_t)g * AMX_STEP * 128;
-                            const uint8_t *a0 = ai + (size_t)g * 1024;
+                            const int8_t *a0 = ai + (size_t)g * 1024;
                             if (tiles == 2) {
                                 AMX_GROUP_INT8(2, a0, a0 + tile_stride, bg, group_sums);
                             } else {
                                 AMX_GROUP_INT8(1, a0, a0, bg, group_sums);
                             }
                             amx_scale_int8(rows, group_sums, a_scales + (size_t)i * groups + g, groups,
-                                           w_scales + (size_t)g * CK_PANEL, w_sums + (size_t)g * CK_PANEL, acc);
+                                           w_scales + (size_t)g * CK_PANEL, acc);
                         }
                         for (int r = 0; r < rows; r++) {
                             _mm512_mask_storeu_ps(out + r * ldc, m0, _mm512_load_ps(acc + r * 32));

@@ -23,7 +23,7 @@ public enum KernelSet: Int32, CaseIterable, Sendable, CustomStringConvertible {
         case .avx2VNNI: return "AVX2 + FMA, AVX-VNNI for int8"
         case .avx512: return "AVX-512: bf16 widened to f32 in registers, 512-bit FMA; int8 through VNNI"
         case .avx512BF16: return "AVX-512 BF16 and VNNI"
-        case .amx: return "AMX tiles: TDPBF16PS for bf16, TDPBUSD for int8 from 16 rows"
+        case .amx: return "AMX tiles: TDPBF16PS for bf16, TDPBSSD for int8 from 16 rows"
         }
     }
 
