@@ -14,15 +14,17 @@
 #include <unistd.h>
 #endif
 
+#if defined(__x86_64__)
 /// Asks Linux for this process's permission to use AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM for
 /// XFEATURE_XTILEDATA, Linux 5.16 and later), without which the first tile instruction traps: 1 when granted.
 static int permit_tiles(void) {
-#if defined(__linux__) && defined(__x86_64__)
+#if defined(__linux__)
     return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
 #else
     return 0;
 #endif
 }
+#endif
 
 static int detected = -1;  // bit s set: the processor runs set s; written once (atomically) by the first caller
 static _Thread_local int thread_choice = -1;
