@@ -103,6 +103,69 @@ CK_TARGET_AMX static void amx_sums_finish(const float *sums, int rows, int colum
     }
 }
 
+#define AMX_START(T)                                                                                             \
+    case T:                                                                                                      \
+        if (source) {                                                                                            \
+            _tile_loadd(T, source, stride);                                                                      \
+        } else {                                                                                                 \
+            _tile_zero(T);                                                                                       \
+        }                                                                                                        \
+        break;
+
+/// Sum tile t's start in place, for a product of one k block: the 16 x 16 block of c at `c` (`rows` and `columns` of
+/// it real) as c (`accumulate`), the bias (16 values, or NULL), both added, or zero, as amx_sums_start makes them.
+/// Whole blocks load straight from c or the bias (each row the same 64 bytes: stride 0); partial ones, and c plus a
+/// bias, are made in `stage` first.
+CK_TARGET_AMX static inline __attribute__((always_inline)) void amx_start_in_place(int t, const float *c,
+                                                                                   ptrdiff_t ldc, int rows,
+                                                                                   int columns, int accumulate,
+                                                                                   const float *bias, float *stage) {
+    const void *source = NULL;
+    long stride = 0;
+    if (rows == 16 && columns >= 16 && !(accumulate && bias)) {
+        source = accumulate ? (const void *)c : (const void *)bias;
+        stride = accumulate ? (long)(ldc * 4) : 0;
+    } else if (accumulate || bias) {
+        __mmask16 mask = column_mask(columns);
+        __m512 start = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+        for (int r = 0; r < 16; r++) {
+            __m512 v = start;
+            if (accumulate && r < rows) {
+                __m512 own = _mm512_maskz_loadu_ps(mask, c + r * ldc);
+                v = bias ? _mm512_add_ps(own, start) : own;
+            }
+            _mm512_store_ps(stage + 16 * r, v);
+        }
+        source = stage;
+        stride = 64;
+    }
+    switch (t) {
+        AMX_START(0) AMX_START(1) AMX_START(2) AMX_START(3)
+    default: break;
+    }
+}
+
+#define AMX_FINISH(T)                                                                                            \
+    case T: _tile_stored(T, target, stride); break;
+
+/// Sum tile t into the 16 x 16 block of c at `c`, `rows` and `columns` of it real: whole blocks straight from the
+/// tile, partial ones through `stage`.
+CK_TARGET_AMX static inline __attribute__((always_inline)) void amx_finish_in_place(int t, float *c, ptrdiff_t ldc,
+                                                                                    int rows, int columns,
+                                                                                    float *stage) {
+    if (columns <= 0) return;
+    int whole = rows == 16 && columns >= 16;
+    void *target = whole ? (void *)c : (void *)stage;
+    long stride = whole ? (long)(ldc * 4) : 64;
+    switch (t) {
+        AMX_FINISH(0) AMX_FINISH(1) AMX_FINISH(2) AMX_FINISH(3)
+    default: break;
+    }
+    if (whole) return;
+    __mmask16 mask = column_mask(columns);
+    for (int r = 0; r < rows; r++) _mm512_mask_storeu_ps(c + r * ldc, mask, _mm512_load_ps(stage + 16 * r));
+}
+
 /// One step of a block of one or two row tiles by one panel: activations at a0 (and a1), the panel's two halves at
 /// b (stride 128 bytes).
 #define AMX_STEP_BF16(TILES, A0, A1, B)                                                                          \
@@ -153,12 +216,48 @@ CK_TARGET_AMX int ck_gemm_bf16_amx(int m, int n, int k, const uint16_t *a, ptrdi
     float *sums = ck_thread_scratch(CK_SCRATCH_SUMS, (size_t)chunk_tiles * 2 * AMX_PANEL_GROUP * 1024);
     if (!at || !sums) return 0;
     uint16_t tail_b[AMX_STEP * 64] __attribute__((aligned(64)));
+    float stage[256] __attribute__((aligned(64)));
     int ahead = m <= AMX_FEW_ROWS ? AMX_STREAM_AHEAD : 0;
     amx_configure();
     for (int chunk = 0, chunk_end; chunk < m; chunk = chunk_end) {
         chunk_end = amx_chunk_end(chunk, m);
         int chunk_rows = chunk_end - chunk;
         amx_pack_rows_bf16(chunk_rows, a + chunk * lda, lda, pairs, at);
+        if (pairs <= AMX_KC) {
+            // One k block (attention's products, small layers): each sum tile starts and ends in place.
+            int steps = all_steps, tail = pairs % AMX_STEP;
+            for (int panel = panel_begin; panel < panel_end; panel++) {
+                int column = panel * CK_PANEL, columns = n - column;
+                const uint16_t *b = packed + panel * panel_size;
+                if (tail) {
+                    memcpy(tail_b, b + (size_t)(steps - 1) * AMX_STEP * 64, (size_t)tail * 128);
+                    memset(tail_b + tail * 64, 0, (size_t)(AMX_STEP - tail) * 128);
+                }
+                const float *start = bias ? bias + column : NULL;
+                for (int rt = 0; rt * 16 < chunk_rows; rt += 2) {
+                    int tiles = (rt + 1) * 16 < chunk_rows ? 2 : 1;
+                    float *out = c + (chunk + rt * 16) * ldc + column;
+                    for (int t = 0; t < tiles; t++) {
+                        int rows = min_int(16, chunk_rows - (rt + t) * 16);
+                        amx_start_in_place(2 * t, out + 16 * t * ldc, ldc, rows, columns, accumulate, start, stage);
+                        amx_start_in_place(2 * t + 1, out + 16 * t * ldc + 16, ldc, rows, columns - 16, accumulate,
+                                           start && columns > 16 ? start + 16 : NULL, stage);
+                    }
+                    const uint16_t *ai = at + (size_t)rt * tile_stride;
+                    if (tiles == 2) {
+                        amx_steps_bf16(2, steps, tail, ai, tile_stride, b, tail_b, ahead);
+                    } else {
+                        amx_steps_bf16(1, steps, tail, ai, tile_stride, b, tail_b, ahead);
+                    }
+                    for (int t = 0; t < tiles; t++) {
+                        int rows = min_int(16, chunk_rows - (rt + t) * 16);
+                        amx_finish_in_place(2 * t, out + 16 * t * ldc, ldc, rows, columns, stage);
+                        amx_finish_in_place(2 * t + 1, out + 16 * t * ldc + 16, ldc, rows, columns - 16, stage);
+                    }
+                }
+            }
+            continue;
+        }
         for (int group = panel_begin; group < panel_end; group += AMX_PANEL_GROUP) {
             int group_end = min_int(group + AMX_PANEL_GROUP, panel_end);
             amx_sums_start(sums, chunk_rows, group * CK_PANEL, 2 * (group_end - group), n, c + chunk * ldc, ldc,

@@ -75,19 +75,23 @@ func referenceProduct(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int) -> [Fl
     }
 
     /// A row's bf16 product has the same bits whichever path computes it: alone or among a decoding step's few rows
-    /// (each panel streamed once over the whole of k) or among a prompt's many (blocked over k), with a bias or not.
+    /// (each panel streamed once over the whole of k) or among a prompt's many (blocked over k), with a bias or not;
+    /// over several k blocks and over one (on AMX, sums kept in a buffer between blocks, or started and stored in
+    /// place).
     @Test(arguments: runnableKernelSets)
     func bf16RowsHaveTheSameBitsAloneAndAmongFewOrManyRows(set: Int32) {
-        let k = 1031, n = 70, rows = 40
-        let x = randomValues(rows * k, seed: 61)
-        let weight = OwnedBytes.tensor(name: "w", shape: [n, k], values: randomValues(n * k, seed: 62), as: .f32)
-        let layer = Linear(
-            weight: weight, bias: randomValues(n, seed: 63),
-            backend: CPUBackend(precision: .bf16, threads: 2, kernels: KernelSet(rawValue: set)))
-        let many = layer(x, rows: rows)
-        for m in [1, 8, 13, 24] {
-            let few = layer(Array(x[0..<(m * k)]), rows: m)
-            #expect(few == Array(many[0..<(m * n)]), "kernels \(set): \(m) rows against \(rows)")
+        for k in [1031, 389] {
+            let n = 70, rows = 40
+            let x = randomValues(rows * k, seed: 61)
+            let weight = OwnedBytes.tensor(name: "w", shape: [n, k], values: randomValues(n * k, seed: 62), as: .f32)
+            let layer = Linear(
+                weight: weight, bias: randomValues(n, seed: 63),
+                backend: CPUBackend(precision: .bf16, threads: 2, kernels: KernelSet(rawValue: set)))
+            let many = layer(x, rows: rows)
+            for m in [1, 8, 13, 24] {
+                let few = layer(Array(x[0..<(m * k)]), rows: m)
+                #expect(few == Array(many[0..<(m * n)]), "kernels \(set), k \(k): \(m) rows against \(rows)")
+            }
         }
     }
 
