@@ -45,10 +45,6 @@ CK_TARGET_AMX static void amx_configure(void) {
     _tile_loadconfig(&config);
 }
 
-static inline __mmask16 column_mask(int columns) {
-    return columns >= 16 ? (__mmask16)0xffff : columns <= 0 ? (__mmask16)0 : (__mmask16)((1u << columns) - 1);
-}
-
 /// Rows [0, rows) of a (row stride lda, `count` pairs) in tile order at out: tile t (rows 16 t to 16 t + 15), step s
 /// at out + (t * steps + s) * AMX_TILE, a row of 16 pairs in 64 bytes; zero past the rows and pairs.
 static void amx_pack_rows_bf16(int rows, const uint16_t *a, ptrdiff_t lda, int count, uint16_t *out) {
@@ -66,12 +62,29 @@ static void amx_pack_rows_bf16(int rows, const uint16_t *a, ptrdiff_t lda, int c
     }
 }
 
+/// A panel's partial last step of k, `rows` rows of 128 bytes at `step` (bf16 pairs or int8 quads), into `tail` as
+/// a whole step: the other rows zero, so that the tile reads nothing past the panel.
+static void amx_tail_step(void *tail, const void *step, int rows) {
+    memcpy(tail, step, (size_t)rows * 128);
+    memset((char *)tail + (size_t)rows * 128, 0, (size_t)(AMX_STEP - rows) * 128);
+}
+
 /// The sums of a chunk of rows by a group of panels, in a buffer of 16 x 16 tiles (each 1 KiB, contiguous): tile
 /// (row tile rt, column tile ct) at sums + (rt * 2 * AMX_PANEL_GROUP + ct) * 256. The tiles load from it and store to
 /// it over each k block, contiguous and in L2, where c's rows lie ldc floats apart (a 16-row tile store straight to
 /// c measured at half the products' speed).
 static inline float *amx_sums_tile(float *sums, int rt, int ct) {
     return sums + ((size_t)rt * 2 * AMX_PANEL_GROUP + ct) * 256;
+}
+
+/// A 16-wide row part's starting sums: c's values (`own`, or NULL where not accumulating) plus the bias (or NULL),
+/// each alone where the other is absent, or zero; the real `mask` lanes only.
+CK_TARGET_AMX static inline __attribute__((always_inline)) __m512 amx_start_values(const float *own, const float *bias,
+                                                                                  __mmask16 mask) {
+    __m512 start = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+    if (!own) return start;
+    __m512 values = _mm512_maskz_loadu_ps(mask, own);
+    return bias ? _mm512_add_ps(values, start) : values;
 }
 
 /// Fills the sums buffer for rows [0, rows) of c and columns [column, column + 16 * tiles): c's values
@@ -81,12 +94,9 @@ CK_TARGET_AMX static void amx_sums_start(float *sums, int rows, int column, int 
     for (int row = 0; row < (rows + 15) / 16 * 16; row++) {
         for (int ct = 0; ct < tiles; ct++) {
             int first = column + 16 * ct;
-            __mmask16 mask = column_mask(n - first);
-            __m512 start = bias ? _mm512_maskz_loadu_ps(mask, bias + first) : _mm512_setzero_ps();
-            if (accumulate && row < rows) {
-                start = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, c + row * ldc + first), start);
-            }
-            _mm512_store_ps(amx_sums_tile(sums, row / 16, ct) + 16 * (row % 16), start);
+            const float *own = accumulate && row < rows ? c + row * ldc + first : NULL;
+            _mm512_store_ps(amx_sums_tile(sums, row / 16, ct) + 16 * (row % 16),
+                            amx_start_values(own, bias ? bias + first : NULL, ck_first_lanes(n - first)));
         }
     }
 }
@@ -98,7 +108,7 @@ CK_TARGET_AMX static void amx_sums_finish(const float *sums, int rows, int colum
         for (int ct = 0; ct < tiles; ct++) {
             int first = column + 16 * ct;
             const float *tile = amx_sums_tile((float *)sums, row / 16, ct) + 16 * (row % 16);
-            _mm512_mask_storeu_ps(c + row * ldc + first, column_mask(n - first), _mm512_load_ps(tile));
+            _mm512_mask_storeu_ps(c + row * ldc + first, ck_first_lanes(n - first), _mm512_load_ps(tile));
         }
     }
 }
@@ -113,7 +123,7 @@ CK_TARGET_AMX static void amx_sums_finish(const float *sums, int rows, int colum
         break;
 
 /// Sum tile t's start in place, for a product of one k block: the 16 x 16 block of c at `c` (`rows` and `columns` of
-/// it real) as c (`accumulate`), the bias (16 values, or NULL), both added, or zero, as amx_sums_start makes them.
+/// it real) as amx_start_values makes them, as in the sums buffer.
 /// Whole blocks load straight from c or the bias (each row the same 64 bytes: stride 0); partial ones, and c plus a
 /// bias, are made in `stage` first.
 CK_TARGET_AMX static inline __attribute__((always_inline)) void amx_start_in_place(int t, const float *c,
@@ -126,15 +136,9 @@ CK_TARGET_AMX static inline __attribute__((always_inline)) void amx_start_in_pla
         source = accumulate ? (const void *)c : (const void *)bias;
         stride = accumulate ? (long)(ldc * 4) : 0;
     } else if (accumulate || bias) {
-        __mmask16 mask = column_mask(columns);
-        __m512 start = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
         for (int r = 0; r < 16; r++) {
-            __m512 v = start;
-            if (accumulate && r < rows) {
-                __m512 own = _mm512_maskz_loadu_ps(mask, c + r * ldc);
-                v = bias ? _mm512_add_ps(own, start) : own;
-            }
-            _mm512_store_ps(stage + 16 * r, v);
+            const float *own = accumulate && r < rows ? c + r * ldc : NULL;
+            _mm512_store_ps(stage + 16 * r, amx_start_values(own, bias, ck_first_lanes(columns)));
         }
         source = stage;
         stride = 64;
@@ -162,7 +166,7 @@ CK_TARGET_AMX static inline __attribute__((always_inline)) void amx_finish_in_pl
     default: break;
     }
     if (whole) return;
-    __mmask16 mask = column_mask(columns);
+    __mmask16 mask = ck_first_lanes(columns);
     for (int r = 0; r < rows; r++) _mm512_mask_storeu_ps(c + r * ldc, mask, _mm512_load_ps(stage + 16 * r));
 }
 
@@ -229,10 +233,7 @@ CK_TARGET_AMX int ck_gemm_bf16_amx(int m, int n, int k, const uint16_t *a, ptrdi
             for (int panel = panel_begin; panel < panel_end; panel++) {
                 int column = panel * CK_PANEL, columns = n - column;
                 const uint16_t *b = packed + panel * panel_size;
-                if (tail) {
-                    memcpy(tail_b, b + (size_t)(steps - 1) * AMX_STEP * 64, (size_t)tail * 128);
-                    memset(tail_b + tail * 64, 0, (size_t)(AMX_STEP - tail) * 128);
-                }
+                if (tail) amx_tail_step(tail_b, b + (size_t)(steps - 1) * AMX_STEP * 64, tail);
                 const float *start = bias ? bias + column : NULL;
                 for (int rt = 0; rt * 16 < chunk_rows; rt += 2) {
                     int tiles = (rt + 1) * 16 < chunk_rows ? 2 : 1;
@@ -267,10 +268,7 @@ CK_TARGET_AMX int ck_gemm_bf16_amx(int m, int n, int k, const uint16_t *a, ptrdi
                 int steps = (count + AMX_STEP - 1) / AMX_STEP, tail = count % AMX_STEP;
                 for (int panel = group; panel < group_end; panel++) {
                     const uint16_t *b = packed + panel * panel_size + (size_t)kb * 64;
-                    if (tail) {
-                        memcpy(tail_b, b + (size_t)(steps - 1) * AMX_STEP * 64, (size_t)tail * 128);
-                        memset(tail_b + tail * 64, 0, (size_t)(AMX_STEP - tail) * 128);
-                    }
+                    if (tail) amx_tail_step(tail_b, b + (size_t)(steps - 1) * AMX_STEP * 64, tail);
                     int ct = 2 * (panel - group);
                     for (int rt = 0; rt * 16 < chunk_rows; rt += 2) {
                         int tiles = (rt + 1) * 16 < chunk_rows ? 2 : 1;
@@ -367,10 +365,12 @@ amx_scale_int8(int rows, const int32_t *sums, const float *a_scales, int groups,
 /// int8 products on AMX tiles (TDPBSSD: 16 x 16 x 64 multiply-adds of signed activations by signed weights), one
 /// group of 64 inputs a step, each group's integer sums scaled into f32 as the VNNI kernel scales them, in the same
 /// order: the results are that kernel's, bit for bit. Loops as for bf16, with a block of 32 rows by a panel summed
-/// in an L1 block of f32 over a k block of groups. 0 when there is no memory for the tile-ordered activations.
-CK_TARGET_AMX static int gemm_int8_amx(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales,
-                                       const int8_t *packed, const float *scales, const int32_t *sums, float *c,
-                                       ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
+/// in an L1 block of f32 over a k block of groups. 0 for fewer than AMX_INT8_ROWS rows or when there is no memory
+/// for the tile-ordered activations.
+CK_TARGET_AMX int ck_gemm_int8_amx(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales,
+                                   const int8_t *packed, const float *scales, const int32_t *sums, float *c,
+                                   ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
+    if (m < AMX_INT8_ROWS) return 0;
     int quads = (k + 3) / 4, groups = (k + CK_INT8_GROUP - 1) / CK_INT8_GROUP;
     size_t panel_size = (size_t)quads * CK_PANEL * 4, panel_scales = (size_t)groups * CK_PANEL;
     size_t tile_stride = (size_t)groups * 1024;
@@ -394,11 +394,8 @@ CK_TARGET_AMX static int gemm_int8_amx(int m, int n, int k, const uint8_t *a, pt
                     int column = panel * CK_PANEL, columns = min_int(CK_PANEL, n - column);
                     const int8_t *b = packed + panel * panel_size;
                     const float *w_scales = scales + panel * panel_scales;
-                    if (tail && ge == groups) {
-                        memcpy(tail_b, b + (size_t)(groups - 1) * AMX_STEP * 128, (size_t)tail * 128);
-                        memset(tail_b + tail * 128, 0, (size_t)(AMX_STEP - tail) * 128);
-                    }
-                    __mmask16 m0 = column_mask(columns), m1 = column_mask(columns - 16);
+                    if (tail && ge == groups) amx_tail_step(tail_b, b + (size_t)(groups - 1) * AMX_STEP * 128, tail);
+                    __mmask16 m0 = ck_first_lanes(columns), m1 = ck_first_lanes(columns - 16);
                     for (int i = chunk; i < chunk_end; i += 32) {
                         int rows = min_int(32, chunk_end - i), tiles = rows > 16 ? 2 : 1;
                         float *out = c + i * ldc + column;
@@ -431,14 +428,6 @@ CK_TARGET_AMX static int gemm_int8_amx(int m, int n, int k, const uint8_t *a, pt
     }
     _tile_release();
     return 1;
-}
-
-CK_TARGET_AMX int ck_gemm_int8_amx(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const float *a_scales,
-                                   const int8_t *packed, const float *scales, const int32_t *sums, float *c,
-                                   ptrdiff_t ldc, int accumulate, int panel_begin, int panel_end) {
-    if (m < AMX_INT8_ROWS) return 0;
-    return gemm_int8_amx(m, n, k, a, lda, a_scales, packed, scales, sums, c, ldc, accumulate, panel_begin,
-                         panel_end);
 }
 
 /// TDPBF16PS into four sum tiles from registers: the AMX set's multiply-add peak.

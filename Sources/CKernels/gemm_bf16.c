@@ -67,8 +67,7 @@ kernel_bf16(const int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const u
 
 CK_TARGET_BF16 static void tile_bf16(int rows, int pairs, const uint16_t *a, ptrdiff_t lda, const uint16_t *b,
                                      float *c, ptrdiff_t ldc, int load, const float *bias, int columns, int ahead) {
-    __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
-    __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
+    __mmask16 m0 = ck_first_lanes(columns), m1 = ck_first_lanes(columns - 16);
     switch (rows) {
         CK_KERNEL_CASE(1) CK_KERNEL_CASE(2) CK_KERNEL_CASE(3) CK_KERNEL_CASE(4) CK_KERNEL_CASE(5) CK_KERNEL_CASE(6)
         CK_KERNEL_CASE(7) CK_KERNEL_CASE(8) CK_KERNEL_CASE(9) CK_KERNEL_CASE(10) CK_KERNEL_CASE(11)
@@ -190,8 +189,7 @@ kernel_bf16_fma512(const int rows, int pairs, const float *aw, const uint16_t *b
 
 CK_TARGET_AVX512 static void tile_bf16_fma512(int rows, int pairs, const float *aw, const uint16_t *b, float *c,
                                               ptrdiff_t ldc, int load, const float *bias, int columns, int ahead) {
-    __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
-    __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
+    __mmask16 m0 = ck_first_lanes(columns), m1 = ck_first_lanes(columns - 16);
     switch (rows) {
         CK_F_CASE(1) CK_F_CASE(2) CK_F_CASE(3) CK_F_CASE(4) CK_F_CASE(5) CK_F_CASE(6) CK_F_CASE(7) CK_F_CASE(8)
         CK_F_CASE(9) CK_F_CASE(10) CK_F_CASE(11) CK_F_CASE(12)

@@ -71,8 +71,7 @@ CK_TARGET_AVX512 static void tile_q8(int rows, int group_begin, int group_end, i
                                    ptrdiff_t lda, const float *a_scales, int groups, const int8_t *b,
                                    const float *w_scales, const int32_t *w_sums, float *c, ptrdiff_t ldc, int load,
                                    int columns) {
-    __mmask16 m0 = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1);
-    __mmask16 m1 = columns >= 32 ? (__mmask16)0xffff : columns > 16 ? (__mmask16)((1u << (columns - 16)) - 1) : 0;
+    __mmask16 m0 = ck_first_lanes(columns), m1 = ck_first_lanes(columns - 16);
     switch (rows) {
         CK_Q8_CASE(1) CK_Q8_CASE(2) CK_Q8_CASE(3) CK_Q8_CASE(4)
     default: break;

@@ -34,6 +34,12 @@ int ck_gemm_int8_amx(int m, int n, int k, const uint8_t *a, ptrdiff_t lda, const
 /// TDPBF16PS from tiles: multiply-adds done (x 2), as ck_peak_bf16.
 double ck_peak_amx(long iterations);
 
+/// A mask of the first `count` of 16 lanes (all for 16 or more, none for 0 or fewer): the real columns of a 16-wide
+/// part of a panel, as AVX-512 masked loads and stores take them.
+static inline uint16_t ck_first_lanes(int count) {
+    return count >= 16 ? (uint16_t)0xffff : count <= 0 ? (uint16_t)0 : (uint16_t)((1u << count) - 1);
+}
+
 static inline uint16_t ck_bf16_bits(float value) {
     uint32_t bits;
     memcpy(&bits, &value, 4);

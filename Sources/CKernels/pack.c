@@ -36,10 +36,6 @@ CK_TARGET_AVX512 static inline __m256i load_bf16x16(const void *src, int type, _
     return _mm512_cvtepi32_epi16(halves);
 }
 
-static inline __mmask16 first_lanes(int count) {
-    return count >= 16 ? (__mmask16)0xffff : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
-}
-
 /// Rows of W contiguous along k (column_stride 1): each row's pairs go to its slot of every pair of the panel.
 CK_TARGET_AVX512 static void pack_rows_avx512(const void *src, int type, ptrdiff_t row_stride, int n, int k,
                                             uint16_t *dst, int panel_begin, int panel_end) {
@@ -52,8 +48,8 @@ CK_TARGET_AVX512 static void pack_rows_avx512(const void *src, int type, ptrdiff
             const char *in = (const char *)src + (size_t)row * row_stride * element;
             for (int c = 0; c < 2 * (int)pairs; c += 32) {
                 int left = row < n ? k - c : 0;
-                __m256i lo = load_bf16x16(in + c * element, type, first_lanes(left));
-                __m256i hi = load_bf16x16(in + (c + 16) * element, type, first_lanes(left - 16));
+                __m256i lo = load_bf16x16(in + c * element, type, ck_first_lanes(left));
+                __m256i hi = load_bf16x16(in + (c + 16) * element, type, ck_first_lanes(left - 16));
                 uint32_t both[16];
                 _mm512_storeu_si512(both, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
                 int count = ((int)pairs - c / 2) < 16 ? (int)pairs - c / 2 : 16;
@@ -75,7 +71,7 @@ CK_TARGET_AVX512 static void pack_columns_avx512(const void *src, int type, ptrd
     for (int panel = panel_begin; panel < panel_end; panel++) {
         uint16_t *out = dst + (size_t)panel * panel_size;
         int columns = n - panel * CK_PANEL;
-        __mmask16 m0 = first_lanes(columns), m1 = first_lanes(columns - 16);
+        __mmask16 m0 = ck_first_lanes(columns), m1 = ck_first_lanes(columns - 16);
         for (size_t p = 0; p < pairs; p++) {
             __m512i rows[2];
             for (int half = 0; half < 2; half++) {
@@ -163,7 +159,7 @@ CK_TARGET_AVX512 static void rows_to_bf16_avx512f(const float *x, ptrdiff_t ldx,
         const float *in = x + (ptrdiff_t)r * ldx;
         uint16_t *o = out + (ptrdiff_t)r * ldo;
         for (int c = 0; c < k; c += 16) {
-            __mmask16 lanes = first_lanes(k - c);
+            __mmask16 lanes = ck_first_lanes(k - c);
             _mm256_mask_storeu_epi16(o + c, lanes, load_bf16x16(in + c, CK_F32, lanes));
         }
         if (k & 1) o[k] = 0;
